@@ -1,0 +1,5 @@
+"""2-D components (``hs.model.components2D``)."""
+
+from .expression import Expression
+
+__all__ = ["Expression"]
