@@ -284,7 +284,10 @@ def parse_with_substitutions(
             raise _fail(text, f"{name!r} is defined twice")
         definitions[name] = _parse_tree(rhs)
     builder = _Builder(text, allow_dotted, {} if symbols is None else symbols, definitions)
-    return builder.build(main)
+    result = builder.build(main)
+    for tree in definitions.values():  # unused definitions must pass the whitelist too
+        builder.build(tree)
+    return result
 
 
 def free_symbol_names(expr: sympy.Expr) -> list[str]:

@@ -1,0 +1,379 @@
+"""Component: a named term of a model, built from a pure batched function.
+
+Two ways to write a component are accepted.
+
+1. The batched form (every built-in component): class attributes ``parameters``
+   and ``linear`` name the parameters, and ``function``/``gradients`` are
+   ``@staticmethod``\\ s taking the coordinates and one array per parameter,
+   broadcast as ``(B, 1)`` against ``x`` of shape ``(N,)``::
+
+       class Line(Component):
+           parameters = ("a", "b")
+           linear = ("a", "b")
+
+           @staticmethod
+           def function(x, a, b):
+               return a * x + b
+
+           @staticmethod
+           def gradients(x, a, b):
+               return (x, 1.0)
+
+   Calling ``line.function(x)`` on an instance evaluates it at the current
+   parameter values, as HyperSpy users expect.
+
+2. HyperSpy's template: ``Component.__init__(self, ("p1", "p2"))``, a method
+   ``function(self, x)`` that reads ``self.p1.value``, and optional
+   ``self.p1.grad = callable(x)``. The problem layer evaluates such a component
+   pixel by pixel.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InvalidInputError, InvalidTypeError
+from .parameters import Parameter
+
+__all__ = ["Component", "format_value"]
+
+
+class _PureFunction:
+    """Descriptor for a batched static ``function``/``gradients``.
+
+    On the class it is the plain function; on an instance it is a callable that
+    fills in the current parameter values when only coordinates are given.
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.__doc__ = getattr(func, "__doc__", None)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.func
+        func = self.func
+
+        def bound(*args, **kwargs):
+            if len(args) == obj._ndim and not kwargs:
+                args = args + tuple(p.value for p in obj.parameters)
+            return func(*args, **kwargs)
+
+        bound.__doc__ = func.__doc__
+        return bound
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"\W", "_", name)
+    return slug if slug and not slug[0].isdigit() else f"_{slug}"
+
+
+def format_value(value: Any, width: int = 10) -> str:
+    """Format a number in at most ``width`` characters, as many digits as fit."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    value = float(value)
+    for prec in range(width, 0, -1):
+        text = f"{value:.{prec}g}"
+        if len(text) <= width:
+            return text
+    return f"{value:.1e}"
+
+
+class Component:
+    """Base class of every model component.
+
+    Parameters
+    ----------
+    parameter_name_list : sequence of str, optional
+        Names of the parameters (HyperSpy's template); defaults to the class
+        attribute ``parameters``.
+    linear_parameter_list : sequence of str, optional
+        Names of the parameters the component is linear in; defaults to the
+        class attribute ``linear``.
+    **initial_values
+        Initial parameter values by name.
+
+    Examples
+    --------
+    >>> class Line(Component):
+    ...     parameters = ("a", "b")
+    ...     linear = ("a", "b")
+    ...     @staticmethod
+    ...     def function(x, a, b):
+    ...         return a * x + b
+    ...     @staticmethod
+    ...     def gradients(x, a, b):
+    ...         return (x, 1.0)
+    >>> line = Line(a=2.0, b=1.0)
+    >>> float(line.function(3.0))
+    7.0
+    """
+
+    parameters: Sequence[str] = ()
+    linear: Sequence[str] = ()
+    _ndim = 1
+    _pure = False
+    _position: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for attr in ("function", "gradients"):
+            raw = cls.__dict__.get(attr)
+            if isinstance(raw, staticmethod):
+                setattr(cls, attr, _PureFunction(raw.__func__))
+        fn = cls.__dict__.get("function")
+        if fn is not None:
+            cls._pure = isinstance(fn, _PureFunction)
+
+    def __init__(
+        self,
+        parameter_name_list: Iterable[str] | None = None,
+        linear_parameter_list: Iterable[str] | None = None,
+        *,
+        name: str | None = None,
+        **initial_values: float,
+    ):
+        cls_params = type(self).parameters
+        names = tuple(cls_params if parameter_name_list is None else parameter_name_list)
+        if isinstance(parameter_name_list, str):
+            raise InvalidTypeError(
+                f"`parameter_name_list` must be a sequence of names, got the string {parameter_name_list!r}"
+            )
+        linear = set(type(self).linear if linear_parameter_list is None else linear_parameter_list)
+        unknown = linear - set(names)
+        if unknown:
+            raise InvalidInputError(f"linear parameters {sorted(unknown)} are not among {names}")
+        if len(set(names)) != len(names):
+            raise InvalidInputError(f"parameter names must be unique, got {names}")
+        self.model = None
+        self._name = name if name is not None else type(self).__name__
+        self._active = True
+        self._active_array: np.ndarray | None = None
+        params = []
+        for pname in names:
+            p = Parameter(pname, linear=pname in linear)
+            p.component = self
+            params.append(p)
+            object.__setattr__(self, pname, p)
+        self.parameters = tuple(params)
+        for key, value in initial_values.items():
+            if key not in names:
+                raise InvalidInputError(
+                    f"{type(self).__name__} has no parameter {key!r}; parameters are {names}"
+                )
+            getattr(self, key).value = value
+
+    # ---------------------------------------------------------- identity
+    @property
+    def name(self) -> str:
+        """Component name; unique within a model."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise InvalidTypeError(f"component `name` must be a non-empty string, got {value!r}")
+        if value == self._name:
+            return
+        if self.model is not None:
+            for other in self.model:
+                if other is not self and other.name == value:
+                    raise InvalidInputError(f"Another component already has the name {value}")
+        self._name = value
+
+    @property
+    def _id_name(self) -> str:
+        return type(self).__name__
+
+    @property
+    def _attribute_name(self) -> str:
+        return _slug(self._name)
+
+    def __repr__(self) -> str:
+        return f"<{self.name} ({self._id_name} component)>"
+
+    @property
+    def _axes_manager(self):
+        return None if self.model is None else self.model.axes_manager
+
+    # ------------------------------------------------------------ active
+    @property
+    def active(self) -> bool:
+        """Whether the component takes part in the model (at the current position
+        when ``active_is_multidimensional``)."""
+        if self._active_array is not None and self._axes_manager is not None:
+            return bool(self._active_array[tuple(self._axes_manager._array_indices)])
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidTypeError(f"`active` must be True or False, got {value!r}")
+        if self._active_array is not None and self._axes_manager is not None:
+            self._active_array[tuple(self._axes_manager._array_indices)] = bool(value)
+        else:
+            self._active = bool(value)
+
+    @property
+    def active_is_multidimensional(self) -> bool:
+        """Store ``active`` for each navigation position."""
+        return self._active_array is not None
+
+    @active_is_multidimensional.setter
+    def active_is_multidimensional(self, value: bool) -> None:
+        if value:
+            if self._active_array is None:
+                shape = () if self._axes_manager is None else self._axes_manager._navigation_shape_in_array
+                self._active_array = np.full(shape, self._active, dtype=bool)
+        else:
+            if self._active_array is not None and self._axes_manager is not None:
+                self._active = bool(self._active_array[tuple(self._axes_manager._array_indices)])
+            self._active_array = None
+
+    def _create_arrays(self) -> None:
+        shape = self._axes_manager._navigation_shape_in_array
+        for p in self.parameters:
+            p._create_array(shape)
+        if self._active_array is not None:
+            self._active_array = np.full(shape, self._active, dtype=bool)
+
+    # -------------------------------------------------------- parameters
+    @property
+    def free_parameters(self) -> set[Parameter]:
+        """The parameters the optimizer varies."""
+        return {p for p in self.parameters if p.free}
+
+    @property
+    def _free_parameters(self) -> list[Parameter]:
+        return [p for p in self.parameters if p.free]
+
+    @property
+    def is_linear(self) -> bool:
+        """True when the component holds at most one free parameter and it is linear."""
+        free = self._free_parameters
+        return len(free) <= 1 and all(p._linear for p in free)
+
+    def _select(self, parameter_name_list, only_linear, only_nonlinear) -> list[Parameter]:
+        if only_linear and only_nonlinear:
+            raise InvalidInputError("`only_linear` and `only_nonlinear` cannot both be True")
+        params = list(self.parameters)
+        if parameter_name_list is not None:
+            if isinstance(parameter_name_list, str):
+                parameter_name_list = [parameter_name_list]
+            names = {p.name for p in params}
+            unknown = set(parameter_name_list) - names
+            if unknown:
+                raise InvalidInputError(
+                    f"{self!r} has no parameters {sorted(unknown)}; it has {sorted(names)}"
+                )
+            params = [p for p in params if p.name in parameter_name_list]
+        if only_linear:
+            params = [p for p in params if p._linear]
+        if only_nonlinear:
+            params = [p for p in params if not p._linear]
+        return params
+
+    def set_parameters_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):
+        """Make the named (default: all) parameters free and return ``free_parameters``."""
+        for p in self._select(parameter_name_list, only_linear, only_nonlinear):
+            p.free = True
+        return self.free_parameters
+
+    def set_parameters_not_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):
+        """Fix the named (default: all) parameters and return ``free_parameters``."""
+        for p in self._select(parameter_name_list, only_linear, only_nonlinear):
+            p.free = False
+        return self.free_parameters
+
+    def store_current_parameters_in_map(self) -> None:
+        for p in self.parameters:
+            p.store_current_value_in_array()
+
+    def fetch_stored_values(self, only_fixed: bool = False) -> None:
+        """Values live in the parameter maps already; kept for HyperSpy code."""
+
+    def assign_current_values_to_all(self, mask: np.ndarray | None = None) -> None:
+        for p in self.parameters:
+            p.assign_current_value_to_all(mask)
+
+    # -------------------------------------------------------- evaluation
+    @property
+    def _has_gradients(self) -> bool:
+        if self._pure:
+            return getattr(type(self), "gradients", None) is not None
+        return all(callable(p.grad) for p in self.parameters)
+
+    def _function_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> np.ndarray:
+        """Evaluate for a batch: ``coords`` are ``(N,)`` arrays, ``values`` one
+        ``(B, 1)`` array per parameter; returns ``(B, N)``."""
+        batch = max((np.shape(v)[0] for v in values), default=1)
+        shape = (batch, np.shape(coords[0])[0])
+        if self._pure:
+            return np.broadcast_to(type(self).function(*coords, *values), shape)
+        return self._loop(coords, values, shape, lambda: self.function(*coords))
+
+    def _gradients_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One ``(B, N)`` array per parameter: the analytic derivatives."""
+        batch = max((np.shape(v)[0] for v in values), default=1)
+        shape = (batch, np.shape(coords[0])[0])
+        if self._pure:
+            grads = type(self).gradients(*coords, *values)
+            return [np.broadcast_to(g, shape) for g in grads]
+        out = []
+        for p in self.parameters:
+            out.append(self._loop(coords, values, shape, lambda p=p: p.grad(*coords)))
+        return out
+
+    def _loop(self, coords, values, shape, evaluate) -> np.ndarray:
+        out = np.empty(shape)
+        try:
+            for b in range(shape[0]):
+                for p, v in zip(self.parameters, values):
+                    v = np.asarray(v)
+                    p._value_override = float(v.reshape(-1)[b if v.size > 1 else 0])
+                out[b] = np.broadcast_to(np.asarray(evaluate(), dtype=float), shape[1:])
+        finally:
+            for p in self.parameters:
+                p._value_override = None
+        return out
+
+    def __call__(self) -> np.ndarray:
+        """Evaluate at the current values over the model's signal axis (whole axis)."""
+        if self.model is None:
+            raise InvalidInputError(f"{self!r} is in no model; call component.function(x) instead")
+        coords = self.model._full_coordinates()
+        values = [np.array([[p.value]]) for p in self.parameters]
+        return self._function_nd(coords, values)[0].reshape(self.model._signal_shape_in_array)
+
+    # --------------------------------------------------------- printing
+    def _values_table(self, only_free: bool = False) -> str:
+        head = f"{'Parameter Name':>14} | {'Free':>5} | {'Value':>10} | {'Std':>10} | {'Min':>10} | {'Max':>10} | {'Linear':>6}"
+        rule = " | ".join(["=" * 14, "=" * 5] + ["=" * 10] * 4 + ["=" * 6])
+        lines = [f"{self.name}: {self._id_name}", f"Active: {self.active}", head, rule]
+        for p in self.parameters:
+            if only_free and not p.free:
+                continue
+            lines.append(
+                f"{p.name:>14} | {str(p.free):>5} | {format_value(p.value):>10} | "
+                f"{format_value(p.std):>10} | {format_value(p.bmin):>10} | "
+                f"{format_value(p.bmax):>10} | {str(p._linear):>6}"
+            )
+        return "\n".join(lines)
+
+    def print_current_values(self, only_free: bool = False) -> None:
+        """Print the parameter table at the current navigation position."""
+        print(self._values_table(only_free))
+
+    def estimate_parameters(self, signal, x1, x2, only_current: bool = False) -> bool:
+        """Estimate starting values from ``signal`` between ``x1`` and ``x2``.
+
+        Components without an estimator return False, as HyperSpy's do.
+        """
+        return False

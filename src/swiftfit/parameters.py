@@ -1,0 +1,406 @@
+"""Parameter: a named value of a component, stored for every navigation position.
+
+A ``Parameter`` keeps its values for every pixel of the navigation space in
+``map`` (fields ``values``, ``std``, ``is_set``); ``value`` reads and writes the
+entry at the current navigation index of the model's axes manager. A parameter
+may be *twinned* to another (``twin``, optionally through
+``twin_function_expr``) or *tied* by ``expr`` to several others; such a
+parameter is never free. Nothing here knows about optimizers.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+from numbers import Real
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+
+from . import _expr
+from .errors import ExpressionError, InvalidInputError, InvalidTypeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .component import Component
+
+__all__ = ["Parameter", "MAP_DTYPE"]
+
+MAP_DTYPE = np.dtype([("values", "f8"), ("std", "f8"), ("is_set", "?")])
+_X = sympy.Symbol("x", real=True)
+
+
+def _as_finite_float(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.number)):
+        if isinstance(value, np.ndarray) and value.size == 1:
+            value = value.item()
+        else:
+            raise InvalidTypeError(f"`{name}` must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"`{name}` must be finite, got {value!r}")
+    return value
+
+
+def _compile_x_function(text: str, what: str) -> tuple[sympy.Expr, Callable]:
+    expr = _expr.parse_expression(text)
+    extra = expr.free_symbols - {_X}
+    if extra:
+        raise ExpressionError(
+            f"`{what}` may only use the variable 'x', got {sorted(map(str, extra))} in {text!r}"
+        )
+    return expr, sympy.lambdify([_X], expr, modules=["numpy", "scipy"])
+
+
+class Parameter:
+    """A model parameter with a value at every navigation position.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name inside its component.
+    value : float
+        Initial value.
+    linear : bool
+        Whether the component scales linearly with this parameter.
+
+    Examples
+    --------
+    >>> p = Parameter("A", value=2.0)
+    >>> p.value
+    2.0
+    >>> p.bmin = 0.0
+    >>> p.free
+    True
+    """
+
+    def __init__(self, name: str, value: float = 0.0, *, linear: bool = False, units: str | None = None):
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidInputError(f"parameter `name` must be a Python identifier, got {name!r}")
+        self.name = name
+        self.component: Component | None = None
+        self._linear = bool(linear)
+        self._free = True
+        self._bmin: float | None = None
+        self._bmax: float | None = None
+        self.units = units
+        self.grad: Callable | None = None
+        self.ext_bounded = False
+        self.ext_force_positive = False
+        self.map = np.zeros((), dtype=MAP_DTYPE)
+        self.map["values"] = _as_finite_float("value", value)
+        self.map["std"] = np.nan
+        self._twin: Parameter | None = None
+        self._twins: weakref.WeakSet[Parameter] = weakref.WeakSet()
+        self._twin_function_expr = "x"
+        self._twin_inverse_function_expr = "x"
+        self._inverse_is_automatic = True
+        self._twin_function: Callable = lambda v: v
+        self._twin_inverse_function: Callable | None = lambda v: v
+        self._expr_text: str | None = None
+        self._expr_sympy: sympy.Expr | None = None
+        self._value_override: float | None = None
+
+    # ----------------------------------------------------------- position
+    @property
+    def _axes_manager(self):
+        comp = self.component
+        return None if comp is None else comp._axes_manager
+
+    def _index(self) -> tuple:
+        am = self._axes_manager
+        if am is None or self.map.ndim == 0:
+            return ()
+        return tuple(am._array_indices)
+
+    def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
+        """Resize ``map`` to the navigation shape, filled with the current value."""
+        current = self.map[self._index()] if self.map.ndim == 0 else self.map.flat[0]
+        new = np.zeros(tuple(nav_shape_in_array), dtype=MAP_DTYPE)
+        new["values"] = current["values"]
+        new["std"] = current["std"]
+        new["is_set"] = False
+        self.map = new
+
+    # -------------------------------------------------------------- value
+    @property
+    def value(self) -> float:
+        """Value at the current navigation position (follows ``twin``/``expr``)."""
+        if self._value_override is not None:
+            return self._value_override
+        if self._twin is not None:
+            return float(self._twin_function(self._twin.value))
+        if self._expr_sympy is not None:
+            return self._evaluate_expr()
+        return float(self.map["values"][self._index()])
+
+    @value.setter
+    def value(self, value: float) -> None:
+        value = _as_finite_float(f"{self.name}.value", value)
+        if self.ext_force_positive:
+            value = abs(value)
+        if self.ext_bounded:
+            value = self._clip(value)
+        if self._twin is not None:
+            if self._twin_inverse_function is None:
+                raise InvalidInputError(
+                    f"cannot set {self!r}: it is twinned through {self._twin_function_expr!r}, "
+                    "which has no inverse; set `twin_inverse_function_expr`"
+                )
+            self._twin.value = float(self._twin_inverse_function(value))
+            return
+        if self._expr_sympy is not None:
+            raise InvalidInputError(
+                f"cannot set {self!r}: it is constrained by expr {self._expr_text!r}; "
+                "set the parameters it depends on, or set `expr = None`"
+            )
+        self.map["values"][self._index()] = value
+
+    def _clip(self, value: float) -> float:
+        if self._bmin is not None and value < self._bmin:
+            return self._bmin
+        if self._bmax is not None and value > self._bmax:
+            return self._bmax
+        return value
+
+    @property
+    def std(self) -> float | None:
+        """Standard deviation at the current position; None until a fit computes it."""
+        std = float(self.map["std"][self._index()])
+        return None if math.isnan(std) else std
+
+    @std.setter
+    def std(self, value: float | None) -> None:
+        self.map["std"][self._index()] = np.nan if value is None else float(value)
+
+    # ---------------------------------------------------------- free/bounds
+    @property
+    def free(self) -> bool:
+        """Whether the optimizer varies this parameter (never for twins and exprs)."""
+        return self._free and self._twin is None and self._expr_sympy is None
+
+    @free.setter
+    def free(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidTypeError(f"`{self.name}.free` must be True or False, got {value!r}")
+        self._free = bool(value)
+
+    def _check_bound(self, which: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        value = float(_as_bound(f"{self.name}.{which}", value))
+        lo = value if which == "bmin" else self._bmin
+        hi = value if which == "bmax" else self._bmax
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidInputError(
+                f"{self!r}: `bmin` ({lo}) must not exceed `bmax` ({hi})"
+            )
+        return value
+
+    @property
+    def bmin(self) -> float | None:
+        """Lower bound used by bounded fits (None: unbounded)."""
+        return self._bmin
+
+    @bmin.setter
+    def bmin(self, value: float | None) -> None:
+        self._bmin = self._check_bound("bmin", value)
+
+    @property
+    def bmax(self) -> float | None:
+        """Upper bound used by bounded fits (None: unbounded)."""
+        return self._bmax
+
+    @bmax.setter
+    def bmax(self, value: float | None) -> None:
+        self._bmax = self._check_bound("bmax", value)
+
+    # --------------------------------------------------------------- twins
+    @property
+    def twin(self) -> Parameter | None:
+        """The parameter this one follows through ``twin_function_expr``."""
+        return self._twin
+
+    @twin.setter
+    def twin(self, other: Parameter | None) -> None:
+        if other is not None:
+            if not isinstance(other, Parameter):
+                raise InvalidTypeError(f"`twin` must be a Parameter or None, got {type(other).__name__}")
+            node = other
+            while node is not None:
+                if node is self:
+                    raise InvalidInputError(f"twinning {self!r} to {other!r} would form a cycle")
+                node = node._twin
+        if self._twin is not None:
+            self._twin._twins.discard(self)
+        self._twin = other
+        if other is not None:
+            other._twins.add(self)
+            self._refresh_automatic_inverse()
+
+    @property
+    def twin_function_expr(self) -> str:
+        """Expression in ``x`` giving this value from the twin's value."""
+        return self._twin_function_expr
+
+    @twin_function_expr.setter
+    def twin_function_expr(self, text: str) -> None:
+        _, self._twin_function = _compile_x_function(text, "twin_function_expr")
+        self._twin_function_expr = text
+        if self._inverse_is_automatic:
+            self._refresh_automatic_inverse()
+
+    @property
+    def twin_inverse_function_expr(self) -> str | None:
+        """Expression in ``x`` giving the twin's value from this one's (solved by sympy when unset)."""
+        return self._twin_inverse_function_expr
+
+    @twin_inverse_function_expr.setter
+    def twin_inverse_function_expr(self, text: str | None) -> None:
+        if text is None or text == "":
+            self._inverse_is_automatic = True
+            self._refresh_automatic_inverse()
+            return
+        _, self._twin_inverse_function = _compile_x_function(text, "twin_inverse_function_expr")
+        self._twin_inverse_function_expr = text
+        self._inverse_is_automatic = False
+
+    @property
+    def twin_function(self) -> Callable:
+        return self._twin_function
+
+    @property
+    def twin_inverse_function(self) -> Callable | None:
+        return self._twin_inverse_function
+
+    def _refresh_automatic_inverse(self) -> None:
+        """Solve ``y = f(x)`` for ``x`` with sympy; keep the branch that round-trips
+        at the twin's current value (so ``x**2`` inverts to ``sqrt`` for x >= 0)."""
+        if not self._inverse_is_automatic:
+            return
+        forward, _ = _compile_x_function(self._twin_function_expr, "twin_function_expr")
+        y = sympy.Symbol("y", real=True)
+        try:
+            solutions = sympy.solve(sympy.Eq(forward, y), _X)
+        except (NotImplementedError, TypeError, ValueError):
+            solutions = []
+        x0 = self._twin.value if self._twin is not None else 1.0
+        chosen = None
+        for sol in solutions:
+            fn = sympy.lambdify([y], sol, modules=["numpy", "scipy"])
+            try:
+                back = complex(fn(complex(self._twin_function(x0))))
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                continue
+            if abs(back.imag) < 1e-9 and math.isclose(back.real, x0, rel_tol=1e-9, abs_tol=1e-12):
+                chosen = sol
+                break
+        if chosen is None:
+            self._twin_inverse_function = None
+            self._twin_inverse_function_expr = None
+            return
+        self._twin_inverse_function_expr = str(chosen.subs(y, _X))
+        self._twin_inverse_function = sympy.lambdify([y], chosen, modules=["numpy", "scipy"])
+
+    # ---------------------------------------------------------------- expr
+    @property
+    def expr(self) -> str | None:
+        """Constraint over other parameters, e.g. ``"2*Carbon.A - Nitrogen.A"`` (lmfit's ``expr``)."""
+        return self._expr_text
+
+    @expr.setter
+    def expr(self, text: str | None) -> None:
+        if text is None or text == "":
+            self._expr_text = None
+            self._expr_sympy = None
+            return
+        parsed = _expr.parse_expression(text, allow_dotted=True)
+        old = (self._expr_text, self._expr_sympy)
+        self._expr_text, self._expr_sympy = text, parsed
+        model = self._model
+        if model is not None:
+            try:
+                model._check_expr_references(self)
+            except ValueError:
+                self._expr_text, self._expr_sympy = old
+                raise
+
+    @property
+    def _model(self):
+        comp = self.component
+        return None if comp is None else comp.model
+
+    def _expr_dependencies(self) -> list[tuple[str, Parameter]]:
+        model = self._model
+        if model is None:
+            raise InvalidInputError(
+                f"{self!r} has expr {self._expr_text!r} but its component is in no model"
+            )
+        return [(name, model._resolve_parameter(name, self)) for name in _expr.free_symbol_names(self._expr_sympy)]
+
+    def _evaluate_expr(self) -> float:
+        deps = self._expr_dependencies()
+        subs = {sympy.Symbol(name, real=True): p.value for name, p in deps}
+        return float(self._expr_sympy.subs(subs))
+
+    # ------------------------------------------------------------ helpers
+    @property
+    def linear(self) -> bool:
+        return self._linear
+
+    def assign_current_value_to_all(self, mask: np.ndarray | None = None) -> None:
+        """Copy the current value (and std) to every navigation position (where ``mask`` is False)."""
+        if self.map.ndim == 0:
+            return
+        value, std = self.value, self.map["std"][self._index()]
+        target = np.ones(self.map.shape, bool) if mask is None else ~np.asarray(mask, bool)
+        self.map["values"][target] = value
+        self.map["std"][target] = std
+
+    def store_current_value_in_array(self) -> None:
+        """Mark the current position as set, writing twin/expr-derived values into ``map``."""
+        idx = self._index()
+        self.map["values"][idx] = self.value
+        self.map["is_set"][idx] = True
+
+    def fetch(self) -> None:
+        """Values live in ``map``, so there is nothing to fetch; kept for HyperSpy code."""
+
+    def _bounds(self) -> tuple[float, float]:
+        lo = -np.inf if self._bmin is None else self._bmin
+        hi = np.inf if self._bmax is None else self._bmax
+        return lo, hi
+
+    def as_signal(self, field: str = "values"):
+        """The map ``field`` as a signal over the navigation axes."""
+        from .signals import BaseSignal
+
+        if field not in MAP_DTYPE.names:
+            raise InvalidInputError(f"`field` must be one of {MAP_DTYPE.names}, got {field!r}")
+        data = np.array(self.map[field], dtype=float)
+        am = self._axes_manager
+        axes = None
+        if am is not None and data.ndim:
+            axes = [
+                {"size": ax.size, "scale": ax.scale, "offset": ax.offset, "units": ax.units,
+                 "name": ax.name, "navigate": False}
+                for ax in sorted(am.navigation_axes, key=lambda a: a.index_in_array)
+            ]
+        sig = BaseSignal(data, axes=axes)
+        comp = self.component.name if self.component is not None else ""
+        sig.metadata.General.title = f"{comp} parameter {self.name}".strip()
+        return sig
+
+    def __repr__(self) -> str:
+        comp = self.component.name if self.component is not None else None
+        return f"<Parameter {self.name} of {comp} component>" if comp else f"<Parameter {self.name}>"
+
+
+def _as_bound(name: str, value: Any) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.number)):
+        raise InvalidTypeError(f"`{name}` must be a real number or None, got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise InvalidInputError(f"`{name}` must not be NaN")
+    return value
