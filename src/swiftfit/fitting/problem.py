@@ -1,0 +1,316 @@
+"""Problem: a model compiled, for a set of pixels, into arrays and pure functions.
+
+Everything on the numeric path has a leading pixel axis ``B`` (also when
+``B == 1``): ``data`` and ``weights`` are ``(B, N)``, ``p0`` is ``(B, P)``,
+``evaluate(theta)`` returns ``(B, N)`` and ``jacobian(theta)`` ``(B, N, P)``.
+Twins and ``expr`` ties are resolved here, once, into a map from the free
+values to every parameter value (with its derivative, for the chain rule);
+binned axes scale the model by the bin width here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+from .. import _expr
+from ..errors import InvalidInputError
+
+__all__ = ["Problem", "ParamPlan", "GRAD_MODES", "FD_SCHEMES"]
+
+GRAD_MODES = ("auto", "analytical", "fd")
+FD_SCHEMES = ("2-point", "3-point", "cs")
+_EPS = np.finfo(float).eps
+
+
+@dataclass
+class ParamPlan:
+    """How one model parameter gets its value from the free vector ``theta``."""
+
+    name: str
+    kind: str  # "free" | "fixed" | "twin" | "expr"
+    column: int = -1  # theta column (free)
+    source: int = -1  # parameter index (twin)
+    func: Callable | None = None  # twin: f(v); expr: g(*deps)
+    dfunc: Callable | list | None = None  # twin: f'(v); expr: [dg/ddep_k]
+    deps: list = field(default_factory=list)  # expr: parameter indices
+
+
+class Problem:
+    """A fit problem over ``B`` pixels (see the module docstring).
+
+    Built by :func:`swiftfit.model.base.BaseModel._problem`; solvers use only
+    the public attributes and methods below.
+
+    Attributes
+    ----------
+    coords : tuple of ndarray (N,)
+    data : ndarray (B, N)
+    weights : ndarray (B, N) or None  — ``1/σ`` of each point
+    p0 : ndarray (B, P)
+    lower, upper : ndarray (P,)
+    names : list of str — ``"Component.parameter"`` of the free parameters
+    """
+
+    def __init__(
+        self,
+        *,
+        components: Sequence,
+        slots: Sequence[Sequence[int]],
+        plans: Sequence[ParamPlan],
+        order: Sequence[int],
+        fixed: np.ndarray,
+        coords: tuple,
+        data: np.ndarray,
+        weights: np.ndarray | None,
+        binscale: np.ndarray | float,
+        active: np.ndarray,
+        p0: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        names: list[str],
+        grad: str = "auto",
+        fd_scheme: str = "2-point",
+    ):
+        if grad not in GRAD_MODES:
+            raise InvalidInputError(f"`grad` must be one of {GRAD_MODES} or a callable, got {grad!r}")
+        if fd_scheme not in FD_SCHEMES:
+            raise InvalidInputError(f"`fd_scheme` must be one of {FD_SCHEMES}, got {fd_scheme!r}")
+        self.components = list(components)
+        self.slots = [list(s) for s in slots]
+        self.plans = list(plans)
+        self.order = list(order)
+        self.fixed = fixed
+        self.coords = coords
+        self.data = data
+        self.weights = weights
+        self.binscale = binscale
+        self.active = active
+        self.p0 = p0
+        self.lower = lower
+        self.upper = upper
+        self.names = list(names)
+        self.grad = grad
+        self.fd_scheme = fd_scheme
+        if grad == "analytical":
+            missing = [c.name for c in self.components if not c._has_gradients]
+            if missing:
+                raise InvalidInputError(
+                    f"grad='analytical' but components {missing} provide no analytical "
+                    "gradients; use grad='fd' or grad='auto'"
+                )
+
+    # ------------------------------------------------------------ shapes
+    @property
+    def B(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def P(self) -> int:
+        return self.p0.shape[1]
+
+    @property
+    def bounded(self) -> bool:
+        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
+
+    # ------------------------------------------------------- parameters
+    def parameter_values(self, theta: np.ndarray, derivatives: bool = False):
+        """Values ``(B,)`` of every model parameter, and optionally ``d value/d theta`` ``(B, P)``."""
+        theta = np.asarray(theta)
+        B, P = theta.shape
+        values: list = [None] * len(self.plans)
+        dvals: list = [None] * len(self.plans)
+        for i in self.order:
+            plan = self.plans[i]
+            if plan.kind == "free":
+                values[i] = theta[:, plan.column]
+                if derivatives:
+                    d = np.zeros((B, P))
+                    d[:, plan.column] = 1.0
+                    dvals[i] = d
+            elif plan.kind == "fixed":
+                values[i] = np.broadcast_to(self.fixed[:, i], (B,)).astype(theta.dtype)
+                if derivatives:
+                    dvals[i] = None
+            elif plan.kind == "twin":
+                src = values[plan.source]
+                values[i] = np.broadcast_to(plan.func(src), (B,))
+                if derivatives:
+                    dsrc = dvals[plan.source]
+                    dvals[i] = None if dsrc is None else np.asarray(plan.dfunc(src))[..., None] * dsrc
+            else:  # expr
+                args = [values[k] for k in plan.deps]
+                values[i] = np.broadcast_to(plan.func(*args), (B,))
+                if derivatives:
+                    acc = None
+                    for k, dg in zip(plan.deps, plan.dfunc):
+                        if dvals[k] is None:
+                            continue
+                        term = np.asarray(dg(*args))[..., None] * dvals[k]
+                        acc = term if acc is None else acc + term
+                    dvals[i] = acc
+        return (values, dvals) if derivatives else values
+
+    # ------------------------------------------------------- evaluation
+    def _component_values(self, values, c):
+        return [np.reshape(values[i], (-1, 1)) for i in self.slots[c]]
+
+    def evaluate_components(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each active component's contribution ``(B, N)`` (binned scaling applied)."""
+        values = self.parameter_values(theta)
+        out = []
+        for c, comp in enumerate(self.components):
+            f = comp._function_nd(self.coords, self._component_values(values, c))
+            out.append(f * self.active[:, c, None] * self.binscale)
+        return out
+
+    def evaluate(self, theta: np.ndarray) -> np.ndarray:
+        """The model ``(B, N)`` at free values ``theta`` ``(B, P)``.
+
+        Trial points may leave a component's domain; the non-finite values
+        that result are the solvers' to reject, so numpy's warnings are off.
+        """
+        with np.errstate(all="ignore"):
+            return self._evaluate(np.asarray(theta))
+
+    def _evaluate(self, theta: np.ndarray) -> np.ndarray:
+        values = self.parameter_values(theta)
+        total = np.zeros((theta.shape[0], self.N), dtype=np.result_type(theta.dtype, float))
+        for c, comp in enumerate(self.components):
+            if not self.active[:, c].any():
+                continue
+            f = comp._function_nd(self.coords, self._component_values(values, c))
+            total = total + f * self.active[:, c, None]
+        return total * self.binscale
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        """Weighted residuals ``(data - model) * weights``, ``(B, N)``."""
+        r = self.data - self.evaluate(theta)
+        return r if self.weights is None else r * self.weights
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        """``d model / d theta``, ``(B, N, P)``: analytic where components give
+        gradients (``grad`` "auto"/"analytical"), finite differences otherwise."""
+        with np.errstate(all="ignore"):
+            return self._jacobian(np.asarray(theta, dtype=float))
+
+    def _jacobian(self, theta: np.ndarray) -> np.ndarray:
+        if self.grad == "fd":
+            return self._fd_jacobian(theta)
+        values, dvals = self.parameter_values(theta, derivatives=True)
+        B, P = theta.shape
+        J = np.zeros((B, self.N, P))
+        for c, comp in enumerate(self.components):
+            act = self.active[:, c]
+            if not act.any():
+                continue
+            slots = self.slots[c]
+            if not any(dvals[i] is not None for i in slots):
+                continue
+            cvals = self._component_values(values, c)
+            grads = comp._gradients_nd(self.coords, cvals) if comp._has_gradients else [None] * len(slots)
+            for k, i in enumerate(slots):
+                if dvals[i] is None:
+                    continue
+                g = grads[k]
+                if g is None:
+                    g = self._component_fd(comp, cvals, k)
+                J += (np.asarray(g) * act[:, None])[:, :, None] * dvals[i][:, None, :]
+        return J * np.reshape(self.binscale, (1, -1, 1)) if np.ndim(self.binscale) else J * self.binscale
+
+    def _component_fd(self, comp, cvals, k) -> np.ndarray:
+        """Central difference of one component in its k-th parameter (no closed form)."""
+        v = cvals[k]
+        h = _EPS ** (1 / 3) * np.maximum(1.0, np.abs(v))
+        up = list(cvals)
+        dn = list(cvals)
+        up[k] = v + h
+        dn[k] = v - h
+        return (comp._function_nd(self.coords, up) - comp._function_nd(self.coords, dn)) / (2 * h)
+
+    def _fd_jacobian(self, theta: np.ndarray) -> np.ndarray:
+        B, P = theta.shape
+        J = np.empty((B, self.N, P))
+        if self.fd_scheme == "cs":
+            h = 1e-20
+            for j in range(P):
+                t = theta.astype(complex)
+                t[:, j] += 1j * h
+                try:
+                    f = self.evaluate(t)
+                except TypeError as exc:
+                    raise InvalidInputError(
+                        f"fd_scheme='cs' needs every component to accept complex input: {exc}"
+                    ) from exc
+                if not np.iscomplexobj(f) and np.ndim(f):
+                    raise InvalidInputError(
+                        "fd_scheme='cs' needs every component to accept complex input; "
+                        "a component returned real values for complex parameters"
+                    )
+                J[:, :, j] = np.imag(f) / h
+            return J
+        f0 = self.evaluate(theta) if self.fd_scheme == "2-point" else None
+        rel = np.sqrt(_EPS) if self.fd_scheme == "2-point" else _EPS ** (1 / 3)
+        for j in range(P):
+            h = rel * np.maximum(1.0, np.abs(theta[:, j]))
+            up = theta.copy()
+            if self.fd_scheme == "2-point":
+                # step away from an upper bound instead of crossing it
+                h = np.where(theta[:, j] + h > self.upper[j], -h, h)
+                up[:, j] += h
+                J[:, :, j] = (self.evaluate(up) - f0) / h[:, None]
+            else:
+                dn = theta.copy()
+                up[:, j] += h
+                dn[:, j] -= h
+                J[:, :, j] = (self.evaluate(up) - self.evaluate(dn)) / (2 * h[:, None])
+        return J
+
+    # ------------------------------------------------------------ slices
+    def take(self, rows) -> Problem:
+        """The same problem restricted to some pixels (a view where possible)."""
+        rows = np.asarray(rows)
+        new = object.__new__(Problem)
+        new.__dict__.update(self.__dict__)
+        new.data = self.data[rows]
+        new.weights = None if self.weights is None else self.weights[rows]
+        new.fixed = self.fixed[rows]
+        new.active = self.active[rows]
+        new.p0 = self.p0[rows]
+        return new
+
+
+def compile_tie(text_or_expr, dep_names: list[str]):
+    """Lambdify an expr tie and its partial derivatives over ``dep_names``."""
+    expr = text_or_expr
+    syms = [sympy.Symbol(n, real=True) for n in dep_names]
+    # symbols named "Comp.param" are not valid Python names: rename for lambdify
+    dummies = [sympy.Symbol(f"_d{k}", real=True) for k in range(len(syms))]
+    expr = expr.subs(dict(zip(syms, dummies)))
+    func = _expr.lambdify(dummies, expr)
+    dfuncs = [_expr.lambdify(dummies, sympy.diff(expr, d)) for d in dummies]
+    return func, dfuncs
+
+
+def relevance(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """``(B, P)`` mask: does free column ``j`` reach the model at pixel ``b``?
+
+    A column is irrelevant where every component using it is inactive there;
+    solvers hold such columns still instead of calling the Jacobian singular.
+    """
+    _, dvals = problem.parameter_values(np.asarray(theta, dtype=float), derivatives=True)
+    B, P = np.shape(theta)
+    rel = np.zeros((B, P), dtype=bool)
+    for c in range(len(problem.components)):
+        act = problem.active[:, c]
+        for i in problem.slots[c]:
+            if dvals[i] is not None:
+                rel |= (dvals[i] != 0) & act[:, None]
+    return rel
