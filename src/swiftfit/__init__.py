@@ -1,0 +1,35 @@
+"""swiftfit: fast, batched fitting of parametric models, with errors you can trust.
+
+The names follow HyperSpy's, so ``import swiftfit as hs`` runs HyperSpy model
+fitting code::
+
+    >>> import numpy as np, swiftfit as hs
+    >>> s = hs.signals.Signal1D(np.arange(100, 300, dtype="float32"))
+    >>> m = s.create_model()
+    >>> m.append(hs.model.components1D.Polynomial(order=1))
+    >>> result = m.fit()
+"""
+
+from __future__ import annotations
+
+from . import errors, model, optimizers, signals
+from .component import Component
+from .model import Model1D
+from .parameters import Parameter
+from .signals import BaseSignal, Signal1D, Signal2D
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseSignal",
+    "Component",
+    "Model1D",
+    "Parameter",
+    "Signal1D",
+    "Signal2D",
+    "errors",
+    "model",
+    "optimizers",
+    "signals",
+    "__version__",
+]

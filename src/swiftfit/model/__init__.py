@@ -1,0 +1,7 @@
+"""Models and the component namespaces (``swiftfit.model.components1D``)."""
+
+from ..components import components1d as components1D  # noqa: N812 (HyperSpy's name)
+from ..components import components2d as components2D  # noqa: N812
+from .model1d import Model1D
+
+__all__ = ["Model1D", "components1D", "components2D"]
