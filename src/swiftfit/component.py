@@ -325,7 +325,8 @@ class Component:
         shape = (batch, np.shape(coords[0])[0])
         if self._pure:
             grads = type(self).gradients(*coords, *values)
-            return [np.broadcast_to(g, shape) for g in grads]
+            # None marks a parameter without a closed-form derivative
+            return [None if g is None else np.broadcast_to(g, shape) for g in grads]
         out = []
         for p in self.parameters:
             out.append(self._loop(coords, values, shape, lambda p=p: p.grad(*coords)))

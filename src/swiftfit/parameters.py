@@ -109,14 +109,20 @@ class Parameter:
         return None if comp is None else comp._axes_manager
 
     def _index(self) -> tuple:
-        am = self._axes_manager
-        if am is None or self.map.ndim == 0:
+        if self.map.ndim == 0:
             return ()
+        am = self._axes_manager
+        if am is None:  # a map sized for a signal, on a component in no model
+            return (0,) * self.map.ndim
         return tuple(am._array_indices)
 
     def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
-        """Resize ``map`` to the navigation shape, filled with the current value."""
-        current = self.map[self._index()] if self.map.ndim == 0 else self.map.flat[0]
+        """Resize ``map`` to the navigation shape, filled with the current value
+        (a map that already has that shape, e.g. from ``estimate_parameters``
+        on the signal before the component joined the model, is kept)."""
+        if self.map.shape == tuple(nav_shape_in_array):
+            return
+        current = self.map[()] if self.map.ndim == 0 else self.map.flat[0]
         new = np.zeros(tuple(nav_shape_in_array), dtype=MAP_DTYPE)
         new["values"] = current["values"]
         new["std"] = current["std"]

@@ -122,7 +122,8 @@ def test_metadata_copied_and_variance_sliced():
     assert var.data.shape == sub.data.shape
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 
 @settings(max_examples=60, deadline=None)

@@ -222,7 +222,13 @@ class Problem:
                 g = grads[k]
                 if g is None:
                     g = self._component_fd(comp, cvals, k)
-                J += (np.asarray(g) * act[:, None])[:, :, None] * dvals[i][:, None, :]
+                d = dvals[i]
+                cols = np.flatnonzero(np.any(d != 0, axis=0))
+                gact = np.asarray(g) * act[:, None]
+                if cols.size == 1 and np.all(d[:, cols[0]] == 1):  # a free parameter: one column
+                    J[:, :, cols[0]] += gact
+                else:
+                    J[:, :, cols] += gact[:, :, None] * d[:, None, cols]
         return J * np.reshape(self.binscale, (1, -1, 1)) if np.ndim(self.binscale) else J * self.binscale
 
     def _component_fd(self, comp, cvals, k) -> np.ndarray:

@@ -11,7 +11,7 @@ import sympy
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..errors import FitWarning, InvalidInputError, OptimizerError
+from ..errors import FitWarning, InvalidInputError
 from ..fitting.problem import ParamPlan, Problem, compile_tie
 from ..fitting.solution import Solution, message
 from ..optimizers import registry

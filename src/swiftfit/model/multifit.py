@@ -59,7 +59,7 @@ class MultifitMixin:
         grad="auto",
         bounded: bool = False,
         fd_scheme: str = "2-point",
-        chunk_size: int = 4096,
+        chunk_size: int = 512,
         **kwargs,
     ) -> None:
         """Fit the model at every navigation position.

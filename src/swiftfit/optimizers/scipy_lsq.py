@@ -21,7 +21,7 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
 
     Extra ``options`` go to ``least_squares`` (``ftol``, ``xtol``, ``max_nfev``, ...).
     """
-    B, P = problem.B, problem.P
+    B = problem.B
     theta = np.array(problem.p0, dtype=float)
     status = np.zeros(B, dtype=int)
     nfev = np.zeros(B, dtype=int)

@@ -1,0 +1,172 @@
+"""ScalableFixedPattern: a measured (or computed) spectrum, scaled and shifted."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.interpolate import make_interp_spline
+
+from ..component import Component
+from ..errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["ScalableFixedPattern"]
+
+
+def _pattern_arrays(pattern):
+    """Axis values, data and bin width (None when not binned) of a pattern:
+    a Signal1D-like object or an ``(x, y)`` pair of arrays."""
+    width = None
+    if isinstance(pattern, (tuple, list)) and len(pattern) == 2:
+        x, y = pattern
+    elif hasattr(pattern, "axes_manager") and hasattr(pattern, "data"):
+        axis = pattern.axes_manager.signal_axes[0]
+        x, y = axis.axis, pattern.data
+        if getattr(axis, "is_binned", False):
+            width = float(axis.scale) if getattr(axis, "is_uniform", True) else np.gradient(np.asarray(axis.axis, float))
+    else:
+        raise InvalidTypeError(
+            "ScalableFixedPattern needs a Signal1D or an (x, y) pair of arrays, "
+            f"got {type(pattern).__name__}"
+        )
+    x = np.asarray(x, dtype=float).reshape(-1)
+    y = np.asarray(y, dtype=float).squeeze()
+    if y.ndim != 1 or y.shape != x.shape:
+        raise InvalidInputError(
+            f"the pattern must be one spectrum matching its axis: axis has {x.size} points, "
+            f"data has shape {np.shape(y)} (a pattern signal must have no navigation dimensions)"
+        )
+    if x.size < 2:
+        raise InvalidInputError("the pattern must hold at least 2 points")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise InvalidInputError("the pattern's axis and data must be finite")
+    if width is not None:
+        y = y / width
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if np.any(np.diff(x) <= 0):
+        raise InvalidInputError("the pattern's axis values must be distinct")
+    return x, y
+
+
+class ScalableFixedPattern(Component):
+    r"""A fixed pattern, scaled in intensity and position.
+
+    .. math:: f(x) = a\, s(b\,x - x_0)
+
+    where :math:`s` interpolates the pattern with a cubic spline
+    (:func:`scipy.interpolate.make_interp_spline`), and is 0 outside the
+    pattern's axis range. The spline's derivative gives analytic gradients
+    for ``xscale`` and ``shift``.
+
+    Parameters
+    ----------
+    signal1D : Signal1D or (x, y) tuple
+        The pattern: a signal without navigation dimensions (its signal axis
+        and data are used; binned data are divided by the bin width, as
+        HyperSpy does) or a pair of arrays.
+    yscale : float
+        :math:`a` (linear).
+    xscale : float
+        :math:`b`.
+    shift : float
+        :math:`x_0`.
+    interpolate : bool
+        When False the pattern is used as it is, ``f = yscale * data`` (the
+        model's axis must then be the pattern's), and ``xscale``/``shift`` are
+        fixed. Setting ``interpolate`` sets ``xscale.free`` and
+        ``shift.free`` to the same value, as in HyperSpy (so they are free by
+        default).
+
+    Examples
+    --------
+    >>> x = np.linspace(-5, 5, 101)
+    >>> sfp = ScalableFixedPattern((x, np.exp(-x**2)), yscale=2.0)
+    >>> round(float(sfp.function(0.0)), 12)
+    2.0
+    """
+
+    parameters = ("yscale", "xscale", "shift")
+    linear = ("yscale",)
+    _position = "shift"
+
+    def __init__(self, signal1D, yscale=1.0, xscale=1.0, shift=0.0, interpolate=True, **kwargs):
+        super().__init__(
+            ("yscale", "xscale", "shift"), ("yscale",), yscale=yscale, xscale=xscale, shift=shift, **kwargs
+        )
+        self.signal = signal1D
+        self._x, self._y = _pattern_arrays(signal1D)
+        self.prepare_interpolator()
+        self.interpolate = interpolate
+        self.yscale.grad = lambda x: self._gradients_at(x)[0]
+        self.xscale.grad = lambda x: self._gradients_at(x)[1]
+        self.shift.grad = lambda x: self._gradients_at(x)[2]
+
+    @property
+    def interpolate(self) -> bool:
+        """Interpolate the pattern (True) or use its data as they are (False)."""
+        return self._interpolate
+
+    @interpolate.setter
+    def interpolate(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):
+            raise InvalidTypeError(f"`interpolate` must be True or False, got {value!r}")
+        self._interpolate = bool(value)
+        self.xscale.free = bool(value)
+        self.shift.free = bool(value)
+
+    def prepare_interpolator(self, **kwargs) -> None:
+        """(Re)build the interpolating spline; ``kwargs`` go to
+        :func:`scipy.interpolate.make_interp_spline` (default: cubic, ``k=3``,
+        lowered when the pattern has fewer than 4 points)."""
+        kwargs.setdefault("k", min(3, self._x.size - 1))
+        self.f = make_interp_spline(self._x, self._y, **kwargs)
+        self._df = self.f.derivative()
+
+    # ------------------------------------------------------------ evaluation
+    def _spline(self, spline, u):
+        inside = (u >= self._x[0]) & (u <= self._x[-1])
+        return np.where(inside, spline(np.clip(u, self._x[0], self._x[-1])), 0.0)
+
+    def _raw(self, x):
+        x = np.asarray(x, dtype=float)
+        if x.shape[-1:] != self._y.shape:
+            raise InvalidInputError(
+                f"with interpolate=False the axis must have the pattern's {self._y.size} points, "
+                f"got {x.shape[-1:]}"
+            )
+        return self._y
+
+    def _evaluate(self, x, yscale, xscale, shift):
+        if not self._interpolate:
+            return yscale * self._raw(x)
+        return yscale * self._spline(self.f, xscale * np.asarray(x, dtype=float) - shift)
+
+    def _gradients(self, x, yscale, xscale, shift):
+        x = np.asarray(x, dtype=float)
+        if not self._interpolate:
+            data = self._raw(x)
+            zero = np.zeros_like(data)
+            return [data, zero, zero]
+        u = xscale * x - shift
+        s = self._spline(self.f, u)
+        ds = yscale * self._spline(self._df, u)
+        return [s, ds * x, -ds]
+
+    def function(self, x, yscale=None, xscale=None, shift=None):
+        """Evaluate at ``x``; parameters not given take their current values."""
+        yscale = self.yscale.value if yscale is None else yscale
+        xscale = self.xscale.value if xscale is None else xscale
+        shift = self.shift.value if shift is None else shift
+        return self._evaluate(x, yscale, xscale, shift)
+
+    def _gradients_at(self, x):
+        return self._gradients(x, self.yscale.value, self.xscale.value, self.shift.value)
+
+    def _function_nd(self, coords, values):
+        x = np.asarray(coords[0], dtype=float)
+        shape = (max(np.shape(v)[0] for v in values), x.shape[0])
+        return np.broadcast_to(self._evaluate(x, *values), shape)
+
+    def _gradients_nd(self, coords, values):
+        x = np.asarray(coords[0], dtype=float)
+        shape = (max(np.shape(v)[0] for v in values), x.shape[0])
+        return [np.broadcast_to(g, shape) for g in self._gradients(x, *values)]
