@@ -1,45 +1,319 @@
-"""Loss functions.
+"""Loss functions, batched over pixels.
 
-A loss is named (``"ls"``) or a user callable; robust losses follow scipy's
-``ρ(z)`` form (value, first and second derivative in one call) so every
-least-squares solver can take them. The Foundation provides ``"ls"``; the
-others plug in here.
+Each loss turns a :class:`~swiftfit.fitting.problem.Problem` and free values
+``theta (B, P)`` into the scalar objective of every pixel, its gradient, a
+positive semi-definite Hessian approximation (Gauss–Newton / Fisher) and the
+parameter covariance, so every optimizer — least-squares or general
+minimizer — gets errors from one place.
+
+========== ======================================= =================== ===========
+name       objective per pixel                     covariance          errordef
+========== ======================================= =================== ===========
+ls         χ² = Σ w² (d − m)²                      (JᵀWJ)⁻¹            1
+ML-poisson Σ (m − d ln m)  (Poisson −ln L + const) Fisher (Jᵀ m⁻¹ J)⁻¹  0.5
+huber      Σ h_δ(w (d − m))                        GN on inner points  0.5
+custom     user's f(model, values, data, weights)  2·errordef·H⁻¹      1 (option)
+========== ======================================= =================== ===========
+
+``errordef`` is the change of the objective that marks one standard deviation
+(MINUIT's convention), used by profiles and intervals.
+
+Robust losses also offer scipy's ``ρ(z)`` form (``rho``: value, first and
+second derivative of the squared residual ``z``), which ``least_squares``-type
+solvers take directly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from scipy.special import gammaln
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["Loss", "get", "LOSSES"]
+__all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "get", "LOSS_NAMES"]
+
+LOSS_NAMES = ("ls", "ML-poisson", "huber")
+_TINY = 1e-300
+
+
+def _weighted_jacobian(problem, theta):
+    J = problem.jacobian(theta)
+    return J if problem.weights is None else J * problem.weights[:, :, None]
+
+
+def _invert(H: np.ndarray) -> np.ndarray:
+    """Batched inverse of symmetric PSD matrices; NaN where singular."""
+    out = np.full_like(H, np.nan)
+    for b in range(H.shape[0]):
+        h = H[b]
+        if not np.isfinite(h).all():
+            continue
+        d = np.sqrt(np.abs(np.diag(h)))
+        if (d == 0).any():
+            continue
+        s = h / np.outer(d, d)
+        w = np.linalg.eigvalsh(s)
+        if w[0] <= 1e-14 * max(w[-1], _TINY):
+            continue
+        out[b] = np.linalg.inv(s) / np.outer(d, d)
+    return out
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss: ``name`` and ``rho(z) -> (ρ, ρ', ρ'')`` of the squared residual ``z``."""
+    """Base of every loss (see the module docstring for the table)."""
 
-    name: str
-    rho: Callable | None = None
-    user: Callable | None = None
+    name: str = "ls"
+    errordef: float = 1.0
+
+    def residuals(self, problem, theta) -> np.ndarray:
+        return problem.residuals(theta)
+
+    def value(self, problem, theta) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gradient(self, problem, theta) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def gn_hessian(self, problem, theta) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def covariance(self, problem, theta) -> np.ndarray:
+        """Parameter covariance at ``theta``: ``2·errordef·H⁻¹`` with H the
+        Gauss–Newton/Fisher Hessian of the objective (``(JᵀWJ)⁻¹`` for ls)."""
+        return 2 * self.errordef * _invert(self.gn_hessian(problem, theta))
+
+    def log_likelihood(self, problem, theta) -> np.ndarray:
+        return np.full(problem.B, np.nan)
+
+    def check_data(self, problem) -> None:
+        """Refuse data this loss cannot use."""
 
 
-def _rho_ls(z: np.ndarray):
-    return z, np.ones_like(z), np.zeros_like(z)
+@dataclass(frozen=True)
+class LeastSquares(Loss):
+    """Weighted least squares; weights are ``1/σ`` from the noise variance."""
+
+    name: str = "ls"
+    errordef: float = 1.0
+
+    def value(self, problem, theta):
+        r = problem.residuals(theta)
+        return np.einsum("bn,bn->b", r, r)
+
+    def gradient(self, problem, theta):
+        r = problem.residuals(theta)
+        return -2 * np.einsum("bnp,bn->bp", _weighted_jacobian(problem, theta), r)
+
+    def gn_hessian(self, problem, theta):
+        J = _weighted_jacobian(problem, theta)
+        return 2 * np.einsum("bnp,bnq->bpq", J, J)
+
+    def rho(self, z):
+        return z, np.ones_like(z), np.zeros_like(z)
+
+    def log_likelihood(self, problem, theta):
+        """Gaussian ln L; with no variance set, σ² is profiled (= χ²/N)."""
+        chi2 = self.value(problem, theta)
+        n = problem.N
+        if problem.weights is None:
+            return -0.5 * n * (np.log(2 * np.pi * np.maximum(chi2, _TINY) / n) + 1)
+        return -0.5 * chi2 + np.sum(np.log(problem.weights), axis=1) - 0.5 * n * np.log(2 * np.pi)
 
 
-LOSSES: dict[str, Loss] = {"ls": Loss("ls", _rho_ls)}
+@dataclass(frozen=True)
+class PoissonML(Loss):
+    """Poisson maximum likelihood: ``Σ (m − d ln m)``, the negative log-likelihood
+    up to a constant. Weights are ignored (the Poisson variance is the model)."""
+
+    name: str = "ML-poisson"
+    errordef: float = 0.5
+
+    def check_data(self, problem):
+        if (problem.data < 0).any():
+            raise InvalidInputError(
+                "loss_function='ML-poisson' needs non-negative counts; the data contain "
+                f"negative values such as {problem.data[problem.data < 0][:3]}"
+            )
+
+    def value(self, problem, theta):
+        m = problem.evaluate(theta)
+        d = problem.data
+        with np.errstate(all="ignore"):
+            terms = np.where(d > 0, m - d * np.log(m), m)
+        out = terms.sum(axis=1)
+        bad = (m < 0).any(axis=1) | ((m == 0) & (d > 0)).any(axis=1)
+        return np.where(bad, np.inf, out)
+
+    def gradient(self, problem, theta):
+        m = problem.evaluate(theta)
+        with np.errstate(all="ignore"):
+            factor = 1 - problem.data / m
+        return np.einsum("bnp,bn->bp", problem.jacobian(theta), factor)
+
+    def gn_hessian(self, problem, theta):
+        """Fisher information Jᵀ diag(1/m) J (the expected Hessian of −ln L)."""
+        m = problem.evaluate(theta)
+        J = problem.jacobian(theta)
+        with np.errstate(all="ignore"):
+            Jw = J / np.sqrt(np.maximum(m, _TINY))[:, :, None]
+        return np.einsum("bnp,bnq->bpq", Jw, Jw)
+
+    def log_likelihood(self, problem, theta):
+        m = problem.evaluate(theta)
+        d = problem.data
+        with np.errstate(all="ignore"):
+            terms = np.where(d > 0, d * np.log(m), 0.0) - m - gammaln(d + 1)
+        return terms.sum(axis=1)
 
 
-def get(loss) -> Loss:
-    """The loss named ``loss`` (or wrapping a user callable)."""
+@dataclass(frozen=True)
+class Huber(Loss):
+    """Huber's loss on the weighted residual: ``½z²`` inside ``|z| ≤ δ``,
+    ``δ(|z| − ½δ)`` outside. ``delta`` is ``huber_delta`` (default 1)."""
+
+    name: str = "huber"
+    errordef: float = 0.5
+    delta: float = 1.0
+
+    def value(self, problem, theta):
+        z = np.abs(problem.residuals(theta))
+        d = self.delta
+        return np.where(z <= d, 0.5 * z * z, d * (z - 0.5 * d)).sum(axis=1)
+
+    def gradient(self, problem, theta):
+        r = problem.residuals(theta)
+        psi = np.clip(r, -self.delta, self.delta)
+        return -np.einsum("bnp,bn->bp", _weighted_jacobian(problem, theta), psi)
+
+    def gn_hessian(self, problem, theta):
+        r = problem.residuals(theta)
+        inner = (np.abs(r) <= self.delta).astype(float)
+        J = _weighted_jacobian(problem, theta) * inner[:, :, None]
+        return np.einsum("bnp,bnq->bpq", J, J)
+
+    def covariance(self, problem, theta):
+        """Gauss–Newton covariance of the inner points (|z| ≤ δ), where the
+        loss is least squares; rescaled by their reduced χ² when no variance
+        is set, as for ls."""
+        cov = _invert(self.gn_hessian(problem, theta))
+        if problem.weights is None:
+            r = problem.residuals(theta)
+            inner = np.abs(r) <= self.delta
+            n_in = inner.sum(axis=1)
+            with np.errstate(all="ignore"):
+                s2 = np.where(inner, r * r, 0).sum(axis=1) / np.maximum(n_in - problem.P, 1)
+            cov = cov * s2[:, None, None]
+        return cov
+
+    def rho(self, z):
+        d2 = self.delta**2
+        inner = z <= d2
+        sz = np.sqrt(np.maximum(z, _TINY))
+        rho = np.where(inner, z, 2 * self.delta * sz - d2)
+        drho = np.where(inner, 1.0, self.delta / sz)
+        d2rho = np.where(inner, 0.0, -0.5 * self.delta / (sz * z))
+        return 0.5 * rho, 0.5 * drho, 0.5 * d2rho
+
+
+@dataclass(frozen=True)
+class CustomLoss(Loss):
+    """A user loss ``f(model, values, data, weights=None) -> float`` (seed 000's
+    signature), with an optional gradient of the same signature.
+
+    Evaluated one pixel at a time through the model object (the user's code
+    calls ``model.fetch_values_from_array`` and ``model(onlyactive=True)``).
+    The covariance is ``2·errordef·H⁻¹`` with H the numerical Hessian:
+    ``errordef=1`` (default) treats the loss as χ²-like, 0.5 as a −ln L.
+    """
+
+    name: str = "custom"
+    errordef: float = 1.0
+    function: Callable | None = None
+    grad: Callable | None = None
+    model: object = field(default=None, compare=False)
+
+    def _call(self, fn, problem, theta):
+        if self.model is None:
+            raise InvalidInputError("a custom loss needs the model; call it through Model.fit")
+        out = []
+        for b in range(theta.shape[0]):
+            w = None if problem.weights is None else problem.weights[b]
+            out.append(fn(self.model, np.array(theta[b], dtype=float), problem.data[b], w))
+        return out
+
+    def value(self, problem, theta):
+        values = np.array([float(v) for v in self._call(self.function, problem, np.atleast_2d(theta))])
+        return values
+
+    def gradient(self, problem, theta):
+        theta = np.atleast_2d(theta)
+        if self.grad is not None:
+            return np.array([np.asarray(g, dtype=float).ravel() for g in self._call(self.grad, problem, theta)])
+        return _numerical_gradient(lambda t: self.value(problem, t), theta)
+
+    def gn_hessian(self, problem, theta):
+        return _numerical_hessian(lambda t: self.value(problem, t), np.atleast_2d(theta))
+
+
+def _numerical_gradient(f, theta):
+    B, P = theta.shape
+    g = np.empty((B, P))
+    for j in range(P):
+        h = np.finfo(float).eps ** (1 / 3) * np.maximum(1.0, np.abs(theta[:, j]))
+        up, dn = theta.copy(), theta.copy()
+        up[:, j] += h
+        dn[:, j] -= h
+        g[:, j] = (f(up) - f(dn)) / (2 * h)
+    return g
+
+
+def _numerical_hessian(f, theta):
+    """Central-difference Hessian of a batched scalar function."""
+    B, P = theta.shape
+    H = np.empty((B, P, P))
+    h = np.finfo(float).eps ** 0.25 * np.maximum(1.0, np.abs(theta))
+    f0 = f(theta)
+    for i in range(P):
+        for j in range(i, P):
+            if i == j:
+                up, dn = theta.copy(), theta.copy()
+                up[:, i] += h[:, i]
+                dn[:, i] -= h[:, i]
+                H[:, i, i] = (f(up) - 2 * f0 + f(dn)) / h[:, i] ** 2
+            else:
+                pp, pm, mp, mm = (theta.copy() for _ in range(4))
+                pp[:, i] += h[:, i]; pp[:, j] += h[:, j]  # noqa: E702
+                pm[:, i] += h[:, i]; pm[:, j] -= h[:, j]  # noqa: E702
+                mp[:, i] -= h[:, i]; mp[:, j] += h[:, j]  # noqa: E702
+                mm[:, i] -= h[:, i]; mm[:, j] -= h[:, j]  # noqa: E702
+                H[:, i, j] = H[:, j, i] = (f(pp) - f(pm) - f(mp) + f(mm)) / (4 * h[:, i] * h[:, j])
+    return H
+
+
+def get(loss, *, huber_delta: float = 1.0, grad=None, model=None, errordef: float | None = None) -> Loss:
+    """The loss for ``loss_function`` (a name, a :class:`Loss` or a callable).
+
+    Examples
+    --------
+    >>> get("huber", huber_delta=2.0).delta
+    2.0
+    """
     if isinstance(loss, Loss):
         return loss
     if callable(loss):
-        return Loss("custom", None, loss)
-    if loss not in LOSSES:
-        raise InvalidInputError(f"`loss_function` must be one of {tuple(LOSSES)} or a callable, got {loss!r}")
-    return LOSSES[loss]
+        if grad is not None and not callable(grad):
+            raise InvalidTypeError(f"`grad` for a custom loss must be a callable, got {grad!r}")
+        return CustomLoss(function=loss, grad=grad, model=model, errordef=1.0 if errordef is None else errordef)
+    if loss == "ls":
+        return LeastSquares()
+    if loss in ("ML-poisson", "ml", "ML"):
+        return PoissonML()
+    if loss == "huber":
+        if not (np.isfinite(huber_delta) and huber_delta > 0):
+            raise InvalidInputError(f"`huber_delta` must be a positive number, got {huber_delta!r}")
+        return Huber(delta=float(huber_delta))
+    raise InvalidInputError(f"`loss_function` must be one of {LOSS_NAMES} or a callable, got {loss!r}")

@@ -16,6 +16,7 @@ STATUS_MESSAGES: dict[int, str] = {
     3: "converged: both objective reduction and step size below tolerance",
     4: "converged: gradient below gtol (or the residual is exactly zero)",
     5: "converged: solved in closed form",
+    6: "converged: the optimizer reported success",
     -1: "failed: maximum number of function evaluations reached",
     -2: "failed: the model or its Jacobian produced non-finite values",
     -3: "failed: the Jacobian is singular; some parameters are not determined by the data",

@@ -11,7 +11,7 @@ import sympy
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..errors import FitWarning, InvalidInputError
+from ..errors import FitWarning, InvalidInputError, OptimizerError
 from ..fitting.problem import ParamPlan, Problem, compile_tie
 from ..fitting.solution import Solution, message
 from ..optimizers import registry
@@ -29,7 +29,10 @@ class FittingMixin:
         self._dof = np.full(nav, np.nan)
         self._nfev = np.zeros(nav, dtype=int)
         self._status = np.zeros(nav, dtype=int)
+        self._lnl = np.full(nav, np.nan)
+        self._nfree = np.full(nav, np.nan)
         self.fit_output = None
+        self.covariance = None
 
     # ----------------------------------------------------- pixels & data
     def _nav_index(self, pixels):
@@ -155,11 +158,15 @@ class FittingMixin:
         optimizer : str, optional
             A registered optimizer name (``swiftfit.optimizers.available()``);
             default ``"lm"``, our batched Levenberg–Marquardt.
-        loss_function : {"ls"}
-            The loss; ``"ls"`` is (weighted) least squares.
-        grad : {"auto", "analytical", "fd"}
-            Jacobian source: ``"auto"`` uses analytical gradients where every
-            component provides them and finite differences elsewhere.
+        loss_function : {"ls", "ML-poisson", "huber"} or callable
+            ``"ls"`` is (weighted) least squares; ``"ML-poisson"`` Poisson
+            maximum likelihood; ``"huber"`` Huber's robust loss (``huber_delta``
+            kwarg, default 1); a callable ``f(model, values, data, weights=None)``
+            is a custom loss (seed 000's signature).
+        grad : {"auto", "analytical", "fd"} or callable
+            Jacobian source: ``"auto"`` uses analytical gradients where
+            components provide them and finite differences elsewhere;
+            a callable is the gradient of a custom loss (same signature).
         bounded : bool
             Respect each free parameter's ``bmin``/``bmax``.
         print_info : bool
@@ -171,8 +178,9 @@ class FittingMixin:
         **kwargs
             Passed to the optimizer (e.g. ``ftol``, ``max_nfev``); also
             ``rescale_covariance`` (bool): multiply the covariance by the
-            reduced χ². Default: rescale only when no noise variance is set
-            (HyperSpy's behaviour).
+            reduced χ². Default: rescale only for ls when no noise variance
+            is set (HyperSpy's behaviour). ``errordef`` for custom losses
+            (1: χ²-like, the default; 0.5: a negative log-likelihood).
 
         Returns
         -------
@@ -185,44 +193,89 @@ class FittingMixin:
         >>> m.fit().success                                        # doctest: +SKIP
         True
         """
-        optimizer = "lm" if optimizer is None else optimizer
-        spec = registry.get(optimizer)
-        loss = _losses.get(loss_function)
-        registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
-        if not isinstance(bounded, (bool, np.bool_)):
-            raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
-        rescale = kwargs.pop("rescale_covariance", None)
+        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
-        problem = self._problem([pixel], grad=grad, fd_scheme=fd_scheme)
+        problem = self._problem([pixel], grad=grad_mode, fd_scheme=fd_scheme)
         if not np.isfinite(problem.data).all():
             raise InvalidInputError(
                 f"the signal data at navigation position {tuple(self.axes_manager.indices)} contain NaN "
                 "or inf inside the signal range; remove them from the range or fix the data"
             )
-        if problem.bounded and bounded:
-            p0 = problem.p0[0]
-            outside = (p0 < problem.lower) | (p0 > problem.upper)
-            if outside.any():
-                _log.info("starting values of %s are outside their bounds and are moved inside",
-                          [problem.names[j] for j in np.flatnonzero(outside)])
+        self._check_problem(spec, loss, problem, bounded)
         solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
-        stats = self._write_back(problem, solution, [pixel], rescale)
+        stats = self._write_back(problem, solution, [pixel], rescale, loss)
         elapsed = time.perf_counter() - start
         self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed)
+        self.covariance = stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
         if print_info:
             print(_info_block(spec.name, loss.name, bounded, grad, self.fit_output))
         return self.fit_output if return_info else None
 
+    def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
+        """Resolve and check optimizer, loss and gradient options, up front."""
+        spec = registry.get("lm" if optimizer is None else optimizer)
+        if not isinstance(bounded, (bool, np.bool_)):
+            raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
+        huber_delta = kwargs.pop("huber_delta", 1.0)
+        errordef = kwargs.pop("errordef", None)
+        rescale = kwargs.pop("rescale_covariance", None)
+        custom_grad = grad if callable(grad) else None
+        if custom_grad is not None and not callable(loss_function):
+            raise InvalidInputError(
+                "a callable `grad` is the gradient of a custom `loss_function`; with a built-in "
+                "loss use grad='auto', 'analytical' or 'fd'"
+            )
+        loss = _losses.get(loss_function, huber_delta=huber_delta, grad=custom_grad, model=self, errordef=errordef)
+        registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
+        grad_mode = "auto" if custom_grad is not None else grad
+        return spec, loss, grad_mode, rescale
+
+    def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
+        loss.check_data(problem)
+        if spec.needs_finite_bounds:
+            missing = [n for n, lo, hi in zip(problem.names, problem.lower, problem.upper)
+                       if not (np.isfinite(lo) and np.isfinite(hi))]
+            if missing:
+                raise OptimizerError(
+                    f"optimizer {spec.name!r} needs finite bounds (bmin and bmax) on every free "
+                    f"parameter; missing for {missing}"
+                )
+        if bounded and problem.bounded:
+            p0 = problem.p0
+            outside = ((p0 < problem.lower) | (p0 > problem.upper)).any(axis=0)
+            if outside.any():
+                _log.info("starting values of %s are outside their bounds and are moved inside",
+                          [problem.names[j] for j in np.flatnonzero(outside)])
+
+    def ensure_parameters_in_bounds(self) -> None:
+        """Move every parameter value at the current position inside [bmin, bmax]."""
+        for comp in self._components:
+            for p in comp.parameters:
+                if p.twin is None and p._expr_sympy is None:
+                    value = p._clip(p.value)
+                    if value != p.value:
+                        p.value = value
+
     def _fit_output(self, optimizer, loss, grad, bounded, problem, solution: Solution, stats, elapsed):
         cov = stats["covariance"]
+        status = int(stats["status"][0])
+        text = message(status)
+        scipy_result = solution.info.get("scipy_result")
+        if scipy_result is not None and getattr(scipy_result, "message", None):
+            text = f"{text} ({scipy_result.message})"
         return OptimizeResult(
             x=solution.theta[0].copy(),
-            success=bool(solution.success[0]),
-            status=int(solution.status[0]),
-            message=message(solution.status[0]),
+            success=status > 0,
+            status=status,
+            message=text,
+            log_likelihood=float(stats["log_likelihood"][0]),
+            aic=float(stats["aic"][0]),
+            aicc=float(stats["aicc"][0]),
+            bic=float(stats["bic"][0]),
+            optimizer_result=scipy_result,
             nfev=int(solution.nfev[0]),
             njev=None if solution.njev is None else int(solution.njev[0]),
             nit=None if solution.nit is None else int(solution.nit[0]),
@@ -239,24 +292,46 @@ class FittingMixin:
             time=elapsed,
         )
 
-    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None):
-        """Write values, std, is_set and goodness of fit into the maps, in one step."""
+    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None):
+        """Write values, std, is_set and goodness of fit into the maps, in one step.
+
+        The covariance is the solver's when it gives one, else the loss's
+        (Gauss–Newton, Fisher, inner-point or numerical Hessian). It is
+        multiplied by the reduced χ² for ls without a noise variance (or as
+        ``rescale`` says).
+        """
+        loss = _losses.get("ls") if loss is None else loss
         idx = self._nav_index(pixels)
         theta = solution.theta
-        written = solution.status != -4
+        status = np.array(solution.status, dtype=int)
+        written = status != -4
         values, dvals = problem.parameter_values(theta, derivatives=True)
-        resid = problem.residuals(theta)
-        chisq = np.einsum("bn,bn->b", resid, resid)
+        with np.errstate(all="ignore"):
+            resid = problem.residuals(theta)
+            chisq = np.einsum("bn,bn->b", resid, resid)
+            objective = loss.value(problem, theta)
+        status[(status > 0) & ~np.isfinite(objective)] = -2
         n = problem.N
-        dof = np.full(problem.B, n - problem.P)
+        k = problem.P
+        dof = np.full(problem.B, n - k)
         with np.errstate(divide="ignore", invalid="ignore"):
             red = np.where(dof > 0, chisq / dof, np.nan)
         cov = solution.covariance
-        if cov is not None:
+        if cov is None and k:
+            with np.errstate(all="ignore"):
+                cov = loss.covariance(problem, theta)
+        if cov is not None and k:
+            singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0)
+            status[singular] = -3
             if rescale is None:
-                rescale = problem.weights is None
+                rescale = problem.weights is None and loss.name == "ls"
             if rescale:
                 cov = cov * red[:, None, None]
+        with np.errstate(all="ignore"):
+            lnl = loss.log_likelihood(problem, theta)
+            aic = 2 * k - 2 * lnl
+            aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
+            bic = k * np.log(n) - 2 * lnl
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         for i, p in enumerate(params):
@@ -278,8 +353,11 @@ class FittingMixin:
         _store(self._chisq, None, idx, chisq, sel)
         _store(self._dof, None, idx, dof.astype(float), sel)
         _store(self._nfev, None, idx, solution.nfev, sel)
-        _store(self._status, None, idx, solution.status, sel)
-        return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov}
+        _store(self._status, None, idx, status, sel)
+        _store(self._lnl, None, idx, lnl, sel)
+        _store(self._nfree, None, idx, np.full(problem.B, float(k)), sel)
+        return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
+                "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
 
     # --------------------------------------------------- goodness maps
     def _nav_signal(self, data, title):
@@ -317,6 +395,32 @@ class FittingMixin:
         """Reduced χ² map, ``chisq / dof``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._nav_signal(self._chisq / self._dof, "red_chisq")
+
+    @property
+    def log_likelihood(self):
+        """ln L map of the last fits (Gaussian for ls — σ² profiled when no
+        variance is set —, Poisson for ML-poisson; NaN for other losses)."""
+        return self._nav_signal(self._lnl, "log_likelihood")
+
+    @property
+    def aic(self):
+        """Akaike information criterion map, 2k − 2 ln L (k free parameters)."""
+        return self._nav_signal(2 * self._nfree - 2 * self._lnl, "AIC")
+
+    @property
+    def aicc(self):
+        """AIC with the small-sample correction 2k(k+1)/(n − k − 1)."""
+        n = self._dof + self._nfree
+        with np.errstate(all="ignore"):
+            corr = 2 * self._nfree * (self._nfree + 1) / (n - self._nfree - 1)
+        return self._nav_signal(2 * self._nfree - 2 * self._lnl + corr, "AICc")
+
+    @property
+    def bic(self):
+        """Bayesian information criterion map, k ln n − 2 ln L."""
+        n = self._dof + self._nfree
+        with np.errstate(all="ignore"):
+            return self._nav_signal(self._nfree * np.log(n) - 2 * self._lnl, "BIC")
 
     # -------------------------------------------------------- evaluate
     def __call__(self, non_convolved: bool = False, onlyactive: bool = False, component_list=None, binned=None):

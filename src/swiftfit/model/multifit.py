@@ -15,9 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import losses as _losses
 from ..errors import InvalidInputError
-from ..optimizers import registry
 
 
 def serpentine(shape_natural: tuple[int, ...]):
@@ -93,10 +91,11 @@ class MultifitMixin:
                       fd_scheme=fd_scheme, **kwargs)
         if iterpath is not None:
             return self._multifit_sequential(iterpath, mask, show_progressbar, fit_kw)
-        spec = registry.get("lm" if optimizer is None else optimizer)
-        loss = _losses.get(loss_function)
-        registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
-        rescale = kwargs.pop("rescale_covariance", None)
+        spec, loss, grad, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        if loss.name == "custom" or not spec.batched:
+            # custom losses call back into the model at the current position,
+            # and unbatched solvers loop anyway: go pixel by pixel
+            return self._multifit_sequential("serpentine", mask, show_progressbar, fit_kw)
         pixels = [p for p in (np.ndindex(*nav) if nav else [()]) if mask is None or not mask[p]]
         start = time.perf_counter()
         bar = tqdm(total=len(pixels), disable=not show_progressbar, desc="multifit")
@@ -109,8 +108,9 @@ class MultifitMixin:
             good = np.flatnonzero(~bad)
             if good.size:
                 sub = problem.take(good)
+                self._check_problem(spec, loss, sub, bounded)
                 sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
-                self._write_back(sub, sol, [chunk[i] for i in good], rescale)
+                self._write_back(sub, sol, [chunk[i] for i in good], rescale, loss)
             for i in np.flatnonzero(bad):
                 self._mark_failed(chunk[i], -4)
             bar.update(len(chunk))

@@ -18,7 +18,10 @@ __all__ = ["OptimizerSpec", "register", "get", "available", "ALIASES"]
 class OptimizerSpec:
     """What an optimizer can do, and the function that runs it.
 
-    ``solve(problem, loss, **options) -> Solution``.
+    ``solve(problem, loss, *, bounded, **options) -> Solution``. ``losses``
+    holds the loss names it accepts ("ls", "ML-poisson", "huber", "custom").
+    ``needs_finite_bounds``: every free parameter must have finite bmin/bmax
+    (the bounded global optimizers); checked up front by the model.
     """
 
     name: str
@@ -65,7 +68,7 @@ def get(name: str) -> OptimizerSpec:
 
 def check_capabilities(spec: OptimizerSpec, *, loss_name: str, bounded: bool) -> None:
     """Refuse, with one message, a request the optimizer cannot honour."""
-    if loss_name not in spec.losses and "any" not in spec.losses:
+    if loss_name not in spec.losses:
         raise OptimizerError(
             f"optimizer {spec.name!r} supports loss_function in {sorted(spec.losses)}, "
             f"got {loss_name!r}; use e.g. optimizer='Nelder-Mead' or 'L-BFGS-B' for other losses"
@@ -74,6 +77,8 @@ def check_capabilities(spec: OptimizerSpec, *, loss_name: str, bounded: bool) ->
         raise OptimizerError(f"optimizer {spec.name!r} does not support bounds; use bounded=False")
 
 
+# each module registers its optimizers when imported
+_BUILTIN_MODULES = ("lm", "scipy_lsq", "scipy_min", "scipy_global", "linear", "odr")
 _LOADED = False
 
 
@@ -82,4 +87,7 @@ def _load_builtin() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import lm, scipy_lsq  # noqa: F401  (each registers itself)
+    import importlib
+
+    for name in _BUILTIN_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
