@@ -333,6 +333,11 @@ class Component:
         return out
 
     def _loop(self, coords, values, shape, evaluate) -> np.ndarray:
+        if any(np.iscomplexobj(v) for v in values):
+            raise InvalidInputError(
+                f"fd_scheme='cs' needs every component to accept complex input; {self!r} is "
+                "evaluated through its `function(self, x)` with real parameter values"
+            )
         out = np.empty(shape)
         try:
             for b in range(shape[0]):

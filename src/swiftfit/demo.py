@@ -41,7 +41,7 @@ def make_data(shape=(64, 64), channels: int = 1024, seed: int = 0):
     areas = []
     centres = []
     for k, (_, area, centre, _) in enumerate(TRUTH["peaks"]):
-        areas.append(area * (0.5 + 0.5 * np.cos(np.pi * (xx + k * yy))))
+        areas.append(area * (0.7 + 0.3 * np.cos(np.pi * (xx + k * yy))))
         centres.append(centre + 1.5 * (xx - 0.5) * (k + 1))
     bg = TRUTH["background"]["A"] * x ** -TRUTH["background"]["r"]
     clean = np.broadcast_to(bg, (ny, nx, channels)).copy()
@@ -156,7 +156,7 @@ def _plot(m, s, out: Path) -> None:
         ax.plot(x, m(component_list=[comp]), lw=0.9, label=comp.name)
     ax.set_ylabel("counts")
     ax.set_yscale("log")
-    ax.set_ylim(1, None)
+    ax.set_ylim(1, 3 * s.data[0, 0].max())
     ax.legend(fontsize=8)
     ax.set_title("swiftfit demo: pixel (0, 0)")
     axr.plot(x, (s.data[0, 0] - model) / np.sqrt(np.maximum(model, 1)), ".", ms=2, color="C3")
@@ -169,7 +169,9 @@ def _plot(m, s, out: Path) -> None:
 
     fig, axes = plt.subplots(1, len(TRUTH["peaks"]), figsize=(4 * len(TRUTH["peaks"]), 3.4))
     for a, (name, *_r) in zip(axes, TRUTH["peaks"]):
-        im = a.imshow(m[name].centre.map["values"], cmap="viridis")
+        values = m[name].centre.map["values"]
+        lo, hi = np.nanpercentile(values, [1, 99])
+        im = a.imshow(values, cmap="viridis", vmin=lo, vmax=hi)
         a.set_title(f"{name} centre (eV)")
         fig.colorbar(im, ax=a)
     fig.tight_layout()

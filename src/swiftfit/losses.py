@@ -11,7 +11,7 @@ name       objective per pixel                     covariance          errordef
 ========== ======================================= =================== ===========
 ls         χ² = Σ w² (d − m)²                      (JᵀWJ)⁻¹            1
 ML-poisson Σ (m − d ln m)  (Poisson −ln L + const) Fisher (Jᵀ m⁻¹ J)⁻¹  0.5
-huber      Σ h_δ(w (d − m))                        GN on inner points  0.5
+huber      Σ h_δ(w (d − m))                        sandwich A⁻¹BA⁻¹    0.5
 custom     user's f(model, values, data, weights)  2·errordef·H⁻¹      1 (option)
 ========== ======================================= =================== ===========
 
@@ -196,18 +196,17 @@ class Huber(Loss):
         return np.einsum("bnp,bnq->bpq", J, J)
 
     def covariance(self, problem, theta):
-        """Gauss–Newton covariance of the inner points (|z| ≤ δ), where the
-        loss is least squares; rescaled by their reduced χ² when no variance
-        is set, as for ls."""
-        cov = _invert(self.gn_hessian(problem, theta))
-        if problem.weights is None:
-            r = problem.residuals(theta)
-            inner = np.abs(r) <= self.delta
-            n_in = inner.sum(axis=1)
-            with np.errstate(all="ignore"):
-                s2 = np.where(inner, r * r, 0).sum(axis=1) / np.maximum(n_in - problem.P, 1)
-            cov = cov * s2[:, None, None]
-        return cov
+        """Huber's sandwich ``A⁻¹ B A⁻¹``: ``A = Σ ψ'(z) JᵀJ`` (the Gauss–Newton
+        matrix of the inner points, |z| ≤ δ) and ``B = Σ ψ(z)² JᵀJ``, with
+        ``ψ(z) = clip(z, −δ, δ)``. It is the M-estimator's asymptotic covariance
+        and scales itself with the residuals, so it is never rescaled."""
+        r = problem.residuals(theta)
+        J = _weighted_jacobian(problem, theta)
+        psi = np.clip(r, -self.delta, self.delta)
+        A_inv = _invert(self.gn_hessian(problem, theta))
+        Jp = J * psi[:, :, None]
+        B = np.einsum("bnp,bnq->bpq", Jp, Jp)
+        return A_inv @ B @ A_inv
 
     def rho(self, z):
         d2 = self.delta**2

@@ -169,3 +169,46 @@ def test_grad_analytical_without_gradients():
         m.fit(grad="analytical")
     m.fit(grad="fd")
     assert m[0].a.value == pytest.approx(1.0, rel=1e-8)
+
+
+def test_complex_step_with_component_that_cannot_take_complex():
+    from swiftfit.component import Component
+
+    class RealOnly(Component):
+        def __init__(self):
+            Component.__init__(self, ("a",))
+
+        def function(self, x):
+            return self.a.value * x
+
+    s = hs.signals.Signal1D(np.arange(10.0))
+    m = s.create_model()
+    m.append(RealOnly())
+    with pytest.raises(ValueError, match="fd_scheme='cs' needs every component to accept complex input"):
+        m.fit(grad="fd", fd_scheme="cs")
+    with pytest.raises(ValueError, match="`fd_scheme` must be one of"):
+        m.fit(grad="fd", fd_scheme="5-point")
+
+
+def test_complex_step_works_for_builtin_components():
+    x = np.linspace(0, 10, 101)
+    s = hs.signals.Signal1D(3 / np.sqrt(2 * np.pi) * np.exp(-((x - 5) ** 2) / 2))
+    s.axes_manager[-1].scale = 0.1
+    m = s.create_model()
+    g = hs.model.components1D.Gaussian(A=2, sigma=1.3, centre=4.6)
+    m.append(g)
+    m.fit(grad="fd", fd_scheme="cs")
+    np.testing.assert_allclose([g.A.value, g.sigma.value, g.centre.value], [3, 1, 5], rtol=1e-9)
+
+
+def test_callable_grad_needs_custom_loss():
+    _, m = _line_model(np.arange(20.0))
+    with pytest.raises(ValueError, match="callable `grad` is the gradient of a custom"):
+        m.fit(grad=lambda *a: 0)
+
+
+def test_global_optimizer_needs_finite_bounds():
+    _, m = _line_model(np.arange(20.0))
+    m[0].a0.bmin, m[0].a0.bmax = -10, 10
+    with pytest.raises(OptimizerError, match=r"needs finite bounds .* missing for \['Polynomial.a1'\]"):
+        m.fit(optimizer="Differential Evolution")

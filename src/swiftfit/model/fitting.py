@@ -323,7 +323,7 @@ class FittingMixin:
         if cov is not None and k:
             singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0)
             status[singular] = -3
-            if rescale is None:
+            if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
             if rescale:
                 cov = cov * red[:, None, None]
