@@ -132,11 +132,18 @@ class FittingMixin:
                 )
             with np.errstate(divide="ignore", invalid="ignore"):
                 weights = 1.0 / np.sqrt(var)
+        coords, binscale, transform = self._evaluation()
         return Problem(
             components=comps, slots=slots, plans=plans, order=order, fixed=fixed,
-            coords=self._coordinates(), data=data, weights=weights, binscale=self._binscale(),
+            coords=coords, data=data, weights=weights, binscale=binscale,
             active=active, p0=p0, lower=lower, upper=upper, names=names, grad=grad, fd_scheme=fd_scheme,
+            transform=transform,
         )
+
+    def _evaluation(self):
+        """Where components are evaluated and how that maps to the data points:
+        ``(coords, binscale, transform)``; Model2D adds PSF/oversampling."""
+        return self._coordinates(), self._binscale(), None
 
     # ------------------------------------------------------------- fit
     def fit(
@@ -343,7 +350,8 @@ class FittingMixin:
                 d = dvals[i]
                 with np.errstate(invalid="ignore"):
                     std = np.sqrt(np.einsum("bp,bpq,bq->b", d, np.nan_to_num(cov, nan=0.0), d))
-                undetermined = (np.isnan(cov).any(axis=2) & (d != 0)).any(axis=1)
+                # undetermined if it depends on a column whose variance is unknown
+                undetermined = (np.isnan(np.einsum("bpp->bp", cov)) & (d != 0)).any(axis=1)
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
@@ -428,13 +436,14 @@ class FittingMixin:
         comps = self._component_list(component_list)
         if onlyactive:
             comps = [c for c in comps if c.active]
-        coords = self._coordinates()
+        coords, binscale, transform = self._evaluation()
         total = np.zeros(coords[0].shape[0])
         for comp in comps:
             vals = [np.array([[p.value]]) for p in comp.parameters]
             total = total + comp._function_nd(coords, vals)[0]
         use_binned = self._is_binned if binned is None else binned
-        return total * (self._binscale() if use_binned else 1.0)
+        total = total * (binscale if use_binned else 1.0)
+        return total if transform is None or non_convolved else transform(total[None])[0]
 
     def _jacobian(self, values, data=None, weights=None):
         """``d model / d free values`` at the current position, shape ``(P, N)``."""
