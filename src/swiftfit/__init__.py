@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from . import errors, model, optimizers, signals
 from .component import Component
-from .model import Model1D
+from .model import Model1D, Model2D
 from .parameters import Parameter
 from .signals import BaseSignal, Signal1D, Signal2D
 
@@ -24,6 +24,7 @@ __all__ = [
     "BaseSignal",
     "Component",
     "Model1D",
+    "Model2D",
     "Parameter",
     "Signal1D",
     "Signal2D",

@@ -74,6 +74,7 @@ class Problem:
         names: list[str],
         grad: str = "auto",
         fd_scheme: str = "2-point",
+        transform=None,
     ):
         if grad not in GRAD_MODES:
             raise InvalidInputError(f"`grad` must be one of {GRAD_MODES} or a callable, got {grad!r}")
@@ -95,6 +96,9 @@ class Problem:
         self.names = list(names)
         self.grad = grad
         self.fd_scheme = fd_scheme
+        # optional linear operator from the evaluation grid (``coords``) to the
+        # data points (PSF convolution, oversampling): ``transform(values (K, M)) -> (K, N)``
+        self.transform = transform
         if grad == "analytical":
             missing = [c.name for c in self.components if not c._has_gradients]
             if missing:
@@ -162,13 +166,17 @@ class Problem:
     def _component_values(self, values, c):
         return [np.reshape(values[i], (-1, 1)) for i in self.slots[c]]
 
+    def _apply(self, values: np.ndarray) -> np.ndarray:
+        return values if self.transform is None else self.transform(values)
+
     def evaluate_components(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each active component's contribution ``(B, N)`` (binned scaling applied)."""
         values = self.parameter_values(theta)
         out = []
-        for c, comp in enumerate(self.components):
-            f = comp._function_nd(self.coords, self._component_values(values, c))
-            out.append(f * self.active[:, c, None] * self.binscale)
+        with np.errstate(all="ignore"):
+            for c, comp in enumerate(self.components):
+                f = comp._function_nd(self.coords, self._component_values(values, c))
+                out.append(self._apply(np.asarray(f * self.active[:, c, None] * self.binscale, dtype=float)))
         return out
 
     def evaluate(self, theta: np.ndarray) -> np.ndarray:
@@ -182,13 +190,19 @@ class Problem:
 
     def _evaluate(self, theta: np.ndarray) -> np.ndarray:
         values = self.parameter_values(theta)
-        total = np.zeros((theta.shape[0], self.N), dtype=np.result_type(theta.dtype, float))
+        M = self.coords[0].shape[0]
+        total = np.zeros((theta.shape[0], M), dtype=np.result_type(theta.dtype, float))
         for c, comp in enumerate(self.components):
             if not self.active[:, c].any():
                 continue
             f = comp._function_nd(self.coords, self._component_values(values, c))
             total = total + f * self.active[:, c, None]
-        return total * self.binscale
+        total = total * self.binscale
+        if self.transform is not None:
+            if np.iscomplexobj(total):
+                return self.transform(total.real) + 1j * self.transform(total.imag)
+            return self.transform(total)
+        return total
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """Weighted residuals ``(data - model) * weights``, ``(B, N)``."""
@@ -206,7 +220,8 @@ class Problem:
             return self._fd_jacobian(theta)
         values, dvals = self.parameter_values(theta, derivatives=True)
         B, P = theta.shape
-        J = np.zeros((B, self.N, P))
+        M = self.coords[0].shape[0]
+        J = np.zeros((B, M, P))
         for c, comp in enumerate(self.components):
             act = self.active[:, c]
             if not act.any():
@@ -229,7 +244,12 @@ class Problem:
                     J[:, :, cols[0]] += gact
                 else:
                     J[:, :, cols] += gact[:, :, None] * d[:, None, cols]
-        return J * np.reshape(self.binscale, (1, -1, 1)) if np.ndim(self.binscale) else J * self.binscale
+        J = J * np.reshape(self.binscale, (1, -1, 1)) if np.ndim(self.binscale) else J * self.binscale
+        if self.transform is None:
+            return J
+        # the operator is linear: apply it to every column of the Jacobian
+        cols = self.transform(np.moveaxis(J, 2, 1).reshape(B * P, M))
+        return np.moveaxis(cols.reshape(B, P, -1), 1, 2)
 
     def _component_fd(self, comp, cvals, k) -> np.ndarray:
         """Central difference of one component in its k-th parameter (no closed form)."""
