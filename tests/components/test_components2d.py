@@ -103,7 +103,7 @@ def _grid_for(avoid, drawn):
 
 # ------------------------------------------------------------- gradients
 @pytest.mark.parametrize("name", sorted(CASES))
-@settings(derandomize=True, max_examples=30, deadline=None)
+@settings(derandomize=True, max_examples=30, deadline=None, database=None)
 @given(data=st.data())
 def test_analytic_gradients_match_finite_differences(name, data):
     factory, ranges, avoid = CASES[name]

@@ -126,7 +126,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(
     nav=st.tuples(st.integers(-6, 6), st.integers(-6, 6), st.sampled_from([1, 2, -1, -2])),
     sig=st.tuples(st.integers(-7, 7), st.integers(-7, 7), st.sampled_from([1, 3, -1])),
