@@ -52,7 +52,7 @@ class ImageOperator:
         self.nx, self.ny = len(x), len(y)
         dx = float(x[1] - x[0]) if len(x) > 1 else 1.0
         dy = float(y[1] - y[0]) if len(y) > 1 else 1.0
-        ky, kx = (0, 0) if psf is None else psf.shape
+        ky, kx = (1, 1) if psf is None else psf.shape
         self.pad_y0, self.pad_y1 = ky // 2, ky - 1 - ky // 2
         self.pad_x0, self.pad_x1 = kx // 2, kx - 1 - kx // 2
         xe = x[0] + dx * np.arange(-self.pad_x0, self.nx + self.pad_x1)
