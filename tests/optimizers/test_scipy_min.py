@@ -14,7 +14,12 @@ from scipy.optimize import OptimizeResult
 import swiftfit as hs
 from swiftfit.errors import FitWarning, OptimizerError
 from swiftfit.optimizers import registry
-from swiftfit.optimizers.scipy_min import LIMIT_CODES, METHODS, classify, stalled_at_bound
+from swiftfit.optimizers.scipy_min import (
+    LIMIT_CODES,
+    METHODS,
+    classify,
+    stalled_at_bound,
+)
 
 TRUTH = np.array([250.66282746, 50.0, 5.0])  # A, centre, sigma
 TRUTH_BOUNDED = np.array([257.48162397, 55.0, 7.76886132])  # centre.bmin = 55
@@ -249,7 +254,7 @@ def test_stalled_at_bound_helper():
 
 # ----------------------------------------------------- seed 000's custom loss
 def test_seed000_custom_loss_and_gradient():
-    s, m, g = toy()
+    _, m, g = toy()
     m.fit(optimizer="lm")
     ls_answer = values(g)
     g.A.value, g.centre.value, g.sigma.value = 250, 56, 4.9
@@ -399,7 +404,7 @@ def test_newton_gap_measures_distance_to_the_minimum():
     from swiftfit.losses import LeastSquares
     from swiftfit.optimizers.scipy_min import newton_gap
 
-    m, line, beta = _bounded_noisy_line()
+    m, _, beta = _bounded_noisy_line()
     problem = m._problem([()])
     order = [problem.names.index("Polynomial.a0"), problem.names.index("Polynomial.a1")]
     x = np.empty(2)

@@ -17,12 +17,13 @@ STATUS_MESSAGES: dict[int, str] = {
     4: "converged: gradient below gtol (or the residual is exactly zero)",
     5: "converged: solved in closed form",
     6: "converged: the optimizer reported success",
-    -1: "failed: maximum number of function evaluations reached",
+    -1: "failed: the iteration or function-evaluation limit was reached",
     -2: "failed: the model or its Jacobian produced non-finite values",
     -3: "failed: the Jacobian is singular; some parameters are not determined by the data",
     -4: "failed: data or weights at this pixel are not finite",
     -5: "failed: the optimizer reported failure",
     -6: "failed: stalled at a bound it could not leave",
+    -7: "failed: the optimizer reported success, but its answer is not a minimum (a Newton step from it is not small)",
     0: "not fitted",
 }
 SUCCESS_CODES = frozenset(k for k in STATUS_MESSAGES if k > 0)

@@ -57,7 +57,7 @@ class MultifitMixin:
         grad="auto",
         bounded: bool = False,
         fd_scheme: str = "2-point",
-        chunk_size: int = 512,
+        chunk_size: int | None = None,
         **kwargs,
     ) -> None:
         """Fit the model at every navigation position.
@@ -72,8 +72,10 @@ class MultifitMixin:
             starting from the previous pixel's result, as HyperSpy does.
         show_progressbar : bool, optional
             tqdm progress bar.
-        chunk_size : int
-            Pixels per batched solve (bounds memory).
+        chunk_size : int, optional
+            Pixels per batched solve. Default: as many as keep one Jacobian
+            (pixels × points × free parameters) near 32 MB, which bounds the
+            solver's memory at a few hundred MB whatever the data size.
         **kwargs
             As for :meth:`fit` (``optimizer``, ``bounded``, solver options).
 
@@ -97,6 +99,10 @@ class MultifitMixin:
             # and unbatched solvers loop anyway: go pixel by pixel
             return self._multifit_sequential("serpentine", mask, show_progressbar, fit_kw)
         pixels = [p for p in (np.ndindex(*nav) if nav else [()]) if mask is None or not mask[p]]
+        if chunk_size is None:
+            n_free = sum(p.free for c in self._components for p in c.parameters) or 1
+            per_pixel = 8 * int(self._channel_switches.sum()) * n_free
+            chunk_size = int(np.clip(32e6 // per_pixel, 16, 4096))
         start = time.perf_counter()
         bar = tqdm(total=len(pixels), disable=not show_progressbar, desc="multifit")
         for s in range(0, len(pixels), chunk_size):

@@ -1,10 +1,19 @@
-"""scipy.optimize.least_squares ("trf", "dogbox"), looped over pixels."""
+"""scipy.optimize.least_squares ("trf", "dogbox"), looped over pixels.
+
+Losses: ``"ls"`` and ``"huber"``. Huber's loss goes through least_squares'
+own robust loss (``loss="huber"``, ``f_scale=δ``), whose cost
+``½ Σ δ² ρ(r²/δ²)`` is exactly :class:`swiftfit.losses.Huber`'s
+``Σ h_δ(r)`` on the weighted residuals, so the minimizer is the same as with
+a general minimizer on that loss. With Huber the covariance is left to the
+model (the loss's inner-point Gauss–Newton covariance).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import least_squares
 
+from ..errors import OptimizerError
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
 from .lm import _covariance
@@ -20,7 +29,14 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
     """Fit each pixel with ``scipy.optimize.least_squares(method=method)``.
 
     Extra ``options`` go to ``least_squares`` (``ftol``, ``xtol``, ``max_nfev``, ...).
+    ``loss`` is least squares (None or "ls") or :class:`~swiftfit.losses.Huber`.
     """
+    loss_name = "ls" if loss is None else getattr(loss, "name", None)
+    if loss_name not in ("ls", "huber"):
+        raise OptimizerError(f"optimizer {method!r} supports loss_function in ['huber', 'ls'], got {loss_name!r}")
+    if "loss" in options or "f_scale" in options:
+        raise OptimizerError("give the robust loss as loss_function='huber' (and huber_delta), not loss=/f_scale=")
+    robust = {"loss": "huber", "f_scale": float(loss.delta)} if loss_name == "huber" else {}
     B = problem.B
     theta = np.array(problem.p0, dtype=float)
     status = np.zeros(B, dtype=int)
@@ -46,7 +62,7 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
             span = np.where(np.isfinite(hi - lo), (hi - lo) * 1e-10, 0)
             x0 = np.clip(x0, lo + span, hi - span)
         try:
-            res = least_squares(fun, x0, jac=jac, method=method, bounds=(lo, hi), **options)
+            res = least_squares(fun, x0, jac=jac, method=method, bounds=(lo, hi), **robust, **options)
         except ValueError as exc:
             if "finite" in str(exc) or "Residuals" in str(exc):
                 status[b] = -2
@@ -56,9 +72,13 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
         status[b] = _STATUS.get(res.status, -5)
         nfev[b] = res.nfev
         njev[b] = res.njev or 0
-        cost[b] = 2 * res.cost
+        # ls: the chi-square; huber: least_squares' cost is the Huber objective itself
+        cost[b] = res.cost if robust else 2 * res.cost
         if B == 1:
             info["scipy_result"] = res
+    if robust:
+        # the model computes the covariance from the loss (inner points)
+        return Solution(theta, status, nfev, cost, None, njev, None, info)
     rel = relevance(problem, theta)
     cov = _covariance(problem, theta, rel)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & rel.any(axis=1)
@@ -74,8 +94,8 @@ for _method in ("trf", "dogbox"):
             bounds=True,
             gradients=True,
             errors=True,
-            losses=frozenset({"ls"}),
+            losses=frozenset({"ls", "huber"}),
             batched=False,
-            description=f"scipy.optimize.least_squares(method={_method!r})",
+            description=f"scipy.optimize.least_squares(method={_method!r}); huber through its loss='huber'",
         )
     )
