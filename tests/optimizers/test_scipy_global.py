@@ -102,7 +102,7 @@ def test_differential_evolution_seed_is_reproducible():
 
 def test_differential_evolution_at_maxiter_is_a_limit_failure():
     m, _ = toy()
-    with pytest.warns(FitWarning, match="maximum number"):
+    with pytest.warns(FitWarning, match="evaluation limit was reached"):
         out = m.fit(optimizer="Differential Evolution", seed=0, popsize=5, maxiter=3)
     assert out.success is False and out.status == -1
     assert "Maximum number of iterations" in out.message
@@ -141,7 +141,7 @@ def test_basin_hopping_bounded_gives_bounds_to_the_local_minimizer():
 
 def test_basin_hopping_reports_its_local_minimizer_at_the_limit():
     m, _ = toy(box=False)
-    with pytest.warns(FitWarning, match="maximum number"):
+    with pytest.warns(FitWarning, match="evaluation limit was reached"):
         out = m.fit(optimizer="Basin Hopping", seed=0, niter=2,
                     minimizer_kwargs={"method": "L-BFGS-B", "options": {"maxiter": 2}})
     assert out.success is False and out.status == -1

@@ -79,7 +79,7 @@ def test_toy_every_method_ls(method):
 
 def test_toy_cobyla_reports_failure_not_a_wrong_success():
     _, m, g = toy()
-    with pytest.warns(FitWarning, match="maximum number"):
+    with pytest.warns(FitWarning, match="evaluation limit was reached"):
         out = m.fit(optimizer="COBYLA")
     assert not out.success
     assert out.status == -1
