@@ -330,7 +330,11 @@ def relevance(problem: Problem, theta: np.ndarray) -> np.ndarray:
 
     A column is irrelevant where every component using it is inactive there;
     solvers hold such columns still instead of calling the Jacobian singular.
+    Problems not built from components (e.g. a user's residual function)
+    provide their own ``_relevance(theta)``.
     """
+    if hasattr(problem, "_relevance"):
+        return problem._relevance(theta)
     _, dvals = problem.parameter_values(np.asarray(theta, dtype=float), derivatives=True)
     B, P = np.shape(theta)
     rel = np.zeros((B, P), dtype=bool)
