@@ -1,0 +1,160 @@
+"""Pieces of the batched Levenberg–Marquardt (:mod:`.lm`): factorisation, the
+damped step, the geodesic acceleration and the covariance.
+
+Every function works on a block of pixels: arrays carry a leading axis ``B``.
+The damped problem is solved in the scaled variables ``z = D δ`` through the
+SVD ``J D⁻¹ = U diag(s) Vᵀ``: ``z(λ) = V diag(s / (s² + λ)) Uᵀ r``, so one
+factorisation serves every ``λ`` tried at a point, and the acceleration too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fitting.problem import Problem
+
+_EPS = np.finfo(float).eps
+RCOND = 1e-13  # relative singular-value cut for "singular Jacobian"
+
+
+def weighted_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    J = problem.jacobian(theta)
+    if problem.weights is not None:
+        J = J * problem.weights[:, :, None]
+    return J
+
+
+def scales(problem: Problem) -> np.ndarray:
+    """``|data · w|`` (B, N): the size of the numbers each residual is computed from."""
+    y = np.abs(problem.data)
+    return y if problem.weights is None else y * problem.weights
+
+
+def cost_noise(r: np.ndarray, yw: np.ndarray) -> np.ndarray:
+    """The rounding noise of a change of ``Σ r²`` (B,).
+
+    Each residual ``r = (y − f) w`` carries an error of a couple of ulps of
+    ``|y w| + |f w|``, random in sign, so a change of the cost computed from
+    ``Σ (r − r')(r + r')`` is uncertain by about ``4 ε ‖r (|y w| + |f w|)‖``;
+    twice that is taken as the level below which changes are rounding.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return 8 * _EPS * np.linalg.norm(r * (2 * yw + np.abs(r)), axis=1)
+
+
+def factorize(J: np.ndarray, D: np.ndarray, frozen: np.ndarray):
+    """SVD of the scaled Jacobian with frozen columns zeroed: ``(U, s, Vt, Dn)``."""
+    Dn = np.where(D > 0, D, 1.0)
+    Js = np.where(frozen[:, None, :], 0.0, J / Dn[:, None, :])
+    u, s, vt = np.linalg.svd(Js, full_matrices=False)
+    return u, s, vt, Dn
+
+
+def kept(s: np.ndarray, N: int) -> np.ndarray:
+    """Singular values above the rank cut."""
+    return s > RCOND * s[:, :1] * max(N, s.shape[1])
+
+
+def gauss_newton(c, s, vt, N):
+    """The undamped (minimum-norm) Gauss–Newton step in scaled variables, for
+    ``c = Uᵀ r``, and the reduction of the cost it predicts, ``‖U Uᵀ r‖²``."""
+    keep = kept(s, N)
+    cg = np.where(keep, c, 0.0)
+    z = np.einsum("bqp,bq->bp", vt, cg / np.where(keep, s, 1.0))
+    return z, np.einsum("bp,bp->b", cg, cg)
+
+
+def damped(c, s, vt, lam, N):
+    """``z(λ) = V diag(s / (s² + λ)) c`` (B, P) for damping ``λ`` (B,);
+    ``λ = 0`` is the pseudo-inverse over the kept singular values."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        filt = np.where(lam[:, None] > 0, s / (s * s + lam[:, None]), 0.0)
+    gn = lam[:, None] <= 0
+    if gn.any():
+        keep = kept(s, N)
+        filt = np.where(gn, np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0), filt)
+    return np.einsum("bqp,bq->bp", vt, filt * c)
+
+
+def predicted(c, s, vt, Dn, step):
+    """Reduction of ``‖r‖²`` the linear model predicts for ``step`` (B, P):
+    ``2 rᵀJδ − ‖Jδ‖²`` with ``J δ = U w``, ``w = s Vᵀ D δ`` (no cancellation)."""
+    w = s * np.einsum("bpq,bq->bp", vt, Dn * step)
+    return np.einsum("bp,bp->b", w, 2 * c - w)
+
+
+def trust_lambda(c, s, delta, lam0, N, iters=12):
+    """Damping ``λ`` (B,) whose step has scaled length ``‖z(λ)‖ ≈ Δ``.
+
+    ``λ = 0`` (the Gauss–Newton step) when that step is no longer than
+    ``1.1 Δ``; otherwise safeguarded Newton iterations on ``1/‖z(λ)‖ = 1/Δ``
+    (Hebden; Moré), a function nearly linear in ``λ``, from ``lam0``, kept
+    in ``(0, ‖g‖/Δ]`` where ``g = s c`` is the scaled gradient.
+    """
+    keep = kept(s, N)
+    sc2 = np.where(keep, s * c, 0.0) ** 2
+    s2 = np.where(keep, s * s, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        n0 = np.sqrt(np.sum(np.where(keep, c * c / np.where(keep, s2, 1.0), 0.0), axis=1))
+        upper = np.sqrt(sc2.sum(axis=1)) / delta
+        floor = 1e-15 * upper
+        lam = np.clip(np.where(np.isfinite(lam0) & (lam0 > 0), lam0, 1e-3 * upper), floor, upper)
+        for _ in range(iters):
+            d = s2 + lam[:, None]
+            n = np.sqrt(np.sum(sc2 / d**2, axis=1))
+            dn = -np.sum(sc2 / d**3, axis=1) / n  # d‖z‖/dλ
+            lam = np.clip(np.nan_to_num(lam + (n / dn) * (delta - n) / delta, nan=upper), floor, upper)
+    return np.nan_to_num(np.where(n0 <= 1.1 * delta, 0.0, lam), nan=0.0, posinf=0.0)
+
+
+def acceleration(sub: Problem, theta, r, v, u, s, vt, Dn, frozen, lam, h=0.1):
+    """Geodesic acceleration (Transtrum & Sethna 2012) along the velocity ``v``.
+
+    The second directional derivative of the model along ``v`` comes from one
+    extra residual evaluation, ``f_vv ≈ (2/h)((r(θ) − r(θ + h v))/h − J v)``;
+    the acceleration ``a`` solves the same damped problem with ``−f_vv`` as
+    right-hand side. Returns ``a`` (B, P) and the ratio ``2‖a‖/‖v‖`` in the
+    scaled norm (``inf`` where the extra evaluation was not finite).
+    """
+    r_h = sub.residuals(theta + h * v)
+    Jv = np.einsum("bnp,bp->bn", u, s * np.einsum("bpq,bq->bp", vt, Dn * v))
+    with np.errstate(all="ignore"):
+        fvv = (2.0 / h) * ((r - r_h) / h - Jv)
+    ok = np.isfinite(fvv).all(axis=1)
+    fvv = np.where(ok[:, None], fvv, 0.0)
+    z = damped(np.einsum("bnp,bn->bp", u, -fvv), s, vt, lam, r.shape[1])
+    a = np.where(frozen, 0.0, z / Dn)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = 2 * np.linalg.norm(Dn * a, axis=1) / np.linalg.norm(Dn * v, axis=1)
+    return a, np.where(ok, np.nan_to_num(ratio, nan=np.inf), np.inf)
+
+
+def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """``(JᵀWJ)⁻¹`` at ``theta`` over the relevant columns; NaN where singular."""
+    B, P = theta.shape
+    cov = np.full((B, P, P), np.nan)
+    ok = np.isfinite(theta).all(axis=1)
+    if not ok.any():
+        return cov
+    rows = np.flatnonzero(ok)
+    J = weighted_jacobian(problem.take(rows), theta[rows])
+    finite = np.isfinite(J).all(axis=(1, 2))
+    J = np.where(rel[rows][:, None, :], np.nan_to_num(J), 0.0)
+    norms = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
+    Dn = np.where(norms > 0, norms, 1.0)
+    u, s, vt = np.linalg.svd(J / Dn[:, None, :], full_matrices=False)
+    for k, b in enumerate(rows):
+        if not finite[k]:
+            continue
+        keep = rel[b]
+        n_rel = int(keep.sum())
+        sk = s[k][:n_rel]
+        if n_rel == 0 or sk[-1] <= RCOND * sk[0] * max(problem.N, P):
+            continue
+        v = vt[k][:n_rel].T  # (P, n_rel)
+        c = (v / sk**2) @ v.T / np.outer(Dn[k], Dn[k])
+        c[~keep, :] = np.nan
+        c[:, ~keep] = np.nan
+        cov[b] = c
+    return cov
+
