@@ -221,7 +221,8 @@ class Problem:
         values, dvals = self.parameter_values(theta, derivatives=True)
         B, P = theta.shape
         M = self.coords[0].shape[0]
-        J = np.zeros((B, M, P))
+        # built as (B, P, M) so that each column is contiguous, returned as a view (B, M, P)
+        Jt = np.zeros((B, P, M))
         for c, comp in enumerate(self.components):
             act = self.active[:, c]
             if not act.any():
@@ -241,10 +242,11 @@ class Problem:
                 cols = np.flatnonzero(np.any(d != 0, axis=0))
                 gact = np.asarray(g) * act[:, None]
                 if cols.size == 1 and np.all(d[:, cols[0]] == 1):  # a free parameter: one column
-                    J[:, :, cols[0]] += gact
+                    Jt[:, cols[0], :] += gact
                 else:
-                    J[:, :, cols] += gact[:, :, None] * d[:, None, cols]
-        J = J * np.reshape(self.binscale, (1, -1, 1)) if np.ndim(self.binscale) else J * self.binscale
+                    Jt[:, cols, :] += d[:, cols, None] * gact[:, None, :]
+        Jt *= np.reshape(self.binscale, (1, 1, -1)) if np.ndim(self.binscale) else self.binscale
+        J = Jt.transpose(0, 2, 1)
         if self.transform is None:
             return J
         # the operator is linear: apply it to every column of the Jacobian

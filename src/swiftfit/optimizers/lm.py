@@ -183,8 +183,7 @@ def levenberg_marquardt(
             frz = ((theta[need] <= lo) & (g < 0)) | ((theta[need] >= hi) & (g > 0)) | ~rel[need]
             norms = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
             D[need] = np.maximum(D[need], norms)
-            u, s, vt, dn = steps.factorize(J, D[need], frz)
-            c = np.einsum("bnp,bn->bp", u, r[need])
+            u, s, vt, dn, c = steps.factorize(J, D[need], frz, r[need], need_u=geodesic)
             S[need], Vt[need], C[need], Dn[need], frozen[need] = s, vt, c, dn, frz
             if geodesic:
                 U[need] = u
