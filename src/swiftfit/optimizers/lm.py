@@ -306,14 +306,25 @@ def levenberg_marquardt(
     return Solution(theta, status, nfev, cost, cov, njev, nit)
 
 
+def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
+    """``"lm"``: least squares on the residuals; for ``ML-poisson`` and
+    ``huber`` the same damped Gauss–Newton idea on the loss itself (Fisher
+    scoring / iteratively reweighted least squares, :mod:`.damped_newton`)."""
+    if loss is None or loss.name == "ls":
+        return levenberg_marquardt(problem, loss, bounded=bounded, **options)
+    from .damped_newton import damped_newton
+
+    return damped_newton(problem, loss, bounded=bounded, **options)
+
+
 register(
     OptimizerSpec(
         name="lm",
-        solve=levenberg_marquardt,
+        solve=solve_lm,
         bounds=True,
         gradients=True,
         errors=True,
-        losses=frozenset({"ls"}),
+        losses=frozenset({"ls", "ML-poisson", "huber"}),
         batched=True,
         description="batched Levenberg–Marquardt (swiftfit)",
         aliases=("leastsq",),
