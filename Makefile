@@ -23,7 +23,10 @@ test-slow: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 -m slow
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[peers]"
 	$(PY) benchmarks/accuracy.py
+	$(PY) benchmarks/multifit.py
+	$(PY) benchmarks/model2d.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache build src/*.egg-info
