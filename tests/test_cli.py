@@ -6,7 +6,7 @@ from swiftfit.cli import main
 
 
 def test_demo_command_writes_results(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--size", "4", "--channels", "512"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--size", "4"]) == 0
     out = capsys.readouterr().out
     assert "multifit: 16 pixels" in out
     for name in ("fit.png", "maps.png", "results.csv", "results.h5"):
