@@ -16,6 +16,7 @@ from ..errors import InvalidInputError, InvalidTypeError
 from .components_table import ModelComponents
 from .fitting import FittingMixin
 from .multifit import MultifitMixin
+from .slicing import ModelSlicer
 
 __all__ = ["BaseModel"]
 
@@ -29,7 +30,15 @@ class BaseModel(FittingMixin, MultifitMixin):
     _signal_dimension = 1
 
     def __init__(self, signal):
+        dim = signal.axes_manager.signal_dimension
+        if dim != self._signal_dimension:
+            raise InvalidInputError(
+                f"{type(self).__name__} needs a signal with {self._signal_dimension} signal "
+                f"dimension(s), got {dim}"
+            )
         self.signal = signal
+        self.inav = ModelSlicer(self, isNavigation=True)
+        self.isig = ModelSlicer(self, isNavigation=False)
         self._components: list[Component] = []
         self.components = ModelComponents(self)
         self._channel_switches = np.ones(signal.axes_manager._signal_shape_in_array, dtype=bool)
@@ -268,6 +277,26 @@ class BaseModel(FittingMixin, MultifitMixin):
                 continue
             lines.append(comp._values_table(only_free))
         print("\n".join(lines))
+
+    # ----------------------------------------------------- signal range
+    def _set_switches(self, switches: np.ndarray) -> None:
+        if not switches.any():
+            raise InvalidInputError("the signal range would be empty; at least one point must stay in range")
+        self._channel_switches = switches
+
+    def reset_signal_range(self) -> None:
+        """Fit every channel (pixel, for images)."""
+        self._channel_switches = np.ones_like(self._channel_switches)
+
+    def set_signal_range_from_mask(self, mask) -> None:
+        """Fit where ``mask`` is True (a boolean array of the signal's array shape)."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != self._channel_switches.shape:
+            raise InvalidInputError(
+                f"`mask` must be a boolean array of shape {self._channel_switches.shape}, "
+                f"got {mask.dtype} of shape {mask.shape}"
+            )
+        self._set_switches(mask.copy())
 
     # ---------------------------------------------------------- copying
     def _copy_onto(self, signal, nav_flat=None, channel_mask=None):

@@ -6,7 +6,6 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .base import BaseModel
-from .slicing import ModelSlicer
 
 __all__ = ["Model1D"]
 
@@ -32,13 +31,7 @@ class Model1D(BaseModel):
     _signal_dimension = 1
 
     def __init__(self, signal1D, dictionary=None):
-        if signal1D.axes_manager.signal_dimension != 1:
-            raise InvalidInputError(
-                f"Model1D needs a signal with one signal dimension, got {signal1D.axes_manager.signal_dimension}"
-            )
         super().__init__(signal1D)
-        self.inav = ModelSlicer(self, isNavigation=True)
-        self.isig = ModelSlicer(self, isNavigation=False)
 
     @property
     def axis(self):
@@ -72,10 +65,6 @@ class Model1D(BaseModel):
             raise InvalidInputError(f"empty signal range: x1={x1!r} lies after x2={x2!r}")
         return i1, i2
 
-    def _set_switches(self, switches: np.ndarray) -> None:
-        if not switches.any():
-            raise InvalidInputError("the signal range would be empty; at least one channel must stay in range")
-        self._channel_switches = switches
 
     def set_signal_range(self, x1=None, x2=None) -> None:
         """Fit only channels with ``x1 <= x <= x2`` (axis values; None = axis end)."""
@@ -98,16 +87,4 @@ class Model1D(BaseModel):
         switches[i1:i2 + 1] = False
         self._set_switches(switches)
 
-    def reset_signal_range(self) -> None:
-        """Fit every channel."""
-        self._channel_switches = np.ones_like(self._channel_switches)
 
-    def set_signal_range_from_mask(self, mask) -> None:
-        """Fit the channels where ``mask`` is True (same shape as the signal axis)."""
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != self._channel_switches.shape:
-            raise InvalidInputError(
-                f"`mask` must be a boolean array of shape {self._channel_switches.shape}, "
-                f"got {mask.dtype} of shape {mask.shape}"
-            )
-        self._set_switches(mask.copy())

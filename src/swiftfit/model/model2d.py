@@ -12,7 +12,6 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .base import BaseModel
-from .slicing import ModelSlicer
 
 __all__ = ["Model2D"]
 
@@ -38,13 +37,7 @@ class Model2D(BaseModel):
     _signal_dimension = 2
 
     def __init__(self, signal2D, dictionary=None):
-        if signal2D.axes_manager.signal_dimension != 2:
-            raise InvalidInputError(
-                f"Model2D needs a signal with two signal dimensions, got {signal2D.axes_manager.signal_dimension}"
-            )
         super().__init__(signal2D)
-        self.inav = ModelSlicer(self, isNavigation=True)
-        self.isig = ModelSlicer(self, isNavigation=False)
         self._psf: np.ndarray | None = None
         self._oversampling = 1
 
@@ -157,10 +150,6 @@ class Model2D(BaseModel):
         box[iy[0]:iy[1] + 1, ix[0]:ix[1] + 1] = True
         return box
 
-    def _set_switches(self, switches: np.ndarray) -> None:
-        if not switches.any():
-            raise InvalidInputError("the signal range would be empty; at least one pixel must stay in range")
-        self._channel_switches = switches
 
     def set_signal_range(self, x1=None, x2=None, y1=None, y2=None) -> None:
         """Fit only pixels with ``x1 <= x <= x2`` and ``y1 <= y <= y2`` (axis values)."""
@@ -174,16 +163,4 @@ class Model2D(BaseModel):
         """Remove a rectangle from the range."""
         self._set_switches(self._channel_switches & ~self._box(x1, x2, y1, y2))
 
-    def reset_signal_range(self) -> None:
-        """Fit every pixel."""
-        self._channel_switches = np.ones_like(self._channel_switches)
 
-    def set_signal_range_from_mask(self, mask) -> None:
-        """Fit the pixels where ``mask`` is True (the image's array shape)."""
-        mask = np.asarray(mask)
-        if mask.dtype != bool or mask.shape != self._channel_switches.shape:
-            raise InvalidInputError(
-                f"`mask` must be a boolean array of shape {self._channel_switches.shape}, "
-                f"got {mask.dtype} of shape {mask.shape}"
-            )
-        self._set_switches(mask.copy())
