@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import errors, model, optimizers, signals
 from .component import Component
+from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import Model1D, Model2D
 from .parameters import Parameter
 from .signals import BaseSignal, Signal1D, Signal2D
@@ -25,6 +26,11 @@ __all__ = [
     "Component",
     "Model1D",
     "Model2D",
+    "MinimizerResult",
+    "Parameters",
+    "fit_report",
+    "minimize",
+    "report_fit",
     "Parameter",
     "Signal1D",
     "Signal2D",
