@@ -19,11 +19,36 @@ import sympy
 from .. import _expr
 from ..errors import InvalidInputError
 
-__all__ = ["Problem", "ParamPlan", "GRAD_MODES", "FD_SCHEMES"]
+__all__ = ["Problem", "ParamPlan", "Segment", "GRAD_MODES", "FD_SCHEMES"]
 
 GRAD_MODES = ("auto", "analytical", "fd")
 FD_SCHEMES = ("2-point", "3-point", "cs")
 _EPS = np.finfo(float).eps
+
+
+@dataclass
+class Segment:
+    """One dataset's part of a problem: its components (indices), where they
+    are evaluated, bin widths, and the operator to its data points."""
+
+    components: list
+    coords: tuple
+    binscale: object = 1.0
+    transform: Callable | None = None
+    n_points: int = -1  # data points of this dataset (needed when there are several)
+
+    @property
+    def M(self) -> int:
+        return self.coords[0].shape[0]
+
+    def finish(self, values: np.ndarray) -> np.ndarray:
+        """Bin widths, then the operator: evaluation grid → data points."""
+        values = values * self.binscale
+        if self.transform is None:
+            return values
+        if np.iscomplexobj(values):
+            return self.transform(values.real) + 1j * self.transform(values.imag)
+        return self.transform(values)
 
 
 @dataclass
@@ -75,6 +100,7 @@ class Problem:
         grad: str = "auto",
         fd_scheme: str = "2-point",
         transform=None,
+        segments=None,
     ):
         if grad not in GRAD_MODES:
             raise InvalidInputError(f"`grad` must be one of {GRAD_MODES} or a callable, got {grad!r}")
@@ -99,6 +125,12 @@ class Problem:
         # optional linear operator from the evaluation grid (``coords``) to the
         # data points (PSF convolution, oversampling): ``transform(values (K, M)) -> (K, N)``
         self.transform = transform
+        # a joint problem stacks several datasets: each segment has its own
+        # components, coordinates, bin widths and operator, and its own block
+        # of data points (in order)
+        self.segments = segments if segments is not None else [
+            Segment(list(range(len(self.components))), coords, binscale, transform)
+        ]
         if grad == "analytical":
             missing = [c.name for c in self.components if not c._has_gradients]
             if missing:
@@ -166,18 +198,27 @@ class Problem:
     def _component_values(self, values, c):
         return [np.reshape(values[i], (-1, 1)) for i in self.slots[c]]
 
-    def _apply(self, values: np.ndarray) -> np.ndarray:
-        return values if self.transform is None else self.transform(values)
-
     def evaluate_components(self, theta: np.ndarray) -> list[np.ndarray]:
-        """Each active component's contribution ``(B, N)`` (binned scaling applied)."""
+        """Each component's contribution ``(B, N)`` (binned scaling and operator
+        applied; zero outside its own dataset in a joint problem)."""
         values = self.parameter_values(theta)
-        out = []
+        out = [None] * len(self.components)
+        offset = 0
         with np.errstate(all="ignore"):
-            for c, comp in enumerate(self.components):
-                f = comp._function_nd(self.coords, self._component_values(values, c))
-                out.append(self._apply(np.asarray(f * self.active[:, c, None] * self.binscale, dtype=float)))
+            for seg in self.segments:
+                for c in seg.components:
+                    f = self.components[c]._function_nd(seg.coords, self._component_values(values, c))
+                    block = seg.finish(np.asarray(f * self.active[:, c, None], dtype=float))
+                    full = np.zeros((block.shape[0], self.N))
+                    full[:, offset:offset + block.shape[1]] = block
+                    out[c] = full
+                offset += self._segment_size(seg)
         return out
+
+    def _segment_size(self, seg) -> int:
+        if len(self.segments) == 1:
+            return self.N
+        return seg.n_points
 
     def evaluate(self, theta: np.ndarray) -> np.ndarray:
         """The model ``(B, N)`` at free values ``theta`` ``(B, P)``.
@@ -190,19 +231,16 @@ class Problem:
 
     def _evaluate(self, theta: np.ndarray) -> np.ndarray:
         values = self.parameter_values(theta)
-        M = self.coords[0].shape[0]
-        total = np.zeros((theta.shape[0], M), dtype=np.result_type(theta.dtype, float))
-        for c, comp in enumerate(self.components):
-            if not self.active[:, c].any():
-                continue
-            f = comp._function_nd(self.coords, self._component_values(values, c))
-            total = total + f * self.active[:, c, None]
-        total = total * self.binscale
-        if self.transform is not None:
-            if np.iscomplexobj(total):
-                return self.transform(total.real) + 1j * self.transform(total.imag)
-            return self.transform(total)
-        return total
+        blocks = []
+        for seg in self.segments:
+            total = np.zeros((theta.shape[0], seg.M), dtype=np.result_type(theta.dtype, float))
+            for c in seg.components:
+                if not self.active[:, c].any():
+                    continue
+                f = self.components[c]._function_nd(seg.coords, self._component_values(values, c))
+                total = total + f * self.active[:, c, None]
+            blocks.append(seg.finish(total))
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         """Weighted residuals ``(data - model) * weights``, ``(B, N)``."""
@@ -219,11 +257,16 @@ class Problem:
         if self.grad == "fd":
             return self._fd_jacobian(theta)
         values, dvals = self.parameter_values(theta, derivatives=True)
-        B, P = theta.shape
-        M = self.coords[0].shape[0]
+        blocks = [self._segment_jacobian(seg, values, dvals, theta.shape) for seg in self.segments]
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+
+    def _segment_jacobian(self, seg, values, dvals, shape) -> np.ndarray:
+        B, P = shape
+        M = seg.M
         # built as (B, P, M) so that each column is contiguous, returned as a view (B, M, P)
         Jt = np.zeros((B, P, M))
-        for c, comp in enumerate(self.components):
+        for c in seg.components:
+            comp = self.components[c]
             act = self.active[:, c]
             if not act.any():
                 continue
@@ -231,13 +274,13 @@ class Problem:
             if not any(dvals[i] is not None for i in slots):
                 continue
             cvals = self._component_values(values, c)
-            grads = comp._gradients_nd(self.coords, cvals) if comp._has_gradients else [None] * len(slots)
+            grads = comp._gradients_nd(seg.coords, cvals) if comp._has_gradients else [None] * len(slots)
             for k, i in enumerate(slots):
                 if dvals[i] is None:
                     continue
                 g = grads[k]
                 if g is None:
-                    g = self._component_fd(comp, cvals, k)
+                    g = self._component_fd(comp, cvals, k, seg.coords)
                 d = dvals[i]
                 cols = np.flatnonzero(np.any(d != 0, axis=0))
                 gact = np.asarray(g) * act[:, None]
@@ -245,15 +288,15 @@ class Problem:
                     Jt[:, cols[0], :] += gact
                 else:
                     Jt[:, cols, :] += d[:, cols, None] * gact[:, None, :]
-        Jt *= np.reshape(self.binscale, (1, 1, -1)) if np.ndim(self.binscale) else self.binscale
+        Jt *= np.reshape(seg.binscale, (1, 1, -1)) if np.ndim(seg.binscale) else seg.binscale
         J = Jt.transpose(0, 2, 1)
-        if self.transform is None:
+        if seg.transform is None:
             return J
         # the operator is linear: apply it to every column of the Jacobian
-        cols = self.transform(np.moveaxis(J, 2, 1).reshape(B * P, M))
+        cols = seg.transform(np.moveaxis(J, 2, 1).reshape(B * P, M))
         return np.moveaxis(cols.reshape(B, P, -1), 1, 2)
 
-    def _component_fd(self, comp, cvals, k) -> np.ndarray:
+    def _component_fd(self, comp, cvals, k, coords) -> np.ndarray:
         """Central difference of one component in its k-th parameter (no closed form)."""
         v = cvals[k]
         h = _EPS ** (1 / 3) * np.maximum(1.0, np.abs(v))
@@ -261,7 +304,7 @@ class Problem:
         dn = list(cvals)
         up[k] = v + h
         dn[k] = v - h
-        return (comp._function_nd(self.coords, up) - comp._function_nd(self.coords, dn)) / (2 * h)
+        return (comp._function_nd(coords, up) - comp._function_nd(coords, dn)) / (2 * h)
 
     def _fd_jacobian(self, theta: np.ndarray) -> np.ndarray:
         B, P = theta.shape

@@ -57,6 +57,8 @@ pixel).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import _optional
@@ -101,6 +103,7 @@ def _at(one: Problem, x) -> Problem:
     new = object.__new__(Problem)
     new.__dict__.update(one.__dict__)
     new.coords = (np.asarray(x, dtype=float),)
+    new.segments = [dataclasses.replace(seg, coords=new.coords) for seg in one.segments]
     return new
 
 
