@@ -12,9 +12,10 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
-from ..fitting.problem import ParamPlan, Problem, compile_tie
+from ..fitting.problem import Problem
 from ..fitting.solution import Solution, message
 from ..optimizers import registry
+from .compile import compile_problem
 
 _log = logging.getLogger("swiftfit")
 _X = sympy.Symbol("x", real=True)
@@ -67,78 +68,9 @@ class FittingMixin:
                 rows = self._rows(np.broadcast_to(var, self.signal.data.shape), pixels)
         return rows
 
-    def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True, theta_from="map") -> Problem:
+    def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True) -> Problem:
         """Compile the model for ``pixels`` (array-order index tuples)."""
-        pixels = list(pixels)
-        B = len(pixels)
-        idx = self._nav_index(pixels)
-        comps = list(self._components)
-        if not comps:
-            raise InvalidInputError("the model has no components; append some before fitting")
-        params = [p for c in comps for p in c.parameters]
-        where = {id(p): i for i, p in enumerate(params)}
-        active = np.empty((B, len(comps)), dtype=bool)
-        for c, comp in enumerate(comps):
-            if comp._active_array is not None:
-                arr = comp._active_array
-                active[:, c] = arr[idx] if idx != () else arr[()]
-            else:
-                active[:, c] = comp._active
-        slots, k = [], 0
-        for comp in comps:
-            slots.append(list(range(k, k + len(comp.parameters))))
-            k += len(comp.parameters)
-        owner = np.repeat(np.arange(len(comps)), [len(c.parameters) for c in comps])
-        fixed = np.empty((B, len(params)))
-        for i, p in enumerate(params):
-            fixed[:, i] = p.map["values"][idx] if p.map.ndim else p.map["values"][()]
-        plans: list[ParamPlan] = []
-        names, columns = [], []
-        for i, p in enumerate(params):
-            label = f"{comps[owner[i]].name}.{p.name}"
-            if p.twin is not None:
-                if id(p.twin) not in where:
-                    raise InvalidInputError(f"{label} is twinned to {p.twin!r}, which is not in this model")
-                dexpr = sympy.diff(_parse_x(p.twin_function_expr), _X)
-                dfun = sympy.lambdify([_X], dexpr, modules=["numpy", "scipy"])
-                plans.append(ParamPlan(label, "twin", source=where[id(p.twin)], func=p.twin_function,
-                                       dfunc=lambda v, f=dfun: np.broadcast_to(f(v), np.shape(v))))
-            elif p._expr_sympy is not None:
-                deps = p._expr_dependencies()
-                for _, q in deps:
-                    if id(q) not in where:
-                        raise InvalidInputError(f"{label}.expr refers to {q!r}, which is not in this model")
-                func, dfuncs = compile_tie(p._expr_sympy, [n for n, _ in deps])
-                plans.append(ParamPlan(label, "expr", func=func, dfunc=dfuncs, deps=[where[id(q)] for _, q in deps]))
-            elif p.free and active[:, owner[i]].any():
-                plans.append(ParamPlan(label, "free", column=len(names)))
-                names.append(label)
-                columns.append(i)
-            else:
-                plans.append(ParamPlan(label, "fixed"))
-        order = _topological_order(plans)
-        p0 = fixed[:, columns] if columns else np.zeros((B, 0))
-        lower = np.array([params[i]._bounds()[0] for i in columns], dtype=float)
-        upper = np.array([params[i]._bounds()[1] for i in columns], dtype=float)
-        data = self._rows(self.signal.data, pixels).astype(float)
-        var = self._variance_rows(pixels)
-        weights = None
-        if var is not None:
-            if check and not (np.isfinite(var).all() and (var > 0).all()):
-                bad = var[~(np.isfinite(var) & (var > 0))]
-                raise InvalidInputError(
-                    "the noise variance (metadata.Signal.Noise_properties.variance) must be positive "
-                    f"and finite in the signal range, got values such as {bad.ravel()[:3]}"
-                )
-            with np.errstate(divide="ignore", invalid="ignore"):
-                weights = 1.0 / np.sqrt(var)
-        coords, binscale, transform = self._evaluation()
-        return Problem(
-            components=comps, slots=slots, plans=plans, order=order, fixed=fixed,
-            coords=coords, data=data, weights=weights, binscale=binscale,
-            active=active, p0=p0, lower=lower, upper=upper, names=names, grad=grad, fd_scheme=fd_scheme,
-            transform=transform,
-        )
+        return compile_problem([(self, list(pixels))], grad=grad, fd_scheme=fd_scheme, check=check)
 
     def _evaluation(self):
         """Where components are evaluated and how that maps to the data points:
@@ -481,32 +413,6 @@ def _store(target: np.ndarray, field, idx, values, sel) -> None:
             arr[()] = values[0]
         return
     arr[tuple(i[sel] for i in idx)] = values[sel]
-
-
-def _parse_x(text: str):
-    from .. import _expr
-
-    return _expr.parse_expression(text)
-
-
-def _topological_order(plans) -> list[int]:
-    order, state = [], [0] * len(plans)
-
-    def visit(i):
-        if state[i] == 2:
-            return
-        if state[i] == 1:
-            raise InvalidInputError(f"parameter ties form a cycle at {plans[i].name}")
-        state[i] = 1
-        plan = plans[i]
-        for j in ([plan.source] if plan.kind == "twin" else plan.deps if plan.kind == "expr" else []):
-            visit(j)
-        state[i] = 2
-        order.append(i)
-
-    for i in range(len(plans)):
-        visit(i)
-    return order
 
 
 def _info_block(optimizer, loss, bounded, grad, result) -> str:
