@@ -15,7 +15,7 @@ from __future__ import annotations
 from . import errors, model, optimizers, signals
 from .component import Component
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
-from .model import Model1D, Model2D
+from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
 from .signals import BaseSignal, Signal1D, Signal2D
 
@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseSignal",
     "Component",
+    "JointModel",
     "Model1D",
     "Model2D",
     "MinimizerResult",

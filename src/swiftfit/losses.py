@@ -33,7 +33,7 @@ from scipy.special import gammaln
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "get", "LOSS_NAMES"]
+__all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "get", "LOSS_NAMES"]
 
 LOSS_NAMES = ("ls", "ML-poisson", "huber")
 _TINY = 1e-300
@@ -316,3 +316,59 @@ def get(loss, *, huber_delta: float = 1.0, grad=None, model=None, errordef: floa
             raise InvalidInputError(f"`huber_delta` must be a positive number, got {huber_delta!r}")
         return Huber(delta=float(huber_delta))
     raise InvalidInputError(f"`loss_function` must be one of {LOSS_NAMES} or a callable, got {loss!r}")
+
+
+class _SegmentView:
+    """A problem restricted to the data points ``[start, stop)`` of a joint
+    problem (one dataset), for a loss that belongs to that dataset."""
+
+    def __init__(self, problem, start: int, stop: int):
+        self._p, self._s = problem, slice(start, stop)
+        self.data = problem.data[:, self._s]
+        self.weights = None if problem.weights is None else problem.weights[:, self._s]
+        self.B, self.P, self.N = problem.B, problem.P, stop - start
+
+    def evaluate(self, theta):
+        return self._p.evaluate(theta)[:, self._s]
+
+    def residuals(self, theta):
+        r = self.data - self.evaluate(theta)
+        return r if self.weights is None else r * self.weights
+
+    def jacobian(self, theta):
+        return self._p.jacobian(theta)[:, self._s]
+
+
+@dataclass(frozen=True)
+class CompositeLoss(Loss):
+    """The joint statistic of datasets that keep their own loss: the sum of
+    each dataset's objective in −2 ln L units (``value / errordef``), so χ²
+    of one dataset and a Poisson −ln L of another add consistently.
+
+    ``parts`` holds ``(loss, start, stop)``: the dataset's loss and its block
+    of data points.
+    """
+
+    name: str = "joint"
+    errordef: float = 1.0
+    parts: tuple = ()
+
+    def _sum(self, method, problem, theta):
+        return sum(getattr(loss, method)(_SegmentView(problem, a, b), theta) / loss.errordef
+                   for loss, a, b in self.parts)
+
+    def value(self, problem, theta):
+        return self._sum("value", problem, theta)
+
+    def gradient(self, problem, theta):
+        return self._sum("gradient", problem, theta)
+
+    def gn_hessian(self, problem, theta):
+        return self._sum("gn_hessian", problem, theta)
+
+    def log_likelihood(self, problem, theta):
+        return sum(loss.log_likelihood(_SegmentView(problem, a, b), theta) for loss, a, b in self.parts)
+
+    def check_data(self, problem):
+        for loss, a, b in self.parts:
+            loss.check_data(_SegmentView(problem, a, b))

@@ -231,16 +231,19 @@ class FittingMixin:
             time=elapsed,
         )
 
-    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None):
+    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None, parts=None):
         """Write values, std, is_set and goodness of fit into the maps, in one step.
 
         The covariance is the solver's when it gives one, else the loss's
         (Gauss–Newton, Fisher, inner-point or numerical Hessian). It is
         multiplied by the reduced χ² for ls without a noise variance (or as
-        ``rescale`` says).
+        ``rescale`` says). ``parts`` (a joint fit): ``[(model, pixels), ...]``;
+        each parameter is written at its own model's pixels, and every model's
+        goodness-of-fit maps get the joint statistics.
         """
         loss = _losses.get("ls") if loss is None else loss
-        idx = self._nav_index(pixels)
+        parts = [(self, pixels)] if parts is None else parts
+        idx_of = {id(m): m._nav_index(px) for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
         written = status != -4
@@ -287,15 +290,18 @@ class FittingMixin:
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
+            idx = idx_of[id(p.component.model)]
             _store(p.map, "values", idx, v, sel)
             _store(p.map, "std", idx, std, sel)
             _store(p.map, "is_set", idx, np.ones(problem.B, bool), sel)
-        _store(self._chisq, None, idx, chisq, sel)
-        _store(self._dof, None, idx, dof.astype(float), sel)
-        _store(self._nfev, None, idx, solution.nfev, sel)
-        _store(self._status, None, idx, status, sel)
-        _store(self._lnl, None, idx, lnl, sel)
-        _store(self._nfree, None, idx, np.full(problem.B, float(k)), sel)
+        for m, _ in parts:
+            idx = idx_of[id(m)]
+            _store(m._chisq, None, idx, chisq, sel)
+            _store(m._dof, None, idx, dof.astype(float), sel)
+            _store(m._nfev, None, idx, solution.nfev, sel)
+            _store(m._status, None, idx, status, sel)
+            _store(m._lnl, None, idx, lnl, sel)
+            _store(m._nfree, None, idx, np.full(problem.B, float(k)), sel)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
                 "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
 

@@ -1,0 +1,175 @@
+"""JointModel: several models on their own signals, fitted simultaneously.
+
+The models may differ in everything — lengths, axes, noise, dimensionality
+(1-D with 2-D), loss — and share parameters through ``twin`` (across models)
+or ``expr`` ties (``"Gaussian.A"`` names a component of the model the tied
+parameter belongs to; to reach another model's parameter, ``twin`` it). The
+joint statistic is the sum over datasets, each in its own loss. With models
+whose signals share a navigation shape, ``multifit`` fits the joint problem of
+every pixel in one batched solve.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from .. import losses as _losses
+from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
+from ..optimizers import registry
+from .base import BaseModel
+from .compile import compile_problem
+
+__all__ = ["JointModel"]
+
+
+class JointModel:
+    """Fit several models together, with shared or tied parameters.
+
+    Parameters
+    ----------
+    models : sequence of Model1D / Model2D
+        Each on its own signal.
+    names : sequence of str, optional
+        Prefixes of the parameter names in reports (default ``m0, m1, ...``).
+
+    Examples
+    --------
+    >>> m1, m2 = s1.create_model(), s2.create_model()        # doctest: +SKIP
+    >>> g1, g2 = Gaussian(), Gaussian()                       # doctest: +SKIP
+    >>> m1.append(g1); m2.append(g2)                          # doctest: +SKIP
+    >>> g2.centre.twin = g1.centre                            # shared between datasets
+    >>> jm = JointModel([m1, m2]); jm.fit()                   # doctest: +SKIP
+    """
+
+    def __init__(self, models, names=None):
+        models = list(models)
+        if not models:
+            raise InvalidInputError("`models` must hold at least one model")
+        for m in models:
+            if not isinstance(m, BaseModel):
+                raise InvalidTypeError(f"`models` must hold Model1D/Model2D objects, got {type(m).__name__}")
+        if len({id(m) for m in models}) != len(models):
+            raise InvalidInputError("the same model appears twice in `models`")
+        names = [f"m{i}" for i in range(len(models))] if names is None else list(names)
+        if len(names) != len(models) or len(set(names)) != len(names):
+            raise InvalidInputError(f"`names` must be {len(models)} distinct strings, got {names!r}")
+        self.models = models
+        self.names = names
+        self.fit_output = None
+        self.covariance = None
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __iter__(self):
+        return iter(self.models)
+
+    def __getitem__(self, i):
+        return self.models[i]
+
+    def __repr__(self) -> str:
+        return f"<JointModel of {len(self.models)} models: {', '.join(self.names)}>"
+
+    # ---------------------------------------------------------- setup
+    def _setup(self, optimizer, loss_function, grad, bounded, kwargs):
+        spec = registry.get("lm" if optimizer is None else optimizer)
+        huber_delta = kwargs.pop("huber_delta", 1.0)
+        rescale = kwargs.pop("rescale_covariance", None)
+        names = loss_function if isinstance(loss_function, (list, tuple)) else [loss_function] * len(self.models)
+        if len(names) != len(self.models):
+            raise InvalidInputError(f"`loss_function` must be one loss or {len(self.models)} (one per model), got {len(names)}")
+        if any(callable(n) and not isinstance(n, _losses.Loss) for n in names) or callable(grad):
+            raise InvalidInputError("custom loss functions are for single models; a JointModel takes named losses")
+        losses = [_losses.get(n, huber_delta=huber_delta) for n in names]
+        for loss in losses:
+            registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
+        return spec, losses, rescale
+
+    def _loss(self, losses, problem, spec):
+        if len({loss.name for loss in losses}) == 1 and losses[0].name == "ls":
+            return losses[0]  # χ² of stacked datasets is the sum of their χ²
+        if spec.name != "lm" and "custom" not in spec.losses:
+            raise OptimizerError(
+                f"optimizer {spec.name!r} cannot minimise a sum of different losses; use 'lm' "
+                "or a scipy minimizer"
+            )
+        bounds, start = [], 0
+        for seg in problem.segments:
+            bounds.append((start, start + seg.n_points))
+            start += seg.n_points
+        return _losses.CompositeLoss(parts=tuple((loss, a, b) for loss, (a, b) in zip(losses, bounds)))
+
+    def _problem(self, pixel_sets, grad, fd_scheme, check=True):
+        return compile_problem(list(zip(self.models, pixel_sets)), grad=grad, fd_scheme=fd_scheme,
+                               check=check, prefix=self.names)
+
+    # ------------------------------------------------------------ fit
+    def fit(self, optimizer=None, loss_function="ls", grad="auto", bounded=False, print_info=False,
+            return_info=True, fd_scheme="2-point", **kwargs):
+        """Fit every model at its current navigation position, jointly.
+
+        ``loss_function`` is one loss for all, or a list with one per model.
+        Other arguments as :meth:`Model1D.fit`. The results are written into
+        each model's parameters; ``fit_output`` holds the joint statistics and
+        ``chisq_per_model``.
+        """
+        spec, losses, rescale = self._setup(optimizer, loss_function, grad, bounded, kwargs)
+        pixel_sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in self.models]
+        start = time.perf_counter()
+        problem = self._problem(pixel_sets, grad, fd_scheme)
+        if not np.isfinite(problem.data).all():
+            raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
+        loss = self._loss(losses, problem, spec)
+        self.models[0]._check_problem(spec, loss, problem, bounded)
+        solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
+        parts = list(zip(self.models, pixel_sets))
+        stats = self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts)
+        out = self.models[0]._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats,
+                                         time.perf_counter() - start)
+        r = problem.residuals(solution.theta)[0]
+        bounds = np.cumsum([0] + [seg.n_points for seg in problem.segments])
+        out["chisq_per_model"] = [float(r[a:b] @ r[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.fit_output = out
+        self.covariance = stats["covariance"][0]
+        if not out.success:
+            warnings.warn(f"joint fit did not succeed: {out.message}", FitWarning, stacklevel=2)
+        if print_info:
+            print(out)
+        return out if return_info else None
+
+    def multifit(self, optimizer=None, loss_function="ls", grad="auto", bounded=False, fd_scheme="2-point",
+                 chunk_size: int = 256, **kwargs) -> None:
+        """Fit the joint problem of every navigation position, batched.
+
+        Every model's signal must have the same navigation shape (e.g.
+        low-loss and core-loss EELS spectrum images of the same area).
+        """
+        shapes = {m._nav_shape for m in self.models}
+        if len(shapes) != 1:
+            raise InvalidInputError(
+                "a joint multifit needs models whose signals share a navigation shape; got "
+                f"{[m._nav_shape for m in self.models]}"
+            )
+        spec, losses, rescale = self._setup(optimizer, loss_function, grad, bounded, kwargs)
+        if not spec.batched:
+            raise OptimizerError(f"a joint multifit needs a batched optimizer (e.g. 'lm'), got {spec.name!r}")
+        nav = shapes.pop()
+        pixels = list(np.ndindex(*nav)) if nav else [()]
+        for s in range(0, len(pixels), chunk_size):
+            chunk = pixels[s:s + chunk_size]
+            problem = self._problem([chunk] * len(self.models), grad, fd_scheme, check=False)
+            good = np.flatnonzero(np.isfinite(problem.data).all(axis=1)
+                                  & (np.isfinite(problem.weights).all(axis=1) if problem.weights is not None else True))
+            if good.size:
+                sub = problem.take(good)
+                loss = self._loss(losses, sub, spec)
+                self.models[0]._check_problem(spec, loss, sub, bounded)
+                sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
+                kept = [chunk[i] for i in good]
+                self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models])
+            for i in set(range(len(chunk))) - set(good.tolist()):
+                for m in self.models:
+                    m._mark_failed(chunk[i], -4)
