@@ -218,3 +218,35 @@ def test_joint_bad_input():
         gs[0].centre.twin = gs[1].centre
     with pytest.raises(InvalidInputError, match="one per model"):
         jm.fit(loss_function=["ls"])
+
+
+def test_joint_fit_report_has_lmfit_sections_and_ties():
+    x, data = _seed003_data()
+    jm, gs = _seed003_joint(x, data)
+    jm.fit(bounded=True)
+    report = jm.fit_report()
+    lines = report.splitlines()
+    assert lines[0] == "[[Fit Statistics]]"
+    assert "    # data points      = 300" in lines and "    # variables        = 5" in lines
+    assert "[[Variables]]" in lines
+    assert any(line.startswith("[[Correlations]] (unreported correlations are < 0.100)") for line in lines)
+    tied = [line for line in lines if "m1_gauss_cen:" in line][0]
+    assert tied.endswith("== 'm0_gauss_cen'")
+    free = [line for line in lines if "m0_gauss_cen:" in line][0]
+    assert "(init = 0.5)" in free and "+/-" in free
+
+
+def test_model_fit_report_values_and_correlation():
+    """HyperSpy's reference data: chi-square 7.78966223 in the report, the
+    correlation equals cov/(σσ) of the fit's covariance."""
+    s = hs.signals.Signal1D(np.array([1.0, 2, 4, 7, 12, 7, 4, 2, 1]))
+    m = s.create_model()
+    g = C1.Gaussian(A=30, sigma=1.5, centre=4)
+    m.append(g)
+    m.fit()
+    report = m.fit_report()
+    chi_line = [line for line in report.splitlines() if "chi-square         =" in line][0]
+    assert float(chi_line.split("=")[1]) == pytest.approx(7.78966223, rel=1e-8)
+    c = m.covariance
+    r = c[0, 1] / np.sqrt(c[0, 0] * c[1, 1])
+    assert f"C(Gaussian_A, Gaussian_sigma) = {r:+.3f}" in report

@@ -207,6 +207,7 @@ class FittingMixin:
             text = f"{text} ({scipy_result.message})"
         return OptimizeResult(
             x=solution.theta[0].copy(),
+            x0=problem.p0[0].copy(),
             success=status > 0,
             status=status,
             message=text,
@@ -304,6 +305,23 @@ class FittingMixin:
             _store(m._nfree, None, idx, np.full(problem.B, float(k)), sel)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
                 "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
+
+    @property
+    def _report_output(self):
+        return self.fit_output
+
+    def fit_report(self, show_correl: bool = True, min_correl: float = 0.1) -> str:
+        """The last fit as lmfit's report: [[Fit Statistics]], [[Variables]]
+        (``value +/- std (pct%) (init = …)``, ties as ``== 'expr'``) and
+        [[Correlations]] above ``min_correl``, largest first.
+
+        Examples
+        --------
+        >>> m.fit(); print(m.fit_report())    # doctest: +SKIP
+        """
+        from .report import model_fit_report
+
+        return model_fit_report([self], [""], show_correl, min_correl)
 
     # --------------------------------------------------- goodness maps
     def _nav_signal(self, data, title):

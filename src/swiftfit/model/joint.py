@@ -73,6 +73,19 @@ class JointModel:
     def __repr__(self) -> str:
         return f"<JointModel of {len(self.models)} models: {', '.join(self.names)}>"
 
+    @property
+    def _report_output(self):
+        return self.fit_output
+
+    def fit_report(self, show_correl: bool = True, min_correl: float = 0.1) -> str:
+        """The last joint fit as lmfit's report; parameters are named
+        ``<model name>_<component>_<parameter>`` and shared ones print as
+        ``== '<the parameter they follow>'``."""
+        from .report import model_fit_report
+
+        proxy = _ReportProxy(self)
+        return model_fit_report([proxy] + self.models[1:], self.names, show_correl, min_correl)
+
     # ---------------------------------------------------------- setup
     def _setup(self, optimizer, loss_function, grad, bounded, kwargs):
         spec = registry.get("lm" if optimizer is None else optimizer)
@@ -173,3 +186,21 @@ class JointModel:
             for i in set(range(len(chunk))) - set(good.tolist()):
                 for m in self.models:
                     m._mark_failed(chunk[i], -4)
+
+
+class _ReportProxy:
+    """The first model, but reporting the joint model's ``fit_output``."""
+
+    def __init__(self, joint):
+        self._joint = joint
+        self._model = joint.models[0]
+
+    @property
+    def _report_output(self):
+        return self._joint.fit_output
+
+    def __iter__(self):
+        return iter(self._model)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
