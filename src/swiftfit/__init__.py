@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import errors, model, optimizers, signals
 from .component import Component
+from .datasets_fit import Datasets, Fit, FitResult
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
@@ -24,6 +25,9 @@ __version__ = "0.1.0"
 __all__ = [
     "BaseSignal",
     "Component",
+    "Datasets",
+    "Fit",
+    "FitResult",
     "JointModel",
     "Model1D",
     "Model2D",

@@ -250,3 +250,20 @@ def test_model_fit_report_values_and_correlation():
     c = m.covariance
     r = c[0, 1] / np.sqrt(c[0, 0] * c[1, 1])
     assert f"C(Gaussian_A, Gaussian_sigma) = {r:+.3f}" in report
+
+
+def test_gammapy_style_datasets_and_fit_equal_joint_model():
+    x, data = _seed003_data()
+    jm, gs = _seed003_joint(x, data)
+    jm.fit()
+    expected = [gs[0][0].cen.value, gs[0][0].sigma.value, gs[0][1].offset.value, gs[1][1].offset.value]
+    jm2, gs2 = _seed003_joint(x, data)
+    result = hs.Fit().run(hs.Datasets(list(jm2)))
+    assert result.success
+    assert result.optimize_result.backend == "swiftfit" and result.optimize_result.method == "lm"
+    assert result.optimize_result.total_stat == pytest.approx(jm.fit_output.fun, rel=1e-10)
+    np.testing.assert_allclose([gs2[0][0].cen.value, gs2[0][0].sigma.value, gs2[0][1].offset.value,
+                                gs2[1][1].offset.value], expected, rtol=1e-8)
+    assert result.covariance_result.matrix.shape == (5, 5)
+    with pytest.raises(ValueError, match="backend"):
+        hs.Fit(backend="minuit")
