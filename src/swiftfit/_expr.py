@@ -186,12 +186,19 @@ class _Builder:
         return base**exponent
 
     def _dotted(self, node: ast.AST) -> str | None:
-        """``Carbon.A`` -> ``"Carbon.A"``; anything deeper or stranger -> None."""
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.attr.startswith("_") or node.value.id.startswith("_"):
-                return None
-            return f"{node.value.id}.{node.attr}"
-        return None
+        """``Carbon.A`` -> ``"Carbon.A"``, ``m0.Carbon.A`` -> ``"m0.Carbon.A"``
+        (a parameter of another model of a joint fit); anything deeper, or a
+        part starting with ``_``, -> None."""
+        parts = []
+        while isinstance(node, ast.Attribute) and len(parts) < 2:
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or not parts:
+            return None
+        parts.append(node.id)
+        if any(part.startswith("_") for part in parts):
+            return None
+        return ".".join(reversed(parts))
 
 
 def _parse_tree(text: str) -> ast.Expression:

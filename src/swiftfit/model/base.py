@@ -150,7 +150,19 @@ class BaseModel(FittingMixin, MultifitMixin):
         return [p for c in self._components for p in c.parameters]
 
     def _resolve_parameter(self, name: str, origin=None):
-        """``"Comp.param"`` (or ``"param"`` of the origin's component) -> Parameter."""
+        """``"Comp.param"`` (or ``"param"`` of the origin's component) -> Parameter.
+
+        ``"m1.Comp.param"`` names a parameter of the model called ``m1`` in a
+        joint model this model belongs to.
+        """
+        if name.count(".") == 2:
+            model_name, rest = name.split(".", 1)
+            for joint in getattr(self, "_joints", []):
+                if model_name in joint.names:
+                    return joint.models[joint.names.index(model_name)]._resolve_parameter(rest, None)
+            raise InvalidInputError(
+                f"expr refers to {name!r}, but this model is in no joint model with a model named {model_name!r}"
+            )
         comp_name, _, pname = name.rpartition(".")
         if not comp_name:
             if origin is None or origin.component is None:

@@ -2,8 +2,9 @@
 
 The models may differ in everything — lengths, axes, noise, dimensionality
 (1-D with 2-D), loss — and share parameters through ``twin`` (across models)
-or ``expr`` ties (``"Gaussian.A"`` names a component of the model the tied
-parameter belongs to; to reach another model's parameter, ``twin`` it). The
+or ``expr`` ties: ``"Gaussian.A"`` names a component of the tied parameter's
+own model, ``"m1.Gaussian.A"`` one of the model named ``m1`` in the joint
+model (set such exprs once the JointModel exists). The
 joint statistic is the sum over datasets, each in its own loss. With models
 whose signals share a navigation shape, ``multifit`` fits the joint problem of
 every pixel in one batched solve.
@@ -60,6 +61,8 @@ class JointModel:
         self.names = names
         self.fit_output = None
         self.covariance = None
+        for m in models:  # lets an expr name another model's parameter: "m1.Gaussian.A"
+            m._joints = [j for j in getattr(m, "_joints", []) if j is not self] + [self]
 
     def __len__(self) -> int:
         return len(self.models)
