@@ -85,7 +85,7 @@ def _toy():
     return m, g
 
 
-@pytest.mark.parametrize("optimizer", ["lm", "trf"])
+@pytest.mark.parametrize("optimizer", ["lm", "trf", "dogbox"])
 @pytest.mark.parametrize("grad", ["analytical", "fd"])
 def test_toy_case(optimizer, grad):
     m, g = _toy()
@@ -95,7 +95,7 @@ def test_toy_case(optimizer, grad):
                                [250.66282746, 50.0, 5.0], rtol=5e-4)
 
 
-@pytest.mark.parametrize("optimizer", ["lm", "trf"])
+@pytest.mark.parametrize("optimizer", ["lm", "trf", "dogbox"])
 def test_toy_case_bounded(optimizer):
     m, g = _toy()
     g.centre.bmin = 55
