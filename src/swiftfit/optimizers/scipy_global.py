@@ -51,10 +51,10 @@ from .scipy_min import (
     ALL_LOSSES,
     BOUNDED,
     DERIVATIVE_FREE,
+    PixelResults,
     canonical,
     classify,
     is_nonfinite_error,
-    newton_gap,
     nonfinite_result,
     scalar_functions,
 )
@@ -189,21 +189,12 @@ def solve_global(problem: Problem, loss=None, *, method: str, bounded: bool = Fa
     loss = LeastSquares() if loss is None else loss
     B, P = problem.B, problem.P
     box = _box(problem, method) if method in _NEEDS_BOX else None
-    theta = np.array(problem.p0, dtype=float)
-    status = np.zeros(B, dtype=int)
-    nfev = np.zeros(B, dtype=int)
-    njev = np.zeros(B, dtype=int)
-    nit = np.zeros(B, dtype=int)
-    objective = np.full(B, np.nan)
-    gap = np.full(B, np.nan)
-    info: dict = {"newton_gap": gap}
     # a constrained optimum has a non-zero gradient: no Newton check there
     check = verify and not kwargs.get("constraints") and not (kwargs.get("minimizer_kwargs") or {}).get("constraints")
+    out = PixelResults(problem, check)
     if P == 0:
-        with np.errstate(all="ignore"):
-            objective = loss.value(problem, theta)
-        status[:] = np.where(np.isfinite(objective), 5, -2)
-        return Solution(theta, status, nfev, objective, None, njev, nit, info)
+        return out.without_parameters(loss, problem)
+    theta = out.theta
     for b in range(B):
         one = problem.take([b])
         fun, jac, _ = scalar_functions(loss, one)
@@ -224,7 +215,7 @@ def solve_global(problem: Problem, loss=None, *, method: str, bounded: bool = Fa
             res = nonfinite_result(x0, exc)
         _message_text(res)
         if not (np.isfinite(np.asarray(res.x, float)).all() and np.isfinite(np.asarray(res.fun, float)).all()):
-            status[b] = -2
+            code = -2
         elif local is not None:
             # Basin Hopping succeeds as its best local minimization does
             if local.get("bounds") is not None:
@@ -233,23 +224,13 @@ def solve_global(problem: Problem, loss=None, *, method: str, bounded: bool = Fa
                 lo = np.broadcast_to(np.asarray(used.lb, float), (P,))
                 hi = np.broadcast_to(np.asarray(used.ub, float), (P,))
             lowest = res.get("lowest_optimization_result", res)
-            status[b] = classify(local["method"], lowest, lo=lo, hi=hi, gradient=jac)
+            code = classify(local["method"], lowest, lo=lo, hi=hi, gradient=jac)
             if lowest is not res and lowest.get("message"):
                 res.message = f"{res.message}; best local minimization ({local['method']}): {lowest.message}"
         else:
-            status[b] = _classify_global(method, res)
-        if status[b] == 6 and check:
-            gap[b] = newton_gap(loss, one, res.x, lo, hi)
-            if gap[b] > 1:
-                status[b] = -7
-        theta[b] = np.asarray(res.x, dtype=float)
-        objective[b] = float(np.asarray(res.fun, dtype=float))
-        nfev[b] = int(res.get("nfev", 0) or 0)
-        njev[b] = int(res.get("njev", 0) or 0)
-        nit[b] = int(res.get("nit", 0) or 0)
-        if B == 1:
-            info["scipy_result"] = res
-    return Solution(theta, status, nfev, objective, None, njev, nit, info)
+            code = _classify_global(method, res)
+        out.record(b, res, code, loss, one, lo, hi)
+    return out.solution()
 
 
 for _method in GLOBAL_METHODS:

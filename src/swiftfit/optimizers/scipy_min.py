@@ -281,6 +281,48 @@ def bounds_of(problem: Problem):
     return Bounds(problem.lower, problem.upper)
 
 
+class PixelResults:
+    """Per-pixel results of a scipy optimizer looped over pixels: a reported
+    success must survive the Newton check (``newton_gap``) to stay 6."""
+
+    def __init__(self, problem: Problem, check: bool):
+        B = problem.B
+        self.theta = np.array(problem.p0, dtype=float)
+        self.status = np.zeros(B, dtype=int)
+        self.nfev = np.zeros(B, dtype=int)
+        self.njev = np.zeros(B, dtype=int)
+        self.nit = np.zeros(B, dtype=int)
+        self.objective = np.full(B, np.nan)
+        self.gap = np.full(B, np.nan)
+        self.info: dict = {"newton_gap": self.gap}
+        self.check = check
+        self.B = B
+
+    def without_parameters(self, loss, problem) -> Solution:
+        """Nothing to fit: the objective at the fixed values."""
+        with np.errstate(all="ignore"):
+            self.objective = loss.value(problem, self.theta)
+        self.status[:] = np.where(np.isfinite(self.objective), 5, -2)
+        return self.solution()
+
+    def record(self, b: int, res, code: int, loss, one: Problem, lo=None, hi=None) -> None:
+        if code == 6 and self.check:
+            self.gap[b] = newton_gap(loss, one, res.x, lo, hi)
+            if self.gap[b] > 1:
+                code = -7
+        self.status[b] = code
+        self.theta[b] = np.asarray(res.x, dtype=float)
+        self.objective[b] = float(np.asarray(res.fun, dtype=float))
+        self.nfev[b] = int(res.get("nfev", 0) or 0)
+        self.njev[b] = int(res.get("njev", 0) or 0)
+        self.nit[b] = int(res.get("nit", 0) or 0)
+        if self.B == 1:
+            self.info["scipy_result"] = res
+
+    def solution(self) -> Solution:
+        return Solution(self.theta, self.status, self.nfev, self.objective, None, self.njev, self.nit, self.info)
+
+
 def solve_minimize(problem: Problem, loss=None, *, method: str = "Nelder-Mead", bounded: bool = False,
                    verify: bool = True, **kwargs) -> Solution:
     """Fit each pixel with ``scipy.optimize.minimize(method=method)``.
@@ -318,22 +360,12 @@ def solve_minimize(problem: Problem, loss=None, *, method: str = "Nelder-Mead", 
     user_jac = kwargs.pop("jac", None)
     user_hess = kwargs.pop("hess", None)
     B, P = problem.B, problem.P
-    theta = np.array(problem.p0, dtype=float)
-    status = np.zeros(B, dtype=int)
-    nfev = np.zeros(B, dtype=int)
-    njev = np.zeros(B, dtype=int)
-    nit = np.zeros(B, dtype=int)
-    objective = np.full(B, np.nan)
-    gap = np.full(B, np.nan)
-    info: dict = {"newton_gap": gap}
     box = bounds_of(problem) if bounded else None
     # a constrained optimum has a non-zero gradient: no Newton check there
-    check = verify and not kwargs.get("constraints")
+    out = PixelResults(problem, check=verify and not kwargs.get("constraints"))
     if P == 0:
-        with np.errstate(all="ignore"):
-            objective = loss.value(problem, theta)
-        status[:] = np.where(np.isfinite(objective), 5, -2)
-        return Solution(theta, status, nfev, objective, None, njev, nit, info)
+        return out.without_parameters(loss, problem)
+    theta = out.theta
     for b in range(B):
         one = problem.take([b])
         fun, jac, hess = scalar_functions(loss, one)
@@ -363,19 +395,8 @@ def solve_minimize(problem: Problem, loss=None, *, method: str = "Nelder-Mead", 
             used = used if isinstance(used, Bounds) else Bounds(*np.asarray(used, dtype=float).T)
             lo = np.broadcast_to(np.asarray(used.lb, float), (P,))
             hi = np.broadcast_to(np.asarray(used.ub, float), (P,))
-        status[b] = classify(method, res, lo=lo, hi=hi, gradient=jac)
-        if status[b] == 6 and check:
-            gap[b] = newton_gap(loss, one, res.x, lo, hi)
-            if gap[b] > 1:
-                status[b] = -7
-        theta[b] = np.asarray(res.x, dtype=float)
-        objective[b] = float(np.asarray(res.fun, dtype=float))
-        nfev[b] = int(res.get("nfev", 0) or 0)
-        njev[b] = int(res.get("njev", 0) or 0)
-        nit[b] = int(res.get("nit", 0) or 0)
-        if B == 1:
-            info["scipy_result"] = res
-    return Solution(theta, status, nfev, objective, None, njev, nit, info)
+        out.record(b, res, classify(method, res, lo=lo, hi=hi, gradient=jac), loss, one, lo, hi)
+    return out.solution()
 
 
 def _spec(method: str) -> OptimizerSpec:
