@@ -4,6 +4,6 @@
 domain, U.S. government), stored verbatim under ``datasets/nist_strd``.
 """
 
-from .nist import NIST_DATASETS, NIST_1D, NistProblem, load_nist
+from .nist import NIST_1D, NIST_DATASETS, NistProblem, load_nist
 
 __all__ = ["NIST_DATASETS", "NIST_1D", "NistProblem", "load_nist"]

@@ -19,7 +19,7 @@ import sympy
 from .. import _expr
 from ..errors import InvalidInputError
 
-__all__ = ["Problem", "ParamPlan", "Segment", "GRAD_MODES", "FD_SCHEMES"]
+__all__ = ["Problem", "ProblemShape", "ParamPlan", "Segment", "GRAD_MODES", "FD_SCHEMES"]
 
 GRAD_MODES = ("auto", "analytical", "fd")
 FD_SCHEMES = ("2-point", "3-point", "cs")
@@ -64,7 +64,28 @@ class ParamPlan:
     deps: list = field(default_factory=list)  # expr: parameter indices
 
 
-class Problem:
+class ProblemShape:
+    """The sizes every problem reports: ``B`` pixels, ``N`` data points,
+    ``P`` free parameters, and whether any bound is finite."""
+
+    @property
+    def B(self) -> int:
+        return self.data.shape[0]
+
+    @property
+    def N(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def P(self) -> int:
+        return self.p0.shape[1]
+
+    @property
+    def bounded(self) -> bool:
+        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
+
+
+class Problem(ProblemShape):
     """A fit problem over ``B`` pixels (see the module docstring).
 
     Built by :func:`swiftfit.model.base.BaseModel._problem`; solvers use only
@@ -138,23 +159,6 @@ class Problem:
                     f"grad='analytical' but components {missing} provide no analytical "
                     "gradients; use grad='fd' or grad='auto'"
                 )
-
-    # ------------------------------------------------------------ shapes
-    @property
-    def B(self) -> int:
-        return self.data.shape[0]
-
-    @property
-    def N(self) -> int:
-        return self.data.shape[1]
-
-    @property
-    def P(self) -> int:
-        return self.p0.shape[1]
-
-    @property
-    def bounded(self) -> bool:
-        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
 
     # ------------------------------------------------------- parameters
     def parameter_values(self, theta: np.ndarray, derivatives: bool = False):

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
+from ..fitting.problem import ProblemShape
 from ..fitting.solution import message as _status_message
 from ..optimizers import registry
 from .parameters import Parameters
@@ -65,7 +66,7 @@ class _Abort(Exception):
     """Raised inside the solver when ``max_nfev`` calls of ``fcn`` are spent."""
 
 
-class ResidualProblem:
+class ResidualProblem(ProblemShape):
     """A user's residual function as a solver :class:`~swiftfit.fitting.problem.Problem`.
 
     One pixel (``B == 1``), ``data`` zero and no weights, so that
@@ -97,21 +98,6 @@ class ResidualProblem:
         self.data = np.zeros((1, int(n)))
         self.weights = None
 
-    @property
-    def B(self) -> int:
-        return self.data.shape[0]
-
-    @property
-    def N(self) -> int:
-        return self.data.shape[1]
-
-    @property
-    def P(self) -> int:
-        return self.p0.shape[1]
-
-    @property
-    def bounded(self) -> bool:
-        return bool(np.isfinite(self.lower).any() or np.isfinite(self.upper).any())
 
     def _model(self, t) -> np.ndarray:
         return -self._call(np.asarray(t, dtype=float))
