@@ -216,6 +216,7 @@ class FittingMixin:
             aicc=float(stats["aicc"][0]),
             bic=float(stats["bic"][0]),
             optimizer_result=scipy_result,
+            minuit=solution.info.get("minuit"),
             nfev=int(solution.nfev[0]),
             njev=None if solution.njev is None else int(solution.njev[0]),
             nit=None if solution.nit is None else int(solution.nit[0]),

@@ -78,7 +78,7 @@ def check_capabilities(spec: OptimizerSpec, *, loss_name: str, bounded: bool) ->
 
 
 # each module registers its optimizers when imported
-_BUILTIN_MODULES = ("lm", "scipy_lsq", "scipy_min", "scipy_global", "linear", "odr")
+_BUILTIN_MODULES = ("lm", "scipy_lsq", "scipy_min", "scipy_global", "linear", "odr", "minuit")
 _LOADED = False
 
 
