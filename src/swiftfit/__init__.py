@@ -15,6 +15,7 @@ from __future__ import annotations
 from . import errors, model, optimizers, signals
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
+from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
@@ -40,6 +41,7 @@ __all__ = [
     "Signal1D",
     "Signal2D",
     "errors",
+    "load",
     "model",
     "optimizers",
     "signals",

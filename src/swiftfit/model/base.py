@@ -310,6 +310,21 @@ class BaseModel(FittingMixin, MultifitMixin):
             )
         self._set_switches(mask.copy())
 
+    # ------------------------------------------------------------ files
+    def save(self, filename, name: str | None = None, overwrite: bool = True) -> str:
+        """Save the signal and this model (under ``name``: a, b, ... by default)
+        to an HDF5 file; ``swiftfit.load(filename).models_stored[name]()``
+        rebuilds it. Plain data only: no pickle, nothing executed on load.
+
+        Examples
+        --------
+        >>> m.save("fit.h5", "peaks")                     # doctest: +SKIP
+        >>> m2 = swiftfit.load("fit.h5").models_stored["peaks"]()   # doctest: +SKIP
+        """
+        from ..io import save_model
+
+        return save_model(self, filename, name=name, overwrite=overwrite)
+
     # ---------------------------------------------------------- copying
     def _copy_onto(self, signal, nav_flat=None, channel_mask=None):
         """A new model on ``signal`` with copies of the components; maps taken at
