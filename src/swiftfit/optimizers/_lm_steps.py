@@ -17,6 +17,22 @@ _EPS = np.finfo(float).eps
 RCOND = 1e-13  # relative singular-value cut for "singular Jacobian"
 
 
+def start(problem: Problem, bounded: bool, max_nfev: int | None):
+    """The state every damped Gauss–Newton solver starts from.
+
+    Returns ``lo, hi`` (the box, infinite unless ``bounded``), the evaluation
+    limit (default ``100·(P+1)``), ``theta`` (``p0`` moved into the box), and
+    ``status, nfev, njev, nit`` per pixel (one evaluation counted: the start).
+    """
+    B, P = problem.B, problem.P
+    lo = problem.lower if bounded else np.full(P, -np.inf)
+    hi = problem.upper if bounded else np.full(P, np.inf)
+    limit = 100 * (P + 1) if max_nfev is None else int(max_nfev)
+    theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
+    counters = np.zeros(B, dtype=int), np.ones(B, dtype=int), np.zeros(B, dtype=int), np.zeros(B, dtype=int)
+    return lo, hi, limit, theta, *counters
+
+
 def weighted_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
     J = problem.jacobian(theta)
     if problem.weights is not None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
+from . import _lm_steps as steps
 
 __all__ = ["damped_newton"]
 
@@ -77,14 +78,7 @@ def damped_newton(
 
         raise OptimizerError(f"optimizer 'lm' got unknown options {sorted(unused)}")
     B, P = problem.B, problem.P
-    lo = problem.lower if bounded else np.full(P, -np.inf)
-    hi = problem.upper if bounded else np.full(P, np.inf)
-    max_nfev = 100 * (P + 1) if max_nfev is None else int(max_nfev)
-    theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
-    status = np.zeros(B, dtype=int)
-    nfev = np.ones(B, dtype=int)
-    njev = np.zeros(B, dtype=int)
-    nit = np.zeros(B, dtype=int)
+    lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
     f = loss.value(problem, theta)
     status[~np.isfinite(f)] = -2
     if P == 0:

@@ -124,14 +124,7 @@ def levenberg_marquardt(
     if damping not in _DAMPING:
         raise OptimizerError(f"`damping` must be one of {_DAMPING}, got {damping!r}")
     B, P, N = problem.B, problem.P, problem.N
-    lo = problem.lower if bounded else np.full(P, -np.inf)
-    hi = problem.upper if bounded else np.full(P, np.inf)
-    max_nfev = 100 * (P + 1) if max_nfev is None else int(max_nfev)
-    theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
-    status = np.zeros(B, dtype=int)
-    nfev = np.ones(B, dtype=int)
-    njev = np.zeros(B, dtype=int)
-    nit = np.zeros(B, dtype=int)
+    lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
     r = problem.residuals(theta)
     cost = np.einsum("bn,bn->b", r, r)
     status[~np.isfinite(cost)] = -2
