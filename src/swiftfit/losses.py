@@ -318,6 +318,30 @@ def get(loss, *, huber_delta: float = 1.0, grad=None, model=None, errordef: floa
     raise InvalidInputError(f"`loss_function` must be one of {LOSS_NAMES} or a callable, got {loss!r}")
 
 
+class _Memo:
+    """A problem whose ``evaluate``/``jacobian`` are computed once per ``theta``,
+    so that the datasets of a joint loss share one model evaluation."""
+
+    def __init__(self, problem):
+        self._p = problem
+        self.data, self.weights = problem.data, problem.weights
+        self.B, self.P, self.N = problem.B, problem.P, problem.N
+        self._cache: dict = {}
+
+    def _get(self, what, theta):
+        hit = self._cache.get(what)
+        if hit is None or hit[0] is not theta:
+            hit = (theta, getattr(self._p, what)(theta))
+            self._cache[what] = hit
+        return hit[1]
+
+    def evaluate(self, theta):
+        return self._get("evaluate", theta)
+
+    def jacobian(self, theta):
+        return self._get("jacobian", theta)
+
+
 class _SegmentView:
     """A problem restricted to the data points ``[start, stop)`` of a joint
     problem (one dataset), for a loss that belongs to that dataset."""
@@ -354,7 +378,8 @@ class CompositeLoss(Loss):
     parts: tuple = ()
 
     def _sum(self, method, problem, theta):
-        return sum(getattr(loss, method)(_SegmentView(problem, a, b), theta) / loss.errordef
+        shared = _Memo(problem)
+        return sum(getattr(loss, method)(_SegmentView(shared, a, b), theta) / loss.errordef
                    for loss, a, b in self.parts)
 
     def value(self, problem, theta):
@@ -367,7 +392,8 @@ class CompositeLoss(Loss):
         return self._sum("gn_hessian", problem, theta)
 
     def log_likelihood(self, problem, theta):
-        return sum(loss.log_likelihood(_SegmentView(problem, a, b), theta) for loss, a, b in self.parts)
+        shared = _Memo(problem)
+        return sum(loss.log_likelihood(_SegmentView(shared, a, b), theta) for loss, a, b in self.parts)
 
     def check_data(self, problem):
         for loss, a, b in self.parts:
