@@ -117,7 +117,10 @@ class LeastSquares(Loss):
 
     def log_likelihood(self, problem, theta):
         """Gaussian ln L; with no variance set, σ² is profiled (= χ²/N)."""
-        chi2 = self.value(problem, theta)
+        return self.log_likelihood_from_chisq(problem, self.value(problem, theta))
+
+    def log_likelihood_from_chisq(self, problem, chi2):
+        """ln L from the weighted χ² already computed (B,)."""
         n = problem.N
         if problem.weights is None:
             return -0.5 * n * (np.log(2 * np.pi * np.maximum(chi2, _TINY) / n) + 1)

@@ -251,9 +251,11 @@ class FittingMixin:
         written = status != -4
         values, dvals = problem.parameter_values(theta, derivatives=True)
         with np.errstate(all="ignore"):
-            resid = problem.residuals(theta)
-            chisq = np.einsum("bn,bn->b", resid, resid)
-            objective = loss.value(problem, theta)
+            chisq = solution.info.get("chisq")
+            if chisq is None:  # a solver that knows the weighted χ² at theta passes it on
+                resid = problem.residuals(theta)
+                chisq = np.einsum("bn,bn->b", resid, resid)
+            objective = chisq if loss.name == "ls" else loss.value(problem, theta)
         status[(status > 0) & ~np.isfinite(objective)] = -2
         n = problem.N
         k = problem.P
@@ -261,7 +263,8 @@ class FittingMixin:
         with np.errstate(divide="ignore", invalid="ignore"):
             red = np.where(dof > 0, chisq / dof, np.nan)
         cov = solution.covariance
-        if cov is None and k:
+        # calculate_errors=False (linear optimizers): no covariance, std left NaN
+        if cov is None and k and solution.info.get("errors", True):
             with np.errstate(all="ignore"):
                 cov = loss.covariance(problem, theta)
         if cov is not None and k:
@@ -272,7 +275,7 @@ class FittingMixin:
             if rescale:
                 cov = cov * red[:, None, None]
         with np.errstate(all="ignore"):
-            lnl = loss.log_likelihood(problem, theta)
+            lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
             aic = 2 * k - 2 * lnl
             aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
             bic = k * np.log(n) - 2 * lnl
