@@ -59,6 +59,7 @@ import numpy as np
 from ..errors import OptimizerError
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
+from . import _fused
 from . import _lm_steps as steps
 from ._lm_steps import covariance as _covariance
 from .registry import OptimizerSpec, register
@@ -66,6 +67,7 @@ from .registry import OptimizerSpec, register
 __all__ = ["levenberg_marquardt"]
 
 _DAMPING = ("trust", "nielsen", "delayed")
+_KERNELS = ("auto", "numba", "numpy")
 
 
 def levenberg_marquardt(
@@ -82,6 +84,7 @@ def levenberg_marquardt(
     lambda0: float = 1e-3,
     geodesic: bool = False,
     alpha: float = 0.75,
+    kernel: str = "auto",
     **unused,
 ) -> Solution:
     """Fit every pixel of ``problem`` by Levenberg–Marquardt.
@@ -114,6 +117,12 @@ def levenberg_marquardt(
         step); a step whose acceleration is too large is rejected.
     alpha : float
         Largest accepted ``2‖a‖/‖v‖`` (acceleration over velocity, scaled).
+    kernel : {"auto", "numba", "numpy"}
+        ``"auto"``: the compiled fused kernel (:mod:`._fused`) when numba is
+        installed and the problem allows it (built-in components, least
+        squares, no bounds, default damping), else this NumPy code, which is
+        the reference the fast path is tested against. ``"numba"`` insists
+        on the kernel (an error says why it cannot), ``"numpy"`` refuses it.
 
     Returns
     -------
@@ -123,6 +132,20 @@ def levenberg_marquardt(
         raise OptimizerError(f"optimizer 'lm' got unknown options {sorted(unused)}")
     if damping not in _DAMPING:
         raise OptimizerError(f"`damping` must be one of {_DAMPING}, got {damping!r}")
+    if kernel not in _KERNELS:
+        raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
+    if kernel != "numpy":
+        low = None
+        if _fused.available() and damping == "trust" and not geodesic and gtol == 0:
+            low = _fused.lower(problem, loss, bounded)
+        if low is not None:
+            return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0)
+        if kernel == "numba":
+            raise OptimizerError(
+                "kernel='numba' needs numba installed, damping='trust', no geodesic acceleration, gtol=0 "
+                "and a problem of built-in components (Gaussian, GaussianHF, Lorentzian, Offset, "
+                "Polynomial, Exponential) fitted by least squares without bounds, PSF or expr ties"
+            )
     B, P, N = problem.B, problem.P, problem.N
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
     r = problem.residuals(theta)

@@ -1,0 +1,144 @@
+"""The fused fast path of ``"lm"``: a Problem lowered to arrays for numba.
+
+:func:`lower` turns a :class:`~swiftfit.fitting.problem.Problem` into the
+flat description the compiled kernels (:mod:`._fused_kernels`) take — one
+kind code per component, where each component's parameters sit in a vector
+``q``, which ``theta`` column (or fixed value) feeds each of them — or
+returns None when the problem needs something only the NumPy path does:
+
+* a component that is not one of the built-ins below (user components,
+  ``Expression``, and subclasses, which may override ``function``);
+* ``expr`` ties and twins through a function (an identity twin is fine:
+  both parameters read the same column);
+* a PSF/operator, several datasets, 2-D coordinates, finite-difference
+  gradients asked for explicitly, a loss other than least squares, bounds.
+
+:func:`fused_lm` runs the kernels and returns the same
+:class:`~swiftfit.fitting.solution.Solution` as the NumPy reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..fitting.problem import Problem
+from ..fitting.solution import Solution
+
+__all__ = ["available", "lower", "fused_lm"]
+
+
+def available() -> bool:
+    """True when numba can be imported (the fast path needs it)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _kinds() -> dict:
+    from ..components import background, peaks
+    from . import _fused_kernels as k
+
+    return {
+        peaks.Gaussian: k.GAUSSIAN,
+        peaks.GaussianHF: k.GAUSSIAN_HF,
+        peaks.Lorentzian: k.LORENTZIAN,
+        background.Offset: k.OFFSET,
+        background.Polynomial: k.POLYNOMIAL,
+        background.Exponential: k.EXPONENTIAL,
+    }
+
+
+def _is_identity(plan) -> bool:
+    v = np.array([-2.5, 0.0, 1.0, 3.75e3])
+    try:
+        return bool(np.array_equal(np.asarray(plan.func(v), dtype=float), v)
+                    and np.allclose(np.asarray(plan.dfunc(v), dtype=float), 1.0))
+    except Exception:  # a twin function that cannot take an array is not the identity
+        return False
+
+
+def lower(problem: Problem, loss=None, bounded: bool = False):
+    """The kernel's description of ``problem``, or None if it needs the NumPy path."""
+    if loss is not None and loss.name != "ls":
+        return None
+    if bounded and problem.bounded:
+        return None
+    if problem.transform is not None or len(problem.segments) > 1 or len(problem.coords) != 1:
+        return None
+    if problem.grad not in ("auto", "analytical"):
+        return None
+    kinds_of = _kinds()
+    kinds = []
+    for comp in problem.components:
+        kind = kinds_of.get(type(comp))
+        if kind is None:
+            return None
+        kinds.append(kind)
+    nq = np.array([len(s) for s in problem.slots], dtype=np.int64)
+    qoff = np.array([s[0] if s else 0 for s in problem.slots], dtype=np.int64)
+    col = np.full(len(problem.plans), -1, dtype=np.int64)
+    fixed = np.array(problem.fixed, dtype=float, order="C")
+    for i in problem.order:
+        plan = problem.plans[i]
+        if plan.kind == "free":
+            col[i] = plan.column
+        elif plan.kind == "twin" and _is_identity(plan):
+            col[i] = col[plan.source]
+            fixed[:, i] = fixed[:, plan.source]
+        elif plan.kind != "fixed":
+            return None
+    x = np.ascontiguousarray(problem.coords[0], dtype=float)
+    if x.ndim != 1 or x.size != problem.N:
+        return None
+    bs = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.binscale, dtype=float), x.shape))
+    step = np.diff(x)
+    ascending = bool(np.all(step > 0))
+    # a uniform grid lets Gaussians be evaluated by a recurrence (see _fused_kernels._gauss_shape)
+    uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
+    return dict(x=x, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
+                fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_))
+
+
+def _weights(problem: Problem):
+    if problem.weights is None:
+        return np.ones((1, problem.N)), False
+    return np.ascontiguousarray(problem.weights, dtype=float), True
+
+
+def evaluate(problem: Problem, theta: np.ndarray, low=None):
+    """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
+    (the tests compare them with the NumPy path)."""
+    from . import _fused_kernels as k
+
+    low = lower(problem) if low is None else low
+    W, use_w = _weights(problem)
+    return k.evaluate_pixels(low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
+                             W, use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
+                             np.ascontiguousarray(theta, dtype=float))
+
+
+def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
+             radius0: float) -> Solution:
+    """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel."""
+    from . import _fused_kernels as k
+
+    P = problem.P
+    limit = 100 * (P + 1) if max_nfev is None else int(max_nfev)
+    theta = np.array(problem.p0, dtype=float, order="C")
+    W, use_w = _weights(problem)
+    status, nfev, njev, nit, cost, cov = k.fit_pixels(
+        low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
+        float(ftol), float(xtol), limit, float(radius0))
+    status = status.astype(int)
+    uses = np.zeros((len(low["kinds"]), P), dtype=bool)  # component c reaches column j
+    for c, (k0, n) in enumerate(zip(low["qoff"], low["nq"])):
+        cols = low["col"][k0:k0 + n]
+        uses[c, cols[cols >= 0]] = True
+    relevant = (low["active"][:, :, None] & uses[None]).any(axis=(1, 2))
+    singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
+    status[singular] = -3
+    return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
+                    info={"chisq": cost.copy(), "kernel": "numba"})

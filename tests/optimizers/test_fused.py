@@ -1,0 +1,159 @@
+"""The fused (numba) fast path of "lm" against the NumPy reference.
+
+Truth: the NumPy implementation (``kernel="numpy"``), which is itself tested
+against NIST certified values and closed forms. The kernel's model, residuals,
+``JᵀJ`` and ``Jᵀr`` must equal NumPy's to 1e-11 relative (the Gaussian
+recurrence and the evaluation window cost ~1e-13); fitted values and standard
+errors to 1e-8 relative (both solvers stop at the minimum to about that
+precision, by different linear algebra: Cholesky vs SVD).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import swiftfit as sf
+from swiftfit.errors import OptimizerError
+from swiftfit.optimizers import _fused
+
+pytest.importorskip("numba")
+C = sf.model.components1D
+
+
+def _spectra(nav=(3, 4), n=400, seed=0, x=None):
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 100.0, n) if x is None else x
+    B = int(np.prod(nav))
+    centre = 40 + rng.uniform(-1, 1, B)
+    truth = (300 * np.exp(-0.5 * ((x - centre[:, None]) / 3.0) ** 2) / (3.0 * np.sqrt(2 * np.pi))
+             + 50 * 2.0 / (np.pi * ((x - 70) ** 2 + 4.0)) + 5 + 0.02 * x + 8 * np.exp(-x / 30.0) + 4 * np.exp(-4 * np.log(2) * ((x - 20) / 5.0) ** 2))
+    data = truth + rng.normal(0, 0.3, truth.shape)
+    return x, data.reshape(nav + (n,))
+
+
+def _model(data, x=None, weights=False, binned=False):
+    axes = None
+    if x is not None:
+        axes = [{"size": s} for s in data.shape[:-1]] + [{"axis": x}]
+    s = sf.signals.Signal1D(data, axes=axes) if axes else sf.signals.Signal1D(data)
+    if x is None:
+        s.axes_manager[-1].scale = 100.0 / (data.shape[-1] - 1)
+    if binned:
+        s.axes_manager[-1].is_binned = True
+    if weights:
+        var = sf.signals.Signal1D(np.full(data.shape, 0.09) * (1 + 0.5 * np.linspace(0, 1, data.shape[-1])))
+        s.metadata.set_item("Signal.Noise_properties.variance", var)
+    m = s.create_model()
+    m.extend([C.Gaussian(A=250, sigma=3.5, centre=40.5), C.Lorentzian(A=45, gamma=2.2, centre=70.3),
+              C.Polynomial(order=1, a0=4, a1=0.01), C.Exponential(A=6, tau=25.0),
+              C.GaussianHF(height=3.5, fwhm=5.5, centre=20.3), C.Offset(offset=0.1)])
+    m[-1].offset.free = False  # a fixed parameter of an otherwise free model
+    m.assign_current_values_to_all()
+    return m
+
+
+def _all_maps(m, field):
+    return np.stack([p.map[field] for c in m for p in c.parameters if p.free or p.twin is not None], -1)
+
+
+@pytest.mark.parametrize("variant", ["uniform", "nonuniform", "weights", "binned"])
+def test_kernel_evaluation_equals_numpy(variant):
+    x_nonuni = np.sort(np.random.default_rng(3).uniform(0, 100, 400))
+    x, data = _spectra(x=x_nonuni if variant == "nonuniform" else None)
+    m = _model(data, x=x if variant == "nonuniform" else None, weights=variant == "weights",
+               binned=variant == "binned")
+    pixels = list(np.ndindex(*m._nav_shape))
+    problem = m._problem(pixels)
+    low = _fused.lower(problem)
+    assert low is not None
+    assert (low["dx"] > 0) == (variant != "nonuniform")
+    rng = np.random.default_rng(1)
+    theta = problem.p0 * rng.uniform(0.9, 1.1, problem.p0.shape)
+    F, R, G, g, J = _fused.evaluate(problem, theta, low)
+    ref_f = problem.evaluate(theta)
+    ref_r = problem.residuals(theta)
+    ref_J = problem.jacobian(theta)
+    if problem.weights is not None:
+        ref_J = ref_J * problem.weights[:, :, None]
+    np.testing.assert_allclose(F, ref_f, rtol=1e-11, atol=1e-11 * np.abs(ref_f).max())
+    np.testing.assert_allclose(R, ref_r, rtol=1e-9, atol=1e-11 * np.abs(ref_f).max())
+    np.testing.assert_allclose(J, ref_J, rtol=1e-10, atol=1e-11 * np.abs(ref_J).max())
+    np.testing.assert_allclose(G, np.einsum("bnp,bnq->bpq", ref_J, ref_J), rtol=1e-10,
+                               atol=1e-11 * np.abs(G).max())
+    np.testing.assert_allclose(g, np.einsum("bnp,bn->bp", ref_J, ref_r), rtol=1e-8,
+                               atol=1e-10 * np.abs(g).max())
+
+
+@pytest.mark.parametrize("variant", ["uniform", "nonuniform", "weights"])
+def test_fast_multifit_equals_numpy_reference(variant):
+    x_nonuni = np.sort(np.random.default_rng(4).uniform(0, 100, 400))
+    x, data = _spectra(x=x_nonuni if variant == "nonuniform" else None, seed=2)
+    results = {}
+    for kernel in ("numba", "numpy"):
+        m = _model(data, x=x if variant == "nonuniform" else None, weights=variant == "weights")
+        m.multifit(kernel=kernel)
+        results[kernel] = (_all_maps(m, "values"), _all_maps(m, "std"), m._status.copy(), m._chisq.copy())
+    fast, ref = results["numba"], results["numpy"]
+    assert (ref[2] > 0).all() and (fast[2] > 0).all()
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-8)
+    np.testing.assert_allclose(fast[1], ref[1], rtol=1e-8)
+    np.testing.assert_allclose(fast[3], ref[3], rtol=1e-10)
+
+
+def test_fast_path_twins_and_inactive_components():
+    x, data = _spectra(nav=(6,), seed=5)
+    second = 3 * np.exp(-0.5 * ((x - 55.0) / 3.0) ** 2)  # a second peak sharing the width
+    data = data + second
+    data[[1, 4]] -= second  # ... absent where its component is inactive
+    out = {}
+    for kernel in ("numba", "numpy"):
+        m = _model(data)
+        extra = C.Gaussian(A=20, sigma=3.0, centre=55.4)
+        m.append(extra)
+        extra.sigma.twin = m[0].sigma  # identity twin: the same column
+        extra.active_is_multidimensional = True
+        extra._active_array[[1, 4]] = False
+        m.assign_current_values_to_all()
+        m.multifit(kernel=kernel)
+        out[kernel] = (_all_maps(m, "values"), _all_maps(m, "std"), m._status.copy())
+    np.testing.assert_array_equal(out["numba"][2], out["numpy"][2])
+    np.testing.assert_allclose(out["numba"][0], out["numpy"][0], rtol=1e-8)
+    np.testing.assert_allclose(out["numba"][1], out["numpy"][1], rtol=1e-8, equal_nan=True)
+
+
+def test_status_codes_match_reference():
+    x, data = _spectra(nav=(5,), seed=6)
+    data[2] = 0.0  # fitted exactly (every amplitude 0): "residual exactly zero", code 4
+    statuses = {}
+    for kernel in ("numba", "numpy"):
+        m = _model(data)
+        m.multifit(kernel=kernel)
+        statuses[kernel] = m._status.copy()
+        m = _model(data)
+        m.multifit(kernel=kernel, max_nfev=3)  # the evaluation limit: code -1 everywhere but the zeros
+        assert (np.delete(m._status, 2) == -1).all(), kernel
+    np.testing.assert_array_equal(statuses["numba"], statuses["numpy"])
+    assert statuses["numba"][2] == 4 and (np.delete(statuses["numba"], 2) > 0).all()
+
+
+def test_unsupported_problems_fall_back_or_refuse():
+    x, data = _spectra(nav=(2,), seed=7)
+    m = _model(data)
+    m.append(sf.model.components1D.Expression("k * sin(x / 7)", name="wave", k=0.0))
+    m.assign_current_values_to_all()
+    with pytest.raises(OptimizerError, match="kernel='numba'"):
+        m.multifit(kernel="numba")
+    m.multifit()  # "auto": the NumPy path
+    assert (m._status > 0).all()
+    with pytest.raises(OptimizerError, match="`kernel` must be one of"):
+        m.multifit(kernel="gpu")
+
+
+def test_bounded_fit_uses_reference():
+    x, data = _spectra(nav=(2,), seed=8)
+    m = _model(data)
+    problem = m._problem([(0,)])
+    assert _fused.lower(problem, bounded=False) is not None
+    m[0].sigma.bmin, m[0].sigma.bmax = 1.0, 10.0
+    assert _fused.lower(m._problem([(0,)]), bounded=True) is None
