@@ -6,8 +6,10 @@ kind code per component, where each component's parameters sit in a vector
 ``q``, which ``theta`` column (or fixed value) feeds each of them — or
 returns None when the problem needs something only the NumPy path does:
 
-* a component that is not one of the built-ins below (user components,
-  ``Expression``, and subclasses, which may override ``function``);
+* a component that is not one of the built-ins below or an ``Expression``
+  (user components and subclasses, which may override ``function``), or an
+  Expression using something the register machine does not run (2-D,
+  derivatives sympy cannot take; see :mod:`._fused_vm`);
 * ``expr`` ties and twins through a function (an identity twin is fine:
   both parameters read the same column);
 * a PSF/operator, several datasets, 2-D coordinates, finite-difference
@@ -18,6 +20,8 @@ returns None when the problem needs something only the NumPy path does:
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -38,7 +42,8 @@ def available() -> bool:
 
 def _kinds() -> dict:
     from ..components import background, peaks
-    from . import _fused_kernels as k
+    from ..components.expression import Expression
+    from . import _fused_model as k
 
     return {
         peaks.Gaussian: k.GAUSSIAN,
@@ -47,7 +52,37 @@ def _kinds() -> dict:
         background.Offset: k.OFFSET,
         background.Polynomial: k.POLYNOMIAL,
         background.Exponential: k.EXPONENTIAL,
+        Expression: k.EXPRESSION,
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _program(expr, grads, params):
+    """An Expression's register program (cached: sympy's cse is not free)."""
+    from . import _fused_vm
+
+    try:
+        return _fused_vm.lower(expr, list(grads), list(params))
+    except _fused_vm.Unsupported:
+        return None
+
+
+def _expression_tables(programs):
+    """Pack the programs of the model's Expression components into the flat
+    arrays the kernel takes (see ``_fused_model._expression``)."""
+    meta, ins, vec, creg, cval, out = [], [], [], [], [], []
+    n_reg = 1
+    for prog_ins, isvec, consts, outputs in programs:
+        meta.append((len(ins), len(prog_ins), len(vec), len(isvec), len(creg), len(consts), len(out)))
+        ins.extend(map(tuple, prog_ins))
+        vec.extend(isvec)
+        creg.extend(r for r, _ in consts)
+        cval.extend(v for _, v in consts)
+        out.extend(outputs)
+        n_reg = max(n_reg, len(isvec))
+    return (np.array(meta, dtype=np.int64).reshape(-1, 7), np.array(ins, dtype=np.int64).reshape(-1, 4),
+            np.array(vec, dtype=np.bool_), np.array(creg, dtype=np.int64), np.array(cval, dtype=float),
+            np.array(out, dtype=np.int64)), n_reg
 
 
 def _is_identity(plan) -> bool:
@@ -69,13 +104,26 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
         return None
     if problem.grad not in ("auto", "analytical"):
         return None
+    from ..components.expression import Expression
+
     kinds_of = _kinds()
-    kinds = []
+    kinds, programs, cexpr = [], [], []
     for comp in problem.components:
         kind = kinds_of.get(type(comp))
         if kind is None:
             return None
+        cexpr.append(-1)
+        if kind == kinds_of[Expression]:
+            if comp._ndim != 1 or not comp.compute_gradients:
+                return None
+            prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols))
+            if prog is None:
+                return None
+            cexpr[-1] = len(programs)
+            programs.append(prog)
         kinds.append(kind)
+    tables, n_reg = _expression_tables(programs)
+    ex = (*tables, np.array(cexpr, dtype=np.int64))
     nq = np.array([len(s) for s in problem.slots], dtype=np.int64)
     qoff = np.array([s[0] if s else 0 for s in problem.slots], dtype=np.int64)
     col = np.full(len(problem.plans), -1, dtype=np.int64)
@@ -98,7 +146,7 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     # a uniform grid lets Gaussians be evaluated by a recurrence (see _fused_kernels._gauss_shape)
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
     return dict(x=x, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
-                fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_))
+                fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
 
 
 def _weights(problem: Problem):
@@ -116,7 +164,7 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None):
     W, use_w = _weights(problem)
     return k.evaluate_pixels(low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
                              W, use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
-                             np.ascontiguousarray(theta, dtype=float))
+                             np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"])
 
 
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
@@ -131,7 +179,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     status, nfev, njev, nit, cost, cov = k.fit_pixels(
         low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
-        float(ftol), float(xtol), limit, float(radius0))
+        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"])
     status = status.astype(int)
     uses = np.zeros((len(low["kinds"]), P), dtype=bool)  # component c reaches column j
     for c, (k0, n) in enumerate(zip(low["qoff"], low["nq"])):

@@ -1,13 +1,9 @@
-"""Compiled (numba) kernels of the fused Levenberg–Marquardt path.
+"""Compiled (numba) Levenberg–Marquardt of the fused path, one pixel per fit.
 
-One pixel is one independent fit; pixels run in parallel (``prange``). For a
-pixel, one call of :func:`_evaluate` computes the model, the weighted
-residuals and the weighted Jacobian of the built-in components *without a
-Python round trip*, and only where each component is not negligible: a
-Gaussian is evaluated within ``WINDOW`` widths of its centre (beyond that it
-is below 3e-18 of its height, far under the rounding of any sum it enters).
-The Jacobian is kept per column with the range of channels it covers, so
-the Gram matrix ``JᵀJ`` costs the overlaps of those ranges, not ``N·P²``.
+Pixels are independent fits and run in parallel (``prange``); the model,
+its weighted Jacobian and the Gram matrix come from :mod:`._fused_model`
+without a Python round trip and without materialising ``J`` for more than
+one pixel at a time.
 
 The iteration is the same Levenberg–Marquardt as the NumPy reference
 (:mod:`swiftfit.optimizers.lm`): MINPACK's scaling ``D`` (running maximum of
@@ -30,245 +26,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
-# component kinds (see _fused.py for the mapping from classes)
-GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL = 0, 1, 2, 3, 4, 5
-WINDOW = 9.0  # half-width of a Gaussian's evaluation window, in standard deviations
-_SQRT2PI = math.sqrt(2.0 * math.pi)
-_FOUR_LN2 = 4.0 * math.log(2.0)
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+from ._fused_model import evaluate as _evaluate
+from ._fused_model import gram as _gram
+
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
-# reassociation lets the sums vectorise; NaN/inf semantics are kept (no "nnan"/"ninf")
-_FAST = {"reassoc", "contract", "nsz"}
 
 
-@njit(cache=True)
-def _window(kind, q, k0, x, ascending):
-    """Channels ``[lo, hi)`` where a component is not negligible."""
-    N = x.size
-    if not ascending or (kind != GAUSSIAN and kind != GAUSSIAN_HF):
-        return 0, N
-    if kind == GAUSSIAN:
-        half = WINDOW * abs(q[k0 + 1])
-    else:
-        half = WINDOW * abs(q[k0 + 1]) / _FWHM_PER_SIGMA
-    c = q[k0 + 2]
-    if not (math.isfinite(half) and math.isfinite(c)):
-        return 0, N
-    lo = np.searchsorted(x, c - half)
-    hi = np.searchsorted(x, c + half, side="right")
-    return lo, hi
-
-
-@njit(cache=True)
-def _gauss_shape(x, lo, hi, c0, inv, dx):
-    """``exp(-u²/2)``, ``u = (x - c0)·inv``, for the channels ``[lo, hi)``.
-
-    On a uniform grid (``dx > 0``) by a recurrence outward from the channel
-    nearest the centre — ``g[n+1] = g[n]·ρ``, ``ρ ← ρ·exp(-δ²)`` with
-    ``δ = dx·inv`` — three exponentials per peak instead of one per channel.
-    Each step adds about an ulp of relative error: after the ≤ 9σ/dx steps of
-    a window, ~1e-13 of values that are themselves below 1e-4 of the peak
-    beyond a few σ. Elsewhere (``dx == 0``) one exponential per channel.
-    """
-    out = np.empty(max(hi - lo, 0))
-    if hi <= lo:
-        return out
-    if dx <= 0.0:
-        for n in range(lo, hi):
-            u = (x[n] - c0) * inv
-            out[n - lo] = math.exp(-0.5 * u * u)
-        return out
-    m = int(round((c0 - x[0]) / dx))
-    m = min(max(m, lo), hi - 1)
-    d = dx * inv
-    um = (x[m] - c0) * inv
-    kappa = math.exp(-d * d)
-    g0 = math.exp(-0.5 * um * um)
-    out[m - lo] = g0
-    g = g0
-    rho = math.exp(-d * um - 0.5 * d * d)
-    for n in range(m + 1, hi):
-        g *= rho
-        rho *= kappa
-        out[n - lo] = g
-    g = g0
-    rho = math.exp(d * um - 0.5 * d * d)
-    for n in range(m - 1, lo - 1, -1):
-        g *= rho
-        rho *= kappa
-        out[n - lo] = g
-    return out
-
-
-@njit(cache=True)
-def _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, want_j):
-    """Model → residuals ``r = (y − f·bs)·w`` and, if ``want_j``, the weighted
-    Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns Σ r²."""
-    N = x.size
-    P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
-    for n in range(N):
-        f[n] = 0.0
-    if want_j:
-        for j in range(P):
-            for n in range(jlo[j], jhi[j]):
-                J[j, n] = 0.0
-            jlo[j] = N
-            jhi[j] = 0
-    for c in range(kinds.size):
-        if not active[c]:
-            continue
-        kind = kinds[c]
-        k0 = qoff[c]
-        lo, hi = _window(kind, q, k0, x, ascending)
-        if want_j:
-            for i in range(nq[c]):
-                j = col[k0 + i]
-                if j >= 0:
-                    if lo < jlo[j]:
-                        jlo[j] = lo
-                    if hi > jhi[j]:
-                        jhi[j] = hi
-        if kind == GAUSSIAN:
-            A = q[k0]
-            s = q[k0 + 1]
-            c0 = q[k0 + 2]
-            ja = col[k0]
-            js = col[k0 + 1]
-            jc = col[k0 + 2]
-            norm = 1.0 / (s * _SQRT2PI)
-            inv = 1.0 / s
-            gb = _gauss_shape(x, lo, hi, c0, inv, dx)
-            if not want_j:
-                for n in range(lo, hi):
-                    f[n] += A * norm * gb[n - lo]
-                continue
-            # a fixed parameter's derivative goes to the scratch row P
-            ja = ja if ja >= 0 else P
-            js = js if js >= 0 else P
-            jc = jc if jc >= 0 else P
-            for n in range(lo, hi):
-                u = (x[n] - c0) * inv
-                g = norm * gb[n - lo]
-                f[n] += A * g
-                sn = bs[n] * (w[n] if use_w else 1.0)
-                gs = g * sn
-                ags = A * gs * inv
-                J[ja, n] += gs
-                J[js, n] += ags * (u * u - 1.0)
-                J[jc, n] += ags * u
-        elif kind == GAUSSIAN_HF:
-            h = q[k0]
-            fw = q[k0 + 1]
-            c0 = q[k0 + 2]
-            jh = col[k0]
-            jf = col[k0 + 1]
-            jc = col[k0 + 2]
-            inv = 1.0 / fw
-            # exp(-4 ln2 u²) = exp(-v²/2) with v = u·sqrt(8 ln2)
-            gb = _gauss_shape(x, lo, hi, c0, inv * _FWHM_PER_SIGMA, dx)
-            for n in range(lo, hi):
-                u = (x[n] - c0) * inv
-                e = gb[n - lo]
-                f[n] += h * e
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    k = 2.0 * _FOUR_LN2 * h * e * u / fw
-                    if jh >= 0:
-                        J[jh, n] += e * sn
-                    if jf >= 0:
-                        J[jf, n] += k * u * sn
-                    if jc >= 0:
-                        J[jc, n] += k * sn
-        elif kind == LORENTZIAN:
-            A = q[k0]
-            gam = q[k0 + 1]
-            c0 = q[k0 + 2]
-            ja = col[k0]
-            jg = col[k0 + 1]
-            jc = col[k0 + 2]
-            for n in range(lo, hi):
-                u = x[n] - c0
-                D = u * u + gam * gam
-                f[n] += A * gam / (math.pi * D)
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    if ja >= 0:
-                        J[ja, n] += gam / (math.pi * D) * sn
-                    if jg >= 0:
-                        J[jg, n] += A * (u * u - gam * gam) / (math.pi * D * D) * sn
-                    if jc >= 0:
-                        J[jc, n] += 2.0 * A * gam * u / (math.pi * D * D) * sn
-        elif kind == OFFSET:
-            k = q[k0]
-            jo = col[k0]
-            for n in range(lo, hi):
-                f[n] += k
-                if want_j and jo >= 0:
-                    J[jo, n] += bs[n] * (w[n] if use_w else 1.0)
-        elif kind == POLYNOMIAL:
-            m = nq[c]
-            for n in range(lo, hi):
-                acc = q[k0 + m - 1]
-                for i in range(m - 2, -1, -1):
-                    acc = acc * x[n] + q[k0 + i]
-                f[n] += acc
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    p = 1.0
-                    for i in range(m):
-                        j = col[k0 + i]
-                        if j >= 0:
-                            J[j, n] += p * sn
-                        p *= x[n]
-        else:  # EXPONENTIAL
-            A = q[k0]
-            tau = q[k0 + 1]
-            ja = col[k0]
-            jt = col[k0 + 1]
-            for n in range(lo, hi):
-                e = math.exp(-x[n] / tau)
-                f[n] += A * e
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    if ja >= 0:
-                        J[ja, n] += e * sn
-                    if jt >= 0:
-                        J[jt, n] += A * e * x[n] / (tau * tau) * sn
-    cost = 0.0
-    for n in range(N):
-        rn = y[n] - f[n] * bs[n]
-        if use_w:
-            rn *= w[n]
-        r[n] = rn
-        cost += rn * rn
-    return cost
-
-
-@njit(cache=True, fastmath=True)
-def _dot(a, b, lo, hi):
-    s = 0.0
-    for n in range(lo, hi):
-        s += a[n] * b[n]
-    return s
-
-
-@njit(cache=True)
-def _gram(J, jlo, jhi, r, G, g):
-    """``G = JᵀJ`` and ``g = Jᵀr`` over the overlaps of the column ranges."""
-    P = G.shape[0]
-    for i in range(P):
-        a = J[i]
-        g[i] = _dot(a, r, jlo[i], jhi[i])
-        for j in range(i, P):
-            lo = max(jlo[i], jlo[j])
-            hi = min(jhi[i], jhi[j])
-            s = _dot(a, J[j], lo, hi) if hi > lo else 0.0
-            G[i, j] = s
-            G[j, i] = s
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cholesky(A, L, lam):
     """Lower Cholesky factor of ``A + lam·I`` into ``L``; False if not positive definite."""
     P = A.shape[0]
@@ -288,7 +53,7 @@ def _cholesky(A, L, lam):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _forward(L, b, out):
     P = b.size
     for i in range(P):
@@ -298,7 +63,7 @@ def _forward(L, b, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _backward(L, b, out):
     P = b.size
     for i in range(P - 1, -1, -1):
@@ -308,7 +73,7 @@ def _backward(L, b, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _norm(v):
     s = 0.0
     for i in range(v.size):
@@ -316,7 +81,7 @@ def _norm(v):
     return math.sqrt(s)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _gn_ok(Gs, L):
     """Cholesky of the scaled Gram matrix for an undamped step, refused when the
     matrix is numerically singular (pivot below the reference's rank cut)."""
@@ -332,7 +97,7 @@ def _gn_ok(Gs, L):
     return small > _RCOND * big * max(P, 1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _solve_damped(Gs, gs, lam, L, tmp, z):
     """``z = (Gs + λI)⁻¹ gs``; returns False if the factorisation failed."""
     if not _cholesky(Gs, L, lam):
@@ -342,7 +107,7 @@ def _solve_damped(Gs, gs, lam, L, tmp, z):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _trust_step(Gs, gs, delta, lam, L, tmp, z):
     """Moré's Newton iteration for ``λ`` with ``‖z(λ)‖ ≈ Δ`` (``λ > 0``)."""
     P = gs.size
@@ -374,7 +139,7 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
     return lam
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cov(G, rel, D, out, L, tmp, e, colv):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where singular / irrelevant)."""
     P = G.shape[0]
@@ -400,9 +165,9 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
                 out[i, j] = colv[i] / (D[i] * D[j])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
-               ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb):
+               ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb, ex, R):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap).
@@ -439,7 +204,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     cur = 0
     _fill(theta)
     cost = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
-                     Jb[cur], jlob[cur], jhib[cur], True)
+                     Jb[cur], jlob[cur], jhib[cur], True, ex, R)
     nfev = 1
     njev = 1
     nit = 0
@@ -552,7 +317,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
         nxt = 1 - cur
         _fill(trial)
         cost_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[nxt],
-                             Jb[nxt], jlob[nxt], jhib[nxt], True)
+                             Jb[nxt], jlob[nxt], jhib[nxt], True, ex, R)
         nfev += 1
         njev += 1
         nit += 1
@@ -615,9 +380,9 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     return status, nfev, njev, nit, cost
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-               ftol, xtol, max_nfev, radius0):
+               ftol, xtol, max_nfev, radius0, ex, n_reg):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
     receives the results. Returns status, nfev, njev, nit, χ², covariance."""
     B = Y.shape[0]
@@ -637,11 +402,12 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
         jlob = np.zeros((2, P), dtype=np.int64)
         jhib = np.zeros((2, P), dtype=np.int64)
         rb = np.empty((2, N))
+        R = np.empty((n_reg, N))
         for b in range(blk * B // n_blocks, (blk + 1) * B // n_blocks):
             wb = W[b] if use_w else W[0]
             st, nf, nj, ni, cs = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
                                             FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
-                                            f, Jb, jlob, jhib, rb)
+                                            f, Jb, jlob, jhib, rb, ex, R)
             status[b] = st
             nfev[b] = nf
             njev[b] = nj
@@ -650,8 +416,8 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
     return status, nfev, njev, nit, cost, cov
 
 
-@njit(cache=True, parallel=True)
-def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA):
+@njit(cache=True, parallel=True, error_model="numpy")
+def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
     """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P) and ``Jᵀr`` (B, P)
     at ``THETA``: what one iteration needs, exposed for the tests."""
     B, N = Y.shape
@@ -671,7 +437,9 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
         jhi = np.zeros(P, dtype=np.int64)
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
-        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi, True)
+        Rg = np.empty((n_reg, N))
+        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi, True,
+                  ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]
             for j in range(P):

@@ -119,8 +119,9 @@ def levenberg_marquardt(
         Largest accepted ``2‖a‖/‖v‖`` (acceleration over velocity, scaled).
     kernel : {"auto", "numba", "numpy"}
         ``"auto"``: the compiled fused kernel (:mod:`._fused`) when numba is
-        installed and the problem allows it (built-in components, least
-        squares, no bounds, default damping), else this NumPy code, which is
+        installed and the problem allows it (built-in and 1-D Expression
+        components, least squares, no bounds, default damping), else this
+        NumPy code, which is
         the reference the fast path is tested against. ``"numba"`` insists
         on the kernel (an error says why it cannot), ``"numpy"`` refuses it.
 
@@ -144,7 +145,8 @@ def levenberg_marquardt(
             raise OptimizerError(
                 "kernel='numba' needs numba installed, damping='trust', no geodesic acceleration, gtol=0 "
                 "and a problem of built-in components (Gaussian, GaussianHF, Lorentzian, Offset, "
-                "Polynomial, Exponential) fitted by least squares without bounds, PSF or expr ties"
+                "Polynomial, Exponential, 1-D Expression) fitted by least squares without bounds, "
+                "PSF or expr ties"
             )
     B, P, N = problem.B, problem.P, problem.N
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)

@@ -1,0 +1,236 @@
+"""A vector register machine that runs Expression components inside the fused kernel.
+
+An :class:`~swiftfit.components.expression.Expression` is a sympy tree built
+through the whitelist of :mod:`swiftfit._expr`. :func:`lower` turns its value
+and its analytic derivatives — with common subexpressions shared
+(``sympy.cse``) — into a short program of register instructions ``(op, a, b,
+out)``; :func:`run` executes a program over a range of channels inside the
+numba kernel. Registers hold one value per channel (``vector``) or one
+number (``scalar``: anything that does not depend on ``x``), so a subexpression
+of the parameters alone is computed once per evaluation, not once per channel.
+
+Why not generate and compile Python source per expression: that means a
+numba compilation (seconds) for every new model; a program is data, so the
+kernel is compiled once and cached, and nothing is ever executed from text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy
+from numba import njit
+
+# opcodes
+(ADD, MUL, POW, SQUARE, RECIP, SQRT, EXP, LOG, SIN, COS, TAN, ASIN, ACOS, ATAN, ATAN2, SINH, COSH, TANH,
+ ASINH, ACOSH, ATANH, ABS, SIGN, ERF, ERFC, GAMMA, LGAMMA, HEAVISIDE, MIN, MAX, FLOOR, CEIL) = range(32)
+
+_UNARY = {
+    sympy.exp: EXP, sympy.log: LOG, sympy.sin: SIN, sympy.cos: COS, sympy.tan: TAN, sympy.asin: ASIN,
+    sympy.acos: ACOS, sympy.atan: ATAN, sympy.sinh: SINH, sympy.cosh: COSH, sympy.tanh: TANH,
+    sympy.asinh: ASINH, sympy.acosh: ACOSH, sympy.atanh: ATANH, sympy.Abs: ABS, sympy.sign: SIGN,
+    sympy.erf: ERF, sympy.erfc: ERFC, sympy.gamma: GAMMA, sympy.loggamma: LGAMMA, sympy.floor: FLOOR,
+    sympy.ceiling: CEIL,
+}
+_X = sympy.Symbol("x", real=True)
+
+
+class Unsupported(Exception):
+    """The expression uses something the machine does not run (NumPy path instead)."""
+
+
+class _Builder:
+    def __init__(self, params):
+        self.ins: list[tuple[int, int, int, int]] = []
+        self.vec: list[bool] = [True] + [False] * len(params)  # r0 = x, r1.. = parameters
+        self.consts: list[tuple[int, float]] = []
+        self.where = {_X: 0, **{p: 1 + i for i, p in enumerate(params)}}
+        self.const_reg: dict[float, int] = {}
+
+    def new(self, vec: bool) -> int:
+        self.vec.append(vec)
+        return len(self.vec) - 1
+
+    def const(self, value: float) -> int:
+        if value not in self.const_reg:
+            reg = self.new(False)
+            self.consts.append((reg, value))
+            self.const_reg[value] = reg
+        return self.const_reg[value]
+
+    def op(self, code: int, a: int, b: int = 0) -> int:
+        out = self.new(self.vec[a] or self.vec[b])
+        self.ins.append((code, a, b, out))
+        return out
+
+    def fold(self, code: int, args) -> int:
+        regs = [self.emit(a) for a in args]
+        acc = regs[0]
+        for r in regs[1:]:
+            acc = self.op(code, acc, r)
+        return acc
+
+    def emit(self, node) -> int:
+        if node in self.where:
+            return self.where[node]
+        reg = self._emit(node)
+        self.where[node] = reg
+        return reg
+
+    def _emit(self, node) -> int:
+        if node.is_Number or node.is_NumberSymbol:
+            value = complex(node)
+            if value.imag != 0:
+                raise Unsupported(f"complex constant {node}")
+            return self.const(float(value.real))
+        if isinstance(node, sympy.Symbol):
+            raise Unsupported(f"unknown symbol {node}")
+        if isinstance(node, sympy.Add):
+            return self.fold(ADD, node.args)
+        if isinstance(node, sympy.Mul):
+            return self.fold(MUL, node.args)
+        if isinstance(node, sympy.Pow):
+            base, ex = node.args
+            a = self.emit(base)
+            if ex == 2:
+                return self.op(SQUARE, a)
+            if ex == -1:
+                return self.op(RECIP, a)
+            if ex == sympy.S.Half:
+                return self.op(SQRT, a)
+            return self.op(POW, a, self.emit(ex))
+        func = node.func
+        if func in _UNARY and len(node.args) == 1:
+            return self.op(_UNARY[func], self.emit(node.args[0]))
+        if func is sympy.atan2:
+            return self.op(ATAN2, self.emit(node.args[0]), self.emit(node.args[1]))
+        if func is sympy.Heaviside:
+            h0 = node.args[1] if len(node.args) > 1 else sympy.S.Half
+            return self.op(HEAVISIDE, self.emit(node.args[0]), self.emit(h0))
+        if func in (sympy.Min, sympy.Max):
+            return self.fold(MIN if func is sympy.Min else MAX, node.args)
+        raise Unsupported(f"{func} is not run by the fused kernel")
+
+
+def lower(expr, grads, params):
+    """Program for ``expr`` and its derivatives ``grads`` (one per parameter, in
+    ``params`` order). Returns ``(instructions (I, 4), is_vector (R,),
+    constants [(reg, value)], outputs [value reg, grad regs...])``; raises
+    :class:`Unsupported`."""
+    if any(g is None for g in grads):
+        raise Unsupported("a derivative sympy could not take")
+    if expr.free_symbols - {_X, *params}:
+        raise Unsupported("symbols other than x and the parameters")
+    replacements, reduced = sympy.cse([expr, *grads], optimizations="basic")
+    b = _Builder(params)
+    for sym, sub in replacements:
+        b.where[sym] = b.emit(sub)
+    outputs = [b.emit(e) for e in reduced]
+    ins = np.array(b.ins, dtype=np.int64).reshape(-1, 4)
+    return ins, np.array(b.vec, dtype=np.bool_), b.consts, outputs
+
+
+@njit(cache=True, error_model="numpy")
+def _apply(code, a, b):
+    if code == ADD:
+        return a + b
+    if code == MUL:
+        return a * b
+    if code == POW:
+        return a**b
+    if code == SQUARE:
+        return a * a
+    if code == RECIP:
+        return 1.0 / a
+    if code == SQRT:
+        return math.sqrt(a) if a >= 0 else np.nan
+    if code == EXP:
+        return math.exp(a)
+    if code == LOG:
+        return math.log(a) if a > 0 else (-np.inf if a == 0 else np.nan)
+    if code == SIN:
+        return math.sin(a)
+    if code == COS:
+        return math.cos(a)
+    if code == TAN:
+        return math.tan(a)
+    if code == ASIN:
+        return math.asin(a) if abs(a) <= 1 else np.nan
+    if code == ACOS:
+        return math.acos(a) if abs(a) <= 1 else np.nan
+    if code == ATAN:
+        return math.atan(a)
+    if code == ATAN2:
+        return math.atan2(a, b)
+    if code == SINH:
+        return math.sinh(a)
+    if code == COSH:
+        return math.cosh(a)
+    if code == TANH:
+        return math.tanh(a)
+    if code == ASINH:
+        return math.asinh(a)
+    if code == ACOSH:
+        return math.acosh(a) if a >= 1 else np.nan
+    if code == ATANH:
+        return math.atanh(a) if abs(a) < 1 else (math.copysign(np.inf, a) if abs(a) == 1 else np.nan)
+    if code == ABS:
+        return abs(a)
+    if code == SIGN:
+        return 1.0 if a > 0 else (-1.0 if a < 0 else (0.0 if a == 0 else np.nan))
+    if code == ERF:
+        return math.erf(a)
+    if code == ERFC:
+        return math.erfc(a)
+    if code == GAMMA:
+        return math.gamma(a) if not (a <= 0 and a == math.floor(a)) else np.nan
+    if code == LGAMMA:
+        return math.lgamma(a) if not (a <= 0 and a == math.floor(a)) else np.inf
+    if code == HEAVISIDE:
+        return 1.0 if a > 0 else (0.0 if a < 0 else (b if a == 0 else np.nan))
+    if code == MIN:
+        return a if a < b else b
+    if code == MAX:
+        return a if a > b else b
+    if code == FLOOR:
+        return math.floor(a)
+    return math.ceil(a)  # CEIL
+
+
+@njit(cache=True, error_model="numpy")
+def run(ins, isvec, consts_reg, consts_val, params, x, lo, hi, R):
+    """Execute a program over channels ``[lo, hi)``: register ``r`` holds
+    ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar)."""
+    m = hi - lo
+    for n in range(m):
+        R[0, n] = x[lo + n]
+    for i in range(params.size):
+        R[1 + i, 0] = params[i]
+    for k in range(consts_reg.size):
+        R[consts_reg[k], 0] = consts_val[k]
+    for t in range(ins.shape[0]):
+        code = ins[t, 0]
+        a = ins[t, 1]
+        b = ins[t, 2]
+        o = ins[t, 3]
+        if not isvec[o]:
+            R[o, 0] = _apply(code, R[a, 0], R[b, 0])
+            continue
+        sa = 1 if isvec[a] else 0
+        sb = 1 if isvec[b] else 0
+        if code == ADD:
+            for n in range(m):
+                R[o, n] = R[a, n * sa] + R[b, n * sb]
+        elif code == MUL:
+            for n in range(m):
+                R[o, n] = R[a, n * sa] * R[b, n * sb]
+        elif code == SQUARE:
+            for n in range(m):
+                R[o, n] = R[a, n] * R[a, n]
+        elif code == EXP:
+            for n in range(m):
+                R[o, n] = math.exp(R[a, n])
+        else:
+            for n in range(m):
+                R[o, n] = _apply(code, R[a, n * sa], R[b, n * sb])
