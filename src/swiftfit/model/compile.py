@@ -73,7 +73,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
         comps.extend(model._components)
         owners.extend([(k, model, pixels)] * len(model._components))
         coords, binscale, transform = model._evaluation()
-        data = model._rows(model.signal.data, pixels).astype(float)
+        data = np.asarray(model._rows(model.signal.data, pixels), dtype=float)  # a view when it can be
         segments.append(Segment(list(range(first, len(comps))), coords, binscale, transform, data.shape[1]))
         datas.append(data)
         variances.append(model._variance_rows(pixels))

@@ -45,9 +45,19 @@ class FittingMixin:
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
         """``array`` (nav + signal shaped) at ``pixels``, in range: ``(B, N)``."""
         idx = self._nav_index(pixels)
-        rows = array[None] if idx == () else array[idx]
+        if idx == ():
+            rows = array[None]
+        else:
+            flat = np.ravel_multi_index(idx, self._nav_shape)
+            if isinstance(array, np.ndarray) and array.flags.c_contiguous and flat.size and \
+                    flat[-1] - flat[0] == flat.size - 1 and (np.diff(flat) == 1).all():
+                # a run of consecutive pixels (a batched chunk): a view, not a gather
+                rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[flat[0]:flat[-1] + 1]
+            else:
+                rows = array[idx]
         rows = np.asarray(rows).reshape(rows.shape[0], -1)
-        return rows[:, self._channel_switches.ravel()]
+        switches = self._channel_switches.ravel()
+        return rows if switches.all() else rows[:, switches]
 
     def _variance_rows(self, pixels):
         md = self.signal.metadata

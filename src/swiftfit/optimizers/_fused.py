@@ -96,6 +96,8 @@ def _is_identity(plan) -> bool:
 
 def lower(problem: Problem, loss=None, bounded: bool = False):
     """The kernel's description of ``problem``, or None if it needs the NumPy path."""
+    if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
+        return None
     if loss is not None and loss.name != "ls":
         return None
     if bounded and problem.bounded:
@@ -181,6 +183,17 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
         float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"])
     status = status.astype(int)
+    back = np.flatnonzero(status == k.NEEDS_REFERENCE)
+    if back.size:
+        # pixels whose Jacobian is rank deficient or too ill conditioned for the
+        # normal equations: the NumPy reference (SVD) fits them from their start
+        from .lm import levenberg_marquardt
+
+        ref = levenberg_marquardt(problem.take(back), None, ftol=ftol, xtol=xtol, max_nfev=max_nfev,
+                                  radius0=radius0, kernel="numpy")
+        theta[back], status[back], nfev[back], cost[back], cov[back] = ref.theta, ref.status, ref.nfev, \
+            ref.objective, ref.covariance
+        njev[back], nit[back] = ref.njev, ref.nit
     uses = np.zeros((len(low["kinds"]), P), dtype=bool)  # component c reaches column j
     for c, (k0, n) in enumerate(zip(low["qoff"], low["nq"])):
         cols = low["col"][k0:k0 + n]

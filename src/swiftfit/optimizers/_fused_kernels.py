@@ -31,6 +31,8 @@ from ._fused_model import gram as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
+GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) solved through JᵀJ
+NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference
 
 
 @njit(cache=True, error_model="numpy")
@@ -98,6 +100,29 @@ def _gn_ok(Gs, L):
 
 
 @njit(cache=True, error_model="numpy")
+def _ill_conditioned(Gs, L, tmp, v, rel):
+    """True when the scaled Gram matrix (Cholesky factor ``L``) is too ill
+    conditioned for the normal equations: ``trace / λ_min > GRAM_MAX_COND²``,
+    ``λ_min`` from a few inverse-power iterations (cheap: two triangular
+    solves each). The NumPy reference factorises ``J`` itself (SVD) there."""
+    P = Gs.shape[0]
+    trace = 0.0
+    for i in range(P):
+        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
+        trace += Gs[i, i] if rel[i] else 0.0
+    growth = 0.0
+    for _ in range(4):
+        _forward(L, v, tmp)
+        _backward(L, tmp, v)
+        growth = _norm(v)
+        if not (growth > 0) or not math.isfinite(growth):
+            return True
+        for i in range(P):
+            v[i] = v[i] / growth if rel[i] else 0.0
+    return trace * growth > GRAM_MAX_COND * GRAM_MAX_COND
+
+
+@njit(cache=True, error_model="numpy")
 def _solve_damped(Gs, gs, lam, L, tmp, z):
     """``z = (Gs + λI)⁻¹ gs``; returns False if the factorisation failed."""
     if not _cholesky(Gs, L, lam):
@@ -109,33 +134,28 @@ def _solve_damped(Gs, gs, lam, L, tmp, z):
 
 @njit(cache=True, error_model="numpy")
 def _trust_step(Gs, gs, delta, lam, L, tmp, z):
-    """Moré's Newton iteration for ``λ`` with ``‖z(λ)‖ ≈ Δ`` (``λ > 0``)."""
-    P = gs.size
-    gnorm = _norm(gs)
-    upper = gnorm / delta
-    lower = 0.0
+    """Damping ``λ > 0`` whose step has scaled length ``‖z(λ)‖ ≈ Δ``, and that
+    step in ``z``: the same safeguarded Newton iteration on ``1/‖z(λ)‖``
+    (Hebden; Moré) as the reference (``_lm_steps.trust_lambda``) — same start,
+    bounds and number of iterations, so both take the same steps — with
+    ``d‖z‖/dλ = −‖L⁻¹z‖²/‖z‖`` from the Cholesky factor instead of the SVD."""
+    upper = _norm(gs) / delta
+    floor = 1e-15 * upper
     if not (lam > 0.0) or not math.isfinite(lam):
         lam = 1e-3 * upper
-    lam = min(max(lam, 1e-15 * upper), upper)
-    for _ in range(30):
+    lam = min(max(lam, floor), upper)
+    for _ in range(12):
         if not _solve_damped(Gs, gs, lam, L, tmp, z):
-            lam = 2.0 * lam + 1e-300
+            lam = upper
             continue
-        zn = _norm(z)
-        if abs(zn - delta) <= 0.1 * delta:
-            break
-        if zn > delta:
-            lower = max(lower, lam)
-        else:
-            upper = min(upper, lam)
+        n = _norm(z)
         _forward(L, z, tmp)
         qn = _norm(tmp)
-        lam_new = lam + (zn / qn) ** 2 * (zn - delta) / delta
-        if not (lam_new > lower and lam_new < upper) or not math.isfinite(lam_new):
-            lam_new = 0.5 * (lower + upper) if upper > lower else lam
-        if lam_new == lam:
-            break
-        lam = lam_new
+        new = lam + (n / qn) ** 2 * (n - delta) / delta
+        if not math.isfinite(new):
+            new = upper
+        lam = min(max(new, floor), upper)
+    _solve_damped(Gs, gs, lam, L, tmp, z)
     return lam
 
 
@@ -203,8 +223,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
 
     cur = 0
     _fill(theta)
-    cost = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
-                     Jb[cur], jlob[cur], jhib[cur], True, ex, R)
+    cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
+                                Jb[cur], jlob[cur], jhib[cur], True, ex, R)
     nfev = 1
     njev = 1
     nit = 0
@@ -232,15 +252,15 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             J = Jb[cur]
             jlo = jlob[cur]
             jhi = jhib[cur]
+            _gram(J, jlo, jhi, r, G, g)
+            # a non-finite entry of a column makes its squared norm non-finite
             finite = True
             for j in range(P):
-                for n in range(jlo[j], jhi[j]):
-                    if not math.isfinite(J[j, n]):
-                        finite = False
+                if not (math.isfinite(G[j, j]) and math.isfinite(g[j])):
+                    finite = False
             if not finite:
                 status = -2
                 break
-            _gram(J, jlo, jhi, r, G, g)
             for j in range(P):
                 D[j] = max(D[j], math.sqrt(G[j, j]))
                 Dn[j] = D[j] if D[j] > 0 else 1.0
@@ -251,11 +271,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                         Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
                     else:
                         Gs[i, j] = 1.0 if i == j else 0.0
-            s = 0.0
-            for n in range(N):
-                yw = abs(y[n]) * (w[n] if use_w else 1.0)
-                s += (r[n] * (2 * yw + abs(r[n]))) ** 2
-            noise = 8 * _EPS * math.sqrt(s)
+            noise = 8 * _EPS * math.sqrt(noise_sum)
             xn = 0.0
             for j in range(P):
                 xn += (Dn[j] * theta[j]) ** 2
@@ -264,6 +280,11 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 status = 4
                 break
             gn = _gn_ok(Gs, L)
+            if not gn or _ill_conditioned(Gs, L, tmp, e, rel):
+                # a rank-deficient or badly conditioned Jacobian needs the
+                # reference's SVD; the pixel goes back to it, from its start
+                status = NEEDS_REFERENCE
+                break
             if gn:
                 _forward(L, gs, tmp)
                 gain = 0.0
@@ -300,6 +321,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
         else:
             if gn and zn <= 1.1 * delta:
                 lam_step = 0.0
+                lam = 0.0  # as the reference: the next damped step starts afresh
                 for i in range(P):
                     z[i] = zgn[i]
             else:
@@ -316,8 +338,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             pred += z[i] * (2.0 * gs[i] - acc)
         nxt = 1 - cur
         _fill(trial)
-        cost_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[nxt],
-                             Jb[nxt], jlob[nxt], jhib[nxt], True, ex, R)
+        cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
+                                        rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], True, ex, R)
         nfev += 1
         njev += 1
         nit += 1
@@ -352,6 +374,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             for i in range(P):
                 theta[i] = trial[i]
             cost = cost_new
+            noise_sum = noise_new
             cur = nxt
             stale = True
         elif not polish:
@@ -371,7 +394,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             status = -1
     # covariance at the final point (the Gram matrix of the current Jacobian)
     _fill(theta)
-    if status != -2:
+    if status != -2 and status != NEEDS_REFERENCE:
         if stale:  # G is already the Gram matrix at theta unless a step was just accepted
             _gram(Jb[cur], jlob[cur], jhib[cur], rb[cur], G, g)
         for j in range(P):

@@ -114,7 +114,8 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P, want_j):
 @njit(cache=True, error_model="numpy")
 def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, want_j, ex, R):
     """Model → residuals ``r = (y − f·bs)·w`` and, if ``want_j``, the weighted
-    Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns Σ r²."""
+    Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns
+    ``(Σ r², noise sum)`` (see :func:`_residuals`)."""
     N = x.size
     P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
     for n in range(N):
@@ -247,14 +248,30 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                         J[ja, n] += e * sn
                     if jt >= 0:
                         J[jt, n] += A * e * x[n] / (tau * tau) * sn
+    return _residuals(y, f, bs, w, use_w, r)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _residuals(y, f, bs, w, use_w, r):
+    """``r = (y − f·bs)·w``; returns ``(Σ r², Σ (r (2|y w| + |r|))²)``, the
+    cost and what its rounding noise is computed from (see ``_lm_steps.cost_noise``)."""
     cost = 0.0
-    for n in range(N):
-        rn = y[n] - f[n] * bs[n]
-        if use_w:
-            rn *= w[n]
-        r[n] = rn
-        cost += rn * rn
-    return cost
+    noise = 0.0
+    if use_w:
+        for n in range(y.size):
+            rn = (y[n] - f[n] * bs[n]) * w[n]
+            r[n] = rn
+            cost += rn * rn
+            t = rn * (2.0 * abs(y[n] * w[n]) + abs(rn))
+            noise += t * t
+    else:
+        for n in range(y.size):
+            rn = y[n] - f[n] * bs[n]
+            r[n] = rn
+            cost += rn * rn
+            t = rn * (2.0 * abs(y[n]) + abs(rn))
+            noise += t * t
+    return cost, noise
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})

@@ -59,8 +59,10 @@ class _Builder:
             self.const_reg[value] = reg
         return self.const_reg[value]
 
-    def op(self, code: int, a: int, b: int = 0) -> int:
-        out = self.new(self.vec[a] or self.vec[b])
+    def op(self, code: int, a: int, b: int | None = None) -> int:
+        # a unary operation's unused operand b is register 0 (x): not a dependency
+        out = self.new(self.vec[a] or (b is not None and self.vec[b]))
+        b = 0 if b is None else b
         self.ins.append((code, a, b, out))
         return out
 
@@ -227,10 +229,10 @@ def run(ins, isvec, consts_reg, consts_val, params, x, lo, hi, R):
                 R[o, n] = R[a, n * sa] * R[b, n * sb]
         elif code == SQUARE:
             for n in range(m):
-                R[o, n] = R[a, n] * R[a, n]
+                R[o, n] = R[a, n * sa] * R[a, n * sa]
         elif code == EXP:
             for n in range(m):
-                R[o, n] = math.exp(R[a, n])
+                R[o, n] = math.exp(R[a, n * sa])
         else:
             for n in range(m):
                 R[o, n] = _apply(code, R[a, n * sa], R[b, n * sb])
