@@ -24,6 +24,7 @@ STATUS_MESSAGES: dict[int, str] = {
     -5: "failed: the optimizer reported failure",
     -6: "failed: stalled at a bound it could not leave",
     -7: "failed: the optimizer reported success, but its answer is not a minimum (a Newton step from it is not small)",
+    -8: "failed: no signal: the data are zero everywhere in the signal range (multifit)",
     0: "not fitted",
 }
 SUCCESS_CODES = frozenset(k for k in STATUS_MESSAGES if k > 0)

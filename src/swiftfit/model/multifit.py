@@ -5,17 +5,42 @@ bound memory (each pixel starts from its own map values, i.e. the values
 assigned with ``assign_current_values_to_all`` or set per pixel). HyperSpy's
 sequential behaviour — each pixel starting from the previous result — is
 ``iterpath="serpentine"`` / ``"flyback"`` / an iterable of index tuples.
+
+After a batched pass, pixels whose fit failed (but whose data are finite) are
+refitted once from the median of their converged neighbours
+(``refit_failed``). Progress can be saved to a file and resumed
+(``autosave``, ``resume``; see :mod:`.autosave`), and ``m.multifit_output``
+gives the per-pixel status, χ² and evaluation counts as signals.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
+import os
 import time
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from .autosave import (
+    DEFAULT_AUTOSAVE_FILE,
+    PIXEL_ARRAYS,
+    Autosave,
+    check_autosave_every,
+)
+from .multifit_output import MultifitOutput
+
+_log = logging.getLogger("swiftfit")
+
+# status codes (swiftfit.fitting.solution): -4 is "data not finite" and -8 "no
+# signal" (zeros), which no other starting point can fix; every other negative
+# code may be a bad start
+_BAD_DATA = -4
+_NO_SIGNAL = -8
 
 
 def serpentine(shape_natural: tuple[int, ...]):
@@ -40,8 +65,14 @@ def flyback(shape_natural: tuple[int, ...]):
         yield tuple(arr_idx[::-1])
 
 
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidInputError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
 class MultifitMixin:
-    """``multifit`` for every model."""
+    """``multifit`` and ``multifit_output`` for every model."""
 
     def multifit(
         self,
@@ -58,6 +89,9 @@ class MultifitMixin:
         bounded: bool = False,
         fd_scheme: str = "2-point",
         chunk_size: int | None = None,
+        refit_failed: bool = True,
+        autosave_file: str | os.PathLike | None = None,
+        resume: bool = False,
         **kwargs,
     ) -> None:
         """Fit the model at every navigation position.
@@ -65,101 +99,323 @@ class MultifitMixin:
         Parameters
         ----------
         mask : array of bool, optional
-            Navigation-shaped (array order); True positions are skipped.
+            Navigation-shaped (array order); True positions are skipped (their
+            maps and status are left as they are). Pixels whose data are not
+            finite get status -4, pixels of zeros (no signal) -8, unfitted.
+        fetch_only_fixed : bool
+            HyperSpy's option. Sequential (``iterpath``): at each pixel only
+            the *fixed* parameters are taken from the pixel's maps; the free
+            ones start from the previous pixel's result even where the map is
+            set. Batched: every pixel's free parameters start from their values
+            at the current navigation position instead of their own maps.
+        autosave : bool
+            Save the progress to ``autosave_file``: in batched mode after
+            every chunk, in sequential mode every ``autosave_every`` pixels,
+            and once more when an exception (Ctrl-C included) interrupts the
+            fit, so finished pixels are never lost. The file is deleted when
+            the multifit completes.
+        autosave_every : int
+            Pixels between two saves in sequential mode (HyperSpy's name and
+            meaning); the batched mode saves after every chunk.
+        autosave_file : str or os.PathLike, optional
+            Default ``"swiftfit_multifit_autosave.npz"`` in the current
+            directory. An ``.npz`` of plain arrays (never pickle).
+        resume : bool
+            Resume is explicit, never automatic: with ``resume=True`` (which
+            implies ``autosave=True``) the maps, statuses and the ``done`` mask
+            are loaded from ``autosave_file``, the done pixels are skipped and
+            the others fitted — with the same chunks, or from the same previous
+            pixel along the path, so the result is identical to an
+            uninterrupted run. A file written for another model (other
+            components, parameters or shapes) is refused with a ValueError;
+            without a file everything is fitted. With ``resume=False`` an
+            existing file is overwritten (with a warning).
+        show_progressbar : bool, optional
+            tqdm progress bar.
+        interactive_plot : bool
+            Accepted for HyperSpy compatibility; nothing is plotted.
         iterpath : None, "serpentine", "flyback" or iterable of index tuples
             None (default): all pixels in one batched solve. Otherwise fit one
             pixel after another along the path (natural-order indices), each
-            starting from the previous pixel's result, as HyperSpy does.
-        show_progressbar : bool, optional
-            tqdm progress bar.
+            starting from the previous pixel's result where its own maps are
+            not set (``is_set``), as HyperSpy does.
         chunk_size : int, optional
             Pixels per batched solve. Default: as many as keep one Jacobian
             (pixels × points × free parameters) near 32 MB, which bounds the
             solver's memory at a few hundred MB whatever the data size.
-        **kwargs
-            As for :meth:`fit` (``optimizer``, ``bounded``, solver options).
+        refit_failed : bool
+            Batched mode: after the pass, refit once (batched) every pixel
+            whose fit failed for a reason other than its data (status < 0,
+            but not -4 "not finite" or -8 "all zero") and that has a
+            converged neighbour (adjacent in
+            every navigation dimension, diagonals included), each free
+            parameter starting from the median of those neighbours' values.
+            The refit replaces the first result only if it converged, or
+            reached a lower χ² where both failed; ``multifit_output.refitted``
+            marks those pixels. Ignored along an ``iterpath``, where every
+            pixel already starts from a neighbour's result.
+        optimizer, loss_function, grad, bounded, fd_scheme, **kwargs
+            As for :meth:`fit` (solver options such as ``ftol``, ``max_nfev``).
 
         Examples
         --------
-        >>> m.multifit()                         # doctest: +SKIP
-        >>> m.multifit(iterpath="serpentine")    # doctest: +SKIP
+        >>> m.multifit()                                      # doctest: +SKIP
+        >>> m.multifit(iterpath="serpentine")                 # doctest: +SKIP
+        >>> m.multifit(autosave=True, autosave_file="run.npz")          # doctest: +SKIP
+        >>> # ... interrupted; later, in a new session with the same model:
+        >>> m.multifit(autosave_file="run.npz", resume=True)  # doctest: +SKIP
+        >>> m.multifit_output.success.data.all()              # doctest: +SKIP
+        True
         """
         nav = self._nav_shape
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != nav:
                 raise InvalidInputError(f"`mask` must have the navigation shape {nav}, got {mask.shape}")
+        fetch_only_fixed = _check_bool("fetch_only_fixed", fetch_only_fixed)
+        autosave = _check_bool("autosave", autosave)
+        resume = _check_bool("resume", resume)
+        refit_failed = _check_bool("refit_failed", refit_failed)
+        every = check_autosave_every(autosave_every)
+        if chunk_size is not None and (isinstance(chunk_size, (bool, np.bool_))
+                                       or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+            raise InvalidInputError(f"`chunk_size` must be a positive integer or None, got {chunk_size!r}")
+        # refuse bad fit options before any pixel is touched (fit() would
+        # raise them at every pixel, and InvalidInputError would mark all -4)
+        self._fit_setup(optimizer, loss_function, grad, bounded, dict(kwargs))
         fit_kw = dict(optimizer=optimizer, loss_function=loss_function, grad=grad, bounded=bounded,
                       fd_scheme=fd_scheme, **kwargs)
-        if iterpath is not None:
-            return self._multifit_sequential(iterpath, mask, show_progressbar, fit_kw)
-        spec, loss, grad, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
-        if loss.name == "custom" or not spec.batched:
-            # custom losses call back into the model at the current position,
-            # and unbatched solvers loop anyway: go pixel by pixel
-            return self._multifit_sequential("serpentine", mask, show_progressbar, fit_kw)
+
+        save = None
+        done = np.zeros(nav, dtype=bool)
+        if autosave or resume:
+            save = Autosave(self, DEFAULT_AUTOSAVE_FILE if autosave_file is None else autosave_file)
+            if resume and save.exists():
+                done = save.load()
+                _log.info("multifit: resuming from %s, %d of %d pixels done", save.path, done.sum(), done.size)
+            elif resume:
+                _log.info("multifit: no autosave file %s; fitting every pixel", save.path)
+            elif save.exists():
+                warnings.warn(f"overwriting the multifit autosave file {str(save.path)!r}; pass resume=True "
+                              "to continue the fit it holds", UserWarning, stacklevel=2)
+            save.begin()
+        self._multifit_refitted = np.zeros(nav, dtype=bool)
+
+        completed = False
+        start = time.perf_counter()
+        try:
+            spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+            if iterpath is None and (loss.name == "custom" or not spec.batched):
+                # custom losses call back into the model at the current position,
+                # and unbatched solvers loop anyway: go pixel by pixel
+                iterpath = "serpentine"
+            if iterpath is not None:
+                self._multifit_sequential(iterpath, mask, show_progressbar, fit_kw, fetch_only_fixed,
+                                          done, save, every)
+            else:
+                solve = {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme,
+                         "bounded": bounded, "rescale": rescale, "kwargs": kwargs}
+                self._multifit_batched(mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
+                                       refit_failed, solve)
+            completed = True
+        finally:
+            self._multifit_time = time.perf_counter() - start
+            if save is not None:
+                if completed:
+                    save.delete()  # as HyperSpy: the file only exists while a fit is unfinished
+                else:
+                    save.write(done)  # no-op once frozen (then the last save is the consistent state)
+
+    # -------------------------------------------------------- batched
+    def _multifit_batched(self, mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
+                          refit_failed, solve) -> None:
+        nav = self._nav_shape
         pixels = [p for p in (np.ndindex(*nav) if nav else [()]) if mask is None or not mask[p]]
+        meta = save.meta if save is not None else {}
+        if chunk_size is None:
+            # a resumed run repeats the interrupted run's chunks (results do not
+            # depend on them, but identical chunks make that a non-question)
+            chunk_size = meta.get("chunk_size")
         if chunk_size is None:
             n_free = sum(p.free for c in self._components for p in c.parameters) or 1
             per_pixel = 8 * int(self._channel_switches.sum()) * n_free
             chunk_size = int(np.clip(32e6 // per_pixel, 16, 4096))
-        start = time.perf_counter()
+        start = None
+        if fetch_only_fixed:
+            # the values at the current position when the run began (kept in
+            # the file: by now the fit may have overwritten that position)
+            saved = meta.get("start_values")
+            params = [p for c in self._components for p in c.parameters]
+            start = [np.nan if v is None else v for v in saved] if saved else [p.value for p in params]
+            meta["start_values"] = [float(v) for v in start]
+        meta["chunk_size"] = int(chunk_size)
         bar = tqdm(total=len(pixels), disable=not show_progressbar, desc="multifit")
         for s in range(0, len(pixels), chunk_size):
             chunk = pixels[s:s + chunk_size]
-            problem = self._problem(chunk, grad=grad, fd_scheme=fd_scheme, check=False)
-            bad = ~np.isfinite(problem.data).all(axis=1)
-            if problem.weights is not None:
-                bad |= ~np.isfinite(problem.weights).all(axis=1)
-            good = np.flatnonzero(~bad)
-            if good.size:
-                sub = problem.take(good)
-                self._check_problem(spec, loss, sub, bounded)
-                sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
-                self._write_back(sub, sol, [chunk[i] for i in good], rescale, loss)
-            for i in np.flatnonzero(bad):
-                self._mark_failed(chunk[i], -4)
+            todo = [p for p in chunk if not done[p]]
+            if todo:
+                self._solve_pixels(todo, start=start, **solve)
+                for p in todo:
+                    done[p] = True
+                if save is not None:
+                    save.write(done)
             bar.update(len(chunk))
         bar.close()
-        self._multifit_time = time.perf_counter() - start
+        if save is not None:
+            # the last chunk's save (or the loaded file) is the state after the
+            # pass; an interrupted refit must not replace it with a half-refitted one
+            save.frozen = True
+        if refit_failed:
+            self._refit_from_neighbours(pixels, chunk_size, solve)
+
+    def _solve_pixels(self, pixels, *, spec, loss, grad, fd_scheme, bounded, rescale, kwargs, start=None) -> None:
+        """One batched solve of ``pixels``; non-finite data are marked -4."""
+        problem = self._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=False)
+        if start is not None:
+            for i, plan in enumerate(problem.plans):
+                if plan.kind == "free":
+                    problem.p0[:, plan.column] = start[i]
+        bad = ~np.isfinite(problem.data).all(axis=1)
+        if problem.weights is not None:
+            bad |= ~np.isfinite(problem.weights).all(axis=1)
+        # zeros everywhere in the range (outside the sample, a dead pixel): no
+        # signal determines a peak's position or width, whatever a solver says
+        empty = ~bad & ~problem.data.any(axis=1)
+        good = np.flatnonzero(~bad & ~empty)
+        if good.size:
+            sub = problem.take(good)
+            self._check_problem(spec, loss, sub, bounded)
+            sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
+            self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss)
+        for i in np.flatnonzero(bad):
+            self._mark_failed(pixels[i], _BAD_DATA)
+        for i in np.flatnonzero(empty):
+            self._mark_failed(pixels[i], _NO_SIGNAL)
+
+    def _refit_from_neighbours(self, pixels, chunk_size, solve) -> None:
+        """Refit failed pixels from the median of their converged neighbours.
+
+        Every start is computed from the state after the main pass before any
+        refit is written, so the outcome does not depend on the order of the
+        refits (and a resumed run repeats it exactly).
+        """
+        nav = self._nav_shape
+        status = self._status
+        if not nav:
+            return
+        failed = [p for p in pixels if status[p] < 0 and status[p] not in (_BAD_DATA, _NO_SIGNAL)]
+        if not failed:
+            return
+        ok = status > 0
+        offsets = [o for o in itertools.product((-1, 0, 1), repeat=len(nav)) if any(o)]
+        params = [p for c in self._components for p in c.parameters]
+        free = [p for p in params if p.free]
+        targets, starts = [], []
+        for pix in failed:
+            nbrs = [tuple(a + b for a, b in zip(pix, o)) for o in offsets]
+            nbrs = [q for q in nbrs if all(0 <= q[k] < nav[k] for k in range(len(nav))) and ok[q]]
+            if nbrs:
+                idx = self._nav_index(nbrs)
+                # the median: one neighbour in a wrong minimum does not move it
+                starts.append([float(np.median(p.map["values"][idx])) for p in free])
+                targets.append(pix)
+        if not targets:
+            return
+        idx = self._nav_index(targets)
+        old_maps = [p.map[idx].copy() for p in params]
+        old_arrays = {name: getattr(self, name)[idx].copy() for name in PIXEL_ARRAYS}
+        starts = np.array(starts)
+        for j, p in enumerate(free):
+            p.map["values"][idx] = starts[:, j]
+        for s in range(0, len(targets), chunk_size):
+            self._solve_pixels(targets[s:s + chunk_size], **solve)
+        new_status = self._status[idx]
+        with np.errstate(invalid="ignore"):
+            new_chisq = np.nan_to_num(self._chisq[idx], nan=np.inf)
+            old_chisq = np.nan_to_num(old_arrays["_chisq"], nan=np.inf)
+        keep = (new_status > 0) | ((old_arrays["_status"] <= 0) & (new_chisq < old_chisq))
+        back = tuple(i[~keep] for i in idx)
+        for p, old in zip(params, old_maps):
+            p.map[back] = old[~keep]
+        for name, old in old_arrays.items():
+            getattr(self, name)[back] = old[~keep]
+        self._multifit_refitted[tuple(i[keep] for i in idx)] = True
+        _log.info("multifit: refitted %d of %d failed pixels from their neighbours, %d improved",
+                  len(targets), len(failed), int(keep.sum()))
 
     def _mark_failed(self, pixel, status: int) -> None:
         self._status[pixel] = status
         self._chisq[pixel] = np.nan
 
-    def _multifit_sequential(self, iterpath, mask, show_progressbar, fit_kw) -> None:
+    # ----------------------------------------------------- sequential
+    def _multifit_sequential(self, iterpath, mask, show_progressbar, fit_kw, fetch_only_fixed=False,
+                             done=None, save=None, every: int = 10) -> None:
         am = self.axes_manager
         shape_nat = tuple(am.navigation_shape)
-        if iterpath == "serpentine":
+        if isinstance(iterpath, str) and iterpath == "serpentine":
             path: Iterable = serpentine(shape_nat)
-        elif iterpath == "flyback":
+        elif isinstance(iterpath, str) and iterpath == "flyback":
             path = flyback(shape_nat)
         elif isinstance(iterpath, str):
             raise InvalidInputError(f"`iterpath` must be 'serpentine', 'flyback' or an iterable of indices, got {iterpath!r}")
         else:
             path = iterpath
+        if done is None:
+            done = np.zeros(self._nav_shape, dtype=bool)
         original = tuple(am.indices)
         previous = None
+        since_save = 0
         try:
             for natural in tqdm(path, disable=not show_progressbar, desc="multifit"):
                 natural = tuple(int(i) for i in natural)
-                am.indices = natural
                 array_idx = natural[::-1]
                 if mask is not None and mask[array_idx]:
                     continue
+                if done[array_idx]:
+                    # fitted before the interruption: its result (in the maps)
+                    # is what the next pixel starts from, as in the full run
+                    previous = array_idx
+                    continue
+                am.indices = natural
                 if previous is not None:
-                    self._carry_values(previous, array_idx)
+                    self._carry_values(previous, array_idx, fetch_only_fixed)
                 try:
                     self.fit(**fit_kw)
                 except InvalidInputError:
-                    self._mark_failed(array_idx, -4)
+                    self._mark_failed(array_idx, _BAD_DATA)
+                done[array_idx] = True
                 previous = array_idx
+                since_save += 1
+                if save is not None and since_save >= every:
+                    save.write(done)
+                    since_save = 0
         finally:
             am.indices = original
 
-    def _carry_values(self, source, target) -> None:
-        """Start ``target`` from ``source``'s values unless it was set already."""
+    def _carry_values(self, source, target, only_fixed: bool = False) -> None:
+        """Start ``target`` from ``source``'s values where its own are not set
+        (HyperSpy's fetch); with ``only_fixed`` the free parameters always
+        take ``source``'s values."""
         for comp in self._components:
             for p in comp.parameters:
-                if p.map.ndim and not p.map["is_set"][target]:
+                if p.map.ndim and ((only_fixed and p.free) or not p.map["is_set"][target]):
                     p.map["values"][target] = p.map["values"][source]
+
+    # ----------------------------------------------------- diagnostics
+    @property
+    def multifit_output(self) -> MultifitOutput:
+        """Per-pixel diagnostics of the fits so far, as navigation signals.
+
+        ``success``, ``status`` (with ``message(code)`` and ``messages``),
+        ``nfev``, ``chisq``, ``red_chisq``, ``dof``, ``refitted``; status 0
+        where nothing was fitted. See :class:`~.multifit_output.MultifitOutput`.
+
+        Examples
+        --------
+        >>> m.multifit()                                   # doctest: +SKIP
+        >>> m.multifit_output.status.data                  # doctest: +SKIP
+        array([[1, 1, 3], [1, -1, 1]])
+        >>> m.multifit_output.message(-1)                  # doctest: +SKIP
+        'failed: the iteration or function-evaluation limit was reached'
+        """
+        return MultifitOutput(self)
