@@ -12,7 +12,7 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
-from ..fitting.problem import Problem
+from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution, message
 from ..optimizers import registry
 from .compile import compile_problem
@@ -156,7 +156,7 @@ class FittingMixin:
         stats = self._write_back(problem, solution, [pixel], rescale, loss)
         elapsed = time.perf_counter() - start
         self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed)
-        self.covariance = stats["covariance"][0]
+        self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
         if print_info:
@@ -269,7 +269,10 @@ class FittingMixin:
         status[(status > 0) & ~np.isfinite(objective)] = -2
         n = problem.N
         k = problem.P
-        dof = np.full(problem.B, n - k)
+        # free parameters that reach the model at each pixel (a component
+        # inactive there takes its own out), as a single fit there would count
+        kk = relevance(problem, theta).sum(axis=1) if k else np.zeros(problem.B, dtype=int)
+        dof = n - kk
         with np.errstate(divide="ignore", invalid="ignore"):
             red = np.where(dof > 0, chisq / dof, np.nan)
         cov = solution.covariance
@@ -286,22 +289,28 @@ class FittingMixin:
                 cov = cov * red[:, None, None]
         with np.errstate(all="ignore"):
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
-            aic = 2 * k - 2 * lnl
-            aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
-            bic = k * np.log(n) - 2 * lnl
+            aic = 2 * kk - 2 * lnl
+            aicc = aic + np.where(n - kk - 1 > 0, 2 * kk * (kk + 1) / np.maximum(n - kk - 1, 1), np.nan)
+            bic = kk * np.log(n) - 2 * lnl
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
+        if cov is not None:
+            cov_known = np.nan_to_num(cov, nan=0.0)
+            cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":
                 continue
             v = np.broadcast_to(values[i], (problem.B,))
-            if cov is not None and dvals[i] is not None:
+            if cov is not None and plan.kind == "free":
+                with np.errstate(invalid="ignore"):
+                    std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
+            elif cov is not None and dvals[i] is not None:
                 d = dvals[i]
                 with np.errstate(invalid="ignore"):
-                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, np.nan_to_num(cov, nan=0.0), d))
+                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
                 # undetermined if it depends on a column whose variance is unknown
-                undetermined = (np.isnan(np.einsum("bpp->bp", cov)) & (d != 0)).any(axis=1)
+                undetermined = (np.isnan(cov_diag) & (d != 0)).any(axis=1)
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
@@ -316,7 +325,7 @@ class FittingMixin:
             _store(m._nfev, None, idx, solution.nfev, sel)
             _store(m._status, None, idx, status, sel)
             _store(m._lnl, None, idx, lnl, sel)
-            _store(m._nfree, None, idx, np.full(problem.B, float(k)), sel)
+            _store(m._nfree, None, idx, kk.astype(float), sel)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
                 "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
 

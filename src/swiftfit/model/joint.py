@@ -149,7 +149,7 @@ class JointModel:
         bounds = np.cumsum([0] + [seg.n_points for seg in problem.segments])
         out["chisq_per_model"] = [float(r[a:b] @ r[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
         self.fit_output = out
-        self.covariance = stats["covariance"][0]
+        self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not out.success:
             warnings.warn(f"joint fit did not succeed: {out.message}", FitWarning, stacklevel=2)
         if print_info:
