@@ -283,7 +283,7 @@ class MultifitMixin:
         empty = ~bad & ~problem.data.any(axis=1)
         good = np.flatnonzero(~bad & ~empty)
         if good.size:
-            sub = problem.take(good)
+            sub = problem if good.size == problem.B else problem.take(good)
             self._check_problem(spec, loss, sub, bounded)
             sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
             self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss)
