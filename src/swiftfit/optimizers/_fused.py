@@ -22,6 +22,9 @@ returns None when the problem needs something only the NumPy path does:
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -40,9 +43,42 @@ def available() -> bool:
     return True
 
 
+_CACHE_CHECKED = False
+
+
+def _refresh_kernel_cache() -> None:
+    """Drop numba's on-disk cache of the fused kernels when their sources changed.
+
+    numba invalidates a cached function when *its own* file changes, not when
+    a function it calls from another module does: ``fit_pixels`` compiled
+    against an older ``_fused_model.evaluate`` would be loaded stale. A stamp
+    of all three sources, kept next to the cache, catches that.
+    """
+    global _CACHE_CHECKED
+    if _CACHE_CHECKED:
+        return
+    _CACHE_CHECKED = True
+    here = Path(__file__).parent
+    sources = [here / f"{name}.py" for name in ("_fused_vm", "_fused_model", "_fused_kernels")]
+    try:
+        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+        cache = Path(os.environ.get("NUMBA_CACHE_DIR", "")) if os.environ.get("NUMBA_CACHE_DIR") else here / "__pycache__"
+        stamp = cache / "swiftfit_fused.stamp"
+        if stamp.is_file() and stamp.read_text() == digest:
+            return
+        for f in cache.rglob("_fused_*.nb[ic]"):
+            f.unlink(missing_ok=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(digest)
+    except OSError:  # a read-only install: numba then caches elsewhere, or not at all
+        return
+
+
 def _kinds() -> dict:
     from ..components import background, peaks
     from ..components.expression import Expression
+
+    _refresh_kernel_cache()
     from . import _fused_model as k
 
     return {
@@ -52,6 +88,7 @@ def _kinds() -> dict:
         background.Offset: k.OFFSET,
         background.Polynomial: k.POLYNOMIAL,
         background.Exponential: k.EXPONENTIAL,
+        background.PowerLaw: k.POWERLAW,
         Expression: k.EXPRESSION,
     }
 
@@ -106,6 +143,7 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
         return None
     if problem.grad not in ("auto", "analytical"):
         return None
+    from ..components import background
     from ..components.expression import Expression
 
     kinds_of = _kinds()
@@ -139,6 +177,9 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
             fixed[:, i] = fixed[:, plan.source]
         elif plan.kind != "fixed":
             return None
+    for c, kind in enumerate(kinds):
+        if kind == kinds_of[background.PowerLaw] and col[qoff[c] + 3] >= 0:
+            return None  # a free left cut-off: its derivative is a delta (finite differences)
     x = np.ascontiguousarray(problem.coords[0], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
         return None
@@ -160,6 +201,7 @@ def _weights(problem: Problem):
 def evaluate(problem: Problem, theta: np.ndarray, low=None):
     """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
     (the tests compare them with the NumPy path)."""
+    _refresh_kernel_cache()
     from . import _fused_kernels as k
 
     low = lower(problem) if low is None else low
@@ -172,6 +214,7 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None):
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
              radius0: float) -> Solution:
     """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel."""
+    _refresh_kernel_cache()
     from . import _fused_kernels as k
 
     P = problem.P

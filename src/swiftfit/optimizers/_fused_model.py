@@ -20,7 +20,7 @@ from numba import njit
 from ._fused_vm import run as _run_program
 
 # component kinds (see _fused.py for the mapping from classes)
-GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION = 0, 1, 2, 3, 4, 5, 6
+GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION, POWERLAW = 0, 1, 2, 3, 4, 5, 6, 7
 WINDOW = 9.0  # half-width of a Gaussian's evaluation window, in standard deviations
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -232,6 +232,27 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                         if j >= 0:
                             J[j, n] += p * sn
                         p *= x[n]
+        elif kind == POWERLAW:
+            # A (x - origin)^-r where x > left_cutoff and x > origin, else 0
+            # (the left cut-off is fixed on this path: its derivative is a delta)
+            A = q[k0]
+            rr = q[k0 + 1]
+            x0 = q[k0 + 2]
+            xc = q[k0 + 3]
+            ja = col[k0] if col[k0] >= 0 else P
+            jr = col[k0 + 1] if col[k0 + 1] >= 0 else P
+            jo = col[k0 + 2] if col[k0 + 2] >= 0 else P
+            for n in range(lo, hi):
+                d = x[n] - x0
+                if not (x[n] > xc and d > 0):
+                    continue
+                g = d ** (-rr)
+                f[n] += A * g
+                if want_j:
+                    sn = bs[n] * (w[n] if use_w else 1.0)
+                    J[ja, n] += g * sn
+                    J[jr, n] += -A * g * math.log(d) * sn
+                    J[jo, n] += A * rr * g / d * sn
         elif kind == EXPRESSION:
             _expression(ex, R, c, k0, nq[c], q, col, x, bs, w, use_w, f, J, P, want_j)
         else:  # EXPONENTIAL

@@ -145,8 +145,8 @@ def levenberg_marquardt(
             raise OptimizerError(
                 "kernel='numba' needs numba installed, damping='trust', no geodesic acceleration, gtol=0 "
                 "and a problem of built-in components (Gaussian, GaussianHF, Lorentzian, Offset, "
-                "Polynomial, Exponential, 1-D Expression) fitted by least squares without bounds, "
-                "PSF or expr ties"
+                "Polynomial, Exponential, PowerLaw with a fixed left_cutoff, 1-D Expression) fitted "
+                "by least squares without bounds, PSF or expr ties"
             )
     B, P, N = problem.B, problem.P, problem.N
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
