@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import InvalidInputError, InvalidTypeError
 from .parameters import Parameter
+from .plotting.mixins import ComponentPlotMixin
 
 __all__ = ["Component", "format_value"]
 
@@ -86,7 +87,7 @@ def format_value(value: Any, width: int = 10) -> str:
     return f"{value:.1e}"
 
 
-class Component:
+class Component(ComponentPlotMixin):
     """Base class of every model component.
 
     Parameters

@@ -21,6 +21,7 @@ import sympy
 
 from . import _expr
 from .errors import ExpressionError, InvalidInputError, InvalidTypeError
+from .plotting.mixins import ParameterPlotMixin
 
 if TYPE_CHECKING:  # pragma: no cover
     from .component import Component
@@ -53,7 +54,7 @@ def _compile_x_function(text: str, what: str) -> tuple[sympy.Expr, Callable]:
     return expr, sympy.lambdify([_X], expr, modules=["numpy", "scipy"])
 
 
-class Parameter:
+class Parameter(ParameterPlotMixin):
     """A model parameter with a value at every navigation position.
 
     Parameters

@@ -15,13 +15,15 @@ from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 from .components_table import ModelComponents
 from .fitting import FittingMixin
+from ..plotting.mixins import ModelPlotMixin
 from .multifit import MultifitMixin
 from .slicing import ModelSlicer
+from .store import StoreMixin
 
 __all__ = ["BaseModel"]
 
 
-class BaseModel(FittingMixin, MultifitMixin):
+class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin):
     """A sum of components fitted to a signal.
 
     Created by ``signal.create_model()``. Behaves as a list of components.
