@@ -301,3 +301,12 @@ def test_powerlaw_demo_model_equals_numpy_reference():
     np.testing.assert_allclose(out["numba"][1], out["numpy"][1], rtol=1e-8)
     m.components.background.left_cutoff.free = True
     assert _fused.lower(m._problem([(0, 0)])) is None  # a free cut-off: the NumPy path
+
+
+def test_kernel_option_with_other_losses():
+    x, data = _spectra(nav=(2,), seed=12)
+    m = _model(np.abs(data))
+    m.multifit(loss_function="ML-poisson", kernel="numpy")  # accepted: the only path for this loss
+    assert (m._status > 0).all()
+    with pytest.raises(OptimizerError, match="least squares only"):
+        m.multifit(loss_function="huber", kernel="numba")

@@ -332,6 +332,12 @@ def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -
         return levenberg_marquardt(problem, loss, bounded=bounded, **options)
     from .damped_newton import damped_newton
 
+    # the compiled kernel is least squares only: "auto"/"numpy" mean this path
+    kernel = options.pop("kernel", "auto")
+    if kernel == "numba":
+        raise OptimizerError(f"kernel='numba' runs least squares only, not loss_function={loss.name!r}")
+    if kernel not in _KERNELS:
+        raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
     return damped_newton(problem, loss, bounded=bounded, **options)
 
 
