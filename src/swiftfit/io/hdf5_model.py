@@ -2,7 +2,8 @@
 
 Layout of ``/models/<name>``::
 
-    attrs: class ("Model1D" | "Model2D"), oversampling
+    attrs: class ("Model1D" | "Model2D"), oversampling, date
+           ("YYYY-MM-DD HH:MM:SS", when stored), dimensions ("(nav|sig)")
     channel_switches, chisq, dof, nfev, status, lnl, nfree, [psf]   datasets
     components/<NNN>     one group per component, in model order
         attrs: module, qualname, name, active
@@ -39,6 +40,8 @@ import importlib
 import importlib.util
 import os
 import sys
+import uuid
+from datetime import datetime
 from typing import Any
 
 import h5py
@@ -61,7 +64,8 @@ from .hdf5 import (
     write_value,
 )
 
-__all__ = ["StoredModel", "register_component", "restore_model", "save_model"]
+__all__ = ["StoredModel", "register_component", "restore_model", "save_model",
+           "save_signal_with_models"]
 
 _BUILTIN_PREFIX = "swiftfit.components."
 _REGISTRY: dict[tuple[str, str], type] = {}
@@ -141,6 +145,9 @@ def _write_model(group: Any, model: Any) -> None:
         group.attrs["class"] = "Model1D"
     else:
         raise ValueError(f"only Model1D and Model2D can be saved, got {type(model).__name__}")  # noqa: TRY004 (files: ValueError by design)
+    # shown by s.models (HyperSpy's tree); not needed to rebuild the model
+    group.attrs["date"] = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    group.attrs["dimensions"] = model.signal.axes_manager._dims_string()
     group.create_dataset("channel_switches", data=np.asarray(model._channel_switches, dtype=bool))
     for attr, key, _ in _FIT_STATE:
         value = getattr(model, attr, None)
@@ -371,6 +378,8 @@ def restore_model(signal_or_file: Any, name: str, allow_import: bool = False) ->
         stored = getattr(signal_or_file, "models_stored", {}).get(name)
         if stored is None:
             raise ValueError(f"the signal has no stored model named {name!r}")
+        if not isinstance(stored, StoredModel):  # stored in memory (m.store) or by another reader
+            return stored.restore()
         filename, signal = stored.filename, signal_or_file
     else:
         filename, signal = signal_or_file, None
@@ -403,5 +412,67 @@ class StoredModel:
 
     __call__ = restore
 
+    def info(self) -> dict:
+        """Component names (model order), date and dimensions, for ``s.models``."""
+        with h5py.File(self.filename, "r") as f:
+            _check_file(f, self.filename)
+            models = read_group(f, "models", "")
+            return _model_info(read_group(models, self.name, "models"), f"models.{self.name}")
+
+    def _copy_into(self, models: Any, name: str) -> None:
+        """Copy the stored model into the HDF5 group ``models`` as ``name``."""
+        with h5py.File(self.filename, "r") as f:
+            _check_file(f, self.filename)
+            source = read_group(read_group(f, "models", ""), self.name, "models")
+            f.copy(source, models, name=name)
+
     def __repr__(self) -> str:
         return f"<StoredModel {self.name!r} in {os.fspath(self.filename)!r}>"
+
+
+def _model_info(group: Any, path: str) -> dict:
+    """``{"components": [names], "date": str | None, "dimensions": str | None}``."""
+    comps = read_group(group, "components", path)
+    names = [read_attr(read_group(comps, key, f"{path}.components").attrs, "name",
+                       f"{path}.components.{key}", (str,)) for key in sorted(comps)]
+    return {
+        "components": names,
+        "date": read_attr(group.attrs, "date", path, (str,), optional=True),
+        "dimensions": read_attr(group.attrs, "dimensions", path, (str,), optional=True),
+    }
+
+
+def save_signal_with_models(signal: BaseSignal, filename: str | os.PathLike) -> None:
+    """Write ``signal`` and every model stored in it (``signal.models``) to ``filename``.
+
+    The file is replaced as a whole (written to a temporary file next to it,
+    then renamed), so models that ``signal`` lists from that same file are
+    copied before it is overwritten and a failure leaves the old file intact.
+
+    Examples
+    --------
+    >>> m.store("start"); save_signal_with_models(s, "fit.h5")    # doctest: +SKIP
+    >>> swiftfit.load("fit.h5").models.start.restore()             # doctest: +SKIP
+    """
+    if not isinstance(signal, BaseSignal):
+        raise ValueError(f"`signal` must be a signal, got {type(signal).__name__}")  # noqa: TRY004 (files: ValueError by design)
+    stored = dict(getattr(signal, "models_stored", None) or {})
+    target = os.path.abspath(os.fspath(filename))
+    # a fresh name in the same folder (os.replace stays atomic); mode "x" keeps
+    # the umask's permissions, which mkstemp (0600) would not
+    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with h5py.File(tmp, "x") as f:
+            _stamp(f)
+            write_signal(f.create_group("signal"), signal)
+            models = f.create_group("models")
+            for name, entry in stored.items():
+                if hasattr(entry, "_copy_into"):
+                    entry._copy_into(models, name)
+                else:  # e.g. a model read from a HyperSpy file: rebuild, then write
+                    _write_model(models.create_group(name), entry.restore())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

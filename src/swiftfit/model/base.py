@@ -314,18 +314,36 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin):
 
     # ------------------------------------------------------------ files
     def save(self, filename, name: str | None = None, overwrite: bool = True) -> str:
-        """Save the signal and this model (under ``name``: a, b, ... by default)
-        to an HDF5 file; ``swiftfit.load(filename).models_stored[name]()``
-        rebuilds it. Plain data only: no pickle, nothing executed on load.
+        """Store this model in its signal and save the signal with all its stored models.
+
+        As HyperSpy's ``m.save``: ``m.store(name)`` then the signal, with every
+        model in ``s.models``, is written to the HDF5 file ``filename`` (which
+        is replaced). Plain data only: no pickle, nothing executed on load.
+
+        Parameters
+        ----------
+        filename : str or path
+            The file to write.
+        name : str, optional
+            The stored model's name; default the next of a, b, ..., z, aa, ...
+        overwrite : bool
+            Replace a model already stored under ``name`` (as HyperSpy does).
+
+        Returns
+        -------
+        str
+            The name the model was stored under.
 
         Examples
         --------
-        >>> m.save("fit.h5", "peaks")                     # doctest: +SKIP
-        >>> m2 = swiftfit.load("fit.h5").models_stored["peaks"]()   # doctest: +SKIP
+        >>> m.save("fit.h5", "peaks")                              # doctest: +SKIP
+        >>> m2 = swiftfit.load("fit.h5").models.restore("peaks")   # doctest: +SKIP
         """
-        from ..io import save_model
+        from ..io.hdf5_model import save_signal_with_models
 
-        return save_model(self, filename, name=name, overwrite=overwrite)
+        name = self.store(name, overwrite=overwrite)
+        save_signal_with_models(self.signal, filename)
+        return name
 
     # ---------------------------------------------------------- copying
     def _copy_onto(self, signal, nav_flat=None, channel_mask=None):

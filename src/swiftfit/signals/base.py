@@ -495,6 +495,22 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         return hist
 
     # -- models -------------------------------------------------------------------
+    @property
+    def models(self) -> Any:
+        """The models stored in this signal (``m.store()``, ``swiftfit.load``).
+
+        Printing it shows HyperSpy's tree; ``s.models.restore(name)`` (or
+        ``s.models.<name>.restore()``) rebuilds a model, ``remove``/``pop``
+        drop one. See :class:`~swiftfit.io.model_manager.ModelManager`.
+
+        Examples
+        --------
+        >>> m.store("start"); m2 = s.models.restore("start")   # doctest: +SKIP
+        """
+        from ..io.model_manager import ModelManager  # io imports signals: import late
+
+        return ModelManager(self)
+
     def create_model(self, *args: Any, **kwargs: Any) -> Any:
         """Models need a Signal1D or Signal2D; this raises ``TypeError``."""
         raise InvalidTypeError(
