@@ -223,3 +223,18 @@ def test_unreadable_file_entry_still_listed(tmp_path):
     loaded = load(fn)
     fn.unlink()
     assert repr(loaded.models) == "└── x\n    └── dimensions = (|40)\n"
+
+
+def test_signal_save_keeps_stored_models(tmp_path):
+    """``s.save`` (HyperSpy's name) writes the signal with every stored model."""
+    import swiftfit
+
+    s = swiftfit.signals.Signal1D(np.arange(20.0).reshape(2, 10))
+    m = s.create_model()
+    m.append(swiftfit.model.components1D.Offset(offset=3.0))
+    m.store("start")
+    s.save(tmp_path / "work.h5")
+    back = swiftfit.load(tmp_path / "work.h5")
+    assert list(back.models.names) == ["start"]
+    np.testing.assert_array_equal(back.data, s.data)
+    assert back.models.restore("start")[0].offset.value == 3.0

@@ -311,7 +311,8 @@ def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
 
 
 def load(filename: str | os.PathLike, allow_import: bool = False) -> BaseSignal:
-    """Read the signal of a swiftfit HDF5 file.
+    """Read the signal of a swiftfit HDF5 file, or of a HyperSpy ``.hspy`` file
+    (format 3.x, with its stored models: :mod:`swiftfit.io.hspy`).
 
     The models stored in the file are listed in ``signal.models_stored``, a
     dict mapping each name to a :class:`~swiftfit.io.hdf5_model.StoredModel`;
@@ -319,7 +320,10 @@ def load(filename: str | os.PathLike, allow_import: bool = False) -> BaseSignal:
     ``allow_import`` is passed on to those (see :func:`restore_model`).
     """
     from .hdf5_model import StoredModel
+    from .hspy import is_hspy_file, load_hspy
 
+    if is_hspy_file(filename):  # written by HyperSpy (file_format "HyperSpy" or *.hspy)
+        return load_hspy(filename)
     with h5py.File(filename, "r") as f:
         _check_file(f, filename)
         signal = read_signal(read_group(f, "signal", ""), "signal")

@@ -511,6 +511,20 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
 
         return ModelManager(self)
 
+    def save(self, filename: Any) -> None:
+        """Write the signal and every model stored in it (``s.models``) to an
+        HDF5 file that ``swiftfit.load`` reads back (HyperSpy's ``s.save``;
+        the file is swiftfit's format, not HyperSpy's). Plain data, no pickle.
+
+        Examples
+        --------
+        >>> m.store("start"); s.save("work.h5")                 # doctest: +SKIP
+        >>> swiftfit.load("work.h5").models.restore("start")    # doctest: +SKIP
+        """
+        from ..io.hdf5_model import save_signal_with_models  # io imports signals: import late
+
+        save_signal_with_models(self, filename)
+
     def create_model(self, *args: Any, **kwargs: Any) -> Any:
         """Models need a Signal1D or Signal2D; this raises ``TypeError``."""
         raise InvalidTypeError(
