@@ -234,6 +234,76 @@ def make_2d_model():
     return m
 
 
+KINDS_2D = ["Gaussian2D", "Lorentzian2D", "Moffat2D", "Sersic2D", "Polynomial2D", "Offset", "Expression"]
+
+
+def _make_component_2d(kind, order, rotation):
+    if kind == "Polynomial2D":
+        return c2.Polynomial2D(order=order)
+    if kind == "Expression":
+        return c2.Expression("h * exp(-((x - cx)**2 + (y - cy)**2) / w)", "blob", position=("cx", "cy"),
+                             add_rotation=rotation)
+    if kind in ("Gaussian2D", "Lorentzian2D"):
+        return getattr(c2, kind)(add_rotation=rotation)
+    return getattr(c2, kind)()
+
+
+@st.composite
+def model_specs_2d(draw):
+    return {
+        "nav": draw(st.sampled_from([(), (2, 3)])),
+        "kinds": draw(st.lists(st.sampled_from(KINDS_2D), min_size=3, max_size=4)),
+        "orders": draw(st.lists(st.integers(0, 2), min_size=4, max_size=4)),
+        "rotation": draw(st.lists(st.booleans(), min_size=4, max_size=4)),
+        "psf": draw(st.sampled_from([None, 1, 2])),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+def build_model_2d(spec):
+    """A random Model2D: maps, free flags, bounds, a twin, an expr tie, an
+    active array, a mask and (sometimes) a PSF with oversampling."""
+    rng = np.random.default_rng(spec["seed"])
+    nav = spec["nav"]
+    axes = [{"scale": 2.0, "navigate": True} for _ in nav] + [{"scale": 0.5, "units": "px"}, {"scale": 0.5}]
+    s = hs.signals.Signal2D(rng.normal(size=nav + (9, 8)), axes=axes)
+    m = s.create_model()
+    for i, kind in enumerate(spec["kinds"]):
+        m.append(_make_component_2d(kind, spec["orders"][i], spec["rotation"][i]))
+    for comp in m:
+        for p in comp.parameters:
+            p.map["values"] = rng.uniform(0.5, 2.0, nav)
+            p.map["std"] = rng.uniform(0.0, 1.0, nav)
+            p.map["is_set"] = rng.random(nav) < 0.5
+            p.free = bool(rng.integers(2))
+            p.bmin = None if rng.integers(2) else float(rng.uniform(-1, 0))
+            p.bmax = None if rng.integers(2) else float(rng.uniform(2, 3))
+    params = m._all_parameters()
+    i, j, k = rng.choice(len(params), 3, replace=False)
+    params[i].twin = params[j]
+    params[i].twin_function_expr = "x / 2"
+    params[k].expr = f"{params[j].component.name}.{params[j].name} - 1"
+    comp = m[int(rng.integers(len(m)))]
+    comp.active_is_multidimensional = True
+    comp._active_array[...] = rng.random(comp._active_array.shape) < 0.5
+    mask = rng.random((9, 8)) < 0.8
+    mask[0, 0] = True
+    m.set_signal_range_from_mask(mask)
+    if spec["psf"] is not None:
+        psf = rng.uniform(0.1, 1.0, (3, 3))
+        m.set_psf(psf / psf.sum(), oversampling=spec["psf"])
+    m._chisq = rng.normal(size=nav)
+    m._status = rng.integers(-3, 4, nav)
+    return m
+
+
+@settings(max_examples=15, derandomize=True, database=None, deadline=None)
+@given(model_specs_2d())
+def test_random_2d_models_round_trip(tmp_path_factory, spec):
+    m = build_model_2d(spec)
+    roundtrip(m, tmp_path_factory.mktemp("rt2"))
+
+
 def test_2d_model_round_trip(tmp_path):
     m = make_2d_model()
     m2 = roundtrip(m, tmp_path)

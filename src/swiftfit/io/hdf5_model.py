@@ -36,6 +36,8 @@ dict when they have one, else nothing.
 
 from __future__ import annotations
 
+import inspect
+
 import importlib
 import importlib.util
 import os
@@ -93,7 +95,8 @@ def _init_kwargs(comp: Component) -> dict:
         return dict(init)
     if hasattr(type(comp), "order") and hasattr(comp, "_order"):
         return {"order": int(comp._order)}
-    if hasattr(comp, "_add_rotation"):
+    if hasattr(comp, "_add_rotation") and "add_rotation" in inspect.signature(type(comp).__init__).parameters:
+        # Moffat2D/Sersic2D share the centred-2-D base but take no add_rotation
         return {"add_rotation": bool(comp._add_rotation)}
     return {}
 
