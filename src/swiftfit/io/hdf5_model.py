@@ -36,10 +36,9 @@ dict when they have one, else nothing.
 
 from __future__ import annotations
 
-import inspect
-
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import uuid
