@@ -287,3 +287,25 @@ def test_gui_without_ipywidgets_names_the_install(m0nav, monkeypatch):
         m0nav.gui()
     with pytest.raises(ImportError, match="pip install ipywidgets"):
         m0nav.plot(navigator="slider")
+
+
+def test_gui_with_ipywidgets_drives_the_model():
+    """With the real ipywidgets: the navigation slider moves the model, a
+    parameter slider sets the value, "Fit here" fits, and the image is a PNG."""
+    w = pytest.importorskip("ipywidgets")
+    m = _model1d((3,), fit=False)
+    box = m.gui(display=False)
+    assert isinstance(box, w.VBox)
+    widgets = list(box.children)
+    nav, image = widgets[0], widgets[-1]
+    assert isinstance(nav, w.IntSlider) and image.value[:8] == b"\x89PNG\r\n\x1a\n"
+    nav.value = 2
+    assert tuple(m.axes_manager.indices) == (2,)
+    p = next(p for c in m for p in c.parameters if p.free)
+    slider = next(s for s in widgets if isinstance(s, w.FloatSlider) and s.description.endswith(p.name))
+    slider.value = slider.min + 0.25 * (slider.max - slider.min)
+    assert p.value == pytest.approx(slider.value)
+    button = next(b for row in widgets if isinstance(row, w.HBox) for b in row.children if isinstance(b, w.Button))
+    button.click()
+    assert m.fit_output is not None and m.fit_output.success
+    assert slider.value == pytest.approx(p.value)  # the sliders follow the fit
