@@ -102,6 +102,14 @@ class Parameter(ParameterPlotMixin):
         self._expr_text: str | None = None
         self._expr_sympy: sympy.Expr | None = None
         self._value_override: float | None = None
+        # Gammapy's scan settings for likelihood profiles (swiftfit.stats / Fit)
+        self.scan_min: float | None = None
+        self.scan_max: float | None = None
+        self.scan_n_values: int = 11
+        self.scan_n_sigma: float = 3.0
+        self.scan_values = None
+        # a prior (swiftfit.priors) adding -2 ln(prior) to the fit statistic
+        self.prior = None
 
     # ----------------------------------------------------------- position
     @property

@@ -13,9 +13,10 @@ import numpy as np
 
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
+from ..plotting.mixins import ModelPlotMixin
+from ..stats.mixin import StatsMixin
 from .components_table import ModelComponents
 from .fitting import FittingMixin
-from ..plotting.mixins import ModelPlotMixin
 from .multifit import MultifitMixin
 from .slicing import ModelSlicer
 from .store import StoreMixin
@@ -23,7 +24,7 @@ from .store import StoreMixin
 __all__ = ["BaseModel"]
 
 
-class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin):
+class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMixin):
     """A sum of components fitted to a signal.
 
     Created by ``signal.create_model()``. Behaves as a list of components.
