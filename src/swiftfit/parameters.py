@@ -103,13 +103,118 @@ class Parameter(ParameterPlotMixin):
         self._expr_sympy: sympy.Expr | None = None
         self._value_override: float | None = None
         # Gammapy's scan settings for likelihood profiles (swiftfit.stats / Fit)
-        self.scan_min: float | None = None
-        self.scan_max: float | None = None
-        self.scan_n_values: int = 11
-        self.scan_n_sigma: float = 3.0
-        self.scan_values = None
+        # (validated properties below)
+        self._scan_min: float | None = None
+        self._scan_max: float | None = None
+        self._scan_n_values: int = 11
+        self._scan_n_sigma: float = 3.0
+        self._scan_values: np.ndarray | None = None
         # a prior (swiftfit.priors) adding -2 ln(prior) to the fit statistic
         self.prior = None
+
+    # -------------------------------------------------------------- prior
+    @property
+    def prior(self):
+        """The prior of this parameter (:mod:`swiftfit.priors`), or None.
+
+        A fit adds its penalty ``−2 ln π(value)`` to the statistic while the
+        parameter is free: a maximum a posteriori fit.
+
+        Examples
+        --------
+        >>> from swiftfit.priors import GaussianPrior
+        >>> g.sigma.prior = GaussianPrior(mu=2.0, sigma=0.1)    # doctest: +SKIP
+        """
+        return self._prior
+
+    @prior.setter
+    def prior(self, value) -> None:
+        from .priors import Prior
+
+        if value is not None and not isinstance(value, Prior):
+            raise InvalidTypeError(
+                f"{self.name}.prior must be a swiftfit.priors prior (GaussianPrior, UniformPrior, "
+                f"LogUniformPrior) or None, got {type(value).__name__} {value!r}"
+            )
+        self._prior = value
+
+    # ------------------------------------------------------ scan settings
+    # Gammapy's semantics (swiftfit.stats.profile.scan_values): explicit
+    # ``scan_values`` win; else ``scan_min..scan_max`` with ``scan_n_values``;
+    # else ``value ± scan_n_sigma·error``. Checked here so a bad setting fails
+    # where it is made, not inside a long scan.
+    def _scan_bound(self, which: str, value: Any) -> float | None:
+        if value is None:
+            return None
+        value = _as_finite_float(f"{self.name}.{which}", value)
+        lo = value if which == "scan_min" else self._scan_min
+        hi = value if which == "scan_max" else self._scan_max
+        if lo is not None and hi is not None and not lo < hi:
+            raise InvalidInputError(f"{self!r}: `scan_min` ({lo}) must be below `scan_max` ({hi})")
+        return value
+
+    @property
+    def scan_min(self) -> float | None:
+        """Lower end of the profile scan (None: ``value − scan_n_sigma·error``)."""
+        return self._scan_min
+
+    @scan_min.setter
+    def scan_min(self, value: float | None) -> None:
+        self._scan_min = self._scan_bound("scan_min", value)
+
+    @property
+    def scan_max(self) -> float | None:
+        """Upper end of the profile scan (None: ``value + scan_n_sigma·error``)."""
+        return self._scan_max
+
+    @scan_max.setter
+    def scan_max(self, value: float | None) -> None:
+        self._scan_max = self._scan_bound("scan_max", value)
+
+    @property
+    def scan_n_values(self) -> int:
+        """Number of scan points (≥ 2; default 11)."""
+        return self._scan_n_values
+
+    @scan_n_values.setter
+    def scan_n_values(self, value: int) -> None:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InvalidTypeError(f"`{self.name}.scan_n_values` must be an integer, got {value!r}")
+        if value < 2:
+            raise InvalidInputError(f"`{self.name}.scan_n_values` must be at least 2, got {value}")
+        self._scan_n_values = int(value)
+
+    @property
+    def scan_n_sigma(self) -> float:
+        """Half-width of the default scan in errors (> 0; default 3)."""
+        return self._scan_n_sigma
+
+    @scan_n_sigma.setter
+    def scan_n_sigma(self, value: float) -> None:
+        value = _as_finite_float(f"{self.name}.scan_n_sigma", value)
+        if value <= 0:
+            raise InvalidInputError(f"`{self.name}.scan_n_sigma` must be positive, got {value}")
+        self._scan_n_sigma = value
+
+    @property
+    def scan_values(self) -> np.ndarray | None:
+        """Explicit scan values (a non-empty 1-D finite array), overriding the others."""
+        return self._scan_values
+
+    @scan_values.setter
+    def scan_values(self, values) -> None:
+        if values is None:
+            self._scan_values = None
+            return
+        try:
+            arr = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidTypeError(f"`{self.name}.scan_values` must be a sequence of numbers, got {values!r}") from None
+        if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+            raise InvalidInputError(
+                f"`{self.name}.scan_values` must be a non-empty 1-D sequence of finite numbers, got {values!r}"
+            )
+        self._scan_values = arr
 
     # ----------------------------------------------------------- position
     @property

@@ -286,3 +286,50 @@ def test_model2d_stack_at_current_position_matches_minos():
     np.testing.assert_allclose([ci["errp"], ci["errn"]], [me.upper, me.lower], rtol=0.01)
     assert m.axes_manager.indices == (1,)
     assert_same(m, snap)
+
+
+# ------------------------------------------- scan settings, joint problems
+def test_scan_settings_outside_bounds_and_joint_view(peak):
+    from swiftfit.errors import InvalidInputError
+    from swiftfit.model.joint import JointModel
+    from swiftfit.stats.profile import joint_view
+
+    m, g, _, mi = peak
+    snap = snapshot(m)
+    g.sigma.bmin = 1.0
+    g.sigma.scan_min, g.sigma.scan_max = 0.5, 8.0
+    try:
+        with pytest.raises(InvalidInputError, match="Gaussian.sigma.*scan_min.*outside its bounds"):
+            m.stat_profile(g.sigma)
+    finally:
+        g.sigma.bmin = g.sigma.scan_min = g.sigma.scan_max = None
+    # a JointModel of one model is that model: the same interval, named "m0.Gaussian.A"
+    view = joint_view(JointModel([m]))
+    out = confidence(view, "m0.Gaussian.A", loss_function=PoissonML())
+    assert out["parameter"] == "m0.Gaussian.A"
+    np.testing.assert_allclose([out["errp"], out["errn"]], [mi.merrors["Gaussian.A"].upper,
+                                                            mi.merrors["Gaussian.A"].lower], rtol=0.01)
+    assert_same(m, snap)
+
+
+def test_confidence_after_multifit_uses_the_multifit_loss():
+    """A batched multifit leaves no fit_output: the profile must still use its
+    loss (here Poisson, errordef 0.5), as a fit() at that pixel would."""
+    rng = np.random.default_rng(21)
+    x = np.arange(40.0)
+    data = rng.poisson(5 + 30 * np.exp(-0.5 * ((x - 20) / 3) ** 2), (3, 40)).astype(float)
+    intervals = []
+    for how in ("multifit", "fit"):
+        s = hs.signals.Signal1D(data)
+        m = s.create_model()
+        m.extend([hs.model.components1D.Gaussian(A=150, sigma=3, centre=20), hs.model.components1D.Offset(offset=5)])
+        m.assign_current_values_to_all()
+        if how == "multifit":
+            m.multifit(loss_function="ML-poisson")
+            m.axes_manager.indices = (1,)
+        else:
+            m.axes_manager.indices = (1,)
+            m.fit(loss_function="ML-poisson")
+        intervals.append(confidence(m, m[0].centre))
+    assert intervals[0]["errp"] == pytest.approx(intervals[1]["errp"], rel=1e-4)
+    assert intervals[0]["errn"] == pytest.approx(intervals[1]["errn"], rel=1e-4)

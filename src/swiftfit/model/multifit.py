@@ -205,6 +205,9 @@ class MultifitMixin:
         start = time.perf_counter()
         try:
             spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+            # what a later profile (swiftfit.stats) must use: the batched path
+            # leaves no fit_output, so the loss and bounds are recorded here
+            self._multifit_setup = {"loss_function": loss, "bounded": bool(bounded)}
             if iterpath is None and (loss.name == "custom" or not spec.batched):
                 # custom losses call back into the model at the current position,
                 # and unbatched solvers loop anyway: go pixel by pixel
@@ -213,6 +216,7 @@ class MultifitMixin:
                 self._multifit_sequential(iterpath, mask, show_progressbar, fit_kw, fetch_only_fixed,
                                           done, save, every)
             else:
+                self.fit_output = None  # a single fit's summary no longer describes the maps
                 solve = {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme,
                          "bounded": bounded, "rescale": rescale, "kwargs": kwargs}
                 self._multifit_batched(mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,

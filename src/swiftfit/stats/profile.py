@@ -13,8 +13,8 @@ standard deviation the objective itself implies (``2·errordef·H⁻¹`` of the
 loss at the best fit, never rescaled by the reduced χ²), so that a scan of
 ``±n_sigma·std`` covers the objective rising by about ``n_sigma²·errordef``.
 
-The loss is the last fit's (``m.fit_output.loss_function``; ls when the model
-was never fitted); ``loss_function=`` overrides it with a name or a
+The loss is the last fit's (``m.fit_output.loss_function``, or the last
+batched multifit's; ls when the model was never fitted); ``loss_function=`` overrides it with a name or a
 :class:`~swiftfit.losses.Loss` object (e.g. ``Huber(delta=2.0)``: the name
 "huber" alone means δ = 1). Custom loss functions are refused (ValueError).
 Re-optimisation respects bounds when the last fit did (``bounded=``
@@ -37,9 +37,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .. import losses as _losses
+from ..errors import InvalidInputError
 from ..optimizers import registry
 
-__all__ = ["confidence", "stat_contour", "stat_profile", "stat_surface"]
+__all__ = ["confidence", "joint_view", "scan_values", "stat_contour", "stat_profile", "stat_surface"]
 
 _MAX_EXPAND = 60
 
@@ -65,7 +66,74 @@ def _preserved(m):
 
 
 def _pixel(m):
+    if isinstance(m, _JointView):
+        return ()
     return tuple(m.axes_manager._array_indices) if m._nav_shape else ()
+
+
+class _JointView:
+    """A JointModel seen as one model by the functions here: its components
+    are every model's, and its problem is the joint problem of every model at
+    its current navigation position (parameter names ``"<model name>.C.p"``).
+    ``fit_output`` is the joint fit's; give ``loss_function`` (the joint loss
+    object) since a joint fit may mix losses."""
+
+    def __init__(self, joint):
+        self.joint = joint
+        self._components = [c for m in joint.models for c in m._components]
+        self._nav_shape = ()
+        self.fit_output = joint.fit_output
+
+    def _problem(self, pixels):
+        sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in self.joint.models]
+        return self.joint._problem(sets, "auto", "2-point")
+
+
+def joint_view(joint):
+    """The object to pass as ``m`` to profile a :class:`~swiftfit.model.joint.JointModel`.
+
+    Examples
+    --------
+    >>> confidence(joint_view(jm), "m1.Gaussian.A", loss_function=PoissonML())  # doctest: +SKIP
+    """
+    return _JointView(joint)
+
+
+def scan_values(parameter, best, std, name=None):
+    """Gammapy's scan of ``parameter``: its ``scan_values`` when set, else
+    ``scan_n_values`` points over ``[scan_min, scan_max]`` when both are set,
+    else over ``best ± scan_n_sigma·std`` (clipped to the parameter's bounds).
+
+    Raises
+    ------
+    InvalidInputError
+        An explicit scan (``scan_values`` or ``scan_min``/``scan_max``) leaves
+        the parameter's bounds, or no ``std`` is known for the default scan.
+    """
+    name = name or parameter.name
+    lo, hi = parameter._bounds()
+    explicit = getattr(parameter, "scan_values", None)
+    smin, smax = getattr(parameter, "scan_min", None), getattr(parameter, "scan_max", None)
+    n = int(getattr(parameter, "scan_n_values", 11))
+    if explicit is not None:
+        values, what = np.asarray(explicit, dtype=float), "scan_values"
+    elif smin is not None and smax is not None:
+        values, what = np.linspace(float(smin), float(smax), n), f"scan_min..scan_max [{smin}, {smax}]"
+    else:
+        n_sigma = float(getattr(parameter, "scan_n_sigma", 3.0))
+        if not (std is not None and np.isfinite(std) and std > 0):
+            raise InvalidInputError(
+                f"parameter {name!r}: no error known for a scan of ±scan_n_sigma·error; fit first, or set "
+                "scan_min/scan_max or scan_values"
+            )
+        return np.clip(np.linspace(best - n_sigma * std, best + n_sigma * std, n), lo, hi)
+    outside = (values < lo) | (values > hi)
+    if outside.any():
+        raise InvalidInputError(
+            f"parameter {name!r}: {what} holds {values[outside][:3]}, outside its bounds "
+            f"[bmin, bmax] = [{lo}, {hi}]"
+        )
+    return values
 
 
 class _Context:
@@ -75,6 +143,8 @@ class _Context:
     def __init__(self, m, loss_function=None, bounded=None):
         self.m = m
         out = getattr(m, "fit_output", None)
+        if out is None:  # after a batched multifit: the loss and bounds it used
+            out = getattr(m, "_multifit_setup", None)
         if loss_function is None:
             loss_function = "ls" if out is None else out.get("loss_function", "ls")
         custom = loss_function == "custom"
@@ -107,6 +177,9 @@ class _Context:
         if isinstance(parameter, str):
             labels = [plan.name for plan in problem.plans]
             matches = [i for i, lab in enumerate(labels) if lab == parameter]
+            if not matches:  # "Component.param" inside a joint problem's "m0.Component.param"
+                tail = [i for i, lab in enumerate(labels) if lab.endswith("." + parameter)]
+                matches = tail if len(tail) == 1 else []
             if not matches:
                 short = [i for i, p in enumerate(self.params) if p.name == parameter]
                 matches = short if len(short) == 1 else []
