@@ -33,7 +33,8 @@ from scipy.special import gammaln
 
 from .errors import InvalidInputError, InvalidTypeError
 
-__all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "get", "LOSS_NAMES"]
+__all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "PriorLoss",
+           "get", "with_priors", "LOSS_NAMES"]
 
 LOSS_NAMES = ("ls", "ML-poisson", "huber")
 _TINY = 1e-300
@@ -401,3 +402,99 @@ class CompositeLoss(Loss):
     def check_data(self, problem):
         for loss, a, b in self.parts:
             loss.check_data(_SegmentView(problem, a, b))
+
+
+@dataclass(frozen=True)
+class PriorLoss(Loss):
+    """A loss plus the priors of free parameters: the objective of a MAP fit.
+
+    ``value = base.value + errordef · Σ stat_k(θ_k)`` with ``stat_k = −2 ln π_k``
+    (:mod:`swiftfit.priors`), so the penalty is in the statistic's units (χ²
+    for ls, ``−ln L`` for ML-poisson). The gradient and the Gauss–Newton
+    Hessian get the priors' terms too (a diagonal ``errordef · curvature``), so
+    the covariance ``2·errordef·H⁻¹`` is the posterior's (Laplace
+    approximation). ``log_likelihood`` is the log posterior up to its
+    normalisation, ``ln L + Σ ln π_k``.
+
+    ``name`` and ``errordef`` are the base loss's, so capability checks and
+    statistics treat it as the base loss; solvers that work on the residuals
+    alone would ignore the priors, which is why the model routes prior fits to
+    loss-based solvers (see ``FittingMixin._fit_setup``).
+
+    ``priors`` holds ``(parameter, prior)``; a parameter that is not a free
+    column of the problem (fixed, twinned, tied) is ignored.
+    """
+
+    base: Loss | None = None
+    priors: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "name", self.base.name)
+        object.__setattr__(self, "errordef", self.base.errordef)
+
+    def _columns(self, problem) -> list:
+        """``[(column, prior), ...]`` of the priors on free columns of ``problem``."""
+        plans = getattr(problem, "plans", None)
+        if plans is None:  # not a compiled model problem: nothing to map
+            return []
+        params = [p for c in problem.components for p in c.parameters]
+        col = {id(p): plan.column for p, plan in zip(params, plans) if plan.kind == "free"}
+        return [(col[id(p)], prior) for p, prior in self.priors if id(p) in col]
+
+    def prior_stat(self, problem, theta) -> np.ndarray:
+        """``Σ −2 ln π_k(θ_k)`` per pixel ``(B,)`` (no errordef)."""
+        theta = np.atleast_2d(theta)
+        out = np.zeros(theta.shape[0])
+        for j, prior in self._columns(problem):
+            out = out + prior.stat(theta[:, j])
+        return out
+
+    def residuals(self, problem, theta):
+        return self.base.residuals(problem, theta)
+
+    def value(self, problem, theta):
+        return self.base.value(problem, theta) + self.errordef * self.prior_stat(problem, theta)
+
+    def gradient(self, problem, theta):
+        g = np.array(self.base.gradient(problem, theta), dtype=float)
+        for j, prior in self._columns(problem):
+            g[:, j] += self.errordef * prior.gradient(np.atleast_2d(theta)[:, j])
+        return g
+
+    def gn_hessian(self, problem, theta):
+        H = np.array(self.base.gn_hessian(problem, theta), dtype=float)
+        for j, prior in self._columns(problem):
+            H[:, j, j] += self.errordef * prior.curvature(np.atleast_2d(theta)[:, j])
+        return H
+
+    def covariance(self, problem, theta):
+        """The posterior covariance ``2·errordef·H⁻¹`` with the priors' curvature
+        in H (for Huber too: its sandwich has no prior term to add)."""
+        return 2 * self.errordef * _invert(self.gn_hessian(problem, theta))
+
+    def log_prior(self, problem, theta) -> np.ndarray:
+        """``Σ ln π_k(θ_k)`` up to the constants of the penalties ``(B,)``."""
+        return -0.5 * self.prior_stat(problem, theta)
+
+    def log_likelihood(self, problem, theta):
+        return self.base.log_likelihood(problem, theta) + self.log_prior(problem, theta)
+
+    def log_likelihood_from_chisq(self, problem, chi2):
+        """The base's data ln L (ls); the caller adds :meth:`log_prior`."""
+        return self.base.log_likelihood_from_chisq(problem, chi2)
+
+    def check_data(self, problem):
+        self.base.check_data(problem)
+
+
+def with_priors(loss: Loss, parameters) -> Loss:
+    """``loss`` with the priors of ``parameters`` added, or ``loss`` itself
+    (the very object) when none of them has a prior.
+
+    Examples
+    --------
+    >>> with_priors(LeastSquares(), []) == LeastSquares()
+    True
+    """
+    priors = tuple((p, p.prior) for p in parameters if getattr(p, "prior", None) is not None)
+    return PriorLoss(base=loss, priors=priors) if priors else loss

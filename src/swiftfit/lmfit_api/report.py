@@ -85,6 +85,9 @@ def _stats_lines(result: MinimizerResult) -> list[str]:
         f"    Akaike info crit   = {gformat(result.aic).strip()}",
         f"    Bayesian info crit = {gformat(result.bic).strip()}",
     ]
+    rsquared = getattr(result, "rsquared", None)
+    if rsquared is not None:  # lmfit prints it when the result has one (ModelResult)
+        lines.append(f"    R-squared          = {gformat(rsquared).strip()}")
     if not result.success:
         lines.append(f"##  Warning: the fit did not succeed ({result.message})")
     if not result.errorbars and result.nvarys:

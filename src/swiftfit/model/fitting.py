@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -34,6 +35,51 @@ class FittingMixin:
         self._nfree = np.full(nav, np.nan)
         self.fit_output = None
         self.covariance = None
+
+    # ------------------------------------------------ covariance & correlation
+    @property
+    def covariance(self):
+        """Covariance of the free parameters after the last ``fit()``: a
+        :class:`~swiftfit.model.report.NamedMatrix` (an ndarray with
+        ``.names``, the ``"Component.parameter"`` of ``fit_output.parameter_names``),
+        or None.
+
+        Examples
+        --------
+        >>> m.fit(); m.covariance["Gaussian.A", "Gaussian.sigma"]    # doctest: +SKIP
+        """
+        return self._covariance
+
+    @covariance.setter
+    def covariance(self, value) -> None:
+        out = getattr(self, "fit_output", None)
+        names = None if out is None else out.get("parameter_names")
+        if value is not None and names is not None and np.shape(value) == (len(names), len(names)):
+            from .report import NamedMatrix
+
+            value = NamedMatrix(value, names)
+        self._covariance = value
+
+    @property
+    def correlation(self):
+        """Correlation matrix of the free parameters, ``cov / (σ σᵀ)``, with the
+        covariance's names (NaN where a variance is unknown or zero), or None.
+
+        Examples
+        --------
+        >>> m.fit(); print(m.correlation)    # doctest: +SKIP
+        """
+        cov = self.covariance
+        if cov is None:
+            return None
+        from .report import NamedMatrix
+
+        a = np.asarray(cov, dtype=float)
+        with np.errstate(all="ignore"):
+            sd = np.sqrt(np.diag(a))
+            corr = a / np.outer(sd, sd)
+        names = getattr(cov, "names", None)
+        return corr if names is None else NamedMatrix(corr, names)
 
     # ----------------------------------------------------- pixels & data
     def _nav_index(self, pixels):
@@ -134,6 +180,17 @@ class FittingMixin:
         Returns
         -------
         scipy.optimize.OptimizeResult or None
+            Also ``rsquared`` (weighted R²) and ``prior_stat`` (the priors'
+            ``Σ −2 ln π`` at the optimum; None without priors).
+
+        Notes
+        -----
+        A free parameter with a ``prior`` (:mod:`swiftfit.priors`) makes this
+        a MAP fit: the objective gets the prior penalty and the covariance is
+        the posterior's. ``"lm"`` then runs its damped Newton solver on the
+        loss (never the residual LM or its compiled kernel); scipy minimizers
+        and MINUIT work as usual; residual-only optimizers refuse. Without
+        priors nothing differs.
 
         Examples
         --------
@@ -155,7 +212,8 @@ class FittingMixin:
         solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
         stats = self._write_back(problem, solution, [pixel], rescale, loss)
         elapsed = time.perf_counter() - start
-        self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed)
+        self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed,
+                                           loss_obj=loss)
         self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
@@ -180,10 +238,22 @@ class FittingMixin:
         loss = _losses.get(loss_function, huber_delta=huber_delta, grad=custom_grad, model=self, errordef=errordef)
         registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
         grad_mode = "auto" if custom_grad is not None else grad
+        free = [p for c in self._components for p in c.parameters if p.free]
+        loss = _losses.with_priors(loss, free)  # the very same loss when no prior is set
+        if isinstance(loss, _losses.PriorLoss):
+            spec = _map_solver(spec)
         return spec, loss, grad_mode, rescale
 
     def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
         loss.check_data(problem)
+        if isinstance(loss, _losses.PriorLoss):
+            start = problem.p0 if not (bounded and problem.bounded) else np.clip(problem.p0, problem.lower, problem.upper)
+            for j, prior in loss._columns(problem):
+                if not np.isfinite(prior.stat(start[:, j])).all():
+                    raise InvalidInputError(
+                        f"the starting value of {problem.names[j]} ({float(start[0, j])!r}) is outside the "
+                        f"support of its prior {prior!r}; start the fit inside it"
+                    )
         if spec.needs_finite_bounds:
             missing = [n for n, lo, hi in zip(problem.names, problem.lower, problem.upper)
                        if not (np.isfinite(lo) and np.isfinite(hi))]
@@ -208,7 +278,8 @@ class FittingMixin:
                     if value != p.value:
                         p.value = value
 
-    def _fit_output(self, optimizer, loss, grad, bounded, problem, solution: Solution, stats, elapsed):
+    def _fit_output(self, optimizer, loss, grad, bounded, problem, solution: Solution, stats, elapsed,
+                    loss_obj=None):
         cov = stats["covariance"]
         status = int(stats["status"][0])
         text = message(status)
@@ -233,6 +304,9 @@ class FittingMixin:
             fun=float(solution.objective[0]),
             covariance=None if cov is None else cov[0],
             parameter_names=list(problem.names),
+            rsquared=_rsquared(problem, solution.theta[:1]),
+            prior_stat=(float(loss_obj.prior_stat(problem, solution.theta[:1])[0])
+                        if isinstance(loss_obj, _losses.PriorLoss) else None),
             chisq=float(stats["chisq"][0]),
             dof=int(stats["dof"][0]),
             red_chisq=float(stats["red_chisq"][0]),
@@ -289,6 +363,8 @@ class FittingMixin:
                 cov = cov * red[:, None, None]
         with np.errstate(all="ignore"):
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
+            if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
+                lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
             aic = 2 * kk - 2 * lnl
             aicc = aic + np.where(n - kk - 1 > 0, 2 * kk * (kk + 1) / np.maximum(n - kk - 1, 1), np.nan)
             bic = kk * np.log(n) - 2 * lnl
@@ -450,6 +526,56 @@ class FittingMixin:
         sig = self.signal._deepcopy_with_new_data(data)
         sig.metadata.General.title = f"{self.title} model".strip()
         return sig
+
+
+# "lm"'s own options that the damped Newton solver of a MAP fit has no use for
+_LM_ONLY = ("ftol", "gtol", "damping", "radius0", "geodesic", "alpha")
+
+
+def _map_solver(spec):
+    """The optimizer for a fit with priors (a :class:`~swiftfit.losses.PriorLoss`).
+
+    The prior terms live in the loss's value, gradient and Hessian, so only
+    solvers of the loss objective see them: scipy's minimizers, the global
+    ones and MINUIT (all losses) as they are, and ``"lm"`` through its damped
+    Gauss–Newton solver on the loss (:mod:`~swiftfit.optimizers.damped_newton`,
+    the path ML-poisson takes), never through the residual-based LM or its
+    compiled kernel. Residual-only solvers (``least_squares``, ODR, linear)
+    are refused.
+    """
+    if spec.name == "lm":
+        from ..optimizers.damped_newton import damped_newton
+
+        def solve(problem, loss, *, bounded=False, **options):
+            kernel = options.pop("kernel", "auto")
+            if kernel == "numba":
+                raise OptimizerError("kernel='numba' cannot fit priors; use kernel='auto' or 'numpy'")
+            dropped = sorted(k for k in _LM_ONLY if options.pop(k, None) is not None)
+            if dropped:
+                _log.info("fit with priors: 'lm' runs damped Newton on the loss; options %s unused", dropped)
+            return damped_newton(problem, loss, bounded=bounded, **options)
+
+        return dataclasses.replace(spec, solve=solve)
+    if "custom" in spec.losses:  # a minimizer of loss.value: the priors are in it
+        return spec
+    raise OptimizerError(
+        f"optimizer {spec.name!r} works on the residuals alone and cannot fit priors; use "
+        "optimizer='lm' or a minimizer such as 'L-BFGS-B', 'Nelder-Mead' or 'minuit', or remove the priors"
+    )
+
+
+def _rsquared(problem: Problem, theta: np.ndarray) -> float:
+    """R² = 1 − Σ w²(y − f)² / Σ w²(y − ȳ_w)², ȳ_w = Σ w²y / Σ w²: the residual
+    and total sums of squares both weighted by the fit's weights (1/σ) and
+    about the weighted mean, so a weighted fit's R² is its χ² over the χ² of a
+    constant; unweighted it is the usual R². NaN for a constant signal."""
+    with np.errstate(all="ignore"):
+        r = problem.residuals(theta)[0]
+        y = problem.data[0]
+        w2 = np.ones_like(y) if problem.weights is None else problem.weights[0] ** 2
+        mean = np.sum(w2 * y) / np.sum(w2)
+        total = np.sum(w2 * (y - mean) ** 2)
+        return float(1 - np.sum(r * r) / total) if total > 0 else float("nan")
 
 
 def _store(target: np.ndarray, field, idx, values, sel) -> None:
