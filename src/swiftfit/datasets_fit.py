@@ -229,6 +229,8 @@ class Fit:
         loss = losses[0] if len({ls.name for ls in losses}) == 1 else _losses.CompositeLoss(parts=tuple(
             (ls, a, b) for ls, a, b in zip(losses, *_segment_bounds(problem))))
         loss.check_data(problem)
+        # priors make it a MAP fit, as for a model's own fit (the same loss when none is set)
+        loss = _losses.with_priors(loss, [p for m in jm.models for c in m for p in c.parameters if p.free])
         return _State(jm, problem, loss, bool(problem.bounded))
 
     def _state_for(self, datasets) -> _State:
@@ -257,6 +259,10 @@ class Fit:
             spec = registry.get("minuit")
         else:
             spec = registry.get(method)
+        if isinstance(state.loss, _losses.PriorLoss):
+            from .model.fitting import _map_solver
+
+            spec = _map_solver(spec)  # "lm" minimises the loss itself, priors included
         registry.check_capabilities(spec, loss_name=state.loss.name, bounded=bounded and problem.bounded)
         return spec.solve(problem, loss, bounded=bounded, **opts)
 

@@ -205,3 +205,42 @@ def test_prior_validation():
     assert GaussianPrior(1.0, 0.5, weight=2.0)(2.0) == pytest.approx(8.0)
     p.prior = None
     assert p.prior is None
+
+
+def test_profile_interval_of_a_map_fit_is_the_posterior_std():
+    """The likelihood profile includes the priors: on the Gaussian linear
+    model with a Gaussian prior on the slope, the 1σ profile interval of the
+    slope is exactly ± the posterior standard deviation sqrt(A⁻¹₁₁)."""
+    from swiftfit.stats import confidence
+
+    m, poly, x, y = _line()
+    poly.a1.prior = GaussianPrior(mu=0.4, sigma=0.02)
+    m.fit()
+    _, post = _map(x, y, [0.0, 0.4], [1e12, 0.02])
+    interval = confidence(m, poly.a1, sigma=1)
+    assert interval["success"]
+    np.testing.assert_allclose([interval["errp"], -interval["errn"]], np.sqrt(post[1, 1]), rtol=1e-6)
+
+
+def test_joint_fit_uses_the_priors():
+    """A joint fit of two models is a MAP fit when a parameter has a prior:
+    the same closed form, with the two datasets stacked."""
+    m1, p1, x, y1 = _line(seed=3)
+    m2, p2, _, y2 = _line(seed=4)
+    p2.a0.twin = p1.a0
+    p2.a1.twin = p1.a1
+    p1.a1.prior = GaussianPrior(mu=0.4, sigma=0.02)
+    hs.JointModel([m1, m2]).fit()
+    expected, _ = _map(np.concatenate([x, x]), np.concatenate([y1, y2]), [0.0, 0.4], [1e12, 0.02])
+    np.testing.assert_allclose([p1.a0.value, p1.a1.value], expected, rtol=1e-8)
+
+
+@pytest.mark.parametrize("backend", ["swiftfit", "scipy", "minuit"])
+def test_gammapy_fit_uses_the_priors(backend):
+    m, poly, x, y = _line(seed=5)
+    poly.a1.prior = GaussianPrior(mu=0.4, sigma=0.02)
+    opts = {"scipy": {"options": {"ftol": 1e-15, "gtol": 1e-12}}, "minuit": {"tol": 1e-8, "strategy": 2}}
+    result = hs.Fit(backend=backend, optimize_opts=opts.get(backend)).run(hs.Datasets([m]))
+    assert result.optimize_result.success
+    expected, _ = _map(x, y, [0.0, 0.4], [1e12, 0.02])
+    np.testing.assert_allclose([poly.a0.value, poly.a1.value], expected, rtol=1e-6)

@@ -123,6 +123,15 @@ class JointModel:
                                check=check, prefix=self.names)
 
     # ------------------------------------------------------------ fit
+    def _with_priors(self, loss, spec):
+        """The joint loss with the priors of every model's free parameters
+        (MAP, as a single model's fit); unchanged when none has a prior."""
+        from .fitting import _map_solver
+
+        free = [p for m in self.models for c in m for p in c.parameters if p.free]
+        loss = _losses.with_priors(loss, free)
+        return (loss, _map_solver(spec)) if isinstance(loss, _losses.PriorLoss) else (loss, spec)
+
     def fit(self, optimizer=None, loss_function="ls", grad="auto", bounded=False, print_info=False,
             return_info=True, fd_scheme="2-point", **kwargs):
         """Fit every model at its current navigation position, jointly.
@@ -139,6 +148,7 @@ class JointModel:
         if not np.isfinite(problem.data).all():
             raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
         loss = self._loss(losses, problem, spec)
+        loss, spec = self._with_priors(loss, spec)
         self.models[0]._check_problem(spec, loss, problem, bounded)
         solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
         parts = list(zip(self.models, pixel_sets))
@@ -181,9 +191,9 @@ class JointModel:
                                   & (np.isfinite(problem.weights).all(axis=1) if problem.weights is not None else True))
             if good.size:
                 sub = problem.take(good)
-                loss = self._loss(losses, sub, spec)
-                self.models[0]._check_problem(spec, loss, sub, bounded)
-                sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
+                loss, solver = self._with_priors(self._loss(losses, sub, spec), spec)
+                self.models[0]._check_problem(solver, loss, sub, bounded)
+                sol = solver.solve(sub, loss, bounded=bounded, **kwargs)
                 kept = [chunk[i] for i in good]
                 self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models])
             for i in set(range(len(chunk))) - set(good.tolist()):

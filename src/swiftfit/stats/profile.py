@@ -157,6 +157,14 @@ class _Context:
                 "'huber' or a Loss object)"
             )
         self.bounded = bool(out.get("bounded", False)) if (bounded is None and out is not None) else bool(bounded)
+        # priors (MAP fits) are part of the statistic being profiled, and the
+        # re-optimisation must minimise it too (as the fit did: see _map_solver)
+        self.loss = _losses.with_priors(self.loss, [p for p in _all_parameters(m) if p.free])
+        self.solver = registry.get("lm")
+        if isinstance(self.loss, _losses.PriorLoss):
+            from ..model.fitting import _map_solver
+
+            self.solver = _map_solver(self.solver)
         self.pixel = _pixel(m)
         self.problem = m._problem([self.pixel])
         self.params = _all_parameters(m)
@@ -254,20 +262,31 @@ class _Context:
             one.fixed[:, i] = v
         keep = [c for c in range(self.best.size) if c not in set(columns)]
         one.p0 = self.best[keep][None, :].copy()
+        held_prior = self.held_prior_stat(indices, values)
         if one.P == 0:
             with np.errstate(all="ignore"):
                 f = float(self.loss.value(one, one.p0)[0])
             self.nfev += 1
-            return f
+            return f + held_prior
         bounded = self.bounded and one.bounded
         if bounded:
             one.p0 = np.clip(one.p0, one.lower, one.upper)
-        spec = registry.get("lm")
         with np.errstate(all="ignore"):
-            solution = spec.solve(one, self.loss, bounded=bounded)
+            solution = self.solver.solve(one, self.loss, bounded=bounded)
             f = float(self.loss.value(one, np.asarray(solution.theta, dtype=float))[0])
         self.nfev += int(np.sum(solution.nfev)) + 1
-        return f
+        return f + held_prior
+
+    def held_prior_stat(self, indices, values) -> float:
+        """The priors' term of the parameters held at ``values``: the held
+        problem has them fixed, so its loss leaves them out (errordef · −2 ln π)."""
+        total = 0.0
+        if isinstance(self.loss, _losses.PriorLoss):
+            for i, v in zip(indices, values):
+                prior = getattr(self.params[i], "prior", None)
+                if prior is not None:
+                    total += self.errordef * float(np.asarray(prior.stat(np.array([float(v)])))[0])
+        return total
 
     def value(self, indices, columns, values, reoptimize):
         if reoptimize:
