@@ -12,7 +12,7 @@ fitting code::
 
 from __future__ import annotations
 
-from . import errors, model, optimizers, signals
+from . import errors, model, optimizers, priors, signals, stats
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
 from .io import load
@@ -44,6 +44,8 @@ __all__ = [
     "load",
     "model",
     "optimizers",
+    "priors",
     "signals",
+    "stats",
     "__version__",
 ]
