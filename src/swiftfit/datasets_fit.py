@@ -289,6 +289,8 @@ class Fit:
         else:
             solution = self._solve(backend, method, opts, state, loss)
         jm, problem = state.jm, state.problem
+        for m, own in zip(jm.models, self._losses(jm)):
+            m._remember_fit(own, state.bounded)
         parts = [(m, [tuple(m.axes_manager._array_indices) if m._nav_shape else ()]) for m in jm.models]
         stats = jm.models[0]._write_back(problem, solution, None, None, state.loss, parts=parts)
         out = jm.models[0]._fit_output(backend if backend != "swiftfit" else method, state.loss.name, "auto",

@@ -195,3 +195,13 @@ def test_printed_tables(fitted):
     assert rows["E0"]["frozen"] and not rows["alpha"]["frozen"]
     assert rows["alpha"]["min"] == 1 and rows["alpha"]["max"] == 3
     assert "alpha" in str(table)
+
+
+def test_model_confidence_after_fit_uses_the_fit_loss(fitted):
+    """``m.confidence`` after ``Fit.run`` profiles the same −ln L (errordef
+    0.5) as ``fit.confidence``, not a default least squares."""
+    m, c, datasets, fit, result, mi = fitted
+    one_line = m.confidence("alpha")
+    gammapy = fit.confidence(datasets, "alpha", sigma=1)
+    assert one_line["errp"] == pytest.approx(gammapy["errp"], rel=1e-6)
+    assert -one_line["errn"] == pytest.approx(gammapy["errn"], rel=1e-6)

@@ -200,6 +200,7 @@ class FittingMixin:
         True
         """
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
         problem = self._problem([pixel], grad=grad_mode, fd_scheme=fd_scheme)
@@ -243,6 +244,11 @@ class FittingMixin:
         if isinstance(loss, _losses.PriorLoss):
             spec = _map_solver(spec)
         return spec, loss, grad_mode, rescale
+
+    def _remember_fit(self, loss, bounded) -> None:
+        """The loss (without priors) and bounds of the last fit of any kind
+        (fit, multifit, joint, Fit): what a later profile (swiftfit.stats) uses."""
+        self._last_fit_setup = {"loss_function": getattr(loss, "base", loss), "bounded": bool(bounded)}
 
     def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
         loss.check_data(problem)

@@ -148,6 +148,8 @@ class JointModel:
         if not np.isfinite(problem.data).all():
             raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
         loss = self._loss(losses, problem, spec)
+        for m, own in zip(self.models, losses):
+            m._remember_fit(own, bounded)
         loss, spec = self._with_priors(loss, spec)
         self.models[0]._check_problem(spec, loss, problem, bounded)
         solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
@@ -180,6 +182,8 @@ class JointModel:
                 f"{[m._nav_shape for m in self.models]}"
             )
         spec, losses, rescale = self._setup(optimizer, loss_function, grad, bounded, kwargs)
+        for m, own in zip(self.models, losses):
+            m._remember_fit(own, bounded)
         if not spec.batched:
             raise OptimizerError(f"a joint multifit needs a batched optimizer (e.g. 'lm'), got {spec.name!r}")
         nav = shapes.pop()

@@ -205,9 +205,7 @@ class MultifitMixin:
         start = time.perf_counter()
         try:
             spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
-            # what a later profile (swiftfit.stats) must use: the batched path
-            # leaves no fit_output, so the loss and bounds are recorded here
-            self._multifit_setup = {"loss_function": loss, "bounded": bool(bounded)}
+            self._remember_fit(loss, bounded)
             if iterpath is None and (loss.name == "custom" or not spec.batched):
                 # custom losses call back into the model at the current position,
                 # and unbatched solvers loop anyway: go pixel by pixel

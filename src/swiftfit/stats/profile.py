@@ -142,9 +142,9 @@ class _Context:
 
     def __init__(self, m, loss_function=None, bounded=None):
         self.m = m
-        out = getattr(m, "fit_output", None)
-        if out is None:  # after a batched multifit: the loss and bounds it used
-            out = getattr(m, "_multifit_setup", None)
+        # the last fit of any kind (fit, multifit, joint, Fit) recorded its loss
+        # and bounds; fit_output for models restored from older code paths
+        out = getattr(m, "_last_fit_setup", None) or getattr(m, "fit_output", None)
         if loss_function is None:
             loss_function = "ls" if out is None else out.get("loss_function", "ls")
         custom = loss_function == "custom"
