@@ -458,3 +458,14 @@ def test_multifit_output_signals():
         out.status = None
     with pytest.raises(AttributeError):
         _ = out.nonexistent
+
+
+def test_navigation_slice_keeps_information_criteria():
+    """``m.inav[...]`` keeps the per-pixel ln L and free-parameter counts, so
+    AIC/BIC of the slice equal those of the same pixels of the whole model."""
+    data, _, _ = truth()
+    m, _ = build(data)
+    m.multifit()
+    sub = m.inav[1:3, 2]
+    np.testing.assert_array_equal(sub.aic.data, m.aic.data[2, 1:3])
+    np.testing.assert_array_equal(sub.bic.data, m.bic.data[2, 1:3])

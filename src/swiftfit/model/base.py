@@ -366,7 +366,7 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
                 comp._active_array = comp._active_array.reshape(-1)[nav_flat].copy()
         if channel_mask is not None:
             new._channel_switches = channel_mask.copy()
-        for name in ("_chisq", "_dof", "_nfev", "_status"):
+        for name in ("_chisq", "_dof", "_nfev", "_status", "_lnl", "_nfree"):  # AIC/BIC need the last two
             arr = getattr(self, name)
             if nav_flat is not None and arr.ndim:
                 setattr(new, name, arr.reshape(-1)[nav_flat].copy())
