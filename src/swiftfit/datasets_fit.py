@@ -297,6 +297,9 @@ class Fit:
                                        state.bounded, problem, solution, stats, time.perf_counter() - start)
         jm.fit_output = out
         jm.covariance = None if stats["covariance"] is None else stats["covariance"][0]
+        if len(jm.models) == 1:  # one dataset: its model's own summary, as after m.fit()
+            jm.models[0].fit_output = out
+            jm.models[0].covariance = jm.covariance
         state.solution = solution
         self._state = state
         sres = solution.info.get("scipy_result")

@@ -205,3 +205,14 @@ def test_model_confidence_after_fit_uses_the_fit_loss(fitted):
     gammapy = fit.confidence(datasets, "alpha", sigma=1)
     assert one_line["errp"] == pytest.approx(gammapy["errp"], rel=1e-6)
     assert -one_line["errn"] == pytest.approx(gammapy["errn"], rel=1e-6)
+
+
+def test_model_covariance_and_correlation_after_fit(fitted):
+    """After ``Fit.run`` on one dataset, ``m.covariance``/``m.correlation`` are
+    the fit's, named; the correlation is the normalised covariance."""
+    m, c, datasets, fit, result, mi = fitted
+    cov = np.asarray(m.covariance)
+    np.testing.assert_allclose(cov, result.covariance_result.matrix, rtol=1e-12)
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(np.asarray(m.correlation), cov / np.outer(sd, sd), rtol=1e-12)
+    assert list(m.correlation.names) == list(m.fit_output.parameter_names)
