@@ -239,10 +239,7 @@ class FittingMixin:
         loss = _losses.get(loss_function, huber_delta=huber_delta, grad=custom_grad, model=self, errordef=errordef)
         registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
         grad_mode = "auto" if custom_grad is not None else grad
-        free = [p for c in self._components for p in c.parameters if p.free]
-        loss = _losses.with_priors(loss, free)  # the very same loss when no prior is set
-        if isinstance(loss, _losses.PriorLoss):
-            spec = _map_solver(spec)
+        loss, spec = with_priors(loss, spec, [p for c in self._components for p in c.parameters])
         return spec, loss, grad_mode, rescale
 
     def _remember_fit(self, loss, bounded) -> None:
@@ -536,6 +533,15 @@ class FittingMixin:
 
 # "lm"'s own options that the damped Newton solver of a MAP fit has no use for
 _LM_ONLY = ("ftol", "gtol", "damping", "radius0", "geodesic", "alpha")
+
+
+def with_priors(loss, spec, parameters):
+    """``(loss, spec)`` for a fit of ``parameters``: the very same pair when no
+    free one has a prior; otherwise the loss with the priors' terms and the
+    solver that minimises that loss (:func:`_map_solver`). One place for every
+    fit path: ``fit``/``multifit``, joint fits, and likelihood profiles."""
+    loss = _losses.with_priors(loss, [p for p in parameters if p.free])
+    return (loss, _map_solver(spec)) if isinstance(loss, _losses.PriorLoss) else (loss, spec)
 
 
 def _map_solver(spec):

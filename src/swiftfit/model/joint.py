@@ -22,6 +22,7 @@ from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerE
 from ..optimizers import registry
 from .base import BaseModel
 from .compile import compile_problem
+from .fitting import with_priors
 
 __all__ = ["JointModel"]
 
@@ -100,8 +101,9 @@ class JointModel:
         if any(callable(n) and not isinstance(n, _losses.Loss) for n in names) or callable(grad):
             raise InvalidInputError("custom loss functions are for single models; a JointModel takes named losses")
         losses = [_losses.get(n, huber_delta=huber_delta) for n in names]
-        for loss in losses:
+        for m, loss in zip(self.models, losses):
             registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
+            m._remember_fit(loss, bounded)  # each model's own loss, for its profiles
         return spec, losses, rescale
 
     def _loss(self, losses, problem, spec):
@@ -124,13 +126,9 @@ class JointModel:
 
     # ------------------------------------------------------------ fit
     def _with_priors(self, loss, spec):
-        """The joint loss with the priors of every model's free parameters
-        (MAP, as a single model's fit); unchanged when none has a prior."""
-        from .fitting import _map_solver
-
-        free = [p for m in self.models for c in m for p in c.parameters if p.free]
-        loss = _losses.with_priors(loss, free)
-        return (loss, _map_solver(spec)) if isinstance(loss, _losses.PriorLoss) else (loss, spec)
+        """The joint loss with the priors of every model's free parameters (MAP,
+        as a single model's fit); unchanged when none has a prior."""
+        return with_priors(loss, spec, [p for m in self.models for c in m for p in c.parameters])
 
     def fit(self, optimizer=None, loss_function="ls", grad="auto", bounded=False, print_info=False,
             return_info=True, fd_scheme="2-point", **kwargs):
@@ -147,10 +145,7 @@ class JointModel:
         problem = self._problem(pixel_sets, grad, fd_scheme)
         if not np.isfinite(problem.data).all():
             raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
-        loss = self._loss(losses, problem, spec)
-        for m, own in zip(self.models, losses):
-            m._remember_fit(own, bounded)
-        loss, spec = self._with_priors(loss, spec)
+        loss, spec = self._with_priors(self._loss(losses, problem, spec), spec)
         self.models[0]._check_problem(spec, loss, problem, bounded)
         solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
         parts = list(zip(self.models, pixel_sets))
@@ -182,8 +177,6 @@ class JointModel:
                 f"{[m._nav_shape for m in self.models]}"
             )
         spec, losses, rescale = self._setup(optimizer, loss_function, grad, bounded, kwargs)
-        for m, own in zip(self.models, losses):
-            m._remember_fit(own, bounded)
         if not spec.batched:
             raise OptimizerError(f"a joint multifit needs a batched optimizer (e.g. 'lm'), got {spec.name!r}")
         nav = shapes.pop()

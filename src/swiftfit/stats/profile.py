@@ -158,13 +158,10 @@ class _Context:
             )
         self.bounded = bool(out.get("bounded", False)) if (bounded is None and out is not None) else bool(bounded)
         # priors (MAP fits) are part of the statistic being profiled, and the
-        # re-optimisation must minimise it too (as the fit did: see _map_solver)
-        self.loss = _losses.with_priors(self.loss, [p for p in _all_parameters(m) if p.free])
-        self.solver = registry.get("lm")
-        if isinstance(self.loss, _losses.PriorLoss):
-            from ..model.fitting import _map_solver
+        # re-optimisation must minimise it too, as the fit did
+        from ..model.fitting import with_priors
 
-            self.solver = _map_solver(self.solver)
+        self.loss, self.solver = with_priors(self.loss, registry.get("lm"), _all_parameters(m))
         self.pixel = _pixel(m)
         self.problem = m._problem([self.pixel])
         self.params = _all_parameters(m)
