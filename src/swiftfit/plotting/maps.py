@@ -172,18 +172,23 @@ def plot_entries(entries: list[MapEntry], model, *, title: str | None = None, ma
     return fig
 
 
+def _single_axes(ax, ndim: int, managed: bool):
+    """``ax``, checked, or the axes of a new figure sized for a map of ``ndim`` dimensions."""
+    if ax is None:
+        fig = new_figure((4.4, 3.4) if ndim >= 2 else (5.0, 2.8) if ndim == 1 else (3.5, 1.2), managed)
+        return fig.add_subplot()
+    if not hasattr(ax, "figure") or not hasattr(ax, "imshow"):
+        raise InvalidTypeError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax
+
+
 # ------------------------------------------------------------ public API
 def plot_parameter(p, ax=None, *, field: str = "values", vmin=None, vmax=None, cmap: str | None = None,
                    robust: bool = True, managed: bool = True):
     """Plot one parameter's map (see ``Parameter.plot``)."""
     entry = parameter_entry(p, field)
     model = None if p.component is None else p.component.model
-    if ax is None:
-        ndim = entry.values.ndim
-        fig = new_figure((4.4, 3.4) if ndim >= 2 else (5.0, 2.8) if ndim == 1 else (3.5, 1.2), managed)
-        ax = fig.add_subplot()
-    elif not hasattr(ax, "figure") or not hasattr(ax, "imshow"):
-        raise InvalidTypeError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__}")
+    ax = _single_axes(ax, entry.values.ndim, managed)
     draw_entry(ax, entry, model, vmin=vmin, vmax=vmax, robust=robust, cmap=cmap)
     return ax.figure
 
@@ -216,11 +221,6 @@ def plot_chisq(model, reduced: bool = True, ax=None, *, robust: bool = True, man
     if not isinstance(reduced, (bool, np.bool_)):
         raise InvalidTypeError(f"`reduced` must be True or False, got {reduced!r}")
     entry = chisq_entry(model, reduced)
-    if ax is None:
-        ndim = entry.values.ndim
-        fig = new_figure((4.4, 3.4) if ndim >= 2 else (5.0, 2.8) if ndim == 1 else (3.5, 1.2), managed)
-        ax = fig.add_subplot()
-    elif not hasattr(ax, "figure") or not hasattr(ax, "imshow"):
-        raise InvalidTypeError(f"`ax` must be a matplotlib Axes or None, got {type(ax).__name__}")
+    ax = _single_axes(ax, entry.values.ndim, managed)
     draw_entry(ax, entry, model, robust=robust)
     return ax.figure
