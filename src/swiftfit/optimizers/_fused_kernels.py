@@ -241,7 +241,6 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     code = 0
     stale = True
     noise = 0.0
-    gn = False
     zn = np.inf
     gain = np.inf
     lam_step = 0.0
@@ -279,24 +278,20 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             if cost == 0.0:
                 status = 4
                 break
-            gn = _gn_ok(Gs, L)
-            if not gn or _ill_conditioned(Gs, L, tmp, e, rel):
+            if not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel):
                 # a rank-deficient or badly conditioned Jacobian needs the
                 # reference's SVD; the pixel goes back to it, from its start
                 status = NEEDS_REFERENCE
                 break
-            if gn:
-                _forward(L, gs, tmp)
-                gain = 0.0
-                for i in range(P):
-                    gain += tmp[i] * tmp[i]
-                _backward(L, tmp, zgn)
-                zn = _norm(zgn)
-            else:
-                gain = np.inf
-                zn = np.inf
+            # from here on the undamped (Gauss-Newton) step always exists
+            _forward(L, gs, tmp)
+            gain = 0.0
+            for i in range(P):
+                gain += tmp[i] * tmp[i]
+            _backward(L, tmp, zgn)
+            zn = _norm(zgn)
             if not math.isfinite(delta):
-                delta = radius0 * xn if xn > 0 else max(zn if math.isfinite(zn) else 1.0, 1.0)
+                delta = radius0 * xn if xn > 0 else max(zn, 1.0)
             x_ok = zn <= xtol * max(xn, xtol)
             f_ok = gain <= max(ftol * cost, noise)
             if (x_ok or f_ok) and not polish:
@@ -307,7 +302,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 if x_ok:
                     located += 1
                 tiny = x_ok and (gain <= ftol * cost or located > 3)
-                if tiny or zn >= zlast or not gn:
+                if tiny or zn >= zlast:
                     status = code
                     break
         # --- one trial step
@@ -319,7 +314,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 status = code
                 break
         else:
-            if gn and zn <= 1.1 * delta:
+            if zn <= 1.1 * delta:
                 lam_step = 0.0
                 lam = 0.0  # as the reference: the next damped step starts afresh
                 for i in range(P):
