@@ -55,6 +55,12 @@ Run::
 
 from __future__ import annotations
 
+if __name__ == "coverage":
+    # Another script of benchmarks/ runs with this folder first on sys.path,
+    # so numba's ``import coverage`` (the package) finds this file instead:
+    # refuse, and numba goes on without its coverage hooks.
+    raise ImportError("benchmarks/coverage.py is a script, not the coverage package")
+
 import argparse
 import math
 import os
