@@ -374,7 +374,7 @@ def compile_tie(text_or_expr, dep_names: list[str]):
     return func, dfuncs
 
 
-def relevance(problem: Problem, theta: np.ndarray) -> np.ndarray:
+def relevance(problem: Problem, theta: np.ndarray, dvals=None) -> np.ndarray:
     """``(B, P)`` mask: does free column ``j`` reach the model at pixel ``b``?
 
     A column is irrelevant where every component using it is inactive there;
@@ -384,7 +384,8 @@ def relevance(problem: Problem, theta: np.ndarray) -> np.ndarray:
     """
     if hasattr(problem, "_relevance"):
         return problem._relevance(theta)
-    _, dvals = problem.parameter_values(np.asarray(theta, dtype=float), derivatives=True)
+    if dvals is None:  # a caller that has them already passes parameter_values' derivatives
+        _, dvals = problem.parameter_values(np.asarray(theta, dtype=float), derivatives=True)
     B, P = np.shape(theta)
     rel = np.zeros((B, P), dtype=bool)
     for c in range(len(problem.components)):

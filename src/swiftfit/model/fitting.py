@@ -348,7 +348,7 @@ class FittingMixin:
         k = problem.P
         # free parameters that reach the model at each pixel (a component
         # inactive there takes its own out), as a single fit there would count
-        kk = relevance(problem, theta).sum(axis=1) if k else np.zeros(problem.B, dtype=int)
+        kk = relevance(problem, theta, dvals).sum(axis=1) if k else np.zeros(problem.B, dtype=int)
         dof = n - kk
         with np.errstate(divide="ignore", invalid="ignore"):
             red = np.where(dof > 0, chisq / dof, np.nan)
