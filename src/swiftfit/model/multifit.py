@@ -180,11 +180,12 @@ class MultifitMixin:
         if chunk_size is not None and (isinstance(chunk_size, (bool, np.bool_))
                                        or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
             raise InvalidInputError(f"`chunk_size` must be a positive integer or None, got {chunk_size!r}")
-        # refuse bad fit options before any pixel is touched (fit() would
-        # raise them at every pixel, and InvalidInputError would mark all -4)
-        self._fit_setup(optimizer, loss_function, grad, bounded, dict(kwargs))
+        # the options as given, for fit() along a path (before _fit_setup pops its own)
         fit_kw = dict(optimizer=optimizer, loss_function=loss_function, grad=grad, bounded=bounded,
                       fd_scheme=fd_scheme, **kwargs)
+        # refuse bad fit options before any pixel is touched (fit() would
+        # raise them at every pixel, and InvalidInputError would mark all -4)
+        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
 
         save = None
         done = np.zeros(nav, dtype=bool)
@@ -204,7 +205,6 @@ class MultifitMixin:
         completed = False
         start = time.perf_counter()
         try:
-            spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
             self._remember_fit(loss, bounded)
             if iterpath is None and (loss.name == "custom" or not spec.batched):
                 # custom losses call back into the model at the current position,
