@@ -1,0 +1,221 @@
+"""A model at its current position, seen as functions of its free-parameter vector.
+
+The seed-002 fitters and samplers (AstroPhot's ``fit`` package) work on one
+flat vector ``x`` of free values. :class:`FitTarget` compiles a
+:class:`~swiftfit.model.model1d.Model1D`, ``Model2D`` or
+:class:`~swiftfit.model.joint.JointModel` once into a one-pixel
+:class:`~swiftfit.fitting.problem.Problem` and answers, for any ``x``:
+the model, the weighted residuals, the Jacobian, ``−2 ln L`` (up to a
+constant) with its gradient and Gauss–Newton/Fisher Hessian, and ``ln L``.
+Evaluations at ``K`` points at once (chains, walkers) run as one batched
+problem of ``K`` identical pixels.
+
+Everything here uses our analytic gradients (finite differences only for
+components that give none), never PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import losses as _losses
+from ..errors import InvalidInputError
+from ..fitting.solution import Solution
+
+__all__ = ["FitTarget", "LIKELIHOODS"]
+
+LIKELIHOODS = ("gaussian", "poisson")
+
+
+def _is_joint(model) -> bool:
+    return hasattr(model, "models") and hasattr(model, "names") and not hasattr(model, "signal")
+
+
+class FitTarget:
+    """A model at its current navigation position as functions of ``x`` (P,).
+
+    Parameters
+    ----------
+    model : Model1D, Model2D or JointModel
+        Compiled at its current position (every model's, for a joint model).
+    likelihood : {"gaussian", "poisson"}
+        ``"gaussian"``: weighted least squares (``−2 ln L = χ²``);
+        ``"poisson"``: Poisson counts (``−2 ln L = 2 Σ (m − d ln m)``).
+
+    Attributes
+    ----------
+    names : list of str
+        The free parameters, as ``"Component.parameter"``.
+    x0 : ndarray (P,)
+        Their current values.
+    lower, upper : ndarray (P,)
+        Their bounds (``±inf`` where unset).
+
+    Examples
+    --------
+    >>> t = FitTarget(m)                                   # doctest: +SKIP
+    >>> t.chi2(t.x0), t.gradient(t.x0).shape               # doctest: +SKIP
+    (1523.2, (3,))
+    """
+
+    def __init__(self, model, likelihood: str = "gaussian", grad="auto", fd_scheme: str = "2-point"):
+        if likelihood not in LIKELIHOODS:
+            raise InvalidInputError(f"`likelihood` must be one of {LIKELIHOODS}, got {likelihood!r}")
+        self.model = model
+        self.likelihood = likelihood
+        self.joint = _is_joint(model)
+        if self.joint:
+            self.pixel_sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in model.models]
+            self.problem = model._problem(self.pixel_sets, grad, fd_scheme)
+            self._writer = model.models[0]
+            self._parts = list(zip(model.models, self.pixel_sets))
+            self._pixels = None
+        else:
+            pixel = tuple(model.axes_manager._array_indices) if model._nav_shape else ()
+            self.problem = model._problem([pixel], grad=grad, fd_scheme=fd_scheme)
+            self._writer = model
+            self._parts = None
+            self._pixels = [pixel]
+        if not np.isfinite(self.problem.data).all():
+            raise InvalidInputError("the data at the current position contain NaN or inf inside the signal range")
+        self.loss = _losses.get("ls" if likelihood == "gaussian" else "ML-poisson")
+        self.loss.check_data(self.problem)
+        self.names = list(self.problem.names)
+        if not self.names:
+            raise InvalidInputError("the model has no free parameters to fit")
+        self.x0 = np.array(self.problem.p0[0], dtype=float)
+        self.lower = np.asarray(self.problem.lower, dtype=float).reshape(-1)
+        self.upper = np.asarray(self.problem.upper, dtype=float).reshape(-1)
+        self._batched: dict[int, object] = {1: self.problem}
+        self.nfev = 0
+
+    # ------------------------------------------------------------- sizes
+    @property
+    def P(self) -> int:
+        """Number of free parameters."""
+        return len(self.names)
+
+    @property
+    def N(self) -> int:
+        """Number of data points."""
+        return self.problem.N
+
+    @property
+    def ndf(self) -> int:
+        """Degrees of freedom ``N − P``."""
+        return self.N - self.P
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.problem.data[0]
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        return None if self.problem.weights is None else self.problem.weights[0]
+
+    # -------------------------------------------------------- one point
+    def _theta(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.shape != (self.P,):
+            raise InvalidInputError(f"a parameter vector must have shape ({self.P},), got {x.shape}")
+        return x[None, :]
+
+    def model_values(self, x) -> np.ndarray:
+        """The model at ``x``, ``(N,)``."""
+        self.nfev += 1
+        return self.problem.evaluate(self._theta(x))[0]
+
+    def residuals(self, x) -> np.ndarray:
+        """Weighted residuals ``(data − model)·w``, ``(N,)``."""
+        self.nfev += 1
+        return self.problem.residuals(self._theta(x))[0]
+
+    def jacobian(self, x) -> np.ndarray:
+        """``d model / d x``, ``(N, P)`` (unweighted)."""
+        return self.problem.jacobian(self._theta(x))[0]
+
+    def weighted_jacobian(self, x) -> np.ndarray:
+        """``d model / d x`` times the weights, ``(N, P)``."""
+        J = self.jacobian(x)
+        w = self.weights
+        return J if w is None else J * w[:, None]
+
+    def chi2(self, x) -> float:
+        """``−2 ln L`` up to a constant: χ² (gaussian) or ``2 Σ (m − d ln m)`` (poisson)."""
+        return float(self.chi2_batch(np.asarray(x, dtype=float)[None, :])[0])
+
+    def gradient(self, x) -> np.ndarray:
+        """Gradient of :meth:`chi2`, ``(P,)``."""
+        return self.gradient_batch(np.asarray(x, dtype=float)[None, :])[0]
+
+    def hessian(self, x) -> np.ndarray:
+        """Gauss–Newton (gaussian) or Fisher (poisson) Hessian of :meth:`chi2`, ``(P, P)``."""
+        return self.loss.gn_hessian(self.problem, self._theta(x))[0] / self.loss.errordef
+
+    def log_likelihood(self, x) -> float:
+        """``ln L`` with its constants (gaussian: with σ profiled when no variance is set)."""
+        return float(self.loss.log_likelihood(self.problem, self._theta(x))[0])
+
+    def covariance(self, x) -> np.ndarray:
+        """``2 H⁻¹`` of :meth:`chi2` (unscaled), ``(P, P)``; NaN where singular."""
+        return self.loss.covariance(self.problem, self._theta(x))[0]
+
+    # ------------------------------------------------------ K points
+    def _problem_for(self, K: int):
+        if K not in self._batched:
+            self._batched[K] = self.problem.take(np.zeros(K, dtype=int))
+        return self._batched[K]
+
+    def chi2_batch(self, X) -> np.ndarray:
+        """:meth:`chi2` at ``K`` points ``X (K, P)``, ``(K,)``; ``inf`` where non-finite."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        self.nfev += X.shape[0]
+        with np.errstate(all="ignore"):
+            v = self.loss.value(self._problem_for(X.shape[0]), X) / self.loss.errordef
+        return np.where(np.isfinite(v), v, np.inf)
+
+    def gradient_batch(self, X) -> np.ndarray:
+        """:meth:`gradient` at ``K`` points ``X (K, P)``, ``(K, P)``."""
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        with np.errstate(all="ignore"):
+            return self.loss.gradient(self._problem_for(X.shape[0]), X) / self.loss.errordef
+
+    # ------------------------------------------------------------ bounds
+    def inside(self, X) -> np.ndarray:
+        """Whether each point is within the bounds, ``(K,)`` (or a bool for one point)."""
+        X = np.asarray(X, dtype=float)
+        ok = ((X >= self.lower) & (X <= self.upper)).all(axis=-1)
+        return ok
+
+    def clip(self, x) -> np.ndarray:
+        """``x`` moved inside the bounds."""
+        return np.clip(np.asarray(x, dtype=float), self.lower, self.upper)
+
+    # -------------------------------------------------------- write back
+    def write_back(self, x, covariance=None, status: int = 6, nfev: int | None = None, std=None):
+        """Store ``x`` (and standard errors) in the model's parameters, with
+        the goodness-of-fit maps, in one step (as ``m.fit`` does).
+
+        ``covariance`` (P, P): the errors to store; ``None`` takes the loss's
+        (``2 H⁻¹``, scaled by the reduced χ² for gaussian data without a
+        noise variance, as ``m.fit``). ``std`` (P,) overrides the diagonal
+        (a sampler's posterior std). Returns the statistics ``m.fit`` computes.
+        """
+        theta = self._theta(x)
+        cov = None if covariance is None else np.asarray(covariance, dtype=float)[None]
+        rescale = False if covariance is not None else None
+        if std is not None:
+            std = np.asarray(std, dtype=float)
+            base = np.diag(std ** 2) if cov is None else cov[0].copy()
+            d = np.sqrt(np.clip(np.diag(base), 1e-300, None))
+            corr = base / np.outer(d, d)
+            cov = (corr * np.outer(std, std))[None]
+            rescale = False
+        solution = Solution(theta=theta, status=np.array([status]), nfev=np.array([nfev or self.nfev]),
+                            objective=np.array([self.chi2(x) * self.loss.errordef]), covariance=cov)
+        stats = self._writer._write_back(self.problem, solution, self._pixels, rescale, self.loss, parts=self._parts)
+        self._writer._remember_fit(self.loss, False)
+        cov_out = stats["covariance"]
+        target = self.model
+        target.covariance = None if cov_out is None else cov_out[0]
+        return stats
