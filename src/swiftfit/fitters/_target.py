@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError
+from ..fitting.problem import ParamPlan, Problem
 from ..fitting.solution import Solution
 
 __all__ = ["FitTarget", "LIKELIHOODS"]
@@ -219,3 +220,119 @@ class FitTarget:
         target = self.model
         target.covariance = None if cov_out is None else cov_out[0]
         return stats
+
+    # ----------------------------------------------- helpers for fitters
+    def parameters(self) -> list:
+        """The model parameters in the problem's order (one per plan)."""
+        return [p for c in self.problem.components for p in c.parameters]
+
+    def column_components(self) -> np.ndarray:
+        """Index (into ``problem.components``) of the component owning each free column, ``(P,)``."""
+        owner = np.repeat(np.arange(len(self.problem.components)),
+                          [len(c.parameters) for c in self.problem.components])
+        cols = np.empty(self.P, dtype=int)
+        for i, plan in enumerate(self.problem.plans):
+            if plan.kind == "free":
+                cols[plan.column] = owner[i]
+        return cols
+
+    def _plan_columns(self) -> list:
+        """For each plan, the set of free columns its value depends on (structurally)."""
+        if getattr(self, "_plan_cols", None) is None:
+            pb = self.problem
+            cols: list = [set() for _ in pb.plans]
+            for i in pb.order:
+                plan = pb.plans[i]
+                if plan.kind == "free":
+                    cols[i] = {plan.column}
+                elif plan.kind == "twin":
+                    cols[i] = set(cols[plan.source])
+                elif plan.kind == "expr":
+                    cols[i] = set().union(*(cols[k] for k in plan.deps)) if plan.deps else set()
+            self._plan_cols = cols
+        return self._plan_cols
+
+    def set_values(self, x) -> None:
+        """Store ``x`` (and the twins and ``expr`` ties it implies) as the
+        parameters' values at the current position, nothing else (no std, no
+        goodness of fit): the state a fitter is at, e.g. to save it."""
+        values = self.problem.parameter_values(self._theta(x))
+        for p, plan, v in zip(self.parameters(), self.problem.plans, values):
+            if plan.kind != "fixed":
+                p.map["values"][p._index()] = float(np.asarray(v).reshape(-1)[0])
+
+    def restrict(self, mask, x, model_values=None) -> FitTarget:
+        """The same target as a function of the columns ``mask`` only, the
+        other free parameters held at their values in ``x``.
+
+        Components that do not depend on the selected columns are evaluated
+        once, at ``x``, and added as a constant (the "residual of the rest");
+        ``model_values`` (N,), the full model at ``x`` when the caller has it,
+        spares that evaluation. The returned target cannot :meth:`write_back`.
+        """
+        mask = np.asarray(mask, dtype=bool)
+        x = np.asarray(x, dtype=float)
+        if mask.shape != (self.P,) or not mask.any():
+            raise InvalidInputError(f"`mask` must be a boolean array of shape ({self.P},) selecting at least one column")
+        pb = self.problem
+        new_col = np.cumsum(mask) - 1
+        plans, fixed = [], pb.fixed.copy()
+        for i, plan in enumerate(pb.plans):
+            if plan.kind == "free" and not mask[plan.column]:
+                fixed[:, i] = x[plan.column]
+                plans.append(ParamPlan(plan.name, "fixed"))
+            elif plan.kind == "free":
+                plans.append(ParamPlan(plan.name, "free", column=int(new_col[plan.column])))
+            else:
+                plans.append(plan)
+        cols = self._plan_columns()
+        depends = np.array([any(mask[list(cols[i])].any() for i in slots if cols[i]) for slots in pb.slots],
+                           dtype=bool)
+        # only the plans the selected components need (and their twin/expr sources) are evaluated
+        needed = {i for c in np.flatnonzero(depends) for i in pb.slots[c]}
+        needed |= {i for i, plan in enumerate(pb.plans) if plan.kind == "free" and mask[plan.column]}
+        stack = list(needed)
+        while stack:
+            plan = pb.plans[stack.pop()]
+            for k in ([plan.source] if plan.kind == "twin" else plan.deps if plan.kind == "expr" else []):
+                if k not in needed:
+                    needed.add(k)
+                    stack.append(k)
+        if model_values is None:
+            rest = object.__new__(Problem)
+            rest.__dict__.update(pb.__dict__)
+            rest.active = pb.active & ~depends[None, :]
+            base = rest.evaluate(x[None])
+        else:
+            base = 0.0
+        sub = object.__new__(_ShiftedProblem)
+        sub.__dict__.update(pb.__dict__)
+        sub.plans, sub.fixed, sub.base = plans, fixed, base
+        sub.order = [i for i in pb.order if i in needed]
+        sub.active = pb.active & depends[None, :]
+        if model_values is not None:
+            sub.base = np.asarray(model_values, dtype=float).reshape(1, -1) - sub.evaluate(x[mask][None])
+        sub.p0 = x[mask][None]
+        sub.lower, sub.upper = pb.lower[mask], pb.upper[mask]
+        sub.names = [n for n, k in zip(pb.names, mask) if k]
+        out = object.__new__(FitTarget)
+        out.model, out.likelihood, out.joint = self.model, self.likelihood, self.joint
+        out.problem, out._writer, out._parts, out._pixels = sub, None, None, None
+        out.loss, out.names = self.loss, list(sub.names)
+        out.x0 = x[mask].copy()
+        out.lower, out.upper = self.lower[mask], self.upper[mask]
+        out._batched, out.nfev = {1: sub}, 0
+        return out
+
+
+class _ShiftedProblem(Problem):
+    """A problem plus a constant model ``base`` (1, N): the components held fixed."""
+
+    def _evaluate(self, theta):
+        return super()._evaluate(theta) + self.base
+
+    def take(self, rows):
+        new = super().take(rows)
+        shifted = object.__new__(_ShiftedProblem)
+        shifted.__dict__.update(new.__dict__)
+        return shifted

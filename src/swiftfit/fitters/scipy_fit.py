@@ -1,0 +1,122 @@
+"""ScipyFit: ``scipy.optimize.minimize`` on ``−2 ln L`` (AstroPhot's ``fit.scipy_fit``)."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from scipy import optimize
+
+from ..errors import InvalidInputError, InvalidTypeError
+from .base import BaseOptimizer
+
+__all__ = ["ScipyFit"]
+
+METHODS = ("Nelder-Mead", "L-BFGS-B", "TNC", "SLSQP", "Powell", "trust-constr")
+_USES_GRADIENT = {"L-BFGS-B", "TNC", "SLSQP", "trust-constr"}
+
+
+class ScipyFit(BaseOptimizer):
+    """Minimise ``−2 ln L`` with one of scipy's bounded minimizers.
+
+    Parameters
+    ----------
+    model : Model1D, Model2D or JointModel
+    initial_state : array_like (P,), optional
+    method : {"Nelder-Mead", "L-BFGS-B", "TNC", "SLSQP", "Powell", "trust-constr"}
+        The gradient-based ones get our analytic gradient
+        (:meth:`FitTarget.gradient`); ``trust-constr`` also the Gauss–Newton
+        Hessian.
+    likelihood : {"gaussian", "poisson"}
+    ndf : int, optional
+        Degrees of freedom for :meth:`chi2min`; default ``N − P``.
+    options : dict, optional
+        Passed to ``scipy.optimize.minimize`` as ``options`` (``maxiter``
+        defaults to ``max_iter``).
+    tol : float, optional
+        ``scipy.optimize.minimize``'s ``tol``.
+    **kwargs
+        ``relative_tolerance`` (unused by scipy: give ``tol``/``options``),
+        ``verbose``, ``max_iter`` (default 1000), ``save_steps`` (one file per
+        scipy iteration), ``fit_valid`` (pass the parameters' bounds to
+        scipy; ``False`` fits unbounded) of :class:`BaseOptimizer`.
+
+    Attributes
+    ----------
+    scipy_res : scipy.optimize.OptimizeResult
+        scipy's answer, after :meth:`fit`.
+
+    Examples
+    --------
+    >>> fitter = ScipyFit(m, method="L-BFGS-B", verbose=0).fit()   # doctest: +SKIP
+    >>> fitter.scipy_res.success, fitter.res()                     # doctest: +SKIP
+    """
+
+    default_max_iter = 1000
+
+    def __init__(self, model, initial_state=None, method: str = "Nelder-Mead", likelihood: str = "gaussian",
+                 ndf=None, options: dict | None = None, tol: float | None = None, **kwargs):
+        if method not in METHODS:
+            raise InvalidInputError(f"`method` must be one of {METHODS}, got {method!r}")
+        if options is not None and not isinstance(options, dict):
+            raise InvalidTypeError(f"`options` must be a dict or None, got {type(options).__name__}")
+        if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol > 0):
+            raise InvalidInputError(f"`tol` must be a positive number or None, got {tol!r}")
+        if ndf is not None and (isinstance(ndf, bool) or not isinstance(ndf, Integral) or ndf < 1):
+            raise InvalidInputError(f"`ndf` must be a positive integer or None, got {ndf!r}")
+        super().__init__(model, initial_state=initial_state, likelihood=likelihood, **kwargs)
+        self.method = method
+        self.options = {} if options is None else dict(options)
+        self.tol = tol
+        self._ndf = None if ndf is None else int(ndf)
+        self.scipy_res = None
+
+    def density(self, state) -> float:
+        """``−2 ln L`` (up to a constant) at ``state``: what is minimised."""
+        return self.target.chi2(np.asarray(state, dtype=float))
+
+    def numpy_bounds(self):
+        """The bounds as scipy wants them: a list of ``(low, high)`` with None
+        for an open side, or None when no parameter is bounded (or ``fit_valid`` is False)."""
+        lower, upper = self._bounds()
+        if not (np.isfinite(lower).any() or np.isfinite(upper).any()):
+            return None
+        return [(float(lo) if np.isfinite(lo) else None, float(hi) if np.isfinite(hi) else None)
+                for lo, hi in zip(lower, upper)]
+
+    def fit(self) -> ScipyFit:
+        """Run ``scipy.optimize.minimize`` once; record each iteration; write back."""
+        t = self.target
+        if not self.loss_history:
+            self._record(self.current_state, self._loss(self.current_state))
+
+        def callback(xk, *args):
+            x = self._valid(np.array(getattr(xk, "x", xk), dtype=float))
+            self.iteration += 1
+            self._record(x, self._loss(x))
+            if self.verbose >= 2:
+                self._say(f"iter {self.iteration}: -2lnL/ndf {self.loss_history[-1] / self.ndf:.8g}", 2)
+
+        bounds = self.numpy_bounds()
+        kw = {}
+        if self.method in _USES_GRADIENT:
+            kw["jac"] = t.gradient
+        if self.method == "trust-constr":
+            kw["hess"] = t.hessian
+        if bounds is not None:
+            lower, upper = self._bounds()
+            # trust-constr may step outside bounds unless told to keep feasible
+            kw["bounds"] = (optimize.Bounds(lower, upper, keep_feasible=True) if self.method == "trust-constr"
+                            else bounds)
+        options = {"maxiter": self.max_iter, **self.options}
+        if self.method == "TNC":
+            options.setdefault("maxfun", options.pop("maxiter"))
+        res = optimize.minimize(t.chi2, self.current_state, method=self.method, tol=self.tol,
+                                options=options, callback=callback, **kw)
+        self.scipy_res = res
+        x = np.asarray(res.x, dtype=float)
+        if bounds is not None:  # scipy may end a rounding error outside
+            x = self._valid(x)
+        self._record(x, self._loss(x))
+        self._finish(self.res(), bool(res.success), ("success: " if res.success else "fail: ") + str(res.message))
+        return self
