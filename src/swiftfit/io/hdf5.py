@@ -310,9 +310,15 @@ def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
         write_signal(f.create_group("signal"), signal)
 
 
-def load(filename: str | os.PathLike, allow_import: bool = False) -> BaseSignal:
+def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = False,
+         chunks: Any = None) -> BaseSignal:
     """Read the signal of a swiftfit HDF5 file, or of a HyperSpy ``.hspy`` file
     (format 3.x, with its stored models: :mod:`swiftfit.io.hspy`).
+
+    With ``lazy=True`` the data stay on disk as a dask array (a lazy signal,
+    read chunk by chunk; ``chunks`` as for ``dask.array``), and a zarr store
+    (``*.zarr``, written by ``s.save("x.zarr")``) can be read too:
+    :mod:`swiftfit.io.lazy_io`. A ``*.zarr`` path is always read lazily.
 
     The models stored in the file are listed in ``signal.models_stored``, a
     dict mapping each name to a :class:`~swiftfit.io.hdf5_model.StoredModel`;
@@ -321,7 +327,12 @@ def load(filename: str | os.PathLike, allow_import: bool = False) -> BaseSignal:
     """
     from .hdf5_model import StoredModel
     from .hspy import is_hspy_file, load_hspy
+    from .lazy_io import is_zarr_path, load_lazy
 
+    if not isinstance(lazy, (bool, np.bool_)):
+        raise ValueError(f"`lazy` must be True or False, got {lazy!r}")
+    if lazy or is_zarr_path(filename):
+        return load_lazy(filename, chunks=chunks, allow_import=allow_import)
     if is_hspy_file(filename):  # written by HyperSpy (file_format "HyperSpy" or *.hspy)
         return load_hspy(filename)
     with h5py.File(filename, "r") as f:

@@ -16,6 +16,10 @@ class ModelComponents:
         object.__setattr__(self, "_model", model)
 
     def __getattr__(self, name):
+        if name.startswith("_"):
+            # private names are never components; answering them from the model
+            # would recurse while the object is being unpickled (no _model yet)
+            raise AttributeError(name)
         for comp in self._model._components:
             if comp._attribute_name == name:
                 return comp

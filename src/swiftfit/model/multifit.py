@@ -166,7 +166,24 @@ class MultifitMixin:
         >>> m.multifit(autosave_file="run.npz", resume=True)  # doctest: +SKIP
         >>> m.multifit_output.success.data.all()              # doctest: +SKIP
         True
+
+        On a lazy signal (dask data) the same arguments, plus ``out=`` (maps
+        written to a zarr/HDF5 store), run the batched engine per navigation
+        block on the active dask scheduler: :mod:`.lazy_multifit`.
         """
+        if getattr(self.signal, "_lazy", False):
+            from .lazy_multifit import lazy_multifit
+
+            return lazy_multifit(
+                self, mask=mask, fetch_only_fixed=fetch_only_fixed, autosave=autosave,
+                autosave_every=autosave_every, show_progressbar=show_progressbar,
+                interactive_plot=interactive_plot, iterpath=iterpath, optimizer=optimizer,
+                loss_function=loss_function, grad=grad, bounded=bounded, fd_scheme=fd_scheme,
+                chunk_size=chunk_size, refit_failed=refit_failed, autosave_file=autosave_file,
+                resume=resume, **kwargs)
+        if "out" in kwargs:
+            raise InvalidInputError("`out` (maps written to a store) is for lazy signals; use "
+                                    "s.as_lazy().create_model() or read the maps from the model")
         nav = self._nav_shape
         if mask is not None:
             mask = np.asarray(mask, dtype=bool)

@@ -525,6 +525,18 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
 
         save_signal_with_models(self, filename)
 
+    def as_lazy(self, chunks: Any = None) -> "BaseSignal":
+        """A lazy copy over a dask array (see :func:`swiftfit.signals.lazy.as_lazy`).
+
+        Examples
+        --------
+        >>> BaseSignal(np.zeros((4, 8))).as_lazy()._lazy
+        True
+        """
+        from .lazy import as_lazy
+
+        return as_lazy(self, chunks)
+
     def create_model(self, *args: Any, **kwargs: Any) -> Any:
         """Models need a Signal1D or Signal2D; this raises ``TypeError``."""
         raise InvalidTypeError(
