@@ -225,6 +225,12 @@ class FittingMixin:
     def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
         """Resolve and check optimizer, loss and gradient options, up front."""
         spec = registry.get("lm" if optimizer is None else optimizer)
+        from ..backends import check_backend, get_backend
+
+        backend = check_backend(kwargs.pop("backend", None) or get_backend()[0])
+        dtype = kwargs.pop("dtype", None)  # the JAX precision (backend="jax" only)
+        if dtype is not None and backend != "jax":
+            raise InvalidInputError(f"`dtype` ({dtype!r}) applies to backend='jax' only, got backend={backend!r}")
         if not isinstance(bounded, (bool, np.bool_)):
             raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
         huber_delta = kwargs.pop("huber_delta", 1.0)
@@ -240,6 +246,10 @@ class FittingMixin:
         registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
         grad_mode = "auto" if custom_grad is not None else grad
         loss, spec = with_priors(loss, spec, [p for c in self._components for p in c.parameters])
+        if backend == "jax":  # the JAX engine (swiftfit.backends): "lm" and "ls" only
+            from ..backends.jax_lm import jax_spec
+
+            spec = jax_spec(spec, loss, dtype)
         return spec, loss, grad_mode, rescale
 
     def _remember_fit(self, loss, bounded) -> None:
