@@ -255,6 +255,23 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
             out.append(comp)
         return out
 
+    def create_samfire(self, workers=None, ipyparallel=False, setup=True, **kwargs):
+        """A SAMFire (:class:`swiftfit.samfire.Samfire`) to fit every pixel
+        from the pixels fitted so far (fit one seed pixel per region first).
+
+        ``ipyparallel=True`` is not supported (pass a dask Client as
+        ``client=``); ``kwargs``: ``client``, ``random_state``,
+        ``show_progressbar``, ``batch_size``.
+
+        Examples
+        --------
+        >>> samf = m.create_samfire(workers=None, ipyparallel=False)   # doctest: +SKIP
+        >>> samf.start()                                               # doctest: +SKIP
+        """
+        from ..samfire import create_samfire
+
+        return create_samfire(self, workers=workers, ipyparallel=ipyparallel, setup=setup, **kwargs)
+
     def store_current_values(self) -> None:
         """Mark the current parameter values as set at the current position."""
         for comp in self._components:
