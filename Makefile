@@ -27,6 +27,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/accuracy.py
 	$(PY) benchmarks/multifit.py
 	$(PY) benchmarks/model2d.py
+	$(PY) benchmarks/samplers.py
+	$(PY) benchmarks/lazy.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache build src/*.egg-info

@@ -12,14 +12,15 @@ fitting code::
 
 from __future__ import annotations
 
-from . import errors, model, optimizers, priors, signals, stats
+from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats
+from .backends import get_backend, set_backend
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
 from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
-from .signals import BaseSignal, Signal1D, Signal2D
+from .signals import BaseSignal, LazySignal1D, LazySignal2D, Signal1D, Signal2D
 
 __version__ = "0.1.0"
 
@@ -40,7 +41,14 @@ __all__ = [
     "Parameter",
     "Signal1D",
     "Signal2D",
+    "LazySignal1D",
+    "LazySignal2D",
+    "backends",
     "errors",
+    "fitters",
+    "get_backend",
+    "set_backend",
+    "samfire",
     "load",
     "model",
     "optimizers",

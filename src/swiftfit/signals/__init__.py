@@ -11,8 +11,10 @@ Examples
 
 from .axes import AxesManager, DataAxis
 from .base import BaseSignal
+from .lazy import LazyBaseSignal, LazySignal1D, LazySignal2D
 from .metadata import Metadata
 from .signal1d import Signal1D
 from .signal2d import Signal2D
 
-__all__ = ["BaseSignal", "Signal1D", "Signal2D", "AxesManager", "DataAxis", "Metadata"]
+__all__ = ["BaseSignal", "Signal1D", "Signal2D", "LazyBaseSignal", "LazySignal1D", "LazySignal2D", "AxesManager",
+           "DataAxis", "Metadata"]
