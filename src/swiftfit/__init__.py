@@ -16,6 +16,7 @@ from . import backends, errors, fitters, model, optimizers, priors, samfire, sig
 from .backends import get_backend, set_backend
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
+from .fitters import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
 from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
@@ -30,6 +31,15 @@ __all__ = [
     "Datasets",
     "Fit",
     "FitResult",
+    "Grad",
+    "HMC",
+    "Iter",
+    "IterParam",
+    "LM",
+    "MALA",
+    "MHMCMC",
+    "ScipyFit",
+    "Slalom",
     "JointModel",
     "Model1D",
     "Model2D",

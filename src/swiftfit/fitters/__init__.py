@@ -1,14 +1,28 @@
-"""The fitter family of AstroPhot's ``fit`` package (seed 002) for every swiftfit model."""
+"""The fitter family of AstroPhot's ``fit`` package (seed 002) for every swiftfit model.
 
-# samplers (MHMCMC needs the `emcee` extra, imported when one is made)
-from .hmc import HMC  # noqa: E402
-from .mala import MALA  # noqa: E402
-from .mhmcmc import MHMCMC  # noqa: E402
+Optimizers (:class:`LM`, :class:`Grad`, :class:`Iter`, :class:`IterParam`,
+:class:`ScipyFit`, :class:`Slalom`) and samplers (:class:`MHMCMC`,
+:class:`MALA`, :class:`HMC`) take a ``Model1D``, ``Model2D`` or
+``JointModel`` and work at its current navigation position, on our analytic
+gradients (no PyTorch). Each writes its result back into the model's
+parameters (``value``, ``std``) as ``m.fit`` does.
 
-# optimizers
-from .base import BaseOptimizer  # noqa: E402
-from .grad import Grad  # noqa: E402
-from .iterative import Iter, IterParam  # noqa: E402
-from .lm import LM, LMConstraint  # noqa: E402
-from .scipy_fit import ScipyFit  # noqa: E402
-from .slalom import Slalom  # noqa: E402
+Examples
+--------
+>>> from swiftfit.fitters import LM, HMC                   # doctest: +SKIP
+>>> LM(m, verbose=0).fit().message                         # doctest: +SKIP
+>>> print(HMC(m, max_iter=500, progress_bar=False).fit().summary())   # doctest: +SKIP
+"""
+
+from .base import BaseOptimizer
+from .grad import Grad
+from .hmc import HMC
+from .iterative import Iter, IterParam
+from .lm import LM, LMConstraint
+from .mala import MALA
+from .mhmcmc import MHMCMC  # needs the `emcee` extra, imported when one is made
+from .scipy_fit import ScipyFit
+from .slalom import Slalom
+
+__all__ = ["BaseOptimizer", "LM", "LMConstraint", "Grad", "Iter", "IterParam", "ScipyFit", "Slalom",
+           "MHMCMC", "MALA", "HMC"]
