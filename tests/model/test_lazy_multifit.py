@@ -218,7 +218,6 @@ def test_distributed_equals_threads_and_survives_a_killed_worker(setup, cluster)
         assert plugin.killed_pid not in set(client.run(os.getpid).values())
 
 
-@pytest.mark.slow
 def test_full_size_cube_lazy_equals_eager_threads_and_cluster(tmp_path, cluster):
     """256×256×1024 (512 MiB) zarr cube: the lazy multifit on threads and on a
     2-worker LocalCluster give the eager maps bit for bit (benchmarks/lazy.py

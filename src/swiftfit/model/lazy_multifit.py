@@ -35,6 +35,7 @@ refitted pixels.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -235,6 +236,12 @@ def _run(tasks, on_result, wave: int, progress) -> None:
         for i, result in enumerate(dask.compute(*tasks[s:s + wave])):
             on_result(s + i, result)
             progress.update(1)
+        # zarr's asyncio reads leave each chunk's buffer in a reference cycle
+        # that the collector, triggered by object counts and not bytes, reached
+        # too late: the driver's memory grew with the data (+170 MB per 512 MiB).
+        # Collecting the young generations after each wave bounds it; a full
+        # collection would too, at ~0.2 s a wave.
+        gc.collect(1)
 
 
 # ----------------------------------------------------------------- driver
