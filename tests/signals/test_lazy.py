@@ -119,5 +119,5 @@ def test_lazy_data_setter_and_errors():
     lazy = cube().as_lazy()
     with pytest.raises(ValueError, match="shape"):
         lazy.data = np.zeros((2, 2))
-    with pytest.raises(ValueError, match="lazy"):
+    with pytest.raises(TypeError, match="lazy"):
         sf.load("x.h5", lazy="yes")

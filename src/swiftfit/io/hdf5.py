@@ -30,6 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ..errors import InvalidTypeError
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.metadata import Metadata
 
@@ -239,19 +240,14 @@ def write_signal(group: Any, signal: BaseSignal) -> None:
     write_value(group, "original_metadata", signal.original_metadata, "original_metadata")
 
 
-def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
-    """Rebuild the signal stored in ``group`` by :func:`write_signal`."""
-    cls_name = read_attr(group.attrs, "class", path, (str,))
-    if cls_name not in _SIGNAL_CLASSES:
-        raise ValueError(f"{path}.class: unknown signal class {cls_name!r}; "
-                         f"expected one of {sorted(_SIGNAL_CLASSES)}")
-    cls = _SIGNAL_CLASSES[cls_name]
-    data = read_array(group, "data", path)
+def read_axes(group, path: str, ndim: int) -> tuple[list[dict], list[int]]:
+    """The ``axes`` group of a signal: one axis dict per data dimension (for
+    the signal constructors) and the current navigation indices."""
     axes_group = read_group(group, "axes", path)
-    if sorted(axes_group) != sorted(str(i) for i in range(data.ndim)):
-        raise ValueError(f"{path}.axes: expected one axis per data dimension ({data.ndim})")
+    if sorted(axes_group) != sorted(str(i) for i in range(ndim)):
+        raise ValueError(f"{path}.axes: expected one axis per data dimension ({ndim})")
     axes, indices = [], []
-    for i in range(data.ndim):
+    for i in range(ndim):
         g = read_group(axes_group, str(i), f"{path}.axes")
         where = f"{path}.axes.{i}"
         d: dict = {
@@ -269,6 +265,18 @@ def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
             d["offset"] = read_attr(g.attrs, "offset", where, (float,))
         axes.append(d)
         indices.append(read_attr(g.attrs, "index", where, (int,)))
+    return axes, indices
+
+
+def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
+    """Rebuild the signal stored in ``group`` by :func:`write_signal`."""
+    cls_name = read_attr(group.attrs, "class", path, (str,))
+    if cls_name not in _SIGNAL_CLASSES:
+        raise ValueError(f"{path}.class: unknown signal class {cls_name!r}; "
+                         f"expected one of {sorted(_SIGNAL_CLASSES)}")
+    cls = _SIGNAL_CLASSES[cls_name]
+    data = read_array(group, "data", path)
+    axes, indices = read_axes(group, path, data.ndim)
     metadata = read_tree(read_group(group, "metadata", path), f"{path}.metadata", depth + 1)
     original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1)
     if not isinstance(metadata, dict) or not isinstance(original, dict):
@@ -330,7 +338,7 @@ def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = F
     from .lazy_io import is_zarr_path, load_lazy
 
     if not isinstance(lazy, (bool, np.bool_)):
-        raise ValueError(f"`lazy` must be True or False, got {lazy!r}")
+        raise InvalidTypeError(f"`lazy` must be True or False, got {lazy!r}")
     if lazy or is_zarr_path(filename):
         return load_lazy(filename, chunks=chunks, allow_import=allow_import)
     if is_hspy_file(filename):  # written by HyperSpy (file_format "HyperSpy" or *.hspy)

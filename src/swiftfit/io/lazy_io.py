@@ -321,8 +321,8 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
     from .hdf5 import (
         _SIGNAL_CLASSES,
         _check_file,
-        read_array,
         read_attr,
+        read_axes,
         read_group,
         read_tree,
     )
@@ -338,28 +338,7 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
                 or group["data"].dtype.kind not in "biufc" or group["data"].dtype.names is not None:
             raise ValueError(f"{path}: missing or non-numeric dataset 'data'")
         src = H5Source(filename, group["data"].name)
-        axes_group = read_group(group, "axes", path)
-        if sorted(axes_group) != sorted(str(i) for i in range(src.ndim)):
-            raise ValueError(f"{path}.axes: expected one axis per data dimension ({src.ndim})")
-        axes, indices = [], []
-        for i in range(src.ndim):
-            g = read_group(axes_group, str(i), f"{path}.axes")
-            where = f"{path}.axes.{i}"
-            d: dict = {
-                "size": read_attr(g.attrs, "size", where, (int,)),
-                "units": read_attr(g.attrs, "units", where, (str, type(None))),
-                "name": read_attr(g.attrs, "name", where, (str, type(None))),
-                "navigate": read_attr(g.attrs, "navigate", where, (bool,)),
-                "is_binned": read_attr(g.attrs, "is_binned", where, (bool,)),
-            }
-            axis = read_array(g, "axis", where, kinds="f", optional=True)
-            if axis is not None:
-                d["axis"] = axis
-            else:
-                d["scale"] = read_attr(g.attrs, "scale", where, (float,))
-                d["offset"] = read_attr(g.attrs, "offset", where, (float,))
-            axes.append(d)
-            indices.append(read_attr(g.attrs, "index", where, (int,)))
+        axes, indices = read_axes(group, path, src.ndim)
         metadata = _read_metadata(read_group(group, "metadata", path), f"{path}.metadata", depth + 1, read)
         original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1)
         n_sig = sum(not a["navigate"] for a in axes)
