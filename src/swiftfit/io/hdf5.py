@@ -213,14 +213,8 @@ def _signal_class_name(signal: BaseSignal) -> str:
     raise ValueError(f"expected a signal, got {type(signal).__name__}")
 
 
-def write_signal(group: Any, signal: BaseSignal) -> None:
-    """Write ``signal`` into the (empty) HDF5 group ``group``."""
-    group.attrs["class"] = _signal_class_name(signal)
-    group.attrs["title"] = str(signal.metadata.get_item("General.title", ""))
-    data = np.asarray(signal.data)
-    if data.dtype.kind not in _ARRAY_KINDS or data.dtype.names is not None:
-        raise ValueError(f"cannot store signal data of dtype {data.dtype}")
-    group.create_dataset("data", data=data)
+def write_axes(group, signal) -> None:
+    """The ``axes`` group of ``signal`` (read back by :func:`read_axes`)."""
     axes = group.create_group("axes")
     for i, ax in enumerate(signal.axes_manager._axes):
         g = axes.create_group(str(i))
@@ -236,6 +230,17 @@ def write_signal(group: Any, signal: BaseSignal) -> None:
         else:
             g.attrs["scale"] = np.float64(d["scale"])
             g.attrs["offset"] = np.float64(d["offset"])
+
+
+def write_signal(group: Any, signal: BaseSignal) -> None:
+    """Write ``signal`` into the (empty) HDF5 group ``group``."""
+    group.attrs["class"] = _signal_class_name(signal)
+    group.attrs["title"] = str(signal.metadata.get_item("General.title", ""))
+    data = np.asarray(signal.data)
+    if data.dtype.kind not in _ARRAY_KINDS or data.dtype.names is not None:
+        raise ValueError(f"cannot store signal data of dtype {data.dtype}")
+    group.create_dataset("data", data=data)
+    write_axes(group, signal)
     write_value(group, "metadata", signal.metadata, "metadata")
     write_value(group, "original_metadata", signal.original_metadata, "original_metadata")
 

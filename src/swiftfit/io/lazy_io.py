@@ -265,7 +265,7 @@ def save_hdf5_lazy(signal: BaseSignal, filename: str | os.PathLike) -> None:
     """
     import h5py
 
-    from .hdf5 import KIND, _stamp, write_optional, write_value
+    from .hdf5 import KIND, _stamp, write_axes, write_value
 
     da = require("dask.array", "dask")
     if not isinstance(signal, BaseSignal):
@@ -284,21 +284,7 @@ def save_hdf5_lazy(signal: BaseSignal, filename: str | os.PathLike) -> None:
             ds = group.create_dataset("data", shape=data.shape, dtype=data.dtype, chunks=data.chunksize)
             sources.append(data)
             targets.append(ds)
-            axes = group.create_group("axes")
-            for i, ax in enumerate(sig.axes_manager._axes):
-                g = axes.create_group(str(i))
-                d = ax.get_axis_dictionary()
-                g.attrs["size"] = np.int64(d["size"])
-                write_optional(g.attrs, "units", d["units"])
-                write_optional(g.attrs, "name", d["name"])
-                g.attrs["navigate"] = np.bool_(d["navigate"])
-                g.attrs["is_binned"] = np.bool_(d["is_binned"])
-                g.attrs["index"] = np.int64(ax.index if ax.navigate else 0)
-                if "axis" in d:
-                    g.create_dataset("axis", data=np.asarray(d["axis"], dtype=float))
-                else:
-                    g.attrs["scale"] = np.float64(d["scale"])
-                    g.attrs["offset"] = np.float64(d["offset"])
+            write_axes(group, sig)
 
         write(group, signal, data)
         write_value(group, "metadata", md, "metadata")
