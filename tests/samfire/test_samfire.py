@@ -288,8 +288,9 @@ def _run_small(**kw):
 
 
 def test_multiprocessing_and_dask_workers_give_the_serial_result():
-    """The same 8 × 8 domain fit serially, on a 2-process multiprocessing pool
-    and on a dask LocalCluster (1 worker, 2 threads, processes=False): the
+    """The same 8 × 8 domain fit serially, on a 2-process multiprocessing pool,
+    on a dask LocalCluster of threads (1 worker, 2 threads, processes=False)
+    and on one of 2 worker processes: the
     batches and their starts do not depend on the workers, and each pixel's
     fit is its own, so every map agrees (rtol 1e-9)."""
     distributed = pytest.importorskip("distributed")
@@ -302,9 +303,15 @@ def test_multiprocessing_and_dask_workers_give_the_serial_result():
                                   dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         m2, _, samf2, _ = _run_small(client=client)
         assert samf2.pool.kind == "dask"
-    for a, b, c in zip(_state(m0), _state(m1), _state(m2)):
+    # worker processes: the model crosses a process boundary (cloudpickle), as on a real cluster
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, silence_logs=40,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
+        m3, _, samf3, _ = _run_small(client=client)
+        assert samf3.pool.kind == "dask" and samf3.pixels_done == 64
+    for a, b, c, d in zip(_state(m0), _state(m1), _state(m2), _state(m3)):
         np.testing.assert_allclose(b, a, rtol=1e-9, equal_nan=True)
         np.testing.assert_allclose(c, a, rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(d, a, rtol=1e-9, equal_nan=True)
 
 
 # ------------------------------------------------------ bad input & plots
