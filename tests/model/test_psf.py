@@ -123,3 +123,22 @@ def test_sersic_with_moffat_psf_recovers_n_and_re_with_honest_std():
         assert np.mean(values) == pytest.approx(true, rel=0.01), p.name
         spread = np.std(values, ddof=1)
         assert np.median(p.map["std"][ok]) == pytest.approx(spread, rel=0.15), p.name
+
+
+def test_model_copies_keep_the_psf():
+    """m.inav[...] (and every copy of a model: SAMFire's and the lazy
+    multifit's workers) keeps the PSF and oversampling: the copy's model
+    image equals the original's at the same pixel (rtol 1e-12); without the
+    PSF it would differ by the convolution (checked to be > 1 %)."""
+    psf = _moffat_psf(7)
+    s = hs.signals.Signal2D(np.zeros((3, 30, 30)))
+    m = s.create_model()
+    m.append(C2.Gaussian2D(A=1000, sigma_x=1.0, sigma_y=1.2, centre_x=14, centre_y=15))
+    m.set_psf(psf, oversampling=3)
+    m.assign_current_values_to_all()
+    sub = m.inav[1:]
+    assert sub.psf is not None and sub._oversampling == 3
+    np.testing.assert_allclose(sub.as_signal().data[0], m.as_signal().data[1], rtol=1e-12)
+    bare = m.inav[1:]
+    bare.set_psf(None)
+    assert np.abs(bare.as_signal().data[0] - m.as_signal().data[1]).max() > 0.01 * m.as_signal().data[1].max()

@@ -364,11 +364,16 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
         return name
 
     # ---------------------------------------------------------- copying
+    # attributes a copy of the model (m.inav, a worker's copy) takes as they are
+    _copied_settings: tuple = ()
+
     def _copy_onto(self, signal, nav_flat=None, channel_mask=None):
         """A new model on ``signal`` with copies of the components; maps taken at
         the flat navigation positions ``nav_flat`` (array shaped like the new
         navigation space)."""
         new = type(self)(signal)
+        for name in self._copied_settings:  # model-wide settings (Model2D: the PSF)
+            setattr(new, name, copy.deepcopy(getattr(self, name)))
         memo = {id(self): new, id(self.signal): signal, id(self.signal.axes_manager): signal.axes_manager}
         comps = copy.deepcopy(self._components, memo)
         for comp in comps:

@@ -140,9 +140,6 @@ def _template(model):
     if var is not None and not hasattr(var, "data"):
         tiny.metadata.set_item("Signal.Noise_properties.variance", var)
     template = model._copy_onto(tiny, nav_flat=np.zeros(1, dtype=np.intp), channel_mask=model._channel_switches)
-    for name in ("_psf", "_oversampling"):
-        if hasattr(model, name):
-            setattr(template, name, getattr(model, name))
     if not isinstance(template, LazyModelMixin):
         # a Model1D/2D built directly on a lazy signal: its lazy twin class adds
         # methods only (no state), and pickles for dask.distributed
@@ -168,9 +165,6 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
     if var_rows is not None:
         signal._attach_variance(np.asarray(var_rows, dtype=float).reshape((B,) + sig_shape))
     model = template._copy_onto(signal, nav_flat=np.zeros(B, dtype=np.intp), channel_mask=template._channel_switches)
-    for name in ("_psf", "_oversampling"):
-        if hasattr(template, name):
-            setattr(model, name, getattr(template, name))
     for p, m in zip(_params(model), maps):
         if m is not None:
             p.map = m.reshape(B).copy()
@@ -399,9 +393,6 @@ def _refit_store(model, sink, mask, chunk_size, solve) -> None:
     nav = model._nav_shape
     work = model._copy_onto(model.signal, nav_flat=np.arange(int(np.prod(nav))).reshape(nav),
                             channel_mask=model._channel_switches)
-    for name in ("_psf", "_oversampling"):
-        if hasattr(model, name):
-            setattr(work, name, getattr(model, name))
     _load_into(work, sink)
     pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
     work._multifit_refitted = np.zeros(nav, dtype=bool)

@@ -35,6 +35,7 @@ class Model2D(BaseModel):
     """
 
     _signal_dimension = 2
+    _copied_settings = ("_psf", "_oversampling")
 
     def __init__(self, signal2D, dictionary=None):
         super().__init__(signal2D)
