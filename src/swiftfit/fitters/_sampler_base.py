@@ -274,11 +274,13 @@ class BaseSampler:
 
     density_func = density
 
-    def _log_posterior_and_gradient(self, X):
-        lp = self.log_posterior(X)
+    def _grad_log_posterior(self, X) -> np.ndarray:
+        """``∇ ln p`` at points ``X (K, P)``, ``(K, P)``."""
         with np.errstate(all="ignore"):
-            g = -0.5 * self.target.gradient_batch(X) + self._grad_log_prior(X)
-        return lp, g
+            return -0.5 * self.target.gradient_batch(X) + self._grad_log_prior(X)
+
+    def _log_posterior_and_gradient(self, X):
+        return self.log_posterior(X), self._grad_log_posterior(X)
 
     def laplace_covariance(self, x=None) -> np.ndarray | None:
         """``2 (H + prior curvature)⁻¹`` at ``x`` (default the start); ``None`` where not positive definite."""
@@ -378,6 +380,55 @@ class BaseSampler:
     def _run(self, start: np.ndarray, nsteps: int, adapt: bool):  # pragma: no cover - abstract
         """Return ``(chain (nsteps, C, P), log_prob (nsteps, C), acceptance (C,))``."""
         raise NotImplementedError
+
+    def _gradient_chains(self, start, nsteps: int, adapt: bool, matrix, adapt_step_size: bool = True):
+        """The Metropolis loop of the gradient samplers (MALA, HMC), ``self.chains`` in lock-step.
+
+        ``matrix`` is the proposal covariance (default: the Laplace covariance
+        at the start). Each step the subclass's ``_propose(X, lp, g, eps, prep,
+        keep)`` draws its proposals and returns ``(Y, ln p(Y), ∇ln p(Y), ln α)``
+        (``prep``: what its ``_prepare(S)`` computed once from the matrix;
+        ``keep``: past the warm-up). During ``warmup`` (when ``adapt``) the
+        step size is tuned by dual averaging towards ``target_accept``.
+        Returns what :meth:`_run` returns.
+        """
+        x_ref = self._start_point() if start is None or np.ndim(start) == 2 else self.target.clip(start)
+        S = matrix if matrix is not None else self._default_covariance(x_ref)
+        self._scale = np.sqrt(np.diag(S))
+        prep = self._prepare(S)
+        X = self._initial_positions(start, self.chains, S)
+        lp, g = self._log_posterior_and_gradient(X)
+        C, P = X.shape
+        eps = self.epsilon
+        warm = self.warmup if adapt else 0
+        tuner = _DualAveraging(eps, self.target_accept) if warm and adapt_step_size else None
+        chain = np.empty((nsteps, C, P))
+        logp = np.empty((nsteps, C))
+        accepted = np.zeros(C)
+        bar = self._bar(warm + nsteps)
+        try:
+            for it in range(warm + nsteps):
+                Y, lp_y, g_y, log_alpha = self._propose(X, lp, g, eps, prep, keep=it >= warm)
+                with np.errstate(all="ignore"):
+                    alpha = np.exp(np.minimum(log_alpha, 0.0))
+                take = np.log(self.rng.uniform(size=C)) < log_alpha
+                X = np.where(take[:, None], Y, X)
+                lp = np.where(take, lp_y, lp)
+                g = np.where(take[:, None], g_y, g)
+                if it < warm:
+                    if tuner is not None:
+                        eps = tuner.update(float(alpha.mean()))
+                        if it == warm - 1:
+                            eps = tuner.final
+                else:
+                    k = it - warm
+                    chain[k], logp[k] = X, lp
+                    accepted += take
+                bar.update(1)
+        finally:
+            bar.close()
+        self.epsilon = eps
+        return chain, logp, accepted / nsteps
 
     def _n_chains(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

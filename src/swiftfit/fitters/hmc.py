@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._sampler_base import BaseSampler, _DualAveraging, _float_arg, _int_arg
+from ._sampler_base import BaseSampler, _float_arg, _int_arg
 
 __all__ = ["HMC"]
 
@@ -132,10 +132,6 @@ class HMC(BaseSampler):
     def _n_chains(self) -> int:
         return self.chains
 
-    def _grad_only(self, X):
-        with np.errstate(all="ignore"):
-            return -0.5 * self.target.gradient_batch(X) + self._grad_log_prior(X)
-
     def _trajectory(self, X, g, Pm, eps_c, S):
         """Leapfrog from ``(X, p)``; returns the end ``(X, p, ln p, grad)``."""
         e = eps_c[:, None]
@@ -144,55 +140,29 @@ class HMC(BaseSampler):
             for step in range(self.leapfrog_steps):
                 X = X + e * (Pm @ S)
                 if step < self.leapfrog_steps - 1:
-                    Pm = Pm + e * self._grad_only(X)
+                    Pm = Pm + e * self._grad_log_posterior(X)
         lp, g = self._log_posterior_and_gradient(X)
         with np.errstate(all="ignore"):
             Pm = Pm + 0.5 * e * g
         return X, Pm, lp, g
 
-    def _run(self, start, nsteps: int, adapt: bool):
-        x_ref = self._start_point() if start is None or np.ndim(start) == 2 else self.target.clip(start)
-        S = self.inv_mass if self.inv_mass is not None else self._default_covariance(x_ref)
-        self._scale = np.sqrt(np.diag(S))
-        L_inv_T = np.linalg.inv(np.linalg.cholesky(S)).T  # p = L⁻ᵀ z has covariance S⁻¹
-        X = self._initial_positions(start, self.chains, S)
-        lp, g = self._log_posterior_and_gradient(X)
+    def _prepare(self, S):
+        return S, np.linalg.inv(np.linalg.cholesky(S)).T  # p = L⁻ᵀ z has covariance S⁻¹
+
+    def _propose(self, X, lp, g, eps, prep, keep):
+        S, L_inv_T = prep
         C, P = X.shape
-        eps = self.epsilon
-        warm = self.warmup if adapt else 0
-        tuner = _DualAveraging(eps, self.target_accept) if warm and self.adapt_step_size else None
-        chain = np.empty((nsteps, C, P))
-        logp = np.empty((nsteps, C))
-        accepted = np.zeros(C)
-        bar = self._bar(warm + nsteps)
-        try:
-            for it in range(warm + nsteps):
-                # p ~ N(0, S⁻¹): p = L⁻ᵀ z with S = L Lᵀ
-                P0 = self.rng.standard_normal((C, P)) @ L_inv_T.T
-                eps_c = eps * (1.0 + self.jitter * self.rng.uniform(-1.0, 1.0, size=C))
-                Y, P1, lp_y, g_y = self._trajectory(X, g, P0, eps_c, S)
-                with np.errstate(all="ignore"):
-                    h0 = -lp + 0.5 * np.sum((P0 @ S) * P0, axis=1)
-                    h1 = -lp_y + 0.5 * np.sum((P1 @ S) * P1, axis=1)
-                    log_alpha = np.where(np.isfinite(h1), h0 - h1, -np.inf)
-                    alpha = np.exp(np.minimum(log_alpha, 0.0))
-                diverged = ~np.isfinite(h1) | (h1 - h0 > 1000)
-                take = np.log(self.rng.uniform(size=C)) < log_alpha
-                X = np.where(take[:, None], Y, X)
-                lp = np.where(take, lp_y, lp)
-                g = np.where(take[:, None], g_y, g)
-                if it < warm:
-                    if tuner is not None:
-                        eps = tuner.update(float(alpha.mean()))
-                        if it == warm - 1:
-                            eps = tuner.final
-                else:
-                    k = it - warm
-                    chain[k], logp[k] = X, lp
-                    accepted += take
-                    self.divergences += int(diverged.sum())
-                bar.update(1)
-        finally:
-            bar.close()
-        self.epsilon = eps
-        return chain, logp, accepted / nsteps
+        # p ~ N(0, S⁻¹): p = L⁻ᵀ z with S = L Lᵀ
+        P0 = self.rng.standard_normal((C, P)) @ L_inv_T.T
+        eps_c = eps * (1.0 + self.jitter * self.rng.uniform(-1.0, 1.0, size=C))
+        Y, P1, lp_y, g_y = self._trajectory(X, g, P0, eps_c, S)
+        with np.errstate(all="ignore"):
+            h0 = -lp + 0.5 * np.sum((P0 @ S) * P0, axis=1)
+            h1 = -lp_y + 0.5 * np.sum((P1 @ S) * P1, axis=1)
+            log_alpha = np.where(np.isfinite(h1), h0 - h1, -np.inf)
+            if keep:
+                self.divergences += int((~np.isfinite(h1) | (h1 - h0 > 1000)).sum())
+        return Y, lp_y, g_y, log_alpha
+
+    def _run(self, start, nsteps: int, adapt: bool):
+        return self._gradient_chains(start, nsteps, adapt, self.inv_mass, self.adapt_step_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidInputError
-from ._sampler_base import BaseSampler, _DualAveraging, _float_arg, _int_arg
+from ._sampler_base import BaseSampler, _float_arg, _int_arg
 
 __all__ = ["MALA"]
 
@@ -83,47 +83,22 @@ class MALA(BaseSampler):
         z = (to - mean) @ Linv.T
         return -0.5 * np.sum(z * z, axis=1) / eps**2
 
-    def _run(self, start, nsteps: int, adapt: bool):
-        x_ref = self._start_point() if start is None or np.ndim(start) == 2 else self.target.clip(start)
-        M = self.mass_matrix if self.mass_matrix is not None else self._default_covariance(x_ref)
-        self._scale = np.sqrt(np.diag(M))
+    def _prepare(self, M):
         L = np.linalg.cholesky(M)
-        Linv = np.linalg.inv(L)  # P x P, once: cheaper than a triangular solve per step
-        X = self._initial_positions(start, self.chains, M)
-        lp, g = self._log_posterior_and_gradient(X)
+        return M, L, np.linalg.inv(L)  # L⁻¹ once: cheaper than a triangular solve per step
+
+    def _propose(self, X, lp, g, eps, prep, keep):
+        M, L, Linv = prep
         C, P = X.shape
-        eps = self.epsilon
-        warm = self.warmup if adapt else 0
-        tuner = _DualAveraging(eps, self.target_accept) if warm else None
-        chain = np.empty((nsteps, C, P))
-        logp = np.empty((nsteps, C))
-        accepted = np.zeros(C)
-        bar = self._bar(warm + nsteps)
-        try:
-            for it in range(warm + nsteps):
-                drift = X + 0.5 * eps**2 * (g @ M)
-                Y = drift + eps * self.rng.standard_normal((C, P)) @ L.T
-                lp_y, g_y = self._log_posterior_and_gradient(Y)
-                with np.errstate(all="ignore"):
-                    back = Y + 0.5 * eps**2 * (g_y @ M)
-                    log_alpha = (lp_y - lp) + self._log_q(X, back, Linv, eps) - self._log_q(Y, drift, Linv, eps)
-                    log_alpha = np.where(np.isfinite(log_alpha) | (log_alpha == np.inf), log_alpha, -np.inf)
-                    log_alpha = np.where(np.isfinite(lp_y), log_alpha, -np.inf)
-                    alpha = np.exp(np.minimum(log_alpha, 0.0))
-                take = np.log(self.rng.uniform(size=C)) < log_alpha
-                X = np.where(take[:, None], Y, X)
-                lp = np.where(take, lp_y, lp)
-                g = np.where(take[:, None], g_y, g)
-                if it < warm:
-                    eps = tuner.update(float(alpha.mean()))
-                    if it == warm - 1:
-                        eps = tuner.final
-                else:
-                    k = it - warm
-                    chain[k], logp[k] = X, lp
-                    accepted += take
-                bar.update(1)
-        finally:
-            bar.close()
-        self.epsilon = eps
-        return chain, logp, accepted / nsteps
+        drift = X + 0.5 * eps**2 * (g @ M)
+        Y = drift + eps * self.rng.standard_normal((C, P)) @ L.T
+        lp_y, g_y = self._log_posterior_and_gradient(Y)
+        with np.errstate(all="ignore"):
+            back = Y + 0.5 * eps**2 * (g_y @ M)
+            log_alpha = (lp_y - lp) + self._log_q(X, back, Linv, eps) - self._log_q(Y, drift, Linv, eps)
+            log_alpha = np.where(np.isfinite(log_alpha) | (log_alpha == np.inf), log_alpha, -np.inf)
+            log_alpha = np.where(np.isfinite(lp_y), log_alpha, -np.inf)
+        return Y, lp_y, g_y, log_alpha
+
+    def _run(self, start, nsteps: int, adapt: bool):
+        return self._gradient_chains(start, nsteps, adapt, self.mass_matrix)
