@@ -190,18 +190,30 @@ class BaseOptimizer:
     # ------------------------------------------------------------ API
     def fit(self) -> BaseOptimizer:
         """Iterate :meth:`step` until converged or ``max_iter``; returns ``self``."""
+        success, message = self._iterate()
+        self._finish(self.res(), success, message)
+        return self
+
+    def _iterate(self) -> tuple[bool, str]:
+        """The loop every iterative fitter runs: :meth:`step` until :meth:`_stop`
+        gives an outcome or ``max_iter`` steps; returns ``(success, message)``."""
         if not self.loss_history:
             self._record(self.current_state, self._loss(self.current_state))
-        converged = False
+        self._start_fit()
         while self.iteration < self.max_iter:
             self.step()
             self.iteration += 1
-            if self._converged():
-                converged = True
-                break
-        self._finish(self.res(), converged,
-                     "success" if converged else f"fail: max iterations ({self.max_iter}) reached")
-        return self
+            outcome = self._stop()
+            if outcome is not None:
+                return outcome
+        return False, f"fail: max iterations ({self.max_iter}) reached"
+
+    def _start_fit(self) -> None:
+        """Reset what a fitter's stopping test keeps between steps (before the loop)."""
+
+    def _stop(self):
+        """After each step: ``None`` to go on, or the outcome ``(success, message)``."""
+        return (True, "success") if self._converged() else None
 
     def _converged(self) -> bool:
         h = self.loss_history

@@ -8,7 +8,6 @@ in NumPy, on the analytic gradient of ``−2 ln L``.
 
 from __future__ import annotations
 
-from numbers import Integral
 
 import numpy as np
 
@@ -79,9 +78,7 @@ class Grad(BaseOptimizer):
         elif not 0 <= self.optim_kwargs["momentum"] < 1:
             raise InvalidInputError(f"`optim_kwargs['momentum']` must be in [0, 1), got {self.optim_kwargs['momentum']!r}")
         self.patience = _positive_int("patience", patience, allow_none=False)
-        if isinstance(report_freq, bool) or not isinstance(report_freq, Integral) or report_freq < 1:
-            raise InvalidInputError(f"`report_freq` must be a positive integer, got {report_freq!r}")
-        self.report_freq = int(report_freq)
+        self.report_freq = _positive_int("report_freq", report_freq, allow_none=False)
         self._m = np.zeros(self.target.P)
         self._v = np.zeros(self.target.P)
         self._t = 0
@@ -121,27 +118,17 @@ class Grad(BaseOptimizer):
         if self.verbose and len(self.loss_history) % self.report_freq == 0:
             self._say(f"iter {len(self.loss_history) - 1}: -2lnL/ndf {self.loss_history[-1] / self.ndf:.8g}")
 
-    def fit(self) -> Grad:
-        """Take gradient steps until ``patience`` steps brought no relative
-        improvement above ``relative_tolerance``, or ``max_iter``."""
-        if not self.loss_history:
-            self._record(self.current_state, self._loss(self.current_state))
-        best = [min(self.loss_history)]
-        converged = False
+    def _start_fit(self) -> None:
+        self._best = [min(self.loss_history)]  # the best −2 ln L after each step
         self._bad_gradient = False
-        while self.iteration < self.max_iter:
-            self.step()
-            self.iteration += 1
-            if self._bad_gradient:
-                self._finish(self.res(), False, "fail: the gradient of -2 ln L is not finite")
-                return self
-            best.append(min(best[-1], self.loss_history[-1]))
-            if len(best) > self.patience:
-                old, new = best[-1 - self.patience], best[-1]
-                if (old - new) <= self.relative_tolerance * abs(new):
-                    converged = True
-                    break
-        self._finish(self.res(), converged,
-                     f"success: no improvement above relative_tolerance in {self.patience} steps" if converged
-                     else f"fail: max iterations ({self.max_iter}) reached")
-        return self
+
+    def _stop(self):
+        """Stop when ``patience`` steps brought no relative improvement above
+        ``relative_tolerance`` (or the gradient is not finite)."""
+        if self._bad_gradient:
+            return False, "fail: the gradient of -2 ln L is not finite"
+        best = self._best
+        best.append(min(best[-1], self.loss_history[-1]))
+        if len(best) > self.patience and (best[-1 - self.patience] - best[-1]) <= self.relative_tolerance * abs(best[-1]):
+            return True, f"success: no improvement above relative_tolerance in {self.patience} steps"
+        return None

@@ -268,19 +268,19 @@ class LM(BaseOptimizer):
             self._done = True
             self._outcome = (False, f"fail: could not find a step that improves chi2 in {self.max_step_iter} trials")
 
+    def _start_fit(self) -> None:
+        self._done = False
+
+    def _stop(self):
+        return self._outcome if self._done else None  # step() decides
+
     def fit(self, update_uncertainty: bool = True) -> LM:
         """Iterate :meth:`step` until converged; write the result into the model.
 
         ``update_uncertainty=False`` writes only the values (no std, no
         goodness-of-fit maps).
         """
-        if not self.loss_history:
-            self._record(self.current_state, self._loss(self.current_state))
-        self._done, self._outcome = False, (False, f"fail: max iterations ({self.max_iter}) reached")
-        while self.iteration < self.max_iter and not self._done:
-            self.step()
-            self.iteration += 1
-        success, message = self._outcome
+        success, message = self._iterate()
         x = self.res()
         if update_uncertainty:
             self._finish(x, success, message, covariance=self._constraint_covariance(x))

@@ -11,12 +11,11 @@ length of the step taken, is doubled while the function keeps falling at
 
 from __future__ import annotations
 
-from numbers import Integral
 
 import numpy as np
 
 from ..errors import InvalidInputError
-from .base import BaseOptimizer, _positive_float
+from .base import BaseOptimizer, _positive_float, _positive_int
 
 __all__ = ["Slalom"]
 
@@ -62,9 +61,7 @@ class Slalom(BaseOptimizer):
         if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
             raise InvalidInputError(f"`momentum` must be a number in [0, 1), got {momentum!r}")
         self.momentum = float(momentum)
-        if isinstance(report_freq, bool) or not isinstance(report_freq, Integral) or report_freq < 1:
-            raise InvalidInputError(f"`report_freq` must be a positive integer, got {report_freq!r}")
-        self.report_freq = int(report_freq)
+        self.report_freq = _positive_int("report_freq", report_freq, allow_none=False)
         self._direction = None
         self._stuck = False
 
@@ -118,24 +115,15 @@ class Slalom(BaseOptimizer):
         if self.verbose and len(self.loss_history) % self.report_freq == 0:
             self._say(f"iter {len(self.loss_history) - 1}: -2lnL/ndf {best_f / self.ndf:.8g}, S {self.S:.3g}")
 
-    def fit(self) -> Slalom:
-        """Iterate until 5 steps together improve by less than ``relative_tolerance``."""
-        if not self.loss_history:
-            self._record(self.current_state, self._loss(self.current_state))
-        converged = False
+    def _start_fit(self) -> None:
         self._stuck = False
-        while self.iteration < self.max_iter:
-            self.step()
-            self.iteration += 1
-            h = self.loss_history
-            if self._stuck:
-                converged = True
-                break
-            if len(h) > _WINDOW and (h[-1 - _WINDOW] - h[-1]) <= self.relative_tolerance * abs(h[-1]):
-                converged = True
-                break
-        message = ("success: no step along the gradient improves -2 ln L" if self._stuck and converged else
-                   f"success: {_WINDOW} steps improved -2 ln L by less than relative_tolerance" if converged
-                   else f"fail: max iterations ({self.max_iter}) reached")
-        self._finish(self.res(), converged, message)
-        return self
+
+    def _stop(self):
+        """Stop when no step along the gradient improves, or 5 steps together
+        improved ``−2 ln L`` by less than ``relative_tolerance``."""
+        h = self.loss_history
+        if self._stuck:
+            return True, "success: no step along the gradient improves -2 ln L"
+        if len(h) > _WINDOW and (h[-1 - _WINDOW] - h[-1]) <= self.relative_tolerance * abs(h[-1]):
+            return True, f"success: {_WINDOW} steps improved -2 ln L by less than relative_tolerance"
+        return None
