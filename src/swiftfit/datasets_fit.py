@@ -199,15 +199,25 @@ class Fit:
         if backend not in _BACKENDS:
             raise InvalidInputError(f"`backend` must be one of {tuple(_BACKENDS)}, got {backend!r}")
 
-    def _joint(self, datasets) -> JointModel:
+    @staticmethod
+    def _models(datasets) -> list:
+        """The models of ``datasets`` (a Datasets/JointModel, a list of models or a model)."""
         if isinstance(datasets, JointModel):
-            return datasets
+            return datasets.models
         if isinstance(datasets, BaseModel):
-            datasets = [datasets]
+            return [datasets]
         if not isinstance(datasets, (list, tuple)):
             raise InvalidTypeError(f"`datasets` must be a Datasets, a list of models or a model, got "
                                    f"{type(datasets).__name__}")
-        return JointModel(list(datasets))
+        return list(datasets)
+
+    def _joint(self, datasets) -> JointModel:
+        return datasets if isinstance(datasets, JointModel) else JointModel(self._models(datasets))
+
+    def _fitted(self, datasets) -> bool:
+        """Whether the last optimize was of these models (compared without building
+        a JointModel, which would register itself with every model)."""
+        return self._state is not None and _same(self._state.jm.models, self._models(datasets))
 
     def _losses(self, jm):
         names = self.loss_function if isinstance(self.loss_function, (list, tuple)) else [self.loss_function] * len(jm)
@@ -235,12 +245,11 @@ class Fit:
 
     def _state_for(self, datasets) -> _State:
         """The compiled state at the models' current values (the best fit after ``optimize``)."""
-        jm = self._joint(datasets)
-        if self._state is not None and _same(self._state.jm, jm):
+        if self._fitted(datasets):
             state = self._compile(self._state.jm)
             state.solution = self._state.solution
             return state
-        return self._compile(jm)
+        return self._compile(datasets)
 
     # --------------------------------------------------------- optimize
     def _solve(self, backend, method, opts, state, loss):
@@ -319,7 +328,7 @@ class Fit:
         ``covariance_opts={"backend": "minuit"}``: HESSE run here; otherwise the
         loss's own (Gauss–Newton / Fisher, ``2·errordef·H⁻¹``).
         """
-        if self._state is None or not _same(self._state.jm, self._joint(datasets)):
+        if not self._fitted(datasets):
             self.optimize(datasets)
         state = self._state
         names = list(state.problem.names)
@@ -469,8 +478,8 @@ class Fit:
                 "fit_results": [], "nfev": out["nfev"]}
 
 
-def _same(a, b) -> bool:
-    return [id(m) for m in a.models] == [id(m) for m in b.models]
+def _same(a: list, b: list) -> bool:
+    return [id(m) for m in a] == [id(m) for m in b]
 
 
 def _std(par, fallback):

@@ -15,6 +15,7 @@ from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 from ..plotting.mixins import ModelPlotMixin
 from ..stats.mixin import StatsMixin
+from .autosave import PIXEL_ARRAYS
 from .components_table import ModelComponents
 from .fitting import FittingMixin
 from .multifit import MultifitMixin
@@ -388,7 +389,7 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
                 comp._active_array = comp._active_array.reshape(-1)[nav_flat].copy()
         if channel_mask is not None:
             new._channel_switches = channel_mask.copy()
-        for name in ("_chisq", "_dof", "_nfev", "_status", "_lnl", "_nfree"):  # AIC/BIC need the last two
+        for name in PIXEL_ARRAYS:  # the per-pixel fit state (AIC/BIC need _lnl and _nfree)
             arr = getattr(self, name)
             if nav_flat is not None and arr.ndim:
                 setattr(new, name, arr.reshape(-1)[nav_flat].copy())

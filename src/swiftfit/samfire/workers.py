@@ -25,11 +25,11 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
+from ..model.autosave import PIXEL_ARRAYS
 from .goodness import information_criteria
 
 __all__ = ["DaskPool", "ProcessPool", "SerialPool", "fit_batch", "make_pool"]
 
-_PIXEL_ARRAYS = ("_chisq", "_dof", "_nfev", "_status", "_lnl", "_nfree")
 _FITTER_ALIASES = {"mpfit": "lm", "leastsq": "lm"}  # HyperSpy 1.x's fitter names
 
 
@@ -113,7 +113,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
     comps = list(model)
     saved_maps = [p.map[idx].copy() for p in params]
     saved_active = [comps[c]._active_array[idx].copy() for c in optional]
-    saved_arrays = {name: getattr(model, name)[idx].copy() for name in _PIXEL_ARRAYS}
+    saved_arrays = {name: getattr(model, name)[idx].copy() for name in PIXEL_ARRAYS}
     best_aicc = np.full(B, np.inf)
     good = np.zeros(B, dtype=bool)
     best_maps = [m.copy() for m in saved_maps]
@@ -188,7 +188,7 @@ def _model_copy(model):
     """An independent copy of ``model`` (maps, active arrays, signal range)
     on the same (read-only) signal."""
     new = model._copy_onto(model.signal, channel_mask=model._channel_switches)
-    for name in _PIXEL_ARRAYS:
+    for name in PIXEL_ARRAYS:
         setattr(new, name, getattr(model, name).copy())
     return new
 
