@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .errors import InvalidInputError, InvalidTypeError
+from .fitting.problem import Problem
 
 __all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "PriorLoss",
            "get", "with_priors", "LOSS_NAMES"]
@@ -323,14 +324,23 @@ def get(loss, *, huber_delta: float = 1.0, grad=None, model=None, errordef: floa
 
 
 class _Memo:
-    """A problem whose ``evaluate``/``jacobian`` are computed once per ``theta``,
-    so that the datasets of a joint loss share one model evaluation."""
+    """A problem whose ``evaluate``/``jacobian`` are computed once per ``theta``
+    (the same array object), so that the datasets of a joint loss, or a
+    loss's gradient and Hessian at one point, share one model evaluation and
+    one Jacobian. Everything else is the wrapped problem's."""
 
     def __init__(self, problem):
         self._p = problem
         self.data, self.weights = problem.data, problem.weights
         self.B, self.P, self.N = problem.B, problem.P, problem.N
         self._cache: dict = {}
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._p, name)
+
+    residuals = Problem.residuals  # from this view's data, weights and evaluate
 
     def _get(self, what, theta):
         hit = self._cache.get(what)
@@ -359,9 +369,7 @@ class _SegmentView:
     def evaluate(self, theta):
         return self._p.evaluate(theta)[:, self._s]
 
-    def residuals(self, theta):
-        r = self.data - self.evaluate(theta)
-        return r if self.weights is None else r * self.weights
+    residuals = Problem.residuals  # from this view's data, weights and evaluate
 
     def jacobian(self, theta):
         return self._p.jacobian(theta)[:, self._s]

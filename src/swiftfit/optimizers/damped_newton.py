@@ -21,6 +21,7 @@ import numpy as np
 
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
+from ..losses import _Memo
 from . import _lm_steps as steps
 
 __all__ = ["damped_newton"]
@@ -98,10 +99,11 @@ def damped_newton(
             break
         need = idx[stale[idx]]
         if need.size:
-            sub = problem.take(need)
+            sub = _Memo(problem.take(need))  # the gradient and the Hessian share one model and Jacobian
+            th = theta[need]
             with np.errstate(all="ignore"):
-                g = loss.gradient(sub, theta[need])
-                h = loss.gn_hessian(sub, theta[need])
+                g = loss.gradient(sub, th)
+                h = loss.gn_hessian(sub, th)
             njev[need] += 1
             bad = ~(np.isfinite(g).all(axis=1) & np.isfinite(h).all(axis=(1, 2)))
             status[need[bad]] = -2
