@@ -224,7 +224,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     cur = 0
     _fill(theta)
     cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
-                                Jb[cur], jlob[cur], jhib[cur], True, ex, R)
+                                Jb[cur], jlob[cur], jhib[cur], ex, R)
     nfev = 1
     njev = 1
     nit = 0
@@ -334,7 +334,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
         nxt = 1 - cur
         _fill(trial)
         cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
-                                        rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], True, ex, R)
+                                        rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
         nfev += 1
         njev += 1
         nit += 1
@@ -456,7 +456,7 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
-        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi, True,
+        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
                   ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]

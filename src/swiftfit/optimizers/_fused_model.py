@@ -87,7 +87,7 @@ def _gauss_shape(x, lo, hi, c0, inv, dx):
 
 
 @njit(cache=True, error_model="numpy")
-def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P, want_j):
+def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
     value to ``f`` and the derivatives to the Jacobian columns."""
     meta, ins, vec, creg, cval, out, cexpr = ex
@@ -100,8 +100,6 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P, want_j):
     sv = 1 if isvec[v] else 0
     for n in range(N):
         f[n] += R[v, n * sv]
-    if not want_j:
-        return
     for i in range(m):
         j = col[k0 + i]
         j = j if j >= 0 else P
@@ -112,34 +110,32 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P, want_j):
 
 
 @njit(cache=True, error_model="numpy")
-def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, want_j, ex, R):
-    """Model → residuals ``r = (y − f·bs)·w`` and, if ``want_j``, the weighted
+def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
+    """Model → residuals ``r = (y − f·bs)·w`` and the weighted
     Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns
     ``(Σ r², noise sum)`` (see :func:`_residuals`)."""
     N = x.size
     P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
     for n in range(N):
         f[n] = 0.0
-    if want_j:
-        for j in range(P):
-            for n in range(jlo[j], jhi[j]):
-                J[j, n] = 0.0
-            jlo[j] = N
-            jhi[j] = 0
+    for j in range(P):
+        for n in range(jlo[j], jhi[j]):
+            J[j, n] = 0.0
+        jlo[j] = N
+        jhi[j] = 0
     for c in range(kinds.size):
         if not active[c]:
             continue
         kind = kinds[c]
         k0 = qoff[c]
         lo, hi = _window(kind, q, k0, x, ascending)
-        if want_j:
-            for i in range(nq[c]):
-                j = col[k0 + i]
-                if j >= 0:
-                    if lo < jlo[j]:
-                        jlo[j] = lo
-                    if hi > jhi[j]:
-                        jhi[j] = hi
+        for i in range(nq[c]):
+            j = col[k0 + i]
+            if j >= 0:
+                if lo < jlo[j]:
+                    jlo[j] = lo
+                if hi > jhi[j]:
+                    jhi[j] = hi
         if kind == GAUSSIAN:
             A = q[k0]
             s = q[k0 + 1]
@@ -150,10 +146,6 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
             norm = 1.0 / (s * _SQRT2PI)
             inv = 1.0 / s
             gb = _gauss_shape(x, lo, hi, c0, inv, dx)
-            if not want_j:
-                for n in range(lo, hi):
-                    f[n] += A * norm * gb[n - lo]
-                continue
             # a fixed parameter's derivative goes to the scratch row P
             ja = ja if ja >= 0 else P
             js = js if js >= 0 else P
@@ -182,15 +174,14 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                 u = (x[n] - c0) * inv
                 e = gb[n - lo]
                 f[n] += h * e
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    k = 2.0 * _FOUR_LN2 * h * e * u / fw
-                    if jh >= 0:
-                        J[jh, n] += e * sn
-                    if jf >= 0:
-                        J[jf, n] += k * u * sn
-                    if jc >= 0:
-                        J[jc, n] += k * sn
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                k = 2.0 * _FOUR_LN2 * h * e * u / fw
+                if jh >= 0:
+                    J[jh, n] += e * sn
+                if jf >= 0:
+                    J[jf, n] += k * u * sn
+                if jc >= 0:
+                    J[jc, n] += k * sn
         elif kind == LORENTZIAN:
             A = q[k0]
             gam = q[k0 + 1]
@@ -202,20 +193,19 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                 u = x[n] - c0
                 D = u * u + gam * gam
                 f[n] += A * gam / (math.pi * D)
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    if ja >= 0:
-                        J[ja, n] += gam / (math.pi * D) * sn
-                    if jg >= 0:
-                        J[jg, n] += A * (u * u - gam * gam) / (math.pi * D * D) * sn
-                    if jc >= 0:
-                        J[jc, n] += 2.0 * A * gam * u / (math.pi * D * D) * sn
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                if ja >= 0:
+                    J[ja, n] += gam / (math.pi * D) * sn
+                if jg >= 0:
+                    J[jg, n] += A * (u * u - gam * gam) / (math.pi * D * D) * sn
+                if jc >= 0:
+                    J[jc, n] += 2.0 * A * gam * u / (math.pi * D * D) * sn
         elif kind == OFFSET:
             k = q[k0]
             jo = col[k0]
             for n in range(lo, hi):
                 f[n] += k
-                if want_j and jo >= 0:
+                if jo >= 0:
                     J[jo, n] += bs[n] * (w[n] if use_w else 1.0)
         elif kind == POLYNOMIAL:
             m = nq[c]
@@ -224,14 +214,13 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                 for i in range(m - 2, -1, -1):
                     acc = acc * x[n] + q[k0 + i]
                 f[n] += acc
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    p = 1.0
-                    for i in range(m):
-                        j = col[k0 + i]
-                        if j >= 0:
-                            J[j, n] += p * sn
-                        p *= x[n]
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                p = 1.0
+                for i in range(m):
+                    j = col[k0 + i]
+                    if j >= 0:
+                        J[j, n] += p * sn
+                    p *= x[n]
         elif kind == POWERLAW:
             # A (x - origin)^-r where x > left_cutoff and x > origin, else 0
             # (the left cut-off is fixed on this path: its derivative is a delta)
@@ -248,13 +237,12 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                     continue
                 g = d ** (-rr)
                 f[n] += A * g
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    J[ja, n] += g * sn
-                    J[jr, n] += -A * g * math.log(d) * sn
-                    J[jo, n] += A * rr * g / d * sn
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                J[ja, n] += g * sn
+                J[jr, n] += -A * g * math.log(d) * sn
+                J[jo, n] += A * rr * g / d * sn
         elif kind == EXPRESSION:
-            _expression(ex, R, c, k0, nq[c], q, col, x, bs, w, use_w, f, J, P, want_j)
+            _expression(ex, R, c, k0, nq[c], q, col, x, bs, w, use_w, f, J, P)
         else:  # EXPONENTIAL
             A = q[k0]
             tau = q[k0 + 1]
@@ -263,12 +251,11 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
             for n in range(lo, hi):
                 e = math.exp(-x[n] / tau)
                 f[n] += A * e
-                if want_j:
-                    sn = bs[n] * (w[n] if use_w else 1.0)
-                    if ja >= 0:
-                        J[ja, n] += e * sn
-                    if jt >= 0:
-                        J[jt, n] += A * e * x[n] / (tau * tau) * sn
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                if ja >= 0:
+                    J[ja, n] += e * sn
+                if jt >= 0:
+                    J[jt, n] += A * e * x[n] / (tau * tau) * sn
     return _residuals(y, f, bs, w, use_w, r)
 
 
