@@ -96,10 +96,12 @@ def lower_problem(problem: Problem) -> LoweredProblem:
     params = _parameters(problem)
     comps = []
     comp_keys = []
+    comp_consts = []
     for comp in problem.components:
         fn, consts, key = lower_component(comp)
         comps.append((fn, len(consts)))
         comp_keys.append(key)
+        comp_consts.append(tuple(np.asarray(a) for a in consts))
     seg_info = []
     seg_consts = []
     for seg in problem.segments:
@@ -110,7 +112,7 @@ def lower_problem(problem: Problem) -> LoweredProblem:
             )
         coords = tuple(np.asarray(c, dtype=float) for c in seg.coords)
         scale = np.asarray(seg.binscale, dtype=float)
-        size = problem.N if len(problem.segments) == 1 else seg.n_points
+        size = problem._segment_size(seg)
         seg_info.append((tuple(seg.components), len(coords), scale.ndim, size))
         seg_consts.append((coords, scale))
     plan_funcs = []
@@ -130,9 +132,6 @@ def lower_problem(problem: Problem) -> LoweredProblem:
     slots = [list(s) for s in problem.slots]
     order = list(problem.order)
     plans = list(problem.plans)
-    comp_consts = []
-    for comp in problem.components:
-        comp_consts.append(tuple(np.asarray(a) for a in lower_component(comp)[1]))
 
     def model(theta, fixed, active, consts):
         import jax.numpy as jnp

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fitting.problem import Problem
+from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
 
 __all__ = ["available", "lower", "fused_lm"]
@@ -237,11 +237,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         theta[back], status[back], nfev[back], cost[back], cov[back] = ref.theta, ref.status, ref.nfev, \
             ref.objective, ref.covariance
         njev[back], nit[back] = ref.njev, ref.nit
-    uses = np.zeros((len(low["kinds"]), P), dtype=bool)  # component c reaches column j
-    for c, (k0, n) in enumerate(zip(low["qoff"], low["nq"])):
-        cols = low["col"][k0:k0 + n]
-        uses[c, cols[cols >= 0]] = True
-    relevant = (low["active"][:, :, None] & uses[None]).any(axis=(1, 2))
+    relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = -3
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),

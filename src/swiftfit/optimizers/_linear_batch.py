@@ -215,7 +215,7 @@ def fast_design(problem: Problem):
     values, dvals = problem.parameter_values(zero, derivatives=True)
     h = np.zeros((B, N))
     Xt = np.zeros((B, P, N))
-    rel = np.zeros((B, P), dtype=bool)  # as fitting.problem.relevance, from the same derivatives
+    rel = relevance(problem, zero, dvals)
     at_unit: dict[int, list] = {}  # column j -> parameter values at θ = e_j (ties only)
 
     def unit_values(j):
@@ -229,13 +229,10 @@ def fast_design(problem: Problem):
     written: set = set()
     with np.errstate(all="ignore"):
         for seg in problem.segments:
-            size = N if len(problem.segments) == 1 else seg.n_points
+            size = problem._segment_size(seg)
             for c in seg.components:
                 act = problem.active[:, c]
                 slots = problem.slots[c]
-                for i in slots:
-                    if dvals[i] is not None:
-                        rel |= (dvals[i] != 0) & act[:, None]
                 if not act.any():
                     continue
                 cols = sorted({int(j) for i in slots if dvals[i] is not None
