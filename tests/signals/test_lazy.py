@@ -121,3 +121,19 @@ def test_lazy_data_setter_and_errors():
         lazy.data = np.zeros((2, 2))
     with pytest.raises(TypeError, match="lazy"):
         sf.load("x.h5", lazy="yes")
+
+
+def test_any_model_of_a_lazy_signal_reads_only_its_pixels():
+    """A plain Model1D built on a lazy signal fits at one position (the rows
+    are read through dask's vindex by the shared row reader) and gives the
+    fit of the same model on the eager data (rtol 1e-12)."""
+    eager = cube()
+    lazy = eager.as_lazy()
+    fits = []
+    for s in (eager, lazy):
+        m = sf.Model1D(s)
+        m.append(sf.model.components1D.Polynomial(order=1))
+        m.axes_manager.indices = (1, 2)
+        m.fit()
+        fits.append([p.value for p in m[0].parameters])
+    np.testing.assert_allclose(fits[1], fits[0], rtol=1e-12)

@@ -16,6 +16,7 @@ from ..errors import FitWarning, InvalidInputError, OptimizerError
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution, message
 from ..optimizers import registry
+from ..signals.lazy import is_dask_array
 from .compile import compile_problem
 
 _log = logging.getLogger("swiftfit")
@@ -99,6 +100,8 @@ class FittingMixin:
                     flat[-1] - flat[0] == flat.size - 1 and (np.diff(flat) == 1).all():
                 # a run of consecutive pixels (a batched chunk): a view, not a gather
                 rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[flat[0]:flat[-1] + 1]
+            elif is_dask_array(array):  # a lazy signal: only these pixels are read (by asarray below)
+                rows = array.vindex[idx]
             else:
                 rows = array[idx]
         rows = np.asarray(rows).reshape(rows.shape[0], -1)
@@ -112,6 +115,8 @@ class FittingMixin:
             return None
         B = len(list(pixels))
         if hasattr(variance, "data"):
+            if is_dask_array(variance.data) and tuple(variance.data.shape) == tuple(self.signal.data.shape):
+                return self._rows(variance.data, pixels)  # lazy: read at these pixels only
             var = np.asarray(variance.data, dtype=float)
             if var.shape != self.signal.data.shape:
                 var = np.broadcast_to(var, self.signal.data.shape)

@@ -39,7 +39,6 @@ import gc
 import logging
 import os
 import time
-import types
 
 import numpy as np
 
@@ -47,7 +46,6 @@ from .._optional import require
 from ..errors import InvalidInputError
 from ..signals.lazy import is_dask_array
 from .autosave import PIXEL_ARRAYS
-from .fitting import FittingMixin
 from .model1d import Model1D
 from .model2d import Model2D
 
@@ -59,42 +57,7 @@ MAPS_FORMAT = "swiftfit-maps"
 
 
 # ------------------------------------------------------------- lazy models
-def _lazy_rows(model, array, pixels) -> np.ndarray:
-    """``FittingMixin._rows`` for a dask array: only ``pixels`` are read."""
-    if not is_dask_array(array):
-        return FittingMixin._rows(model, array, pixels)
-    idx = model._nav_index(pixels)
-    rows = np.asarray(array.compute())[None] if idx == () else np.asarray(array.vindex[idx].compute())
-    rows = rows.reshape(rows.shape[0], -1)
-    switches = model._channel_switches.ravel()
-    return rows if switches.all() else rows[:, switches]
-
-
-def _lazy_variance_rows(model, pixels):
-    md = model.signal.metadata
-    key = "Signal.Noise_properties.variance"
-    var = md.get_item(key) if md.has_item(key) else None
-    if var is not None and hasattr(var, "data") and is_dask_array(var.data) \
-            and tuple(var.data.shape) == tuple(model.signal.data.shape):
-        return _lazy_rows(model, var.data, pixels)
-    return FittingMixin._variance_rows(model, pixels)
-
-
-class LazyModelMixin:
-    """What a model of a lazy signal changes: data rows are read per pixel
-    from the dask array (``fit()`` at one position reads one spectrum) and
-    ``multifit`` maps the batched engine over the dask blocks."""
-
-    def _rows(self, array, pixels):
-        if is_dask_array(array):
-            return _lazy_rows(self, array, pixels)
-        return super()._rows(array, pixels)
-
-    def _variance_rows(self, pixels):
-        return _lazy_variance_rows(self, pixels)
-
-
-class LazyModel1D(LazyModelMixin, Model1D):
+class LazyModel1D(Model1D):
     """A :class:`~swiftfit.model.model1d.Model1D` of a lazy signal
     (``LazySignal1D.create_model()``).
 
@@ -105,29 +68,11 @@ class LazyModel1D(LazyModelMixin, Model1D):
     """
 
 
-class LazyModel2D(LazyModelMixin, Model2D):
+class LazyModel2D(Model2D):
     """A :class:`~swiftfit.model.model2d.Model2D` of a lazy signal."""
 
 
-@contextlib.contextmanager
-def _reading_lazily(model):
-    """Give a model of any class the per-pixel reads of :class:`LazyModelMixin`."""
-    if isinstance(model, LazyModelMixin):
-        yield
-        return
-    model._rows = types.MethodType(_lazy_rows, model)
-    model._variance_rows = types.MethodType(_lazy_variance_rows, model)
-    try:
-        yield
-    finally:
-        del model._rows, model._variance_rows
-
-
 # ------------------------------------------------------------- the blocks
-def _params(model):
-    return [p for c in model._components for p in c.parameters]
-
-
 def _template(model):
     """The model on a one-pixel eager signal: components, ties, ranges and
     options without the maps (shipped to every task; the maps go per block)."""
@@ -140,10 +85,6 @@ def _template(model):
     if var is not None and not hasattr(var, "data"):
         tiny.metadata.set_item("Signal.Noise_properties.variance", var)
     template = model._copy_onto(tiny, nav_flat=np.zeros(1, dtype=np.intp), channel_mask=model._channel_switches)
-    if not isinstance(template, LazyModelMixin):
-        # a Model1D/2D built directly on a lazy signal: its lazy twin class adds
-        # methods only (no state), and pickles for dask.distributed
-        template.__class__ = LazyModel2D if isinstance(template, Model2D) else LazyModel1D
     return template
 
 
@@ -165,7 +106,7 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
     if var_rows is not None:
         signal._attach_variance(np.asarray(var_rows, dtype=float).reshape((B,) + sig_shape))
     model = template._copy_onto(signal, nav_flat=np.zeros(B, dtype=np.intp), channel_mask=template._channel_switches)
-    for p, m in zip(_params(model), maps):
+    for p, m in zip(model._all_parameters(), maps):
         if m is not None:
             p.map = m.reshape(B).copy()
     for comp, a in zip(model._components, active):
@@ -182,7 +123,7 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
     for s in range(0, len(pixels), chunk_size):
         model._solve_pixels(pixels[s:s + chunk_size], start=start, **solve)
     shape = mask.shape
-    result = {"maps": [None if p.map.ndim == 0 else p.map.reshape(shape) for p in _params(model)],
+    result = {"maps": [None if p.map.ndim == 0 else p.map.reshape(shape) for p in model._all_parameters()],
               "arrays": {name: getattr(model, name).reshape(shape) for name in PIXEL_ARRAYS}}
     if sink is not None:
         sink.write(region, result)
@@ -311,7 +252,7 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     options = {"optimizer": optimizer, "loss_function": loss_function, "grad": grad, "bounded": bounded,
                "fd_scheme": fd_scheme, "kwargs": dict(kwargs)}
     chunk_size = _default_chunk_size(model) if chunk_size is None else int(chunk_size)
-    params = _params(model)
+    params = model._all_parameters()
     start = [np.nan if p.value is None else float(p.value) for p in params] if fetch_only_fixed else None
     n_nav = len(nav)
     whole = {k: -1 for k in range(n_nav, data.ndim)}
@@ -364,15 +305,14 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
         model._multifit_refitted = model_refitted
         if refit_failed:
             pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
-            with _reading_lazily(model):
-                model._refit_from_neighbours(pixels, chunk_size, solve)
+            model._refit_from_neighbours(pixels, chunk_size, solve)
     elif refit_failed:
         _refit_store(model, sink, mask, chunk_size, solve)
     model._multifit_time = time.perf_counter() - begin
 
 
 def _write_into_model(model, region, result) -> None:
-    for p, m in zip(_params(model), result["maps"]):
+    for p, m in zip(model._all_parameters(), result["maps"]):
         if m is not None:
             p.map[region] = m
     for name, a in result["arrays"].items():
@@ -396,8 +336,7 @@ def _refit_store(model, sink, mask, chunk_size, solve) -> None:
     _load_into(work, sink)
     pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
     work._multifit_refitted = np.zeros(nav, dtype=bool)
-    with _reading_lazily(work):
-        work._refit_from_neighbours(pixels, chunk_size, solve)
+    work._refit_from_neighbours(pixels, chunk_size, solve)
     sink.write_points(work, np.nonzero(work._multifit_refitted))
 
 
@@ -458,7 +397,7 @@ class _Store:
         """Write ``model``'s maps and arrays at the pixels ``idx`` (a tuple of index arrays)."""
         if not idx[0].size:
             return
-        result = {"maps": [None if p.map.ndim == 0 else p.map for p in _params(model)],
+        result = {"maps": [None if p.map.ndim == 0 else p.map for p in model._all_parameters()],
                   "arrays": {name: getattr(model, name) for name in PIXEL_ARRAYS}}
         with self._open("r+") as g:
             for key, value in list(self._entries(result)) + [("refitted", model._multifit_refitted)]:
@@ -480,7 +419,7 @@ def _open_store(out, model, nav_chunks, overwrite: bool) -> _Store:
     regular = all(len(set(c[:-1])) <= 1 and c[-1] <= c[0] for c in nav_chunks)
     chunks = tuple(int(c[0]) for c in nav_chunks)
     specs = []
-    for name, p in zip(names, _params(model)):
+    for name, p in zip(names, model._all_parameters()):
         specs += [(f"{name}/values", "f8", np.nan), (f"{name}/std", "f8", np.nan), (f"{name}/is_set", "bool", False)]
     specs += [(n.lstrip("_"), getattr(model, n).dtype.str, np.nan if getattr(model, n).dtype.kind == "f" else 0)
               for n in PIXEL_ARRAYS]
@@ -505,7 +444,7 @@ def _open_store(out, model, nav_chunks, overwrite: bool) -> _Store:
 
 def _load_into(model, store: _Store) -> None:
     with store._open("r") as g:
-        for name, p in zip(store.names, _params(model)):
+        for name, p in zip(store.names, model._all_parameters()):
             if p.map.ndim:
                 for field in _FIELDS:
                     p.map[field] = np.asarray(g[f"{name}/{field}"][...])
