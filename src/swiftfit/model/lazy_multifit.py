@@ -114,11 +114,8 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
             comp._active_array = a.reshape(B).copy()
     for name, a in arrays.items():
         setattr(model, name, a.reshape(B).copy())
-    kwargs = dict(options["kwargs"])
-    spec, loss, grad, rescale = model._fit_setup(options["optimizer"], options["loss_function"], options["grad"],
-                                                 options["bounded"], kwargs)
-    solve = {"spec": spec, "loss": loss, "grad": grad, "fd_scheme": options["fd_scheme"],
-             "bounded": options["bounded"], "rescale": rescale, "kwargs": kwargs}
+    solve = model._solve_options(options["optimizer"], options["loss_function"], options["grad"], options["bounded"],
+                                 options["fd_scheme"], dict(options["kwargs"]))
     pixels = [(i,) for i in np.flatnonzero(~mask.reshape(B))]
     for s in range(0, len(pixels), chunk_size):
         model._solve_pixels(pixels[s:s + chunk_size], start=start, **solve)
@@ -129,13 +126,6 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
         sink.write(region, result)
         return {"pixels": len(pixels)}  # the maps are in the store, not sent back
     return result
-
-
-def _default_chunk_size(model) -> int:
-    # the eager formula (multifit._multifit_batched): results do not depend on it
-    n_free = sum(p.free for c in model._components for p in c.parameters) or 1
-    per_pixel = 8 * int(model._channel_switches.sum()) * n_free
-    return int(np.clip(32e6 // per_pixel, 16, 4096))
 
 
 def _active_client():
@@ -245,13 +235,13 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     if not nav:
         raise InvalidInputError("a lazy multifit needs navigation axes; for one spectrum use fit()")
     # bad options are refused here, before any task runs
-    solver_kwargs = dict(kwargs)  # _fit_setup takes out its own options (huber_delta, ...)
-    spec, loss, grad_mode, rescale = model._fit_setup(optimizer, loss_function, grad, bounded, solver_kwargs)
+    solve = model._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, dict(kwargs))
+    spec, loss = solve["spec"], solve["loss"]
     if not spec.batched:
         _log.info("multifit: %r is not batched; each pixel starts from its own maps (no path)", spec.name)
     options = {"optimizer": optimizer, "loss_function": loss_function, "grad": grad, "bounded": bounded,
                "fd_scheme": fd_scheme, "kwargs": dict(kwargs)}
-    chunk_size = _default_chunk_size(model) if chunk_size is None else int(chunk_size)
+    chunk_size = model._default_chunk_size() if chunk_size is None else int(chunk_size)
     params = model._all_parameters()
     start = [np.nan if p.value is None else float(p.value) for p in params] if fetch_only_fixed else None
     n_nav = len(nav)
@@ -299,8 +289,6 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
     with tqdm(total=len(tasks), disable=not show_progressbar, desc="multifit (blocks)") as bar:
         _run(tasks, on_result, wave=max(2, workers), progress=bar)
-    solve = {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
-             "rescale": rescale, "kwargs": solver_kwargs}
     if sink is None:
         model._multifit_refitted = model_refitted
         if refit_failed:

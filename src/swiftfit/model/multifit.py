@@ -202,7 +202,8 @@ class MultifitMixin:
                       fd_scheme=fd_scheme, **kwargs)
         # refuse bad fit options before any pixel is touched (fit() would
         # raise them at every pixel, and InvalidInputError would mark all -4)
-        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        solve = self._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, kwargs)
+        spec, loss = solve["spec"], solve["loss"]
 
         save = None
         done = np.zeros(nav, dtype=bool)
@@ -232,8 +233,6 @@ class MultifitMixin:
                                           done, save, every)
             else:
                 self.fit_output = None  # a single fit's summary no longer describes the maps
-                solve = {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme,
-                         "bounded": bounded, "rescale": rescale, "kwargs": kwargs}
                 self._multifit_batched(mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
                                        refit_failed, solve)
             completed = True
@@ -244,6 +243,20 @@ class MultifitMixin:
                     save.delete()  # as HyperSpy: the file only exists while a fit is unfinished
                 else:
                     save.write(done)  # no-op once frozen (then the last save is the consistent state)
+
+    def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
+        """Resolve and check the fit options once (``_fit_setup`` takes its own
+        out of ``kwargs``): the keywords of :meth:`_solve_pixels`."""
+        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        return {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
+                "rescale": rescale, "kwargs": kwargs}
+
+    def _default_chunk_size(self) -> int:
+        """Pixels per batched solve: as many as keep one Jacobian (pixels ×
+        points × free parameters) near 32 MB (results do not depend on it)."""
+        n_free = sum(p.free for c in self._components for p in c.parameters) or 1
+        per_pixel = 8 * int(self._channel_switches.sum()) * n_free
+        return int(np.clip(32e6 // per_pixel, 16, 4096))
 
     # -------------------------------------------------------- batched
     def _multifit_batched(self, mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
@@ -256,9 +269,7 @@ class MultifitMixin:
             # depend on them, but identical chunks make that a non-question)
             chunk_size = meta.get("chunk_size")
         if chunk_size is None:
-            n_free = sum(p.free for c in self._components for p in c.parameters) or 1
-            per_pixel = 8 * int(self._channel_switches.sum()) * n_free
-            chunk_size = int(np.clip(32e6 // per_pixel, 16, 4096))
+            chunk_size = self._default_chunk_size()
         start = None
         if fetch_only_fixed:
             # the values at the current position when the run began (kept in

@@ -47,12 +47,11 @@ def fit_options(model, fit_kwargs: dict):
     fd_scheme = kw.pop("fd_scheme", "2-point")
     for ignored in ("update_plot", "print_info", "return_info"):
         kw.pop(ignored, None)
-    spec, loss, grad_mode, rescale = model._fit_setup(optimizer, loss_function, grad, bounded, kw)
-    if loss.name == "custom":
+    solve = model._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, kw)
+    if solve["loss"].name == "custom":
         return None, dict(optimizer=optimizer, loss_function=loss_function, grad=grad, bounded=bounded,
                           fd_scheme=fd_scheme, **kw)
-    return {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
-            "rescale": rescale, "kwargs": kw}, None
+    return solve, None
 
 
 def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
