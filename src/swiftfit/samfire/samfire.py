@@ -27,10 +27,10 @@ from ..errors import InvalidInputError
 from ..signals.metadata import Metadata
 from .goodness import red_chisq_test
 from .strategies import (
-    GlobalStrategy,
     HistogramStrategy,
     ReducedChiSquaredStrategy,
     SamfireStrategy,
+    _component_active,
 )
 from .workers import apply_result, combinations, make_pool
 
@@ -314,8 +314,6 @@ class Samfire:
 
     def _run_active_strategy(self, optional, combos, fit_kwargs, bar) -> None:
         strategy = self.active_strategy
-        if isinstance(strategy, GlobalStrategy) and strategy._tried is None:
-            strategy.refresh()
         n_jobs = self.pool.num_workers
         while True:
             pixels = strategy.next_pixels(self.batch_size)
@@ -348,7 +346,7 @@ class Samfire:
         model = self.model
         j = 0
         for comp in model:
-            act = comp._active_array if comp._active_array is not None else np.full(model._nav_shape, comp._active)
+            act = _component_active(comp, model._nav_shape)
             mask = self._done & act
             for p in comp.parameters:
                 col = starts[:, :, j]

@@ -315,8 +315,9 @@ class GlobalStrategy(SamfireStrategy):
             self.refresh()
         self._mark()
         done = self.samf._done.ravel()
-        flat = [f for f in self._order if not done[f] and not self._tried.ravel()[f]][:number]
-        if flat:
+        order = self._order
+        flat = order[~done[order] & ~self._tried.ravel()[order]][:number]
+        if flat.size:
             self._update_database()
         shape = self.samf.model._nav_shape
         return [tuple(int(i) for i in np.unravel_index(f, shape)) for f in flat]

@@ -66,8 +66,7 @@ def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
             try:
                 model.fit(**per_pixel_kwargs)
             except InvalidInputError:
-                model._status[pix] = -4
-                model._chisq[pix] = np.nan
+                model._mark_failed(pix, -4)  # data it cannot fit, as multifit marks them
     finally:
         am.indices = original
 
