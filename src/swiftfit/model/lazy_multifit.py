@@ -441,6 +441,24 @@ def _load_into(model, store: _Store) -> None:
         model._multifit_refitted = np.asarray(g["refitted"][...]).astype(bool)
 
 
+def _stored_names(path) -> list[str]:
+    """The ``"Component/parameter"`` names a maps store holds (checking its format)."""
+    from ..io.lazy_io import is_zarr_path
+
+    if is_zarr_path(path):
+        zarr = require("zarr", "dask")
+        g = zarr.open_group(os.fspath(path), mode="r")
+        if g.attrs.get("swiftfit_format") != MAPS_FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not a swiftfit maps store")
+        return list(g.attrs["parameters"])
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("swiftfit_format") != MAPS_FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not a swiftfit maps file")
+        return [f"{c}/{p}" for c in f if isinstance(f[c], h5py.Group) for p in f[c]]
+
+
 def read_maps(path: str | os.PathLike) -> dict:
     """The maps written by ``multifit(out=path)``, as a dict of NumPy arrays
     (``"Gaussian/A/values"``, ..., ``"status"``, ``"chisq"``, ...).
@@ -452,22 +470,9 @@ def read_maps(path: str | os.PathLike) -> dict:
     """
     from ..io.lazy_io import is_zarr_path
 
-    zarr_store = is_zarr_path(path)
+    names = _stored_names(path)
+    store = _Store(path, names, is_zarr_path(path), False)
     out = {}
-    if zarr_store:
-        zarr = require("zarr", "dask")
-        g = zarr.open_group(os.fspath(path), mode="r")
-        if g.attrs.get("swiftfit_format") != MAPS_FORMAT:
-            raise ValueError(f"{os.fspath(path)!r} is not a swiftfit maps store")
-        names = list(g.attrs["parameters"])
-    else:
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("swiftfit_format") != MAPS_FORMAT:
-                raise ValueError(f"{os.fspath(path)!r} is not a swiftfit maps file")
-            names = [f"{c}/{p}" for c in f if isinstance(f[c], h5py.Group) for p in f[c]]
-    store = _Store(path, names, zarr_store, False)
     for name in names:
         for field in _FIELDS:
             out[f"{name}/{field}"] = store.read(f"{name}/{field}")
@@ -487,8 +492,8 @@ def apply_maps(model, path: str | os.PathLike) -> None:
     from ..io.lazy_io import is_zarr_path
 
     names = _names(model)
-    maps = read_maps(path)
-    missing = [n for n in names if f"{n}/values" not in maps]
+    stored = set(_stored_names(path))  # the names only: the maps are read once, below
+    missing = [n for n in names if n not in stored]
     if missing:
         raise InvalidInputError(f"{os.fspath(path)!r} has no maps for {missing}")
     _load_into(model, _Store(path, names, is_zarr_path(path), False))
