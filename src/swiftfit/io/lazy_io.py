@@ -33,7 +33,8 @@ import numpy as np
 
 from .._optional import require
 from ..errors import InvalidInputError
-from ..signals import BaseSignal, Signal1D, Signal2D
+from ..signals import BaseSignal
+from ..signals.base import _VARIANCE
 from ..signals.lazy import (
     LazySignal,
     as_lazy,
@@ -41,13 +42,12 @@ from ..signals.lazy import (
     lazy_class,
     navigation_chunks,
 )
+from .hdf5 import _SIGNAL_CLASSES, _signal_class_name
 
 __all__ = ["H5Source", "is_zarr_path", "load_lazy", "save_hdf5_lazy", "save_zarr"]
 
 ZARR_FORMAT = "swiftfit-zarr"
 ZARR_VERSION = 1
-_VARIANCE = "Signal.Noise_properties.variance"
-_CLASSES = {"BaseSignal": BaseSignal, "Signal1D": Signal1D, "Signal2D": Signal2D}
 _MAX_DEPTH = 32
 
 
@@ -137,13 +137,6 @@ def _axes_json(signal: BaseSignal) -> list:
     return out
 
 
-def _class_name(signal: BaseSignal) -> str:
-    for name in ("Signal2D", "Signal1D"):
-        if isinstance(signal, _CLASSES[name]):
-            return name
-    return "BaseSignal"
-
-
 def _dask_data(signal: BaseSignal, chunks: Any):
     da = require("dask.array", "dask")
     n_sig = signal.axes_manager.signal_dimension
@@ -188,7 +181,7 @@ def save_zarr(signal: BaseSignal, path: str | os.PathLike, chunks: Any = None, o
     attrs = {
         "swiftfit_format": ZARR_FORMAT,
         "swiftfit_version": ZARR_VERSION,
-        "class": _class_name(signal),
+        "class": _signal_class_name(signal),
         "axes": _axes_json(signal),
         "metadata": _to_json(md.as_dictionary(), "metadata"),
         "original_metadata": _to_json(signal.original_metadata.as_dictionary(), "original_metadata"),
@@ -224,8 +217,8 @@ def _load_zarr(path: str | os.PathLike, chunks: Any = None) -> LazySignal:
         raise ValueError(f"{where!s} has format version {attrs.get('swiftfit_version')!r}; this swiftfit "
                          f"reads up to {ZARR_VERSION}")
     name = attrs.get("class")
-    if name not in _CLASSES:
-        raise ValueError(f"{where!s}: unknown signal class {name!r}; expected one of {sorted(_CLASSES)}")
+    if name not in _SIGNAL_CLASSES:
+        raise ValueError(f"{where!s}: unknown signal class {name!r}; expected one of {sorted(_SIGNAL_CLASSES)}")
     axes = _from_json(attrs.get("axes"), "axes")
     metadata = _from_json(attrs.get("metadata", {}), "metadata")
     original = _from_json(attrs.get("original_metadata", {}), "original_metadata")
@@ -238,7 +231,7 @@ def _load_zarr(path: str | os.PathLike, chunks: Any = None) -> LazySignal:
     if len(axes) != data.ndim:
         raise ValueError(f"{where!s}: {len(axes)} axes for data of {data.ndim} dimensions")
     indices = [int(a.pop("index", 0) or 0) for a in axes]
-    signal = lazy_class(_CLASSES[name])(data, axes=axes, metadata=metadata, original_metadata=original)
+    signal = lazy_class(_SIGNAL_CLASSES[name])(data, axes=axes, metadata=metadata, original_metadata=original)
     for ax, index in zip(signal.axes_manager._axes, indices):
         if ax.navigate and index:
             ax.index = index
@@ -279,7 +272,7 @@ def save_hdf5_lazy(signal: BaseSignal, filename: str | os.PathLike) -> None:
         sources, targets = [], []
 
         def write(group, sig, data):
-            group.attrs["class"] = _class_name(sig)
+            group.attrs["class"] = _signal_class_name(sig)
             group.attrs["title"] = str(sig.metadata.get_item("General.title", ""))
             ds = group.create_dataset("data", shape=data.shape, dtype=data.dtype, chunks=data.chunksize)
             sources.append(data)
@@ -305,7 +298,6 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
     import h5py
 
     from .hdf5 import (
-        _SIGNAL_CLASSES,
         _check_file,
         read_attr,
         read_axes,

@@ -248,9 +248,9 @@ class LazySignal(BaseSignal):
         --------
         >>> s.save("data.zarr"); swiftfit.load("data.zarr", lazy=True)    # doctest: +SKIP
         """
-        from ..io.lazy_io import save_hdf5_lazy, save_zarr
+        from ..io.lazy_io import is_zarr_path, save_hdf5_lazy, save_zarr
 
-        if str(filename).rstrip("/").endswith(".zarr"):
+        if is_zarr_path(filename):
             save_zarr(self, filename, chunks=chunks)
         else:
             save_hdf5_lazy(self, filename)
