@@ -371,19 +371,20 @@ class Fit:
         return FitResult(opt, cov, parameter_table(jm.models, jm.names))
 
     # ------------------------------------------------------ profiles
-    def _profiling(self, datasets):
-        """The joint view, loss and bounds for :mod:`swiftfit.stats.profile`."""
+    def _profiling(self, datasets) -> _profile._Context:
+        """The datasets compiled once for :mod:`swiftfit.stats.profile` (their
+        joint view with the fit's loss and bounds): passed to its functions in
+        place of a model, so a call compiles them once."""
         state = self._state_for(datasets)
-        return _profile.joint_view(state.jm), {"loss_function": state.loss, "bounded": state.bounded}
+        return _profile._Context(_profile.joint_view(state.jm), loss_function=state.loss, bounded=state.bounded)
 
     @staticmethod
-    def _resolve(view, kw, parameter, what="parameter"):
-        ctx = _profile._Context(view, **kw)
+    def _resolve(ctx, parameter, what="parameter"):
         try:
             index, column = ctx.resolve(parameter, what)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
-        return ctx, ctx.params[index], index, column
+        return ctx.params[index], index, column
 
     def confidence(self, datasets, parameter, sigma=None, reoptimize=None) -> dict:
         """Where the profile of ``parameter`` rises by ``sigma²·errordef`` (MINOS).
@@ -401,10 +402,10 @@ class Fit:
         """
         sigma = self.confidence_opts.get("sigma", 1) if sigma is None else sigma
         reoptimize = self.confidence_opts.get("reoptimize", True) if reoptimize is None else reoptimize
-        view, kw = self._profiling(datasets)
-        ctx, par, index, _ = self._resolve(view, kw, parameter)
+        ctx = self._profiling(datasets)
+        par, index, _ = self._resolve(ctx, parameter)
         try:
-            out = _profile.confidence(view, par, sigma=sigma, reoptimize=reoptimize, **kw)
+            out = _profile.confidence(ctx, par, sigma=sigma, reoptimize=reoptimize)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
         return {"errp": out["errp"], "errn": -out["errn"], "success": out["success"], "nfev": out["nfev"]}
@@ -423,20 +424,22 @@ class Fit:
         >>> m[0].alpha.scan_n_values = 21                            # doctest: +SKIP
         >>> fit.stat_profile(datasets, "alpha", reoptimize=True)     # doctest: +SKIP
         """
-        view, kw = self._profiling(datasets)
-        ctx, par, index, column = self._resolve(view, kw, parameter)
+        ctx = self._profiling(datasets)
+        par, index, column = self._resolve(ctx, parameter)
         values = _profile.scan_values(par, float(ctx.best[column]), _std(par, ctx.std[column]), ctx.name(index))
-        out = _profile.stat_profile(view, par, values=values, reoptimize=reoptimize, **kw)
+        out = _profile.stat_profile(ctx, par, values=values, reoptimize=reoptimize)
         return {f"{par.name}_scan": out["values"], "stat_scan": out["stat"], "fit_results": [],
                 "parameter": ctx.name(index), "nfev": out["nfev"]}
 
-    def _pair(self, view, kw, x, y):
-        ctx, px, ix, cx = self._resolve(view, kw, x, "parameter x")
-        _, py, iy, cy = self._resolve(view, kw, y, "parameter y")
-        if ix == iy:
-            raise InvalidInputError(f"x and y are the same parameter {ctx.name(ix)!r}; give two different parameters")
+    @staticmethod
+    def _pair(ctx, x, y):
+        try:
+            ix, cx, iy, cy = _profile._pair(ctx, x, y)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+        px, py = ctx.params[ix], ctx.params[iy]
         kx, ky = (px.name, py.name) if px.name != py.name else (ctx.name(ix), ctx.name(iy))
-        return ctx, (px, ix, cx, kx), (py, iy, cy, ky)
+        return (px, ix, cx, kx), (py, iy, cy, ky)
 
     def stat_contour(self, datasets, x, y, numpoints: int = 10, sigma: float = 1) -> dict:
         """The ``sigma`` contour of the (x, y) profile (MINUIT's ``mncontour``).
@@ -450,9 +453,9 @@ class Fit:
         --------
         >>> c = fit.stat_contour(datasets, "alpha", "beta", numpoints=20)   # doctest: +SKIP
         """
-        view, kw = self._profiling(datasets)
-        _, (px, _, _, kx), (py, _, _, ky) = self._pair(view, kw, x, y)
-        out = _profile.stat_contour(view, px, py, numpoints=numpoints, sigma=sigma, **kw)
+        ctx = self._profiling(datasets)
+        (px, _, _, kx), (py, _, _, ky) = self._pair(ctx, x, y)
+        out = _profile.stat_contour(ctx, px, py, numpoints=numpoints, sigma=sigma)
         xs, ys = [v for k, v in out.items() if k not in ("angles", "success", "nfev")]
         return {kx: xs, ky: ys, "success": out["success"], "nfev": out["nfev"]}
 
@@ -469,11 +472,11 @@ class Fit:
         --------
         >>> fit.stat_surface(datasets, "alpha", "beta", reoptimize=True)   # doctest: +SKIP
         """
-        view, kw = self._profiling(datasets)
-        ctx, (px, ix, cx, kx), (py, iy, cy, ky) = self._pair(view, kw, x, y)
+        ctx = self._profiling(datasets)
+        (px, ix, cx, kx), (py, iy, cy, ky) = self._pair(ctx, x, y)
         xv = _profile.scan_values(px, float(ctx.best[cx]), _std(px, ctx.std[cx]), ctx.name(ix))
         yv = _profile.scan_values(py, float(ctx.best[cy]), _std(py, ctx.std[cy]), ctx.name(iy))
-        out = _profile.stat_surface(view, px, py, xv, yv, reoptimize=reoptimize, **kw)
+        out = _profile.stat_surface(ctx, px, py, xv, yv, reoptimize=reoptimize)
         return {f"{kx}_scan": out["x_values"], f"{ky}_scan": out["y_values"], "stat_scan": out["stat"],
                 "fit_results": [], "nfev": out["nfev"]}
 

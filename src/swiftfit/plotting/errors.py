@@ -134,15 +134,16 @@ def plot_contours(m, x, y, sigmas=(1, 2, 3), ax=None, *, numpoints: int = 24):
     --------
     >>> plot_contours(m, "Gaussian.A", "Gaussian.sigma", sigmas=(1, 2))   # doctest: +SKIP
     """
-    from ..stats import stat_contour
+    from ..stats.profile import _Context, stat_contour
 
     sigmas = [float(s) for s in np.atleast_1d(sigmas)]
     if not sigmas or not all(s > 0 for s in sigmas):
         raise InvalidInputError(f"`sigmas` must be positive numbers, got {sigmas!r}")
     fig, ax = _axes(ax)
     names = None
+    ctx = _Context(m)  # compiled once for every contour (and its held problems shared)
     for k, s in enumerate(sigmas):
-        res = stat_contour(m, x, y, numpoints=numpoints, sigma=s)
+        res = stat_contour(ctx, x, y, numpoints=numpoints, sigma=s)
         names = [key for key in res if key not in ("angles", "success", "nfev")]
         xs, ys = res[names[0]], res[names[1]]
         ax.plot(np.append(xs, xs[:1]), np.append(ys, ys[:1]), "-", color=f"C{k}", label=f"{s:g}σ")

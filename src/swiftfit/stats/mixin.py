@@ -21,12 +21,12 @@ import numpy as np
 class StatsMixin:
     """One-line access to :mod:`swiftfit.stats` from a model."""
 
-    def _scan(self, parameter, values):
+    def _scan(self, parameter, values, ctx=None):
         from .profile import _Context, scan_values
 
         if values is not None:
             return values
-        ctx = _Context(self)
+        ctx = _Context(self) if ctx is None else ctx
         index, column = ctx.resolve(parameter)
         return scan_values(ctx.params[index], float(ctx.best[column]), float(ctx.std[column]), ctx.name(index))
 
@@ -70,8 +70,9 @@ class StatsMixin:
         --------
         >>> m.stat_surface("Gaussian.centre", "Gaussian.sigma", reoptimize=True)   # doctest: +SKIP
         """
-        from .profile import stat_surface
+        from .profile import _Context, stat_surface
 
-        xv = self._scan(x, x_values)
-        yv = self._scan(y, y_values)
+        ctx = None if x_values is not None and y_values is not None else _Context(self)  # one for both scans
+        xv = self._scan(x, x_values, ctx)
+        yv = self._scan(y, y_values, ctx)
         return stat_surface(self, x, y, np.asarray(xv), np.asarray(yv), reoptimize=reoptimize, **kwargs)

@@ -298,6 +298,18 @@ def _check_positive(name, value):
     return value
 
 
+def _context(m, loss_function=None, bounded=None) -> _Context:
+    """``m`` compiled for profiling. A caller that already has the
+    :class:`_Context` (built with the same loss and bounds) passes it as
+    ``m``: the problem is compiled and the covariance computed once, and the
+    held problems it caches are reused across calls; ``nfev`` counts each
+    call's own evaluations."""
+    if isinstance(m, _Context):
+        m.nfev = 0
+        return m
+    return _Context(m, loss_function, bounded)
+
+
 # ------------------------------------------------------------ public API
 def stat_profile(m, parameter, values=None, reoptimize=False, n_values=11, n_sigma=3, *,
                  loss_function=None, bounded=None):
@@ -330,7 +342,7 @@ def stat_profile(m, parameter, values=None, reoptimize=False, n_values=11, n_sig
         The parameter is not free or not in the model, or a value is outside
         its bounds.
     """
-    ctx = _Context(m, loss_function, bounded)
+    ctx = _context(m, loss_function, bounded)
     index, column = ctx.resolve(parameter)
     best = ctx.best[column]
     if values is None:
@@ -344,7 +356,7 @@ def stat_profile(m, parameter, values=None, reoptimize=False, n_values=11, n_sig
         values = np.linspace(best - n_sigma * std, best + n_sigma * std, n_values)
         values = np.clip(values, ctx.problem.lower[column], ctx.problem.upper[column])
     values = ctx.check_values(index, column, values)
-    with _preserved(m):
+    with _preserved(ctx.m):
         stat = np.array([ctx.value([index], [column], [v], reoptimize) for v in values])
     return {"parameter": ctx.name(index), "values": values, "stat": stat, "best": float(best),
             "stat_min": ctx.f0, "nfev": ctx.nfev}
@@ -402,7 +414,7 @@ def confidence(m, parameter, sigma=1, reoptimize=True, *, loss_function=None, bo
         The parameter is not free or not in the model; ``sigma`` not positive.
     """
     sigma = _check_positive("sigma", sigma)
-    ctx = _Context(m, loss_function, bounded)
+    ctx = _context(m, loss_function, bounded)
     index, column = ctx.resolve(parameter)
     best = ctx.best[column]
     std = ctx.std[column]
@@ -415,7 +427,7 @@ def confidence(m, parameter, sigma=1, reoptimize=True, *, loss_function=None, bo
         return ctx.value([index], [column], [float(v)], reoptimize) - level
 
     errs = {}
-    with _preserved(m):
+    with _preserved(ctx.m):
         for key, direction in (("errp", 1.0), ("errn", -1.0)):
             step = direction * sigma * std
             limit = _limit_along(lo, hi, best, step)
@@ -462,7 +474,7 @@ def stat_contour(m, x, y, numpoints=10, sigma=1, *, loss_function=None, bounded=
     numpoints = int(numpoints)
     if numpoints < 3:
         raise ValueError(f"`numpoints` must be at least 3, got {numpoints}")
-    ctx = _Context(m, loss_function, bounded)
+    ctx = _context(m, loss_function, bounded)
     ix, cx, iy, cy = _pair(ctx, x, y)
     start = ctx.best[[cx, cy]]
     scale = ctx.std[[cx, cy]].copy()
@@ -479,7 +491,7 @@ def stat_contour(m, x, y, numpoints=10, sigma=1, *, loss_function=None, bounded=
     angles = 2 * np.pi * np.arange(numpoints) / numpoints
     xs = np.full(numpoints, np.nan)
     ys = np.full(numpoints, np.nan)
-    with _preserved(m):
+    with _preserved(ctx.m):
         for k, phi in enumerate(angles):
             step = sigma * scale * np.array([np.cos(phi), np.sin(phi)])
             step[np.abs(step) < 1e-15 * sigma * scale] = 0.0
@@ -510,12 +522,12 @@ def stat_surface(m, x, y, x_values, y_values, reoptimize=False, *, loss_function
         A parameter is not free or not in the model, x and y are the same,
         or a value is outside its parameter's bounds.
     """
-    ctx = _Context(m, loss_function, bounded)
+    ctx = _context(m, loss_function, bounded)
     ix, cx, iy, cy = _pair(ctx, x, y)
     xv = ctx.check_values(ix, cx, x_values)
     yv = ctx.check_values(iy, cy, y_values)
     stat = np.empty((xv.size, yv.size))
-    with _preserved(m):
+    with _preserved(ctx.m):
         for i, a in enumerate(xv):
             for j, b in enumerate(yv):
                 stat[i, j] = ctx.value([ix, iy], [cx, cy], [a, b], reoptimize)
