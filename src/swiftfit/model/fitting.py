@@ -383,9 +383,7 @@ class FittingMixin:
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
-            aic = 2 * kk - 2 * lnl
-            aicc = aic + np.where(n - kk - 1 > 0, 2 * kk * (kk + 1) / np.maximum(n - kk - 1, 1), np.nan)
-            bic = kk * np.log(n) - 2 * lnl
+        aic, aicc, bic = information_criteria(lnl, kk, n)
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         if cov is not None:
@@ -589,6 +587,17 @@ def _map_solver(spec):
         f"optimizer {spec.name!r} works on the residuals alone and cannot fit priors; use "
         "optimizer='lm' or a minimizer such as 'L-BFGS-B', 'Nelder-Mead' or 'minuit', or remove the priors"
     )
+
+
+def information_criteria(lnl, k, n):
+    """``(AIC, AICc, BIC)`` from ``ln L``, ``k`` free parameters and ``n`` data
+    points (arrays broadcast): ``2k − 2 ln L``, ``AIC + 2k(k+1)/(n − k − 1)``
+    (NaN where ``n − k − 1 ≤ 0``) and ``k ln n − 2 ln L``."""
+    with np.errstate(all="ignore"):
+        aic = 2 * k - 2 * lnl
+        aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
+        bic = k * np.log(n) - 2 * lnl
+    return aic, aicc, bic
 
 
 def _rsquared(problem: Problem, theta: np.ndarray) -> float:

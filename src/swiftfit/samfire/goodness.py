@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..model.fitting import information_criteria as _criteria
 
 __all__ = [
     "AIC_test",
@@ -70,10 +71,7 @@ def information_criteria(model, ind=None) -> dict:
     lnl = np.asarray(model._lnl[sel], dtype=float)
     k = np.asarray(model._nfree[sel], dtype=float)
     n = np.asarray(model._dof[sel], dtype=float) + k
-    with np.errstate(all="ignore"):
-        aic = 2 * k - 2 * lnl
-        aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / (n - k - 1), np.nan)
-        bic = k * np.log(n) - 2 * lnl
+    aic, aicc, bic = _criteria(lnl, k, n)
     return {"AIC": aic, "AICc": aicc, "BIC": bic, "lnL": lnl, "k": k, "n": n}
 
 
