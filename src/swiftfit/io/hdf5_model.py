@@ -382,9 +382,12 @@ def restore_model(signal_or_file: Any, name: str, allow_import: bool = False) ->
             raise ValueError(f"the signal has no stored model named {name!r}")
         if not isinstance(stored, StoredModel):  # stored in memory (m.store) or by another reader
             return stored.restore()
-        filename, signal = stored.filename, signal_or_file
-    else:
-        filename, signal = signal_or_file, None
+        return _restore(stored.filename, name, signal_or_file, allow_import)
+    return _restore(signal_or_file, name, None, allow_import)
+
+
+def _restore(filename: Any, name: str, signal: BaseSignal | None, allow_import: bool) -> Any:
+    """Build the model ``name`` of ``filename`` on ``signal`` (the file's own when None)."""
     with h5py.File(filename, "r") as f:
         _check_file(f, filename)
         if signal is None:
@@ -392,7 +395,6 @@ def restore_model(signal_or_file: Any, name: str, allow_import: bool = False) ->
         models = read_group(f, "models", "")
         if name not in models:
             raise ValueError(f"{filename!s} holds no model named {name!r}; it has {sorted(models)}")
-        child(models, name, "models")
         return _build_model(signal, read_group(models, name, "models"), f"models.{name}", allow_import)
 
 
@@ -406,11 +408,7 @@ class StoredModel:
         self._allow_import = allow_import
 
     def restore(self) -> Any:
-        with h5py.File(self.filename, "r") as f:
-            _check_file(f, self.filename)
-            models = read_group(f, "models", "")
-            return _build_model(self._signal, read_group(models, self.name, "models"),
-                                f"models.{self.name}", self._allow_import)
+        return _restore(self.filename, self.name, self._signal, self._allow_import)
 
     __call__ = restore
 
