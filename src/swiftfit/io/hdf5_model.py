@@ -64,6 +64,7 @@ from .hdf5 import (
     write_signal,
     write_value,
 )
+from .parameter_files import _apply
 
 __all__ = ["StoredModel", "register_component", "restore_model", "save_model",
            "save_signal_with_models"]
@@ -269,12 +270,15 @@ def _build_component(group: Any, path: str, allow_import: bool) -> Component:
 
 
 def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple) -> dict:
+    """Read every parameter of ``comp``: units and extension flags are set here;
+    the rest is returned as ``parameter_files._apply``'s state (the twin still
+    a name, resolved once every component exists), with ``where`` for errors."""
     params_group = read_group(group, "parameters", path)
     names = [p.name for p in comp.parameters]
     if sorted(params_group) != sorted(names):
         raise ValueError(f"{path}.parameters: stored {sorted(params_group)}, "
                          f"the component has {sorted(names)}")
-    ties = {}
+    state = {}
     for p in comp.parameters:
         g = read_group(params_group, p.name, f"{path}.parameters")
         where = f"{path}.parameters.{p.name}"
@@ -282,22 +286,22 @@ def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple
         new["values"] = read_array(g, "values", where, kinds="f", shape=nav_shape)
         new["std"] = read_array(g, "std", where, kinds="f", shape=nav_shape)
         new["is_set"] = read_array(g, "is_set", where, kinds="b", shape=nav_shape)
-        p.map = new
-        p.free = read_attr(g.attrs, "free", where, (bool,))
-        p._bmin = p._bmax = None
-        p.bmin = read_attr(g.attrs, "bmin", where, (float, _NONE))
-        p.bmax = read_attr(g.attrs, "bmax", where, (float, _NONE))
+        state[p] = {
+            "map": new,
+            "free": read_attr(g.attrs, "free", where, (bool,)),
+            "bmin": read_attr(g.attrs, "bmin", where, (float, _NONE)),
+            "bmax": read_attr(g.attrs, "bmax", where, (float, _NONE)),
+            "twin": read_attr(g.attrs, "twin", where, (str,), optional=True),
+            "twin_function_expr": read_attr(g.attrs, "twin_function_expr", where, (str,)),
+            "twin_inverse_function_expr": read_attr(g.attrs, "twin_inverse_function_expr", where, (str,),
+                                                    optional=True),
+            "expr": read_attr(g.attrs, "expr", where, (str,), optional=True),
+            "where": where,
+        }
         p.units = read_attr(g.attrs, "units", where, (str, _NONE))
         p.ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))
         p.ext_force_positive = read_attr(g.attrs, "ext_force_positive", where, (bool,))
-        ties[p.name] = (
-            where,
-            read_attr(g.attrs, "twin", where, (str,), optional=True),
-            read_attr(g.attrs, "twin_function_expr", where, (str,)),
-            read_attr(g.attrs, "twin_inverse_function_expr", where, (str,), optional=True),
-            read_attr(g.attrs, "expr", where, (str,), optional=True),
-        )
-    return ties
+    return state
 
 
 def _build_model(signal: BaseSignal, group: Any, path: str, allow_import: bool) -> Any:
@@ -314,7 +318,7 @@ def _build_model(signal: BaseSignal, group: Any, path: str, allow_import: bool) 
     keys = sorted(comps_group)
     if keys != [f"{i:03d}" for i in range(len(keys))]:
         raise ValueError(f"{path}.components: malformed component list {keys}")
-    built = []
+    state = {}
     for key in keys:
         g = read_group(comps_group, key, f"{path}.components")
         where = f"{path}.components.{key}"
@@ -327,28 +331,17 @@ def _build_model(signal: BaseSignal, group: Any, path: str, allow_import: bool) 
         comp._active = read_attr(g.attrs, "active", where, (bool,))
         active = read_array(g, "active_array", where, kinds="b", shape=nav_shape, optional=True)
         comp._active_array = None if active is None else active.astype(bool)
-        built.append((comp, _restore_parameters(comp, g, where, nav_shape)))
+        state.update(_restore_parameters(comp, g, where, nav_shape))
     by_name = {c.name: c for c in model._components}
-    for comp, ties in built:  # twins once every component exists
-        for p in comp.parameters:
-            where, twin, fexpr, iexpr, _ = ties[p.name]
-            if twin is not None:
-                cname, _, pname = twin.rpartition(".")
-                target = by_name.get(cname)
-                other = None if target is None else next(
-                    (q for q in target.parameters if q.name == pname), None)
-                if other is None:
-                    raise ValueError(f"{where}.twin: unknown parameter {twin!r}")
-                p.twin = other
-            if fexpr != p.twin_function_expr:
-                p.twin_function_expr = fexpr
-            if iexpr is not None:
-                p.twin_inverse_function_expr = iexpr
-    for comp, ties in built:
-        for p in comp.parameters:
-            expr = ties[p.name][4]
-            if expr is not None:
-                p.expr = expr
+    for s in state.values():  # twins by name, once every component exists
+        where, twin = s.pop("where"), s["twin"]
+        if twin is not None:
+            cname, _, pname = twin.rpartition(".")
+            target = by_name.get(cname)
+            s["twin"] = None if target is None else next((q for q in target.parameters if q.name == pname), None)
+            if s["twin"] is None:
+                raise ValueError(f"{where}.twin: unknown parameter {twin!r}")
+    _apply(state)  # maps, bounds, then twins, then exprs: as a parameter file is applied
     switches = read_array(group, "channel_switches", path, kinds="b",
                           shape=tuple(model._channel_switches.shape))
     model._set_switches(switches.astype(bool))
