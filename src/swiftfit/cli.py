@@ -46,12 +46,12 @@ from typing import Any
 import numpy as np
 
 from . import errors
+from .losses import LOSS_NAMES
 
 __all__ = ["CLIError", "load_data", "main"]
 
 _HDF5 = (".h5", ".hdf5", ".hspy")
 _CSV = (".csv", ".txt")
-_LOSSES = ("ls", "ML-poisson", "huber")
 # the library's errors for bad input (all ValueError/TypeError subclasses);
 # anything else is a bug and keeps its traceback
 _USER_ERRORS = (errors.InvalidInputError, errors.InvalidTypeError, errors.ExpressionError,
@@ -331,7 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", "-m", required=True, metavar="SPEC",
                      help="model spec file (.yaml, .yml or .json)")
     fit.add_argument("--optimizer", default="lm", help="optimizer name (default lm)")
-    fit.add_argument("--loss", default="ls", choices=_LOSSES, help="loss function (default ls)")
+    fit.add_argument("--loss", default="ls", choices=LOSS_NAMES, help="loss function (default ls)")
     fit.add_argument("--bounded", action="store_true", help="respect bmin/bmax")
     fit.add_argument("--multifit", action="store_true",
                      help="fit every navigation position (default: one position)")

@@ -49,7 +49,6 @@ from .stats.fit_tables import Table, parameter_table
 __all__ = ["Datasets", "Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
 
 _BACKENDS = {"swiftfit": "lm", "minuit": "migrad", "scipy": "L-BFGS-B", "sherpa": "simplex"}
-_LOSSES = ("ls", "ML-poisson", "huber")
 
 
 class Datasets(list):
@@ -224,8 +223,9 @@ class Fit:
         if len(names) != len(jm):
             raise InvalidInputError(f"`loss_function` must be one loss or {len(jm)} (one per dataset), got {len(names)}")
         for n in names:
-            if not isinstance(n, _losses.Loss) and n not in _LOSSES:
-                raise InvalidInputError(f"`loss_function` must be one of {_LOSSES} (or a Loss), got {n!r}")
+            if not isinstance(n, _losses.Loss) and n not in _losses.LOSS_NAMES:
+                raise InvalidInputError(
+                    f"`loss_function` must be one of {_losses.LOSS_NAMES} (or a Loss), got {n!r}")
         return [_losses.get(n) for n in names]
 
     def _compile(self, datasets) -> _State:
