@@ -49,15 +49,11 @@ def _safe(name: str) -> str:
 
 
 def _selected(model: Any, only_free: bool, only_active: bool) -> list:
-    """(component, parameter) pairs to export, as HyperSpy: twins never."""
-    out = []
-    for comp in model:
-        if only_active and not comp.active:
-            continue
-        for p in comp.parameters:
-            if p.twin is None and (p.free or not only_free):
-                out.append((comp, p))
-    return out
+    """(component, parameter) pairs to export, as HyperSpy: ``plot_results``'
+    selection, twins never."""
+    from ..plotting.maps import selected_parameters
+
+    return [(p.component, p) for p in selected_parameters(model, only_free, only_active) if p.twin is None]
 
 
 def _image_module(fmt: str) -> Any:
