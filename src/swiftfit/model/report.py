@@ -136,21 +136,20 @@ def model_fit_report(models, prefixes, show_correl: bool = True, min_correl: flo
                 continue
             for p in comp.parameters:
                 labels[id(p)] = _label(prefix, comp, p)
-                entries.append((model, comp, p))
+                # the parameter's name in the fit's output (prefixed in a joint fit)
+                fit_name = f"{comp.name}.{p.name}" if len(models) == 1 else f"{prefix}.{comp.name}.{p.name}"
+                entries.append((model, comp, p, fit_name))
     names = list(out.parameter_names)
     x0 = dict(zip(names, np.atleast_1d(out.get("x0", np.full(len(names), np.nan)))))
     params = Parameters()
     by_fit_name = {}
-    for model, comp, p in entries:
+    for _model, _comp, p, fit_name in entries:
         lab = labels[id(p)]
-        fit_name = f"{comp.name}.{p.name}"
-        if len(models) > 1:
-            fit_name = f"{prefixes[models.index(model)]}.{fit_name}"
         params.add(lab, value=p.value, vary=bool(p.free))
         params[lab].stderr = p.std
         params[lab].init_value = x0.get(fit_name, p.value) if p.free else None
         by_fit_name[fit_name] = lab
-    for model, comp, p in entries:
+    for model, _comp, p, _name in entries:
         tie = _tie_text(p, labels, model)
         if tie is not None:
             params[labels[id(p)]].expr = tie
@@ -169,7 +168,7 @@ def model_fit_report(models, prefixes, show_correl: bool = True, min_correl: flo
         params=params, rsquared=out.get("rsquared"),
     )
     lines = _stats_lines(result) + _variable_lines(params, False)
-    lines += _warning_lines(out, entries, labels, prefixes, models)
+    lines += _warning_lines(out, entries, labels)
     if show_correl:
         lines += _correlation_lines(params, float(min_correl))
     return "\n".join(lines)
@@ -181,7 +180,7 @@ _AT_INIT = 1e-12
 _AT_BOUND = 1e-8
 
 
-def _warning_lines(out, entries, labels, prefixes, models) -> list[str]:
+def _warning_lines(out, entries, labels) -> list[str]:
     """``[[Warnings]]``: free parameters the fit left at their starting value
     (only when some other parameter moved, i.e. the solver did iterate) and,
     after a bounded fit, parameters at ``bmin``/``bmax``; lmfit's wording
@@ -194,10 +193,7 @@ def _warning_lines(out, entries, labels, prefixes, models) -> list[str]:
     start = dict(zip(names, x0))
     moved = bool(np.any(np.abs(x - x0) > _AT_INIT * np.maximum(1.0, np.abs(x0))))
     found = []
-    for model, comp, p in entries:
-        fit_name = f"{comp.name}.{p.name}"
-        if len(models) > 1:
-            fit_name = f"{prefixes[models.index(model)]}.{fit_name}"
+    for _model, _comp, p, fit_name in entries:
         if fit_name not in start or not _finite(p.value):
             continue
         v, init = float(p.value), float(start[fit_name])
