@@ -217,7 +217,12 @@ class LogUniformPrior(_RangePrior):
         if not (self.min > 0 and math.isfinite(self.max)):
             raise InvalidInputError(
                 f"LogUniformPrior needs 0 < min < max < inf, got min={min!r}, max={max!r}")
-        self._norm = 2 * math.log(math.log(self.max / self.min))
+
+    @property
+    def _norm(self) -> float:
+        """``2 ln ln(max/min)``: the normalisation (derived, so not part of the
+        prior's state: equality, hashing and ``to_dict`` see min, max, weight)."""
+        return 2 * math.log(math.log(self.max / self.min))
 
     def _stat(self, v):
         return np.where(self.inside(v), 2 * np.log(np.where(v > 0, v, 1.0)) + self._norm, np.inf)
@@ -225,11 +230,3 @@ class LogUniformPrior(_RangePrior):
     def _gradient(self, v):
         return np.where(self.inside(v), 2 / np.where(v > 0, v, 1.0), 0.0)
 
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and (other.min, other.max, other.weight) == (self.min, self.max, self.weight)
-
-    def __hash__(self) -> int:
-        return hash((self.tag, self.min, self.max, self.weight))
-
-    def to_dict(self) -> dict:
-        return {"type": self.tag, "min": self.min, "max": self.max, "weight": self.weight}
