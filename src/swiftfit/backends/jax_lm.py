@@ -47,6 +47,7 @@ import numpy as np
 from ..errors import OptimizerError
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
+from ..optimizers import _lm_steps as steps
 from . import check_dtype, enable_jax
 from .jax_components import NotLowerable
 from .jax_problem import lower_problem
@@ -340,9 +341,7 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
         r = problem.residuals(problem.p0)
         return Solution(problem.p0.copy(), np.full(B, 5), np.ones(B, dtype=int), np.einsum("bn,bn->b", r, r),
                         np.zeros((B, 0, 0)), np.ones(B, dtype=int), np.zeros(B, dtype=int))
-    lo = problem.lower if bounded else np.full(P, -np.inf)
-    hi = problem.upper if bounded else np.full(P, np.inf)
-    start = np.clip(np.asarray(problem.p0, dtype=float), lo, hi)
+    lo, hi, limit, start, *_ = steps.start(problem, bounded, max_nfev)
     rel = relevance(problem, start)
     w = np.ones((B, N)) if problem.weights is None else problem.weights
     fixed = np.asarray(problem.fixed, dtype=float)
@@ -358,7 +357,6 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
     dt = np.float64 if dtype == "float64" else np.float32
     cast = [jnp.asarray(a, dtype=dt) if a.dtype.kind == "f" else jnp.asarray(a) for a in arrays]
     consts = _cast_tree(low.consts, dt)
-    limit = 100 * (P + 1) if max_nfev is None else int(max_nfev)
     settings = (jnp.asarray(ftol, dt), jnp.asarray(xtol, dt), jnp.asarray(gtol, dt),
                 jnp.asarray(limit, jnp.int32), jnp.asarray(radius0, dt))
     out = run(*cast, consts, jnp.asarray(lo, dt), jnp.asarray(hi, dt), settings)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..fitting.problem import Problem, relevance
 from ..fitting.solution import Solution
+from . import _lm_steps as steps
 
 __all__ = ["available", "lower", "fused_lm"]
 
@@ -217,9 +218,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     _refresh_kernel_cache()
     from . import _fused_kernels as k
 
-    P = problem.P
-    limit = 100 * (P + 1) if max_nfev is None else int(max_nfev)
-    theta = np.array(problem.p0, dtype=float, order="C")
+    _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
     W, use_w = _weights(problem)
     status, nfev, njev, nit, cost, cov = k.fit_pixels(
         low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
