@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import InvalidTypeError
 from ..signals import BaseSignal, Signal1D, Signal2D
+from ..signals.signal_types import specialise
 from ..signals.metadata import Metadata
 
 __all__ = ["FORMAT", "VERSION", "load", "save_signal"]
@@ -290,7 +291,7 @@ def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
     for ax, index in zip(signal.axes_manager._axes, indices):
         if ax.navigate and index:
             ax.index = index
-    return signal
+    return specialise(signal)
 
 
 # ------------------------------------------------------------------ files

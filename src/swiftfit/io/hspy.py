@@ -50,6 +50,7 @@ import numpy as np
 from ..errors import ExpressionError, InvalidInputError
 from ..parameters import MAP_DTYPE
 from ..signals import BaseSignal, Signal1D, Signal2D
+from ..signals.signal_types import specialise
 from .hdf5 import child
 
 __all__ = ["HspyStoredModel", "is_hspy_file", "load_hspy"]
@@ -270,7 +271,7 @@ def _read_signal(group: Any, path: str, skipped: _Log, depth: int = 0) -> BaseSi
             signal.set_noise_variance(variance)
     except (ValueError, TypeError) as exc:
         raise _error(path, str(exc)) from exc
-    return signal
+    return specialise(signal)
 
 
 # ------------------------------------------------------------------ models

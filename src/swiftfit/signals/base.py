@@ -206,10 +206,27 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         self._data = self._data.astype(dtype)
 
     def set_signal_type(self, signal_type: str = "") -> None:
-        """Set ``metadata.Signal.signal_type``."""
+        """Set ``metadata.Signal.signal_type`` and take the class it calls for.
+
+        As in HyperSpy, ``"EELS"`` turns a one-dimensional signal into an
+        ``EELSSpectrum`` and ``"EDS_TEM"``/``"EDS_SEM"`` into the EDS classes
+        (see :mod:`swiftfit.signals.signal_types`); ``""`` returns to the
+        generic class.
+
+        Examples
+        --------
+        >>> s = BaseSignal(np.arange(3.0)).transpose(signal_axes=1)
+        >>> s.set_signal_type("my_type"); s.metadata.Signal.signal_type
+        'my_type'
+        """
         if not isinstance(signal_type, str):
             raise InvalidTypeError(f"`signal_type` must be a str, got {signal_type!r}")
-        self.metadata.Signal.signal_type = signal_type
+        from .lazy import LazySignal
+        from .signal_types import base_class, canonical, specialise
+        self.metadata.Signal.signal_type = canonical(signal_type)
+        if not isinstance(self, LazySignal):
+            self.__class__ = base_class(self)
+            specialise(self)
 
     # -- representation ------------------------------------------------
     def __repr__(self) -> str:
