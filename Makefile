@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test lint test-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m swiftfit.demo --out demo_output
 
-test: $(STAMP)
+test: $(STAMP) lint
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2
+
+# pyflakes, import order and numpy docstrings (ruff), and the layer contracts (.importlinter)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test-slow: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 -m slow

@@ -12,11 +12,12 @@ fitting code::
 
 from __future__ import annotations
 
-from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats
-from .backends import get_backend, set_backend
+from . import astrophot_api, engines, errors, fitters, gammapy_api, lmfit_api, model, optimizers, priors, samfire
+from . import signals, stats
+from .astrophot_api import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
 from .component import Component
-from .datasets_fit import Datasets, Fit, FitResult
-from .fitters import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
+from .engines import get_backend, set_backend
+from .gammapy_api import Datasets, Fit, FitResult
 from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
@@ -53,9 +54,12 @@ __all__ = [
     "Signal2D",
     "LazySignal1D",
     "LazySignal2D",
-    "backends",
+    "astrophot_api",
+    "engines",
     "errors",
     "fitters",
+    "gammapy_api",
+    "lmfit_api",
     "get_backend",
     "set_backend",
     "samfire",

@@ -21,8 +21,8 @@ from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
 from ..optimizers import registry
 from .base import BaseModel
-from .compile import compile_problem
-from .fitting import with_priors
+from ..problem.compile import compile_problem
+from .fit_mixin import with_priors
 
 __all__ = ["JointModel"]
 
@@ -39,11 +39,19 @@ class JointModel:
 
     Examples
     --------
-    >>> m1, m2 = s1.create_model(), s2.create_model()        # doctest: +SKIP
-    >>> g1, g2 = Gaussian(), Gaussian()                       # doctest: +SKIP
-    >>> m1.append(g1); m2.append(g2)                          # doctest: +SKIP
+    >>> import numpy as np
+    >>> from swiftfit.signals import Signal1D
+    >>> from swiftfit.components.peaks import Gaussian
+    >>> x = np.arange(100.0)
+    >>> s1 = Signal1D(10 * np.exp(-0.5 * ((x - 40) / 5) ** 2))
+    >>> s2 = Signal1D(20 * np.exp(-0.5 * ((x - 40) / 8) ** 2))
+    >>> m1, m2 = s1.create_model(), s2.create_model()
+    >>> g1, g2 = Gaussian(centre=38.0, sigma=4.0), Gaussian(centre=38.0, sigma=6.0)
+    >>> m1.append(g1); m2.append(g2)
     >>> g2.centre.twin = g1.centre                            # shared between datasets
-    >>> jm = JointModel([m1, m2]); jm.fit()                   # doctest: +SKIP
+    >>> jm = JointModel([m1, m2]); _ = jm.fit()
+    >>> round(g1.centre.value, 6), round(g2.centre.value, 6)
+    (40.0, 40.0)
     """
 
     def __init__(self, models, names=None):

@@ -215,7 +215,8 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
 
         Examples
         --------
-        >>> s = BaseSignal(np.arange(3.0)).transpose(signal_axes=1)
+        >>> from swiftfit.signals import Signal1D
+        >>> s = Signal1D(np.arange(3.0))
         >>> s.set_signal_type("my_type"); s.metadata.Signal.signal_type
         'my_type'
         """

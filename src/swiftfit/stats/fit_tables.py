@@ -7,7 +7,7 @@ tables show their first and last rows, then ``Length = N rows``).
 Examples
 --------
 >>> t = Table({"total_stat": [3.0, 2.5], "a": [1.0, 1.1]})
->>> t.colnames, len(t), t["a"][1]
+>>> t.colnames, len(t), float(t["a"][1])
 (['total_stat', 'a'], 2, 1.1)
 """
 
@@ -41,7 +41,7 @@ class Table:
     Examples
     --------
     >>> t = Table({"x": [1, 2, 3]})
-    >>> list(t["x"])
+    >>> t["x"].tolist()
     [1, 2, 3]
     """
 
