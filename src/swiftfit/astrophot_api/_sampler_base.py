@@ -74,9 +74,16 @@ class PosteriorSummary:
 
     Examples
     --------
-    >>> print(sampler.summary())                               # doctest: +SKIP
-    parameter            mean        std       2.5%  ...   r_hat      ess
-    Polynomial.a0       1.057    0.07045     0.9188  ...   1.001    12034
+    >>> from swiftfit.astrophot_api import MALA
+    >>> _ = m.fit()
+    >>> sampler = MALA(m, chains=4, max_iter=500, seed=1, progress_bar=False).fit()
+    >>> print(sampler.summary())                               # doctest: +NORMALIZE_WHITESPACE +ELLIPSIS
+    parameter      mean  std   2.5%   16%   50%   84%  97.5%  r_hat  ess
+    Gaussian.A ...
+    Gaussian.sigma ...
+    Gaussian.centre ...
+    Offset.offset ...
+    (500 draws x 4 chains)
     """
 
     def __init__(self, names, chain: np.ndarray, rhat: np.ndarray, ess: np.ndarray, levels=QUANTILES):

@@ -78,10 +78,10 @@ class BaseOptimizer:
 
     Examples
     --------
-    >>> from swiftfit.astrophot_api import LM                        # doctest: +SKIP
-    >>> fitter = LM(m, relative_tolerance=1e-8).fit()           # doctest: +SKIP
-    >>> fitter.message, fitter.chi2min()                        # doctest: +SKIP
-    ('success: ...', 1.02)
+    >>> from swiftfit.astrophot_api import LM
+    >>> fitter = LM(m, relative_tolerance=1e-8, verbose=0).fit()
+    >>> fitter.message[:8], round(float(fitter.chi2min()), 4)
+    ('success:', 1.1034)
     """
 
     default_max_iter: int | None = None

@@ -48,8 +48,9 @@ class Grad(BaseOptimizer):
 
     Examples
     --------
-    >>> fitter = Grad(m, method="Adam", optim_kwargs={"lr": 0.05}, verbose=0).fit()   # doctest: +SKIP
-    >>> fitter.res_loss(), fitter.iteration                                          # doctest: +SKIP
+    >>> fitter = Grad(m, method="Adam", optim_kwargs={"lr": 0.05}, verbose=0).fit()
+    >>> bool(fitter.res_loss() < 140.0)      # from chi2 = 322.3 at the start (LM reaches 105.93)
+    True
     """
 
     default_max_iter = 1000

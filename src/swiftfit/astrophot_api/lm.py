@@ -43,8 +43,10 @@ class LMConstraint:
 
     Examples
     --------
-    >>> c = LMConstraint(m, lambda x: [x[0] - x[3]], sigma=1e-3)   # doctest: +SKIP
-    >>> LM(m, constraint=c).fit()                                  # doctest: +SKIP
+    >>> c = LMConstraint(m, lambda x: [x[3] - 10.0], sigma=1e-3)   # pin the offset at 10
+    >>> _ = LM(m, constraint=c, verbose=0).fit()
+    >>> round(m[1].offset.value, 2)
+    10.0
     """
 
     def __init__(self, model, constraint, sigma, name: str | None = None, jacobian=None):
@@ -116,9 +118,11 @@ class LM(BaseOptimizer):
 
     Examples
     --------
-    >>> fitter = LM(m, verbose=0).fit()                        # doctest: +SKIP
-    >>> fitter.message, m.red_chisq.data                       # doctest: +SKIP
-    >>> fitter.covariance_matrix                               # doctest: +SKIP
+    >>> fitter = LM(m, verbose=0).fit()
+    >>> fitter.message[:8], np.round(m.red_chisq.data, 3)
+    ('success:', array([1.103]))
+    >>> fitter.covariance_matrix.shape
+    (4, 4)
     """
 
     default_max_iter = 100

@@ -48,8 +48,9 @@ class ScipyFit(BaseOptimizer):
 
     Examples
     --------
-    >>> fitter = ScipyFit(m, method="L-BFGS-B", verbose=0).fit()   # doctest: +SKIP
-    >>> fitter.scipy_res.success, fitter.res()                     # doctest: +SKIP
+    >>> fitter = ScipyFit(m, method="L-BFGS-B", verbose=0).fit()
+    >>> bool(fitter.scipy_res.success), np.round(fitter.res(), 1)
+    (True, array([1050.6,    5. ,   50. ,   10.4]))
     """
 
     default_max_iter = 1000

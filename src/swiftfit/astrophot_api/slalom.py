@@ -46,8 +46,9 @@ class Slalom(BaseOptimizer):
 
     Examples
     --------
-    >>> fitter = Slalom(m, S=1e-2, verbose=0).fit()           # doctest: +SKIP
-    >>> fitter.res_loss(), fitter.iteration                    # doctest: +SKIP
+    >>> fitter = Slalom(m, S=1e-2, verbose=0).fit()
+    >>> bool(fitter.res_loss() < 140.0)      # from chi2 = 322.3 at the start (LM reaches 105.93)
+    True
     """
 
     default_max_iter = 1000
