@@ -39,9 +39,9 @@ class StoreMixin:
 
         Examples
         --------
-        >>> m.store("start")                 # doctest: +SKIP
+        >>> m.store("start")
         'start'
-        >>> m.store()                        # doctest: +SKIP
+        >>> m.store()
         'a'
         """
         if getattr(self, "signal", None) is None:
@@ -57,8 +57,13 @@ class StoreMixin:
 
         Examples
         --------
-        >>> m.save_parameters2file("params.npz")            # doctest: +SKIP
-        >>> m2.load_parameters_from_file("params.npz")      # doctest: +SKIP
+        >>> _ = m.fit()
+        >>> m.save_parameters2file("params.npz")
+        >>> m2 = s.create_model()
+        >>> m2.extend([hs.model.components1D.Gaussian(), hs.model.components1D.Offset()])
+        >>> m2.load_parameters_from_file("params.npz")
+        >>> m2[0].A.value == m[0].A.value
+        True
         """
         from ..io.parameter_files import save_parameters
 
@@ -75,7 +80,11 @@ class StoreMixin:
 
         Examples
         --------
-        >>> m.load_parameters_from_file("params.npz")       # doctest: +SKIP
+        >>> m.save_parameters2file("params.npz")
+        >>> m[0].A.value = 1.0
+        >>> m.load_parameters_from_file("params.npz")
+        >>> m[0].A.value
+        800.0
         """
         from ..io.parameter_files import load_parameters
 

@@ -5,10 +5,10 @@ Every function returns a matplotlib ``Figure`` (pyplot-managed unless an
 
 Examples
 --------
->>> m.fit()                                                    # doctest: +SKIP
->>> plot_profile(swiftfit.stats.stat_profile(m, "Gaussian.sigma", n_values=21))   # doctest: +SKIP
->>> plot_contours(m, "Gaussian.A", "Gaussian.sigma")           # doctest: +SKIP
->>> plot_correlation(m); plot_butterfly(m)                     # doctest: +SKIP
+>>> _ = m.fit()
+>>> fig = plot_profile(hs.stats.stat_profile(m, "Gaussian.sigma", n_values=21))
+>>> fig = plot_contours(m, "Gaussian.A", "Gaussian.sigma")
+>>> fig = plot_correlation(m); fig = plot_butterfly(m)
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ def plot_contours(m, x, y, sigmas=(1, 2, 3), ax=None, *, numpoints: int = 24):
 
     Examples
     --------
-    >>> plot_contours(m, "Gaussian.A", "Gaussian.sigma", sigmas=(1, 2))   # doctest: +SKIP
+    >>> _ = m.fit()
+    >>> fig = plot_contours(m, "Gaussian.A", "Gaussian.sigma", sigmas=(1, 2))
     """
     from ..stats.profile import _Context, stat_contour
 
@@ -178,7 +179,8 @@ def plot_correlation(m, ax=None, *, fmt: str = "{:+.2f}"):
 
     Examples
     --------
-    >>> plot_correlation(m)    # doctest: +SKIP
+    >>> _ = m.fit()
+    >>> fig = plot_correlation(m)
     """
     corr = getattr(m, "correlation", None)
     if corr is None:
@@ -228,7 +230,8 @@ def plot_butterfly(m, n_samples: int | None = None, ax=None, *, sigma: float = 1
 
     Examples
     --------
-    >>> plot_butterfly(m); plot_butterfly(m, n_samples=500, seed=0)    # doctest: +SKIP
+    >>> _ = m.fit()
+    >>> fig = plot_butterfly(m); fig = plot_butterfly(m, n_samples=500, seed=0)
     """
     if len(m.axes_manager.signal_axes) != 1:
         raise InvalidInputError("plot_butterfly draws 1-D models; this model has "

@@ -52,8 +52,8 @@ class ModelPlotMixin:
 
         Examples
         --------
-        >>> fig = m.plot(plot_components=True)       # doctest: +SKIP
-        >>> fig.savefig("fit.png")                   # doctest: +SKIP
+        >>> fig = m.plot(plot_components=True)
+        >>> fig.savefig("fit.png")
         """
         from .model_plots import plot_model
 
@@ -104,7 +104,8 @@ class ModelPlotMixin:
 
         Examples
         --------
-        >>> fig = m.plot_chisq(reduced=True)          # doctest: +SKIP
+        >>> _ = m.fit()
+        >>> fig = m.plot_chisq(reduced=True)
         """
         from .maps import plot_chisq
 
@@ -138,7 +139,7 @@ class ComponentPlotMixin:
 
         Examples
         --------
-        >>> fig = m["Carbon"].plot()                  # doctest: +SKIP
+        >>> fig = m["Gaussian"].plot()
         """
         from .maps import plot_component
 
@@ -174,7 +175,7 @@ class ParameterPlotMixin:
 
         Examples
         --------
-        >>> fig = m["Carbon"].centre.plot()           # doctest: +SKIP
+        >>> fig = m["Gaussian"].centre.plot()
         """
         from ._common import HYPERSPY_IGNORED_KWARGS, check_kwargs
         from .maps import plot_parameter
