@@ -56,7 +56,9 @@ def single_fit_summary(m: Any, elapsed: float | None = None) -> str:
 
     Examples
     --------
-    >>> m.fit(); print(single_fit_summary(m))      # doctest: +SKIP
+    >>> _ = m.fit(); print(single_fit_summary(m))      # doctest: +ELLIPSIS
+    fit: success (converged: ...), reduced chi-square 1.10340491
+    ...
     """
     out = m.fit_output
     when = "" if elapsed is None else f" in {elapsed * 1e3:.1f} ms"

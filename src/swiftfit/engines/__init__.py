@@ -60,8 +60,8 @@ def set_backend(backend: str = "numpy", dtype: str = "float64") -> None:
     Examples
     --------
     >>> import swiftfit.engines as bk
-    >>> bk.set_backend("jax", dtype="float64")     # doctest: +SKIP
-    >>> bk.get_backend()                           # doctest: +SKIP
+    >>> bk.set_backend("jax", dtype="float64")
+    >>> bk.get_backend()
     ('jax', 'float64')
     >>> bk.set_backend("numpy")
     """

@@ -108,9 +108,9 @@ def faddeeva(z):
 
     Examples
     --------
-    >>> import jax.numpy as jnp                       # doctest: +SKIP
-    >>> complex(faddeeva(jnp.asarray(1j)))            # doctest: +SKIP
-    (0.42758357615580705+0j)
+    >>> import jax.numpy as jnp
+    >>> round(complex(faddeeva(jnp.asarray(1j))).real, 6)     # scipy.special.wofz(1j) = 0.427583576...
+    0.427584
     """
     return _faddeeva_fn()(z)
 
@@ -430,7 +430,7 @@ def lower_component(comp):
     Examples
     --------
     >>> from swiftfit.components.peaks import Gaussian
-    >>> fn, consts, key = lower_component(Gaussian())   # doctest: +SKIP
+    >>> fn, consts, key = lower_component(Gaussian())
     """
     cls = type(comp)
     if cls in JAX_FUNCTIONS:

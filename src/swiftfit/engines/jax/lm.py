@@ -321,8 +321,8 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
 
     Examples
     --------
-    >>> sol = jax_levenberg_marquardt(m._problem([()]))    # doctest: +SKIP
-    >>> sol.status                                        # doctest: +SKIP
+    >>> sol = jax_levenberg_marquardt(m._problem([()]))
+    >>> sol.status
     array([1])
     """
     if unused:
