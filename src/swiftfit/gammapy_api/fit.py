@@ -269,7 +269,7 @@ class Fit:
         else:
             spec = registry.get(method)
         if isinstance(state.loss, _losses.PriorLoss):
-            from ..model.fit_mixin import _map_solver
+            from ..optimizers.map_fit import _map_solver
 
             spec = _map_solver(spec)  # "lm" minimises the loss itself, priors included
         registry.check_capabilities(spec, loss_name=state.loss.name, bounded=bounded and problem.bounded)
