@@ -60,7 +60,8 @@ class Parameter(ParameterPlotMixin):
     Parameters
     ----------
     name : str
-        The parameter's name inside its component.
+        The parameter's name inside its component ("" for an unnamed one, as
+        HyperSpy's ``Parameter()``).
     value : float
         Initial value.
     linear : bool
@@ -76,9 +77,10 @@ class Parameter(ParameterPlotMixin):
     True
     """
 
-    def __init__(self, name: str, value: float = 0.0, *, linear: bool = False, units: str | None = None):
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InvalidInputError(f"parameter `name` must be a Python identifier, got {name!r}")
+    def __init__(self, name: str = "", value: float = 0.0, *, linear: bool = False, units: str | None = None):
+        # "" is HyperSpy's unnamed Parameter(); a component names it when it adopts it
+        if not isinstance(name, str) or (name and not name.isidentifier()):
+            raise InvalidInputError(f"parameter `name` must be a Python identifier or '', got {name!r}")
         self.name = name
         self.component: Component | None = None
         self._linear = bool(linear)
@@ -89,9 +91,9 @@ class Parameter(ParameterPlotMixin):
         self.grad: Callable | None = None
         self.ext_bounded = False
         self.ext_force_positive = False
-        self.map = np.zeros((), dtype=MAP_DTYPE)
-        self.map["values"] = _as_finite_float("value", value)
-        self.map["std"] = np.nan
+        self._map = np.zeros((), dtype=MAP_DTYPE)
+        self._map["values"] = _as_finite_float("value", value)
+        self._map["std"] = np.nan
         self._twin: Parameter | None = None
         self._twins: weakref.WeakSet[Parameter] = weakref.WeakSet()
         self._twin_function_expr = "x"
@@ -216,6 +218,46 @@ class Parameter(ParameterPlotMixin):
             )
         self._scan_values = arr
 
+    # ---------------------------------------------------------------- map
+    @property
+    def map(self) -> np.ndarray:
+        """The (values, std, is_set) record of every navigation position.
+
+        Shaped like the navigation space in array order; shape ``(1,)`` when
+        there is none (HyperSpy's shape), a view that writes through.
+
+        Examples
+        --------
+        >>> p = Parameter("A", value=2.0)
+        >>> p.map["values"][:] = 3.0
+        >>> p.map.shape, p.value
+        ((1,), 3.0)
+        """
+        return self._map.reshape(1) if self._map.ndim == 0 else self._map
+
+    @map.setter
+    def map(self, new: np.ndarray | None) -> None:
+        if new is None:  # HyperSpy code resets a map this way: keep the current value
+            current = self._map.reshape(-1)[0] if self._map.size else None
+            self._map = np.zeros((), dtype=MAP_DTYPE)
+            self._map["values"] = 0.0 if current is None else current["values"]
+            self._map["std"] = np.nan
+            return
+        arr = np.asarray(new)
+        if arr.dtype != MAP_DTYPE:
+            if arr.dtype.names is None or not set(MAP_DTYPE.names) <= set(arr.dtype.names):
+                raise InvalidTypeError(
+                    f"`{self.name}.map` must be a structured array with fields {MAP_DTYPE.names} or None, "
+                    f"got dtype {arr.dtype}"
+                )
+            converted = np.zeros(arr.shape, dtype=MAP_DTYPE)
+            for field in MAP_DTYPE.names:
+                converted[field] = arr[field]
+            arr = converted
+        if self._map.ndim == 0 and arr.shape == (1,):
+            arr = arr.reshape(())
+        self._map = arr
+
     # ----------------------------------------------------------- position
     @property
     def _axes_manager(self):
@@ -223,25 +265,25 @@ class Parameter(ParameterPlotMixin):
         return None if comp is None else comp._axes_manager
 
     def _index(self) -> tuple:
-        if self.map.ndim == 0:
+        if self._map.ndim == 0:
             return ()
         am = self._axes_manager
         if am is None:  # a map sized for a signal, on a component in no model
-            return (0,) * self.map.ndim
+            return (0,) * self._map.ndim
         return tuple(am._array_indices)
 
     def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
         (a map that already has that shape, e.g. from ``estimate_parameters``
         on the signal before the component joined the model, is kept)."""
-        if self.map.shape == tuple(nav_shape_in_array):
+        if self._map.shape == tuple(nav_shape_in_array):
             return
-        current = self.map[()] if self.map.ndim == 0 else self.map.flat[0]
+        current = self._map[()] if self._map.ndim == 0 else self._map.flat[0]
         new = np.zeros(tuple(nav_shape_in_array), dtype=MAP_DTYPE)
         new["values"] = current["values"]
         new["std"] = current["std"]
         new["is_set"] = False
-        self.map = new
+        self._map = new
 
     # -------------------------------------------------------------- value
     @property
@@ -253,7 +295,7 @@ class Parameter(ParameterPlotMixin):
             return float(self._twin_function(self._twin.value))
         if self._expr_sympy is not None:
             return self._evaluate_expr()
-        return float(self.map["values"][self._index()])
+        return float(self._map["values"][self._index()])
 
     @value.setter
     def value(self, value: float) -> None:
@@ -275,7 +317,7 @@ class Parameter(ParameterPlotMixin):
                 f"cannot set {self!r}: it is constrained by expr {self._expr_text!r}; "
                 "set the parameters it depends on, or set `expr = None`"
             )
-        self.map["values"][self._index()] = value
+        self._map["values"][self._index()] = value
 
     def _clip(self, value: float) -> float:
         if self._bmin is not None and value < self._bmin:
@@ -287,12 +329,12 @@ class Parameter(ParameterPlotMixin):
     @property
     def std(self) -> float | None:
         """Standard deviation at the current position; None until a fit computes it."""
-        std = float(self.map["std"][self._index()])
+        std = float(self._map["std"][self._index()])
         return None if math.isnan(std) else std
 
     @std.setter
     def std(self, value: float | None) -> None:
-        self.map["std"][self._index()] = np.nan if value is None else float(value)
+        self._map["std"][self._index()] = np.nan if value is None else float(value)
 
     # ---------------------------------------------------------- free/bounds
     @property
@@ -471,18 +513,18 @@ class Parameter(ParameterPlotMixin):
 
     def assign_current_value_to_all(self, mask: np.ndarray | None = None) -> None:
         """Copy the current value (and std) to every navigation position (where ``mask`` is False)."""
-        if self.map.ndim == 0:
+        if self._map.ndim == 0:
             return
-        value, std = self.value, self.map["std"][self._index()]
-        target = np.ones(self.map.shape, bool) if mask is None else ~np.asarray(mask, bool)
-        self.map["values"][target] = value
-        self.map["std"][target] = std
+        value, std = self.value, self._map["std"][self._index()]
+        target = np.ones(self._map.shape, bool) if mask is None else ~np.asarray(mask, bool)
+        self._map["values"][target] = value
+        self._map["std"][target] = std
 
     def store_current_value_in_array(self) -> None:
         """Mark the current position as set, writing twin/expr-derived values into ``map``."""
         idx = self._index()
-        self.map["values"][idx] = self.value
-        self.map["is_set"][idx] = True
+        self._map["values"][idx] = self.value
+        self._map["is_set"][idx] = True
 
     def fetch(self) -> None:
         """Values live in ``map``, so there is nothing to fetch; kept for HyperSpy code."""
@@ -498,7 +540,7 @@ class Parameter(ParameterPlotMixin):
 
         if field not in MAP_DTYPE.names:
             raise InvalidInputError(f"`field` must be one of {MAP_DTYPE.names}, got {field!r}")
-        data = np.array(self.map[field], dtype=float)
+        data = np.array(self._map[field], dtype=float)
         am = self._axes_manager
         axes = None
         if am is not None and data.ndim:

@@ -90,10 +90,10 @@ def _store_estimates(component, only_current, nav_shape, estimates) -> bool:
         return False
     ok = valid.reshape(nav_shape)
     for p, v in params:
-        if p.map.shape != tuple(nav_shape):
+        if p._map.shape != tuple(nav_shape):
             p._create_array(nav_shape)
-        p.map["values"][ok] = v.reshape(nav_shape)[ok]
-        p.map["is_set"][ok] = True
+        p._map["values"][ok] = v.reshape(nav_shape)[ok]
+        p._map["is_set"][ok] = True
     return True
 
 

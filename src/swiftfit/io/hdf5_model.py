@@ -117,7 +117,7 @@ def _write_component(group: Any, comp: Component, path: str) -> None:
     for p in comp.parameters:
         g = params.create_group(p.name)
         for field in MAP_DTYPE.names:
-            g.create_dataset(field, data=np.array(p.map[field]))
+            g.create_dataset(field, data=np.array(p._map[field]))
         g.attrs["free"] = np.bool_(p._free)
         write_optional(g.attrs, "bmin", p.bmin)
         write_optional(g.attrs, "bmax", p.bmax)

@@ -360,7 +360,7 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     new = np.zeros(nav_shape, dtype=MAP_DTYPE)
     for field in MAP_DTYPE.names:
         new[field] = stored[field].reshape(nav_shape)
-    p.map = new
+    p._map = new
     p.free = _typed(d, "free", (bool,), path)
     bounds = _typed(d, "_bounds", (tuple, list), path, (None, None))
     if len(bounds) != 2 or not all(b is None or isinstance(b, (int, float)) for b in bounds):

@@ -381,10 +381,10 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
             comp.model = new
             new._components.append(comp)
             for p in comp.parameters:
-                if nav_flat is not None and p.map.ndim:
-                    p.map = p.map.reshape(-1)[nav_flat].copy()
-                elif p.map.ndim and not new._nav_shape:
-                    p.map = p.map.reshape(-1)[:1].reshape(()).copy()
+                if nav_flat is not None and p._map.ndim:
+                    p._map = p._map.reshape(-1)[nav_flat].copy()
+                elif p._map.ndim and not new._nav_shape:
+                    p._map = p._map.reshape(-1)[:1].reshape(()).copy()
             if comp._active_array is not None and nav_flat is not None:
                 comp._active_array = comp._active_array.reshape(-1)[nav_flat].copy()
         if channel_mask is not None:

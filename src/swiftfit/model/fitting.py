@@ -407,9 +407,9 @@ class FittingMixin:
             else:
                 std = np.full(problem.B, np.nan)
             idx = idx_of[id(p.component.model)]
-            _store(p.map, "values", idx, v, sel)
-            _store(p.map, "std", idx, std, sel)
-            _store(p.map, "is_set", idx, np.ones(problem.B, bool), sel)
+            _store(p._map, "values", idx, v, sel)
+            _store(p._map, "std", idx, std, sel)
+            _store(p._map, "is_set", idx, np.ones(problem.B, bool), sel)
         for m, _ in parts:
             idx = idx_of[id(m)]
             _store(m._chisq, None, idx, chisq, sel)
