@@ -58,6 +58,10 @@ MODULES = {
     "hyperspy": "swiftfit",
 }
 
+# Names that public modules hold but that are HyperSpy machinery, not API: a
+# ``from`` line importing only these goes to ``_hs_internals`` too.
+INTERNAL_NAMES = {"hyperspy.models.model1d": {"ComponentFit"}}
+
 _IMPORT = re.compile(r"^(\s*)(from|import)\s+(hyperspy(?:\.[\w.]+)?)\b")
 
 
@@ -68,7 +72,10 @@ def rewrite_imports(source: str) -> str:
         match = _IMPORT.match(line)
         if match:
             module = match.group(3)
-            if module in MODULES:
+            names = set(re.findall(r"\w+", line[match.end(3):].split("#")[0])) - {"import", "as"}
+            if names and names <= INTERNAL_NAMES.get(module, set()):
+                new = "_hs_internals"
+            elif module in MODULES:
                 new = MODULES[module]
             elif module.startswith("hyperspy."):
                 new = "_hs_internals"
@@ -201,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             failures.append(f"{test_id}  # {outcome}: {message}")
     passed = sum(r[0] for r in rows.values())
+    overall = sum(1 for t in baseline if result.get(t, ("missing",))[0] == "passed")
     public = sum(r[1] for r in rows.values())
     n_internal = sum(r[2] for r in rows.values())
     if args.table:
@@ -214,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{file:50s} {p:4d} / {n:4d}   (+{i} internal)")
     print(f"HyperSpy {VERSION} model/component/samfire tests: {passed} of {public} public-API tests pass "
           f"({100 * passed / max(public, 1):.1f} %); {n_internal} read HyperSpy internals; "
-          f"{len(baseline)} tests HyperSpy passes itself")
+          f"{len(baseline)} tests HyperSpy passes itself, of which {overall} pass here "
+          f"({100 * overall / max(len(baseline), 1):.1f} %)")
     if args.failures:
         args.failures.write_text("\n".join(failures) + "\n")
-    json.dump({"passed": passed, "public": public, "internal": n_internal}, open(args.cache / f"{args.out}.json", "w"))
+    json.dump({"passed": passed, "public": public, "internal": n_internal, "overall": overall}, open(args.cache / f"{args.out}.json", "w"))
     return 0
 
 

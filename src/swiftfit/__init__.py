@@ -12,7 +12,7 @@ fitting code::
 
 from __future__ import annotations
 
-from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats
+from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats, utils
 from .backends import get_backend, set_backend
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
@@ -22,6 +22,7 @@ from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
 from .signals import BaseSignal, LazySignal1D, LazySignal2D, Signal1D, Signal2D
+from .utils import stack
 
 __version__ = "0.1.0"
 
@@ -65,5 +66,7 @@ __all__ = [
     "priors",
     "signals",
     "stats",
+    "stack",
+    "utils",
     "__version__",
 ]

@@ -204,6 +204,7 @@ class FittingMixin:
         >>> m.fit().success                                        # doctest: +SKIP
         True
         """
+        grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
@@ -238,7 +239,8 @@ class FittingMixin:
             raise InvalidInputError(f"`dtype` ({dtype!r}) applies to backend='jax' only, got backend={backend!r}")
         if not isinstance(bounded, (bool, np.bool_)):
             raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
-        huber_delta = kwargs.pop("huber_delta", 1.0)
+        huber_delta = kwargs.pop("huber_delta", None)
+        huber_delta = 1.0 if huber_delta is None else huber_delta  # None: the default, as in HyperSpy
         errordef = kwargs.pop("errordef", None)
         rescale = kwargs.pop("rescale_covariance", None)
         custom_grad = grad if callable(grad) else None
@@ -622,6 +624,12 @@ def _store(target: np.ndarray, field, idx, values, sel) -> None:
             arr[()] = values[0]
         return
     arr[tuple(i[sel] for i in idx)] = values[sel]
+
+
+def _none_as_hyperspy(grad, bounded):
+    """HyperSpy's ``None`` spellings: ``bounded=None`` is unbounded; ``grad=None``
+    (no gradient information) is served by finite differences."""
+    return ("fd" if grad is None else grad), (False if bounded is None else bounded)
 
 
 def _info_block(optimizer, loss, bounded, grad, result) -> str:

@@ -247,6 +247,9 @@ class MultifitMixin:
     def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
         """Resolve and check the fit options once (``_fit_setup`` takes its own
         out of ``kwargs``): the keywords of :meth:`_solve_pixels`."""
+        from .fitting import _none_as_hyperspy
+
+        grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         return {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
                 "rescale": rescale, "kwargs": kwargs}
