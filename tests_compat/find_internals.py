@@ -105,7 +105,7 @@ def scan_file(path: Path, rel: str) -> dict[str, set[str]]:
                             nodes.append(methods[call.attr])
                     reasons = _reasons(nodes, internal_names)
                     result[f"{rel}::{node.name}::{name}"] = reasons
-                    result[f"{rel}::{node.name}::{name}_lazy"] = reasons
+                    result[f"{rel}::{node.name}::test_lazy_{name[5:]}"] = reasons
     return result
 
 

@@ -60,7 +60,7 @@ MODULES = {
 
 # Names that public modules hold but that are HyperSpy machinery, not API: a
 # ``from`` line importing only these goes to ``_hs_internals`` too.
-INTERNAL_NAMES = {"hyperspy.models.model1d": {"ComponentFit"}}
+INTERNAL_NAMES = {"hyperspy.models.model1d": {"ComponentFit"}, "hyperspy.component": {"_get_scaling_factor"}}
 
 _IMPORT = re.compile(r"^(\s*)(from|import)\s+(hyperspy(?:\.[\w.]+)?)\b")
 
@@ -70,6 +70,22 @@ def rewrite_imports(source: str) -> str:
     out = []
     for line in source.splitlines(keepends=True):
         match = _IMPORT.match(line)
+        if match and match.group(2) == "from" and match.group(3) == "hyperspy":
+            # from hyperspy import components1d -> import the mapped module under that name
+            names = [n.strip() for n in line[match.end(3):].split("import", 1)[1].split("#")[0].split(",")]
+            if all(f"hyperspy.{n}" in MODULES for n in names):
+                out.append("".join(f"{match.group(1)}import {MODULES['hyperspy.' + n]} as {n}\n" for n in names))
+                continue
+        if match and match.group(2) == "from" and match.group(3) in INTERNAL_NAMES and "(" not in line:
+            # a public module line that also imports internals: split it in two
+            head, _, tail = line.partition(" import ")
+            names = [n.strip() for n in tail.split("#")[0].split(",")]
+            internal = [n for n in names if n.split(" as ")[0] in INTERNAL_NAMES[match.group(3)]]
+            public = [n for n in names if n not in internal]
+            if internal and public:
+                out.append(f"{match.group(1)}from {MODULES[match.group(3)]} import {', '.join(public)}\n")
+                out.append(f"{match.group(1)}from _hs_internals import {', '.join(internal)}\n")
+                continue
         if match:
             module = match.group(3)
             names = set(re.findall(r"\w+", line[match.end(3):].split("#")[0])) - {"import", "as"}

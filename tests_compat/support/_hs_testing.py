@@ -17,18 +17,21 @@ def _make_lazy(test):
         for key, value in list(vars(self).items()):
             if hasattr(value, "as_lazy") and hasattr(value, "axes_manager"):
                 setattr(self, key, value.as_lazy())
+            elif hasattr(value, "signal") and hasattr(value, "_components"):  # a model
+                value.signal = value.signal.as_lazy()
         return test(self, *args, **kwargs)
 
     return run
 
 
 def lazifyTestClass(*args, **kwargs):  # noqa: N802 (the decorator's HyperSpy name)
-    """Add a ``<test>_lazy`` twin of each test method that runs on lazy signals."""
+    """Add a ``test_lazy_<name>`` twin of each test method that runs on lazy signals
+    (the signals and the models' signals set up by ``setup_method`` made lazy)."""
 
     def decorate(cls):
         for name, attr in list(vars(cls).items()):
             if name.startswith("test") and callable(attr):
-                setattr(cls, name + "_lazy", _make_lazy(attr))
+                setattr(cls, "test_lazy_" + name[len("test_"):], _make_lazy(attr))
         return cls
 
     if len(args) == 1 and isinstance(args[0], type) and not kwargs:

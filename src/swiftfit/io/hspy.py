@@ -385,6 +385,13 @@ def _build_component(cd: Any, path: str, is_2d: bool) -> tuple:
     name = _typed(cd, "name", (str,), path)
     cls = _component_class(id_name, name, is_2d, path)
     init = _init_args(cd, cls, path)
+    if id_name == "Polynomial" and "order" not in init:
+        # HyperSpy 1.5-2.1.1 saved a Polynomial without its order: the stored
+        # coefficients a0..aN say it (N = order)
+        names = [pd.get("_id_name") for pd in cd.get("parameters", []) if isinstance(pd, dict)]
+        orders = [int(n[1:]) for n in names if isinstance(n, str) and n[:1] == "a" and n[1:].isdigit()]
+        if orders and len(orders) == len(names) and sorted(orders) == list(range(len(orders))):
+            init["order"] = max(orders)
     try:
         comp = cls(**init)
     except ExpressionError as exc:
