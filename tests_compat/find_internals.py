@@ -31,9 +31,9 @@ def _internal_imports(tree: ast.AST) -> dict[str, str]:
     names = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hyperspy"):
-            if node.module in PUBLIC:
-                continue
             for alias in node.names:
+                if node.module in PUBLIC and not alias.name.startswith("_"):
+                    continue
                 if f"{node.module}.{alias.name}" in PUBLIC:  # from hyperspy import components1d
                     continue
                 if alias.name not in TEST_HELPERS:

@@ -12,7 +12,7 @@ fitting code::
 
 from __future__ import annotations
 
-from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats, utils
+from . import backends, errors, fitters, model, optimizers, priors, roi, samfire, signals, stats, utils
 from .backends import get_backend, set_backend
 from .component import Component
 from .datasets_fit import Datasets, Fit, FitResult
@@ -67,6 +67,7 @@ __all__ = [
     "signals",
     "stats",
     "stack",
+    "roi",
     "utils",
     "__version__",
 ]

@@ -378,7 +378,8 @@ class Component(ComponentPlotMixin):
         """Print the parameter table at the current navigation position."""
         print(self._values_table(only_free))
 
-    def estimate_parameters(self, signal, x1, x2, only_current: bool = False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current: bool = False, out: bool = False,
+                            intervals=None) -> bool:
         """Estimate starting values from ``signal`` between ``x1`` and ``x2``.
 
         Components without an estimator return False, as HyperSpy's do.
