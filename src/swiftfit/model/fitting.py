@@ -525,25 +525,47 @@ class FittingMixin:
         theta = np.asarray(values, dtype=float).reshape(1, -1)
         return problem.jacobian(theta)[0].T
 
-    def as_signal(self, component_list=None, out_of_range_to_nan: bool = True, show_progressbar=None, chunk_size: int = 4096):
-        """The model evaluated at every navigation position, as a signal like the data."""
+    def as_signal(self, component_list=None, out_of_range_to_nan: bool = True, show_progressbar=None,
+                  chunk_size: int = 4096, out=None, lazy_output=None):
+        """The model evaluated at every navigation position, as a signal like the data.
+
+        ``out_of_range_to_nan=False`` evaluates the model outside the signal
+        range too (HyperSpy's behaviour); ``out`` (a signal of the data's
+        shape) receives the values instead of a new signal; ``lazy_output``
+        returns a lazy signal.
+        """
+        if out is not None:
+            if tuple(np.shape(out.data)) != tuple(self.signal.data.shape):
+                raise InvalidInputError(
+                    f"`out` must be a signal of shape {self.signal.data.shape}, got {np.shape(out.data)}"
+                )
+            out.data[...] = self.as_signal(component_list, out_of_range_to_nan, chunk_size=chunk_size).data
+            return None
         comps = self._component_list(component_list)
         chosen = {id(c) for c in comps}
         nav = self._nav_shape
         pixels = list(np.ndindex(*nav)) if nav else [()]
-        out = np.full((len(pixels), int(np.prod(self._signal_shape_in_array))), np.nan if out_of_range_to_nan else 0.0)
-        mask = self._channel_switches.ravel()
-        for start in range(0, len(pixels), chunk_size):
-            chunk = pixels[start:start + chunk_size]
-            problem = self._problem(chunk, check=False)
-            contributions = problem.evaluate_components(problem.p0)
-            total = sum((f for f, comp in zip(contributions, problem.components) if id(comp) in chosen),
-                        np.zeros((len(chunk), problem.N)))
-            out[start:start + len(chunk)][:, mask] = total
+        out = np.full((len(pixels), int(np.prod(self._signal_shape_in_array))), np.nan)
+        switches = self._channel_switches
+        if not out_of_range_to_nan:  # the model over every channel, as HyperSpy gives it
+            self._channel_switches = np.ones_like(switches)
+        try:
+            mask = self._channel_switches.ravel()
+            for start in range(0, len(pixels), chunk_size):
+                self._as_signal_chunk(pixels[start:start + chunk_size], start, out, mask, chosen)
+        finally:
+            self._channel_switches = switches
         data = out.reshape(nav + self._signal_shape_in_array)
         sig = self.signal._deepcopy_with_new_data(data)
         sig.metadata.General.title = f"{self.title} model".strip()
-        return sig
+        return sig.as_lazy() if lazy_output else sig
+
+    def _as_signal_chunk(self, chunk, start, out, mask, chosen) -> None:
+        problem = self._problem(chunk, check=False)
+        contributions = problem.evaluate_components(problem.p0)
+        total = sum((f for f, comp in zip(contributions, problem.components) if id(comp) in chosen),
+                    np.zeros((len(chunk), problem.N)))
+        out[start:start + len(chunk)][:, mask] = total
 
 
 # "lm"'s own options that the damped Newton solver of a MAP fit has no use for
