@@ -29,9 +29,13 @@ def _drop_backend_kwargs(kwargs: dict) -> dict:
 
 
 # --------------------------------------------------------------- estimation
-def _interval_mask(X_full, x1, x2, intervals):
+def _interval_mask(X_full, x1, x2, intervals, axis=None):
     """Channels inside ``[x1, x2]`` or inside any of ``intervals`` (HyperSpy's
-    ``(x1, x2)`` tuples or SpanROIs; a bare ``(x1, x2)`` pair is one interval)."""
+    ``(x1, x2)`` tuples or SpanROIs; a bare ``(x1, x2)`` pair is one interval).
+
+    ``intervals`` follow HyperSpy's index convention: channels
+    ``value2index(x1) <= i < value2index(x2)``.
+    """
     if intervals is None:
         if x1 is not None and x2 is None:
             raise InvalidInputError(f"x2 must be provided with x1 (got x1={x1!r}, x2=None), or give `intervals`")
@@ -57,7 +61,11 @@ def _interval_mask(X_full, x1, x2, intervals):
     mask = np.zeros(X_full.shape, bool)
     for lo, hi in pairs:
         lo, hi = min(lo, hi), max(lo, hi)
-        mask |= (X_full >= lo) & (X_full <= hi)
+        if intervals is not None and axis is not None:
+            i1, i2 = sorted(int(axis.value2index(v)) for v in (lo, hi))
+            mask[i1:i2] = True
+        else:
+            mask |= (X_full >= lo) & (X_full <= hi)
     return mask
 
 
@@ -85,7 +93,7 @@ def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
         nav_shape: tuple = ()
     else:
         nav_shape = tuple(data.shape[:-1])
-    mask = _interval_mask(X_full, x1, x2, intervals)
+    mask = _interval_mask(X_full, x1, x2, intervals, axis)
     if mask.sum() < 2:
         raise InvalidInputError(
             f"the estimation range (x1={x1!r}, x2={x2!r}, intervals={intervals!r}) holds fewer than 2 "
