@@ -552,6 +552,12 @@ class Parameter(ParameterPlotMixin):
         sig = BaseSignal(data, axes=axes)
         comp = self.component.name if self.component is not None else ""
         sig.metadata.General.title = f"{comp} parameter {self.name}".strip()
+        std = np.array(self._map["std"], dtype=float)
+        if field == "values" and np.isfinite(std).any() and 1 <= std.ndim <= 2:
+            # the errors travel as the noise variance, as in HyperSpy
+            from .signals import Signal1D, Signal2D
+
+            sig.set_noise_variance((Signal1D if std.ndim == 1 else Signal2D)(std**2, axes=axes))
         return sig
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..component import Component
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, UnknownKeyError
 from ..plotting.mixins import ModelPlotMixin
 from ..stats.mixin import StatsMixin
 from .autosave import PIXEL_ARRAYS
@@ -83,7 +83,8 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
             for comp in self._components:
                 if comp.name == key:
                     return comp
-            raise InvalidInputError(f"the model has no component named {key!r}")
+            raise UnknownKeyError(f"Component name {key!r} not found in model: the model has no component "
+                                  f"named {key!r}; it has {[c.name for c in self._components]}")
         if isinstance(key, slice):
             return list(self._components[key])
         return self._components[key]
@@ -116,7 +117,7 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
                 f"only Component instances can be added to a model, got {type(component).__name__}"
             )
         if component in self:
-            raise InvalidInputError(f"{component!r} is already in the model")
+            raise InvalidInputError(f"Component already in model: {component!r} is already in the model")
         if component.model is not None:
             raise InvalidInputError(f"{component!r} already belongs to another model; add a copy instead")
         if getattr(component, "_ndim", 1) != self._signal_dimension:
