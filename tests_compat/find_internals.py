@@ -23,7 +23,11 @@ from pathlib import Path
 
 from run import HERE, MODULES, read_list
 
-PUBLIC = set(MODULES) - {"hyperspy"}
+from run import INTERNAL_NAMES
+
+# hyperspy.misc.utils / hyperspy.decorators are rewritten to the test helpers,
+# but only their TEST_HELPERS are test utilities; the rest is HyperSpy machinery
+PUBLIC = set(MODULES) - {"hyperspy", "hyperspy.misc.utils", "hyperspy.decorators"}
 TEST_HELPERS = {"lazifyTestClass", "dummy_context_manager"}
 
 
@@ -32,7 +36,8 @@ def _internal_imports(tree: ast.AST) -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hyperspy"):
             for alias in node.names:
-                if node.module in PUBLIC and not alias.name.startswith("_"):
+                if (node.module in PUBLIC and not alias.name.startswith("_")
+                        and alias.name not in INTERNAL_NAMES.get(node.module, ())):
                     continue
                 if f"{node.module}.{alias.name}" in PUBLIC:  # from hyperspy import components1d
                     continue
@@ -60,7 +65,8 @@ def _reasons(nodes, internal_names: dict[str, str]) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hyperspy"):
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
-                    if node.module not in PUBLIC and full not in PUBLIC and alias.name not in TEST_HELPERS:
+                    internal = node.module not in PUBLIC or alias.name in INTERNAL_NAMES.get(node.module, ())
+                    if internal and full not in PUBLIC and alias.name not in TEST_HELPERS:
                         found.add(f"internal `{full}`")
     return found
 

@@ -210,8 +210,10 @@ def main(argv: list[str] | None = None) -> int:
 
     baseline = set(read_list(HERE / "hyperspy_baseline.txt"))
     internals = read_list(HERE / "internals.txt")
+    differences = read_list(HERE / "differences.txt")
     rows = defaultdict(lambda: [0, 0, 0])  # passed, public, internal
     failures = []
+    n_differ = 0
     for test_id in sorted(baseline):
         outcome, message = result.get(test_id, ("missing", "not collected"))
         row = rows[test_id.split("::")[0]]
@@ -221,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         row[1] += 1
         if outcome == "passed":
             row[0] += 1
+        elif test_id in differences:
+            n_differ += 1
+            failures.append(f"{test_id}  # documented difference: {differences[test_id]}")
         else:
             failures.append(f"{test_id}  # {outcome}: {message}")
     passed = sum(r[0] for r in rows.values())
@@ -239,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"HyperSpy {VERSION} model/component/samfire tests: {passed} of {public} public-API tests pass "
           f"({100 * passed / max(public, 1):.1f} %); {n_internal} read HyperSpy internals; "
           f"{len(baseline)} tests HyperSpy passes itself, of which {overall} pass here "
-          f"({100 * overall / max(len(baseline), 1):.1f} %)")
+          f"({100 * overall / max(len(baseline), 1):.1f} %); of the {public - passed} public-API failures, "
+          f"{n_differ} are documented differences (differences.txt)")
     if args.failures:
         args.failures.write_text("\n".join(failures) + "\n")
-    json.dump({"passed": passed, "public": public, "internal": n_internal, "overall": overall}, open(args.cache / f"{args.out}.json", "w"))
+    json.dump({"passed": passed, "public": public, "internal": n_internal, "overall": overall, "differences": n_differ}, open(args.cache / f"{args.out}.json", "w"))
     return 0
 
 
