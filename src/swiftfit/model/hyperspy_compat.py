@@ -28,6 +28,25 @@ def hyperspy_order(parameters):
     return sorted(parameters, key=lambda p: p.name)
 
 
+def _threshold(value, values, where: str):
+    """A threshold: None, a number, or a percentile string like ``"5th"``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        for suffix in ("th", "st", "nd", "rd"):
+            if text.endswith(suffix):
+                text = text[: -len(suffix)]
+        try:
+            q = float(text)
+        except ValueError:
+            raise InvalidInputError(f"`{where}` must be a number or a percentile such as '5th', got {value!r}") from None
+        if not 0 <= q <= 100:
+            raise InvalidInputError(f"`{where}` percentile must be within 0..100, got {value!r}")
+        return float(np.nanpercentile(values, q))
+    return float(value)
+
+
 class HyperSpyCompatMixin:
     """Mixed into :class:`~swiftfit.model.base.BaseModel`."""
 
@@ -68,15 +87,37 @@ class HyperSpyCompatMixin:
         """Undo :meth:`enable_adjust_position`."""
         self._adjust_position_requested = False
 
-    def print_model_statistics(self) -> None:
-        """Print χ², reduced χ², dof and the information criteria at the current position."""
-        idx = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
+    def print_model_statistics(self, component_list=None, thresholds=None) -> None:
+        """Print each parameter's map statistics over the navigation space.
 
-        def at(sig):
-            return float(np.asarray(sig.data)[idx]) if sig is not None else float("nan")
+        For every parameter of the (listed) components: mean, std, min and max
+        of its values over all positions. ``thresholds`` maps parameter names
+        to ``{"min": v, "max": v}``, where ``v`` is a number or a percentile
+        string such as ``"5th"``; the table then counts the positions below the
+        min and above the max.
 
-        lines = [f"{type(self).__name__}: {self.title}", f"  chisq     = {at(self.chisq):.6g}",
-                 f"  red_chisq = {at(self.red_chisq):.6g}", f"  dof       = {at(self.dof):.6g}"]
+        Examples
+        --------
+        >>> m.print_model_statistics(thresholds={"A": {"min": 0.0}})   # doctest: +SKIP
+        """
+        thresholds = {} if thresholds is None else dict(thresholds)
+        head = f"{'Component':>14} | {'Parameter':>10} | {'mean':>10} | {'std':>10} | {'min':>10} | {'max':>10}"
+        if thresholds:
+            head += f" | {'< min':>6} | {'> max':>6}"
+        lines = [f"{type(self).__name__}: {self.title}", head, "-" * len(head)]
+        for comp in self._component_list(component_list):
+            for p in hyperspy_order(comp.parameters):
+                values = np.asarray(p._map["values"], dtype=float).ravel()
+                row = (f"{comp.name:>14} | {p.name:>10} | {np.nanmean(values):10.4g} | {np.nanstd(values):10.4g} | "
+                       f"{np.nanmin(values):10.4g} | {np.nanmax(values):10.4g}")
+                if thresholds:
+                    limits = thresholds.get(p.name, {})
+                    lo = _threshold(limits.get("min"), values, f"thresholds[{p.name!r}]['min']")
+                    hi = _threshold(limits.get("max"), values, f"thresholds[{p.name!r}]['max']")
+                    below = "" if lo is None else int(np.sum(values < lo))
+                    above = "" if hi is None else int(np.sum(values > hi))
+                    row += f" | {below!s:>6} | {above!s:>6}"
+                lines.append(row)
         print("\n".join(lines))
 
     def fit_component(self, component, signal_range=None, estimate_parameters=True, fit_independent=False,
