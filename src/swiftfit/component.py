@@ -171,6 +171,14 @@ class Component(ComponentPlotMixin):
                 )
             getattr(self, key).value = value
 
+    def __getattr__(self, name: str):
+        # HyperSpy's ``c.grad_A``: the derivative with respect to ``A``
+        if name.startswith("grad_"):
+            p = self.__dict__.get(name[len("grad_"):])
+            if isinstance(p, Parameter) and p.grad is not None:
+                return p.grad
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # ---------------------------------------------------------- identity
     @property
     def name(self) -> str:

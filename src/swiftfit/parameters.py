@@ -88,7 +88,7 @@ class Parameter(ParameterPlotMixin):
         self._bmin: float | None = None
         self._bmax: float | None = None
         self.units = units
-        self.grad: Callable | None = None
+        self._grad: Callable | None = None
         self.ext_bounded = False
         self.ext_force_positive = False
         self._map = np.zeros((), dtype=MAP_DTYPE)
@@ -217,6 +217,41 @@ class Parameter(ParameterPlotMixin):
                 f"`{self.name}.scan_values` must be a non-empty 1-D sequence of finite numbers, got {values!r}"
             )
         self._scan_values = arr
+
+    # --------------------------------------------------------------- grad
+    @property
+    def grad(self) -> Callable | None:
+        """``grad(x)``: the component's derivative with respect to this
+        parameter at the current values (HyperSpy's attribute).
+
+        A template-style component sets it (``self.p.grad = callable``); for
+        the built-in components it evaluates their closed-form gradients.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Polynomial
+        >>> Polynomial(order=2).a2.grad(np.arange(3.0)).tolist()
+        [0.0, 1.0, 4.0]
+        """
+        if self._grad is not None:
+            return self._grad
+        comp = self.component
+        if comp is None or not getattr(comp, "_pure", False) or getattr(type(comp), "gradients", None) is None:
+            return None
+        i = next(k for k, q in enumerate(comp.parameters) if q is self)
+
+        def grad(*coords):
+            values = [q.value for q in comp.parameters]
+            g = type(comp).gradients(*coords, *values)[i]
+            if g is None:
+                raise NotImplementedError(f"{comp!r} has no closed-form derivative for {self.name}")
+            return np.broadcast_to(g, np.broadcast(*coords).shape).astype(float)
+
+        return grad
+
+    @grad.setter
+    def grad(self, function: Callable | None) -> None:
+        self._grad = function
 
     # ---------------------------------------------------------------- map
     @property
