@@ -359,6 +359,42 @@ class Component(ComponentPlotMixin):
                 p._value_override = None
         return out
 
+    def function_nd(self, *coords, parameters_values=None) -> np.ndarray:
+        """Evaluate at every navigation position of the parameter maps (HyperSpy API).
+
+        The result has shape ``navigation_shape + coordinate shape``; with maps
+        of a single position it equals ``function``. ``parameters_values``
+        (one value, or one array broadcasting against the maps, per parameter
+        in ``parameters`` order) replaces the maps.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Polynomial
+        >>> Polynomial(order=1).function_nd(np.arange(3.0), parameters_values=[1.0, 2.0]).tolist()
+        [1.0, 3.0, 5.0]
+        """
+        if not self._pure:
+            if parameters_values is not None:
+                raise InvalidInputError(f"{type(self).__name__}.function_nd takes no `parameters_values`: "
+                                        "it evaluates `function` with the parameters' values")
+            return self.function(*coords)
+        coords = [np.asarray(c, dtype=float) for c in coords]
+        if parameters_values is not None:
+            if len(parameters_values) != len(self.parameters):
+                raise InvalidInputError(
+                    f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
+                    f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
+                )
+            maps = [np.asarray(v, dtype=float) for v in parameters_values]
+        else:
+            maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        if all(m.ndim == 0 for m in maps):
+            return np.asarray(type(self).function(*coords, *maps), dtype=float)
+        extra = (np.newaxis,) * max(c.ndim for c in coords)
+        values = [m[(Ellipsis, *extra)] for m in maps]
+        shape = np.broadcast_shapes(*(c.shape for c in coords), *(v.shape for v in values))
+        return np.broadcast_to(np.asarray(type(self).function(*coords, *values), dtype=float), shape).copy()
+
     def __call__(self) -> np.ndarray:
         """Evaluate at the current values over the model's signal axis (whole axis)."""
         if self.model is None:

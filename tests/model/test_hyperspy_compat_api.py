@@ -121,3 +121,22 @@ def test_fit_component_fits_inside_its_range():
     assert g2.centre.value == pytest.approx(140.0, abs=1e-3)
     assert g2.A.value == pytest.approx(300.0, rel=1e-3)
     assert m._channel_switches.all()  # the range is restored
+
+
+def test_parameter_grad_and_grad_attributes():
+    p = Polynomial(order=2, a0=1.0, a1=2.0, a2=3.0)
+    x = np.arange(3.0)
+    np.testing.assert_allclose(p.a2.grad(x), x**2)
+    np.testing.assert_allclose(p.grad_a1(x), x)
+    g = Gaussian(A=2.0, sigma=1.0, centre=0.0)
+    np.testing.assert_allclose(g.grad_A(np.array([0.0])), [1 / np.sqrt(2 * np.pi)])  # d/dA of the area-A Gaussian
+    with pytest.raises(AttributeError):
+        g.grad_nothing  # noqa: B018
+
+
+def test_function_nd_over_maps_and_given_values():
+    s = hs.stack([hs.signals.Signal1D(np.arange(5.0) * k + 1.0) for k in (1.0, 2.0)])
+    p = Polynomial(order=1)
+    p.estimate_parameters(s, None, None, only_current=False)
+    np.testing.assert_allclose(p.function_nd(np.arange(5.0)), s.data, atol=1e-10)
+    np.testing.assert_allclose(p.function_nd(np.arange(3.0), parameters_values=[1.0, 2.0]), [1.0, 3.0, 5.0])
