@@ -431,6 +431,11 @@ class Parameter(ParameterPlotMixin):
                 node = node._twin
         if self._twin is not None:
             self._twin._twins.discard(self)
+            if other is None:  # keep the value the twin gave, as HyperSpy does
+                with np.errstate(all="ignore"):
+                    current = self.value
+                if math.isfinite(current):
+                    self._map["values"][self._index()] = current
         self._twin = other
         if other is not None:
             other._twins.add(self)

@@ -140,3 +140,13 @@ def test_function_nd_over_maps_and_given_values():
     p.estimate_parameters(s, None, None, only_current=False)
     np.testing.assert_allclose(p.function_nd(np.arange(5.0)), s.data, atol=1e-10)
     np.testing.assert_allclose(p.function_nd(np.arange(3.0), parameters_values=[1.0, 2.0]), [1.0, 3.0, 5.0])
+
+
+def test_untwinning_keeps_the_twins_value():
+    a, b = Offset(offset=1.0), Offset(offset=5.0)
+    b.offset.twin = a.offset
+    a.offset.value = 3.0
+    b.offset.twin = None
+    assert b.offset.value == 3.0
+    a.offset.value = 2.0
+    assert b.offset.value == 3.0
