@@ -15,6 +15,7 @@ __all__ = [
     "SignalDimensionError",
     "VisibleDeprecationWarning",
     "UnknownKeyError",
+    "UnknownKeyTypeError",
     "FitFailedError",
     "NotSupportedError",
 ]
@@ -68,6 +69,14 @@ class UnknownKeyError(InvalidInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return ValueError.__str__(self)
+
+
+class UnknownKeyTypeError(InvalidTypeError, KeyError):
+    """A key of the wrong type (a stored model named by an int): both our
+    ``InvalidTypeError`` and the ``KeyError`` HyperSpy raises."""
+
+    def __str__(self) -> str:
+        return TypeError.__str__(self)
 
 
 class FitFailedError(InvalidInputError, RuntimeError):

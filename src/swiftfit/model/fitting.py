@@ -280,7 +280,7 @@ class FittingMixin:
             if missing:
                 raise OptimizerError(
                     f"optimizer {spec.name!r} needs finite bounds (bmin and bmax) on every free "
-                    f"parameter; missing for {missing}"
+                    f"parameter; missing for {missing} (Finite upper and lower bounds are needed)"
                 )
         if bounded and problem.bounded:
             p0 = problem.p0
