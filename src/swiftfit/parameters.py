@@ -36,6 +36,8 @@ def _as_finite_float(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.number)):
         if isinstance(value, np.ndarray) and value.size == 1:
             value = value.item()
+        elif isinstance(value, (tuple, list, np.ndarray)):
+            raise InvalidInputError(f"`{name}` must be one real number, got {len(value)} values {value!r}")
         else:
             raise InvalidTypeError(f"`{name}` must be a real number, got {value!r}")
     value = float(value)
@@ -89,7 +91,7 @@ class Parameter(ParameterPlotMixin):
         self._bmax: float | None = None
         self.units = units
         self._grad: Callable | None = None
-        self.ext_bounded = False
+        self._ext_bounded = False
         self.ext_force_positive = False
         self._map = np.zeros((), dtype=MAP_DTYPE)
         self._map["values"] = _as_finite_float("value", value)
@@ -354,6 +356,28 @@ class Parameter(ParameterPlotMixin):
             )
         self._map["values"][self._index()] = value
 
+    @property
+    def ext_bounded(self) -> bool:
+        """Keep ``value`` inside ``[bmin, bmax]`` whenever it or the bounds are set
+        (HyperSpy's ``ext_bounded``); bounded fits use the bounds either way."""
+        return self._ext_bounded
+
+    @ext_bounded.setter
+    def ext_bounded(self, flag: bool) -> None:
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InvalidTypeError(f"`{self.name}.ext_bounded` must be True or False, got {flag!r}")
+        self._ext_bounded = bool(flag)
+        self._clip_current()
+
+    def _clip_current(self) -> None:
+        """With ``ext_bounded``, move the stored value at the current position into the bounds."""
+        if not self._ext_bounded or self._twin is not None or self._expr_sympy is not None:
+            return
+        idx = self._index()
+        current = float(self._map["values"][idx])
+        if math.isfinite(current) and self._clip(current) != current:
+            self._map["values"][idx] = self._clip(current)
+
     def _clip(self, value: float) -> float:
         if self._bmin is not None and value < self._bmin:
             return self._bmin
@@ -403,6 +427,7 @@ class Parameter(ParameterPlotMixin):
     @bmin.setter
     def bmin(self, value: float | None) -> None:
         self._bmin = self._check_bound("bmin", value)
+        self._clip_current()
 
     @property
     def bmax(self) -> float | None:
@@ -412,6 +437,7 @@ class Parameter(ParameterPlotMixin):
     @bmax.setter
     def bmax(self, value: float | None) -> None:
         self._bmax = self._check_bound("bmax", value)
+        self._clip_current()
 
     # --------------------------------------------------------------- twins
     @property
@@ -435,7 +461,7 @@ class Parameter(ParameterPlotMixin):
                 with np.errstate(all="ignore"):
                     current = self.value
                 if math.isfinite(current):
-                    self._map["values"][self._index()] = current
+                    self._map["values"][self._index()] = self._clip(current) if self._ext_bounded else current
         self._twin = other
         if other is not None:
             other._twins.add(self)

@@ -150,3 +150,16 @@ def test_untwinning_keeps_the_twins_value():
     assert b.offset.value == 3.0
     a.offset.value = 2.0
     assert b.offset.value == 3.0
+
+
+def test_ext_bounded_clips_the_value_when_bounds_change():
+    p = Parameter()
+    p.bmin, p.bmax = 1.0, 3.0
+    p.ext_bounded = True
+    assert p.value == 1.0  # 0 moved into [1, 3]
+    p.value = 4.0
+    assert p.value == 3.0
+    p.bmax = 2.0
+    assert p.value == 2.0
+    with pytest.raises(ValueError, match="one real number"):
+        p.value = (2, 2)

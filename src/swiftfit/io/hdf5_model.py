@@ -299,7 +299,7 @@ def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple
             "where": where,
         }
         p.units = read_attr(g.attrs, "units", where, (str, _NONE))
-        p.ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))
+        p._ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))  # no clipping while loading
         p.ext_force_positive = read_attr(g.attrs, "ext_force_positive", where, (bool,))
     return state
 

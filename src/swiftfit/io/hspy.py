@@ -368,7 +368,7 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     p._bmin = p._bmax = None
     p.bmin, p.bmax = bounds
     p.units = _typed(d, "units", (str, type(None)), path, None) or None
-    p.ext_bounded = _typed(d, "ext_bounded", (bool,), path, False)
+    p._ext_bounded = _typed(d, "ext_bounded", (bool,), path, False)  # no clipping while loading
     p.ext_force_positive = _typed(d, "ext_force_positive", (bool,), path, False)
     twins = _typed(d, "_twins", (list, tuple), path, [])
     if not all(isinstance(t, int) and not isinstance(t, bool) for t in twins):

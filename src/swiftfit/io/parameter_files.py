@@ -182,7 +182,9 @@ def _apply(state: dict) -> None:
         p._map = s["map"]
         p.free = s["free"]
         p._bmin = p._bmax = None
-        p.bmin, p.bmax = s["bmin"], s["bmax"]
+        # through the checks, but without ext_bounded's clipping of the restored map
+        p._bmin = p._check_bound("bmin", s["bmin"])
+        p._bmax = p._check_bound("bmax", s["bmax"])
     for p, s in state.items():
         p.twin = s["twin"]
         if s["twin_function_expr"] != p.twin_function_expr:
