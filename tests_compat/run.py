@@ -192,14 +192,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=1)
     ap.add_argument("--src", type=Path, default=HERE.parent / "src", help="the swiftfit sources to test")
     ap.add_argument("--out", default="swiftfit_run", help="folder name under the cache for this run")
+    ap.add_argument("--report-only", action="store_true",
+                    help="re-read the last run's JUnit file (after editing internals.txt) instead of running")
     ap.add_argument("pytest_args", nargs="*")
     args = ap.parse_args(argv)
 
-    wheel = fetch_wheel(args.cache)
-    dest = args.cache / ("hyperspy_run" if args.baseline else args.out)
-    extract(wheel, dest, rewrite=not args.baseline)
     xml = args.cache / ("baseline.xml" if args.baseline else f"{args.out}.xml")
-    run_pytest(dest, xml, args.n, args.pytest_args, args.src.resolve())
+    if not args.report_only:
+        wheel = fetch_wheel(args.cache)
+        dest = args.cache / ("hyperspy_run" if args.baseline else args.out)
+        extract(wheel, dest, rewrite=not args.baseline)
+        run_pytest(dest, xml, args.n, args.pytest_args, args.src.resolve())
     result = outcomes(xml)
     if args.baseline:
         passing = sorted(t for t, (o, _) in result.items() if o == "passed")
