@@ -141,7 +141,7 @@ def extract(wheel: Path, dest: Path, rewrite: bool) -> None:
 
 def run_pytest(dest: Path, xml: Path, workers: int, extra: list[str], src: Path) -> None:
     cmd = [sys.executable, "-m", "pytest", "-q", "-c", str(dest / "pytest.ini"), "--rootdir", str(dest),
-           f"--junitxml={xml}", "-o", "junit_family=xunit1", "--tb=line", *extra]
+           f"--junitxml={xml}", "-o", "junit_family=xunit1", "--tb=line", "--continue-on-collection-errors", *extra]
     if workers > 1:
         cmd += ["-n", str(workers)]
     cmd += [str(dest / f) for f in FOLDERS]
