@@ -163,3 +163,16 @@ def test_ext_bounded_clips_the_value_when_bounds_change():
     assert p.value == 2.0
     with pytest.raises(ValueError, match="one real number"):
         p.value = (2, 2)
+
+
+def test_scalable_fixed_pattern_estimates_yscale():
+    from swiftfit.components.components1d import ScalableFixedPattern
+
+    pattern = hs.signals.Signal1D(np.exp(-((np.arange(60.0) - 30) ** 2) / 30))
+    signal = hs.signals.Signal1D(np.stack([2.0 * pattern.data, 4.0 * pattern.data]))
+    fp = ScalableFixedPattern(pattern)
+    assert fp.estimate_parameters(signal, 0.0, 59.0, only_current=False, yscale=True)
+    np.testing.assert_allclose(fp.yscale.map["values"], [2.0, 4.0], rtol=1e-10)
+    np.testing.assert_array_equal(fp.shift.map["values"], [0.0, 0.0])
+    fp.estimate_parameters(signal, only_current=False, yscale=7.0)
+    np.testing.assert_array_equal(fp.yscale.map["values"], [7.0, 7.0])
