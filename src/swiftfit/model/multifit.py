@@ -36,7 +36,7 @@ from .multifit_output import MultifitOutput
 
 _log = logging.getLogger("swiftfit")
 
-# status codes (swiftfit.fitting.solution): -4 is "data not finite" and -8 "no
+# status codes (swiftfit.problem.solution): -4 is "data not finite" and -8 "no
 # signal" (zeros), which no other starting point can fix; every other negative
 # code may be a bad start
 _BAD_DATA = -4
@@ -247,7 +247,7 @@ class MultifitMixin:
     def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
         """Resolve and check the fit options once (``_fit_setup`` takes its own
         out of ``kwargs``): the keywords of :meth:`_solve_pixels`."""
-        from .fitting import _none_as_hyperspy
+        from .fit_mixin import _none_as_hyperspy
 
         grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
