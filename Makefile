@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-slow bench clean
+.PHONY: demo test lint test-slow bench clean compat
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,4 +36,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/lazy.py
 
 clean:
-	rm -rf $(VENV) demo_output .pytest_cache build src/*.egg-info
+	rm -rf $(VENV) demo_output .pytest_cache build src/*.egg-info .compat_cache
+
+# HyperSpy 2.5.0's own model/component/SAMFire tests against swiftfit (downloads
+# HyperSpy's wheel with pip; not part of `make test`). See tests_compat/run.py.
+compat: $(STAMP)
+	MPLBACKEND=Agg $(PY) tests_compat/run.py -n 2

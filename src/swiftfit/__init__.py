@@ -12,8 +12,8 @@ fitting code::
 
 from __future__ import annotations
 
-from . import astrophot_api, engines, errors, fitters, gammapy_api, lmfit_api, model, optimizers, priors, samfire
-from . import signals, stats
+from . import astrophot_api, engines, errors, fitters, gammapy_api, lmfit_api, model, optimizers, priors, roi
+from . import samfire, signals, stats, utils
 from .astrophot_api import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
 from .component import Component
 from .engines import get_backend, set_backend
@@ -23,6 +23,7 @@ from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
 from .signals import BaseSignal, LazySignal1D, LazySignal2D, Signal1D, Signal2D
+from .utils import stack
 
 __version__ = "0.1.0"
 
@@ -69,5 +70,8 @@ __all__ = [
     "priors",
     "signals",
     "stats",
+    "stack",
+    "roi",
+    "utils",
     "__version__",
 ]

@@ -95,8 +95,8 @@ def _map_table(m: Any) -> list[str]:
     rows = []
     for c in m:
         for p in c.parameters:
-            values = np.asarray(p.map["values"], dtype=float)
-            std = np.asarray(p.map["std"], dtype=float)
+            values = np.asarray(p._map["values"], dtype=float)
+            std = np.asarray(p._map["std"], dtype=float)
             mask = fitted & np.isfinite(values) if fitted.any() else np.isfinite(values)
             if not mask.any():
                 rows.append((f"{c.name}.{p.name}", "nan", "nan", "nan", "nan", _role(p)))

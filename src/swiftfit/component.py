@@ -171,6 +171,14 @@ class Component(ComponentPlotMixin):
                 )
             getattr(self, key).value = value
 
+    def __getattr__(self, name: str):
+        # HyperSpy's ``c.grad_A``: the derivative with respect to ``A``
+        if name.startswith("grad_"):
+            p = self.__dict__.get(name[len("grad_"):])
+            if isinstance(p, Parameter) and p.grad is not None:
+                return p.grad
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     # ---------------------------------------------------------- identity
     @property
     def name(self) -> str:
@@ -351,6 +359,42 @@ class Component(ComponentPlotMixin):
                 p._value_override = None
         return out
 
+    def function_nd(self, *coords, parameters_values=None) -> np.ndarray:
+        """Evaluate at every navigation position of the parameter maps (HyperSpy API).
+
+        The result has shape ``navigation_shape + coordinate shape``; with maps
+        of a single position it equals ``function``. ``parameters_values``
+        (one value, or one array broadcasting against the maps, per parameter
+        in ``parameters`` order) replaces the maps.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Polynomial
+        >>> Polynomial(order=1).function_nd(np.arange(3.0), parameters_values=[1.0, 2.0]).tolist()
+        [1.0, 3.0, 5.0]
+        """
+        if not self._pure:
+            if parameters_values is not None:
+                raise InvalidInputError(f"{type(self).__name__}.function_nd takes no `parameters_values`: "
+                                        "it evaluates `function` with the parameters' values")
+            return self.function(*coords)
+        coords = [np.asarray(c, dtype=float) for c in coords]
+        if parameters_values is not None:
+            if len(parameters_values) != len(self.parameters):
+                raise InvalidInputError(
+                    f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
+                    f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
+                )
+            maps = [np.asarray(v, dtype=float) for v in parameters_values]
+        else:
+            maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        if all(m.ndim == 0 for m in maps):
+            return np.asarray(type(self).function(*coords, *maps), dtype=float)
+        extra = (np.newaxis,) * max(c.ndim for c in coords)
+        values = [m[(Ellipsis, *extra)] for m in maps]
+        shape = np.broadcast_shapes(*(c.shape for c in coords), *(v.shape for v in values))
+        return np.broadcast_to(np.asarray(type(self).function(*coords, *values), dtype=float), shape).copy()
+
     def __call__(self) -> np.ndarray:
         """Evaluate at the current values over the model's signal axis (whole axis)."""
         if self.model is None:
@@ -378,7 +422,8 @@ class Component(ComponentPlotMixin):
         """Print the parameter table at the current navigation position."""
         print(self._values_table(only_free))
 
-    def estimate_parameters(self, signal, x1, x2, only_current: bool = False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current: bool = False, out: bool = False,
+                            intervals=None) -> bool:
         """Estimate starting values from ``signal`` between ``x1`` and ``x2``.
 
         Components without an estimator return False, as HyperSpy's do.

@@ -12,6 +12,12 @@ __all__ = [
     "ExpressionError",
     "OptimizerError",
     "FitWarning",
+    "SignalDimensionError",
+    "VisibleDeprecationWarning",
+    "UnknownKeyError",
+    "UnknownKeyTypeError",
+    "FitFailedError",
+    "NotSupportedError",
 ]
 
 
@@ -33,3 +39,50 @@ class OptimizerError(ValueError):
 
 class FitWarning(UserWarning):
     """A fit finished but its result deserves attention (no convergence, stuck at a bound)."""
+
+
+class SignalDimensionError(InvalidInputError):
+    """A signal has the wrong signal dimension for the operation (HyperSpy's name).
+
+    Examples
+    --------
+    >>> issubclass(SignalDimensionError, ValueError)
+    True
+    """
+
+    def __init__(self, output_dimension=None, expected_output_dimension=None):
+        if isinstance(output_dimension, str) or expected_output_dimension is None:
+            super().__init__(output_dimension)
+        else:
+            super().__init__(
+                f"signal dimension {output_dimension}, expected {expected_output_dimension}"
+            )
+
+
+class VisibleDeprecationWarning(UserWarning):
+    """A deprecation users should see (HyperSpy's name; shown by default)."""
+
+
+class UnknownKeyError(InvalidInputError, KeyError):
+    """A name that is not there (a component, parameter or stored model): both our
+    ``InvalidInputError`` and the ``KeyError`` HyperSpy raises."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return ValueError.__str__(self)
+
+
+class UnknownKeyTypeError(InvalidTypeError, KeyError):
+    """A key of the wrong type (a stored model named by an int): both our
+    ``InvalidTypeError`` and the ``KeyError`` HyperSpy raises."""
+
+    def __str__(self) -> str:
+        return TypeError.__str__(self)
+
+
+class FitFailedError(InvalidInputError, RuntimeError):
+    """Fitting cannot start or go on (both ours and HyperSpy's ``RuntimeError``)."""
+
+
+class NotSupportedError(InvalidInputError, NotImplementedError):
+    """An option HyperSpy has that swiftfit does not implement (both ours and
+    HyperSpy's ``NotImplementedError``)."""

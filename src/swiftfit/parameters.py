@@ -36,6 +36,8 @@ def _as_finite_float(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (Real, np.number)):
         if isinstance(value, np.ndarray) and value.size == 1:
             value = value.item()
+        elif isinstance(value, (tuple, list, np.ndarray)):
+            raise InvalidInputError(f"`{name}` must be one real number, got {len(value)} values {value!r}")
         else:
             raise InvalidTypeError(f"`{name}` must be a real number, got {value!r}")
     value = float(value)
@@ -60,7 +62,8 @@ class Parameter(ParameterPlotMixin):
     Parameters
     ----------
     name : str
-        The parameter's name inside its component.
+        The parameter's name inside its component ("" for an unnamed one, as
+        HyperSpy's ``Parameter()``).
     value : float
         Initial value.
     linear : bool
@@ -76,9 +79,10 @@ class Parameter(ParameterPlotMixin):
     True
     """
 
-    def __init__(self, name: str, value: float = 0.0, *, linear: bool = False, units: str | None = None):
-        if not isinstance(name, str) or not name.isidentifier():
-            raise InvalidInputError(f"parameter `name` must be a Python identifier, got {name!r}")
+    def __init__(self, name: str = "", value: float = 0.0, *, linear: bool = False, units: str | None = None):
+        # "" is HyperSpy's unnamed Parameter(); a component names it when it adopts it
+        if not isinstance(name, str) or (name and not name.isidentifier()):
+            raise InvalidInputError(f"parameter `name` must be a Python identifier or '', got {name!r}")
         self.name = name
         self.component: Component | None = None
         self._linear = bool(linear)
@@ -86,12 +90,12 @@ class Parameter(ParameterPlotMixin):
         self._bmin: float | None = None
         self._bmax: float | None = None
         self.units = units
-        self.grad: Callable | None = None
-        self.ext_bounded = False
+        self._grad: Callable | None = None
+        self._ext_bounded = False
         self.ext_force_positive = False
-        self.map = np.zeros((), dtype=MAP_DTYPE)
-        self.map["values"] = _as_finite_float("value", value)
-        self.map["std"] = np.nan
+        self._map = np.zeros((), dtype=MAP_DTYPE)
+        self._map["values"] = _as_finite_float("value", value)
+        self._map["std"] = np.nan
         self._twin: Parameter | None = None
         self._twins: weakref.WeakSet[Parameter] = weakref.WeakSet()
         self._twin_function_expr = "x"
@@ -216,6 +220,81 @@ class Parameter(ParameterPlotMixin):
             )
         self._scan_values = arr
 
+    # --------------------------------------------------------------- grad
+    @property
+    def grad(self) -> Callable | None:
+        """``grad(x)``: the component's derivative with respect to this
+        parameter at the current values (HyperSpy's attribute).
+
+        A template-style component sets it (``self.p.grad = callable``); for
+        the built-in components it evaluates their closed-form gradients.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Polynomial
+        >>> Polynomial(order=2).a2.grad(np.arange(3.0)).tolist()
+        [0.0, 1.0, 4.0]
+        """
+        if self._grad is not None:
+            return self._grad
+        comp = self.component
+        if comp is None or not getattr(comp, "_pure", False) or getattr(type(comp), "gradients", None) is None:
+            return None
+        i = next(k for k, q in enumerate(comp.parameters) if q is self)
+
+        def grad(*coords):
+            values = [q.value for q in comp.parameters]
+            g = type(comp).gradients(*coords, *values)[i]
+            if g is None:
+                raise NotImplementedError(f"{comp!r} has no closed-form derivative for {self.name}")
+            return np.broadcast_to(g, np.broadcast(*coords).shape).astype(float)
+
+        return grad
+
+    @grad.setter
+    def grad(self, function: Callable | None) -> None:
+        self._grad = function
+
+    # ---------------------------------------------------------------- map
+    @property
+    def map(self) -> np.ndarray:
+        """The (values, std, is_set) record of every navigation position.
+
+        Shaped like the navigation space in array order; shape ``(1,)`` when
+        there is none (HyperSpy's shape), a view that writes through.
+
+        Examples
+        --------
+        >>> p = Parameter("A", value=2.0)
+        >>> p.map["values"][:] = 3.0
+        >>> p.map.shape, p.value
+        ((1,), 3.0)
+        """
+        return self._map.reshape(1) if self._map.ndim == 0 else self._map
+
+    @map.setter
+    def map(self, new: np.ndarray | None) -> None:
+        if new is None:  # HyperSpy code resets a map this way: keep the current value
+            current = self._map.reshape(-1)[0] if self._map.size else None
+            self._map = np.zeros((), dtype=MAP_DTYPE)
+            self._map["values"] = 0.0 if current is None else current["values"]
+            self._map["std"] = np.nan
+            return
+        arr = np.asarray(new)
+        if arr.dtype != MAP_DTYPE:
+            if arr.dtype.names is None or not set(MAP_DTYPE.names) <= set(arr.dtype.names):
+                raise InvalidTypeError(
+                    f"`{self.name}.map` must be a structured array with fields {MAP_DTYPE.names} or None, "
+                    f"got dtype {arr.dtype}"
+                )
+            converted = np.zeros(arr.shape, dtype=MAP_DTYPE)
+            for field in MAP_DTYPE.names:
+                converted[field] = arr[field]
+            arr = converted
+        if self._map.ndim == 0 and arr.shape == (1,):
+            arr = arr.reshape(())
+        self._map = arr
+
     # ----------------------------------------------------------- position
     @property
     def _axes_manager(self):
@@ -223,25 +302,25 @@ class Parameter(ParameterPlotMixin):
         return None if comp is None else comp._axes_manager
 
     def _index(self) -> tuple:
-        if self.map.ndim == 0:
+        if self._map.ndim == 0:
             return ()
         am = self._axes_manager
         if am is None:  # a map sized for a signal, on a component in no model
-            return (0,) * self.map.ndim
+            return (0,) * self._map.ndim
         return tuple(am._array_indices)
 
     def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
         (a map that already has that shape, e.g. from ``estimate_parameters``
         on the signal before the component joined the model, is kept)."""
-        if self.map.shape == tuple(nav_shape_in_array):
+        if self._map.shape == tuple(nav_shape_in_array):
             return
-        current = self.map[()] if self.map.ndim == 0 else self.map.flat[0]
+        current = self._map[()] if self._map.ndim == 0 else self._map.flat[0]
         new = np.zeros(tuple(nav_shape_in_array), dtype=MAP_DTYPE)
         new["values"] = current["values"]
         new["std"] = current["std"]
         new["is_set"] = False
-        self.map = new
+        self._map = new
 
     # -------------------------------------------------------------- value
     @property
@@ -253,7 +332,7 @@ class Parameter(ParameterPlotMixin):
             return float(self._twin_function(self._twin.value))
         if self._expr_sympy is not None:
             return self._evaluate_expr()
-        return float(self.map["values"][self._index()])
+        return float(self._map["values"][self._index()])
 
     @value.setter
     def value(self, value: float) -> None:
@@ -275,7 +354,29 @@ class Parameter(ParameterPlotMixin):
                 f"cannot set {self!r}: it is constrained by expr {self._expr_text!r}; "
                 "set the parameters it depends on, or set `expr = None`"
             )
-        self.map["values"][self._index()] = value
+        self._map["values"][self._index()] = value
+
+    @property
+    def ext_bounded(self) -> bool:
+        """Keep ``value`` inside ``[bmin, bmax]`` whenever it or the bounds are set
+        (HyperSpy's ``ext_bounded``); bounded fits use the bounds either way."""
+        return self._ext_bounded
+
+    @ext_bounded.setter
+    def ext_bounded(self, flag: bool) -> None:
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InvalidTypeError(f"`{self.name}.ext_bounded` must be True or False, got {flag!r}")
+        self._ext_bounded = bool(flag)
+        self._clip_current()
+
+    def _clip_current(self) -> None:
+        """With ``ext_bounded``, move the stored value at the current position into the bounds."""
+        if not self._ext_bounded or self._twin is not None or self._expr_sympy is not None:
+            return
+        idx = self._index()
+        current = float(self._map["values"][idx])
+        if math.isfinite(current) and self._clip(current) != current:
+            self._map["values"][idx] = self._clip(current)
 
     def _clip(self, value: float) -> float:
         if self._bmin is not None and value < self._bmin:
@@ -287,12 +388,12 @@ class Parameter(ParameterPlotMixin):
     @property
     def std(self) -> float | None:
         """Standard deviation at the current position; None until a fit computes it."""
-        std = float(self.map["std"][self._index()])
+        std = float(self._map["std"][self._index()])
         return None if math.isnan(std) else std
 
     @std.setter
     def std(self, value: float | None) -> None:
-        self.map["std"][self._index()] = np.nan if value is None else float(value)
+        self._map["std"][self._index()] = np.nan if value is None else float(value)
 
     # ---------------------------------------------------------- free/bounds
     @property
@@ -326,6 +427,7 @@ class Parameter(ParameterPlotMixin):
     @bmin.setter
     def bmin(self, value: float | None) -> None:
         self._bmin = self._check_bound("bmin", value)
+        self._clip_current()
 
     @property
     def bmax(self) -> float | None:
@@ -335,6 +437,7 @@ class Parameter(ParameterPlotMixin):
     @bmax.setter
     def bmax(self, value: float | None) -> None:
         self._bmax = self._check_bound("bmax", value)
+        self._clip_current()
 
     # --------------------------------------------------------------- twins
     @property
@@ -354,6 +457,11 @@ class Parameter(ParameterPlotMixin):
                 node = node._twin
         if self._twin is not None:
             self._twin._twins.discard(self)
+            if other is None:  # keep the value the twin gave, as HyperSpy does
+                with np.errstate(all="ignore"):
+                    current = self.value
+                if math.isfinite(current):
+                    self._map["values"][self._index()] = self._clip(current) if self._ext_bounded else current
         self._twin = other
         if other is not None:
             other._twins.add(self)
@@ -471,18 +579,18 @@ class Parameter(ParameterPlotMixin):
 
     def assign_current_value_to_all(self, mask: np.ndarray | None = None) -> None:
         """Copy the current value (and std) to every navigation position (where ``mask`` is False)."""
-        if self.map.ndim == 0:
+        if self._map.ndim == 0:
             return
-        value, std = self.value, self.map["std"][self._index()]
-        target = np.ones(self.map.shape, bool) if mask is None else ~np.asarray(mask, bool)
-        self.map["values"][target] = value
-        self.map["std"][target] = std
+        value, std = self.value, self._map["std"][self._index()]
+        target = np.ones(self._map.shape, bool) if mask is None else ~np.asarray(mask, bool)
+        self._map["values"][target] = value
+        self._map["std"][target] = std
 
     def store_current_value_in_array(self) -> None:
         """Mark the current position as set, writing twin/expr-derived values into ``map``."""
         idx = self._index()
-        self.map["values"][idx] = self.value
-        self.map["is_set"][idx] = True
+        self._map["values"][idx] = self.value
+        self._map["is_set"][idx] = True
 
     def fetch(self) -> None:
         """Values live in ``map``, so there is nothing to fetch; kept for HyperSpy code."""
@@ -498,7 +606,7 @@ class Parameter(ParameterPlotMixin):
 
         if field not in MAP_DTYPE.names:
             raise InvalidInputError(f"`field` must be one of {MAP_DTYPE.names}, got {field!r}")
-        data = np.array(self.map[field], dtype=float)
+        data = np.array(self._map[field], dtype=float)
         am = self._axes_manager
         axes = None
         if am is not None and data.ndim:
@@ -510,6 +618,12 @@ class Parameter(ParameterPlotMixin):
         sig = BaseSignal(data, axes=axes)
         comp = self.component.name if self.component is not None else ""
         sig.metadata.General.title = f"{comp} parameter {self.name}".strip()
+        std = np.array(self._map["std"], dtype=float)
+        if field == "values" and np.isfinite(std).any() and 1 <= std.ndim <= 2:
+            # the errors travel as the noise variance, as in HyperSpy
+            from .signals import Signal1D, Signal2D
+
+            sig.set_noise_variance((Signal1D if std.ndim == 1 else Signal2D)(std**2, axes=axes))
         return sig
 
     def __repr__(self) -> str:

@@ -259,7 +259,7 @@ class FitTarget:
         values = self.problem.parameter_values(self._theta(x))
         for p, plan, v in zip(self.parameters(), self.problem.plans, values):
             if plan.kind != "fixed":
-                p.map["values"][p._index()] = float(np.asarray(v).reshape(-1)[0])
+                p._map["values"][p._index()] = float(np.asarray(v).reshape(-1)[0])
 
     def restrict(self, mask, x, model_values=None) -> FitTarget:
         """The same target as a function of the columns ``mask`` only, the

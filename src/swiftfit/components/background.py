@@ -29,7 +29,47 @@ def _drop_backend_kwargs(kwargs: dict) -> dict:
 
 
 # --------------------------------------------------------------- estimation
-def _estimation_data(signal, x1, x2, only_current):
+def _interval_mask(X_full, x1, x2, intervals, axis=None):
+    """Channels inside ``[x1, x2]`` or inside any of ``intervals`` (HyperSpy's
+    ``(x1, x2)`` tuples or SpanROIs; a bare ``(x1, x2)`` pair is one interval).
+
+    ``intervals`` follow HyperSpy's index convention: channels
+    ``value2index(x1) <= i < value2index(x2)``.
+    """
+    if intervals is None:
+        if x1 is not None and x2 is None:
+            raise InvalidInputError(f"x2 must be provided with x1 (got x1={x1!r}, x2=None), or give `intervals`")
+        lo = X_full.min() if x1 is None else float(x1)
+        hi = X_full.max() if x2 is None else float(x2)
+        pairs = [(lo, hi)]
+    else:
+        if isinstance(intervals, str) or not isinstance(intervals, (list, tuple)):
+            raise InvalidInputError(
+                f"`intervals` must be a list of tuples or SpanROI objects., got {intervals!r}"
+            )
+        if len(intervals) == 2 and all(isinstance(v, (int, float, np.number)) for v in intervals):
+            intervals = [tuple(intervals)]
+        if not intervals:
+            raise InvalidInputError("`intervals` is empty: need at least one array to concatenate; "
+                                    "give at least one (x1, x2) interval")
+        pairs = []
+        for item in intervals:
+            pair = tuple(item) if hasattr(item, "left") or isinstance(item, (list, tuple)) else None
+            if pair is None or len(pair) != 2:
+                raise InvalidInputError(f"Invalid interval format: {item!r}; expected (x1, x2) or a SpanROI")
+            pairs.append((float(pair[0]), float(pair[1])))
+    mask = np.zeros(X_full.shape, bool)
+    for lo, hi in pairs:
+        lo, hi = min(lo, hi), max(lo, hi)
+        if intervals is not None and axis is not None:
+            i1, i2 = sorted(int(axis.value2index(v)) for v in (lo, hi))
+            mask[i1:i2] = True
+        else:
+            mask |= (X_full >= lo) & (X_full <= hi)
+    return mask
+
+
+def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
     """Slice ``signal`` to ``x1 <= x <= x2``.
 
     Returns ``(X, Y, nav_shape)``: the axis values ``(n,)``, the data as
@@ -39,6 +79,11 @@ def _estimation_data(signal, x1, x2, only_current):
     is a density whatever the binning (HyperSpy's convention: a binned model
     multiplies by the bin width).
     """
+    if out:
+        from ..errors import NotSupportedError
+
+        raise NotSupportedError("estimate_parameters(out=True) (estimates returned as signals) is not "
+                                "supported: call it with out=False and read the parameter maps")
     am = signal.axes_manager
     axis = am.signal_axes[0]
     X_full = np.asarray(axis.axis, dtype=float)
@@ -48,13 +93,11 @@ def _estimation_data(signal, x1, x2, only_current):
         nav_shape: tuple = ()
     else:
         nav_shape = tuple(data.shape[:-1])
-    lo = X_full.min() if x1 is None else float(x1)
-    hi = X_full.max() if x2 is None else float(x2)
-    lo, hi = min(lo, hi), max(lo, hi)
-    mask = (X_full >= lo) & (X_full <= hi)
+    mask = _interval_mask(X_full, x1, x2, intervals, axis)
     if mask.sum() < 2:
         raise InvalidInputError(
-            f"the estimation range [{lo}, {hi}] holds fewer than 2 points of the signal axis"
+            f"the estimation range (x1={x1!r}, x2={x2!r}, intervals={intervals!r}) holds fewer than 2 "
+            "points of the signal axis"
         )
     Y = data.reshape(-1, data.shape[-1])[:, mask]
     X = X_full[mask]
@@ -90,10 +133,10 @@ def _store_estimates(component, only_current, nav_shape, estimates) -> bool:
         return False
     ok = valid.reshape(nav_shape)
     for p, v in params:
-        if p.map.shape != tuple(nav_shape):
+        if p._map.shape != tuple(nav_shape):
             p._create_array(nav_shape)
-        p.map["values"][ok] = v.reshape(nav_shape)[ok]
-        p.map["is_set"][ok] = True
+        p._map["values"][ok] = v.reshape(nav_shape)[ok]
+        p._map["is_set"][ok] = True
     return True
 
 
@@ -133,9 +176,9 @@ class Offset(Component):
     def gradients(x, offset):
         return (np.ones_like(x, dtype=float),)
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Set ``offset`` to the mean of the data between ``x1`` and ``x2``."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         return _store_estimates(self, only_current, nav, {"offset": Y.mean(axis=1)})
 
 
@@ -189,10 +232,10 @@ class Polynomial(Component):
         x = np.asarray(x, dtype=float)
         return tuple(x**i for i in range(len(coefficients)))
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Least-squares polynomial fit of the data between ``x1`` and ``x2``
         (every pixel at once)."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         if X.size <= self._order:
             return False
         coeffs = np.polynomial.polynomial.polyfit(X, Y.T, self._order)  # (order+1, P)
@@ -287,7 +330,7 @@ class PowerLaw(Component):
         mask, safe, g = PowerLaw._base(x, left_cutoff, origin, r)
         return (g, -A * g * np.log(safe), A * r * g / safe, None)
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         r"""Estimate ``A`` and ``r`` by the two-area method.
 
         The points of ``[x1, x2]`` with ``x > origin`` and ``x > left_cutoff``
@@ -305,7 +348,7 @@ class PowerLaw(Component):
         uses a closed-form approximation of the same two-area idea.) Pixels
         where the integrals are not positive are left unset.
         """
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         origin = self.origin.value
         keep = (X > origin) & (X > self.left_cutoff.value)
         X, Y = X[keep], Y[:, keep]
@@ -364,10 +407,10 @@ class Exponential(Component):
         e = np.exp(-x / tau)
         return (e, A * e * x / tau**2)
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Straight-line least squares of ``log(data)`` against ``x`` (pixels
         holding a non-positive value in the range are left unset)."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         positive = np.all(Y > 0, axis=1)
         L = np.log(np.where(Y > 0, Y, 1.0))
         xc = X - X.mean()

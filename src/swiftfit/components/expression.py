@@ -426,7 +426,7 @@ class Expression(Component):
         """Evaluate at every navigation position of the model (HyperSpy API):
         the result has shape ``navigation_shape + coordinate shape``. Outside a
         model, or without navigation axes, equals ``function``."""
-        maps = [np.asarray(p.map["values"], dtype=float) for p in self.parameters]
+        maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
         if self.model is None or not maps or maps[0].ndim == 0:
             return self.function(*coords)
         coords, _ = self._prepare(coords, [0.0] * len(maps))

@@ -110,10 +110,10 @@ class Voigt(Component):
     def lwidth(self, value: float) -> None:
         self.gamma.value = value / 2.0
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre and sigma from the moments of the data, ``area`` from its
         integral (``gamma`` is left unchanged), as for :class:`Gaussian`."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(self, only_current, nav, {"centre": centre, "sigma": sigma, "area": area})
 
@@ -203,10 +203,10 @@ class SplitVoigt(Component):
     def height(self, value: float) -> None:
         self.A.value = value * 0.5 * (self.sigma1.value + self.sigma2.value) * SQRT2PI
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre, ``sigma1 = sigma2`` and ``A`` from the moments and the
         integral of the data, as for :class:`Gaussian`."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(
             self, only_current, nav, {"centre": centre, "sigma1": sigma, "sigma2": sigma, "A": area}
@@ -298,11 +298,11 @@ class SkewNormal(Component):
         m0 = muz - self.skewness * sigz / 2.0 - math.copysign(0.5, a) * math.exp(-2.0 * math.pi / abs(a))
         return self.x0.value + self.scale.value * m0
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Method of moments: mean, variance and skewness of the data between
         ``x1`` and ``x2`` give ``x0``, ``scale`` and ``shape`` (|skewness| is
         capped at 0.99); ``A = integral / scale``."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         mean, sd, _, area = _moments(X, Y)
         with np.errstate(divide="ignore", invalid="ignore"):
             g1 = _trapezoid(Y * (X - mean[:, None]) ** 3, X) / area / sd**3
@@ -406,12 +406,12 @@ class Doniach(Component):
         width = float(np.tan(above[-1]) - np.tan(above[0])) if above.size > 1 else float("nan")
         return theta_star, peak, width
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Estimate ``centre``, ``sigma`` and ``A`` at the current ``alpha``
         (which is not estimated): ``sigma`` scales the line's known width at
         half maximum to the data's, ``A`` matches the data maximum, and
         ``centre`` puts the line's maximum at the data's."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         alpha = self.alpha.value
         theta_star, peak, width = self._unit_shape(alpha)
         height = Y.max(axis=1)

@@ -151,6 +151,42 @@ class ScalableFixedPattern(Component):
         ds = yscale * self._spline(self._df, u)
         return [s, ds * x, -ds]
 
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None,
+                            yscale=False) -> bool:
+        """Start at ``xscale = 1``, ``shift = 0``; ``yscale`` as HyperSpy's argument says.
+
+        ``yscale=False``: 1; ``True``: the least-squares ratio of the data to
+        the pattern between ``x1`` and ``x2`` (``Σ d·p / Σ p²``, exact for a
+        scaled copy of the pattern); a number: that number.
+
+        Examples
+        --------
+        >>> import numpy as np, swiftfit as hs
+        >>> pattern = hs.signals.Signal1D(np.exp(-(np.arange(50.0) - 25) ** 2 / 20))
+        >>> fp = ScalableFixedPattern(pattern)
+        >>> fp.estimate_parameters(hs.signals.Signal1D(3 * pattern.data), yscale=True, only_current=True)
+        True
+        >>> round(fp.yscale.value, 12)
+        3.0
+        """
+        from .background import _estimation_data, _store_estimates
+
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
+        ones = np.ones(Y.shape[0])
+        if yscale is True:
+            p = self._evaluate(X, 1.0, 1.0, 0.0)
+            norm = float(p @ p)
+            if norm == 0:
+                return False
+            scale = Y @ p / norm
+        elif yscale is False or yscale is None:
+            scale = ones
+        elif isinstance(yscale, (int, float, np.number)) and not isinstance(yscale, (bool, np.bool_)):
+            scale = float(yscale) * ones
+        else:
+            raise InvalidTypeError(f"`yscale` must be True, False or a number, got {yscale!r}")
+        return _store_estimates(self, only_current, nav, {"yscale": scale, "xscale": ones, "shift": 0 * ones})
+
     def function(self, x, yscale=None, xscale=None, shift=None):
         """Evaluate at ``x``; parameters not given take their current values."""
         yscale = self.yscale.value if yscale is None else yscale

@@ -125,10 +125,10 @@ class Gaussian(Component):
     def height(self, value: float) -> None:
         self.A.value = value * self.sigma.value * SQRT2PI
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre and sigma from the first two moments of the data between
         ``x1`` and ``x2``, ``A`` from its (trapezoid) integral."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(self, only_current, nav, {"centre": centre, "sigma": sigma, "A": area})
 
@@ -201,9 +201,9 @@ class GaussianHF(Component):
     def integral(self) -> float:
         return self.A
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """As :meth:`Gaussian.estimate_parameters`, expressed as height and FWHM."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         with np.errstate(divide="ignore", invalid="ignore"):
             height = area / (sigma * SQRT2PI)
@@ -273,10 +273,10 @@ class Lorentzian(Component):
     def height(self, value: float) -> None:
         self.A.value = value * np.pi * self.gamma.value
 
-    def estimate_parameters(self, signal, x1, x2, only_current=False) -> bool:
+    def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre from the median and gamma from half the interquartile range of
         the data between ``x1`` and ``x2``; ``A = pi * gamma * max(data)``."""
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         q1, med, q3 = _quantiles(X, Y, (0.25, 0.5, 0.75))
         gamma = 0.5 * (q3 - q1)
         return _store_estimates(

@@ -86,7 +86,7 @@ def _write_csv(model: Any, pairs: list, path: str) -> None:
     columns = []
     for comp, p in pairs:
         header += [f"{comp.name}.{p.name}", f"{comp.name}.{p.name}_std"]
-        columns += [np.asarray(p.map["values"], float), np.asarray(p.map["std"], float)]
+        columns += [np.asarray(p._map["values"], float), np.asarray(p._map["std"], float)]
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -154,6 +154,6 @@ def export_results(model: Any, folder: str | os.PathLike | None = None, format: 
 
                 save_signal(p.as_signal(field), path)
             else:
-                _write_image(module, fmt, path, np.asarray(p.map[field], dtype=float))
+                _write_image(module, fmt, path, np.asarray(p._map[field], dtype=float))
             written.append(path)
     return written

@@ -117,7 +117,7 @@ def _write_component(group: Any, comp: Component, path: str) -> None:
     for p in comp.parameters:
         g = params.create_group(p.name)
         for field in MAP_DTYPE.names:
-            g.create_dataset(field, data=np.array(p.map[field]))
+            g.create_dataset(field, data=np.array(p._map[field]))
         g.attrs["free"] = np.bool_(p._free)
         write_optional(g.attrs, "bmin", p.bmin)
         write_optional(g.attrs, "bmax", p.bmax)
@@ -299,7 +299,7 @@ def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple
             "where": where,
         }
         p.units = read_attr(g.attrs, "units", where, (str, _NONE))
-        p.ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))
+        p._ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))  # no clipping while loading
         p.ext_force_positive = read_attr(g.attrs, "ext_force_positive", where, (bool,))
     return state
 

@@ -360,7 +360,7 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     new = np.zeros(nav_shape, dtype=MAP_DTYPE)
     for field in MAP_DTYPE.names:
         new[field] = stored[field].reshape(nav_shape)
-    p.map = new
+    p._map = new
     p.free = _typed(d, "free", (bool,), path)
     bounds = _typed(d, "_bounds", (tuple, list), path, (None, None))
     if len(bounds) != 2 or not all(b is None or isinstance(b, (int, float)) for b in bounds):
@@ -368,7 +368,7 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     p._bmin = p._bmax = None
     p.bmin, p.bmax = bounds
     p.units = _typed(d, "units", (str, type(None)), path, None) or None
-    p.ext_bounded = _typed(d, "ext_bounded", (bool,), path, False)
+    p._ext_bounded = _typed(d, "ext_bounded", (bool,), path, False)  # no clipping while loading
     p.ext_force_positive = _typed(d, "ext_force_positive", (bool,), path, False)
     twins = _typed(d, "_twins", (list, tuple), path, [])
     if not all(isinstance(t, int) and not isinstance(t, bool) for t in twins):
@@ -385,6 +385,13 @@ def _build_component(cd: Any, path: str, is_2d: bool) -> tuple:
     name = _typed(cd, "name", (str,), path)
     cls = _component_class(id_name, name, is_2d, path)
     init = _init_args(cd, cls, path)
+    if id_name == "Polynomial" and "order" not in init:
+        # HyperSpy 1.5-2.1.1 saved a Polynomial without its order: the stored
+        # coefficients a0..aN say it (N = order)
+        names = [pd.get("_id_name") for pd in cd.get("parameters", []) if isinstance(pd, dict)]
+        orders = [int(n[1:]) for n in names if isinstance(n, str) and n[:1] == "a" and n[1:].isdigit()]
+        if orders and len(orders) == len(names) and sorted(orders) == list(range(len(orders))):
+            init["order"] = max(orders)
     try:
         comp = cls(**init)
     except ExpressionError as exc:

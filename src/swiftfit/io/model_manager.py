@@ -26,7 +26,7 @@ from typing import Any
 
 import h5py
 
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, UnknownKeyError, UnknownKeyTypeError
 
 __all__ = ["MemoryStoredModel", "ModelManager", "ModelStub"]
 
@@ -189,9 +189,9 @@ class ModelManager:
 
     def _check_existing(self, name: Any) -> str:
         if not isinstance(name, str):
-            raise InvalidTypeError(f"`name` must be a str, got {type(name).__name__} {name!r}")
+            raise UnknownKeyTypeError(f"`name` must be a str, got {type(name).__name__} {name!r}")
         if name not in self._stored:
-            raise InvalidInputError(
+            raise UnknownKeyError(
                 f"`name`: no model named {name!r} is stored; stored models are {self.names}"
             )
         return name

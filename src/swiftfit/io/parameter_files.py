@@ -60,7 +60,7 @@ def save_parameters(model: Any, filename: str | os.PathLike) -> None:
         params = []
         for p in comp.parameters:
             key = _key(i, comp.name, p.name)
-            arrays[key] = np.array(p.map, dtype=MAP_DTYPE)
+            arrays[key] = np.array(p._map, dtype=MAP_DTYPE)
             params.append({
                 "name": p.name, "key": key, "free": bool(p._free), "bmin": p.bmin, "bmax": p.bmax,
                 "twin": _twin_path(p), "twin_function_expr": p.twin_function_expr,
@@ -166,7 +166,7 @@ def _snapshot(model: Any) -> dict:
     state = {}
     for comp in model:
         for p in comp.parameters:
-            state[p] = {"map": p.map.copy(), "free": p._free, "bmin": p.bmin, "bmax": p.bmax,
+            state[p] = {"map": p._map.copy(), "free": p._free, "bmin": p.bmin, "bmax": p.bmax,
                         "twin": p.twin, "twin_function_expr": p.twin_function_expr,
                         "twin_inverse_function_expr": None if p._inverse_is_automatic
                         else p.twin_inverse_function_expr, "expr": p.expr}
@@ -179,10 +179,12 @@ def _apply(state: dict) -> None:
         p.expr = None
         p.twin = None
     for p, s in state.items():
-        p.map = s["map"]
+        p._map = s["map"]
         p.free = s["free"]
         p._bmin = p._bmax = None
-        p.bmin, p.bmax = s["bmin"], s["bmax"]
+        # through the checks, but without ext_bounded's clipping of the restored map
+        p._bmin = p._check_bound("bmin", s["bmin"])
+        p._bmax = p._check_bound("bmax", s["bmax"])
     for p, s in state.items():
         p.twin = s["twin"]
         if s["twin_function_expr"] != p.twin_function_expr:
@@ -234,7 +236,7 @@ def load_parameters(model: Any, filename: str | os.PathLike) -> None:
                         twin = params.get(tuple(e["twin"].rsplit(".", 1)))
                         if twin is None:
                             raise InvalidInputError(f"{where}.twin: the model has no parameter {e['twin']!r}")
-                    state[p] = dict(e, map=_read_map(data, e["key"], p.map.shape, where), twin=twin)
+                    state[p] = dict(e, map=_read_map(data, e["key"], p._map.shape, where), twin=twin)
         else:  # HyperSpy's file: maps only, keyed by index and lower-cased names
             expected = {_key(i, c.name, p.name): p for i, c in enumerate(model) for p in c.parameters}
             found = set(data.files)
@@ -243,9 +245,9 @@ def load_parameters(model: Any, filename: str | os.PathLike) -> None:
                     f"`filename` {path!r} does not match the model: keys only in the file "
                     f"{sorted(found - set(expected))}, only in the model {sorted(set(expected) - found)}"
                 )
-            maps = {p: _read_map(data, k, p.map.shape, k) for k, p in expected.items()}
+            maps = {p: _read_map(data, k, p._map.shape, k) for k, p in expected.items()}
             for p, new in maps.items():
-                p.map = new
+                p._map = new
             return
     before = _snapshot(model)
     try:

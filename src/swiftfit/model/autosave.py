@@ -88,7 +88,7 @@ class Autosave:
 
     def begin(self) -> None:
         """Remember the state of every pixel at the start (for the not-done ones)."""
-        self._initial_maps = [np.array(p.map, copy=True) for p in self._params]
+        self._initial_maps = [np.array(p._map, copy=True) for p in self._params]
         self._initial_arrays = {name: np.array(getattr(self.model, name), copy=True) for name in PIXEL_ARRAYS}
 
     def write(self, done: np.ndarray) -> None:
@@ -102,7 +102,7 @@ class Autosave:
         }
         for i, (p, initial) in enumerate(zip(self._params, self._initial_maps)):
             for field in _FIELDS:
-                arrays[f"p{i}_{field}"] = np.where(done, p.map[field], initial[field])
+                arrays[f"p{i}_{field}"] = np.where(done, p._map[field], initial[field])
         for name in PIXEL_ARRAYS:
             current = getattr(self.model, name)
             arrays[name] = np.where(done, current, self._initial_arrays[name])
@@ -145,7 +145,7 @@ class Autosave:
             raise InvalidInputError(f"`autosave_file` {str(self.path)!r} is corrupt: `done` has shape {done.shape}, expected {nav}")
         for i, p in enumerate(self._params):
             for field in _FIELDS:
-                p.map[field] = arrays[f"p{i}_{field}"]
+                p._map[field] = arrays[f"p{i}_{field}"]
         for name in PIXEL_ARRAYS:
             target = getattr(self.model, name)
             target[...] = arrays[name]

@@ -12,12 +12,13 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..component import Component
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError, UnknownKeyError
 from ..plotting.mixins import ModelPlotMixin
 from ..stats.mixin import StatsMixin
 from .autosave import PIXEL_ARRAYS
 from .components_table import ModelComponents
 from .fit_mixin import FittingMixin
+from .hyperspy_compat import HyperSpyCompatMixin
 from .multifit import MultifitMixin
 from .slicing import ModelSlicer
 from .store import StoreMixin
@@ -25,7 +26,7 @@ from .store import StoreMixin
 __all__ = ["BaseModel"]
 
 
-class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMixin):
+class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMixin, HyperSpyCompatMixin):
     """A sum of components fitted to a signal.
 
     Created by ``signal.create_model()``. Behaves as a list of components.
@@ -82,7 +83,8 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
             for comp in self._components:
                 if comp.name == key:
                     return comp
-            raise InvalidInputError(f"the model has no component named {key!r}")
+            raise UnknownKeyError(f"Component name {key!r} not found in model: the model has no component "
+                                  f"named {key!r}; it has {[c.name for c in self._components]}")
         if isinstance(key, slice):
             return list(self._components[key])
         return self._components[key]
@@ -115,7 +117,7 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
                 f"only Component instances can be added to a model, got {type(component).__name__}"
             )
         if component in self:
-            raise InvalidInputError(f"{component!r} is already in the model")
+            raise InvalidInputError(f"Component already in model: {component!r} is already in the model")
         if component.model is not None:
             raise InvalidInputError(f"{component!r} already belongs to another model; add a copy instead")
         if getattr(component, "_ndim", 1) != self._signal_dimension:
@@ -381,10 +383,10 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
             comp.model = new
             new._components.append(comp)
             for p in comp.parameters:
-                if nav_flat is not None and p.map.ndim:
-                    p.map = p.map.reshape(-1)[nav_flat].copy()
-                elif p.map.ndim and not new._nav_shape:
-                    p.map = p.map.reshape(-1)[:1].reshape(()).copy()
+                if nav_flat is not None and p._map.ndim:
+                    p._map = p._map.reshape(-1)[nav_flat].copy()
+                elif p._map.ndim and not new._nav_shape:
+                    p._map = p._map.reshape(-1)[:1].reshape(()).copy()
             if comp._active_array is not None and nav_flat is not None:
                 comp._active_array = comp._active_array.reshape(-1)[nav_flat].copy()
         if channel_mask is not None:

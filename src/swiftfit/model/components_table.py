@@ -23,7 +23,8 @@ class ModelComponents:
         for comp in self._model._components:
             if comp._attribute_name == name:
                 return comp
-        raise AttributeError(f"the model has no component with attribute name {name!r}")
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute {name!r}: the model has no "
+                             "component with that attribute name")
 
     def __dir__(self):
         return [c._attribute_name for c in self._model._components]

@@ -204,6 +204,7 @@ class FittingMixin:
         >>> m.fit().success                                        # doctest: +SKIP
         True
         """
+        grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
@@ -238,7 +239,8 @@ class FittingMixin:
             raise InvalidInputError(f"`dtype` ({dtype!r}) applies to backend='jax' only, got backend={backend!r}")
         if not isinstance(bounded, (bool, np.bool_)):
             raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
-        huber_delta = kwargs.pop("huber_delta", 1.0)
+        huber_delta = kwargs.pop("huber_delta", None)
+        huber_delta = 1.0 if huber_delta is None else huber_delta  # None: the default, as in HyperSpy
         errordef = kwargs.pop("errordef", None)
         rescale = kwargs.pop("rescale_covariance", None)
         custom_grad = grad if callable(grad) else None
@@ -278,7 +280,7 @@ class FittingMixin:
             if missing:
                 raise OptimizerError(
                     f"optimizer {spec.name!r} needs finite bounds (bmin and bmax) on every free "
-                    f"parameter; missing for {missing}"
+                    f"parameter; missing for {missing} (Finite upper and lower bounds are needed)"
                 )
         if bounded and problem.bounded:
             p0 = problem.p0
@@ -407,9 +409,9 @@ class FittingMixin:
             else:
                 std = np.full(problem.B, np.nan)
             idx = idx_of[id(p.component.model)]
-            _store(p.map, "values", idx, v, sel)
-            _store(p.map, "std", idx, std, sel)
-            _store(p.map, "is_set", idx, np.ones(problem.B, bool), sel)
+            _store(p._map, "values", idx, v, sel)
+            _store(p._map, "std", idx, std, sel)
+            _store(p._map, "is_set", idx, np.ones(problem.B, bool), sel)
         for m, _ in parts:
             idx = idx_of[id(m)]
             _store(m._chisq, None, idx, chisq, sel)
@@ -523,25 +525,47 @@ class FittingMixin:
         theta = np.asarray(values, dtype=float).reshape(1, -1)
         return problem.jacobian(theta)[0].T
 
-    def as_signal(self, component_list=None, out_of_range_to_nan: bool = True, show_progressbar=None, chunk_size: int = 4096):
-        """The model evaluated at every navigation position, as a signal like the data."""
+    def as_signal(self, component_list=None, out_of_range_to_nan: bool = True, show_progressbar=None,
+                  chunk_size: int = 4096, out=None, lazy_output=None):
+        """The model evaluated at every navigation position, as a signal like the data.
+
+        ``out_of_range_to_nan=False`` evaluates the model outside the signal
+        range too (HyperSpy's behaviour); ``out`` (a signal of the data's
+        shape) receives the values instead of a new signal; ``lazy_output``
+        returns a lazy signal.
+        """
+        if out is not None:
+            if tuple(np.shape(out.data)) != tuple(self.signal.data.shape):
+                raise InvalidInputError(
+                    f"`out` must be a signal of shape {self.signal.data.shape}, got {np.shape(out.data)}"
+                )
+            out.data[...] = self.as_signal(component_list, out_of_range_to_nan, chunk_size=chunk_size).data
+            return None
         comps = self._component_list(component_list)
         chosen = {id(c) for c in comps}
         nav = self._nav_shape
         pixels = list(np.ndindex(*nav)) if nav else [()]
-        out = np.full((len(pixels), int(np.prod(self._signal_shape_in_array))), np.nan if out_of_range_to_nan else 0.0)
-        mask = self._channel_switches.ravel()
-        for start in range(0, len(pixels), chunk_size):
-            chunk = pixels[start:start + chunk_size]
-            problem = self._problem(chunk, check=False)
-            contributions = problem.evaluate_components(problem.p0)
-            total = sum((f for f, comp in zip(contributions, problem.components) if id(comp) in chosen),
-                        np.zeros((len(chunk), problem.N)))
-            out[start:start + len(chunk)][:, mask] = total
+        out = np.full((len(pixels), int(np.prod(self._signal_shape_in_array))), np.nan)
+        switches = self._channel_switches
+        if not out_of_range_to_nan:  # the model over every channel, as HyperSpy gives it
+            self._channel_switches = np.ones_like(switches)
+        try:
+            mask = self._channel_switches.ravel()
+            for start in range(0, len(pixels), chunk_size):
+                self._as_signal_chunk(pixels[start:start + chunk_size], start, out, mask, chosen)
+        finally:
+            self._channel_switches = switches
         data = out.reshape(nav + self._signal_shape_in_array)
         sig = self.signal._deepcopy_with_new_data(data)
         sig.metadata.General.title = f"{self.title} model".strip()
-        return sig
+        return sig.as_lazy() if lazy_output else sig
+
+    def _as_signal_chunk(self, chunk, start, out, mask, chosen) -> None:
+        problem = self._problem(chunk, check=False)
+        contributions = problem.evaluate_components(problem.p0)
+        total = sum((f for f, comp in zip(contributions, problem.components) if id(comp) in chosen),
+                    np.zeros((len(chunk), problem.N)))
+        out[start:start + len(chunk)][:, mask] = total
 
 
 def information_criteria(lnl, k, n):
@@ -577,6 +601,12 @@ def _store(target: np.ndarray, field, idx, values, sel) -> None:
             arr[()] = values[0]
         return
     arr[tuple(i[sel] for i in idx)] = values[sel]
+
+
+def _none_as_hyperspy(grad, bounded):
+    """HyperSpy's ``None`` spellings: ``bounded=None`` is unbounded; ``grad=None``
+    (no gradient information) is served by finite differences."""
+    return ("fd" if grad is None else grad), (False if bounded is None else bounded)
 
 
 def _info_block(optimizer, loss, bounded, grad, result) -> str:

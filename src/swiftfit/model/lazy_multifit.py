@@ -108,7 +108,7 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
     model = template._copy_onto(signal, nav_flat=np.zeros(B, dtype=np.intp), channel_mask=template._channel_switches)
     for p, m in zip(model._all_parameters(), maps):
         if m is not None:
-            p.map = m.reshape(B).copy()
+            p._map = m.reshape(B).copy()
     for comp, a in zip(model._components, active):
         if a is not None:
             comp._active_array = a.reshape(B).copy()
@@ -120,7 +120,7 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
     for s in range(0, len(pixels), chunk_size):
         model._solve_pixels(pixels[s:s + chunk_size], start=start, **solve)
     shape = mask.shape
-    result = {"maps": [None if p.map.ndim == 0 else p.map.reshape(shape) for p in model._all_parameters()],
+    result = {"maps": [None if p._map.ndim == 0 else p._map.reshape(shape) for p in model._all_parameters()],
               "arrays": {name: getattr(model, name).reshape(shape) for name in PIXEL_ARRAYS}}
     if sink is not None:
         sink.write(region, result)
@@ -268,7 +268,7 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     fit_block = dask.delayed(_fit_block)
     tasks = []
     for b, region in zip(np.ndindex(*data.numblocks[:n_nav]), regions):
-        maps = [None if p.map.ndim == 0 else p.map[region].copy() for p in params]
+        maps = [None if p._map.ndim == 0 else p._map[region].copy() for p in params]
         active = [None if c._active_array is None else np.asarray(c._active_array)[region].copy()
                   for c in model._components]
         arrays = {name: getattr(model, name)[region].copy() for name in PIXEL_ARRAYS}
@@ -302,7 +302,7 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
 def _write_into_model(model, region, result) -> None:
     for p, m in zip(model._all_parameters(), result["maps"]):
         if m is not None:
-            p.map[region] = m
+            p._map[region] = m
     for name, a in result["arrays"].items():
         getattr(model, name)[region] = a
 
@@ -385,7 +385,7 @@ class _Store:
         """Write ``model``'s maps and arrays at the pixels ``idx`` (a tuple of index arrays)."""
         if not idx[0].size:
             return
-        result = {"maps": [None if p.map.ndim == 0 else p.map for p in model._all_parameters()],
+        result = {"maps": [None if p._map.ndim == 0 else p._map for p in model._all_parameters()],
                   "arrays": {name: getattr(model, name) for name in PIXEL_ARRAYS}}
         with self._open("r+") as g:
             for key, value in list(self._entries(result)) + [("refitted", model._multifit_refitted)]:
@@ -433,9 +433,9 @@ def _open_store(out, model, nav_chunks, overwrite: bool) -> _Store:
 def _load_into(model, store: _Store) -> None:
     with store._open("r") as g:
         for name, p in zip(store.names, model._all_parameters()):
-            if p.map.ndim:
+            if p._map.ndim:
                 for field in _FIELDS:
-                    p.map[field] = np.asarray(g[f"{name}/{field}"][...])
+                    p._map[field] = np.asarray(g[f"{name}/{field}"][...])
         for n in PIXEL_ARRAYS:
             getattr(model, n)[...] = np.asarray(g[n.lstrip("_")][...])
         model._multifit_refitted = np.asarray(g["refitted"][...]).astype(bool)

@@ -247,6 +247,9 @@ class MultifitMixin:
     def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
         """Resolve and check the fit options once (``_fit_setup`` takes its own
         out of ``kwargs``): the keywords of :meth:`_solve_pixels`."""
+        from .fit_mixin import _none_as_hyperspy
+
+        grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         return {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
                 "rescale": rescale, "kwargs": kwargs}
@@ -347,16 +350,16 @@ class MultifitMixin:
             if nbrs:
                 idx = self._nav_index(nbrs)
                 # the median: one neighbour in a wrong minimum does not move it
-                starts.append([float(np.median(p.map["values"][idx])) for p in free])
+                starts.append([float(np.median(p._map["values"][idx])) for p in free])
                 targets.append(pix)
         if not targets:
             return
         idx = self._nav_index(targets)
-        old_maps = [p.map[idx].copy() for p in params]
+        old_maps = [p._map[idx].copy() for p in params]
         old_arrays = {name: getattr(self, name)[idx].copy() for name in PIXEL_ARRAYS}
         starts = np.array(starts)
         for j, p in enumerate(free):
-            p.map["values"][idx] = starts[:, j]
+            p._map["values"][idx] = starts[:, j]
         for s in range(0, len(targets), chunk_size):
             self._solve_pixels(targets[s:s + chunk_size], **solve)
         new_status = self._status[idx]
@@ -366,7 +369,7 @@ class MultifitMixin:
         keep = (new_status > 0) | ((old_arrays["_status"] <= 0) & (new_chisq < old_chisq))
         back = tuple(i[~keep] for i in idx)
         for p, old in zip(params, old_maps):
-            p.map[back] = old[~keep]
+            p._map[back] = old[~keep]
         for name, old in old_arrays.items():
             getattr(self, name)[back] = old[~keep]
         self._multifit_refitted[tuple(i[keep] for i in idx)] = True
@@ -428,8 +431,8 @@ class MultifitMixin:
         take ``source``'s values."""
         for comp in self._components:
             for p in comp.parameters:
-                if p.map.ndim and ((only_fixed and p.free) or not p.map["is_set"][target]):
-                    p.map["values"][target] = p.map["values"][source]
+                if p._map.ndim and ((only_fixed and p.free) or not p._map["is_set"][target]):
+                    p._map["values"][target] = p._map["values"][source]
 
     # ----------------------------------------------------- diagnostics
     @property

@@ -32,7 +32,40 @@ class ModelSlicer:
         mask = model._channel_switches.ravel()[channels].reshape(new_signal.axes_manager._signal_shape_in_array)
         nav = model._nav_shape
         nav_flat = np.arange(int(np.prod(nav))).reshape(nav) if nav else None
-        return model._copy_onto(new_signal, nav_flat=nav_flat, channel_mask=mask)
+        new = model._copy_onto(new_signal, nav_flat=nav_flat, channel_mask=mask)
+        if not nav:  # _copy_onto copies per-pixel arrays only with a navigation space
+            from .autosave import PIXEL_ARRAYS
+
+            for name in PIXEL_ARRAYS:
+                setattr(new, name, np.array(getattr(model, name), copy=True))
+        _refresh_goodness(new, model)
+        return new
+
+
+def _refresh_goodness(model, parent) -> None:
+    """χ², dof and ln L of a signal slice, recomputed over its own channels at
+    the fitted pixels (the parent's describe the parent's range), as HyperSpy does."""
+    done = np.isfinite(model._chisq)
+    if not done.any():
+        return
+    pixels = [tuple(int(i) for i in ix) for ix in np.argwhere(done)] if model._nav_shape else [()]
+    problem = model._problem(pixels, check=False)
+    with np.errstate(all="ignore"):
+        resid = problem.residuals(problem.p0)
+        chisq = np.einsum("bn,bn->b", resid, resid)
+    idx = model._nav_index(pixels)
+    model._chisq[idx] = chisq if model._nav_shape else chisq[0]
+    dof = problem.N - model._nfree[idx]
+    model._dof[idx] = dof
+    from .. import losses
+
+    last = getattr(parent, "_last_fit_setup", None) or {}
+    if getattr(last.get("loss_function"), "name", last.get("loss_function")) in (None, "ls"):
+        with np.errstate(all="ignore"):
+            lnl = losses.get("ls").log_likelihood_from_chisq(problem, chisq)
+        model._lnl[idx] = lnl if model._nav_shape else lnl[0]
+    else:
+        model._lnl[idx] = np.nan
 
 
 def _axis_dict(ax) -> dict:

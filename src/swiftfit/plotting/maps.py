@@ -38,10 +38,10 @@ def parameter_entry(p, field: str = "values") -> MapEntry:
     """
     if field not in FIELDS:
         raise InvalidInputError(f"`field` must be one of {FIELDS}, got {field!r}")
-    values = np.array(p.map["values"], dtype=float)
-    std = np.array(p.map["std"], dtype=float)
+    values = np.array(p._map["values"], dtype=float)
+    std = np.array(p._map["std"], dtype=float)
     mask = np.zeros(values.shape, bool)
-    is_set = np.asarray(p.map["is_set"], bool)
+    is_set = np.asarray(p._map["is_set"], bool)
     if is_set.any():
         mask |= ~is_set
     comp = p.component

@@ -91,7 +91,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
         slots.append(list(range(n, n + len(comp.parameters))))
         n += len(comp.parameters)
         for p in comp.parameters:
-            fixed_cols.append(p.map["values"][idx] if p.map.ndim else np.full(B, p.map["values"][()]))
+            fixed_cols.append(p._map["values"][idx] if p._map.ndim else np.full(B, p._map["values"][()]))
     fixed = np.stack(fixed_cols, axis=1).astype(float) if fixed_cols else np.zeros((B, 0))
     owner_of = np.repeat(np.arange(len(comps)), [len(c.parameters) for c in comps])
     plans, names, columns = [], [], []

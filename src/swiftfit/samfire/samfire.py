@@ -351,7 +351,7 @@ class Samfire:
             for p in comp.parameters:
                 col = starts[:, :, j]
                 if p.free and np.isnan(col).any() and mask.any():
-                    col[np.isnan(col)] = float(np.median(p.map["values"][mask]))
+                    col[np.isnan(col)] = float(np.median(p._map["values"][mask]))
                 j += 1
         return starts
 

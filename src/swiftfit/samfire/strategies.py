@@ -232,7 +232,7 @@ class LocalStrategy(SamfireStrategy):
                 continue
             act = _component_active(comps[c], shape).ravel()
             wj = wn * np.where(valid, act[np.where(valid, flat, 0)], False)
-            vals = p.map["values"].ravel()[np.where(valid, flat, 0)]
+            vals = p._map["values"].ravel()[np.where(valid, flat, 0)]
             tot = wj.sum(axis=1)
             with np.errstate(all="ignore"):
                 avg = (wj * np.where(wj > 0, vals, 0.0)).sum(axis=1) / tot
@@ -303,7 +303,7 @@ class GlobalStrategy(SamfireStrategy):
             mask = done & _component_active(comp, model._nav_shape)
             for p in comp.parameters:
                 if p.free:
-                    vals = p.map["values"][mask]
+                    vals = p._map["values"][mask]
                     out[(comp.name, p.name)] = vals[np.isfinite(vals)]
         return out
 

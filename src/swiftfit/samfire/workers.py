@@ -109,7 +109,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
     idx = model._nav_index(pixels)
     params = model._all_parameters()
     comps = list(model)
-    saved_maps = [p.map[idx].copy() for p in params]
+    saved_maps = [p._map[idx].copy() for p in params]
     saved_active = [comps[c]._active_array[idx].copy() for c in optional]
     saved_arrays = {name: getattr(model, name)[idx].copy() for name in PIXEL_ARRAYS}
     best_aicc = np.full(B, np.inf)
@@ -131,11 +131,11 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                     break
                 sub = tuple(i[rows] for i in idx)
                 for p, saved, col in zip(params, saved_maps, start.T):
-                    p.map[sub] = saved[rows]
+                    p._map[sub] = saved[rows]
                     v = col[rows]
                     ok = np.isfinite(v)
                     if ok.any() and p.free:
-                        p.map["values"][tuple(i[ok] for i in sub)] = v[ok]
+                        p._map["values"][tuple(i[ok] for i in sub)] = v[ok]
                 _fit_pixels(model, [pixels[r] for r in rows], solve, per_pixel)
                 nfits += rows.size
                 passed = goodness_test._check(model, sub)
@@ -148,7 +148,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                 if take.size:
                     tsub = tuple(i[better] for i in sub)
                     for bm, p in zip(best_maps, params):
-                        bm[take] = p.map[tsub]
+                        bm[take] = p._map[tsub]
                     for ba, c in zip(best_active, optional):
                         ba[take] = comps[c]._active_array[tsub]
                     for name, arr in best_arrays.items():
@@ -158,7 +158,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                 remaining[rows[passed]] = False
     # the model ends with the best result where one passed, as it was elsewhere
     for p, bm in zip(params, best_maps):
-        p.map[idx] = bm
+        p._map[idx] = bm
     for c, ba in zip(optional, best_active):
         comps[c]._active_array[idx] = ba
     for name, arr in best_arrays.items():
@@ -174,7 +174,7 @@ def apply_result(model, pixels, optional, result) -> None:
     idx = model._nav_index([p for p, g in zip(pixels, good) if g])
     comps = list(model)
     for p, rows in zip(model._all_parameters(), result["maps"]):
-        p.map[idx] = rows[good]
+        p._map[idx] = rows[good]
     for c, rows in zip(optional, result["active"]):
         comps[c]._active_array[idx] = rows[good]
     for name, rows in result["arrays"].items():

@@ -145,6 +145,19 @@ class DataAxis:
     def _update_axis(self) -> None:
         self.axis = self._offset + self._scale * np.arange(self._size)
 
+    def convert_to_non_uniform_axis(self) -> None:
+        """Keep the current axis values as an explicit (non-uniform) axis, in place.
+
+        Examples
+        --------
+        >>> ax = DataAxis(size=3, scale=0.5)
+        >>> ax.convert_to_non_uniform_axis()
+        >>> ax.is_uniform, ax.scale, ax.axis.tolist()
+        (False, None, [0.0, 0.5, 1.0])
+        """
+        self.axis = np.array(self.axis, dtype=float)
+        self.is_uniform, self._scale = False, None
+
     # -- calibration properties ------------------------------------------
     @property
     def size(self) -> int:
@@ -348,6 +361,8 @@ class DataAxis:
         """Return an independent copy (not attached to any manager)."""
         new = DataAxis(**self.get_axis_dictionary())
         new._index = self._index
+        if not self.is_uniform and new.is_uniform:  # an explicitly non-uniform axis stays so
+            new.convert_to_non_uniform_axis()
         return new
 
     def _sliced(self, key: slice) -> "DataAxis":
@@ -366,7 +381,10 @@ class DataAxis:
         else:
             d.pop("size")
             d["axis"] = values
-        return DataAxis(**d)
+        new = DataAxis(**d)
+        if not self.is_uniform and new.is_uniform and new.size > 1:
+            new.convert_to_non_uniform_axis()
+        return new
 
     def __repr__(self) -> str:
         name = self.name if self.name != UNDEFINED else "Unnamed"

@@ -54,15 +54,15 @@ def _all_parameters(m):
 @contextmanager
 def _preserved(m):
     """Restore every parameter's map and free flag on exit."""
-    saved = [(p, p.map.copy(), p._free) for p in _all_parameters(m)]
+    saved = [(p, p._map.copy(), p._free) for p in _all_parameters(m)]
     try:
         yield
     finally:
         for p, mp, free in saved:
-            if p.map.shape == mp.shape:
-                p.map[...] = mp
+            if p._map.shape == mp.shape:
+                p._map[...] = mp
             else:  # pragma: no cover - a map is never resized here
-                p.map = mp
+                p._map = mp
             p._free = free
 
 

@@ -1,0 +1,130 @@
+"""Each documented difference from HyperSpy (README, "Differences from HyperSpy"):
+our behaviour, and the way to get HyperSpy's, both asserted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import swiftfit as hs
+from swiftfit.components.components1d import Expression, Gaussian, Offset, Polynomial, PowerLaw
+from swiftfit.errors import InvalidInputError
+from swiftfit.model.hyperspy_compat import hyperspy_order
+
+
+def _offset_model(n=100, seed=1):
+    s = hs.signals.Signal1D(np.ones(n) + np.random.default_rng(seed).normal(size=n))
+    s.set_noise_variance(1.0)
+    m = s.create_model()
+    m.append(Offset())
+    m.fit()
+    return m
+
+
+def test_reduced_chisq_and_dof():
+    # ours: dof = N - k, red_chisq = chisq / (N - k); HyperSpy: dof holds k and
+    # red_chisq = chisq / (N - k - 1), which is chisq / (m.dof - 1) here
+    m = _offset_model()
+    chisq = float(m.chisq.data[0])
+    assert float(m.dof.data[0]) == 99
+    assert float(m.red_chisq.data[0]) == pytest.approx(chisq / 99, rel=1e-12)
+    hyperspy_red_chisq = chisq / (float(m.dof.data[0]) - 1)
+    assert hyperspy_red_chisq == pytest.approx(chisq / 98, rel=1e-12)
+    assert 100 - float(m.dof.data[0]) == 1  # HyperSpy's dof: the free parameters
+
+
+def test_powerlaw_below_origin():
+    # ours: 0 for x <= origin; HyperSpy evaluates A (x - origin)^-r there
+    p = PowerLaw(A=1.0, r=2.0, origin=3.0)
+    assert float(p.function(np.array([2.0]))[0]) == 0.0
+    e = Expression("A * (x - origin) ** (-r)", "powerlaw_hs", A=1.0, r=2.0, origin=3.0)
+    assert float(e.function(np.array([2.0]))[0]) == pytest.approx(1.0)
+    assert float(e.function(np.array([1.0]))[0]) == pytest.approx(0.25)
+
+
+def test_variance_of_another_shape_is_refused():
+    s = hs.signals.Signal1D(np.ones(900))
+    with pytest.raises(InvalidInputError, match=r"\(900,\), got \(9000,\)"):
+        s.set_noise_variance(hs.signals.Signal1D(np.arange(10, 100, 0.01)))
+
+
+def test_information_criteria_conventions():
+    # HyperSpy's numbers on its own test case (hyperspy/tests/model/
+    # test_model_selection_criteria.py): AIC 74.477061729, AICc 82.477061729,
+    # BIC 75.687402101 for a Gaussian fitted to 0..9; ours differ in k and ln L
+    from swiftfit.utils.model_selection import AIC, AICc, BIC
+
+    s = hs.signals.Signal1D(np.arange(10.0))
+    m = s.create_model()
+    m.append(Gaussian())
+    m.fit()
+    assert AIC(m) == pytest.approx(74.477061729, rel=1e-6)
+    assert AICc(m) == pytest.approx(82.477061729, rel=1e-6)
+    assert BIC(m) == pytest.approx(75.687402101, rel=1e-6)
+    # ours: k = 3 free parameters, Gaussian ln L with sigma^2 profiled
+    rss = float(np.sum((s.data - m()) ** 2))
+    lnl = -5.0 * (np.log(2 * np.pi * rss / 10) + 1)
+    assert float(m.aic.data[0]) == pytest.approx(2 * 3 - 2 * lnl, rel=1e-6)
+
+
+def test_parameter_order():
+    g = Gaussian(A=5.0, sigma=2.0, centre=3.0)
+    assert [p.name for p in g.parameters] == ["A", "sigma", "centre"]
+    assert [p.name for p in hyperspy_order(g.parameters)] == ["A", "centre", "sigma"]
+    m = hs.signals.Signal1D(np.zeros(10)).create_model()
+    m.append(g)
+    assert m.p0 == (5.0, 3.0, 2.0)  # HyperSpy's order
+    m.fetch_values_from_array([1.0, 2.0, 3.0])  # swiftfit's (constructor) order
+    assert (g.A.value, g.sigma.value, g.centre.value) == (1.0, 2.0, 3.0)
+
+
+def test_value_is_the_map():
+    # ours: value writes the map at the current position at once; HyperSpy
+    # keeps it apart until store_current_values() (which is harmless here)
+    m = hs.signals.Signal1D(np.zeros((3, 10))).create_model()
+    m.append(Offset())
+    m.axes_manager.indices = (1,)
+    m[0].offset.value = 7.0
+    assert m[0].offset.map["values"].tolist() == [0.0, 7.0, 0.0]
+    assert not m[0].offset.map["is_set"][1]
+    m.store_current_values()
+    assert m[0].offset.map["is_set"][1]
+
+
+def test_estimate_range_includes_x2():
+    s = hs.signals.Signal1D(np.ones(100))
+    s.axes_manager[0].scale = 0.1
+    s.axes_manager[0].offset = -5
+    s.data[60:80] = 10.0
+    o = Offset()
+    o.estimate_parameters(s, 1.0, 3.0, only_current=True)  # channels 60..80 inclusive
+    assert o.offset.value == pytest.approx((20 * 10.0 + 1.0) / 21)
+    o.estimate_parameters(s, intervals=[(1.0, 3.0)], only_current=True)  # HyperSpy's 60..79
+    assert o.offset.value == pytest.approx(10.0)
+
+
+def test_polynomial_order_zero_is_a_constant():
+    p = Polynomial(order=0, a0=4.0)
+    np.testing.assert_array_equal(p.function(np.arange(3.0)), [4.0, 4.0, 4.0])
+
+
+def test_e_is_eulers_number_in_expressions():
+    e = Expression("e * x", "scaled")
+    assert [p.name for p in e.parameters] == []
+    assert float(e.function(np.array([1.0]))[0]) == pytest.approx(np.e)
+    named = Expression("e_ * x", "scaled", e_=2.0)  # HyperSpy's parameter `e`, renamed
+    assert float(named.function(np.array([1.0]))[0]) == pytest.approx(2.0)
+
+
+def test_no_interactive_ranges():
+    m = hs.signals.Signal1D(np.zeros(10)).create_model()
+    g = Gaussian()
+    m.append(g)
+    with pytest.raises(InvalidInputError, match="interactive"):
+        m.fit_component(g, signal_range="interactive")
+
+
+def test_estimate_parameters_out_true_refused():
+    s = hs.signals.Signal1D(np.ones(10))
+    with pytest.raises(NotImplementedError, match="out=True"):
+        Offset().estimate_parameters(s, out=True)
