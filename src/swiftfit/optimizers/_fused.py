@@ -53,14 +53,14 @@ def _refresh_kernel_cache() -> None:
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
     against an older ``_fused_model.evaluate`` would be loaded stale. A stamp
-    of all three sources, kept next to the cache, catches that.
+    of all four sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    sources = [here / f"{name}.py" for name in ("_fused_vm", "_fused_model", "_fused_kernels")]
+    sources = [here / f"{name}.py" for name in ("_fused_vm", "_fused_model", "_fused_svd", "_fused_kernels")]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
         cache = Path(os.environ.get("NUMBA_CACHE_DIR", "")) if os.environ.get("NUMBA_CACHE_DIR") else here / "__pycache__"
@@ -220,24 +220,16 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
 
     _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
     W, use_w = _weights(problem)
-    status, nfev, njev, nit, cost, cov = k.fit_pixels(
+    status, nfev, njev, nit, cost, cov, nsvd = k.fit_pixels(
         low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
         float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"])
+    # rank-deficient and ill-conditioned Jacobians are solved in the kernel
+    # too (SVD of J D⁻¹, see _fused_svd): no pixel is handed back to NumPy
     status = status.astype(int)
-    back = np.flatnonzero(status == k.NEEDS_REFERENCE)
-    if back.size:
-        # pixels whose Jacobian is rank deficient or too ill conditioned for the
-        # normal equations: the NumPy reference (SVD) fits them from their start
-        from .lm import levenberg_marquardt
-
-        ref = levenberg_marquardt(problem.take(back), None, ftol=ftol, xtol=xtol, max_nfev=max_nfev,
-                                  radius0=radius0, kernel="numpy")
-        theta[back], status[back], nfev[back], cost[back], cov[back] = ref.theta, ref.status, ref.nfev, \
-            ref.objective, ref.covariance
-        njev[back], nit[back] = ref.njev, ref.nit
     relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = -3
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
-                    info={"chisq": cost.copy(), "kernel": "numba"})
+                    info={"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
+                          "svd_factorizations": nsvd.astype(int)})
