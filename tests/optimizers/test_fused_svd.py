@@ -120,3 +120,25 @@ def test_rank_deficient_model_in_kernel():
     np.testing.assert_allclose(out["auto"][1], out["numpy"][1], rtol=1e-9)
     # the sum of the amplitudes is determined even though each is not
     np.testing.assert_allclose(out["auto"][3], out["numpy"][3], rtol=1e-7)
+
+
+def test_threads_do_not_change_results():
+    """Pixels run in blocks on threads (``fit_pixels``): each pixel's fit is
+    its own, so one thread and two give identical results, bit for bit."""
+    import numba
+
+    from swiftfit.optimizers.lm import levenberg_marquardt
+
+    data = _broad_overlapping(n=10, seed=4)
+    problem = _model(data)._problem(list(np.ndindex(10)))
+    before = numba.get_num_threads()
+    try:
+        out = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            sol = levenberg_marquardt(problem, kernel="numba")
+            out.append((sol.theta, sol.status, sol.nfev, sol.covariance))
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
