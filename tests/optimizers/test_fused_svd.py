@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.optimizers import _fused
+from swiftfit.engines.numba import lower as _fused
 
 pytest.importorskip("numba")
 from swiftfit.optimizers import _fused_svd  # noqa: E402

@@ -26,9 +26,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from . import _fused_svd as _svd
-from ._fused_model import evaluate as _evaluate
-from ._fused_model import gram as _gram
+from ...optimizers import _fused_svd as _svd
+from .model import evaluate as _evaluate
+from .model import gram as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
