@@ -32,6 +32,7 @@ class FittingMixin:
         self._dof = np.full(nav, np.nan)
         self._nfev = np.zeros(nav, dtype=int)
         self._status = np.zeros(nav, dtype=int)
+        self._compiled = np.zeros(nav, dtype=bool)  # fitted wholly by a compiled kernel
         self._lnl = np.full(nav, np.nan)
         self._nfree = np.full(nav, np.nan)
         self.fit_output = None
@@ -418,6 +419,9 @@ class FittingMixin:
             _store(m._dof, None, idx, dof.astype(float), sel)
             _store(m._nfev, None, idx, solution.nfev, sel)
             _store(m._status, None, idx, status, sel)
+            compiled = getattr(m, "_compiled", None)
+            if compiled is not None and compiled.shape == m._status.shape:
+                _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), sel)
             _store(m._lnl, None, idx, lnl, sel)
             _store(m._nfree, None, idx, kk.astype(float), sel)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,

@@ -11,7 +11,7 @@ from ..problem.solution import message as _message
 
 __all__ = ["MultifitOutput"]
 
-_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted")
+_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted", "slow_path")
 
 
 class MultifitOutput:
@@ -34,6 +34,11 @@ class MultifitOutput:
     refitted : BaseSignal of bool
         Pixels whose failed fit was replaced by a refit from their converged
         neighbours in the last multifit (``refit_failed=True``).
+    slow_path : BaseSignal of bool
+        Fitted pixels whose last fit did not run wholly in a compiled kernel
+        (the fused numba Levenberg–Marquardt): a model, loss, bound or
+        optimizer that kernel does not take yet, ``kernel="numpy"``, or numba
+        not installed. ``slow_path.data.sum()`` counts them.
     time : float or None
         Seconds taken by the last multifit.
     messages : mapping
@@ -61,6 +66,9 @@ class MultifitOutput:
         refitted = getattr(model, "_multifit_refitted", None)
         if refitted is None or refitted.shape != nav:
             refitted = np.zeros(nav, dtype=bool)
+        compiled = getattr(model, "_compiled", None)
+        if compiled is None or compiled.shape != nav:
+            compiled = np.zeros(nav, dtype=bool)
 
         def signal(data, title):
             sig = model._nav_signal(data, title)
@@ -76,6 +84,7 @@ class MultifitOutput:
             "red_chisq": signal(red, "red_chisq"),
             "dof": signal(dof, "dof"),
             "refitted": signal(np.array(refitted, dtype=bool), "refitted"),
+            "slow_path": signal((status != 0) & ~np.asarray(compiled, dtype=bool), "slow_path"),
         }
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "time", getattr(model, "_multifit_time", None))

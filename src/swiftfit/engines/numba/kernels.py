@@ -1,7 +1,7 @@
 """Compiled (numba) Levenberg–Marquardt of the fused path, one pixel per fit.
 
-Pixels are independent fits and run in parallel (``prange``); the model,
-its weighted Jacobian and the Gram matrix come from :mod:`._fused_model`
+Pixels are independent fits and run in parallel (threads over blocks); the model,
+its weighted Jacobian and the Gram matrix come from :mod:`.model`
 without a Python round trip and without materialising ``J`` for more than
 one pixel at a time.
 
@@ -26,13 +26,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import svd as _svd
 from .model import evaluate as _evaluate
 from .model import gram as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
 GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) solved through JᵀJ
-NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference
+NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
 @njit(cache=True, error_model="numpy")
@@ -161,7 +162,9 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
 
 @njit(cache=True, error_model="numpy")
 def _cov(G, rel, D, out, L, tmp, e, colv):
-    """``(JᵀJ)⁻¹`` over the relevant columns (NaN where singular / irrelevant)."""
+    """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
+    Cholesky; False (and NaN) where the Gram matrix is singular or too ill
+    conditioned for it (the caller then takes the SVD)."""
     P = G.shape[0]
     Gs = np.zeros((P, P))
     for i in range(P):
@@ -173,8 +176,8 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
     for i in range(P):
         for j in range(P):
             out[i, j] = np.nan
-    if not _gn_ok(Gs, L):
-        return
+    if not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel):
+        return False
     for j in range(P):
         for i in range(P):
             e[i] = 1.0 if i == j else 0.0
@@ -183,6 +186,7 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
         for i in range(P):
             if rel[i] and rel[j]:
                 out[i, j] = colv[i] / (D[i] * D[j])
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -191,7 +195,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap).
-    Returns ``(status, nfev, njev, nit, cost)``."""
+    Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
+    SVD factorisations (ill-conditioned points) it took."""
     N = x.size
     P = theta.size
     Q = fixedq.size
@@ -210,6 +215,15 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     trial = np.empty(P)
     e = np.empty(P)
     colv = np.empty(P)
+    # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
+    # trusted (see svd.py); its N-long work arrays are made when first needed
+    svd = False
+    sv = np.empty(P)
+    vt = np.empty((P, P))
+    cv = np.empty(P)
+    Rt = np.empty((P, P))
+    A = np.empty((0, 0))
+    qtr = np.empty(0)
     for c in range(kinds.size):
         if active[c]:
             for i in range(nq[c]):
@@ -228,11 +242,12 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     nfev = 1
     njev = 1
     nit = 0
+    nsvd = 0
     status = 0
     if not math.isfinite(cost):
-        return -2, nfev, njev, nit, cost
+        return -2, nfev, njev, nit, cost, nsvd
     if P == 0:
-        return 5, nfev, njev, nit, cost
+        return 5, nfev, njev, nit, cost, nsvd
     delta = np.nan
     lam = 0.0
     polish = False
@@ -278,17 +293,23 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             if cost == 0.0:
                 status = 4
                 break
-            if not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel):
-                # a rank-deficient or badly conditioned Jacobian needs the
-                # reference's SVD; the pixel goes back to it, from its start
-                status = NEEDS_REFERENCE
-                break
-            # from here on the undamped (Gauss-Newton) step always exists
-            _forward(L, gs, tmp)
-            gain = 0.0
-            for i in range(P):
-                gain += tmp[i] * tmp[i]
-            _backward(L, tmp, zgn)
+            svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel)
+            if svd:
+                # a rank-deficient or badly conditioned Jacobian: the
+                # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
+                if A.shape[0] == 0:
+                    A = np.empty((P, N))
+                    qtr = np.empty(N)
+                _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, rel, A, qtr, Rt, vt, sv, cv)
+                nsvd += 1
+                gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
+            else:
+                # from here on the undamped (Gauss-Newton) step always exists
+                _forward(L, gs, tmp)
+                gain = 0.0
+                for i in range(P):
+                    gain += tmp[i] * tmp[i]
+                _backward(L, tmp, zgn)
             zn = _norm(zgn)
             if not math.isfinite(delta):
                 delta = radius0 * xn if xn > 0 else max(zn, 1.0)
@@ -319,6 +340,9 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 lam = 0.0  # as the reference: the next damped step starts afresh
                 for i in range(P):
                     z[i] = zgn[i]
+            elif svd:
+                lam = _svd.trust_step(sv, vt, cv, N, delta, lam, z)
+                lam_step = lam
             else:
                 lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
                 lam_step = lam
@@ -326,11 +350,14 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             trial[i] = theta[i] + (z[i] / Dn[i] if rel[i] else 0.0)
         # predicted reduction 2 zᵀgs − zᵀGs z (scaled variables)
         pred = 0.0
-        for i in range(P):
-            acc = 0.0
-            for j in range(P):
-                acc += Gs[i, j] * z[j]
-            pred += z[i] * (2.0 * gs[i] - acc)
+        if svd:
+            pred = _svd.predicted(sv, vt, cv, z)
+        else:
+            for i in range(P):
+                acc = 0.0
+                for j in range(P):
+                    acc += Gs[i, j] * z[j]
+                pred += z[i] * (2.0 * gs[i] - acc)
         nxt = 1 - cur
         _fill(trial)
         cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
@@ -394,44 +421,84 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             _gram(Jb[cur], jlob[cur], jhib[cur], rb[cur], G, g)
         for j in range(P):
             Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
-        _cov(G, rel, Dn, out_cov, L, tmp, e, colv)
-    return status, nfev, njev, nit, cost
+        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv):
+            # singular or too ill conditioned for Cholesky: the reference's
+            # SVD and rank test decide
+            if A.shape[0] == 0:
+                A = np.empty((P, N))
+                qtr = np.empty(N)
+            _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
+            _svd.covariance(sv, vt, rel, Dn, N, out_cov)
+            nsvd += 1
+    return status, nfev, njev, nit, cost, nsvd
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
+def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+              ftol, xtol, max_nfev, radius0, ex, n_reg, status, nfev, njev, nit, cost, cov, nsvd):
+    """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
+    work buffers (runs without the GIL: :func:`fit_pixels` calls it from
+    threads)."""
+    P = THETA.shape[1]
+    N = Y.shape[1]
+    f = np.empty(N)
+    Jb = np.zeros((2, P + 1, N))
+    jlob = np.zeros((2, P), dtype=np.int64)
+    jhib = np.zeros((2, P), dtype=np.int64)
+    rb = np.empty((2, N))
+    R = np.empty((n_reg, N))
+    for b in range(b0, b1):
+        wb = W[b] if use_w else W[0]
+        st, nf, nj, ni, cs, ns = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
+                                            FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
+                                            f, Jb, jlob, jhib, rb, ex, R)
+        status[b] = st
+        nfev[b] = nf
+        njev[b] = nj
+        nit[b] = ni
+        cost[b] = cs
+        nsvd[b] = ns
+
+
 def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
                ftol, xtol, max_nfev, radius0, ex, n_reg):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
-    receives the results. Returns status, nfev, njev, nit, χ², covariance."""
-    B = Y.shape[0]
+    receives the results. Returns status, nfev, njev, nit, χ², covariance
+    and the number of SVD factorisations per pixel.
+
+    Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
+    Python threads, each running :func:`fit_block` without the GIL. Why not
+    ``prange``: the parallel (parfor) wrapper alone took as long to compile
+    as the whole LM kernel (15 of 32 CPU-seconds of the first multifit on a
+    fresh install), and threads over blocks give the same speed-up.
+    """
+    import numba
+
+    B, N = Y.shape
     P = THETA.shape[1]
     status = np.zeros(B, dtype=np.int64)
     nfev = np.zeros(B, dtype=np.int64)
     njev = np.zeros(B, dtype=np.int64)
     nit = np.zeros(B, dtype=np.int64)
+    nsvd = np.zeros(B, dtype=np.int64)
     cost = np.empty(B)
     cov = np.empty((B, P, P))
-    N = Y.shape[1]
-    # pixels in contiguous blocks, one set of work buffers per block
+    out = (status, nfev, njev, nit, cost, cov, nsvd)
+    args = (x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+            ftol, xtol, max_nfev, radius0, ex, n_reg)
     n_blocks = min(B, 64)
-    for blk in prange(n_blocks):
-        f = np.empty(N)
-        Jb = np.zeros((2, P + 1, N))
-        jlob = np.zeros((2, P), dtype=np.int64)
-        jhib = np.zeros((2, P), dtype=np.int64)
-        rb = np.empty((2, N))
-        R = np.empty((n_reg, N))
-        for b in range(blk * B // n_blocks, (blk + 1) * B // n_blocks):
-            wb = W[b] if use_w else W[0]
-            st, nf, nj, ni, cs = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
-                                            FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
-                                            f, Jb, jlob, jhib, rb, ex, R)
-            status[b] = st
-            nfev[b] = nf
-            njev[b] = nj
-            nit[b] = ni
-            cost[b] = cs
-    return status, nfev, njev, nit, cost, cov
+    edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
+    threads = min(numba.get_num_threads(), n_blocks)
+    if threads <= 1:
+        fit_block(0, B, *args, *out)
+        return status, nfev, njev, nit, cost, cov, nsvd
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args, *out) for i in range(n_blocks)]
+        for job in jobs:
+            job.result()
+    return status, nfev, njev, nit, cost, cov, nsvd
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

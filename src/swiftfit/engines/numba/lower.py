@@ -1,7 +1,7 @@
 """The fused fast path of ``"lm"``: a Problem lowered to arrays for numba.
 
 :func:`lower` turns a :class:`~swiftfit.problem.problem.Problem` into the
-flat description the compiled kernels (:mod:`._fused_kernels`) take — one
+flat description the compiled kernels (:mod:`.kernels`) take — one
 kind code per component, where each component's parameters sit in a vector
 ``q``, which ``theta`` column (or fixed value) feeds each of them — or
 returns None when the problem needs something only the NumPy path does:
@@ -9,7 +9,7 @@ returns None when the problem needs something only the NumPy path does:
 * a component that is not one of the built-ins below or an ``Expression``
   (user components and subclasses, which may override ``function``), or an
   Expression using something the register machine does not run (2-D,
-  derivatives sympy cannot take; see :mod:`._fused_vm`);
+  derivatives sympy cannot take; see :mod:`.expression_vm`);
 * ``expr`` ties and twins through a function (an identity twin is fine:
   both parameters read the same column);
 * a PSF/operator, several datasets, 2-D coordinates, finite-difference
@@ -52,23 +52,25 @@ def _refresh_kernel_cache() -> None:
 
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
-    against an older ``_fused_model.evaluate`` would be loaded stale. A stamp
-    of all three sources, kept next to the cache, catches that.
+    against an older ``model.evaluate`` would be loaded stale. A stamp
+    of all four sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    sources = [here / f"{name}.py" for name in ("_fused_vm", "_fused_model", "_fused_kernels")]
+    names = ("expression_vm", "model", "svd", "kernels")
+    sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
         cache = Path(os.environ.get("NUMBA_CACHE_DIR", "")) if os.environ.get("NUMBA_CACHE_DIR") else here / "__pycache__"
         stamp = cache / "swiftfit_fused.stamp"
         if stamp.is_file() and stamp.read_text() == digest:
             return
-        for f in cache.rglob("_fused_*.nb[ic]"):
-            f.unlink(missing_ok=True)
+        for name in names:
+            for f in cache.rglob(f"{name}.*.nb[ic]"):
+                f.unlink(missing_ok=True)
         cache.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest)
     except OSError:  # a read-only install: numba then caches elsewhere, or not at all
@@ -107,7 +109,7 @@ def _program(expr, grads, params):
 
 def _expression_tables(programs):
     """Pack the programs of the model's Expression components into the flat
-    arrays the kernel takes (see ``_fused_model._expression``)."""
+    arrays the kernel takes (see ``model._expression``)."""
     meta, ins, vec, creg, cval, out = [], [], [], [], [], []
     n_reg = 1
     for prog_ins, isvec, consts, outputs in programs:
@@ -187,7 +189,7 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     bs = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.binscale, dtype=float), x.shape))
     step = np.diff(x)
     ascending = bool(np.all(step > 0))
-    # a uniform grid lets Gaussians be evaluated by a recurrence (see _fused_kernels._gauss_shape)
+    # a uniform grid lets Gaussians be evaluated by a recurrence (see kernels._gauss_shape)
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
     return dict(x=x, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
                 fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
@@ -220,24 +222,16 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
 
     _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
     W, use_w = _weights(problem)
-    status, nfev, njev, nit, cost, cov = k.fit_pixels(
+    status, nfev, njev, nit, cost, cov, nsvd = k.fit_pixels(
         low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
         float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"])
+    # rank-deficient and ill-conditioned Jacobians are solved in the kernel
+    # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
-    back = np.flatnonzero(status == k.NEEDS_REFERENCE)
-    if back.size:
-        # pixels whose Jacobian is rank deficient or too ill conditioned for the
-        # normal equations: the NumPy reference (SVD) fits them from their start
-        from ...optimizers.lm import levenberg_marquardt
-
-        ref = levenberg_marquardt(problem.take(back), None, ftol=ftol, xtol=xtol, max_nfev=max_nfev,
-                                  radius0=radius0, kernel="numpy")
-        theta[back], status[back], nfev[back], cost[back], cov[back] = ref.theta, ref.status, ref.nfev, \
-            ref.objective, ref.covariance
-        njev[back], nit[back] = ref.njev, ref.nit
     relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = -3
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
-                    info={"chisq": cost.copy(), "kernel": "numba"})
+                    info={"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
+                          "svd_factorizations": nsvd.astype(int)})

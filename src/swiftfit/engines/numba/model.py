@@ -2,7 +2,7 @@
 
 One call of :func:`evaluate` computes, for one pixel, the model, the weighted
 residuals and the weighted Jacobian of the built-in components and of
-``Expression`` components (through :mod:`._fused_vm`), and only where each
+``Expression`` components (through :mod:`.expression_vm`), and only where each
 component is not negligible: a Gaussian is evaluated within ``WINDOW``
 widths of its centre (beyond that it is below 3e-18 of its height, far under
 the rounding of any sum it enters). The Jacobian is kept per column with the
