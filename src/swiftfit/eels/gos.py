@@ -13,8 +13,9 @@ Two sources of GOS:
 * :class:`TabulatedGOS` — a GOS tabulated on an (energy, q) grid, read from a
   file the user downloads: GOSH (``"gosh"``, ``"dft"``, ``"dirac"``: HDF5 with
   ``/<El>/<table>/{data, q, free_energies}`` and ``/metadata/edges_info``)
-  or Hartree–Slater (a directory of ``<El>.<subshell>`` text files, Leapman's
-  format as distributed by Gatan).
+  or Hartree–Slater (a directory of ``<El>.<table>`` text files: Rez's
+  tables as distributed by Gatan; header tokens 2, 3, 5 give the q grid,
+  6, 7, 8 the energy grid, then R·df/dE row by row).
 
 The energy-differential cross-section (barn / eV) of an edge is
 
@@ -329,42 +330,53 @@ class TabulatedGOS(_GOS):
         self.qaxis = q
         self.rel_energy_axis = free - free.min()
 
+    # Rez's Hartree-Slater tables (as distributed by Gatan): one file per shell
+    # table, named "<El>.<table>"; the subshell takes its share of the electrons
+    _HS_TABLES = {"K": ("K1", 1.0), "L1": ("L1", 1.0), "L2": ("L3", 1 / 3), "L3": ("L3", 2 / 3),
+                  "M1": ("M1", 1.0), "M2": ("M3", 1 / 3), "M3": ("M3", 2 / 3),
+                  "M4": ("M5", 2 / 5), "M5": ("M5", 3 / 5)}
+
     def _read_hartree_slater(self, path: Path) -> None:
-        fname = path / f"{self.element}.{self.subshell[:1]}{self.subshell[1:2] if self.subshell[:1] != 'K' else ''}"
-        candidates = [fname, path / f"{self.element}.{self.subshell}"]
-        found = next((c for c in candidates if c.is_file()), None)
-        if found is None:
+        if self.subshell not in self._HS_TABLES:
             raise InvalidInputError(
-                f"`gos_file_path` {str(path)!r}: no Hartree-Slater file {candidates[0].name} in it"
-            )
-        numbers = np.array(found.read_text().split(), dtype=float)
-        # header: (Z, subshell code, ..., n_energies? ) then blocks; Leapman's files: 30 header
-        # values, then a (n_energies, n_q) table of df/dE with q on a fixed logarithmic grid
-        n_q = 128
-        header = 30
-        gos = numbers[header:]
-        n_e = gos.size // n_q
-        self.gos_array = gos[: n_e * n_q].reshape(n_e, n_q)
-        info = numbers[:header]
-        self.qaxis = np.exp(info[5] + np.arange(n_q) * info[6]) * 1e10 if info[6] else np.arange(n_q) * 1e10
-        self.rel_energy_axis = np.exp(info[2] + np.arange(n_e) * info[3]) - np.exp(info[2])
-
-    def gos(self, E: float, qa02: float) -> float:
-        a0 = 5.29177210544e-11
-        q = math.sqrt(qa02) / a0
-        rel = E - self.onset_energy - self._shift
-        i = np.searchsorted(self.rel_energy_axis, rel)
-        i = min(max(i, 1), self.rel_energy_axis.size - 1)
-        e0, e1 = self.rel_energy_axis[i - 1], self.rel_energy_axis[i]
-        w = (rel - e0) / (e1 - e0)
-        row = (1 - w) * self.gos_array[i - 1] + w * self.gos_array[i]
-        return float(np.interp(q, self.qaxis, row, left=0.0, right=0.0))
-
-    _shift = 0.0
+                f"the Hartree-Slater tables cover {sorted(self._HS_TABLES)}, not {self.subshell!r}")
+        table, self.subshell_factor = self._HS_TABLES[self.subshell]
+        found = path / f"{self.element}.{table}"
+        if not found.is_file():
+            raise InvalidInputError(
+                f"`gos_file_path` {str(path)!r} must be the directory of the Hartree-Slater files; "
+                f"it has no {found.name}")
+        tokens = found.read_text().split()
+        try:
+            q1, q2, n_q = float(tokens[2]), float(tokens[3]), int(float(tokens[5]))
+            e1, e2, n_e = float(tokens[6]), float(tokens[7]), int(float(tokens[8]))
+            values = np.array(tokens[9:9 + n_q * n_e], dtype=float)
+        except (IndexError, ValueError) as exc:
+            raise InvalidInputError(f"{found} is not a Hartree-Slater GOS table: {exc}") from None
+        if values.size != n_q * n_e:
+            raise InvalidInputError(f"{found}: expected {n_e} x {n_q} values, found {values.size}")
+        # the tables hold R * df/dE (Rydberg energy units)
+        self.gos_array = values.reshape(n_e, n_q) / _R_CODATA
+        self.qaxis = q1 * (np.exp(np.arange(n_q) * q2) - 1.0) * 1e10  # 1/m
+        self.rel_energy_axis = e1 * (np.exp(np.arange(n_e) * e2 / e1) - 1.0)
 
     def cross_section_grid(self, onset, angle, E0):
-        self._shift = onset - self.onset_energy
-        try:
-            return super().cross_section_grid(onset, angle, E0)
-        finally:
-            self._shift = 0.0
+        """As for the hydrogenic GOS, but each energy's row of the table is
+        integrated exactly as tabulated: the trapezoid rule in ln q² over the
+        table's q points between the kinematic limits (the row interpolated
+        linearly in q at the limits; zero beyond the table)."""
+        shift = onset - self.onset_energy
+        energies = self.energy_axis + shift
+        _, T, _ = _kinematics(E0)
+        a0 = 5.29177210544e-11
+        out = np.empty(energies.shape)
+        for i, E in enumerate(energies):
+            qmin, qmax = (math.sqrt(v) / a0 for v in _q_limits(E, angle, E0))
+            row = self.gos_array[i]
+            inside = (self.qaxis > qmin) & (self.qaxis < qmax)
+            q = np.r_[qmin, self.qaxis[inside], qmax]
+            f = np.interp(q, self.qaxis, row, left=0.0, right=0.0)
+            f[1:-1] = row[inside]
+            val = np.trapezoid(f, np.log(q ** 2)) if q[-1] > q[0] else 0.0
+            out[i] = _SIGMA0 * (_R_CODATA / T) * (_R_CODATA / E) * val * self.subshell_factor
+        return energies, out
