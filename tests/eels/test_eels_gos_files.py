@@ -1,8 +1,9 @@
 """Tabulated GOS read from user-supplied files (GOSH HDF5, Hartree-Slater
 tables), written here in those layouts, against exspy reading the same files.
 
-Our q integration (adaptive quadrature over ln q^2 of the table interpolated
-linearly) differs from exspy's in the handling of the q limits: measured agreement 1.7e-3, so the
+Our q integration (trapezoid rule in ln q^2 over the table's q points, the rows
+interpolated linearly in q at the limits) differs from exspy's in details of the
+limits: measured agreement 1.7e-3, so the
 tolerance is 5e-3.
 """
 

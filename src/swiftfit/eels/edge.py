@@ -14,8 +14,9 @@ coefficient instead of one vector parameter.
 The component is batched: ``_function_nd`` evaluates every pixel at once.
 The cross-section is computed once per distinct (onset, effective angle)
 pair and cached, so a fixed onset costs nothing per pixel. Derivatives: the
-intensity and the fine-structure coefficients analytically, the onset and
-effective angle (both fixed by default) by central differences.
+intensity and the fine-structure coefficients analytically, the onset by a
+central difference of half a channel (see ``_onset_gradient``), the effective
+angle (fixed by default) by the engine's finite differences.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ class EELSCLEdge(Component):
     def _update_effective_angle(self) -> None:
         self.effective_angle.value = effective_angle(
             self.E0, self.GOS.onset_energy, self.convergence_angle, self.collection_angle)
+        if self.model is not None:  # the microscope is the same at every pixel
+            self.effective_angle.assign_current_value_to_all()
         self._cache.clear()
 
     def _on_model_attach(self, model) -> None:
@@ -244,7 +247,7 @@ class EELSCLEdge(Component):
         intensity, angle, onset, *coeffs = [np.asarray(v, dtype=float) for v in values]
         shape = self._shape_nd(x, onset, angle, coeffs)
         B = shape.shape[0]
-        grads: list = [shape, None, None]
+        grads: list = [shape, None, self._onset_gradient(x, intensity, angle, onset, coeffs)]
         if coeffs:
             inten = np.broadcast_to(intensity.reshape(-1), (B,))
             on = np.broadcast_to(onset.reshape(-1), (B,))
@@ -258,6 +261,19 @@ class EELSCLEdge(Component):
                         inten[sel][None, :, None] * basis.T[:, None, :])
             grads.extend(list(G))
         return grads
+
+    def _onset_gradient(self, x, intensity, angle, onset, coeffs):
+        """d f / d onset by a central difference of half a channel each way.
+
+        The edge jumps at its onset; on a binned axis moving the jump by
+        ``delta`` changes the channel holding it by ``jump * delta / width``,
+        so a step of half a channel gives that slope, where a tiny step
+        (the default finite difference) sees either nothing or a spike.
+        """
+        h = 0.5 * self.energy_scale
+        up = self._shape_nd(x, onset + h, angle, coeffs)
+        dn = self._shape_nd(x, onset - h, angle, coeffs)
+        return intensity.reshape(-1, 1) * (up - dn) / (2 * h)
 
     def function(self, x):
         """The edge at the current parameter values over energies ``x`` (eV)."""
