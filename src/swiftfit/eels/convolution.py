@@ -170,6 +170,9 @@ class ConvolvedProblem(Problem):
                 else:
                     target[:, cols, :] += d[:, cols, None] * gact[:, None, :]
         if any_conv:
-            Jd += self.operator(Jc.reshape(B * P, -1)).reshape(B, P, -1)
+            # only the columns the convolved components reach go through the FFTs
+            cols = np.flatnonzero(np.any(Jc != 0, axis=(0, 2)))
+            if cols.size:
+                Jd[:, cols, :] += self.operator(Jc[:, cols, :].reshape(B * cols.size, -1)).reshape(B, cols.size, -1)
         Jd *= self.binscale
         return Jd.transpose(0, 2, 1)

@@ -270,10 +270,15 @@ class EELSCLEdge(Component):
         so a step of half a channel gives that slope, where a tiny step
         (the default finite difference) sees either nothing or a spike.
         """
+        if not self.onset_energy.free and not self._onset_is_driven():
+            return None  # unused: a fixed onset has no column in the Jacobian
         h = 0.5 * self.energy_scale
         up = self._shape_nd(x, onset + h, angle, coeffs)
         dn = self._shape_nd(x, onset - h, angle, coeffs)
         return intensity.reshape(-1, 1) * (up - dn) / (2 * h)
+
+    def _onset_is_driven(self) -> bool:
+        return self.onset_energy.twin is not None or self.onset_energy._expr_sympy is not None
 
     def function(self, x):
         """The edge at the current parameter values over energies ``x`` (eV)."""
