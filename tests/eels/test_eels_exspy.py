@@ -24,6 +24,7 @@ hs = pytest.importorskip("hyperspy.api")
 logging.getLogger("hyperspy").setLevel(logging.ERROR)
 
 import swiftfit  # noqa: E402
+import swiftfit.eels  # noqa: E402
 from swiftfit.eels.database import edge_table  # noqa: E402
 from swiftfit.eels.edge import EELSCLEdge  # noqa: E402
 from swiftfit.eels.gos import effective_angle  # noqa: E402
@@ -144,3 +145,14 @@ def test_quantify_prints_exspy_text(capsys):
         e.intensity.value = xm[e.name].intensity.value
     m.quantify()
     assert capsys.readouterr().out == ref
+
+
+def test_subshells_equal_exspy():
+    s = hs.signals.Signal1D(np.ones(2000))
+    s.set_signal_type("EELS")
+    s.axes_manager[-1].offset = 50.0
+    s.add_elements(["C", "O", "Fe", "Ba", "Si", "Na"])
+    ours = swiftfit.eels.EELSSpectrum(np.ones(2000), axes=[{"offset": 50.0, "scale": 1.0}])
+    ours.add_elements(["C", "O", "Fe", "Ba", "Si", "Na"])
+    assert ours.subshells == set(s.subshells)
+    assert ours.metadata.Sample.elements == sorted(s.metadata.Sample.elements)

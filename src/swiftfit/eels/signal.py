@@ -106,7 +106,8 @@ class EELSSpectrum(Signal1D):
         subshells = set(self.__dict__.get("_subshells", set()))
         for el in elements:
             for shell, info in table[el]["edges"].items():
-                if lo <= info["onset_energy"] <= hi:
+                # "K1a"/"L1a" are alternative entries of the same edge, not subshells
+                if not shell.endswith("a") and lo <= info["onset_energy"] <= hi:
                     subshells.add(f"{el}_{shell}")
         self.subshells = subshells
 
