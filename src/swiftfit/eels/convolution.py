@@ -38,6 +38,10 @@ class LowLossOperator:
         The low-loss spectra of the pixels (one row broadcasts).
     switches : ndarray of bool (N,)
         The channels in the signal range.
+    scale, ll_scale : float, optional
+        The axes' exact scales (differences of axis values carry rounding,
+        which would move the extended axis off exspy's by 1e-14 eV and flip
+        channels that sit exactly on an onset).
     """
 
     def __init__(self, axis, ll_axis, ll_rows, switches, scale=None, ll_scale=None):
