@@ -20,7 +20,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..errors import InvalidInputError
-from ..fitting.problem import Problem
+from ..problem.problem import Problem
 
 __all__ = ["LowLossOperator", "ConvolvedProblem"]
 
