@@ -120,7 +120,7 @@ def _sherpa_needs_residuals(method: str, config: dict) -> bool:
     refine = config.get("method") if method == "gridsearch" else None
     if refine is not None and str(refine).lower() not in ("neldermead", "levmar"):
         raise OptimizerError(
-            f"sherpa gridsearch's `method` (its refinement) must be None, 'neldermead' or 'levmar', got {refine!r}"
+            f"sherpa gridsearch's `refine` must be None, 'neldermead' or 'levmar', got {refine!r}"
         )
     return method == "levmar" or (refine is not None and str(refine).lower() == "levmar")
 
@@ -158,7 +158,8 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
         reproducible: without an ``rng`` option it gets
         ``np.random.default_rng(seed)``, where sherpa would use NumPy's
         global state for its restarts) or ``GridSearch`` (a grid of ``num`` points
-        per parameter between finite bounds, refined when its ``method`` is
+        per parameter between finite bounds, refined from the best point when
+        the option ``refine`` (GridSearch's own ``method``) is
         ``"neldermead"`` or ``"levmar"``).
     verify : bool
         Check every success sherpa reports with
@@ -188,6 +189,11 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
     if method not in SHERPA_METHODS:
         raise OptimizerError(f"sherpa `method` must be one of {sorted(SHERPA_METHODS)}, got {method!r}")
     base = getattr(loss, "_loss", loss)  # a TracedLoss's own loss: the checks below are not fit calls
+    options = dict(options)
+    if "refine" in options:  # GridSearch's own ``method``, renamed: ``method`` picks the optimiser here
+        if method != "gridsearch":
+            raise OptimizerError(f"`refine` is an option of sherpa's gridsearch only, got method={method!r}")
+        options["method"] = options.pop("refine")
     optmethods = _sherpa_optmethods()
     opt = getattr(optmethods, SHERPA_METHODS[method])()
     unknown = sorted(set(options) - set(getattr(opt, "config", {})))
