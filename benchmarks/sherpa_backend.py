@@ -4,7 +4,8 @@ Each sherpa method (``simplex``, ``levmar``, ``moncar``, ``gridsearch``) on
 the problems of ``tests/api/test_sherpa_real.py``: a seeded Gaussian + offset
 (least squares, Poisson likelihood, least squares with the minimum on a bound)
 and NIST StRD problems from both of NIST's starts. Each cell: our verdict
-(``yes``/``no``; ``no*`` where sherpa itself reported success), ``|Δcost|``
+(``yes``/``no``; ``no*`` where sherpa itself reported success; ``yes†``
+a success more than 1e-3 relative above the minimum), ``|Δcost|``
 against ``Fit(backend="swiftfit")`` on the same model (χ² or −ln L) and the
 number of objective evaluations. The grid search gets a box (the Gaussian's
 physical ranges; 0.5-1.5 × the certified values for NIST), 6 points per
@@ -53,8 +54,11 @@ def cell(make, loss, method, opts, num, ref):
     m = make(method == "gridsearch")
     res = run(m, loss=loss, method=method, **opts)
     claimed = m.fit_output.optimizer_result.success
+    delta = abs(res.optimize_result.total_stat - ref)
     verdict = "yes" if res.success else ("no*" if claimed else "no")
-    return f"{verdict} · {abs(res.optimize_result.total_stat - ref):.1e} · {res.optimize_result.nfev}"
+    if res.success and delta > 1e-3 * abs(ref):
+        verdict = "yes†"  # a success away from the minimum
+    return f"{verdict} · {delta:.1e} · {res.optimize_result.nfev}"
 
 
 def main() -> None:
