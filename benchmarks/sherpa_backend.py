@@ -24,7 +24,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "api"))
 
 import sherpa  # noqa: E402
-
 from test_sherpa_real import gaussian, nist, run  # noqa: E402
 
 METHODS = [("simplex", {}), ("levmar", {}), ("moncar", {}), ("gridsearch", {}),

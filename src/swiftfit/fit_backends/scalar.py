@@ -6,8 +6,10 @@
 ``backend="minuit"``).
 
 Each solver returns a :class:`~swiftfit.fitting.solution.Solution` for the
-one-pixel problem of a ``Fit``, with ``nfev`` the backend's own count of
-objective evaluations and ``info["scipy_result"]`` carrying its message.
+one-pixel problem of a ``Fit``, with ``nfev`` the count of objective
+evaluations (scipy's own; for sherpa every call made, as sherpa's own count
+misses some) and ``info["scipy_result"]`` carrying the backend's verdict and
+message.
 
 The sherpa adapter follows Sherpa's optimiser API
 (``sherpa.optmethods.NelderMead/LevMar/MonCar/GridSearch``, ``config`` dict,
