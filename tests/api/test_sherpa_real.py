@@ -30,7 +30,7 @@ import pytest
 import swiftfit as hs
 from swiftfit.datasets import load_nist
 from swiftfit.datasets_fit import Datasets, Fit
-from swiftfit.errors import OptimizerError
+from swiftfit.errors import FitWarning, OptimizerError
 from swiftfit.fit_backends import scalar
 
 optmethods = pytest.importorskip(
@@ -164,6 +164,37 @@ def test_gridsearch_refined_finds_the_minimum_unrefined_says_it_did_not():
     res = run(m, method="gridsearch", num=6, refine="neldermead")
     assert res.success, res.optimize_result.message
     assert abs(res.optimize_result.total_stat - ref) <= 1e-6 * ref
+
+
+def test_evaluation_limit_is_a_failure_as_for_m_fit():
+    """Cut short by ``maxfev``: simplex says so itself; LevMar (sherpa 4.19)
+    calls it "successful termination" — both are status -1 here, as
+    ``m.fit(optimizer="Nelder-Mead", max_nfev=...)`` is on the same model."""
+    m, _ = gaussian()
+    with pytest.warns(FitWarning, match="evaluation limit"):
+        m.fit(optimizer="Nelder-Mead", max_nfev=50)
+    assert not m.fit_output.success and m.fit_output.status == -1
+    m, _ = gaussian()
+    res = run(m, method="simplex", maxfev=50)
+    assert not res.success and m.fit_output.status == -1
+    assert "exceeded" in res.optimize_result.message and not m.fit_output.optimizer_result.success
+    m, _ = gaussian()
+    res = run(m, method="levmar", maxfev=8)
+    assert m.fit_output.optimizer_result.success  # sherpa's own verdict
+    assert not res.success and m.fit_output.status == -1
+
+
+def test_levmar_refuses_priors():
+    m, pars = gaussian()
+    pars[1].prior = hs.priors.GaussianPrior(6, 1)
+    with pytest.raises(OptimizerError, match="levmar.*priors"):
+        run(m, method="levmar")
+    res = run(m, method="simplex")  # the MAP fit, priors included, by the simplex
+    ref_m, ref_pars = gaussian()
+    ref_pars[1].prior = hs.priors.GaussianPrior(6, 1)
+    ref = run(ref_m, "swiftfit")
+    assert res.success and abs(res.optimize_result.total_stat - ref.optimize_result.total_stat) <= 1e-6 * abs(
+        ref.optimize_result.total_stat)
 
 
 def test_gridsearch_refuses_open_bounds_and_levmar_non_ls():
