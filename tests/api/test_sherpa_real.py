@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.datasets import load_nist
-from swiftfit.datasets_fit import Datasets, Fit
+from swiftfit.reference_data import load_nist
+from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.errors import FitWarning, OptimizerError
-from swiftfit.fit_backends import scalar
+from swiftfit.optimizers import sherpa as scalar
 
 optmethods = pytest.importorskip(
     "sherpa.optmethods",

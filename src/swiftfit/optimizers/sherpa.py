@@ -5,7 +5,7 @@
 ``hesse_covariance``: MINUIT's HESSE at a given point (``covariance_opts``
 ``backend="minuit"``).
 
-Each solver returns a :class:`~swiftfit.fitting.solution.Solution` for the
+Each solver returns a :class:`~swiftfit.problem.solution.Solution` for the
 one-pixel problem of a ``Fit``, with ``nfev`` the count of objective
 evaluations (scipy's own; for sherpa every call made, as sherpa's own count
 misses some) and ``info["scipy_result"]`` carrying the backend's verdict and
@@ -33,9 +33,9 @@ from scipy.optimize import OptimizeResult, minimize
 
 from .._optional import require
 from ..errors import OptimizerError
-from ..fitting.solution import Solution
+from ..problem.solution import Solution
 from ..losses import PriorLoss
-from ..optimizers.scipy_min import newton_gap, scalar_functions
+from .scipy_min import newton_gap, scalar_functions
 
 __all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SHERPA_HUGE",
            "SCIPY_GRADIENT_METHODS"]
