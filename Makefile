@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-slow bench clean compat
+.PHONY: demo test lint test-slow bench clean compat sherpa
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ lint: $(STAMP)
 
 test-slow: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 -m slow
+
+# the extra `sherpa` (same pin): no wheel for every platform; its sdist builds (~5 min) once
+# byacc, flex, FFTW and pkg-config are there (apt-get as root, only the missing ones)
+SHERPA_APT := byacc flex libfftw3-dev pkg-config
+sherpa: $(STAMP)
+	@$(PY) -c "import sherpa" 2>/dev/null || { \
+	  missing=$$(for p in $(SHERPA_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi; \
+	  $(PY) -m pip install "sherpa>=4.16"; }
+	MPLBACKEND=Agg $(PY) -m pytest -q -m sherpa
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[peers]"

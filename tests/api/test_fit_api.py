@@ -62,7 +62,7 @@ def test_sherpa_backend_with_a_fake_module(monkeypatch):
     assert len(result.trace) == opt.nfev
     lo, hi, config = calls[0]
     assert config["ftol"] == 1e-10 and config["maxfev"] == 5000
-    assert lo[1] == 0.5 and hi[1] == 3.4e38  # Gaussian.sigma (order A, sigma, centre, offset)  # sherpa's hugeval for an open bound
+    assert lo[1] == 0.5 and hi[1] == np.finfo(np.float32).max  # Gaussian.sigma (order A, sigma, centre, offset); sherpa's hugeval for an open bound
     m2, g2, _ = peak()
     Fit(loss_function="ML-poisson").run(Datasets([m2]))
     np.testing.assert_allclose(g.centre.value, g2.centre.value, rtol=1e-4)

@@ -10,9 +10,9 @@ them jointly through :class:`~swiftfit.model.joint.JointModel` and returns a
                 ``strategy``, ``migrad_opts={"ncall": ...}``);
 ``"scipy"``     :func:`scipy.optimize.minimize` (default ``"L-BFGS-B"``);
 ``"sherpa"``    Sherpa's optimisers ("simplex", "levmar", "moncar",
-                "gridsearch"); needs ``pip install sherpa`` — the adapter is
-                written against Sherpa's documented API and tested with a fake
-                module only, never against the real package.
+                "gridsearch"); needs ``pip install sherpa`` (``make sherpa``)
+                — tested against sherpa 4.19; a success sherpa reports must
+                pass the Newton check of the scipy door too.
 
 Bounds (``bmin``/``bmax``) are always respected, as in Gammapy. Profiles,
 intervals, contours and surfaces (:meth:`Fit.confidence`,
@@ -313,6 +313,8 @@ class Fit:
         self._state = state
         sres = solution.info.get("scipy_result")
         message = str(sres.message) if sres is not None and getattr(sres, "message", None) else out.message
+        if sres is not None and bool(getattr(sres, "success", out.success)) != bool(out.success):
+            message = out.message  # our verdict differs from the backend's: say so, with its message
         params = {}
         for m, name in zip(jm.models, jm.names):
             for comp in m:

@@ -6,15 +6,18 @@
 ``backend="minuit"``).
 
 Each solver returns a :class:`~swiftfit.problem.solution.Solution` for the
-one-pixel problem of a ``Fit``, with ``nfev`` the backend's own count of
-objective evaluations and ``info["scipy_result"]`` carrying its message.
+one-pixel problem of a ``Fit``, with ``nfev`` the count of objective
+evaluations (scipy's own; for sherpa every call made, as sherpa's own count
+misses some) and ``info["scipy_result"]`` carrying the backend's verdict and
+message.
 
-The sherpa adapter follows Sherpa's documented optimiser API
+The sherpa adapter follows Sherpa's optimiser API
 (``sherpa.optmethods.NelderMead/LevMar/MonCar/GridSearch``, ``config`` dict,
 ``fit(statfunc, pars, parmins, parmaxes)`` returning
-``(success, x, fval, message, {"nfev": ...})``). Sherpa has no wheel for this
-environment, so the adapter is tested only against a fake
-``sherpa.optmethods`` module, never against the real package.
+``(success, x, fval, message, {"nfev": ...})``) and is tested against the
+real sherpa 4.19 (``make sherpa``; ``tests/api/test_sherpa_real.py``, skipped
+where sherpa is not installed). Sherpa's own success flag is not trusted
+alone: every reported success passes the Newton check of the scipy door.
 
 Examples
 --------
@@ -31,20 +34,25 @@ from scipy.optimize import OptimizeResult, minimize
 from .._optional import require
 from ..errors import OptimizerError
 from ..problem.solution import Solution
-from .scipy_min import scalar_functions
+from ..losses import PriorLoss
+from .scipy_min import newton_gap, scalar_functions
 
-__all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SCIPY_GRADIENT_METHODS"]
+__all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SHERPA_HUGE",
+           "SCIPY_GRADIENT_METHODS"]
 
 SCIPY_GRADIENT_METHODS = frozenset({"L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP", "Newton-CG", "trust-constr"})
 _SCIPY_BOUNDED = frozenset({"L-BFGS-B", "TNC", "SLSQP", "Powell", "Nelder-Mead", "trust-constr", "COBYLA"})
 SHERPA_METHODS = {"simplex": "NelderMead", "levmar": "LevMar", "moncar": "MonCar", "gridsearch": "GridSearch"}
-_SHERPA_HUGE = 3.4e38  # sherpa's ``hugeval``: its stand-in for an infinite bound
+#: sherpa's ``sherpa.models.parameter.hugeval`` (float32's max): its stand-in for an infinite bound
+SHERPA_HUGE = float(np.finfo(np.float32).max)
 
 
-def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, info_extra=None) -> Solution:
+def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, info_extra=None,
+              status=None) -> Solution:
     x = np.asarray(x, dtype=float)
     ok = bool(success) and np.isfinite(x).all() and np.isfinite(fun)
-    status = 6 if ok else (-2 if not np.isfinite(fun) else -5)
+    if status is None:
+        status = 6 if ok else (-2 if not np.isfinite(fun) else -5)
     res = OptimizeResult(x=x.copy(), fun=float(fun), success=ok, status=status, message=str(message),
                          nfev=int(nfev), njev=int(njev))
     info = {"scipy_result": res, **(info_extra or {})}
@@ -86,24 +94,108 @@ def _sherpa_optmethods():
         return importlib.import_module("sherpa.optmethods")
     except ImportError as exc:
         raise ImportError(
-            "Fit(backend='sherpa') needs the sherpa package: `pip install sherpa` "
-            "(or use backend='minuit', 'scipy' or 'swiftfit')"
+            "Fit(backend='sherpa') needs the sherpa package: `pip install sherpa` (the extra "
+            "swiftfit[sherpa]; where no wheel exists its sdist builds with byacc, flex, FFTW and "
+            "pkg-config, see `make sherpa`), or use backend='minuit', 'scipy' or 'swiftfit'"
         ) from exc
 
 
-def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex", **options) -> Solution:
+def _sherpa_bounds(problem, bounded: bool, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sherpa's ``parmins``/``parmaxes``: the bounds, with ``∓hugeval`` for open ones."""
+    P = len(problem.p0[0])
+    lo, hi = np.full(P, -SHERPA_HUGE), np.full(P, SHERPA_HUGE)
+    if bounded and problem.bounded:
+        lo = np.clip(np.where(np.isfinite(problem.lower), problem.lower, lo), -SHERPA_HUGE, SHERPA_HUGE)
+        hi = np.clip(np.where(np.isfinite(problem.upper), problem.upper, hi), -SHERPA_HUGE, SHERPA_HUGE)
+    if method == "gridsearch":
+        open_ = [n for n, a, b in zip(problem.names, lo, hi) if abs(a) >= SHERPA_HUGE or abs(b) >= SHERPA_HUGE]
+        if open_:
+            raise OptimizerError(
+                f"sherpa's gridsearch evaluates a grid between each parameter's bounds; set a finite "
+                f"bmin and bmax for {open_} (got an open bound)"
+            )
+    return lo, hi
+
+
+def _sherpa_needs_residuals(method: str, config: dict) -> bool:
+    """Whether the optimiser reads the per-bin vector (MINPACK's lmdif does)."""
+    refine = config.get("method") if method == "gridsearch" else None
+    if refine is not None and str(refine).lower() not in ("neldermead", "levmar"):
+        raise OptimizerError(
+            f"sherpa gridsearch's `refine` must be None, 'neldermead' or 'levmar', got {refine!r}"
+        )
+    return method == "levmar" or (refine is not None and str(refine).lower() == "levmar")
+
+
+def _sherpa_status(method, success, x, fval, message, nfev_limit, sherpa_nfev, gap) -> int:
+    """Our status for a sherpa result (see :func:`solve_sherpa`)."""
+    if not (np.isfinite(x).all() and np.isfinite(fval)):
+        return -2
+    if not success:
+        return -1 if "exceeded" in str(message) else -5
+    if method == "levmar" and sherpa_nfev >= nfev_limit:
+        return -1  # sherpa 4.19 maps MINPACK's "maxfev reached" (info 5) to success
+    if gap > 1:
+        return -7
+    return 6
+
+
+def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex", verify: bool = True,
+                 **options) -> Solution:
     """Minimise the loss objective with one of Sherpa's optimisers.
 
-    ``method``: "simplex" (NelderMead), "levmar" (LevMar, least squares
-    only: it needs the residual vector), "moncar" (MonCar), "gridsearch"
-    (GridSearch). ``options`` update the optimiser's ``config`` (e.g.
-    ``ftol``, ``maxfev``). Not run against the real sherpa package (no wheel
-    here); tested with a fake ``sherpa.optmethods``.
+    Written and tested against sherpa 4.19 (``tests/api/test_sherpa_real.py``,
+    ``make sherpa``).
+
+    Parameters
+    ----------
+    problem, loss
+        The one-pixel problem of a ``Fit`` and its loss.
+    bounded : bool
+        Give the parameters' bounds to sherpa (open bounds become
+        ``∓hugeval``, sherpa's stand-in for infinity).
+    method : {"simplex", "levmar", "moncar", "gridsearch"}
+        ``sherpa.optmethods.NelderMead``, ``LevMar`` (least squares only: it
+        reads the residual vector), ``MonCar`` (differential evolution;
+        reproducible: without an ``rng`` option it gets
+        ``np.random.default_rng(seed)``, where sherpa would use NumPy's
+        global state for its restarts) or ``GridSearch`` (a grid of ``num`` points
+        per parameter between finite bounds, refined from the best point when
+        the option ``refine`` (GridSearch's own ``method``) is
+        ``"neldermead"`` or ``"levmar"``).
+    verify : bool
+        Check every success sherpa reports with
+        :func:`~swiftfit.optimizers.scipy_min.newton_gap`, as for scipy.
+    **options
+        Keys of the optimiser's ``config`` (e.g. ``ftol``, ``maxfev``).
+
+    Returns
+    -------
+    Solution
+        ``nfev`` counts every objective call made (sherpa's own count, kept in
+        ``info["sherpa_result"]["nfev"]``, leaves out some: MonCar's
+        differential-evolution steps, LevMar's first call). Status: ``6``
+        sherpa reports success and the Newton check passes; ``-7`` it reports
+        success but the answer is not a minimum (e.g. an unrefined
+        gridsearch); ``-1`` sherpa's "number of function evaluations has
+        exceeded", and LevMar stopped by ``maxfev``, which sherpa 4.19 reports
+        as "successful termination"; ``-5`` another failure; ``-2``
+        non-finite results. The message is sherpa's own.
+
+    Examples
+    --------
+    >>> sol = solve_sherpa(problem, loss, method="levmar", maxfev=2000)   # doctest: +SKIP
+    >>> sol.status[0], sol.nfev[0]                                        # doctest: +SKIP
+    (6, 27)
     """
     if method not in SHERPA_METHODS:
         raise OptimizerError(f"sherpa `method` must be one of {sorted(SHERPA_METHODS)}, got {method!r}")
-    if method == "levmar" and loss.name != "ls":
-        raise OptimizerError(f"sherpa's levmar needs loss_function='ls' (residuals), got {loss.name!r}")
+    base = getattr(loss, "_loss", loss)  # a TracedLoss's own loss: the checks below are not fit calls
+    options = dict(options)
+    if "refine" in options:  # GridSearch's own ``method``, renamed: ``method`` picks the optimiser here
+        if method != "gridsearch":
+            raise OptimizerError(f"`refine` is an option of sherpa's gridsearch only, got method={method!r}")
+        options["method"] = options.pop("refine")
     optmethods = _sherpa_optmethods()
     opt = getattr(optmethods, SHERPA_METHODS[method])()
     unknown = sorted(set(options) - set(getattr(opt, "config", {})))
@@ -112,24 +204,45 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
             f"sherpa {method!r} options are {sorted(getattr(opt, 'config', {}))}; got unknown {unknown}"
         )
     opt.config.update(options)
+    if method == "moncar" and opt.config.get("rng") is None:
+        # MonCar draws its restarts from ``rng`` (NumPy's global state when None), not from ``seed``
+        opt.config["rng"] = np.random.default_rng(opt.config.get("seed"))
+    residual_vector = _sherpa_needs_residuals(method, opt.config)
+    if residual_vector and (loss.name != "ls" or isinstance(base, PriorLoss)):
+        what = "priors (a MAP fit)" if isinstance(base, PriorLoss) else f"loss_function={loss.name!r}"
+        raise OptimizerError(
+            f"sherpa's levmar fits the residuals alone (loss_function='ls' without priors); got {what}"
+        )
     fun, _, _ = scalar_functions(loss, problem)
-    x0 = np.array(problem.p0[0], dtype=float)
-    lo = np.full(x0.size, -_SHERPA_HUGE)
-    hi = np.full(x0.size, _SHERPA_HUGE)
-    if bounded:
-        lo = np.where(np.isfinite(problem.lower), problem.lower, lo)
-        hi = np.where(np.isfinite(problem.upper), problem.upper, hi)
-        x0 = np.clip(x0, lo, hi)
+    lo, hi = _sherpa_bounds(problem, bounded, method)
+    x0 = np.clip(np.array(problem.p0[0], dtype=float), lo, hi)
+    calls = [0]
 
     def statfunc(pars):
-        # sherpa wants (statistic, per-point vector); levmar uses the vector
+        # sherpa wants (statistic, per-bin vector); only lmdif reads the vector
+        calls[0] += 1
         stat = fun(pars)
-        fvec = problem.residuals(np.asarray(pars, float)[None, :])[0] if method == "levmar" else np.array([stat])
-        return stat, fvec
+        if residual_vector:
+            return stat, problem.residuals(np.asarray(pars, float)[None, :])[0]
+        return stat, np.array([stat])
 
     with np.errstate(all="ignore"):
         success, x, fval, message, extra = opt.fit(statfunc, x0, lo, hi)
-    return _solution(problem, x, fval, success, message, (extra or {}).get("nfev", 0))
+    x = np.asarray(x, dtype=float).ravel()
+    extra = dict(extra or {})
+    sherpa_nfev = int(extra.get("nfev", 0) or 0)
+    with np.errstate(all="ignore"):
+        fval = float(np.asarray(base.value(problem, x[None, :])).ravel()[0])
+    gap = np.nan
+    if verify and success and np.isfinite(x).all() and np.isfinite(fval):
+        gap = newton_gap(base, problem, x, *((problem.lower, problem.upper) if bounded else (None, None)))
+    limit = opt.config.get("maxfev") or 256 * x.size  # lmdif's default maxfev
+    status = _sherpa_status(method, success, x, fval, message, limit, sherpa_nfev, 0.0 if np.isnan(gap) else gap)
+    sherpa_result = {"success": bool(success), "message": str(message), "nfev": sherpa_nfev,
+                     **{k: v for k, v in extra.items() if k not in ("nfev", "covar")}}
+    # ``scipy_result`` keeps sherpa's own verdict and message; ``status`` is ours
+    return _solution(problem, x, fval, success, message, calls[0], status=status,
+                     info_extra={"sherpa_result": sherpa_result, "newton_gap": np.array([gap])})
 
 
 def hesse_covariance(problem, loss, theta) -> tuple[np.ndarray | None, bool, str]:
