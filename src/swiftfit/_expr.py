@@ -11,6 +11,7 @@ nothing unbounded is evaluated on the way (see the limits below).
 from __future__ import annotations
 
 import keyword
+import math
 from collections.abc import Iterable
 
 import sympy
@@ -160,6 +161,9 @@ class _Builder:
         if result in _UNDEFINED or any(arg in _UNDEFINED for arg in result.args):
             raise _fail(self.text, f"{_short(part)!r} is undefined (a division by zero or a pole, "
                                    "e.g. 1/0 or log(0))")
+        if result.is_Number and result.is_finite and not math.isfinite(float(result)):
+            raise _fail(self.text, f"{_short(part)!r} = {sympy.Float(result, 6)} does not fit in a "
+                                   "64-bit float")
         return result
 
     def _build(self, node: Node, source: str, depth: int):
