@@ -31,7 +31,7 @@ __all__ = ["MAX_DEPTH", "Node", "Unsupported", "TooDeep", "parse_tree", "explain
 
 #: levels of nesting (parentheses, function calls, right operands of ``**``)
 #: a user expression may have; sums, products and unary signs do not count.
-MAX_DEPTH = 50
+MAX_DEPTH = 20
 
 
 class Node(NamedTuple):

@@ -24,33 +24,46 @@ _X = sympy.Symbol("x", real=True)
 _Y = sympy.Symbol("y", real=True)
 _ANGLE = "rotation_angle"
 _MAX_SIMPLIFY_OPS = 200
+_MAX_DERIVATIVE_WORK = 100_000
 _LAZY = object()  # a gradient compiled when first used (see Expression._grad_fn)
 
 
 def _is_linear(d1: sympy.Expr, sym: sympy.Symbol) -> bool:
     """True when the second derivative in ``sym`` vanishes (``d1`` is the first).
 
-    Structural zeros are accepted at once; otherwise a cheap numeric screen at
-    random points rejects clearly non-zero derivatives before sympy's
-    ``simplify`` is asked to confirm a zero. ``simplify`` is unbounded (it
-    expands powers of sums), so it is only asked about small derivatives; a
-    larger one the screen could not decide counts as non-linear, which is
-    always safe (the parameter is then fitted iteratively).
+    A first derivative free of ``sym`` is accepted at once; otherwise a cheap
+    numeric screen (``d1`` at two values of ``sym``, random other values)
+    rejects clearly non-linear parameters before the second derivative is
+    taken and sympy's ``simplify`` is asked to confirm a zero. Both are
+    unbounded (the second derivative of nested functions grows as the cube of
+    the nesting, ``simplify`` expands powers of sums), so they are only asked
+    about small derivatives; a larger one the screen could not decide counts
+    as non-linear, which is always safe (the parameter is then fitted
+    iteratively instead of solved for).
     """
     try:
-        d2 = sympy.diff(d1, sym)
-        if d2 == 0:
+        if sym not in d1.free_symbols:
             return True
-        symbols = sorted(d2.free_symbols, key=lambda s: s.name)
+        symbols = sorted(d1.free_symbols, key=lambda s: s.name)
         try:
-            fn = sympy.lambdify(symbols, d2, modules=["numpy", "scipy"])
+            fn = sympy.lambdify(symbols, d1, modules=["numpy", "scipy"])
             rng = np.random.default_rng(0)
+            points = {s: rng.uniform(0.3, 1.7, 7) for s in symbols}
+            moved = dict(points)
+            moved[sym] = points[sym] + rng.uniform(0.2, 0.5, 7)
             with np.errstate(all="ignore"):
-                out = np.asarray(fn(*[rng.uniform(0.3, 1.7, 7) for _ in symbols]), dtype=complex)
-            if np.any(np.isfinite(out) & (np.abs(out) > 1e-9)):
+                before = np.asarray(fn(*[points[s] for s in symbols]), dtype=complex)
+                after = np.asarray(fn(*[moved[s] for s in symbols]), dtype=complex)
+            change = np.abs(after - before)
+            if np.any(np.isfinite(change) & (change > 1e-8 * (1.0 + np.abs(before)))):
                 return False
         except Exception:  # unprintable derivative: let sympy decide
             pass
+        if sympy.count_ops(d1) > _MAX_SIMPLIFY_OPS:
+            return False
+        d2 = sympy.diff(d1, sym)
+        if d2 == 0:
+            return True
         if sympy.count_ops(d2) > _MAX_SIMPLIFY_OPS or any(
             p.exp.is_Integer and abs(p.exp) > 16 for p in d2.atoms(sympy.Pow)
         ):
@@ -60,17 +73,51 @@ def _is_linear(d1: sympy.Expr, sym: sympy.Symbol) -> bool:
         return False
 
 
-def _terms_by_symbol(expr: sympy.Expr, syms) -> dict:
-    """``{symbol: sum of the terms of expr that contain it}``. Derivatives of
-    a long sum are taken term by term on the terms that hold the symbol, so
-    differentiating an n-term sum in each of its n parameters is linear, not
-    quadratic (sympy's ``diff`` visits every term for every symbol)."""
+def _size_and_depth(expr: sympy.Expr) -> tuple[int, int]:
+    """Tree size and depth of ``expr``, without recursion."""
+    size, depth, stack = 0, 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        size += 1
+        depth = max(depth, level)
+        stack.extend((a, level + 1) for a in node.args)
+    return size, depth
+
+
+def _first_derivatives(expr: sympy.Expr, syms) -> dict:
+    """``{symbol: d expr / d symbol}``, or None (finite differences, fitted
+    iteratively) past a fixed budget of work.
+
+    The terms of a sum are differentiated one by one, only in the symbols
+    they hold, so the n parameters of an n-term sum cost linear time, not
+    quadratic (sympy's ``diff`` visits every term for every symbol). sympy's
+    ``diff`` of one term costs about its size times its depth (it collects
+    free symbols at every level), so ``a0*(x + a1*(x + ...))`` costs the cube
+    of its nesting: the work charged (size x depth of the terms holding each
+    symbol, plus the size of each derivative) is capped at
+    ``_MAX_DERIVATIVE_WORK``, which keeps building any Expression to about a
+    second, whatever the text.
+    """
     wanted = set(syms)
     terms: dict = {s: [] for s in syms}
+    cost: dict = dict.fromkeys(syms, 0)
     for term in sympy.Add.make_args(expr):
-        for s in term.free_symbols & wanted:
-            terms[s].append(term)
-    return {s: sympy.Add(*t) for s, t in terms.items()}
+        held = term.free_symbols & wanted
+        if held:
+            size, depth = _size_and_depth(term)
+            for s in held:
+                terms[s].append(term)
+                cost[s] += size * depth
+    out, spent = {}, 0
+    for sym in syms:
+        spent += cost[sym]
+        if spent > _MAX_DERIVATIVE_WORK:
+            out[sym] = None
+            continue
+        d1 = sympy.diff(sympy.Add(*terms[sym]), sym)
+        spent += _size_and_depth(d1)[0]
+        out[sym] = d1 if spent <= _MAX_DERIVATIVE_WORK else None
+    return out
 
 
 def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
@@ -269,11 +316,11 @@ class Expression(Component):
                     f"rename it with `rename_pars={{{inverse.get(n, n)!r}: 'new_name'}}`"
                 )
         if linear_parameter_list is None or self.compute_gradients:
-            by_symbol = _terms_by_symbol(self._internal_expr, internal)
-            first = {sym: sympy.diff(by_symbol[sym], sym) for sym in internal}
+            first = _first_derivatives(self._internal_expr, internal)
         if linear_parameter_list is None:
             linear_parameter_list = [
-                n for n, sym in zip(names, internal) if _is_linear(first[sym], sym)
+                n for n, sym in zip(names, internal)
+                if first[sym] is not None and _is_linear(first[sym], sym)
             ]
         super().__init__(names, linear_parameter_list, name=name, **kwargs)
         if self._add_rotation:
@@ -288,7 +335,7 @@ class Expression(Component):
         )
 
         if self.compute_gradients:
-            self._grad_exprs = [_analytic(first[sym]) for sym in internal]
+            self._grad_exprs = [None if first[sym] is None else _analytic(first[sym]) for sym in internal]
         else:
             self._grad_exprs = [None] * len(internal)
         self._compile()
