@@ -54,8 +54,9 @@ def _is_linear(d1: sympy.Expr, sym: sympy.Symbol) -> bool:
             with np.errstate(all="ignore"):
                 before = np.asarray(fn(*[points[s] for s in symbols]), dtype=complex)
                 after = np.asarray(fn(*[moved[s] for s in symbols]), dtype=complex)
-            change = np.abs(after - before)
-            if np.any(np.isfinite(change) & (change > 1e-8 * (1.0 + np.abs(before)))):
+                change = np.abs(after - before)
+                moves = np.isfinite(change) & (change > 1e-8 * (1.0 + np.abs(before)))
+            if np.any(moves):
                 return False
         except Exception:  # unprintable derivative: let sympy decide
             pass
