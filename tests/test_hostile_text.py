@@ -215,3 +215,16 @@ def test_cli_bad_spec_is_one_line_exit_2(tmp_path, capsys, name, text, match):
     with bounded(5.0):
         code = main(["fit", str(_csv(tmp_path)), "--model", str(spec)])
     _one_line_exit_2(code, capsys, match)
+
+
+@pytest.mark.parametrize("order", [10**7, 101])
+def test_polynomial_order_from_a_spec_is_capped(tmp_path, capsys, order):
+    spec = tmp_path / "poly.yaml"
+    spec.write_text(f"components:\n  - type: Polynomial\n    order: {order}\n")
+    with bounded(5.0):
+        code = main(["fit", str(_csv(tmp_path)), "--model", str(spec)])
+    _one_line_exit_2(code, capsys, "between 0 and 100")
+    from swiftfit.components.two_d import Polynomial2D
+
+    with pytest.raises(ValueError, match="between 0 and 20"):
+        Polynomial2D(order=21)
