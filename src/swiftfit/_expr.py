@@ -164,6 +164,13 @@ class _Builder:
         if result.is_Number and result.is_finite and not math.isfinite(float(result)):
             raise _fail(self.text, f"{_short(part)!r} = {sympy.Float(result, 6)} does not fit in a "
                                    "64-bit float")
+        if node.kind in ("pow", "call") and result.is_number and not result.is_Number:
+            # a constant sympy keeps symbolic (pi**pi**pi**pi, (-pi)**0.5) is computed
+            # in Python floats when evaluated: an OverflowError or a complex value there
+            value = complex(result.evalf(15))
+            if not (math.isfinite(value.real) and value.imag == 0):
+                raise _fail(self.text, f"{_short(part)!r} = {value:.6g} is not a finite real "
+                                       "64-bit float")
         return result
 
     def _build(self, node: Node, source: str, depth: int):
