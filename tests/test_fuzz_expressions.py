@@ -180,6 +180,8 @@ def test_safe_expression_matches_an_independent_reading(text):
     except (ArithmeticError, ValueError, TypeError, RecursionError):
         expected = None  # a domain error or an overflow in floats: only boundedness checked
     result = _run_bounded(lambda: parse_expression(text))
+    if isinstance(expected, complex):  # a negative base to a float power: numpy says nan
+        expected = None
     if expected is None or isinstance(result, Exception) or not np.isfinite(expected):
         return
     import sympy

@@ -86,6 +86,7 @@ _MAX_INTEGER_POWER = 1000
 _MAX_NODES = 50_000
 _MAX_SYMPY_DEPTH = 3 * MAX_DEPTH
 _UNDEFINED = (sympy.S.ComplexInfinity, sympy.S.NaN)
+AccumBounds = sympy.AccumBounds  # sin(oo): a range, not a value
 
 
 def _fail(text: str, what: str) -> ExpressionError:
@@ -158,11 +159,13 @@ class _Builder:
         except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
             raise _fail(self.text, f"{_short(part)!r} cannot be evaluated ({type(exc).__name__}: "
                                    f"{_short(str(exc), 120)})") from None
-        if result in _UNDEFINED or any(arg in _UNDEFINED for arg in result.args):
+        if result in _UNDEFINED or any(arg in _UNDEFINED for arg in result.args) or any(
+            isinstance(arg, AccumBounds) for arg in (result, *result.args)
+        ):
             raise _fail(self.text, f"{_short(part)!r} is undefined (a division by zero or a pole, "
                                    "e.g. 1/0 or log(0))")
         if result.is_Number and result.is_finite and not math.isfinite(float(result)):
-            raise _fail(self.text, f"{_short(part)!r} = {sympy.Float(result, 6)} does not fit in a "
+            raise _fail(self.text, f"{_short(part)!r} = {_short(str(sympy.Float(result, 6)), 30)} does not fit in a "
                                    "64-bit float")
         if node.kind in ("pow", "call") and result.is_number and not result.is_Number:
             # a constant sympy keeps symbolic (pi**pi**pi**pi, (-pi)**0.5) is computed
@@ -171,6 +174,8 @@ class _Builder:
             if not (math.isfinite(value.real) and value.imag == 0):
                 raise _fail(self.text, f"{_short(part)!r} = {value:.6g} is not a finite real "
                                        "64-bit float")
+            if any(max(abs(int(r.p)), int(r.q)) >= 2**63 for r in result.atoms(sympy.Rational)):
+                result = sympy.Float(value.real)  # log(99!) would reach numpy as a Python int
         return result
 
     def _build(self, node: Node, source: str, depth: int):
@@ -218,6 +223,9 @@ class _Builder:
                     f"call of {name!r} is not allowed; known functions are {sorted(FUNCTIONS)}",
                 )
             args = [_inexact(self.build(a, source, depth + 1)) for a in node.children]
+            if not args:
+                raise _fail(self.text, f"{_short(source[node.start:node.end])!r}: {name!r} needs "
+                                       "an argument")
             try:
                 return FUNCTIONS[name](*args)
             except TypeError:
