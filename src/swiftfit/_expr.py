@@ -167,6 +167,8 @@ class _Builder:
         if result.is_Number and result.is_finite and not math.isfinite(float(result)):
             raise _fail(self.text, f"{_short(part)!r} = {_short(str(sympy.Float(result, 6)), 30)} does not fit in a "
                                    "64-bit float")
+        if result.is_Float and float(result) == 0.0 and result != 0:
+            result = sympy.Float(0.0)  # exp(-gamma(22)): below float64, an exponent no one can print
         if node.kind in ("pow", "call") and result.is_number and not result.is_Number:
             # a constant sympy keeps symbolic (pi**pi**pi**pi, (-pi)**0.5) is computed
             # in Python floats when evaluated: an OverflowError or a complex value there
