@@ -123,10 +123,13 @@ def _first_derivatives(expr: sympy.Expr, syms) -> dict:
 
 def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
     """The derivative made numerically usable, or None when sympy could not
-    take it (an unevaluated ``Derivative``/``Subs``). ``DiracDelta`` terms (from
+    take it (an unevaluated ``Derivative``/``Subs``) or print it batched
+    (``Piecewise``). ``DiracDelta`` terms (from
     ``Heaviside``, ``sign``) are zero almost everywhere and are dropped."""
     grad = grad.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
-    if grad.has(sympy.Derivative, sympy.Subs):
+    # Piecewise (the derivative of min/max of three or more arguments) prints as
+    # numpy.select, which does not broadcast batched parameter arrays
+    if grad.has(sympy.Derivative, sympy.Subs, sympy.Piecewise):
         return None
     return grad
 
