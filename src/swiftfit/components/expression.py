@@ -123,13 +123,10 @@ def _first_derivatives(expr: sympy.Expr, syms) -> dict:
 
 def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
     """The derivative made numerically usable, or None when sympy could not
-    take it (an unevaluated ``Derivative``/``Subs``) or print it batched
-    (``Piecewise``). ``DiracDelta`` terms (from
+    take it (an unevaluated ``Derivative``/``Subs``). ``DiracDelta`` terms (from
     ``Heaviside``, ``sign``) are zero almost everywhere and are dropped."""
     grad = grad.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
-    # Piecewise (the derivative of min/max of three or more arguments) prints as
-    # numpy.select, which does not broadcast batched parameter arrays
-    if grad.has(sympy.Derivative, sympy.Subs, sympy.Piecewise):
+    if grad.has(sympy.Derivative, sympy.Subs):
         return None
     return grad
 
@@ -387,9 +384,17 @@ class Expression(Component):
             args = self._coordinate_symbols + self._internal_symbols
             exprs = [self._grad_exprs[i] for i in analytic]
             try:
-                self._all_grads = (analytic, _expr.lambdify(args, exprs, self._module, cse=True))
+                joint = _expr.lambdify(args, exprs, self._module, cse=True)
+                # a trial on batched shapes: numpy.select (from Heaviside(Min(...)))
+                # does not broadcast (B, 1) parameters against (N,) coordinates
+                with np.errstate(all="ignore"):
+                    joint(*[np.full(3, 0.5) for _ in self._coordinate_symbols],
+                          *[np.full((2, 1), 0.5) for _ in self._internal_symbols])
+                self._all_grads = (analytic, joint)
             except Exception:
                 self._all_grads = None
+                self._grad_fns = [None] * len(self._grad_exprs)  # finite differences
+                return
         if self._all_grads is None:  # no joint function: compile each now
             for i in analytic:
                 self._grad_fn(i)
