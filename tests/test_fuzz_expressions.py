@@ -26,14 +26,14 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from swiftfit._expr import parse_expression  # noqa: E402
-from swiftfit.cli import main  # noqa: E402
-from swiftfit.cli_spec import SpecError, build_model, parse_spec  # noqa: E402
-from swiftfit.components.expression import Expression  # noqa: E402
-from swiftfit.errors import ExpressionError, InvalidInputError, InvalidTypeError  # noqa: E402
+from swiftfit._expr import parse_expression
+from swiftfit.cli import main
+from swiftfit.cli_spec import SpecError, build_model, parse_spec
+from swiftfit.components.expression import Expression
+from swiftfit.errors import ExpressionError, InvalidInputError, InvalidTypeError
 
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 EXAMPLES = 2000 if FUZZ else 40
@@ -216,10 +216,10 @@ def _spec_texts():
         st.integers(33, 6000).map(lambda d: ("yaml", "a: " + "[" * d + "]" * d + "\n")),
         st.integers(33, 400).map(
             lambda d: ("yaml", "".join("  " * i + f"k{i}:\n" for i in range(d)) + "  " * d + "v\n")),
-        st.integers(101, 6000).map(lambda n: ("json", '{"components": [{"type": "Polynomial", '
-                                              f'"order": {"7" * n}}}]}}')),
-        st.integers(101, 6000).map(lambda n: ("yaml", "components:\n  - type: Polynomial\n"
-                                              f"    order: {'7' * n}\n")),
+        st.integers(101, 6000).map(lambda n: ("json", ('{"components": [{"type": "Polynomial", '
+                                               f'"order": {"7" * n}}}]}}'))),
+        st.integers(101, 6000).map(lambda n: ("yaml", ("components:\n  - type: Polynomial\n"
+                                               f"    order: {'7' * n}\n"))),
         st.sampled_from([
             ("yaml", "components: !!python/object/apply:os.system ['touch " + MARKER + "']\n"),
             ("yaml", "a: &x [1]\nb: *x\n"),

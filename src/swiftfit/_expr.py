@@ -16,7 +16,14 @@ from collections.abc import Iterable
 
 import sympy
 
-from ._expr_parser import MAX_DEPTH, Node, TooDeep, Unsupported, explain_refusal, parse_tree
+from ._expr_parser import (
+    MAX_DEPTH,
+    Node,
+    TooDeep,
+    Unsupported,
+    explain_refusal,
+    parse_tree,
+)
 from .errors import ExpressionError
 
 __all__ = ["parse_expression", "parse_with_substitutions", "free_symbol_names"]

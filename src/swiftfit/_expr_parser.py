@@ -27,7 +27,7 @@ import keyword
 import tokenize
 from typing import NamedTuple
 
-__all__ = ["MAX_DEPTH", "Node", "Unsupported", "TooDeep", "parse_tree", "explain_refusal"]
+__all__ = ["MAX_DEPTH", "Node", "TooDeep", "Unsupported", "explain_refusal", "parse_tree"]
 
 #: levels of nesting (parentheses, function calls, right operands of ``**``)
 #: a user expression may have; sums, products and unary signs do not count.
