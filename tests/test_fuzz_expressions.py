@@ -167,7 +167,14 @@ def _reference(node, env):
     if isinstance(node, ast.BinOp):
         return _OPS[type(node.op)](_reference(node.left, env), _reference(node.right, env))
     if isinstance(node, ast.Call):
-        return float(_FUNCS[node.func.id](_reference(node.args[0], env)))
+        arg = _reference(node.args[0], env)
+        # ill-conditioned: sin of 1e10 or floor at an integer turns roundoff
+        # (another order of operations) into an O(1) difference
+        if node.func.id in ("sin", "cos") and abs(arg) > 1e3:
+            raise ValueError("ill-conditioned")
+        if node.func.id == "floor" and abs(arg - round(arg)) < 1e-9 * (1 + abs(arg)):
+            raise ValueError("ill-conditioned")
+        return float(_FUNCS[node.func.id](arg))
     raise AssertionError(type(node))
 
 

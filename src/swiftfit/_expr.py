@@ -179,7 +179,10 @@ class _Builder:
         if node.kind in ("pow", "call") and result.is_number and not result.is_Number:
             # a constant sympy keeps symbolic (pi**pi**pi**pi, (-pi)**0.5) is computed
             # in Python floats when evaluated: an OverflowError or a complex value there
-            value = complex(result.evalf(15))
+            try:
+                value = complex(result.evalf(15))
+            except (ArithmeticError, ValueError, TypeError, KeyError):  # mpmath: a pole
+                value = complex(math.nan)
             if not (math.isfinite(value.real) and value.imag == 0):
                 raise _fail(self.text, f"{_short(part)!r} = {value:.6g} is not a finite real "
                                        "64-bit float")
