@@ -67,6 +67,12 @@ def _atoms(hostile: bool):
     return st.one_of(*base)
 
 
+def _fit(t) -> int:
+    """Repetitions of ``t[0]`` kept to about 20,000 characters in all (past the
+    10,000 the parser reads; an unbounded grammar runs out of memory)."""
+    return max(1, min(t[1], 20_000 // (len(t[0]) + 2)))
+
+
 def _extend(children, hostile: bool):
     ops = ["+", "-", "*", "/", "**"] + (["%"] if hostile else [])
     options = [
@@ -80,11 +86,11 @@ def _extend(children, hostile: bool):
                       st.lists(children, min_size=0, max_size=3)).map(
                 lambda t: f"{t[0]}({', '.join(t[1])})"),
             # long sums, nested powers, deep parentheses, sign runs
-            st.tuples(children, st.integers(1, 5000)).map(lambda t: "+".join([t[0]] * t[1])),
-            st.tuples(children, st.integers(1, 3000)).map(lambda t: "**".join([t[0]] * t[1])),
-            st.tuples(children, st.integers(1, 300)).map(lambda t: "(" * t[1] + t[0] + ")" * t[1]),
-            st.tuples(children, st.integers(1, 60)).map(lambda t: "exp(" * t[1] + t[0] + ")" * t[1]),
-            st.tuples(children, st.integers(1, 3000)).map(lambda t: "-" * t[1] + t[0]),
+            st.tuples(children, st.integers(1, 5000)).map(lambda t: "+".join([t[0]] * _fit(t))),
+            st.tuples(children, st.integers(1, 3000)).map(lambda t: "**".join([t[0]] * _fit(t))),
+            st.tuples(children, st.integers(1, 300)).map(lambda t: "(" * _fit(t) + t[0] + ")" * _fit(t)),
+            st.tuples(children, st.integers(1, 60)).map(lambda t: "exp(" * _fit(t) + t[0] + ")" * _fit(t)),
+            st.tuples(children, st.integers(1, 3000)).map(lambda t: "-" * _fit(t) + t[0]),
             st.tuples(children, children).map(lambda t: f"{t[0]} ; a = {t[1]}"),
         ]
     return st.one_of(*options)
