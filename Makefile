@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-slow bench clean compat sherpa
+.PHONY: demo test lint test-slow bench clean compat sherpa fuzz-expr
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ sherpa: $(STAMP)
 	  if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi; \
 	  $(PY) -m pip install "sherpa>=4.16"; }
 	MPLBACKEND=Agg $(PY) -m pytest -q -m sherpa
+
+# hostile expressions and specs, 2,000 generated examples per property
+fuzz-expr: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz MPLBACKEND=Agg $(PY) -m pytest -q -p no:randomly tests/test_fuzz_expressions.py
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[peers]"

@@ -396,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, SpecError, ImportError, *_USER_ERRORS) as exc:
         print(f"swiftfit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RecursionError:  # last guard: every known deep input is refused before this
+        print(f"swiftfit {args.command}: error: the input is nested too deeply to read",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `swiftfit ... | head`: the reader left, not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the exit flush does not fail again

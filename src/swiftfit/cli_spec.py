@@ -54,6 +54,7 @@ Path = tuple  # of str (mapping keys) and int (list indices)
 
 _MAX_BYTES = 1 << 20  # a model spec is a few hundred bytes; refuse anything absurd
 _MAX_DEPTH = 32
+_MAX_INT_DIGITS = 100  # an order or a count; longer would also meet Python's int-str limit
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 _UNSUPPORTED = {"ScalableFixedPattern": "it needs a reference signal, which a spec cannot give"}
 _COMMON_KEYS = ("type", "name", "active", "parameters")
@@ -183,6 +184,31 @@ def _tag(tag: str) -> str:
 _YAML_TAGS = {"tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null")}
 
 
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _depth_limited_loader(yaml):
+    """SafeLoader whose composer stops past ``_MAX_DEPTH`` levels: PyYAML
+    composes nodes recursively, so ``[[[[...]]]]`` 5,000 deep would end in a
+    RecursionError before the walk below could count the levels."""
+
+    class Loader(yaml.SafeLoader):
+        _depth = 0
+
+        def compose_node(self, parent, index):
+            if self._depth >= _MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {_MAX_DEPTH} levels", self.peek_event().start_mark)
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return Loader
+
+
 def _read_yaml(text: str, source: str) -> Spec:
     try:
         import yaml
@@ -192,7 +218,7 @@ def _read_yaml(text: str, source: str) -> Spec:
             "(or write the spec as JSON)") from None
     try:
         # compose, never load: nodes carry line numbers and nothing is constructed
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_depth_limited_loader(yaml))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
@@ -241,7 +267,14 @@ def _read_yaml(text: str, source: str) -> Spec:
         if node.tag not in _YAML_TAGS:  # timestamps, binary, python/... : refused
             raise SpecError(f"YAML tag {_tag(node.tag)} is not allowed (plain data only)",
                             source=source, line=line, key=format_path(path) or None)
-        return constructor.construct_object(node)
+        if node.tag.endswith(":int") and len(node.value) > _MAX_INT_DIGITS:
+            raise SpecError(f"integer {node.value[:12]}... has {len(node.value)} digits, more than "
+                            f"{_MAX_INT_DIGITS}", source=source, line=line, key=format_path(path) or None)
+        try:
+            return constructor.construct_object(node)
+        except ValueError as exc:  # an integer beyond Python's int-str digit limit
+            raise SpecError(f"cannot read {_short(node.value)!r}: {exc}", source=source, line=line,
+                            key=format_path(path) or None) from None
 
     spec.data = walk(root, (), 0)
     return spec
@@ -303,7 +336,12 @@ class _JSONReader:
         if match:
             self.pos = match.end()
             num = match.group()
-            return float(num) if match.group(1) or match.group(2) else int(num)
+            if match.group(1) or match.group(2):
+                return float(num)
+            if len(num) > _MAX_INT_DIGITS:  # int() would raise Python's int-str limit
+                raise self.fail(f"integer {num[:12]}... has {len(num)} digits, more than "
+                                f"{_MAX_INT_DIGITS}", pos)
+            return int(num)
         raise self.fail("expected a value" if char else "unexpected end of the document")
 
     def mapping(self, path: Path, depth: int) -> dict:

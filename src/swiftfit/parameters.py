@@ -56,6 +56,18 @@ def _compile_x_function(text: str, what: str) -> tuple[sympy.Expr, Callable]:
     return expr, sympy.lambdify([_X], expr, modules=["numpy", "scipy"])
 
 
+def _cheaply_invertible(expr: sympy.Expr) -> bool:
+    """True where sympy solves ``expr = y`` for x in bounded time (see
+    ``Parameter._refresh_automatic_inverse``)."""
+    nodes = list(sympy.preorder_traversal(expr))
+    if sum(1 for node in nodes if node == _X) <= 1:
+        return True
+    if any(node.is_Pow and node.base.has(_X) and not (node.exp.is_Integer and 0 < node.exp <= 4)
+           for node in nodes):  # checked first: degree() would expand (x + 1)**1000
+        return False
+    return bool(expr.is_polynomial(_X)) and sympy.degree(expr, _X) <= 4
+
+
 class Parameter(ParameterPlotMixin):
     """A model parameter with a value at every navigation position.
 
@@ -510,7 +522,10 @@ class Parameter(ParameterPlotMixin):
         forward, _ = _compile_x_function(self._twin_function_expr, "twin_function_expr")
         y = sympy.Symbol("y", real=True)
         try:
-            solutions = sympy.solve(sympy.Eq(forward, y), _X)
+            # sympy.solve is unbounded ("sin(x)**5 + cos(x)**3 + x" runs for
+            # minutes): it is asked only where x occurs once (inverted by
+            # unwinding) or in a polynomial of degree <= 4 (closed forms)
+            solutions = sympy.solve(sympy.Eq(forward, y), _X) if _cheaply_invertible(forward) else []
         except (NotImplementedError, TypeError, ValueError):
             solutions = []
         x0 = self._twin.value if self._twin is not None else 1.0

@@ -358,8 +358,13 @@ def test_function_nd_outside_model_equals_function():
 
 
 def test_huge_integer_power_is_computed_in_floating_point():
-    e = Expression("a * x + 9**9**9", "Big")  # would build a 370-million-digit integer
+    # would build a 370-million-digit integer; computed in floating point, it
+    # does not fit in a float64 and is refused (issue 19) instead of evaluating to inf
+    with pytest.raises(ExpressionError, match="does not fit in a 64-bit float"):
+        Expression("a * x + 9**9**9", "Big")
+    e = Expression("a * x + 2**1000", "Big")  # wider than 1024 bits: a float, still exact enough
     assert [p.name for p in e.parameters] == ["a"]
+    assert e.function(0.0) == pytest.approx(2.0**1000, rel=1e-13)  # printed with 15 digits
 
 
 # ------------------------------------------------------------------ safety

@@ -208,8 +208,8 @@ class Polynomial(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial `order` must be an integer, got {order!r}")
-        if order < 0:
-            raise InvalidInputError(f"Polynomial `order` must be >= 0, got {order}")
+        if order < 0 or order > 100:  # bounded: order=10**7 from a file or spec would hang
+            raise InvalidInputError(f"Polynomial `order` must be between 0 and 100, got {order}")
         self._order = int(order)
         names = tuple(f"a{i}" for i in range(self._order + 1))
         super().__init__(names, names, **_drop_backend_kwargs(kwargs))

@@ -23,32 +23,102 @@ __all__ = ["Expression"]
 _X = sympy.Symbol("x", real=True)
 _Y = sympy.Symbol("y", real=True)
 _ANGLE = "rotation_angle"
+_MAX_SIMPLIFY_OPS = 200
+_MAX_DERIVATIVE_WORK = 100_000
+_LAZY = object()  # a gradient compiled when first used (see Expression._grad_fn)
 
 
-def _is_linear(expr: sympy.Expr, sym: sympy.Symbol) -> bool:
-    """True when the second derivative of ``expr`` in ``sym`` vanishes.
+def _is_linear(d1: sympy.Expr, sym: sympy.Symbol) -> bool:
+    """True when the second derivative in ``sym`` vanishes (``d1`` is the first).
 
-    Structural zeros are accepted at once; otherwise a cheap numeric screen at
-    random points rejects clearly non-zero derivatives before sympy's
-    ``simplify`` is asked to confirm a zero.
+    A first derivative free of ``sym`` is accepted at once; otherwise a cheap
+    numeric screen (``d1`` at two values of ``sym``, random other values)
+    rejects clearly non-linear parameters before the second derivative is
+    taken and sympy's ``simplify`` is asked to confirm a zero. Both are
+    unbounded (the second derivative of nested functions grows as the cube of
+    the nesting, ``simplify`` expands powers of sums), so they are only asked
+    about small derivatives; a larger one the screen could not decide counts
+    as non-linear, which is always safe (the parameter is then fitted
+    iteratively instead of solved for).
     """
     try:
-        d2 = sympy.diff(expr, sym, 2)
-        if d2 == 0:
+        if sym not in d1.free_symbols:
             return True
-        symbols = sorted(d2.free_symbols, key=lambda s: s.name)
+        symbols = sorted(d1.free_symbols, key=lambda s: s.name)
         try:
-            fn = sympy.lambdify(symbols, d2, modules=["numpy", "scipy"])
+            fn = sympy.lambdify(symbols, d1, modules=["numpy", "scipy"])
             rng = np.random.default_rng(0)
+            points = {s: rng.uniform(0.3, 1.7, 7) for s in symbols}
+            moved = dict(points)
+            moved[sym] = points[sym] + rng.uniform(0.2, 0.5, 7)
             with np.errstate(all="ignore"):
-                out = np.asarray(fn(*[rng.uniform(0.3, 1.7, 7) for _ in symbols]), dtype=complex)
-            if np.any(np.isfinite(out) & (np.abs(out) > 1e-9)):
+                before = np.asarray(fn(*[points[s] for s in symbols]), dtype=complex)
+                after = np.asarray(fn(*[moved[s] for s in symbols]), dtype=complex)
+                change = np.abs(after - before)
+                moves = np.isfinite(change) & (change > 1e-8 * (1.0 + np.abs(before)))
+            if np.any(moves):
                 return False
         except Exception:  # unprintable derivative: let sympy decide
             pass
+        if sympy.count_ops(d1) > _MAX_SIMPLIFY_OPS:
+            return False
+        d2 = sympy.diff(d1, sym)
+        if d2 == 0:
+            return True
+        if sympy.count_ops(d2) > _MAX_SIMPLIFY_OPS or any(
+            p.exp.is_Integer and abs(p.exp) > 16 for p in d2.atoms(sympy.Pow)
+        ):
+            return False
         return sympy.simplify(d2) == 0
     except Exception:
         return False
+
+
+def _size_and_depth(expr: sympy.Expr) -> tuple[int, int]:
+    """Tree size and depth of ``expr``, without recursion."""
+    size, depth, stack = 0, 0, [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        size += 1
+        depth = max(depth, level)
+        stack.extend((a, level + 1) for a in node.args)
+    return size, depth
+
+
+def _first_derivatives(expr: sympy.Expr, syms) -> dict:
+    """``{symbol: d expr / d symbol}``, or None (finite differences, fitted
+    iteratively) past a fixed budget of work.
+
+    The terms of a sum are differentiated one by one, only in the symbols
+    they hold, so the n parameters of an n-term sum cost linear time, not
+    quadratic (sympy's ``diff`` visits every term for every symbol). sympy's
+    ``diff`` of one term costs about its size times its depth (it collects
+    free symbols at every level), so ``a0*(x + a1*(x + ...))`` costs the cube
+    of its nesting: the work charged (size x depth of the terms holding each
+    symbol, plus the size of each derivative) is capped at
+    ``_MAX_DERIVATIVE_WORK``, which keeps building any Expression to about a
+    second, whatever the text.
+    """
+    wanted = set(syms)
+    terms: dict = {s: [] for s in syms}
+    cost: dict = dict.fromkeys(syms, 0)
+    for term in sympy.Add.make_args(expr):
+        held = term.free_symbols & wanted
+        if held:
+            size, depth = _size_and_depth(term)
+            for s in held:
+                terms[s].append(term)
+                cost[s] += size * depth
+    out, spent = {}, 0
+    for sym in syms:
+        spent += cost[sym]
+        if spent > _MAX_DERIVATIVE_WORK:
+            out[sym] = None
+            continue
+        d1 = sympy.diff(sympy.Add(*terms[sym]), sym)
+        spent += _size_and_depth(d1)[0]
+        out[sym] = d1 if spent <= _MAX_DERIVATIVE_WORK else None
+    return out
 
 
 def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
@@ -59,6 +129,11 @@ def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
     if grad.has(sympy.Derivative, sympy.Subs):
         return None
     return grad
+
+
+def _call_with(fn, used: tuple, *args):
+    """``fn`` of the arguments at positions ``used`` (see ``_lambdify``)."""
+    return fn(*[args[i] for i in used])
 
 
 class Expression(Component):
@@ -241,9 +316,12 @@ class Expression(Component):
                     f"parameter name {n!r} of {expression!r} clashes with a component attribute; "
                     f"rename it with `rename_pars={{{inverse.get(n, n)!r}: 'new_name'}}`"
                 )
+        if linear_parameter_list is None or self.compute_gradients:
+            first = _first_derivatives(self._internal_expr, internal)
         if linear_parameter_list is None:
             linear_parameter_list = [
-                n for n, sym in zip(names, internal) if _is_linear(self._internal_expr, sym)
+                n for n, sym in zip(names, internal)
+                if first[sym] is not None and _is_linear(first[sym], sym)
             ]
         super().__init__(names, linear_parameter_list, name=name, **kwargs)
         if self._add_rotation:
@@ -258,9 +336,7 @@ class Expression(Component):
         )
 
         if self.compute_gradients:
-            self._grad_exprs = [
-                _analytic(sympy.diff(self._internal_expr, sym)) for sym in internal
-            ]
+            self._grad_exprs = [None if first[sym] is None else _analytic(first[sym]) for sym in internal]
         else:
             self._grad_exprs = [None] * len(internal)
         self._compile()
@@ -280,36 +356,62 @@ class Expression(Component):
         """Compile ``expr`` with the chosen backend; numexpr evaluates only a
         subset of the functions, so what it cannot run is compiled with numpy."""
         args = self._coordinate_symbols + self._internal_symbols
+        # compiled over the symbols it uses only (a gradient of a long sum uses
+        # few), then called with all: lambdify's cost grows with its arguments,
+        # and n gradients of n arguments each would make compiling quadratic
+        free = expr.free_symbols
+        used = [i for i, a in enumerate(args) if a in free]
         if self._module != "numexpr":
-            return _expr.lambdify(args, expr, self._module)
-        fn = _expr.lambdify(args, expr, "numexpr")
-        try:
-            with np.errstate(all="ignore"):
-                fn(*[np.full(2, 0.5) for _ in args])
-        except Exception:
-            fn = _expr.lambdify(args, expr, "numpy")
-        return fn
+            fn = _expr.lambdify([args[i] for i in used], expr, self._module)
+        else:
+            fn = _expr.lambdify([args[i] for i in used], expr, "numexpr")
+            try:
+                with np.errstate(all="ignore"):
+                    fn(*[np.full(2, 0.5) for _ in used])
+            except Exception:
+                fn = _expr.lambdify([args[i] for i in used], expr, "numpy")
+        if len(used) == len(args):
+            return fn
+        return functools.partial(_call_with, fn, tuple(used))
 
     def _compile(self) -> None:
         self._f = self._lambdify(self._internal_expr)
-        fns: list = [None] * len(self._grad_exprs)
-        for i, g in enumerate(self._grad_exprs):
-            if g is not None:
-                try:
-                    fns[i] = self._lambdify(g)
-                except Exception:  # no numeric form: finite differences instead
-                    fns[i] = None
-        self._grad_fns = fns
-        analytic = [i for i, f in enumerate(fns) if f is not None]
+        self._grad_fns = [None if g is None else _LAZY for g in self._grad_exprs]
+        analytic = [i for i, g in enumerate(self._grad_exprs) if g is not None]
         self._all_grads = None
         if self._module != "numexpr" and analytic:
             # one function for all analytic gradients, sharing subexpressions
             args = self._coordinate_symbols + self._internal_symbols
             exprs = [self._grad_exprs[i] for i in analytic]
             try:
-                self._all_grads = (analytic, _expr.lambdify(args, exprs, self._module, cse=True))
+                joint = _expr.lambdify(args, exprs, self._module, cse=True)
+                # a trial on batched shapes: numpy.select (from Heaviside(Min(...)))
+                # does not broadcast (B, 1) parameters against (N,) coordinates
+                with np.errstate(all="ignore"):
+                    joint(*[np.full(3, 0.5) for _ in self._coordinate_symbols],
+                          *[np.full((2, 1), 0.5) for _ in self._internal_symbols])
+                self._all_grads = (analytic, joint)
             except Exception:
                 self._all_grads = None
+                self._grad_fns = [None] * len(self._grad_exprs)  # finite differences
+                return
+        if self._all_grads is None:  # no joint function: compile each now
+            for i in analytic:
+                self._grad_fn(i)
+
+    def _grad_fn(self, i: int):
+        """Compiled gradient ``i`` (None: finite differences). Compiled when
+        first asked for when the joint function covers it: fits use the joint
+        one, and compiling n gradients one by one is most of the cost of a
+        long expression."""
+        fn = self._grad_fns[i]
+        if fn is _LAZY:
+            try:
+                fn = self._lambdify(self._grad_exprs[i])
+            except Exception:  # no numeric form: finite differences instead
+                fn = None
+            self._grad_fns[i] = fn
+        return fn
 
     def compile_function(self, module: str | None = "numpy", position: bool = False) -> None:
         """Recompile the function and gradients for another backend (HyperSpy API)."""
@@ -357,7 +459,7 @@ class Expression(Component):
 
     @property
     def _has_gradients(self) -> bool:
-        return self.compute_gradients and all(f is not None for f in self._grad_fns)
+        return self.compute_gradients and all(f is not None for f in self._grad_fns)  # _LAZY: printable, the joint function compiled
 
     # --------------------------------------------------------- evaluation
     def _prepare(self, coords, values):
@@ -391,8 +493,9 @@ class Expression(Component):
             indices, joint = self._all_grads
             for i, g in zip(indices, joint(*coords, *values)):
                 out[i] = g
-        for i, fn in enumerate(self._grad_fns):
+        for i in range(len(out)):
             if out[i] is None:
+                fn = self._grad_fn(i)
                 out[i] = fn(*coords, *values) if fn is not None else self._finite_difference(coords, values, i)
         return [np.broadcast_to(np.asarray(g, dtype=float), shape) for g in out]
 
@@ -417,7 +520,7 @@ class Expression(Component):
     def _grad_at_current(self, index: int, *coords):
         coords, values = self._prepare(coords, self._current_values())
         shape = np.broadcast_shapes(*(c.shape for c in coords))
-        fn = self._grad_fns[index]
+        fn = self._grad_fn(index)
         g = fn(*coords, *values) if fn is not None else self._finite_difference(coords, values, index)
         out = np.broadcast_to(np.asarray(g, dtype=float), shape)
         return out.copy() if shape else out[()]

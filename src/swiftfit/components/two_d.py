@@ -199,8 +199,8 @@ class Polynomial2D(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial2D `order` must be an integer, got {order!r}")
-        if order < 0:
-            raise InvalidInputError(f"Polynomial2D `order` must be >= 0, got {order}")
+        if order < 0 or order > 20:  # bounded: order=10**7 from a file or spec would hang
+            raise InvalidInputError(f"Polynomial2D `order` must be between 0 and 20, got {order}")
         self._order = int(order)
         sep = "_" if self._order >= 10 else ""
         names = tuple(f"a{i}{sep}{j}" for i, j in _polynomial_terms(self._order))
