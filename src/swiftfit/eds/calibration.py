@@ -53,6 +53,11 @@ class CalibrationMixin:
         return [c for c in self._line_components() if c.name in names]
 
     # ------------------------------------------------------------ widths
+    def _with_family(self, components: list) -> list:
+        """``components`` followed by the family lines of their families."""
+        families = {db.xray_lines_family(c.name) for c in components}
+        return components + [c for c in self.family_lines if db.xray_lines_family(c.name) in families]
+
     def _twin_xray_lines_width(self, components: list) -> None:
         ref = components[0]
         ref.sigma.free = True
@@ -135,7 +140,7 @@ class CalibrationMixin:
         return [c.centre.value for c in components]
 
     def calibrate_energy_axis(self, calibrate: str = "resolution", xray_lines: Any = "all_alpha",
-                              **kwargs: Any) -> None:
+                              family_lines: bool = False, **kwargs: Any) -> None:
         """Calibrate the detector resolution, or the energy scale or offset, by a fit.
 
         Parameters
@@ -150,6 +155,12 @@ class CalibrationMixin:
             tabulated energies, and the centres are reset to them.
         xray_lines : "all_alpha" or list of str
             The main lines used (the first is the reference).
+        family_lines : bool
+            False (exspy's behaviour): the other lines of the families keep
+            their width and centre during the fit. True: they follow the
+            reference line too, by the same law — the physical model when the
+            detector or the axis is off, and unbiased (exspy's choice biases
+            the result when family lines carry much intensity).
         **kwargs
             Passed to ``fit`` (e.g. ``optimizer``).
 
@@ -160,6 +171,8 @@ class CalibrationMixin:
         if calibrate not in ("resolution", "scale", "offset"):
             raise InvalidInputError(f"`calibrate` must be one of ('resolution', 'scale', 'offset'), got {calibrate!r}")
         components = self._alpha_components(xray_lines)
+        if family_lines:
+            components = self._with_family(components)
         names = [c.name for c in components]
         if calibrate == "resolution":
             self._twin_xray_lines_width(components)

@@ -331,7 +331,8 @@ class EDSModel(CalibrationMixin, Model1D):
             lines = [c.name for c in self.xray_lines]
         else:
             lines = self.signal._parse_xray_lines(xray_lines, only_one, only_lines)
-            lines = [line for line in lines if line in self]
+            names = {c.name for c in self}
+            lines = [line for line in lines if line in names]
         if not lines:
             raise InvalidInputError("these X-ray lines are not part of the model")
         units = self.axis.units
