@@ -66,8 +66,8 @@ class CalibrationMixin:
         for comp in components[1:]:
             e = comp.centre.value
             comp.sigma.twin = None
-            comp.sigma.twin_function_expr = db.sigma_twin_expression(e, e_ref, uf)
             comp.sigma.twin_inverse_function_expr = db.sigma_twin_expression(e_ref, e, uf)
+            comp.sigma.twin_function_expr = db.sigma_twin_expression(e, e_ref, uf)
             comp.sigma.twin = ref.sigma
 
     def free_xray_lines_width(self, xray_lines: Any = "all", bound: float = 0.01) -> None:
@@ -132,9 +132,11 @@ class CalibrationMixin:
             e = comp.centre.value
             comp.centre.twin = None
             if kind == "offset":  # every line moves by the same shift
+                comp.centre.twin_inverse_function_expr = f"x - {e - e_ref!r}"
                 comp.centre.twin_function_expr = f"x + {e - e_ref!r}"
             else:  # "scale": every line moves in proportion to its distance from the axis origin
                 fact = (e - offset) / (e_ref - offset)
+                comp.centre.twin_inverse_function_expr = f"{e_ref!r} + (x - {e!r}) / {fact!r}"
                 comp.centre.twin_function_expr = f"{e!r} + {fact!r} * (x - {e_ref!r})"
             comp.centre.twin = ref.centre
         return [c.centre.value for c in components]
@@ -232,6 +234,7 @@ class CalibrationMixin:
                     continue
                 weight = sub.A.value / main.A.value
                 sub.A.bmin, sub.A.bmax = 0.0, None
+                sub.A.twin_inverse_function_expr = f"x / {weight!r}"
                 sub.A.twin_function_expr = f"x * {weight!r}"
                 sub.A.twin = main.A
 
