@@ -110,7 +110,7 @@ def fwhm_at_energy(resolution_MnKa: float, energy: float) -> float:
     Examples
     --------
     >>> round(fwhm_at_energy(130.0, 6.4039) * 1000, 4)  # eV at Fe Ka
-    133.9659
+    134.7702
     """
     e_ref = line_energy("Mn_Ka")
     return math.sqrt(_FANO_EV * (energy - e_ref) * 1000.0 + resolution_MnKa**2) / 1000.0
