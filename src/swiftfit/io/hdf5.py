@@ -30,7 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.signal_types import specialise
 from ..signals.metadata import Metadata
@@ -324,8 +324,19 @@ def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
         write_signal(f.create_group("signal"), signal)
 
 
+def _is_own_format(filename: str | os.PathLike) -> bool:
+    """True unless RosettaSciIO has a reader for the extension: HDF5 (swiftfit's,
+    HyperSpy's ``.hspy``) and zarr stay with swiftfit's own readers."""
+    name = str(os.fspath(filename)).rstrip("/\\").lower()
+    if name.endswith((".hspy", ".h5", ".hdf5", ".hdf", ".zarr", ".zspy")) or os.path.isdir(name):
+        return True
+    from .rsciio import known_extension
+    return not known_extension(name)
+
+
 def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = False,
-         chunks: Any = None) -> BaseSignal:
+         chunks: Any = None, reader: str | None = None, signal_type: str | None = None,
+         **kwargs: Any) -> BaseSignal:
     """Read the signal of a swiftfit HDF5 file, or of a HyperSpy ``.hspy`` file
     (format 3.x, with its stored models: :mod:`swiftfit.io.hspy`).
 
@@ -338,6 +349,11 @@ def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = F
     dict mapping each name to a :class:`~swiftfit.io.hdf5_model.StoredModel`;
     call it (or :func:`restore_model`) to rebuild the model on this signal.
     ``allow_import`` is passed on to those (see :func:`restore_model`).
+
+    Every other format HyperSpy reads (``.msa``, ``.dm3``/``.dm4``, ``.emd``,
+    ``.bcf``...) is read through RosettaSciIO (:mod:`swiftfit.io.rsciio`;
+    ``reader`` names its plugin, other keywords go to its reader), the class
+    following ``metadata.Signal.signal_type`` (``signal_type`` overrides it).
     """
     from .hdf5_model import StoredModel
     from .hspy import is_hspy_file, load_hspy
@@ -345,6 +361,17 @@ def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = F
 
     if not isinstance(lazy, (bool, np.bool_)):
         raise InvalidTypeError(f"`lazy` must be True or False, got {lazy!r}")
+    if reader is not None or not _is_own_format(filename):
+        from .rsciio import load_rsciio
+        if lazy:
+            raise InvalidInputError("`lazy=True` is supported for HDF5 and zarr files only")
+        return load_rsciio(filename, reader=reader, signal_type=signal_type, **kwargs)
+    if kwargs:
+        raise InvalidInputError(f"unexpected keyword arguments {sorted(kwargs)} for an HDF5/zarr file")
+    if signal_type is not None:
+        signal = load(filename, allow_import=allow_import, lazy=lazy, chunks=chunks)
+        signal.set_signal_type(signal_type)
+        return signal
     if lazy or is_zarr_path(filename):
         return load_lazy(filename, chunks=chunks, allow_import=allow_import)
     if is_hspy_file(filename):  # written by HyperSpy (file_format "HyperSpy" or *.hspy)
