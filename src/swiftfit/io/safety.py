@@ -49,7 +49,7 @@ from ..errors import (
     UnsafeFileError,
 )
 
-__all__ = ["Budget", "atomic_target", "check_dataset", "check_zarr_store", "clean_stale", "limits", "reading"]
+__all__ = ["Budget", "atomic_target", "check_dataset", "check_zarr_store", "clean_stale", "limits", "read_npy", "reading"]
 
 TMP_TAG = ".swiftfit-tmp"
 OLD_TAG = ".swiftfit-old"
@@ -220,6 +220,45 @@ def reading(source: Any) -> Iterator[None]:
             AttributeError, OSError, RecursionError, OverflowError, MemoryError, UnicodeError) as exc:
         raise FileFormatError(f"{os.fspath(source) if isinstance(source, os.PathLike) else source}: "
                               f"{type(exc).__name__}: {exc}") from exc
+
+
+def read_npy(path: str | os.PathLike) -> Any:
+    """``np.load(path, allow_pickle=False)`` after checking the ``.npy`` header:
+    the declared array must fit in the file and under ``limits.max_array_bytes``
+    (a 100-byte file declaring 10**10 elements is refused before allocation).
+
+    Raises
+    ------
+    FileFormatError
+        Object (pickled) dtypes, a truncated file, a malformed header.
+    FileLimitError
+        A declared size above the limit.
+    """
+    import numpy as np
+
+    name = os.fspath(path)
+    with open(name, "rb") as fh:
+        if fh.read(6) == b"\x93NUMPY":
+            fh.seek(0)
+            try:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                else:
+                    shape, _, dtype = np.lib.format._read_array_header(fh, version)
+            except (ValueError, TypeError, SyntaxError, OverflowError) as exc:
+                raise FileFormatError(f"{name}: malformed .npy header ({exc})") from None
+            if dtype.hasobject:
+                raise FileFormatError(f"{name}: refused: the file holds pickled Python objects (dtype {dtype}); "
+                                      "only plain numeric arrays are read (nothing is unpickled)")
+            nbytes = check_declared(shape, dtype.itemsize, name)
+            available = os.fstat(fh.fileno()).st_size - fh.tell()
+            if nbytes > available:
+                raise FileFormatError(f"{name}: the header declares shape {tuple(shape)} ({nbytes} bytes) but the "
+                                      f"file holds {available} bytes of data")
+    return np.load(name, allow_pickle=False)
 
 
 # ------------------------------------------------------------------ writing
