@@ -30,7 +30,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import FileFormatError, FileLimitError, InvalidTypeError
+from ..errors import FileFormatError, FileLimitError, InvalidTypeError, UnsafeFileError
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.signal_types import specialise
 from ..signals.metadata import Metadata
@@ -122,7 +122,8 @@ def child(group: Any, key: str, path: str) -> Any:
     if link is None:
         raise ValueError(f"{path}: missing {key!r}")
     if not isinstance(link, h5py.HardLink):
-        raise ValueError(f"{path}.{key}: links are not allowed")  # noqa: TRY004 (files: ValueError by design)
+        raise UnsafeFileError(f"{path}.{key}: links are not allowed (a {type(link).__name__} points "
+                              "outside the stored tree; swiftfit reads only what the file holds)")
     return group[key]
 
 
