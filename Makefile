@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench clean
+.PHONY: demo test test-slow fuzz kill-writers bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q -n 2 -m slow
+
+# many more hostile files than `make test` (tests/io/test_fuzz_files.py), then
+# the kill -9 runs of every writer (twenty each)
+fuzz: $(STAMP)
+	SWIFTFIT_FUZZ=long MPLBACKEND=Agg $(PY) -m pytest -q -p no:randomly tests/io/test_fuzz_files.py
+
+kill-writers: $(STAMP)
+	MPLBACKEND=Agg $(PY) benchmarks/kill_writers.py --runs 20
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[peers]"

@@ -25,6 +25,9 @@ H5_FEATURES = ("external", "virtual", "soft", "extlink", "diamond", "huge", "bad
                "bad_attr", "meta_external", "pickle_attr", "complex_data")
 ZARR_FEATURES = ("symlink", "string_data", "ragged", "neg_variance", "neg_variance_array", "many_nodes",
                  "deep_json", "bad_attrs", "bad_index")
+# each of these replaces the signal's data: at most one per file
+DATA_FEATURES = ("external", "virtual", "soft", "huge", "bad_dtype", "pickle_attr", "complex_data")
+TREE_FEATURES = tuple(f for f in H5_FEATURES if f not in DATA_FEATURES)
 HOSTILE_EXCEPTIONS = (sf.errors.FileFormatError, sf.errors.ExpressionError)
 
 

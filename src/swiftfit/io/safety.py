@@ -210,16 +210,18 @@ def reading(source: Any) -> Iterator[None]:
     """Turn any error raised while reading ``source`` into a :class:`FileFormatError`
     naming it (swiftfit's file errors and ``ExpressionError`` pass unchanged,
     as do "no such file" and permission errors)."""
+    name = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     try:
         yield
-    except _OWN:
-        raise
+    except _OWN as exc:
+        if name in str(exc):
+            raise
+        raise type(exc)(f"{name}: {exc}") from exc  # name the file
     except _PASS:
         raise
     except (InvalidInputError, InvalidTypeError, ValueError, TypeError, KeyError, IndexError,
             AttributeError, OSError, RecursionError, OverflowError, MemoryError, UnicodeError) as exc:
-        raise FileFormatError(f"{os.fspath(source) if isinstance(source, os.PathLike) else source}: "
-                              f"{type(exc).__name__}: {exc}") from exc
+        raise FileFormatError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
 def read_npy(path: str | os.PathLike) -> Any:
