@@ -214,7 +214,7 @@ def reading(source: Any) -> Iterator[None]:
     try:
         yield
     except _OWN as exc:
-        if name in str(exc):
+        if name in str(exc) or isinstance(exc, ExpressionError):  # callers name the file of an expression
             raise
         raise type(exc)(f"{name}: {exc}") from exc  # name the file
     except _PASS:
