@@ -168,7 +168,9 @@ class Polynomial(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial `order` must be an integer, got {order!r}")
-        if not 0 <= order <= MAX_POLYNOMIAL_ORDER:
+        if order < 0:
+            raise InvalidInputError(f"Polynomial `order` must be >= 0, got {order}")
+        if order > MAX_POLYNOMIAL_ORDER:
             raise InvalidInputError(f"Polynomial `order` must be between 0 and {MAX_POLYNOMIAL_ORDER} "
                                     f"(one parameter per power), got {order}")
         self._order = int(order)

@@ -201,7 +201,9 @@ class Polynomial2D(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial2D `order` must be an integer, got {order!r}")
-        if not 0 <= order <= MAX_POLYNOMIAL2D_ORDER:
+        if order < 0:
+            raise InvalidInputError(f"Polynomial2D `order` must be >= 0, got {order}")
+        if order > MAX_POLYNOMIAL2D_ORDER:
             raise InvalidInputError(f"Polynomial2D `order` must be between 0 and {MAX_POLYNOMIAL2D_ORDER} "
                                     f"({(MAX_POLYNOMIAL2D_ORDER + 1) * (MAX_POLYNOMIAL2D_ORDER + 2) // 2} "
                                     f"parameters), got {order}")
