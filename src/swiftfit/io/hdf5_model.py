@@ -498,7 +498,7 @@ def save_signal_with_models(signal: BaseSignal, filename: str | os.PathLike) -> 
     if not isinstance(signal, BaseSignal):
         raise ValueError(f"`signal` must be a signal, got {type(signal).__name__}")  # noqa: TRY004 (files: ValueError by design)
     stored = dict(getattr(signal, "models_stored", None) or {})
-    from ..io.lazy_io import is_zarr_path, save_zarr
+    from .lazy_io import is_zarr_path, save_zarr
 
     if is_zarr_path(filename):
         if stored:

@@ -2,7 +2,7 @@
 
 The user writes ``fcn(params, *args, **kws)`` returning the residual array
 (any shape; flattened) and calls :func:`minimize`, as with lmfit. The function
-is adapted to the solvers' :class:`~swiftfit.fitting.problem.Problem`
+is adapted to the solvers' :class:`~swiftfit.problem.problem.Problem`
 interface by :class:`ResidualProblem` (one pixel, data zero, the model is
 ``−fcn``), so the least-squares objective ``Σ r²`` is minimized by our batched
 Levenberg–Marquardt (``"leastsq"``), scipy's ``least_squares``
@@ -26,8 +26,8 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
-from ..fitting.problem import ProblemShape
-from ..fitting.solution import message as _status_message
+from ..problem.problem import ProblemShape
+from ..problem.solution import message as _status_message
 from ..optimizers import registry
 from .parameters import Parameters
 
@@ -67,7 +67,7 @@ class _Abort(Exception):
 
 
 class ResidualProblem(ProblemShape):
-    """A user's residual function as a solver :class:`~swiftfit.fitting.problem.Problem`.
+    """A user's residual function as a solver :class:`~swiftfit.problem.problem.Problem`.
 
     One pixel (``B == 1``), ``data`` zero and no weights, so that
     ``residuals(θ) = −evaluate(θ)`` is the user's residual ``r(θ)``. The
@@ -187,7 +187,7 @@ class MinimizerResult:
         also when the Jacobian at the answer is singular (status -3: some
         parameters are not determined by the data).
     status : int
-        The code of :data:`swiftfit.fitting.solution.STATUS_MESSAGES`.
+        The code of :data:`swiftfit.problem.solution.STATUS_MESSAGES`.
     message : str
     method : str
         The method as given; ``optimizer`` is swiftfit's name for it.

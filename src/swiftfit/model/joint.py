@@ -21,8 +21,8 @@ from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
 from ..optimizers import registry
 from .base import BaseModel
-from .compile import compile_problem
-from .fitting import with_priors
+from ..problem.compile import compile_problem
+from .fit_mixin import with_priors
 
 __all__ = ["JointModel"]
 

@@ -36,7 +36,7 @@ from .multifit_output import MultifitOutput
 
 _log = logging.getLogger("swiftfit")
 
-# status codes (swiftfit.fitting.solution): -4 is "data not finite" and -8 "no
+# status codes (swiftfit.problem.solution): -4 is "data not finite" and -8 "no
 # signal" (zeros), which no other starting point can fix; every other negative
 # code may be a bad start
 _BAD_DATA = -4

@@ -1,6 +1,6 @@
 """BaseOptimizer: what every seed-002 fitter shares (AstroPhot's ``fit.base``).
 
-A fitter holds a :class:`~swiftfit.fitters._target.FitTarget` (the model at
+A fitter holds a :class:`~swiftfit.astrophot_api._target.FitTarget` (the model at
 its current position as functions of the free vector), a ``current_state``,
 and the history of the states it visited with their ``−2 ln L``. It ends by
 writing its best state back into the model, as ``m.fit`` does, so
@@ -78,7 +78,7 @@ class BaseOptimizer:
 
     Examples
     --------
-    >>> from swiftfit.fitters import LM                        # doctest: +SKIP
+    >>> from swiftfit.astrophot_api import LM                        # doctest: +SKIP
     >>> fitter = LM(m, relative_tolerance=1e-8).fit()           # doctest: +SKIP
     >>> fitter.message, fitter.chi2min()                        # doctest: +SKIP
     ('success: ...', 1.02)

@@ -13,11 +13,11 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution, message
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution, message
 from ..optimizers import registry
 from ..signals.lazy import is_dask_array
-from .compile import compile_problem
+from ..problem.compile import compile_problem
 
 _log = logging.getLogger("swiftfit")
 _X = sympy.Symbol("x", real=True)
@@ -230,7 +230,7 @@ class FittingMixin:
     def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
         """Resolve and check optimizer, loss and gradient options, up front."""
         spec = registry.get("lm" if optimizer is None else optimizer)
-        from ..backends import check_backend, get_backend
+        from ..engines import check_backend, get_backend
 
         backend = check_backend(kwargs.pop("backend", None) or get_backend()[0])
         dtype = kwargs.pop("dtype", None)  # the JAX precision (backend="jax" only)
@@ -251,8 +251,8 @@ class FittingMixin:
         registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
         grad_mode = "auto" if custom_grad is not None else grad
         loss, spec = with_priors(loss, spec, [p for c in self._components for p in c.parameters])
-        if backend == "jax":  # the JAX engine (swiftfit.backends): "lm" and "ls" only
-            from ..backends.jax_lm import jax_spec
+        if backend == "jax":  # the JAX engine (swiftfit.engines): "lm" and "ls" only
+            from ..engines.jax.lm import jax_spec
 
             spec = jax_spec(spec, loss, dtype)
         return spec, loss, grad_mode, rescale
