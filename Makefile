@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-slow bench clean compat sherpa fuzz-expr
+.PHONY: demo test lint test-slow bench clean compat sherpa fuzz-expr fuzz kill-writers
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ sherpa: $(STAMP)
 # hostile expressions and specs, 2,000 generated examples per property
 fuzz-expr: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz MPLBACKEND=Agg $(PY) -m pytest -q -p no:randomly tests/test_fuzz_expressions.py
+
+# many more hostile files than `make test` (tests/io/test_fuzz_files.py), then
+# the kill -9 runs of every writer (twenty each)
+fuzz: $(STAMP) fuzz-expr
+	SWIFTFIT_FUZZ=long MPLBACKEND=Agg $(PY) -m pytest -q -p no:randomly tests/io/test_fuzz_files.py
+
+kill-writers: $(STAMP)
+	MPLBACKEND=Agg $(PY) benchmarks/kill_writers.py --runs 20
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[peers]"

@@ -124,10 +124,11 @@ def _load_hdf5(name: str) -> Any:
 
 
 def _load_npy(name: str, signal_dim: int) -> Any:
+    from .io.safety import read_npy
     from .signals import Signal1D, Signal2D
 
     try:
-        data = np.load(name, allow_pickle=False)
+        data = read_npy(name)  # the header's declared size checked before allocation
     except ValueError as exc:
         if "pickle" in str(exc):
             raise CLIError(f"{name}: refused: the file holds pickled Python objects; only plain "
@@ -208,8 +209,10 @@ def _apply_variance(signal: Any, variance: str | None) -> None:
             raise CLIError(f"--variance: expected a number, 'poisson' or a .npy file, got {variance!r}") from None
         if not os.path.isfile(variance):
             raise CLIError(f"--variance {variance}: no such file") from None
+        from .io.safety import read_npy
+
         try:
-            value = np.load(variance, allow_pickle=False)
+            value = read_npy(variance)
         except ValueError as exc:
             raise CLIError(f"--variance {variance}: refused: {exc}") from None
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":

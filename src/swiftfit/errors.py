@@ -11,6 +11,9 @@ __all__ = [
     "InvalidTypeError",
     "ExpressionError",
     "OptimizerError",
+    "FileFormatError",
+    "UnsafeFileError",
+    "FileLimitError",
     "FitWarning",
     "SignalDimensionError",
     "VisibleDeprecationWarning",
@@ -35,6 +38,25 @@ class ExpressionError(ValueError):
 
 class OptimizerError(ValueError):
     """An optimizer was asked for something it cannot do (unknown name, no bounds, ...)."""
+
+
+class FileFormatError(InvalidInputError):
+    """A file (HDF5, ``.hspy``, zarr, ``.npy``, autosave) is not what swiftfit
+    wrote or reads: missing or malformed items, wrong types, values that the
+    public setters refuse. The message names the file and the item."""
+
+
+class UnsafeFileError(FileFormatError):
+    """A file asks to read outside itself: HDF5 external raw storage, a virtual
+    dataset, a soft or external link, a symbolic link inside a zarr store.
+    swiftfit reads only the bytes of the file it was given."""
+
+
+class FileLimitError(FileFormatError):
+    """A file asks for more work or memory than its reader allows: too many
+    nodes or bytes in a tree walk, a declared array size above the limit, a
+    group reached twice through hard links (a "diamond" that grows the walk
+    exponentially)."""
 
 
 class FitWarning(UserWarning):

@@ -183,6 +183,9 @@ class Offset(Component):
 
 
 # -------------------------------------------------------------- Polynomial
+# beyond this a power basis is numerically meaningless, and a file or spec
+# asking for order 10**7 would build ten million parameters
+MAX_POLYNOMIAL_ORDER = 100
 class Polynomial(Component):
     r"""Polynomial of a given order (HyperSpy 2.x parametrisation).
 
@@ -208,8 +211,11 @@ class Polynomial(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial `order` must be an integer, got {order!r}")
-        if order < 0 or order > 100:  # bounded: order=10**7 from a file or spec would hang
-            raise InvalidInputError(f"Polynomial `order` must be between 0 and 100, got {order}")
+        if order < 0:
+            raise InvalidInputError(f"Polynomial `order` must be >= 0, got {order}")
+        if order > MAX_POLYNOMIAL_ORDER:
+            raise InvalidInputError(f"Polynomial `order` must be between 0 and {MAX_POLYNOMIAL_ORDER} "
+                                    f"(one parameter per power), got {order}")
         self._order = int(order)
         names = tuple(f"a{i}" for i in range(self._order + 1))
         super().__init__(names, names, **_drop_backend_kwargs(kwargs))

@@ -11,6 +11,9 @@ from ..errors import InvalidInputError, InvalidTypeError
 __all__ = ["ScalableFixedPattern"]
 
 
+MAX_PATTERN_POINTS = 10_000_000
+
+
 def _pattern_arrays(pattern):
     """Axis values, data and bin width (None when not binned) of a pattern:
     a Signal1D-like object or an ``(x, y)`` pair of arrays."""
@@ -27,6 +30,11 @@ def _pattern_arrays(pattern):
             "ScalableFixedPattern needs a Signal1D or an (x, y) pair of arrays, "
             f"got {type(pattern).__name__}"
         )
+    for name, values in (("axis", x), ("data", y)):
+        n = int(np.size(values)) if hasattr(values, "shape") else len(values) if hasattr(values, "__len__") else 1
+        if n > MAX_PATTERN_POINTS:
+            raise InvalidInputError(f"the pattern's {name} has {n} points; at most {MAX_PATTERN_POINTS} "
+                                    "are allowed")
     x = np.asarray(x, dtype=float).reshape(-1)
     y = np.asarray(y, dtype=float).squeeze()
     if y.ndim != 1 or y.shape != x.shape:

@@ -32,6 +32,8 @@ from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 from .background import _drop_backend_kwargs
 
+MAX_POLYNOMIAL2D_ORDER = 20
+
 __all__ = ["Gaussian2D", "Lorentzian2D", "Offset", "Polynomial2D"]
 
 TWO_PI = 2.0 * math.pi
@@ -199,8 +201,12 @@ class Polynomial2D(Component):
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
             raise InvalidTypeError(f"Polynomial2D `order` must be an integer, got {order!r}")
-        if order < 0 or order > 20:  # bounded: order=10**7 from a file or spec would hang
-            raise InvalidInputError(f"Polynomial2D `order` must be between 0 and 20, got {order}")
+        if order < 0:
+            raise InvalidInputError(f"Polynomial2D `order` must be >= 0, got {order}")
+        if order > MAX_POLYNOMIAL2D_ORDER:
+            raise InvalidInputError(f"Polynomial2D `order` must be between 0 and {MAX_POLYNOMIAL2D_ORDER} "
+                                    f"({(MAX_POLYNOMIAL2D_ORDER + 1) * (MAX_POLYNOMIAL2D_ORDER + 2) // 2} "
+                                    f"parameters), got {order}")
         self._order = int(order)
         sep = "_" if self._order >= 10 else ""
         names = tuple(f"a{i}{sep}{j}" for i, j in _polynomial_terms(self._order))

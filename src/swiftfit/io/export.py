@@ -70,7 +70,14 @@ def _image_module(fmt: str) -> Any:
     return Image
 
 
-def _write_image(module: Any, fmt: str, path: str, data: np.ndarray) -> None:
+def _write_image(module: Any, fmt: str, target: str, data: np.ndarray) -> None:
+    from .safety import atomic_target
+
+    with atomic_target(target) as path:
+        _write_image_to(module, fmt, path, data)
+
+
+def _write_image_to(module: Any, fmt: str, path: str, data: np.ndarray) -> None:
     if fmt == "png":
         finite = data[np.isfinite(data)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -87,7 +94,9 @@ def _write_csv(model: Any, pairs: list, path: str) -> None:
     for comp, p in pairs:
         header += [f"{comp.name}.{p.name}", f"{comp.name}.{p.name}_std"]
         columns += [np.asarray(p._map["values"], float), np.asarray(p._map["std"], float)]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    from .safety import atomic_target
+
+    with atomic_target(path) as tmp, open(tmp, "x", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         for idx in np.ndindex(nav_shape):  # C order: the last array axis (x) fastest

@@ -30,10 +30,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import InvalidInputError, InvalidTypeError
+from ..errors import FileFormatError, FileLimitError, InvalidInputError, InvalidTypeError, UnsafeFileError
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.signal_types import specialise
 from ..signals.metadata import Metadata
+from .safety import Budget, atomic_target, check_dataset, reading
 
 __all__ = ["FORMAT", "VERSION", "load", "save_signal"]
 
@@ -85,8 +86,13 @@ def convert_attr(value: Any, path: str) -> Any:
 
 
 def read_array(group: Any, key: str, path: str, kinds: str = _ARRAY_KINDS,
-               shape: tuple | None = None, optional: bool = False) -> np.ndarray | None:
-    """The numeric dataset ``key`` (dtype kind in ``kinds``, optional shape check)."""
+               shape: tuple | None = None, optional: bool = False,
+               budget: Budget | None = None) -> np.ndarray | None:
+    """The numeric dataset ``key`` (dtype kind in ``kinds``, optional shape check).
+
+    Refuses external storage and virtual datasets; its declared size counts
+    against ``budget`` (metadata) or, without one, ``limits.max_array_bytes``.
+    """
     if key not in group:
         if optional:
             return None
@@ -98,6 +104,12 @@ def read_array(group: Any, key: str, path: str, kinds: str = _ARRAY_KINDS,
     if dt.names is not None or dt.kind not in kinds or h5py.check_string_dtype(dt) is not None \
             or h5py.check_vlen_dtype(dt) is not None or h5py.check_ref_dtype(dt) is not None:
         raise ValueError(f"{path}.{key}: unexpected dataset type {dt}")
+    if shape is not None and obj.shape != tuple(shape):
+        raise ValueError(f"{path}.{key}: expected shape {tuple(shape)}, got {obj.shape}")
+    if budget is not None:
+        budget.dataset(obj, f"{path}.{key}")
+    else:
+        check_dataset(obj, f"{path}.{key}")
     arr = np.asarray(obj[()])
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{path}.{key}: expected shape {tuple(shape)}, got {arr.shape}")
@@ -110,7 +122,8 @@ def child(group: Any, key: str, path: str) -> Any:
     if link is None:
         raise ValueError(f"{path}: missing {key!r}")
     if not isinstance(link, h5py.HardLink):
-        raise ValueError(f"{path}.{key}: links are not allowed")  # noqa: TRY004 (files: ValueError by design)
+        raise UnsafeFileError(f"{path}.{key}: links are not allowed (a {type(link).__name__} points "
+                              "outside the stored tree; swiftfit reads only what the file holds)")
     return group[key]
 
 
@@ -121,13 +134,19 @@ def read_group(group: Any, key: str, path: str) -> Any:
     return obj
 
 
-def read_tree(group: Any, path: str, depth: int = 0) -> Any:
-    """Rebuild a value tree (dict, list or tuple) written by :func:`write_tree`."""
+def read_tree(group: Any, path: str, depth: int = 0, budget: Budget | None = None) -> Any:
+    """Rebuild a value tree (dict, list or tuple) written by :func:`write_tree`.
+
+    One ``budget`` bounds the walk (nodes, bytes, depth; each group once).
+    """
+    budget = Budget() if budget is None else budget
     if depth > _MAX_DEPTH:
-        raise ValueError(f"{path}: nested too deeply")
+        raise FileLimitError(f"{path}: nested too deeply")
+    budget.node(path, depth, group)
+    budget.attrs(group.attrs, path)
     kind = read_attr(group.attrs, KIND, path, (str,), optional=True) or "dict"
     if kind == "signal":
-        return read_signal(group, path, depth + 1)
+        return read_signal(group, path, depth + 1, budget)
     if kind not in ("dict", "list", "tuple"):
         raise ValueError(f"{path}: unknown node kind {kind!r}")
     out: dict = {}
@@ -137,9 +156,9 @@ def read_tree(group: Any, path: str, depth: int = 0) -> Any:
     for key in group:
         obj = child(group, key, path)
         if isinstance(obj, h5py.Dataset):
-            out[key] = read_array(group, key, path)
+            out[key] = read_array(group, key, path, budget=budget)
         elif isinstance(obj, h5py.Group):
-            out[key] = read_tree(obj, f"{path}.{key}", depth + 1)
+            out[key] = read_tree(obj, f"{path}.{key}", depth + 1, budget)
         else:  # pragma: no cover - h5py has no other object types
             raise ValueError(f"{path}.{key}: unexpected object {type(obj).__name__}")  # noqa: TRY004 (files: ValueError by design)
     if kind == "dict":
@@ -274,8 +293,9 @@ def read_axes(group, path: str, ndim: int) -> tuple[list[dict], list[int]]:
     return axes, indices
 
 
-def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
+def read_signal(group: Any, path: str = "signal", depth: int = 0, budget: Budget | None = None) -> BaseSignal:
     """Rebuild the signal stored in ``group`` by :func:`write_signal`."""
+    budget = Budget() if budget is None else budget
     cls_name = read_attr(group.attrs, "class", path, (str,))
     if cls_name not in _SIGNAL_CLASSES:
         raise ValueError(f"{path}.class: unknown signal class {cls_name!r}; "
@@ -283,15 +303,30 @@ def read_signal(group: Any, path: str = "signal", depth: int = 0) -> BaseSignal:
     cls = _SIGNAL_CLASSES[cls_name]
     data = read_array(group, "data", path)
     axes, indices = read_axes(group, path, data.ndim)
-    metadata = read_tree(read_group(group, "metadata", path), f"{path}.metadata", depth + 1)
-    original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1)
+    metadata = read_tree(read_group(group, "metadata", path), f"{path}.metadata", depth + 1, budget)
+    original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1,
+                         budget)
     if not isinstance(metadata, dict) or not isinstance(original, dict):
         raise ValueError(f"{path}: metadata must be a dict tree")  # noqa: TRY004 (files: ValueError by design)
     signal = cls(data, axes=axes, metadata=metadata, original_metadata=original)
+    check_noise_variance(signal, path)
     for ax, index in zip(signal.axes_manager._axes, indices):
         if ax.navigate and index:
             ax.index = index
     return specialise(signal)
+
+
+def check_noise_variance(signal: BaseSignal, path: str) -> None:
+    """Refuse a stored noise variance that ``set_noise_variance`` would refuse."""
+    from ..signals.base import _VARIANCE
+
+    var = signal.metadata.get_item(_VARIANCE)
+    if var is None:
+        return
+    try:
+        signal.set_noise_variance(var)
+    except (ValueError, TypeError) as exc:
+        raise FileFormatError(f"{path}.metadata.Signal.Noise_properties.variance: {exc}") from exc
 
 
 # ------------------------------------------------------------------ files
@@ -311,7 +346,9 @@ def _stamp(f: Any) -> None:
 def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
     """Write ``signal`` (data, axes, metadata) to a new HDF5 file ``filename``.
 
-    An existing file is replaced (with any models stored in it).
+    An existing file is replaced (with any models stored in it), atomically:
+    the file is written to a temporary sibling and renamed (an interrupted
+    write leaves the previous file).
 
     Examples
     --------
@@ -319,7 +356,7 @@ def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
     """
     if not isinstance(signal, BaseSignal):
         raise ValueError(f"`signal` must be a signal, got {type(signal).__name__}")  # noqa: TRY004 (files: ValueError by design)
-    with h5py.File(filename, "w") as f:
+    with atomic_target(filename) as tmp, h5py.File(tmp, "x") as f:
         _stamp(f)
         write_signal(f.create_group("signal"), signal)
 
@@ -376,10 +413,10 @@ def load(filename: str | os.PathLike, allow_import: bool = False, lazy: bool = F
         return load_lazy(filename, chunks=chunks, allow_import=allow_import)
     if is_hspy_file(filename):  # written by HyperSpy (file_format "HyperSpy" or *.hspy)
         return load_hspy(filename)
-    with h5py.File(filename, "r") as f:
+    with reading(filename), h5py.File(filename, "r") as f:
         _check_file(f, filename)
-        signal = read_signal(read_group(f, "signal", ""), "signal")
-        names = list(f["models"]) if "models" in f else []
+        signal = read_signal(read_group(f, "signal", ""), "signal", budget=Budget(filename))
+        names = list(read_group(f, "models", "")) if "models" in f else []
     signal.models_stored = {
         name: StoredModel(filename, name, signal, allow_import) for name in names
     }

@@ -40,8 +40,8 @@ import importlib
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,7 @@ import h5py
 import numpy as np
 
 from ..component import Component
+from ..errors import ExpressionError, FileFormatError, InvalidInputError, UnsafeFileError
 from ..parameters import MAP_DTYPE
 from ..signals import BaseSignal
 from .hdf5 import (
@@ -65,6 +66,7 @@ from .hdf5 import (
     write_value,
 )
 from .parameter_files import _apply
+from .safety import Budget, atomic_target, reading
 
 __all__ = ["StoredModel", "register_component", "restore_model", "save_model",
            "save_signal_with_models"]
@@ -167,7 +169,9 @@ def save_model(model: Any, filename: str | os.PathLike, name: str | None = None,
 
     Several models of the same signal can live in one file under different
     names: an existing swiftfit file is updated (its signal rewritten, which
-    must have the model's data shape), anything else is replaced.
+    must have the model's data shape), anything else is replaced. The update
+    is made on a copy next to the file, renamed over it when complete (an
+    interrupted save leaves the previous file).
 
     Parameters
     ----------
@@ -182,12 +186,20 @@ def save_model(model: Any, filename: str | os.PathLike, name: str | None = None,
     str
         The name the model was stored under.
     """
+    with atomic_target(filename) as tmp:
+        return _save_model(model, filename, tmp, name, overwrite)
+
+
+def _save_model(model: Any, filename: Any, tmp: str, name: str | None, overwrite: bool) -> str:
     signal = model.signal
-    mode = "w"
+    mode = "x"
     if os.path.exists(filename) and h5py.is_hdf5(filename):
         with h5py.File(filename, "r") as f:
-            mode = "a" if "swiftfit_format" in f.attrs else "w"
-    with h5py.File(filename, mode) as f:
+            if "swiftfit_format" in f.attrs:
+                mode = "a"
+    if mode == "a":
+        shutil.copyfile(filename, tmp)
+    with h5py.File(tmp, mode) as f:
         if mode == "a":
             _check_file(f, filename)
             if "signal" in f:
@@ -256,17 +268,27 @@ def _component_class(module: str, qualname: str, path: str, allow_import: bool) 
         obj = getattr(obj, part, None)
     if not (isinstance(obj, type) and issubclass(obj, Component)):
         raise ValueError(f"{path}: {module}.{qualname} is not a Component class")  # noqa: TRY004 (files: ValueError by design)
+    if getattr(obj, "function", None) is None:
+        # the bare base class (or a subclass without ``function``) restores,
+        # then fails in every fit: refuse it here, naming it
+        raise ValueError(f"{path}: {module}.{qualname} defines no `function`; it is a base class, "
+                         "not a component a model can evaluate")
     return obj
 
 
-def _build_component(group: Any, path: str, allow_import: bool) -> Component:
+def _build_component(group: Any, path: str, allow_import: bool, budget: Budget | None = None) -> Component:
     module = read_attr(group.attrs, "module", path, (str,))
     qualname = read_attr(group.attrs, "qualname", path, (str,))
     cls = _component_class(module, qualname, f"{path}.module", allow_import)
-    init = read_tree(read_group(group, "init", path), f"{path}.init")
+    init = read_tree(read_group(group, "init", path), f"{path}.init", budget=budget)
     if not isinstance(init, dict):
         raise ValueError(f"{path}.init: expected a dict")  # noqa: TRY004 (files: ValueError by design)
-    return cls(**init)
+    try:
+        return cls(**init)
+    except ExpressionError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise FileFormatError(f"{path}: cannot rebuild {qualname} from its stored arguments: {exc}") from exc
 
 
 def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple) -> dict:
@@ -298,7 +320,7 @@ def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple
             "expr": read_attr(g.attrs, "expr", where, (str,), optional=True),
             "where": where,
         }
-        p.units = read_attr(g.attrs, "units", where, (str, _NONE))
+        p.units = read_attr(g.attrs, "units", where, (str, _NONE))  # plain attributes, any value of these types
         p._ext_bounded = read_attr(g.attrs, "ext_bounded", where, (bool,))  # no clipping while loading
         p.ext_force_positive = read_attr(g.attrs, "ext_force_positive", where, (bool,))
     return state
@@ -315,6 +337,7 @@ def _build_model(signal: BaseSignal, group: Any, path: str, allow_import: bool) 
     model = classes[cls_name](signal)
     nav_shape = tuple(model._nav_shape)
     comps_group = read_group(group, "components", path)
+    budget = Budget(path)
     keys = sorted(comps_group)
     if keys != [f"{i:03d}" for i in range(len(keys))]:
         raise ValueError(f"{path}.components: malformed component list {keys}")
@@ -322,13 +345,13 @@ def _build_model(signal: BaseSignal, group: Any, path: str, allow_import: bool) 
     for key in keys:
         g = read_group(comps_group, key, f"{path}.components")
         where = f"{path}.components.{key}"
-        comp = _build_component(g, where, allow_import)
+        comp = _build_component(g, where, allow_import, budget)
         name = read_attr(g.attrs, "name", where, (str,))
         if any(c.name == name for c in model._components):
             raise ValueError(f"{where}.name: duplicate component name {name!r}")
         comp.name = name
         model.append(comp)
-        comp._active = read_attr(g.attrs, "active", where, (bool,))
+        comp.active = read_attr(g.attrs, "active", where, (bool,))  # the public setter
         active = read_array(g, "active_array", where, kinds="b", shape=nav_shape, optional=True)
         comp._active_array = None if active is None else active.astype(bool)
         state.update(_restore_parameters(comp, g, where, nav_shape))
@@ -381,10 +404,10 @@ def restore_model(signal_or_file: Any, name: str, allow_import: bool = False) ->
 
 def _restore(filename: Any, name: str, signal: BaseSignal | None, allow_import: bool) -> Any:
     """Build the model ``name`` of ``filename`` on ``signal`` (the file's own when None)."""
-    with h5py.File(filename, "r") as f:
+    with reading(filename), h5py.File(filename, "r") as f:
         _check_file(f, filename)
         if signal is None:
-            signal = read_signal(read_group(f, "signal", ""), "signal")
+            signal = read_signal(read_group(f, "signal", ""), "signal", budget=Budget(filename))
         models = read_group(f, "models", "")
         if name not in models:
             raise ValueError(f"{filename!s} holds no model named {name!r}; it has {sorted(models)}")
@@ -407,20 +430,45 @@ class StoredModel:
 
     def info(self) -> dict:
         """Component names (model order), date and dimensions, for ``s.models``."""
-        with h5py.File(self.filename, "r") as f:
+        with reading(self.filename), h5py.File(self.filename, "r") as f:
             _check_file(f, self.filename)
             models = read_group(f, "models", "")
             return _model_info(read_group(models, self.name, "models"), f"models.{self.name}")
 
     def _copy_into(self, models: Any, name: str) -> None:
         """Copy the stored model into the HDF5 group ``models`` as ``name``."""
-        with h5py.File(self.filename, "r") as f:
+        with reading(self.filename), h5py.File(self.filename, "r") as f:
             _check_file(f, self.filename)
             source = read_group(read_group(f, "models", ""), self.name, "models")
+            # the copy takes what the group holds: check it as a restore would
+            _check_copyable(source, f"models.{self.name}")
             f.copy(source, models, name=name)
 
     def __repr__(self) -> str:
         return f"<StoredModel {self.name!r} in {os.fspath(self.filename)!r}>"
+
+
+def _check_copyable(group: Any, path: str) -> None:
+    """Refuse a stored model whose copy would carry links, external storage or
+    virtual datasets (h5py's copy would follow them into the new file)."""
+    from .safety import check_dataset
+
+    budget = Budget(path)
+
+    def visit(g: Any, where: str, depth: int) -> None:
+        budget.node(where, depth, g)
+        for key in g:
+            link = g.get(key, getlink=True)
+            if not isinstance(link, h5py.HardLink):
+                raise UnsafeFileError(f"{where}.{key}: links are not allowed")
+            obj = g[key]
+            if isinstance(obj, h5py.Dataset):
+                budget.node(f"{where}.{key}", depth + 1, obj)
+                budget.take(check_dataset(obj, f"{where}.{key}", budget.max_bytes), f"{where}.{key}")
+            else:
+                visit(obj, f"{where}.{key}", depth + 1)
+
+    visit(group, path, 0)
 
 
 def _model_info(group: Any, path: str) -> dict:
@@ -450,11 +498,18 @@ def save_signal_with_models(signal: BaseSignal, filename: str | os.PathLike) -> 
     if not isinstance(signal, BaseSignal):
         raise ValueError(f"`signal` must be a signal, got {type(signal).__name__}")  # noqa: TRY004 (files: ValueError by design)
     stored = dict(getattr(signal, "models_stored", None) or {})
-    target = os.path.abspath(os.fspath(filename))
+    from .lazy_io import is_zarr_path, save_zarr
+
+    if is_zarr_path(filename):
+        if stored:
+            raise InvalidInputError(f"`filename` {os.fspath(filename)!r} is a zarr store, which holds no models; "
+                                    f"the signal has {len(stored)} stored model(s) {sorted(stored)}: save to "
+                                    "an HDF5 file (.h5) instead, or remove them")
+        save_zarr(signal, filename)
+        return
     # a fresh name in the same folder (os.replace stays atomic); mode "x" keeps
     # the umask's permissions, which mkstemp (0600) would not
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_target(filename) as tmp:
         with h5py.File(tmp, "x") as f:
             _stamp(f)
             write_signal(f.create_group("signal"), signal)
@@ -464,8 +519,3 @@ def save_signal_with_models(signal: BaseSignal, filename: str | os.PathLike) -> 
                     entry._copy_into(models, name)
                 else:  # e.g. a model read from a HyperSpy file: rebuild, then write
                     _write_model(models.create_group(name), entry.restore())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -52,13 +52,12 @@ from ..parameters import MAP_DTYPE
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.signal_types import specialise
 from .hdf5 import child
+from .safety import Budget, check_dataset, check_declared, reading
 
 __all__ = ["HspyStoredModel", "is_hspy_file", "load_hspy"]
 
 _NONE = "_None_"
 _MAX_DEPTH = 32
-# hard links may make one group appear many times; bound the work a file can ask for
-_MAX_NODES = 1_000_000
 _NUMERIC = "biufc"
 _AXIS_KEYS = ("size", "scale", "offset", "units", "name", "navigate", "is_binned")
 
@@ -96,8 +95,16 @@ def _attr(value: Any, path: str, skipped: list) -> tuple[bool, Any]:
     return False, None
 
 
-def _dataset(obj: Any, path: str, skipped: list) -> tuple[bool, Any]:
-    """A dataset as a numeric array or a list of strings; (False, None) else."""
+def _dataset(obj: Any, path: str, skipped: list, data: bool = False) -> tuple[bool, Any]:
+    """A dataset as a numeric array or a list of strings; (False, None) else.
+
+    External storage and virtual datasets are refused; the declared size
+    counts against the read's budget (``data``: against ``max_array_bytes``).
+    """
+    if data or not isinstance(skipped, _Log):
+        check_dataset(obj, path)
+    else:
+        skipped.budget.dataset(obj, path)
     dt = obj.dtype
     if h5py.check_string_dtype(dt) is not None:
         return True, np.asarray(obj.asstr()[()], dtype=object).astype(str)
@@ -130,16 +137,18 @@ def _numbered(tree: dict, path: str) -> list:
 
 
 class _Log(list):
-    """The skipped paths of one read, and the number of groups visited."""
+    """The skipped paths of one read, and the budget of its tree walk
+    (nodes, bytes, depth; each group visited once)."""
 
-    nodes = 0
+    def __init__(self, source: Any = "") -> None:
+        super().__init__()
+        self.budget = Budget(f"HyperSpy file {source}" if source else "HyperSpy file")
 
 
 def _read_tree(group: Any, path: str, skipped: _Log, depth: int = 0) -> dict:
     """A HyperSpy dictionary group as a dict of plain values (see module doc)."""
-    skipped.nodes += 1
-    if depth > _MAX_DEPTH or skipped.nodes > _MAX_NODES:
-        raise _error(path, "nested too deeply or too many groups")
+    skipped.budget.node(path, depth, group)
+    skipped.budget.attrs(group.attrs, path)
     out: dict = {}
     for key, value in group.attrs.items():
         where = f"{path}.{key}"
@@ -214,7 +223,11 @@ def _axis_values(d: dict, path: str) -> np.ndarray:
         return _functional_axis(d, path)
     if "axis" in d:
         return np.asarray(d["axis"], dtype=float)
-    return d.get("offset", 0.0) + d.get("scale", 1.0) * np.arange(int(d["size"]))
+    size = d.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise _error(path, f"axis size must be a positive integer, got {size!r}")
+    check_declared((size,), 8, path)
+    return d.get("offset", 0.0) + d.get("scale", 1.0) * np.arange(size)
 
 
 def _axis(d: dict, path: str) -> dict:
@@ -240,7 +253,7 @@ def _read_signal(group: Any, path: str, skipped: _Log, depth: int = 0) -> BaseSi
         raise _error(path, "missing dataset 'data'")
     if "_ragged_shapes_data" in group or "ragged_shapes" in group:
         raise _error(f"{path}.data", "ragged signals are not supported")
-    ok, data = _dataset(group["data"], f"{path}.data", _Log())
+    ok, data = _dataset(group["data"], f"{path}.data", skipped, data=True)
     if not ok or data.dtype.kind not in _NUMERIC:
         raise _error(f"{path}.data", f"unsupported data type {group['data'].dtype}")
     if all(f"axis-{i}" in group for i in range(data.ndim)):
@@ -530,8 +543,8 @@ def load_hspy(filename: str | os.PathLike) -> BaseSignal:
     >>> m = s.models_stored["fit1"].restore()        # doctest: +SKIP
     >>> m.as_signal()                                # doctest: +SKIP
     """
-    skipped = _Log()
-    with h5py.File(filename, "r") as f:
+    skipped = _Log(filename)
+    with reading(filename), h5py.File(filename, "r") as f:
         _check_hspy(f, filename)
         experiments = child(f, "Experiments", "")
         names = [k for k in experiments
@@ -572,7 +585,7 @@ class HspyStoredModel:
 
     def _tree(self) -> tuple[dict, dict, str]:
         """The model's plain ``_dict`` tree, its group attributes, and its path."""
-        with h5py.File(self.filename, "r") as f:
+        with reading(self.filename), h5py.File(self.filename, "r") as f:
             _check_hspy(f, self.filename)
             path = f"Analysis.models.{self.name}"
             group = child(child(child(f, "Analysis", ""), "models", "Analysis"), self.name, "Analysis.models")
@@ -582,13 +595,14 @@ class HspyStoredModel:
                      for k in ("date", "dimensions") if k in group.attrs}
             # what has no plain value (e.g. the pickled ``_class_dump``) is left out,
             # never unpickled; the builder refuses components it cannot rebuild
-            tree = _read_tree(child(group, "_dict", path), f"{path}._dict", _Log())
+            tree = _read_tree(child(group, "_dict", path), f"{path}._dict", _Log(self.filename))
         return tree, attrs, f"{path}._dict"
 
     def restore(self) -> Any:
         """Build the swiftfit model (Model1D or Model2D) on the loaded signal."""
         tree, _, path = self._tree()
-        return _build_model(self._signal, tree, path)
+        with reading(self.filename):
+            return _build_model(self._signal, tree, path)
 
     def info(self) -> dict:
         """``{"components": [names], "date": str | None, "dimensions": str | None}``."""

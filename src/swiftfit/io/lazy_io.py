@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import require
-from ..errors import InvalidInputError
+from ..errors import FileFormatError, FileLimitError, InvalidInputError
 from ..signals import BaseSignal
 from ..signals.base import _VARIANCE
 from ..signals.lazy import (
@@ -43,6 +43,7 @@ from ..signals.lazy import (
     navigation_chunks,
 )
 from .hdf5 import _SIGNAL_CLASSES, _signal_class_name
+from .safety import Budget, atomic_target, check_dataset, check_zarr_store, clean_stale, reading
 
 __all__ = ["H5Source", "is_zarr_path", "load_lazy", "save_hdf5_lazy", "save_zarr"]
 
@@ -73,8 +74,15 @@ class H5Source:
 
         self.filename = os.path.abspath(os.fspath(filename))
         self.path = path
+        from .hdf5 import child
+
         with h5py.File(self.filename, "r") as f:
-            ds = f[path]
+            ds = f
+            for i, part in enumerate(p for p in path.split("/") if p):  # no soft or external links
+                ds = child(ds, part, "/".join(path.split("/")[:i + 1]) or "/")
+            if not isinstance(ds, h5py.Dataset):
+                raise FileFormatError(f"{self.filename}: {path} is not a dataset")
+            check_dataset(ds, f"{self.filename}: {path}", limit=float("inf"))  # lazy: no size limit
             self.shape = tuple(ds.shape)
             self.dtype = ds.dtype
         self.ndim = len(self.shape)
@@ -110,19 +118,34 @@ def _to_json(value: Any, path: str, depth: int = 0) -> Any:
     raise InvalidInputError(f"{path}: cannot store an object of type {type(value).__name__} in a zarr store")
 
 
-def _from_json(value: Any, path: str, depth: int = 0) -> Any:
+def _from_json(value: Any, path: str, depth: int = 0, budget: Budget | None = None) -> Any:
+    budget = Budget() if budget is None else budget
+    budget.node(path, depth)
     if depth > _MAX_DEPTH:
-        raise ValueError(f"{path}: nested too deeply")
+        raise FileLimitError(f"{path}: nested too deeply")
     if isinstance(value, dict):
         if set(value) == {"_sf_array", "dtype"}:
-            dtype = np.dtype(str(value["dtype"]))
+            try:
+                dtype = np.dtype(str(value["dtype"]))
+            except TypeError:
+                raise FileFormatError(f"{path}: unknown array dtype {value['dtype']!r}") from None
             if dtype.kind not in "biuf":
-                raise ValueError(f"{path}: unexpected array dtype {dtype}")
-            return np.asarray(value["_sf_array"], dtype=dtype)
-        return {str(k): _from_json(v, f"{path}.{k}", depth + 1) for k, v in value.items()}
+                raise FileFormatError(f"{path}: unexpected array dtype {dtype}")
+            items = value["_sf_array"]
+            budget.take(8 * len(items) if isinstance(items, list) else 8, path)
+            try:
+                arr = np.asarray(items, dtype=dtype)
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise FileFormatError(f"{path}: not a rectangular numeric array ({exc})") from None
+            budget.take(arr.nbytes, path)
+            return arr
+        return {str(k): _from_json(v, f"{path}.{k}", depth + 1, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_from_json(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
-    if value is None or isinstance(value, (str, bool, int, float)):
+        return [_from_json(v, f"{path}[{i}]", depth + 1, budget) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        budget.take(len(value), path)
+        return value
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     raise ValueError(f"{path}: unexpected stored value of type {type(value).__name__}")
 
@@ -172,11 +195,20 @@ def save_zarr(signal: BaseSignal, path: str | os.PathLike, chunks: Any = None, o
     >>> save_zarr(s, "cube.zarr")                      # doctest: +SKIP
     """
     zarr = require("zarr", "dask")
-    da = require("dask.array", "dask")
     if not isinstance(signal, BaseSignal):
         raise InvalidInputError(f"`signal` must be a signal, got {type(signal).__name__}")
+    if not overwrite and os.path.lexists(os.fspath(path)):
+        raise InvalidInputError(f"`path` {os.fspath(path)!r} exists and `overwrite` is False")
+    # written whole to a temporary sibling, then swapped in: an interrupted
+    # write, or a write onto the store the (lazy) signal is read from, never
+    # leaves a half-written store (the reads finish before the swap)
+    with atomic_target(path, directory=True) as tmp:
+        _write_zarr(signal, zarr.open_group(tmp, mode="w-"), chunks)
+
+
+def _write_zarr(signal: BaseSignal, root: Any, chunks: Any) -> None:
+    da = require("dask.array", "dask")
     data = _dask_data(signal, chunks)
-    root = zarr.open_group(os.fspath(path), mode="w" if overwrite else "w-")
     md = signal._metadata_without_variance()
     attrs = {
         "swiftfit_format": ZARR_FORMAT,
@@ -205,10 +237,36 @@ def save_zarr(signal: BaseSignal, path: str | os.PathLike, chunks: Any = None, o
     root.attrs.update(attrs)
 
 
+def _check_variance_block(block: np.ndarray, where: str = "") -> np.ndarray:
+    """The variance a block holds, refused when it is not finite and non-negative."""
+    # as set_noise_variance: no NaN, nothing negative
+    if block.size and (np.any(np.isnan(block)) or np.any(block < 0)):
+        raise FileFormatError(f"{where}: the stored noise variance holds negative or NaN values")
+    return block
+
+
+def _zarr_array(root: Any, key: str, where: str) -> Any:
+    arr = root[key]
+    if not hasattr(arr, "dtype") or not hasattr(arr, "shape"):
+        raise FileFormatError(f"{where}: {key!r} is not an array")
+    dtype = np.dtype(arr.dtype) if not isinstance(arr.dtype, np.dtype) else arr.dtype
+    if dtype.kind not in "biuf" or dtype.names is not None:
+        raise FileFormatError(f"{where}: {key!r} holds {arr.dtype} values; swiftfit reads numeric "
+                              "(bool, integer or real) arrays only")
+    return arr
+
+
 def _load_zarr(path: str | os.PathLike, chunks: Any = None) -> LazySignal:
+    with reading(path):
+        return _load_zarr_checked(path, chunks)
+
+
+def _load_zarr_checked(path: str | os.PathLike, chunks: Any = None) -> LazySignal:
     zarr = require("zarr", "dask")
     da = require("dask.array", "dask")
     where = os.fspath(path)
+    clean_stale(where)
+    check_zarr_store(where)
     root = zarr.open_group(where, mode="r")
     attrs = dict(root.attrs)
     if attrs.get("swiftfit_format") != ZARR_FORMAT:
@@ -219,29 +277,44 @@ def _load_zarr(path: str | os.PathLike, chunks: Any = None) -> LazySignal:
     name = attrs.get("class")
     if name not in _SIGNAL_CLASSES:
         raise ValueError(f"{where!s}: unknown signal class {name!r}; expected one of {sorted(_SIGNAL_CLASSES)}")
-    axes = _from_json(attrs.get("axes"), "axes")
-    metadata = _from_json(attrs.get("metadata", {}), "metadata")
-    original = _from_json(attrs.get("original_metadata", {}), "original_metadata")
+    budget = Budget(where)
+    axes = _from_json(attrs.get("axes"), "axes", 0, budget)
+    metadata = _from_json(attrs.get("metadata", {}), "metadata", 0, budget)
+    original = _from_json(attrs.get("original_metadata", {}), "original_metadata", 0, budget)
     if not isinstance(axes, list) or not all(isinstance(a, dict) for a in axes) \
             or not isinstance(metadata, dict) or not isinstance(original, dict):
         raise ValueError(f"{where!s}: malformed axes or metadata")
+    if "data" not in root:
+        raise FileFormatError(f"{where}: no array 'data'")
+    _zarr_array(root, "data", where)
     data = da.from_zarr(where, component="data")
     if chunks is not None:
         data = data.rechunk(chunks)
     if len(axes) != data.ndim:
         raise ValueError(f"{where!s}: {len(axes)} axes for data of {data.ndim} dimensions")
-    indices = [int(a.pop("index", 0) or 0) for a in axes]
+    indices = [a.pop("index", 0) or 0 for a in axes]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        raise FileFormatError(f"{where}: axis indices must be integers, got {indices}")
     signal = lazy_class(_SIGNAL_CLASSES[name])(data, axes=axes, metadata=metadata, original_metadata=original)
     for ax, index in zip(signal.axes_manager._axes, indices):
         if ax.navigate and index:
             ax.index = index
     if "variance" in root:
-        signal._attach_variance(da.from_zarr(where, component="variance").rechunk(data.chunks))
+        _zarr_array(root, "variance", where)
+        vdata = da.from_zarr(where, component="variance")
+        if vdata.shape != data.shape:
+            raise FileFormatError(f"{where}: variance of shape {vdata.shape} for data of shape {data.shape}")
+        # checked as its blocks are read (reading all of it here would load the store)
+        signal._attach_variance(vdata.rechunk(data.chunks).map_blocks(
+            _check_variance_block, where=f"{where}: variance", dtype=vdata.dtype))
     elif "variance_scalar" in attrs:
         value = attrs["variance_scalar"]
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"{where!s}: variance_scalar must be a number, got {value!r}")
-        signal.metadata.set_item(_VARIANCE, float(value))
+            raise FileFormatError(f"{where!s}: variance_scalar must be a number, got {value!r}")
+        try:
+            signal.set_noise_variance(float(value))  # as the setter validates it
+        except ValueError as exc:
+            raise FileFormatError(f"{where!s}: variance_scalar: {exc}") from None
     return signal
 
 
@@ -266,7 +339,9 @@ def save_hdf5_lazy(signal: BaseSignal, filename: str | os.PathLike) -> None:
     data = _dask_data(signal, None)
     var = signal.metadata.get_item(_VARIANCE)
     md = signal._metadata_without_variance() if isinstance(var, BaseSignal) else signal.metadata
-    with h5py.File(filename, "w") as f:
+    # a temporary sibling, renamed when complete: an interrupted write, or a
+    # write onto the file the lazy signal reads, leaves the previous file
+    with atomic_target(filename) as tmp, h5py.File(tmp, "x") as f:
         _stamp(f)
         group = f.create_group("signal")
         sources, targets = [], []
@@ -308,17 +383,23 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
 
     da = require("dask.array", "dask")
 
+    from .hdf5 import child
+
+    budget = Budget(filename)
+
     def read(group, path, depth=0):
         cls_name = read_attr(group.attrs, "class", path, (str,))
         if cls_name not in _SIGNAL_CLASSES:
             raise ValueError(f"{path}.class: unknown signal class {cls_name!r}")
-        if "data" not in group or not isinstance(group["data"], h5py.Dataset) \
-                or group["data"].dtype.kind not in "biufc" or group["data"].dtype.names is not None:
+        if "data" not in group or not isinstance(child(group, "data", path), h5py.Dataset) \
+                or group["data"].dtype.kind not in "biuf" or group["data"].dtype.names is not None:
             raise ValueError(f"{path}: missing or non-numeric dataset 'data'")
         src = H5Source(filename, group["data"].name)
         axes, indices = read_axes(group, path, src.ndim)
-        metadata = _read_metadata(read_group(group, "metadata", path), f"{path}.metadata", depth + 1, read)
-        original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1)
+        metadata = _read_metadata(read_group(group, "metadata", path), f"{path}.metadata", depth + 1, read,
+                                  budget)
+        original = read_tree(read_group(group, "original_metadata", path), f"{path}.original_metadata", depth + 1,
+                             budget)
         n_sig = sum(not a["navigate"] for a in axes)
         data = da.from_array(src, chunks=chunks or navigation_chunks(src.shape, n_sig, src.dtype.itemsize))
         signal = lazy_class(_SIGNAL_CLASSES[cls_name])(data, axes=axes, metadata=metadata, original_metadata=original)
@@ -326,37 +407,47 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
             if ax.navigate and index:
                 ax.index = index
         variance = signal.metadata.get_item(_VARIANCE)
-        if isinstance(variance, LazySignal) and variance.data.shape == data.shape:
-            signal._attach_variance(variance.data.rechunk(data.chunks))  # blocks aligned with the data's
+        if isinstance(variance, LazySignal):
+            if variance.data.shape != data.shape:
+                raise FileFormatError(f"{path}: variance of shape {variance.data.shape} for data of shape "
+                                      f"{data.shape}")
+            signal._attach_variance(variance.data.rechunk(data.chunks).map_blocks(  # blocks aligned with the data's
+                _check_variance_block, where=f"{filename}: {path} variance", dtype=variance.data.dtype))
+        elif variance is not None:
+            from .hdf5 import check_noise_variance
+
+            check_noise_variance(signal, path)
         return signal
 
-    with h5py.File(filename, "r") as f:
+    with reading(filename), h5py.File(filename, "r") as f:
         _check_file(f, filename)
         signal = read(read_group(f, "signal", ""), "signal")
-        names = list(f["models"]) if "models" in f else []
+        names = list(read_group(f, "models", "")) if "models" in f else []
     signal.models_stored = {name: StoredModel(filename, name, signal, allow_import) for name in names}
     return signal
 
 
-def _read_metadata(group, path, depth, read_signal_lazy):
+def _read_metadata(group, path, depth, read_signal_lazy, budget):
     """A value tree like :func:`.hdf5.read_tree`, but a signal inside it (the
     noise variance) is read lazily instead of into memory."""
     from .hdf5 import KIND, child, convert_attr, read_array, read_attr, read_tree
 
     if depth > _MAX_DEPTH:
-        raise ValueError(f"{path}: nested too deeply")
+        raise FileLimitError(f"{path}: nested too deeply")
     kind = read_attr(group.attrs, KIND, path, (str,), optional=True) or "dict"
+    if kind != "dict" and kind != "signal":
+        return read_tree(group, path, depth, budget)
+    budget.node(path, depth, group)
+    budget.attrs(group.attrs, path)
     if kind == "signal":
         return read_signal_lazy(group, path, depth + 1)
-    if kind != "dict":
-        return read_tree(group, path, depth)
     out: dict = {key: convert_attr(group.attrs[key], f"{path}.{key}") for key in group.attrs if key != KIND}
     for key in group:
         obj = child(group, key, path)
         if hasattr(obj, "dtype"):
-            out[key] = read_array(group, key, path)
+            out[key] = read_array(group, key, path, budget=budget)
         else:
-            out[key] = _read_metadata(obj, f"{path}.{key}", depth + 1, read_signal_lazy)
+            out[key] = _read_metadata(obj, f"{path}.{key}", depth + 1, read_signal_lazy, budget)
     return out
 
 
@@ -380,6 +471,8 @@ def load_lazy(filename: str | os.PathLike, chunks: Any = None, allow_import: boo
     """
     if is_zarr_path(filename):
         return _load_zarr(filename, chunks)
+    if not isinstance(chunks, (type(None), int, tuple, dict, str)):
+        raise InvalidInputError(f"`chunks` must be None, an int, a tuple, a dict or 'auto', got {chunks!r}")
     from .hspy import is_hspy_file
 
     if is_hspy_file(filename):

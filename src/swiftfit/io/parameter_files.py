@@ -70,7 +70,13 @@ def save_parameters(model: Any, filename: str | os.PathLike) -> None:
         components.append({"name": comp.name, "parameters": params})
     meta = {"format": FORMAT, "version": VERSION, "components": components}
     arrays[META_KEY] = np.array(json.dumps(meta))
-    np.savez(filename, **arrays)
+    target = os.fspath(filename)
+    if not target.endswith(".npz"):
+        target += ".npz"  # what np.savez does with a path
+    from .safety import atomic_target
+
+    with atomic_target(target) as tmp, open(tmp, "xb") as f:  # a file object: savez adds no suffix
+        np.savez(f, **arrays)
 
 
 # ------------------------------------------------------------------ reading

@@ -5,8 +5,11 @@ read back with ``allow_pickle=False``: plain arrays and one JSON string, so
 loading a file never executes anything). It holds
 
 - ``fingerprint``: JSON naming the model class, its components with their
-  parameter names, and the navigation and signal shapes; a file whose
-  fingerprint differs from the model's is refused with a ``ValueError``;
+  parameter names, the navigation and signal shapes and a checksum
+  (BLAKE2b) of the data and the noise variance; a file whose fingerprint
+  differs from the model's is refused with a ``ValueError``
+  (:class:`~swiftfit.errors.InvalidInputError`), so ``resume=True`` never
+  mixes the results of another dataset of the same shape;
 - ``done``: navigation-shaped bool, the pixels whose fit is finished;
 - ``p{i}_values``, ``p{i}_std``, ``p{i}_is_set``: the maps of the i-th
   parameter (model order: components, then their parameters);
@@ -14,6 +17,12 @@ loading a file never executes anything). It holds
   model's per-pixel goodness-of-fit arrays;
 - ``meta``: JSON with what a resumed run needs to repeat the interrupted one
   exactly (the chunk size and, for ``fetch_only_fixed``, the starting values).
+- ``run``: JSON naming the run that wrote the file (a random id, the process).
+
+Each save writes a temporary sibling unique to the process and renames it
+(:func:`swiftfit.io.safety.atomic_target`): two multifits sharing a file name
+never write into each other's temporary, and ``kill -9`` leaves the previous
+save. A crafted file raises :class:`~swiftfit.errors.FileFormatError`.
 
 Pixels that are not done are saved with the values they had when the multifit
 started, not whatever a half-finished chunk left in the maps, so a resumed run
@@ -22,13 +31,15 @@ starts them exactly where the uninterrupted run would have.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import FileFormatError, InvalidInputError
 
 __all__ = ["DEFAULT_AUTOSAVE_FILE", "PIXEL_ARRAYS", "Autosave", "check_autosave_every"]
 
@@ -36,7 +47,7 @@ DEFAULT_AUTOSAVE_FILE = "swiftfit_multifit_autosave.npz"
 PIXEL_ARRAYS = ("_status", "_nfev", "_chisq", "_dof", "_lnl", "_nfree")
 _FIELDS = ("values", "std", "is_set")
 _FORMAT = "swiftfit-multifit-autosave"
-_VERSION = 1
+_VERSION = 2  # 2: the fingerprint holds the data checksum
 
 
 def check_autosave_every(value) -> int:
@@ -48,7 +59,27 @@ def check_autosave_every(value) -> int:
     return int(value)
 
 
-def fingerprint(model) -> dict:
+def data_checksum(model) -> str:
+    """BLAKE2b of the model's data and noise variance (dtype, shape and bytes)."""
+    from ..signals import BaseSignal
+    from ..signals.base import _VARIANCE
+
+    h = hashlib.blake2b(digest_size=16)
+    signal = model.signal
+    var = signal.metadata.get_item(_VARIANCE)
+    parts = [("data", signal.data)]
+    if isinstance(var, BaseSignal):
+        parts.append(("variance", var.data))
+    elif var is not None:
+        parts.append(("variance", np.asarray(float(var))))
+    for name, arr in parts:
+        arr = np.ascontiguousarray(np.asarray(arr))
+        h.update(f"{name}:{arr.dtype.str}:{arr.shape};".encode())
+        h.update(memoryview(arr.reshape(-1)).cast("B"))
+    return h.hexdigest()
+
+
+def fingerprint(model, checksum: str | None = None) -> dict:
     """What must match between a model and an autosave file for a resume."""
     return {
         "format": _FORMAT,
@@ -57,6 +88,7 @@ def fingerprint(model) -> dict:
         "components": [[c.name, [p.name for p in c.parameters]] for c in model._components],
         "navigation_shape": list(model._nav_shape),
         "signal_shape": list(model._signal_shape_in_array),
+        "data_checksum": data_checksum(model) if checksum is None else checksum,
     }
 
 
@@ -82,6 +114,8 @@ class Autosave:
         self._params = [p for c in model._components for p in c.parameters]
         self._initial_maps: list[np.ndarray] = []
         self._initial_arrays: dict[str, np.ndarray] = {}
+        self._fingerprint = fingerprint(model)  # the data do not change during a multifit
+        self.run = {"id": uuid.uuid4().hex, "pid": os.getpid()}
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -96,7 +130,8 @@ class Autosave:
         if self.frozen:
             return
         arrays: dict[str, np.ndarray] = {
-            "fingerprint": np.array(json.dumps(fingerprint(self.model))),
+            "fingerprint": np.array(json.dumps(self._fingerprint)),
+            "run": np.array(json.dumps(self.run)),
             "meta": np.array(json.dumps(self.meta)),
             "done": np.asarray(done, dtype=bool),
         }
@@ -106,12 +141,12 @@ class Autosave:
         for name in PIXEL_ARRAYS:
             current = getattr(self.model, name)
             arrays[name] = np.where(done, current, self._initial_arrays[name])
-        # write a temporary file and rename it: an interruption while writing
-        # leaves the previous save intact instead of a truncated file
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "wb") as f:
+        # write a temporary file of this process and rename it: an interruption
+        # leaves the previous save intact, and concurrent runs never collide
+        from ..io.safety import atomic_target
+
+        with atomic_target(self.path) as tmp, open(tmp, "xb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, self.path)
 
     def load(self) -> np.ndarray:
         """Put the file's maps and arrays into the model; return the ``done`` mask.
@@ -122,16 +157,10 @@ class Autosave:
             The file is not a multifit autosave, or it was written for a
             different model.
         """
-        try:
-            with np.load(self.path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-            saved = json.loads(str(arrays["fingerprint"]))
-            meta = json.loads(str(arrays["meta"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise InvalidInputError(
-                f"`autosave_file` {str(self.path)!r} is not a swiftfit multifit autosave file ({exc})"
-            ) from exc
-        expected = fingerprint(self.model)
+        where = f"`autosave_file` {str(self.path)!r}"
+        expected = self._fingerprint
+        arrays = self._read(where)
+        saved, meta = arrays.pop("fingerprint"), arrays.pop("meta")
         if saved != expected:
             diff = [k for k in expected if saved.get(k) != expected[k]]
             raise InvalidInputError(
@@ -140,9 +169,29 @@ class Autosave:
                 f"{[expected[k] for k in diff]}); delete it or pass another `autosave_file`"
             )
         nav = tuple(expected["navigation_shape"])
-        done = np.asarray(arrays["done"], dtype=bool)
-        if done.shape != nav:
-            raise InvalidInputError(f"`autosave_file` {str(self.path)!r} is corrupt: `done` has shape {done.shape}, expected {nav}")
+        # every array checked before the model is touched
+        wanted = {"done": (nav, "b")}
+        for i, p in enumerate(self._params):
+            for field in _FIELDS:
+                wanted[f"p{i}_{field}"] = (tuple(p.map.shape), "b" if field == "is_set" else "biuf")
+        for name in PIXEL_ARRAYS:
+            target = getattr(self.model, name)
+            wanted[name] = (tuple(target.shape), "biuf")
+        for key, (shape, kinds) in wanted.items():
+            arr = arrays.get(key)
+            if arr is None:
+                raise FileFormatError(f"{where} is corrupt: missing the array {key!r}")
+            if arr.shape != shape or arr.dtype.kind not in kinds:
+                raise FileFormatError(f"{where} is corrupt: {key!r} is {arr.dtype} of shape {arr.shape}, "
+                                      f"expected shape {shape}")
+        chunk = meta.get("chunk_size")
+        if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+            raise FileFormatError(f"{where} is corrupt: meta.chunk_size must be a positive integer, got {chunk!r}")
+        start = meta.get("start_values")
+        if start is not None and (not isinstance(start, list) or len(start) != len(self._params) or not all(
+                v is None or isinstance(v, (int, float)) and not isinstance(v, bool) for v in start)):
+            raise FileFormatError(f"{where} is corrupt: meta.start_values must be {len(self._params)} numbers")
+        done = arrays["done"].astype(bool)
         for i, p in enumerate(self._params):
             for field in _FIELDS:
                 p._map[field] = arrays[f"p{i}_{field}"]
@@ -151,6 +200,37 @@ class Autosave:
             target[...] = arrays[name]
         self.meta = meta
         return done
+
+    def _read(self, where: str) -> dict:
+        """The file's arrays with ``fingerprint`` and ``meta`` parsed (JSON dicts)."""
+        import zipfile
+
+        from ..io.safety import check_declared
+
+        try:
+            with np.load(self.path, allow_pickle=False) as npz:
+                if not hasattr(npz, "files"):
+                    raise FileFormatError(f"{where} is not a swiftfit multifit autosave file (a single array)")
+                arrays = {}
+                for k in npz.files:
+                    info = npz.zip.getinfo(k + ".npy") if k + ".npy" in npz.zip.namelist() else None
+                    if info is not None:  # a zip member declaring more than memory allows
+                        check_declared((info.file_size,), 1, f"{where}, {k}")
+                    arrays[k] = npz[k]
+            fp, meta = arrays["fingerprint"], arrays["meta"]
+            if fp.dtype.kind != "U" or meta.dtype.kind != "U" or fp.shape != () or meta.shape != ():
+                raise FileFormatError(f"{where}: `fingerprint` and `meta` must be JSON strings")
+            arrays["fingerprint"] = json.loads(str(fp))
+            arrays["meta"] = json.loads(str(meta))
+        except FileFormatError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, EOFError, zipfile.BadZipFile) as exc:
+            raise FileFormatError(
+                f"{where} is not a swiftfit multifit autosave file ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not isinstance(arrays["fingerprint"], dict) or not isinstance(arrays["meta"], dict):
+            raise FileFormatError(f"{where}: `fingerprint` and `meta` must be JSON objects")
+        return arrays
 
     def delete(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -115,6 +115,7 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
 
     def _setup(self, data: np.ndarray, axes: list, metadata: Metadata,
                original_metadata: Metadata) -> None:
+        check_data_dtype(data.dtype)
         self._data = data
         self.axes_manager = AxesManager(axes)
         metadata.add_node("General")
@@ -188,6 +189,7 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
             raise InvalidInputError(
                 f"`data` must keep the shape {self._data.shape}, got {value.shape}"
             )
+        check_data_dtype(value.dtype)
         self._data = value
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -203,6 +205,7 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         >>> s = BaseSignal(np.arange(3)); s.change_dtype("float32"); s.data.dtype
         dtype('float32')
         """
+        check_data_dtype(np.dtype(dtype))
         self._data = self._data.astype(dtype)
 
     def set_signal_type(self, signal_type: str = "") -> None:
@@ -561,6 +564,27 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
             f"create_model is not available for {type(self).__name__}; convert "
             f"with as_signal1D(...) or as_signal2D(...) or use Signal1D/Signal2D"
         )
+
+
+def check_data_dtype(dtype: Any, name: str = "data") -> None:
+    """Refuse signal data that are not real numbers (bool, integer or float).
+
+    Complex data would lose their imaginary part in every fit (NumPy only
+    warns), strings and objects cannot be fitted at all.
+
+    Examples
+    --------
+    >>> check_data_dtype(np.dtype(complex))
+    Traceback (most recent call last):
+    ...
+    swiftfit.errors.InvalidTypeError: `data` must be real numbers (bool, integer or float), got dtype complex128; for complex data fit the real and imaginary parts (data.real, data.imag) as two signals
+    """
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biuf" and dtype.names is None:
+        return
+    hint = ("; for complex data fit the real and imaginary parts (data.real, data.imag) as two signals"
+            if dtype.kind == "c" else "")
+    raise InvalidTypeError(f"`{name}` must be real numbers (bool, integer or float), got dtype {dtype}{hint}")
 
 
 def _copied_tree(tree: Any, name: str) -> Metadata:

@@ -148,9 +148,12 @@ class LazySignal(BaseSignal):
 
     @data.setter
     def data(self, value: Any) -> None:
+        from .base import check_data_dtype
+
         arr = _as_dask(value, self.axes_manager.signal_dimension)
         if arr.shape != self._data.shape:
             raise InvalidInputError(f"`data` must keep the shape {self._data.shape}, got {arr.shape}")
+        check_data_dtype(arr.dtype)
         self._data = arr
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -159,6 +162,9 @@ class LazySignal(BaseSignal):
 
     def change_dtype(self, dtype: Any) -> None:
         """Convert the data to ``dtype`` (lazily)."""
+        from .base import check_data_dtype
+
+        check_data_dtype(np.dtype(dtype))
         self._data = self._data.astype(dtype)
 
     @property
