@@ -38,6 +38,7 @@ import numpy as np
 
 from . import losses as _losses
 from .errors import InvalidInputError, InvalidTypeError, OptimizerError
+from .fitting.verify import too_few_points
 from .fit_backends import scalar
 from .fit_backends.trace import TracedLoss, Tracer, trace_residuals
 from .model.base import BaseModel
@@ -254,6 +255,9 @@ class Fit:
     # --------------------------------------------------------- optimize
     def _solve(self, backend, method, opts, state, loss):
         problem, bounded = state.problem, state.bounded
+        refused = too_few_points(problem)  # no solver needs to see N < P
+        if refused is not None:
+            return refused
         if backend == "scipy":
             return scalar.solve_scipy(problem, loss, bounded=bounded, method=method, **opts)
         if backend == "sherpa":

@@ -127,7 +127,7 @@ class ResidualProblem(ProblemShape):
         J = np.zeros((self.N, t.size))
         f0 = None
         for j in range(t.size):
-            h = _STEP * max(1.0, abs(t[j]))
+            h = _STEP * self._scale(t, j)
             up, dn = self.upper[j] - t[j], t[j] - self.lower[j]
             if up >= h and dn >= h:
                 tp, tm = t.copy(), t.copy()
@@ -147,6 +147,16 @@ class ResidualProblem(ProblemShape):
             t2[j] += sign * 2 * h
             J[:, j] = sign * (-3 * f0 + 4 * self._model(t1) - self._model(t2)) / (2 * h)
         return J
+
+    def _scale(self, t: np.ndarray, j: int) -> float:
+        """The size of parameter ``j`` that its difference step is relative to:
+        ``|θ_j|``, else its start ``|p0_j|``, else 1. A step of ``eps^(1/3)·max(1, |θ|)``
+        is larger than a parameter of order 1e-6 itself (Hahn1's ``b7``) and
+        gives a Jacobian with no correct digit there."""
+        for size in (abs(float(t[j])), abs(float(self.p0[0, j]))):
+            if size > 0 and np.isfinite(size):
+                return size
+        return 1.0
 
     def _relevance(self, theta) -> np.ndarray:
         return np.ones(np.shape(np.atleast_2d(theta)), dtype=bool)
