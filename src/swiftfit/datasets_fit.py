@@ -317,6 +317,8 @@ class Fit:
         self._state = state
         sres = solution.info.get("scipy_result")
         message = str(sres.message) if sres is not None and getattr(sres, "message", None) else out.message
+        if not out.success and message != out.message:  # a failed verification says why, then the backend
+            message = out.message if str(sres.message) in out.message else f"{out.message} ({message})"
         params = {}
         for m, name in zip(jm.models, jm.names):
             for comp in m:

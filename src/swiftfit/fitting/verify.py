@@ -15,9 +15,12 @@ A pixel the solver reports as converged keeps its success only if
   to fit (``UNDERFLOW``) — these two also replace a failure blamed on the
   model or the Jacobian, so the message names the real cause;
 * the Jacobian at the answer is finite (``NONFINITE``) and every free column
-  moves the model: changing a parameter by its own size (its value, else its
-  start, else 1) changes the weighted model by more than 1e-12 of the data's
-  norm (else ``SINGULAR``: e.g. a Gaussian of amplitude 0 has no centre);
+  moves the model (else ``SINGULAR``: e.g. a Gaussian of amplitude 0 has no
+  centre and no width): a column is dead when changing its parameter by its
+  own size (``max(|θ|, |p0|)``) changes the weighted model by at most 1e-12
+  of the data's norm and of the largest such change, *and* the column is
+  below 1e-12 of the largest column (an intercept that converged to 1e-16 has
+  a tiny size but an ordinary column);
 * one Gauss–Newton step from it (parameters the step would push across a bound
   held there) is small for every parameter (:func:`newton_gaps`, else
   ``NOT_A_MINIMUM``). Closed-form answers (linear solvers) skip this step.
@@ -41,10 +44,9 @@ _KEEP = (Status.BAD_DATA, Status.NO_SIGNAL, Status.NOT_FITTED)
 
 
 def _scale(theta, p0):
-    """Each parameter's own size: ``|θ|``, else ``|p0|``, else 1 (B, P)."""
-    size = np.abs(theta)
+    """Each parameter's own size, ``max(|θ|, |p0|)`` (1 where both are 0), (B, P)."""
     start = np.abs(np.broadcast_to(p0, theta.shape))
-    size = np.where(size > 0, size, start)
+    size = np.maximum(np.abs(theta), start)
     return np.where((size > 0) & np.isfinite(size), size, 1.0)
 
 
@@ -217,7 +219,13 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         wm = np.asarray(sub.evaluate(th), dtype=float)
         wm = wm if sub.weights is None else wm * sub.weights
         ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd[idx], wd[idx]), np.einsum("bn,bn->b", wm, wm)))
-    dead = finite & (rel & ~(col > DEAD_COLUMN * ref[:, None])).any(axis=1)
+        # and against the other columns (all-zero data and model: nothing else to compare with)
+        ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
+        # ... and the column itself is negligible next to the others (an intercept that converged
+        # to 1e-16 has a tiny size but an ordinary column: it is determined)
+        raw = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw))
+        small = ~(raw > DEAD_COLUMN * np.max(np.where(rel, raw, 0.0), axis=1, initial=0.0)[:, None])
+    dead = finite & (rel & ~(col > DEAD_COLUMN * ref[:, None]) & small).any(axis=1)
     status[idx[dead]] = Status.SINGULAR
     exact = status[idx] == Status.CLOSED_FORM if closed_form_exact else np.zeros(len(idx), bool)
     judge = finite & ~dead & ~exact
