@@ -11,7 +11,7 @@ from ..fitting.solution import message as _message
 
 __all__ = ["MultifitOutput"]
 
-_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted")
+_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted", "goodness_failed")
 
 
 class MultifitOutput:
@@ -34,6 +34,9 @@ class MultifitOutput:
     refitted : BaseSignal of bool
         Pixels whose failed fit was replaced by a refit from their converged
         neighbours in the last multifit (``refit_failed=True``).
+    goodness_failed : BaseSignal of bool
+        Pixels whose best fit failed SAMFire's goodness test: they keep that
+        fit (never left unfitted) and are flagged here.
     time : float or None
         Seconds taken by the last multifit.
     messages : mapping
@@ -58,6 +61,9 @@ class MultifitOutput:
         dof = np.array(model._dof, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             red = chisq / dof
+        flagged = getattr(model, "_goodness_failed", None)
+        if flagged is None or flagged.shape != nav:
+            flagged = np.zeros(nav, dtype=bool)
         refitted = getattr(model, "_multifit_refitted", None)
         if refitted is None or refitted.shape != nav:
             refitted = np.zeros(nav, dtype=bool)
@@ -76,6 +82,7 @@ class MultifitOutput:
             "red_chisq": signal(red, "red_chisq"),
             "dof": signal(dof, "dof"),
             "refitted": signal(np.array(refitted, dtype=bool), "refitted"),
+            "goodness_failed": signal(np.array(flagged, dtype=bool), "goodness_failed"),
         }
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "time", getattr(model, "_multifit_time", None))
