@@ -14,9 +14,9 @@ import warnings
 
 import numpy as np
 import pytest
+from test_samfire import domain_data, domain_model
 
 from swiftfit.errors import FitWarning
-from test_samfire import domain_data, domain_model
 
 
 @pytest.fixture(autouse=True)

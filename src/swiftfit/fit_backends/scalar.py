@@ -30,7 +30,7 @@ from scipy.optimize import OptimizeResult, minimize
 
 from .._optional import require
 from ..errors import OptimizerError
-from ..fitting.solution import Solution
+from ..fitting.solution import Solution, Status
 from ..optimizers.scipy_min import scalar_functions
 
 __all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SCIPY_GRADIENT_METHODS"]
@@ -44,11 +44,11 @@ _SHERPA_HUGE = 3.4e38  # sherpa's ``hugeval``: its stand-in for an infinite boun
 def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, info_extra=None) -> Solution:
     x = np.asarray(x, dtype=float)
     ok = bool(success) and np.isfinite(x).all() and np.isfinite(fun)
-    status = 6 if ok else (-2 if not np.isfinite(fun) else -5)
+    status = Status.OPTIMIZER_SUCCESS if ok else (Status.NONFINITE if not np.isfinite(fun) else Status.OPTIMIZER_FAILURE)
     res = OptimizeResult(x=x.copy(), fun=float(fun), success=ok, status=status, message=str(message),
                          nfev=int(nfev), njev=int(njev))
     info = {"scipy_result": res, **(info_extra or {})}
-    return Solution(x[None, :], np.array([status]), np.array([int(nfev)]), np.array([float(fun)]),
+    return Solution(x[None, :], np.array([int(status)]), np.array([int(nfev)]), np.array([float(fun)]),
                     covariance, np.array([int(njev)]), None, info)
 
 

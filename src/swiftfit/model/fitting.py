@@ -358,7 +358,7 @@ class FittingMixin:
         idx_of = {id(m): m._nav_index(px) for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
-        written = status != -4
+        written = status != Status.BAD_DATA
         values, dvals = problem.parameter_values(theta, derivatives=True)
         with np.errstate(all="ignore"):
             chisq = solution.info.get("chisq")

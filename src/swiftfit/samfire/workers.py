@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
+from ..fitting.solution import Status
 from ..model.autosave import PIXEL_ARRAYS
 from .goodness import information_criteria
 
@@ -66,7 +67,7 @@ def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
             try:
                 model.fit(**per_pixel_kwargs)
             except InvalidInputError:
-                model._mark_failed(pix, -4)  # data it cannot fit, as multifit marks them
+                model._mark_failed(pix, Status.BAD_DATA)  # data it cannot fit, as multifit marks them
     finally:
         am.indices = original
 
