@@ -209,6 +209,8 @@ class FittingMixin:
         True
         """
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        # verify=False: the optimizer's own word (scipy minimizers take it too), unchecked
+        verify = bool(kwargs.get("verify", True) if spec.name in _SCIPY_METHODS else kwargs.pop("verify", True))
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
@@ -221,7 +223,7 @@ class FittingMixin:
         self._check_problem(spec, loss, problem, bounded)
         problem = poisson_start(problem, loss, bounded)
         solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
-        stats = self._write_back(problem, solution, [pixel], rescale, loss)
+        stats = self._write_back(problem, solution, [pixel], rescale, loss, verify=verify)
         elapsed = time.perf_counter() - start
         self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed,
                                            loss_obj=loss)
@@ -560,6 +562,10 @@ class FittingMixin:
 
 
 # "lm"'s own options that the damped Newton solver of a MAP fit has no use for
+# the scipy.optimize.minimize methods, which take ``verify`` themselves
+_SCIPY_METHODS = frozenset(("Nelder-Mead", "Powell", "CG", "BFGS", "Newton-CG", "L-BFGS-B", "TNC", "COBYLA", "COBYQA",
+                            "SLSQP", "trust-constr", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"))
+
 # statuses whose parameters are not determined: their errors are NaN
 _UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
                                   Status.OVERFLOW)]
