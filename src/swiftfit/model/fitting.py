@@ -211,6 +211,9 @@ class FittingMixin:
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         # verify=False: the optimizer's own word (scipy minimizers take it too), unchecked
         verify = bool(kwargs.get("verify", True) if spec.name in _SCIPY_METHODS else kwargs.pop("verify", True))
+        # a constrained optimum (SLSQP constraints) or ODR's errors-in-variables one is no
+        # minimum of the residuals alone: the Newton check does not apply
+        verify = verify and not kwargs.get("constraints") and spec.name != "odr"
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
