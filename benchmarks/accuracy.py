@@ -44,7 +44,7 @@ except ImportError:  # running from a checkout without installing
 from scipy.optimize import least_squares
 
 from swiftfit._expr import parse_expression
-from swiftfit.datasets import NIST_1D, load_nist
+from swiftfit.reference_data import NIST_1D, load_nist
 
 try:
     import lmfit

@@ -45,7 +45,8 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import swiftfit as hs
 
-from swiftfit.fitters import HMC, MALA, MHMCMC, diagnostics
+from swiftfit.astrophot_api import HMC, MALA, MHMCMC
+from swiftfit.astrophot_api import diagnostics
 
 SQRT2PI = np.sqrt(2 * np.pi)
 
@@ -99,7 +100,7 @@ def make_peak(seed=1):
 
 def _ball(m, nwalkers, seed):
     """The same start as MHMCMC: draws from the Laplace covariance at the fit."""
-    from swiftfit.fitters._target import FitTarget
+    from swiftfit.astrophot_api._target import FitTarget
 
     t = FitTarget(m)
     rng = np.random.default_rng(seed)

@@ -12,11 +12,13 @@ fitting code::
 
 from __future__ import annotations
 
-from . import backends, errors, fitters, model, optimizers, priors, samfire, signals, stats
-from .backends import get_backend, set_backend
+from . import errors, model, optimizers, priors, samfire, signals, stats
+from . import engines as backends
+from . import astrophot_api as fitters
+from .engines import get_backend, set_backend
 from .component import Component
-from .datasets_fit import Datasets, Fit, FitResult
-from .fitters import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
+from .gammapy_api.fit import Datasets, Fit, FitResult
+from .astrophot_api import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
 from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D

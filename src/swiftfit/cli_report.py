@@ -17,7 +17,7 @@ __all__ = ["multifit_summary", "parameter_table", "single_fit_summary", "stored_
 
 
 def _status_message(code: int) -> str:
-    from .fitting.solution import message
+    from .problem.solution import message
 
     return message(int(code))
 

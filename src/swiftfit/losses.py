@@ -1,6 +1,6 @@
 """Loss functions, batched over pixels.
 
-Each loss turns a :class:`~swiftfit.fitting.problem.Problem` and free values
+Each loss turns a :class:`~swiftfit.problem.problem.Problem` and free values
 ``theta (B, P)`` into the scalar objective of every pixel, its gradient, a
 positive semi-definite Hessian approximation (Gauss–Newton / Fisher) and the
 parameter covariance, so every optimizer — least-squares or general
@@ -32,7 +32,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .errors import InvalidInputError, InvalidTypeError
-from .fitting.problem import Problem
+from .problem.problem import Problem
 
 __all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "PriorLoss",
            "get", "with_priors", "LOSS_NAMES"]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.datasets_fit import Datasets, Fit
+from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.errors import InvalidInputError, InvalidTypeError, OptimizerError
 from swiftfit.stats.fit_tables import Table
 

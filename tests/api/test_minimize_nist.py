@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from swiftfit._expr import lambdify, parse_expression
-from swiftfit.datasets import NIST_DATASETS, load_nist
+from swiftfit.reference_data import NIST_DATASETS, load_nist
 from swiftfit.lmfit_api import Parameters, minimize
 
 STD_DIGITS = {"Lanczos1": 2.5}

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("jax")
 
 import swiftfit as sf  # noqa: E402
-from swiftfit import backends  # noqa: E402
+from swiftfit import engines as backends  # noqa: E402
 from swiftfit.components import components1d as C1  # noqa: E402
 from swiftfit.components import components2d as C2  # noqa: E402
 from swiftfit.errors import InvalidInputError, OptimizerError  # noqa: E402
@@ -21,7 +21,7 @@ backends.enable_jax("float64")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from swiftfit.backends.jax_components import faddeeva, lower_component  # noqa: E402
+from swiftfit.engines.jax.components import faddeeva, lower_component  # noqa: E402
 
 X1 = np.linspace(0.5, 20.0, 60)
 _G = np.linspace(-5.0, 5.0, 12) + 0.013  # off the grid points where a profile has its centre

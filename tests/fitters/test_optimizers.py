@@ -16,8 +16,8 @@ import pytest
 
 import swiftfit as hs
 from swiftfit.errors import InvalidInputError
-from swiftfit.fitters import LM, Grad, Iter, IterParam, LMConstraint, ScipyFit, Slalom
-from swiftfit.fitters._target import FitTarget
+from swiftfit.astrophot_api import LM, Grad, Iter, IterParam, LMConstraint, ScipyFit, Slalom
+from swiftfit.astrophot_api._target import FitTarget
 
 C1 = hs.model.components1D
 C2 = hs.model.components2D

@@ -23,8 +23,8 @@ import pytest
 
 import swiftfit as hs
 from swiftfit.errors import InvalidInputError
-from swiftfit.fitters import HMC, MALA, MHMCMC
-from swiftfit.fitters.corner_plot import corner_plot
+from swiftfit.astrophot_api import HMC, MALA, MHMCMC
+from swiftfit.astrophot_api.corner_plot import corner_plot
 from swiftfit.priors import GaussianPrior
 
 # MHMCMC needs the optional emcee (extra "emcee"); MALA and HMC need nothing more
@@ -417,7 +417,7 @@ def test_diagnostics_against_ar1_theory_and_emcee():
     """Truth: an AR(1) chain x_t = ρ x_{t−1} + e_t has τ = (1+ρ)/(1−ρ) and
     ESS = N/τ; rhat flags chains with different means; integrated_time equals
     emcee.autocorr.integrated_time (same algorithm) to 1e-10."""
-    from swiftfit.fitters import diagnostics as dg
+    from swiftfit.astrophot_api import diagnostics as dg
 
     rng = np.random.default_rng(0)
     rho, n, m = 0.8, 8000, 8

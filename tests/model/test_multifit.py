@@ -17,7 +17,7 @@ import pytest
 import swiftfit as hs
 from swiftfit.components import components1d as C1
 from swiftfit.errors import FitWarning
-from swiftfit.fitting.solution import STATUS_MESSAGES
+from swiftfit.problem.solution import STATUS_MESSAGES
 from swiftfit.model.autosave import Autosave
 
 NAV = (5, 6)  # array order: 5 rows (y) of 6 pixels (x)

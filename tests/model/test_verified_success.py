@@ -24,11 +24,11 @@ import pytest
 
 import swiftfit as hs
 from swiftfit.components import components1d as C1
-from swiftfit.datasets_fit import Fit
+from swiftfit.gammapy_api.fit import Fit
 from swiftfit.errors import FitWarning
-from swiftfit.fitters import LM, ScipyFit
-from swiftfit.fitting.goodness import goodness
-from swiftfit.fitting.solution import STATUS_MESSAGES, Status
+from swiftfit.astrophot_api import LM, ScipyFit
+from swiftfit.problem.goodness import goodness
+from swiftfit.problem.solution import STATUS_MESSAGES, Status
 from swiftfit.lmfit_api import Parameters, minimize
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimizers"))

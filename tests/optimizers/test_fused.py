@@ -15,7 +15,7 @@ import pytest
 
 import swiftfit as sf
 from swiftfit.errors import OptimizerError
-from swiftfit.optimizers import _fused
+from swiftfit.engines.numba import lower as _fused
 
 pytest.importorskip("numba")
 C = sf.model.components1D
@@ -259,7 +259,7 @@ def test_register_machine_equals_sympy(text):
     import sympy
 
     from swiftfit import _expr
-    from swiftfit.optimizers import _fused_vm as vm
+    from swiftfit.engines.numba import expression_vm as vm
 
     e = C.Expression(text, name="e")
     params = list(e._internal_symbols)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.datasets import NIST_1D, NIST_DATASETS, load_nist
+from swiftfit.reference_data import NIST_1D, NIST_DATASETS, load_nist
 from swiftfit.errors import OptimizerError
 
 # Lanczos1's data are exact to ~13 digits: its certified RSS is 1.4e-25, so its

@@ -13,7 +13,7 @@ from scipy.interpolate import RegularGridInterpolator
 from scipy.stats import chi2
 
 import swiftfit as hs
-from swiftfit.datasets_fit import Datasets, Fit
+from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.losses import PoissonML
 
 iminuit = pytest.importorskip("iminuit")

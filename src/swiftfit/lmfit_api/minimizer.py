@@ -2,7 +2,7 @@
 
 The user writes ``fcn(params, *args, **kws)`` returning the residual array
 (any shape; flattened) and calls :func:`minimize`, as with lmfit. The function
-is adapted to the solvers' :class:`~swiftfit.fitting.problem.Problem`
+is adapted to the solvers' :class:`~swiftfit.problem.problem.Problem`
 interface by :class:`ResidualProblem` (one pixel, data zero, the model is
 ``−fcn``), so the least-squares objective ``Σ r²`` is minimized by our batched
 Levenberg–Marquardt (``"leastsq"``), scipy's ``least_squares``
@@ -26,11 +26,11 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
-from ..fitting.problem import ProblemShape
-from ..fitting.goodness import goodness, scale_covariance
-from ..fitting.solution import Status
-from ..fitting.solution import message as _status_message
-from ..fitting.verify import counts_text, too_few_points, verify
+from ..problem.problem import ProblemShape
+from ..problem.goodness import goodness, scale_covariance
+from ..problem.solution import Status
+from ..problem.solution import message as _status_message
+from ..problem.verify import counts_text, too_few_points, verify
 from ..optimizers import registry
 from .parameters import Parameters
 
@@ -69,7 +69,7 @@ class _Abort(Exception):
 
 
 class ResidualProblem(ProblemShape):
-    """A user's residual function as a solver :class:`~swiftfit.fitting.problem.Problem`.
+    """A user's residual function as a solver :class:`~swiftfit.problem.problem.Problem`.
 
     One pixel (``B == 1``), ``data`` zero and no weights, so that
     ``residuals(θ) = −evaluate(θ)`` is the user's residual ``r(θ)``. The
@@ -199,7 +199,7 @@ class MinimizerResult:
         also when the Jacobian at the answer is singular (status -3: some
         parameters are not determined by the data).
     status : int
-        The code of :data:`swiftfit.fitting.solution.STATUS_MESSAGES`.
+        The code of :data:`swiftfit.problem.solution.STATUS_MESSAGES`.
     message : str
     method : str
         The method as given; ``optimizer`` is swiftfit's name for it.
@@ -316,7 +316,7 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         ``2000·(nvarys + 1)``, none for the global optimizers. When spent
         the fit is aborted with the best point seen.
     criteria : {"lmfit", "likelihood"}
-        Convention of ``aic``/``bic`` (:func:`swiftfit.fitting.goodness.goodness`):
+        Convention of ``aic``/``bic`` (:func:`swiftfit.problem.goodness.goodness`):
         lmfit's ``n ln(χ²/n) + 2k`` (default) or the Gaussian ln L with σ²
         profiled, as ``m.fit`` reports for least squares without a variance.
     **fit_kws
@@ -462,7 +462,7 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         status = Status.MAX_NFEV
     nfev = state["calls"]
     state["cap"] = None
-    # success means verified: the same check as every model door (swiftfit.fitting.verify),
+    # success means verified: the same check as every model door (swiftfit.problem.verify),
     # on the finite-difference Jacobian (its step scaled per parameter)
     if not aborted and P:
         with np.errstate(all="ignore"):

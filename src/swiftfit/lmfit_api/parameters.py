@@ -496,7 +496,7 @@ class Parameters(dict):
         entry = self._compiled.get(par.name)
         if entry is not None and entry[0] == par.expr:
             return entry
-        from ..fitting.problem import compile_tie
+        from ..problem.problem import compile_tie
 
         symbols: dict = {}
         expr = _expr.parse_expression(par.expr, symbols=symbols)

@@ -17,7 +17,7 @@ from ..plotting.mixins import ModelPlotMixin
 from ..stats.mixin import StatsMixin
 from .autosave import PIXEL_ARRAYS
 from .components_table import ModelComponents
-from .fitting import FittingMixin
+from .fit_mixin import FittingMixin
 from .multifit import MultifitMixin
 from .slicing import ModelSlicer
 from .store import StoreMixin

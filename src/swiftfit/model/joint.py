@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
-from ..fitting.verify import too_few_points
+from ..problem.verify import too_few_points
 from ..optimizers import registry
 from .base import BaseModel
-from .compile import compile_problem
-from .fitting import with_priors
+from ..problem.compile import compile_problem
+from .fit_mixin import with_priors
 
 __all__ = ["JointModel"]
 

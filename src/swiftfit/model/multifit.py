@@ -26,9 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
-from ..fitting.solution import Status
-from ..fitting.verify import too_few_points
-from .fitting import poisson_start
+from ..problem.solution import Status
+from ..problem.verify import too_few_points
+from .fit_mixin import poisson_start
 from .autosave import (
     DEFAULT_AUTOSAVE_FILE,
     PIXEL_ARRAYS,
@@ -39,7 +39,7 @@ from .multifit_output import MultifitOutput
 
 _log = logging.getLogger("swiftfit")
 
-# status codes (swiftfit.fitting.solution): -4 is "data not finite" and -8 "no
+# status codes (swiftfit.problem.solution): -4 is "data not finite" and -8 "no
 # signal" (zeros), which no other starting point can fix; every other negative
 # code may be a bad start
 _BAD_DATA = Status.BAD_DATA

@@ -6,8 +6,8 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..fitting.solution import STATUS_MESSAGES
-from ..fitting.solution import message as _message
+from ..problem.solution import STATUS_MESSAGES
+from ..problem.solution import message as _message
 
 __all__ = ["MultifitOutput"]
 

@@ -25,7 +25,7 @@ import threading
 import numpy as np
 
 from ..errors import OptimizerError
-from ..fitting.problem import Problem, relevance
+from ..problem.problem import Problem, relevance
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting.problem import Problem
+from ..problem.problem import Problem
 
 _EPS = np.finfo(float).eps
 RCOND = 1e-13  # relative singular-value cut for "singular Jacobian"

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution
 from ..losses import _Memo
 from . import _lm_steps as steps
 

@@ -8,7 +8,7 @@ parameters (also ones that vary per pixel) and inactive components only change
 chunk at once, with no starting values and no iterations (status 5, "solved
 in closed form").
 
-The design matrix is built from the :class:`~swiftfit.fitting.problem.Problem`
+The design matrix is built from the :class:`~swiftfit.problem.problem.Problem`
 generically, so any component works: ``X`` is the Jacobian at ``θ = 0``
 (analytic where the components give gradients; for ``grad="fd"`` a central
 difference with unit steps, exact for an affine model) and ``h`` the model at
@@ -101,8 +101,8 @@ import numpy as np
 from scipy.optimize import nnls as _scipy_nnls
 
 from ..errors import InvalidTypeError, OptimizerError
-from ..fitting.problem import Problem
-from ..fitting.solution import Solution
+from ..problem.problem import Problem
+from ..problem.solution import Solution
 from . import _linear_batch as _lb
 from .registry import OptimizerSpec, register
 

@@ -57,9 +57,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
-from . import _fused
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution
+from ..engines.numba import lower as _fused
 from . import _lm_steps as steps
 from ._lm_steps import covariance as _covariance
 from .registry import OptimizerSpec, register

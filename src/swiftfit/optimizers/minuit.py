@@ -6,7 +6,7 @@ Poisson −ln L), the loss's gradient as ``grad`` (not for a custom loss without
 a gradient), starting step sizes from the loss's covariance at the start,
 and ``limits`` from the parameters' ``bmin``/``bmax`` when ``bounded``.
 MIGRAD minimises, HESSE then computes the covariance, which is returned in the
-:class:`~swiftfit.fitting.solution.Solution` (unscaled: ``2·errordef·H⁻¹``
+:class:`~swiftfit.problem.solution.Solution` (unscaled: ``2·errordef·H⁻¹``
 with H the numerical Hessian of the objective; for ls ``(JᵀWJ)⁻¹``). Where
 HESSE gives none the loss's own covariance is used.
 
@@ -48,8 +48,8 @@ from scipy.optimize import OptimizeResult
 
 from .._optional import require
 from ..errors import OptimizerError
-from ..fitting.problem import Problem
-from ..fitting.solution import Solution
+from ..problem.problem import Problem
+from ..problem.solution import Solution
 from ..losses import CustomLoss, LeastSquares
 from .registry import OptimizerSpec, register
 from .scipy_min import ALL_LOSSES, scalar_functions

@@ -7,7 +7,7 @@ optimizer runs.
 ODR fits ``y ≈ f(x + δ; β)`` minimising ``Σ w_y ε² + Σ w_x δ²`` over the
 parameters β and the shifts δ of the signal axis: errors in both variables.
 The model is evaluated at the shifted coordinates by a shallow copy of the
-:class:`~swiftfit.fitting.problem.Problem` whose ``coords`` are ``x + δ``
+:class:`~swiftfit.problem.problem.Problem` whose ``coords`` are ``x + δ``
 (binned scaling keeps each channel's bin width).
 
 Options
@@ -63,8 +63,8 @@ import numpy as np
 
 from .. import _optional
 from ..errors import OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution
 from .registry import OptimizerSpec, register
 
 __all__ = ["solve_odr"]

@@ -43,8 +43,8 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import OptimizerError
-from ..fitting.problem import Problem
-from ..fitting.solution import Solution
+from ..problem.problem import Problem
+from ..problem.solution import Solution
 from ..losses import LeastSquares
 from .registry import OptimizerSpec, register
 from .scipy_min import (

@@ -14,8 +14,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution
 from .lm import _covariance
 from .registry import OptimizerSpec, register
 

@@ -42,7 +42,7 @@ are moved into ``options``; ``max_nfev`` (the name the least-squares
 optimizers use) becomes the method's own evaluation cap (``maxfev``,
 ``maxfun`` or COBYLA's ``maxiter``) where it has one.
 
-Status (the table of :mod:`swiftfit.fitting.solution`)
+Status (the table of :mod:`swiftfit.problem.solution`)
 ------------------------------------------------------
 * ``-2`` the final objective or parameters are not finite (also scipy's own
   "NaN result" codes); checked first, so NaN never passes as success;
@@ -76,8 +76,8 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeResult, minimize
 
 from ..errors import OptimizerError
-from ..fitting.problem import Problem
-from ..fitting.solution import Solution, Status
+from ..problem.problem import Problem
+from ..problem.solution import Solution, Status
 from ..losses import LeastSquares
 from .registry import OptimizerSpec, register
 

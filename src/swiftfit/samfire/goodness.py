@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..model.fitting import information_criteria as _criteria
+from ..model.fit_mixin import information_criteria as _criteria
 
 __all__ = [
     "AIC_test",

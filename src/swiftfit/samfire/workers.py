@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
-from ..fitting.solution import Status
+from ..problem.solution import Status
 from ..model.autosave import PIXEL_ARRAYS
 from .goodness import information_criteria
 

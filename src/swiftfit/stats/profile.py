@@ -159,7 +159,7 @@ class _Context:
         self.bounded = bool(out.get("bounded", False)) if (bounded is None and out is not None) else bool(bounded)
         # priors (MAP fits) are part of the statistic being profiled, and the
         # re-optimisation must minimise it too, as the fit did
-        from ..model.fitting import with_priors
+        from ..model.fit_mixin import with_priors
 
         self.loss, self.solver = with_priors(self.loss, registry.get("lm"), _all_parameters(m))
         self.pixel = _pixel(m)

@@ -4,7 +4,7 @@ The seed-002 fitters and samplers (AstroPhot's ``fit`` package) work on one
 flat vector ``x`` of free values. :class:`FitTarget` compiles a
 :class:`~swiftfit.model.model1d.Model1D`, ``Model2D`` or
 :class:`~swiftfit.model.joint.JointModel` once into a one-pixel
-:class:`~swiftfit.fitting.problem.Problem` and answers, for any ``x``:
+:class:`~swiftfit.problem.problem.Problem` and answers, for any ``x``:
 the model, the weighted residuals, the Jacobian, ``−2 ln L`` (up to a
 constant) with its gradient and Gauss–Newton/Fisher Hessian, and ``ln L``.
 Evaluations at ``K`` points at once (chains, walkers) run as one batched
@@ -20,8 +20,8 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError
-from ..fitting.problem import ParamPlan, Problem
-from ..fitting.solution import Solution
+from ..problem.problem import ParamPlan, Problem
+from ..problem.solution import Solution
 
 __all__ = ["FitTarget", "LIKELIHOODS"]
 

@@ -14,7 +14,7 @@ class Status(enum.IntEnum):
     """Every status a fit can end with, one name per code of :data:`STATUS_MESSAGES`.
 
     Positive: the solver converged *and* the answer was verified
-    (:mod:`swiftfit.fitting.verify`); zero: not fitted; negative: failed, the
+    (:mod:`swiftfit.problem.verify`); zero: not fitted; negative: failed, the
     name says why. Members are ints, so ``status == -3`` and
     ``STATUS_MESSAGES[-3]`` keep working; compiled kernels return plain
     integers and are converted with ``Status(code)`` at their boundary.

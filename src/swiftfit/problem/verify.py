@@ -151,7 +151,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     theta : ndarray (B, P)
         The answers.
     status : array_like (B,)
-        The solver's statuses (:class:`~swiftfit.fitting.solution.Status` codes).
+        The solver's statuses (:class:`~swiftfit.problem.solution.Status` codes).
     relevant : ndarray (B, P) of bool, optional
         The free columns that reach the model at each pixel (default all).
 
@@ -242,7 +242,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
 
 
 def too_few_points(problem):
-    """A failed :class:`~swiftfit.fitting.solution.Solution` (``TOO_FEW_POINTS``,
+    """A failed :class:`~swiftfit.problem.solution.Solution` (``TOO_FEW_POINTS``,
     the start values kept) when ``problem`` has fewer data points than free
     parameters — no solver is run then (their linear algebra needs ``N ≥ P``) —
     else None. Every door calls it before its solver.

@@ -13,15 +13,15 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.goodness import goodness, scale_covariance
-from ..fitting.goodness import information_criteria  # noqa: F401  (re-exported: samfire imports it here)
-from ..fitting.solution import Solution, Status, message
-from ..fitting.verify import counts_text, too_few_points
-from ..fitting.verify import verify as _verify
+from ..problem.problem import Problem, relevance
+from ..problem.goodness import goodness, scale_covariance
+from ..problem.goodness import information_criteria  # noqa: F401  (re-exported: samfire imports it here)
+from ..problem.solution import Solution, Status, message
+from ..problem.verify import counts_text, too_few_points
+from ..problem.verify import verify as _verify
 from ..optimizers import registry
 from ..signals.lazy import is_dask_array
-from .compile import compile_problem
+from ..problem.compile import compile_problem
 
 _log = logging.getLogger("swiftfit")
 _X = sympy.Symbol("x", real=True)
@@ -240,7 +240,7 @@ class FittingMixin:
     def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
         """Resolve and check optimizer, loss and gradient options, up front."""
         spec = registry.get("lm" if optimizer is None else optimizer)
-        from ..backends import check_backend, get_backend
+        from ..engines import check_backend, get_backend
 
         backend = check_backend(kwargs.pop("backend", None) or get_backend()[0])
         dtype = kwargs.pop("dtype", None)  # the JAX precision (backend="jax" only)
@@ -261,8 +261,8 @@ class FittingMixin:
         registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
         grad_mode = "auto" if custom_grad is not None else grad
         loss, spec = with_priors(loss, spec, [p for c in self._components for p in c.parameters])
-        if backend == "jax":  # the JAX engine (swiftfit.backends): "lm" and "ls" only
-            from ..backends.jax_lm import jax_spec
+        if backend == "jax":  # the JAX engine (swiftfit.engines): "lm" and "ls" only
+            from ..engines.jax.lm import jax_spec
 
             spec = jax_spec(spec, loss, dtype)
         return spec, loss, grad_mode, rescale
@@ -378,7 +378,7 @@ class FittingMixin:
         # inactive there takes its own out), as a single fit there would count
         rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
         kk = rel.sum(axis=1)
-        if verify:  # success means verified, whichever door and optimizer (swiftfit.fitting.verify)
+        if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
             status, gap = _verify(problem, loss, theta, status, rel)
             solution.info.setdefault("newton_gap", gap)
         with np.errstate(all="ignore"):
@@ -627,7 +627,7 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     instead from a least-squares fit ("lm") from the same values, when the
     model is positive wherever the counts are there; otherwise they keep
     their start, and the fit fails with ``ZERO_MODEL``
-    (:mod:`swiftfit.fitting.verify`). Other losses: ``problem`` unchanged.
+    (:mod:`swiftfit.problem.verify`). Other losses: ``problem`` unchanged.
     """
     if getattr(loss, "name", None) != "ML-poisson" or problem.P == 0 or problem.N < problem.P:
         return problem

@@ -2,7 +2,7 @@
 
 A sampler draws from the posterior ``ln p(x) = −χ²(x)/2 + ln π(x)`` of the
 free parameters ``x`` of a model at its current position, where ``χ²`` is
-:class:`~swiftfit.fitters._target.FitTarget`'s ``−2 ln L`` (gaussian or
+:class:`~swiftfit.astrophot_api._target.FitTarget`'s ``−2 ln L`` (gaussian or
 poisson) and the prior ``π`` is flat by default, zero outside the
 parameters' ``bmin``/``bmax``, times the priors set on the parameters
 (:mod:`swiftfit.priors`), times a user's ``prior`` (a callable ``ln π(x)``

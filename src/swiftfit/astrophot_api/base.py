@@ -1,6 +1,6 @@
 """BaseOptimizer: what every seed-002 fitter shares (AstroPhot's ``fit.base``).
 
-A fitter holds a :class:`~swiftfit.fitters._target.FitTarget` (the model at
+A fitter holds a :class:`~swiftfit.astrophot_api._target.FitTarget` (the model at
 its current position as functions of the free vector), a ``current_state``,
 and the history of the states it visited with their ``−2 ln L``. It ends by
 writing its best state back into the model, as ``m.fit`` does, so
@@ -15,7 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
-from ..fitting.solution import Status
+from ..problem.solution import Status
 from ._target import FitTarget
 
 __all__ = ["BaseOptimizer"]
@@ -79,7 +79,7 @@ class BaseOptimizer:
 
     Examples
     --------
-    >>> from swiftfit.fitters import LM                        # doctest: +SKIP
+    >>> from swiftfit.astrophot_api import LM                        # doctest: +SKIP
     >>> fitter = LM(m, relative_tolerance=1e-8).fit()           # doctest: +SKIP
     >>> fitter.message, fitter.chi2min()                        # doctest: +SKIP
     ('success: ...', 1.02)
@@ -186,7 +186,7 @@ class BaseOptimizer:
                        Status.MAX_NFEV if message.startswith("fail: max") else Status.OPTIMIZER_FAILURE)
         self.current_state = np.array(x, dtype=float)
         if self.target._writer is not None:
-            # the verdict of every door (swiftfit.fitting.verify): a fitter's "success" must
+            # the verdict of every door (swiftfit.problem.verify): a fitter's "success" must
             # survive the same check; with constraints the optimum is of the penalised loss
             stats = self.target.write_back(self.current_state, covariance=covariance, status=self.status,
                                            verify=not getattr(self, "constraints", None))

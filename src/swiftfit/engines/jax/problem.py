@@ -1,4 +1,4 @@
-"""Lower a :class:`~swiftfit.fitting.problem.Problem` to a pure JAX function.
+"""Lower a :class:`~swiftfit.problem.problem.Problem` to a pure JAX function.
 
 The JAX engine fits one pixel's model ``f(θ) -> (N,)`` vmapped over the
 batch, so :func:`lower_problem` builds the model of a *single* pixel:
@@ -31,9 +31,9 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from .. import _expr
-from ..fitting.problem import Problem
-from .jax_components import NotLowerable, jax_lambdify, lower_component
+from ... import _expr
+from ...problem.problem import Problem
+from .components import NotLowerable, jax_lambdify, lower_component
 
 __all__ = ["LoweredProblem", "lower_problem"]
 

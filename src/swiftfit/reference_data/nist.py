@@ -12,7 +12,7 @@ syntax (``x`` and ``b1 .. bk``).
 
 Examples
 --------
->>> from swiftfit.datasets import load_nist
+>>> from swiftfit.reference_data import load_nist
 >>> p = load_nist("Misra1a")
 >>> p.expression, p.x.size, p.start1
 ('b1*(1-exp(-b2*x))', 14, (500.0, 0.0001))

@@ -42,7 +42,7 @@ class MALA(BaseSampler):
     target_accept : float
         Acceptance rate the warm-up aims at (default 0.574, the optimum for MALA).
     progress_bar, likelihood, seed, prior, use_parameter_priors, write_back
-        As :class:`~swiftfit.fitters._sampler_base.BaseSampler`.
+        As :class:`~swiftfit.astrophot_api._sampler_base.BaseSampler`.
 
     Attributes
     ----------

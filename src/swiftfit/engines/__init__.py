@@ -59,7 +59,7 @@ def set_backend(backend: str = "numpy", dtype: str = "float64") -> None:
 
     Examples
     --------
-    >>> import swiftfit.backends as bk
+    >>> import swiftfit.engines as bk
     >>> bk.set_backend("jax", dtype="float64")     # doctest: +SKIP
     >>> bk.get_backend()                           # doctest: +SKIP
     ('jax', 'float64')
@@ -78,7 +78,7 @@ def get_backend() -> tuple[str, str]:
 
     Examples
     --------
-    >>> from swiftfit.backends import get_backend
+    >>> from swiftfit.engines import get_backend
     >>> get_backend()[0] in ("numpy", "jax")
     True
     """

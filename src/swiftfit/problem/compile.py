@@ -4,7 +4,7 @@ A single model is the common case; a joint model passes one part per
 dataset, all with the same number of pixels ``B``. Parameters are collected
 over every part, so a twin or an ``expr`` may refer to a parameter of another
 dataset's model; the data points of the parts are stacked, each part being
-one :class:`~swiftfit.fitting.problem.Segment`.
+one :class:`~swiftfit.problem.problem.Segment`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sympy
 
 from .. import _expr
 from ..errors import InvalidInputError
-from ..fitting.problem import ParamPlan, Problem, Segment, compile_tie
+from .problem import ParamPlan, Problem, Segment, compile_tie
 
 _X = sympy.Symbol("x", real=True)
 

@@ -71,7 +71,7 @@ class HMC(BaseSampler):
     jitter : float
         Relative jitter of ``ε`` per trajectory, in ``[0, 1)`` (default 0.2).
     seed, use_parameter_priors, write_back
-        As :class:`~swiftfit.fitters._sampler_base.BaseSampler`.
+        As :class:`~swiftfit.astrophot_api._sampler_base.BaseSampler`.
     adapt_step_size : bool
         Tune ``ε`` during warm-up (default True).
     hmc_kwargs, mcmc_kwargs : dict, optional

@@ -34,8 +34,8 @@ import math
 
 import numpy as np
 
-from ..components import background, galaxy, lineshapes, pattern, peaks, steps, two_d
-from ..components.expression import Expression
+from ...components import background, galaxy, lineshapes, pattern, peaks, steps, two_d
+from ...components.expression import Expression
 
 __all__ = ["lower_component", "NotLowerable", "faddeeva", "jax_lambdify", "JAX_FUNCTIONS"]
 

@@ -36,16 +36,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import losses as _losses
-from .errors import InvalidInputError, InvalidTypeError, OptimizerError
-from .fitting.verify import too_few_points
-from .fit_backends import scalar
-from .fit_backends.trace import TracedLoss, Tracer, trace_residuals
-from .model.base import BaseModel
-from .model.joint import JointModel
-from .optimizers import registry
-from .stats import profile as _profile
-from .stats.fit_tables import Table, parameter_table
+from .. import losses as _losses
+from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
+from ..problem.verify import too_few_points
+from ..optimizers import sherpa as scalar
+from .trace import TracedLoss, Tracer, trace_residuals
+from ..model.base import BaseModel
+from ..model.joint import JointModel
+from ..optimizers import registry
+from ..stats import profile as _profile
+from ..stats.fit_tables import Table, parameter_table
 
 __all__ = ["Datasets", "Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
 
@@ -273,7 +273,7 @@ class Fit:
         else:
             spec = registry.get(method)
         if isinstance(state.loss, _losses.PriorLoss):
-            from .model.fitting import _map_solver
+            from ..model.fit_mixin import _map_solver
 
             spec = _map_solver(spec)  # "lm" minimises the loss itself, priors included
         registry.check_capabilities(spec, loss_name=state.loss.name, bounded=bounded and problem.bounded)

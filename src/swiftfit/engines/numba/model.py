@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._fused_vm import run as _run_program
+from .expression_vm import run as _run_program
 
 # component kinds (see _fused.py for the mapping from classes)
 GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION, POWERLAW = 0, 1, 2, 3, 4, 5, 6, 7

@@ -39,7 +39,7 @@ class MHMCMC(BaseSampler):
     seed : int, optional
         Seeds emcee's random state.
     prior, use_parameter_priors, write_back
-        As :class:`~swiftfit.fitters._sampler_base.BaseSampler`.
+        As :class:`~swiftfit.astrophot_api._sampler_base.BaseSampler`.
     moves
         Passed to ``emcee.EnsembleSampler`` (default: the stretch move).
 

@@ -8,7 +8,7 @@ reduction below ``ftol``, scaled step below ``xtol``, gradient cosine below
 holds, undamped Gauss–Newton "polishing" steps until they stop shrinking or
 are below ``xtol`` with nothing left to gain -- so both engines end at the
 minimum to nearly the precision of the cost, and agree there to ~1e-10 and
-better. Status codes are those of :data:`~swiftfit.fitting.solution.STATUS_MESSAGES`
+better. Status codes are those of :data:`~swiftfit.problem.solution.STATUS_MESSAGES`
 (1, 2, 3, 4 converged; -1 evaluation limit; -2 non-finite; -3 singular).
 
 JAX form. The iteration is written for one pixel and ``jax.vmap``-ed over
@@ -44,13 +44,13 @@ import logging
 
 import numpy as np
 
-from ..errors import OptimizerError
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
-from ..optimizers import _lm_steps as steps
-from . import check_dtype, enable_jax
-from .jax_components import NotLowerable
-from .jax_problem import lower_problem
+from ...errors import OptimizerError
+from ...problem.problem import Problem, relevance
+from ...problem.solution import Solution
+from ...optimizers import _lm_steps as steps
+from .. import check_dtype, enable_jax
+from .components import NotLowerable
+from .problem import lower_problem
 
 __all__ = ["jax_levenberg_marquardt", "jax_spec"]
 
@@ -387,7 +387,7 @@ def jax_spec(spec, loss, dtype=None):
     --------
     >>> spec = jax_spec(registry.get("lm"), losses.get("ls"))     # doctest: +SKIP
     """
-    from ..losses import PriorLoss
+    from ...losses import PriorLoss
 
     if spec.name != "lm":
         raise OptimizerError(f"backend='jax' supports optimizer='lm' (or None) only, got optimizer={spec.name!r}")
@@ -395,7 +395,7 @@ def jax_spec(spec, loss, dtype=None):
         raise OptimizerError("backend='jax' cannot fit parameters with priors; use backend='numpy'")
     if loss.name != "ls":
         raise OptimizerError(f"backend='jax' supports loss_function='ls' only, got loss_function={loss.name!r}")
-    from . import get_backend
+    from .. import get_backend
 
     dtype = check_dtype(get_backend()[1] if dtype is None else dtype)
     enable_jax(dtype)

@@ -17,7 +17,7 @@ from numbers import Integral
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
-from ..fitting.solution import Status
+from ..problem.solution import Status
 from .base import BaseOptimizer, _positive_float, _positive_int
 
 __all__ = ["LM", "LMConstraint"]

@@ -26,8 +26,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._fused_model import evaluate as _evaluate
-from ._fused_model import gram as _gram
+from .model import evaluate as _evaluate
+from .model import gram as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13

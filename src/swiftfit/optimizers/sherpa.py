@@ -5,7 +5,7 @@
 ``hesse_covariance``: MINUIT's HESSE at a given point (``covariance_opts``
 ``backend="minuit"``).
 
-Each solver returns a :class:`~swiftfit.fitting.solution.Solution` for the
+Each solver returns a :class:`~swiftfit.problem.solution.Solution` for the
 one-pixel problem of a ``Fit``, with ``nfev`` the backend's own count of
 objective evaluations and ``info["scipy_result"]`` carrying its message.
 
@@ -30,8 +30,8 @@ from scipy.optimize import OptimizeResult, minimize
 
 from .._optional import require
 from ..errors import OptimizerError
-from ..fitting.solution import Solution, Status
-from ..optimizers.scipy_min import scalar_functions
+from ..problem.solution import Solution, Status
+from .scipy_min import scalar_functions
 
 __all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SCIPY_GRADIENT_METHODS"]
 

@@ -9,7 +9,7 @@ parameters (``value``, ``std``) as ``m.fit`` does.
 
 Examples
 --------
->>> from swiftfit.fitters import LM, HMC                   # doctest: +SKIP
+>>> from swiftfit.astrophot_api import LM, HMC                   # doctest: +SKIP
 >>> LM(m, verbose=0).fit().message                         # doctest: +SKIP
 >>> print(HMC(m, max_iter=500, progress_bar=False).fit().summary())   # doctest: +SKIP
 """

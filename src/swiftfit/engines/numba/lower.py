@@ -1,6 +1,6 @@
 """The fused fast path of ``"lm"``: a Problem lowered to arrays for numba.
 
-:func:`lower` turns a :class:`~swiftfit.fitting.problem.Problem` into the
+:func:`lower` turns a :class:`~swiftfit.problem.problem.Problem` into the
 flat description the compiled kernels (:mod:`._fused_kernels`) take — one
 kind code per component, where each component's parameters sit in a vector
 ``q``, which ``theta`` column (or fixed value) feeds each of them — or
@@ -16,7 +16,7 @@ returns None when the problem needs something only the NumPy path does:
   gradients asked for explicitly, a loss other than least squares, bounds.
 
 :func:`fused_lm` runs the kernels and returns the same
-:class:`~swiftfit.fitting.solution.Solution` as the NumPy reference.
+:class:`~swiftfit.problem.solution.Solution` as the NumPy reference.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fitting.problem import Problem, relevance
-from ..fitting.solution import Solution
-from . import _lm_steps as steps
+from ...problem.problem import Problem, relevance
+from ...problem.solution import Solution
+from ...optimizers import _lm_steps as steps
 
 __all__ = ["available", "lower", "fused_lm"]
 
@@ -76,11 +76,11 @@ def _refresh_kernel_cache() -> None:
 
 
 def _kinds() -> dict:
-    from ..components import background, peaks
-    from ..components.expression import Expression
+    from ...components import background, peaks
+    from ...components.expression import Expression
 
     _refresh_kernel_cache()
-    from . import _fused_model as k
+    from . import model as k
 
     return {
         peaks.Gaussian: k.GAUSSIAN,
@@ -97,7 +97,7 @@ def _kinds() -> dict:
 @functools.lru_cache(maxsize=256)
 def _program(expr, grads, params):
     """An Expression's register program (cached: sympy's cse is not free)."""
-    from . import _fused_vm
+    from . import expression_vm as _fused_vm
 
     try:
         return _fused_vm.lower(expr, list(grads), list(params))
@@ -144,8 +144,8 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
         return None
     if problem.grad not in ("auto", "analytical"):
         return None
-    from ..components import background
-    from ..components.expression import Expression
+    from ...components import background
+    from ...components.expression import Expression
 
     kinds_of = _kinds()
     kinds, programs, cexpr = [], [], []
@@ -203,7 +203,7 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None):
     """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
     (the tests compare them with the NumPy path)."""
     _refresh_kernel_cache()
-    from . import _fused_kernels as k
+    from . import kernels as k
 
     low = lower(problem) if low is None else low
     W, use_w = _weights(problem)
@@ -216,7 +216,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
              radius0: float) -> Solution:
     """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel."""
     _refresh_kernel_cache()
-    from . import _fused_kernels as k
+    from . import kernels as k
 
     _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
     W, use_w = _weights(problem)
@@ -229,7 +229,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     if back.size:
         # pixels whose Jacobian is rank deficient or too ill conditioned for the
         # normal equations: the NumPy reference (SVD) fits them from their start
-        from .lm import levenberg_marquardt
+        from ...optimizers.lm import levenberg_marquardt
 
         ref = levenberg_marquardt(problem.take(back), None, ftol=ftol, xtol=xtol, max_nfev=max_nfev,
                                   radius0=radius0, kernel="numpy")
