@@ -541,7 +541,8 @@ class BaseSampler:
         """Store the posterior mean as the parameters' values and the posterior
         std as their ``std`` (the sample covariance in ``model.covariance``)."""
         s = self.summary()
-        return self.target.write_back(s.mean, covariance=s.covariance, std=s.std, status=6, nfev=self.target.nfev)
+        return self.target.write_back(s.mean, covariance=s.covariance, std=s.std, status=6, nfev=self.target.nfev,
+                                      verify=False)
 
     def corner_plot(self, truths=None, **kwargs):
         """Corner plot of the kept draws; returns the matplotlib figure.

@@ -193,14 +193,17 @@ class FitTarget:
         return np.clip(np.asarray(x, dtype=float), self.lower, self.upper)
 
     # -------------------------------------------------------- write back
-    def write_back(self, x, covariance=None, status: int = 6, nfev: int | None = None, std=None):
+    def write_back(self, x, covariance=None, status: int = 6, nfev: int | None = None, std=None,
+                   verify: bool = True):
         """Store ``x`` (and standard errors) in the model's parameters, with
         the goodness-of-fit maps, in one step (as ``m.fit`` does).
 
         ``covariance`` (P, P): the errors to store; ``None`` takes the loss's
         (``2 H⁻¹``, scaled by the reduced χ² for gaussian data without a
         noise variance, as ``m.fit``). ``std`` (P,) overrides the diagonal
-        (a sampler's posterior std). Returns the statistics ``m.fit`` computes.
+        (a sampler's posterior std). Returns the statistics ``m.fit`` computes,
+        ``"status"`` verified as every door's (``verify=False``: a sampler's
+        posterior mean, which is no optimum).
         """
         theta = self._theta(x)
         cov = None if covariance is None else np.asarray(covariance, dtype=float)[None]
@@ -214,7 +217,8 @@ class FitTarget:
             rescale = False
         solution = Solution(theta=theta, status=np.array([status]), nfev=np.array([nfev or self.nfev]),
                             objective=np.array([self.chi2(x) * self.loss.errordef]), covariance=cov)
-        stats = self._writer._write_back(self.problem, solution, self._pixels, rescale, self.loss, parts=self._parts)
+        stats = self._writer._write_back(self.problem, solution, self._pixels, rescale, self.loss, parts=self._parts,
+                                         verify=verify)
         self._writer._remember_fit(self.loss, False)
         cov_out = stats["covariance"]
         target = self.model

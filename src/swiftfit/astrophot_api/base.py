@@ -15,6 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ..problem.solution import Status
 from ._target import FitTarget
 
 __all__ = ["BaseOptimizer"]
@@ -181,10 +182,18 @@ class BaseOptimizer:
         """Set the outcome and write ``x`` back into the model (full targets only)."""
         self.success = bool(success)
         self.message = message
-        self.status = 6 if success else -1 if message.startswith("fail: max") else -5
+        self.status = (Status.OPTIMIZER_SUCCESS if success else
+                       Status.MAX_NFEV if message.startswith("fail: max") else Status.OPTIMIZER_FAILURE)
         self.current_state = np.array(x, dtype=float)
         if self.target._writer is not None:
-            self.target.write_back(self.current_state, covariance=covariance, status=self.status)
+            # the verdict of every door (swiftfit.problem.verify): a fitter's "success" must
+            # survive the same check; with constraints the optimum is of the penalised loss
+            stats = self.target.write_back(self.current_state, covariance=covariance, status=self.status,
+                                           verify=not getattr(self, "constraints", None))
+            verified = Status(int(stats["status"][0]))
+            if self.success and not verified.success:
+                self.success, self.status = False, verified
+                self.message = message = f"fail: {verified.message} (the fitter said: {message})"
         self._say(message)
 
     # ------------------------------------------------------------ API

@@ -17,6 +17,7 @@ from numbers import Integral
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ..problem.solution import Status
 from .base import BaseOptimizer, _positive_float, _positive_int
 
 __all__ = ["LM", "LMConstraint"]
@@ -291,7 +292,7 @@ class LM(BaseOptimizer):
             self._covariance = None
         else:
             self.success, self.message, self.current_state = success, message, x
-            self.status = 6 if success else -1
+            self.status = Status.OPTIMIZER_SUCCESS if success else Status.MAX_NFEV
             if self.target._writer is not None:
                 self.target.set_values(x)
             self._say(message)
@@ -327,7 +328,7 @@ class LM(BaseOptimizer):
         """Write :meth:`res` and its standard errors (the covariance's diagonal,
         as ``m.fit`` computes them) into the model."""
         x = self.res()
-        self.target.write_back(x, covariance=self._constraint_covariance(x), status=self.status or 6)
+        self.target.write_back(x, covariance=self._constraint_covariance(x), status=self.status or Status.OPTIMIZER_SUCCESS)
 
     def chi2_ndf(self) -> float:
         """χ² (weighted least squares) at :meth:`res` per degree of freedom."""

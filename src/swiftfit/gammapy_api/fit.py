@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
+from ..problem.verify import too_few_points
 from ..optimizers import sherpa as scalar
 from .trace import TracedLoss, Tracer, trace_residuals
 from ..model.base import BaseModel
@@ -254,6 +255,9 @@ class Fit:
     # --------------------------------------------------------- optimize
     def _solve(self, backend, method, opts, state, loss):
         problem, bounded = state.problem, state.bounded
+        refused = too_few_points(problem)  # no solver needs to see N < P
+        if refused is not None:
+            return refused
         if backend == "scipy":
             return scalar.solve_scipy(problem, loss, bounded=bounded, method=method, **opts)
         if backend == "sherpa":
@@ -313,8 +317,8 @@ class Fit:
         self._state = state
         sres = solution.info.get("scipy_result")
         message = str(sres.message) if sres is not None and getattr(sres, "message", None) else out.message
-        if sres is not None and bool(getattr(sres, "success", out.success)) != bool(out.success):
-            message = out.message  # our verdict differs from the backend's: say so, with its message
+        if not out.success and message != out.message:  # a failed verification says why, then the backend
+            message = out.message if sres is None or str(sres.message) in out.message else f"{out.message} ({message})"
         params = {}
         for m, name in zip(jm.models, jm.names):
             for comp in m:

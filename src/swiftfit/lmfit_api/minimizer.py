@@ -27,7 +27,10 @@ import numpy as np
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..problem.problem import ProblemShape
+from ..problem.goodness import goodness, scale_covariance
+from ..problem.solution import Status
 from ..problem.solution import message as _status_message
+from ..problem.verify import counts_text, too_few_points, verify
 from ..optimizers import registry
 from .parameters import Parameters
 
@@ -55,7 +58,6 @@ METHOD_NAMES = {
 _NOT_AVAILABLE = ("brute", "ampgo", "emcee")
 _NAN_POLICIES = ("raise", "propagate", "omit")
 _STEP = np.finfo(float).eps ** (1 / 3)  # central differences: error ~ eps^(2/3)
-_TINY = 1e-250
 # rank cut of the column-normalised finite-difference Jacobian: its columns are
 # accurate to ~eps^(2/3) ≈ 4e-11, so a smaller singular ratio is indistinguishable
 # from an exactly singular Jacobian (the parameters are not all determined)
@@ -72,7 +74,7 @@ class ResidualProblem(ProblemShape):
     One pixel (``B == 1``), ``data`` zero and no weights, so that
     ``residuals(θ) = −evaluate(θ)`` is the user's residual ``r(θ)``. The
     Jacobian of the model is a central finite difference (step
-    ``eps^(1/3)·max(1, |θ|)``) that never leaves the bounds: next to a bound
+    ``eps^(1/3)`` times the parameter's size: ``|θ|``, else ``|p0|``, else 1) that never leaves the bounds: next to a bound
     it is the one-sided three-point formula, equally accurate.
 
     Parameters
@@ -127,7 +129,7 @@ class ResidualProblem(ProblemShape):
         J = np.zeros((self.N, t.size))
         f0 = None
         for j in range(t.size):
-            h = _STEP * max(1.0, abs(t[j]))
+            h = _STEP * self._scale(t, j)
             up, dn = self.upper[j] - t[j], t[j] - self.lower[j]
             if up >= h and dn >= h:
                 tp, tm = t.copy(), t.copy()
@@ -147,6 +149,16 @@ class ResidualProblem(ProblemShape):
             t2[j] += sign * 2 * h
             J[:, j] = sign * (-3 * f0 + 4 * self._model(t1) - self._model(t2)) / (2 * h)
         return J
+
+    def _scale(self, t: np.ndarray, j: int) -> float:
+        """The size of parameter ``j`` that its difference step is relative to:
+        ``|θ_j|``, else its start ``|p0_j|``, else 1. A step of ``eps^(1/3)·max(1, |θ|)``
+        is larger than a parameter of order 1e-6 itself (Hahn1's ``b7``) and
+        gives a Jacobian with no correct digit there."""
+        for size in (abs(float(t[j])), abs(float(self.p0[0, j]))):
+            if size > 0 and np.isfinite(size):
+                return size
+        return 1.0
 
     def _relevance(self, theta) -> np.ndarray:
         return np.ones(np.shape(np.atleast_2d(theta)), dtype=bool)
@@ -269,7 +281,7 @@ def _flatten(out, where: str) -> np.ndarray:
 
 
 def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True, nan_policy="raise",
-             max_nfev=None, **fit_kws) -> MinimizerResult:
+             max_nfev=None, criteria: str = "lmfit", **fit_kws) -> MinimizerResult:
     """Minimize ``Σ r²`` of a residual function over the varied parameters.
 
     Parameters
@@ -303,6 +315,10 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         Most calls of ``fcn`` (finite differences included); default
         ``2000·(nvarys + 1)``, none for the global optimizers. When spent
         the fit is aborted with the best point seen.
+    criteria : {"lmfit", "likelihood"}
+        Convention of ``aic``/``bic`` (:func:`swiftfit.problem.goodness.goodness`):
+        lmfit's ``n ln(χ²/n) + 2k`` (default) or the Gaussian ln L with σ²
+        profiled, as ``m.fit`` reports for least squares without a variance.
     **fit_kws
         Options of the solver (e.g. ``ftol``, ``xtol`` for "lm";
         ``xatol``/``fatol`` for "Nelder-Mead"); also ``calc_covar=False``
@@ -330,6 +346,8 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         args = (args,)
     kws = {} if kws is None else dict(kws)
     spec = _resolve(method)
+    if criteria not in ("lmfit", "likelihood"):
+        raise InvalidInputError(f"`criteria` must be 'lmfit' or 'likelihood', got {criteria!r}")
     options = dict(fit_kws)
     calc_covar = bool(options.pop("calc_covar", True))
 
@@ -432,19 +450,28 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
     try:
         if P == 0:
             theta = np.zeros(0)
-            status = 5
+            status = Status.CLOSED_FORM
         else:
-            solution = spec.solve(problem, _losses.LeastSquares(), bounded=bounded, **options)
+            solution = too_few_points(problem) or spec.solve(problem, _losses.LeastSquares(), bounded=bounded,
+                                                             **options)
             theta = np.asarray(solution.theta[0], dtype=float)
             status = int(solution.status[0])
     except _Abort:
         aborted = True
         theta = state["best_theta"]
-        status = -1
+        status = Status.MAX_NFEV
     nfev = state["calls"]
     state["cap"] = None
+    # success means verified: the same check as every model door (swiftfit.problem.verify),
+    # on the finite-difference Jacobian (its step scaled per parameter)
+    if not aborted and P:
+        with np.errstate(all="ignore"):
+            checked, _ = verify(problem, _losses.LeastSquares(), theta[None, :], [status])
+        status = int(checked[0])
 
     text = _status_message(status)
+    if status == Status.TOO_FEW_POINTS:
+        text = f"{text}: {counts_text(P, n)}"
     if aborted:
         text = f"aborted: the number of function evaluations reached max_nfev={cap}"
     elif solution is not None:
@@ -460,19 +487,21 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         else:
             cov = _covariance(problem, theta)
         if not np.isfinite(cov).all() and status > 0:
-            status, text = -3, _status_message(-3)
+            status, text = Status.SINGULAR, _status_message(Status.SINGULAR)
     with np.errstate(all="ignore"):
         residual = call(theta) if P else (r0[state["mask"]] if state["mask"] is not None else r0)
-    nfev_total = nfev
+    nfev_total = nfev  # the solver's calls; the verification's are not counted
     chisqr = float(np.dot(residual, residual))
     nfree = n - P
-    redchi = chisqr / max(1, nfree)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        neg2lnl = n * np.log(max(chisqr, _TINY * n) / n)
-    aic = float(neg2lnl + 2 * P)
-    bic = float(neg2lnl + np.log(n) * P)
+    with np.errstate(all="ignore"):
+        lnl = _losses.LeastSquares().log_likelihood_from_chisq(problem, np.array([chisqr]))[0]
+    good = goodness(chisqr, n, P, lnl, convention=criteria)
+    redchi = float(good.red_chisq) if nfree > 0 else chisqr / max(1, nfree)  # lmfit's redchi
+    aic, bic = float(good.aic), float(good.bic)
     if status > 0 and not np.isfinite(chisqr):
-        status, text = -2, _status_message(-2)
+        status, text = Status.NONFINITE, _status_message(Status.NONFINITE)
+    if status in (Status.SINGULAR, Status.TOO_FEW_POINTS):
+        cov = None  # not determined: no error bars (never a std of 0)
     errorbars = False
     cov0 = None  # unscaled: correlations do not depend on the scale (and survive a zero chi-square)
     if cov is not None:
@@ -480,8 +509,7 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         errorbars = bool(np.isfinite(cov).all() and (diag > 0).all())
         if errorbars:
             cov0 = cov
-            if scale_covar:
-                cov = cov * redchi
+            cov = scale_covariance(cov, redchi, bool(scale_covar))
         else:
             cov = None
 
@@ -521,7 +549,7 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
         nfree=nfree,
         nfev=nfev_total,
         success=bool(status > 0),
-        status=status,
+        status=int(status),
         message=text,
         method=method,
         optimizer=spec.name,

@@ -13,7 +13,11 @@ from scipy.optimize import OptimizeResult
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
 from ..problem.problem import Problem, relevance
-from ..problem.solution import Solution, message
+from ..problem.goodness import goodness, scale_covariance
+from ..problem.goodness import information_criteria  # noqa: F401  (re-exported: samfire imports it here)
+from ..problem.solution import Solution, Status, message
+from ..problem.verify import counts_text, too_few_points
+from ..problem.verify import verify as _verify
 from ..optimizers import registry
 from ..optimizers.map_fit import with_priors
 from ..signals.lazy import is_dask_array
@@ -207,6 +211,11 @@ class FittingMixin:
         """
         grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        # verify=False: the optimizer's own word (scipy minimizers take it too), unchecked
+        verify = bool(kwargs.get("verify", True) if spec.name in _SCIPY_METHODS else kwargs.pop("verify", True))
+        # a constrained optimum (SLSQP constraints) or ODR's errors-in-variables one is no
+        # minimum of the residuals alone: the Newton check does not apply
+        verify = verify and not kwargs.get("constraints") and spec.name != "odr"
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
@@ -217,8 +226,9 @@ class FittingMixin:
                 "or inf inside the signal range; remove them from the range or fix the data"
             )
         self._check_problem(spec, loss, problem, bounded)
-        solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
-        stats = self._write_back(problem, solution, [pixel], rescale, loss)
+        problem = poisson_start(problem, loss, bounded)
+        solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
+        stats = self._write_back(problem, solution, [pixel], rescale, loss, verify=verify)
         elapsed = time.perf_counter() - start
         self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed,
                                            loss_obj=loss)
@@ -304,6 +314,8 @@ class FittingMixin:
         cov = stats["covariance"]
         status = int(stats["status"][0])
         text = message(status)
+        if status == Status.TOO_FEW_POINTS:
+            text = f"{text}: {counts_text(problem.P, problem.N)}"
         scipy_result = solution.info.get("scipy_result")
         if scipy_result is not None and getattr(scipy_result, "message", None):
             text = f"{text} ({scipy_result.message})"
@@ -338,7 +350,8 @@ class FittingMixin:
             time=elapsed,
         )
 
-    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None, parts=None):
+    def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None, parts=None,
+                    verify: bool = True):
         """Write values, std, is_set and goodness of fit into the maps, in one step.
 
         The covariance is the solver's when it gives one, else the loss's
@@ -353,7 +366,7 @@ class FittingMixin:
         idx_of = {id(m): m._nav_index(px) for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
-        written = status != -4
+        written = status != Status.BAD_DATA
         values, dvals = problem.parameter_values(theta, derivatives=True)
         with np.errstate(all="ignore"):
             chisq = solution.info.get("chisq")
@@ -361,15 +374,22 @@ class FittingMixin:
                 resid = problem.residuals(theta)
                 chisq = np.einsum("bn,bn->b", resid, resid)
             objective = chisq if loss.name == "ls" else loss.value(problem, theta)
-        status[(status > 0) & ~np.isfinite(objective)] = -2
+        status[(status > 0) & ~np.isfinite(objective)] = Status.NONFINITE
         n = problem.N
         k = problem.P
         # free parameters that reach the model at each pixel (a component
         # inactive there takes its own out), as a single fit there would count
-        kk = relevance(problem, theta, dvals).sum(axis=1) if k else np.zeros(problem.B, dtype=int)
-        dof = n - kk
-        with np.errstate(divide="ignore", invalid="ignore"):
-            red = np.where(dof > 0, chisq / dof, np.nan)
+        rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
+        kk = rel.sum(axis=1)
+        if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
+            status, gap = _verify(problem, loss, theta, status, rel)
+            solution.info.setdefault("newton_gap", gap)
+        with np.errstate(all="ignore"):
+            lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
+            if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
+                lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
+        good = goodness(chisq, n, kk, lnl)
+        dof, red = good.dof, good.red_chisq
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):
@@ -377,16 +397,16 @@ class FittingMixin:
                 cov = loss.covariance(problem, theta)
         if cov is not None and k:
             singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0)
-            status[singular] = -3
+            status[singular] = Status.SINGULAR
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
-            if rescale:
-                cov = cov * red[:, None, None]
-        with np.errstate(all="ignore"):
-            lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
-            if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
-                lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
-        aic, aicc, bic = information_criteria(lnl, kk, n)
+            cov = scale_covariance(cov, red, rescale)
+            # not determined: no error bars at all (NaN, never a std of 0)
+            undetermined = np.isin(status, _UNDETERMINED)
+            if undetermined.any():
+                cov = np.array(cov, dtype=float)
+                cov[undetermined] = np.nan
+        aic, aicc, bic = good.aic, good.aicc, good.bic
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         if cov is not None:
@@ -572,15 +592,47 @@ class FittingMixin:
         out[start:start + len(chunk)][:, mask] = total
 
 
-def information_criteria(lnl, k, n):
-    """``(AIC, AICc, BIC)`` from ``ln L``, ``k`` free parameters and ``n`` data
-    points (arrays broadcast): ``2k − 2 ln L``, ``AIC + 2k(k+1)/(n − k − 1)``
-    (NaN where ``n − k − 1 ≤ 0``) and ``k ln n − 2 ln L``."""
+# the scipy.optimize.minimize methods, which take ``verify`` themselves
+_SCIPY_METHODS = frozenset(("Nelder-Mead", "Powell", "CG", "BFGS", "Newton-CG", "L-BFGS-B", "TNC", "COBYLA", "COBYQA",
+                            "SLSQP", "trust-constr", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"))
+
+# statuses whose parameters are not determined: their errors are NaN
+_UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
+                                  Status.OVERFLOW)]
+
+
+def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
+    """``problem``, with a least-squares start for the pixels where a Poisson
+    fit cannot start.
+
+    Where the model at the start is zero (or negative) at a positive count,
+    ln L is −∞ and no step from there can be judged (a Gaussian and an
+    ``Offset()`` at their defaults, far from the data). Those pixels start
+    instead from a least-squares fit ("lm") from the same values, when the
+    model is positive wherever the counts are there; otherwise they keep
+    their start, and the fit fails with ``ZERO_MODEL``
+    (:mod:`swiftfit.problem.verify`). Other losses: ``problem`` unchanged.
+    """
+    if getattr(loss, "name", None) != "ML-poisson" or problem.P == 0 or problem.N < problem.P:
+        return problem
+    p0 = problem.p0 if not (bounded and problem.bounded) else np.clip(problem.p0, problem.lower, problem.upper)
     with np.errstate(all="ignore"):
-        aic = 2 * k - 2 * lnl
-        aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
-        bic = k * np.log(n) - 2 * lnl
-    return aic, aicc, bic
+        stuck = np.flatnonzero(~np.isfinite(loss.value(problem, p0)))
+    if stuck.size == 0:
+        return problem
+    sub = problem.take(stuck)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ls = registry.get("lm").solve(sub, _losses.get("ls"), bounded=bounded)
+        usable = np.isfinite(loss.value(sub, ls.theta)) & np.isfinite(ls.theta).all(axis=1)
+    if not usable.any():
+        return problem
+    out = problem.take(np.arange(problem.B))
+    out.p0 = np.array(problem.p0, dtype=float)
+    out.p0[stuck[usable]] = ls.theta[usable]
+    _log.info("ML-poisson: %d pixel(s) start from a least-squares fit (the model was zero where counts "
+              "are positive)", int(usable.sum()))
+    return out
 
 
 def _rsquared(problem: Problem, theta: np.ndarray) -> float:

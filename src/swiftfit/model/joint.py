@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
+from ..problem.verify import too_few_points
 from ..optimizers import registry
 from .base import BaseModel
 from ..problem.compile import compile_problem
@@ -155,7 +156,7 @@ class JointModel:
             raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
         loss, spec = self._with_priors(self._loss(losses, problem, spec), spec)
         self.models[0]._check_problem(spec, loss, problem, bounded)
-        solution = spec.solve(problem, loss, bounded=bounded, **kwargs)
+        solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
         parts = list(zip(self.models, pixel_sets))
         stats = self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts)
         out = self.models[0]._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats,
@@ -198,7 +199,7 @@ class JointModel:
                 sub = problem.take(good)
                 loss, solver = self._with_priors(self._loss(losses, sub, spec), spec)
                 self.models[0]._check_problem(solver, loss, sub, bounded)
-                sol = solver.solve(sub, loss, bounded=bounded, **kwargs)
+                sol = too_few_points(sub) or solver.solve(sub, loss, bounded=bounded, **kwargs)
                 kept = [chunk[i] for i in good]
                 self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models])
             for i in set(range(len(chunk))) - set(good.tolist()):

@@ -26,6 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from ..problem.solution import Status
+from ..problem.verify import too_few_points
+from .fit_mixin import poisson_start
 from .autosave import (
     DEFAULT_AUTOSAVE_FILE,
     PIXEL_ARRAYS,
@@ -39,8 +42,8 @@ _log = logging.getLogger("swiftfit")
 # status codes (swiftfit.problem.solution): -4 is "data not finite" and -8 "no
 # signal" (zeros), which no other starting point can fix; every other negative
 # code may be a bad start
-_BAD_DATA = -4
-_NO_SIGNAL = -8
+_BAD_DATA = Status.BAD_DATA
+_NO_SIGNAL = Status.NO_SIGNAL
 
 
 def serpentine(shape_natural: tuple[int, ...]):
@@ -324,7 +327,8 @@ class MultifitMixin:
         if good.size:
             sub = problem if good.size == problem.B else problem.take(good)
             self._check_problem(spec, loss, sub, bounded)
-            sol = spec.solve(sub, loss, bounded=bounded, **kwargs)
+            sub = poisson_start(sub, loss, bounded)
+            sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **kwargs)
             self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss)
         for i in np.flatnonzero(bad):
             self._mark_failed(pixels[i], _BAD_DATA)

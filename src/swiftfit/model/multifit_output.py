@@ -11,7 +11,8 @@ from ..problem.solution import message as _message
 
 __all__ = ["MultifitOutput"]
 
-_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted", "slow_path")
+_ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted", "slow_path",
+               "goodness_failed")
 
 
 class MultifitOutput:
@@ -39,6 +40,9 @@ class MultifitOutput:
         (the fused numba Levenberg–Marquardt): a model, loss, bound or
         optimizer that kernel does not take yet, ``kernel="numpy"``, or numba
         not installed. ``slow_path.data.sum()`` counts them.
+    goodness_failed : BaseSignal of bool
+        Pixels whose best fit failed SAMFire's goodness test: they keep that
+        fit (never left unfitted) and are flagged here.
     time : float or None
         Seconds taken by the last multifit.
     messages : mapping
@@ -63,6 +67,9 @@ class MultifitOutput:
         dof = np.array(model._dof, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             red = chisq / dof
+        flagged = getattr(model, "_goodness_failed", None)
+        if flagged is None or flagged.shape != nav:
+            flagged = np.zeros(nav, dtype=bool)
         refitted = getattr(model, "_multifit_refitted", None)
         if refitted is None or refitted.shape != nav:
             refitted = np.zeros(nav, dtype=bool)
@@ -85,6 +92,7 @@ class MultifitOutput:
             "dof": signal(dof, "dof"),
             "refitted": signal(np.array(refitted, dtype=bool), "refitted"),
             "slow_path": signal((status != 0) & ~np.asarray(compiled, dtype=bool), "slow_path"),
+            "goodness_failed": signal(np.array(flagged, dtype=bool), "goodness_failed"),
         }
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "time", getattr(model, "_multifit_time", None))

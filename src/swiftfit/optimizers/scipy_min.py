@@ -77,7 +77,7 @@ from scipy.optimize import Bounds, OptimizeResult, minimize
 
 from ..errors import OptimizerError
 from ..problem.problem import Problem
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from ..losses import LeastSquares
 from .registry import OptimizerSpec, register
 
@@ -306,10 +306,10 @@ class PixelResults:
         return self.solution()
 
     def record(self, b: int, res, code: int, loss, one: Problem, lo=None, hi=None) -> None:
-        if code == 6 and self.check:
+        if code == Status.OPTIMIZER_SUCCESS and self.check:
             self.gap[b] = newton_gap(loss, one, res.x, lo, hi)
             if self.gap[b] > 1:
-                code = -7
+                code = Status.NOT_A_MINIMUM
         self.status[b] = code
         self.theta[b] = np.asarray(res.x, dtype=float)
         self.objective[b] = float(np.asarray(res.fun, dtype=float))

@@ -33,8 +33,8 @@ from scipy.optimize import OptimizeResult, minimize
 
 from .._optional import require
 from ..errors import OptimizerError
-from ..problem.solution import Solution
 from ..losses import PriorLoss
+from ..problem.solution import Solution, Status
 from .scipy_min import newton_gap, scalar_functions
 
 __all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SHERPA_HUGE",
@@ -52,11 +52,11 @@ def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, 
     x = np.asarray(x, dtype=float)
     ok = bool(success) and np.isfinite(x).all() and np.isfinite(fun)
     if status is None:
-        status = 6 if ok else (-2 if not np.isfinite(fun) else -5)
+        status = Status.OPTIMIZER_SUCCESS if ok else (Status.NONFINITE if not np.isfinite(fun) else Status.OPTIMIZER_FAILURE)
     res = OptimizeResult(x=x.copy(), fun=float(fun), success=ok, status=status, message=str(message),
                          nfev=int(nfev), njev=int(njev))
     info = {"scipy_result": res, **(info_extra or {})}
-    return Solution(x[None, :], np.array([status]), np.array([int(nfev)]), np.array([float(fun)]),
+    return Solution(x[None, :], np.array([int(status)]), np.array([int(nfev)]), np.array([float(fun)]),
                     covariance, np.array([int(njev)]), None, info)
 
 

@@ -297,6 +297,7 @@ class Samfire:
         optional = self._setup()
         combos = combinations(len(optional))
         self._done = self._fitted()
+        self._attempted = self._done.copy()
         bar = tqdm(total=self.pixels_left, disable=not show, desc="SAMFire")
         self.pool.open(self.model)
         try:
@@ -307,10 +308,44 @@ class Samfire:
                 if self._active_strategy_ind == len(self.strategies) - 1:
                     break
                 self.change_strategy(self._active_strategy_ind + 1)
+            self._fit_the_rest(optional, combos, fit_kwargs, bar)
         finally:
             self.pool.close()
             bar.close()
         _log.info("SAMFire: %d of %d pixels fitted", self.pixels_done, self._done.size)
+
+    def _fit_the_rest(self, optional, combos, fit_kwargs, bar) -> None:
+        """Every pixel is attempted: those no strategy proposed are fitted once
+        from the median of the fitted pixels' values (their own values where
+        there is none); like every pixel that passes no goodness test, each
+        keeps its best fit, flagged in ``multifit_output.goodness_failed``."""
+        left = [tuple(int(i) for i in p) for p in np.argwhere(~self._done & ~self._attempted)]
+        if not left:
+            return
+        _log.info("SAMFire: %d pixel(s) no strategy reached are fitted from the median of the fitted ones",
+                  len(left))
+        n_par = len(self.model._all_parameters())
+        for start in range(0, len(left), self.batch_size):
+            pixels = left[start:start + self.batch_size]
+            starts = self._fill_missing(np.full((1, len(pixels), n_par), np.nan), pixels)
+            self._fit_batch_of(pixels, starts, optional, combos, fit_kwargs, bar)
+
+    def _fit_batch_of(self, pixels, starts, optional, combos, fit_kwargs, bar) -> np.ndarray:
+        """Fit ``pixels`` from ``starts`` (K, B, P) on the pool; write the results; the pass mask."""
+        n_jobs = self.pool.num_workers
+        parts = np.array_split(np.arange(len(pixels)), min(n_jobs, len(pixels)))
+        jobs = [([pixels[i] for i in part], starts[:, part], combos) for part in parts if part.size]
+        results = self.pool.map(jobs, optional, fit_kwargs, self.metadata.goodness_test)
+        good = np.zeros(len(pixels), dtype=bool)
+        for (px, _, _), part, res in zip(jobs, [p for p in parts if p.size], results):
+            apply_result(self.model, px, optional, res)
+            good[part] = res["good"]
+        for pix, ok in zip(pixels, good):
+            self._attempted[pix] = True
+            if ok:
+                self._done[pix] = True
+        bar.update(int(good.sum()))
+        return good
 
     def _run_active_strategy(self, optional, combos, fit_kwargs, bar) -> None:
         strategy = self.active_strategy
@@ -321,6 +356,8 @@ class Samfire:
                 break
             starts = np.asarray(strategy.starts(pixels), dtype=float)
             starts = self._fill_missing(starts, pixels)
+            for pix in pixels:
+                self._attempted[tuple(pix)] = True
             # the batch split among the workers: each pixel's fit is its own
             # (per-pixel damping and convergence), so the split changes nothing
             parts = np.array_split(np.arange(len(pixels)), min(n_jobs, len(pixels)))

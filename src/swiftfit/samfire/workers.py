@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
+from ..problem.solution import Status
 from ..model.autosave import PIXEL_ARRAYS
 from .goodness import information_criteria
 
@@ -66,7 +67,7 @@ def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
             try:
                 model.fit(**per_pixel_kwargs)
             except InvalidInputError:
-                model._mark_failed(pix, -4)  # data it cannot fit, as multifit marks them
+                model._mark_failed(pix, Status.BAD_DATA)  # data it cannot fit, as multifit marks them
     finally:
         am.indices = original
 
@@ -117,6 +118,13 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
     best_maps = [m.copy() for m in saved_maps]
     best_active = [a.copy() for a in saved_active]
     best_arrays = {k: v.copy() for k, v in saved_arrays.items()}
+    # the best attempt of a pixel that passes no test (lowest AICc, else lowest χ²):
+    # kept and flagged, never dropped (issue 15: SAMFire fits every pixel)
+    tried = np.zeros(B, dtype=bool)
+    fallback_key = np.full(B, np.inf)
+    fallback_maps = [m.copy() for m in saved_maps]
+    fallback_active = [a.copy() for a in saved_active]
+    fallback_arrays = {k: v.copy() for k, v in saved_arrays.items()}
     nfits = 0
     candidates = np.asarray(candidates, dtype=float)
     with warnings.catch_warnings():
@@ -141,6 +149,21 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                 passed = goodness_test._check(model, sub)
                 aicc = information_criteria(model, sub)["AICc"]
                 aicc = np.where(np.isfinite(aicc), aicc, np.inf)
+                with np.errstate(all="ignore"):
+                    chisq = model._chisq[sub]
+                    key = np.where(np.isfinite(aicc), aicc, np.where(np.isfinite(chisq), np.finfo(float).max, np.inf))
+                tried[rows] = True
+                keep = ~passed & (key < fallback_key[rows])
+                ktake = rows[keep]
+                if ktake.size:
+                    ksub = tuple(i[keep] for i in sub)
+                    for fm, p in zip(fallback_maps, params):
+                        fm[ktake] = p.map[ksub]
+                    for fa, c in zip(fallback_active, optional):
+                        fa[ktake] = comps[c]._active_array[ksub]
+                    for name, arr in fallback_arrays.items():
+                        arr[ktake] = getattr(model, name)[ksub]
+                    fallback_key[ktake] = key[keep]
                 # a passing fit replaces the best one when its AICc is lower
                 # (or it is the first to pass: AICc may be undefined for tiny n)
                 better = passed & ((aicc < best_aicc[rows]) | ~good[rows])
@@ -163,12 +186,29 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
         comps[c]._active_array[idx] = ba
     for name, arr in best_arrays.items():
         getattr(model, name)[idx] = arr
-    return {"good": good, "maps": best_maps, "active": best_active, "arrays": best_arrays, "nfits": nfits}
+    # a pixel that passed nothing keeps its best attempt (flagged by apply_result)
+    kept = ~good & np.isfinite(fallback_key)
+    for bm, fm in zip(best_maps, fallback_maps):
+        bm[kept] = fm[kept]
+    for ba, fa in zip(best_active, fallback_active):
+        ba[kept] = fa[kept]
+    for name, arr in best_arrays.items():
+        arr[kept] = fallback_arrays[name][kept]
+    return {"good": good, "kept": kept, "tried": tried, "maps": best_maps, "active": best_active,
+            "arrays": best_arrays, "nfits": nfits}
 
 
 def apply_result(model, pixels, optional, result) -> None:
-    """Write ``result`` (of :func:`fit_batch`) for its accepted pixels into ``model``."""
-    good = result["good"]
+    """Write ``result`` (of :func:`fit_batch`) into ``model``: its accepted
+    pixels, and the best attempt of those that passed no goodness test, which
+    are flagged in ``model._goodness_failed`` (``multifit_output.goodness_failed``)."""
+    flags = goodness_flags(model)
+    good = np.asarray(result["good"], dtype=bool)
+    kept = np.asarray(result.get("kept", np.zeros_like(good)), dtype=bool)
+    for pix, g, k in zip(pixels, good, kept):
+        if g or k:
+            flags[tuple(pix)] = bool(k and not g)
+    good = good | kept
     if not good.any():
         return
     idx = model._nav_index([p for p, g in zip(pixels, good) if g])
@@ -179,6 +219,16 @@ def apply_result(model, pixels, optional, result) -> None:
         comps[c]._active_array[idx] = rows[good]
     for name, rows in result["arrays"].items():
         getattr(model, name)[idx] = rows[good]
+
+
+def goodness_flags(model) -> np.ndarray:
+    """``model._goodness_failed`` (nav-shaped bool): pixels whose best fit failed
+    SAMFire's goodness test; created (all False) on first use."""
+    flags = getattr(model, "_goodness_failed", None)
+    if flags is None or flags.shape != tuple(model._nav_shape):
+        flags = np.zeros(model._nav_shape, dtype=bool)
+        model._goodness_failed = flags
+    return flags
 
 
 # ------------------------------------------------------------------ copies

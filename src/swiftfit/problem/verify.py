@@ -1,0 +1,266 @@
+"""Success means verified: the one check every door applies to a solver's answer.
+
+Every fit that writes into a model — ``m.fit``, ``m.multifit``, joint fits,
+``Fit.run`` (every backend), the AstroPhot-style fitters, SAMFire — goes
+through the model's write-back, which calls :func:`verify`; the lmfit-style
+:func:`~swiftfit.lmfit_api.minimize` calls it on its residual problem. So one
+answer gets one verdict, whichever door or optimizer produced it.
+
+A pixel the solver reports as converged keeps its success only if
+
+* it has more data points than free parameters (else ``TOO_FEW_POINTS``);
+* for Poisson ML, the model is positive wherever counts are (else ``ZERO_MODEL``);
+* its data and weights are representable: a subnormal variance makes the
+  weights overflow (``OVERFLOW``), data whose squares underflow leave nothing
+  to fit (``UNDERFLOW``) — these two also replace a failure blamed on the
+  model or the Jacobian, so the message names the real cause;
+* the Jacobian at the answer is finite (``NONFINITE``) and every free column
+  moves the model (else ``SINGULAR``: e.g. a Gaussian of amplitude 0 has no
+  centre and no width): a column is dead when changing its parameter by its
+  own size (``max(|θ|, |p0|)``) changes the weighted model by at most 1e-12
+  of the data's norm and of the largest such change, *and* the column is
+  below 1e-12 of the largest column (an intercept that converged to 1e-16 has
+  a tiny size but an ordinary column);
+* one Gauss–Newton step from it (parameters the step would push across a bound
+  held there) is small for every parameter (:func:`newton_gaps`, else
+  ``NOT_A_MINIMUM``). Closed-form answers (linear solvers) skip this step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .solution import Status
+
+__all__ = ["verify", "newton_gaps", "too_few_points", "counts_text", "DEAD_COLUMN"]
+
+# a column that moves the weighted model by less than this fraction of the
+# data's norm when its parameter changes by its own size is not determined
+DEAD_COLUMN = 1e-12
+# squares of numbers below this underflow double precision (1e-308)
+_UNDERFLOW = 1e-150
+_W_MAX = 1 / np.sqrt(np.finfo(float).tiny)  # 1/σ for the smallest normal variance
+_KEEP = (Status.BAD_DATA, Status.NO_SIGNAL, Status.NOT_FITTED)
+
+
+def _scale(theta, p0):
+    """Each parameter's own size, ``max(|θ|, |p0|)`` (1 where both are 0), (B, P)."""
+    start = np.abs(np.broadcast_to(p0, theta.shape))
+    size = np.maximum(np.abs(theta), start)
+    return np.where((size > 0) & np.isfinite(size), size, 1.0)
+
+
+def _derivatives(problem, loss, theta, J):
+    """Loss value, gradient and Gauss–Newton/Fisher Hessian at ``theta``; the
+    least-squares ones from the Jacobian already computed."""
+    from ..losses import LeastSquares
+
+    if type(loss) is LeastSquares:
+        w = problem.weights
+        r = problem.residuals(theta)
+        Jw = J if w is None else J * w[:, :, None]
+        return (np.einsum("bn,bn->b", r, r), -2 * np.einsum("bnp,bn->bp", Jw, r),
+                2 * np.einsum("bnp,bnq->bpq", Jw, Jw))
+    return (np.asarray(loss.value(problem, theta), float).reshape(-1),
+            np.asarray(loss.gradient(problem, theta), float).reshape(theta.shape),
+            np.asarray(loss.gn_hessian(problem, theta), float).reshape(theta.shape + theta.shape[-1:]))
+
+
+def newton_gaps(problem, loss, theta, J=None, free=None) -> np.ndarray:
+    """How far each pixel's ``theta`` is from a minimum, measured by one Gauss–Newton step.
+
+    The step ``δ = H⁻¹ g`` (loss gradient ``g``, Gauss–Newton/Fisher Hessian
+    ``H``; parameters the step would push across a bound of ``problem`` are
+    held there, so a minimum on a bound is a minimum) is compared, parameter
+    by parameter, with the most lenient of three tolerances: a tenth of the
+    parameter's standard deviation (for ls and huber without a variance,
+    rescaled by the residual variance), 1e-3 of its value, and the step that
+    changes the model by 1e-4 of the data's norm.
+
+    Returns ``(B,)``: ``max_j |δ_j| / tol_j``, above 1 clearly not a minimum;
+    0 where it cannot judge (non-finite values, a singular ``H``).
+
+    Examples
+    --------
+    >>> gaps = newton_gaps(problem, loss, solution.theta)   # doctest: +SKIP
+    """
+    theta = np.asarray(theta, dtype=float)
+    B, P = theta.shape
+    gap = np.zeros(B)
+    if P == 0 or B == 0:
+        return gap
+    with np.errstate(all="ignore"):
+        if J is None:
+            J = np.asarray(problem.jacobian(theta), dtype=float)
+        f, g, H = _derivatives(problem, loss, theta, J)
+    ok = np.isfinite(f) & np.isfinite(g).all(axis=1) & np.isfinite(H).all(axis=(1, 2)) & \
+        np.isfinite(J).all(axis=(1, 2))
+    diag = np.einsum("bpp->bp", H)
+    free = (diag > 0) if free is None else (free & (diag > 0))
+    lo = np.broadcast_to(np.asarray(problem.lower, dtype=float), (B, P))
+    hi = np.broadcast_to(np.asarray(problem.upper, dtype=float), (B, P))
+    eye = np.eye(P)
+    delta = np.zeros((B, P))
+    inv_diag = np.zeros((B, P))
+    judged = ok.copy()
+    for _ in range(P + 1):
+        judged &= free.any(axis=1)
+        d = np.sqrt(np.where(free & judged[:, None], diag, 1.0))
+        with np.errstate(all="ignore"):
+            hs = np.where(judged[:, None, None], H / (d[:, :, None] * d[:, None, :]), eye)
+            both = free[:, :, None] & free[:, None, :]
+            hs = np.where(both, hs, eye)
+            hs = np.where(np.isfinite(hs), hs, eye)
+            w = np.linalg.eigvalsh(hs)
+        judged &= w[:, 0] > 1e-12 * w[:, -1]
+        hs = np.where(judged[:, None, None], hs, eye)
+        gs = np.where(free & judged[:, None], g / d, 0.0)
+        with np.errstate(all="ignore"):
+            step = np.linalg.solve(hs, gs[:, :, None])[:, :, 0]
+            delta = step / d
+            inv_diag = np.einsum("bpp->bp", np.linalg.inv(hs)) / d**2
+            trial = theta - delta
+        crossing = free & judged[:, None] & ((trial < lo) | (trial > hi))
+        if not crossing.any():
+            break
+        free = free & ~crossing
+    with np.errstate(all="ignore"):
+        sigma = np.sqrt(2 * loss.errordef * inv_diag)
+        if loss.name in ("ls", "huber") and problem.weights is None:
+            n_free = free.sum(axis=1)
+            s2 = np.where(problem.N > n_free, (f if loss.name == "ls" else 2 * f) / np.maximum(problem.N - n_free, 1), 1.0)
+            sigma = sigma * np.sqrt(np.maximum(s2, 0.0))[:, None]
+        col = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
+        norm = np.sqrt(np.einsum("bn,bn->b", problem.data, problem.data))
+        model_step = np.where(col > 0, 1e-4 * norm[:, None] / col, np.inf)
+        tol = np.maximum(np.maximum(0.1 * sigma, 1e-3 * np.abs(theta)), model_step)
+        tol = np.where(tol > 0, tol, np.finfo(float).tiny)
+        ratio = np.where(free, np.abs(delta) / tol, 0.0)
+    gap[judged] = np.nanmax(ratio[judged], axis=1) if judged.any() else 0.0
+    return gap
+
+
+def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bool = True):
+    """The statuses of ``theta`` after the checks of the module docstring.
+
+    Parameters
+    ----------
+    problem : Problem
+        The fitted pixels (``B``), with ``p0``, bounds and weights.
+    loss : Loss
+    theta : ndarray (B, P)
+        The answers.
+    status : array_like (B,)
+        The solver's statuses (:class:`~swiftfit.problem.solution.Status` codes).
+    relevant : ndarray (B, P) of bool, optional
+        The free columns that reach the model at each pixel (default all).
+
+    Returns
+    -------
+    status : ndarray (B,) of int
+        Positive only where verified; a failure says which check failed.
+    gap : ndarray (B,)
+        :func:`newton_gaps` where computed, NaN elsewhere.
+
+    Examples
+    --------
+    >>> status, gap = verify(problem, loss, solution.theta, solution.status)   # doctest: +SKIP
+    """
+    theta = np.asarray(theta, dtype=float)
+    status = np.array(status, dtype=int).reshape(-1)
+    B, P = theta.shape
+    gap = np.full(B, np.nan)
+    relevant = np.ones((B, P), dtype=bool) if relevant is None else np.asarray(relevant, dtype=bool)
+    open_ = ~np.isin(status, [int(s) for s in _KEEP])
+    if not open_.any():
+        return status, gap
+    data = np.asarray(problem.data, dtype=float)
+    w = problem.weights
+    # too few data points: nothing else is meaningful
+    few = open_ & (problem.N - relevant.sum(axis=1) <= 0)
+    status[few] = Status.TOO_FEW_POINTS
+    open_ &= ~few
+    # representable data and weights (these override a failure blamed on the model)
+    with np.errstate(all="ignore"):
+        if w is not None:
+            over = open_ & ((np.asarray(w) > _W_MAX) | ~np.isfinite(w)).any(axis=1)
+            status[over] = Status.OVERFLOW
+            open_ &= ~over
+        wd = data if w is None else data * w
+        amax = np.max(np.abs(wd), axis=1) if problem.N else np.zeros(B)
+        under = open_ & (amax > 0) & (amax < _UNDERFLOW)
+    if under.any():
+        with np.errstate(all="ignore"):
+            m = np.asarray(problem.evaluate(theta), dtype=float)
+            wm = m if w is None else m * w
+            under &= ~(np.max(np.abs(wm), axis=1) >= _UNDERFLOW)
+        status[under] = Status.UNDERFLOW
+        open_ &= ~under
+    if loss.name == "ML-poisson" and open_.any():
+        with np.errstate(all="ignore"):
+            m = np.asarray(problem.evaluate(theta), dtype=float)
+        zero = open_ & (((m <= 0) & (data > 0)).any(axis=1) | (m < 0).any(axis=1))
+        status[zero & ((status > 0) | (status == Status.NONFINITE))] = Status.ZERO_MODEL
+    check = open_ & (status > 0)
+    if P == 0 or not check.any():
+        return status, gap
+    idx = np.flatnonzero(check)
+    sub = problem.take(idx) if len(idx) < B else problem
+    th = theta[idx]
+    with np.errstate(all="ignore"):
+        J = np.asarray(sub.jacobian(th), dtype=float)
+    rel = relevant[idx]
+    finite = np.isfinite(J).all(axis=(1, 2))
+    status[idx[~finite]] = Status.NONFINITE
+    # a column that does not move the model is not determined by the data
+    with np.errstate(all="ignore"):
+        Jw = J if sub.weights is None else J * sub.weights[:, :, None]
+        col = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw)) * _scale(th, sub.p0)
+        wm = np.asarray(sub.evaluate(th), dtype=float)
+        wm = wm if sub.weights is None else wm * sub.weights
+        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd[idx], wd[idx]), np.einsum("bn,bn->b", wm, wm)))
+        # and against the other columns (all-zero data and model: nothing else to compare with)
+        ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
+        # ... and the column itself is negligible next to the others (an intercept that converged
+        # to 1e-16 has a tiny size but an ordinary column: it is determined)
+        raw = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw))
+        small = ~(raw > DEAD_COLUMN * np.max(np.where(rel, raw, 0.0), axis=1, initial=0.0)[:, None])
+    dead = finite & (rel & ~(col > DEAD_COLUMN * ref[:, None]) & small).any(axis=1)
+    status[idx[dead]] = Status.SINGULAR
+    exact = status[idx] == Status.CLOSED_FORM if closed_form_exact else np.zeros(len(idx), bool)
+    judge = finite & ~dead & ~exact
+    if judge.any():
+        k = np.flatnonzero(judge)
+        sub2 = sub.take(k) if len(k) < len(idx) else sub
+        try:
+            gaps = newton_gaps(sub2, loss, th[k], J[k], free=rel[k])
+        except (NotImplementedError, TypeError):  # a loss without a gradient or Hessian: not judged
+            gaps = np.zeros(len(k))
+        gap[idx[k]] = gaps
+        status[idx[k[gaps > 1]]] = Status.NOT_A_MINIMUM
+    return status, gap
+
+
+def too_few_points(problem):
+    """A failed :class:`~swiftfit.problem.solution.Solution` (``TOO_FEW_POINTS``,
+    the start values kept) when ``problem`` has fewer data points than free
+    parameters — no solver is run then (their linear algebra needs ``N ≥ P``) —
+    else None. Every door calls it before its solver.
+
+    Examples
+    --------
+    >>> sol = too_few_points(problem) or spec.solve(problem, loss)   # doctest: +SKIP
+    """
+    from .solution import Solution
+
+    if problem.P == 0 or problem.N >= problem.P:
+        return None
+    B = problem.B
+    theta = np.array(problem.p0, dtype=float)
+    return Solution(theta, np.full(B, int(Status.TOO_FEW_POINTS)), np.zeros(B, dtype=int), np.full(B, np.nan),
+                    info={"counts": (problem.P, problem.N)})
+
+
+def counts_text(nfree, ndata) -> str:
+    """``"3 free parameters, 1 data point(s)"``: what a TOO_FEW_POINTS message names."""
+    return f"{int(nfree)} free parameters for {int(ndata)} data point(s)"
