@@ -85,7 +85,7 @@ def main() -> None:
         rows.append(("exspy 0.3.2", run_exspy(weights)))
     base = rows[-1][1]["create"] + rows[-1][1]["multifit"]
     print(f"FePt × weight map, {args.size}×{args.size} pixels × 992 channels, multifit(optimizer='lstsq')")
-    print(f"| package | signal class | create_model (s) | multifit (s) | total (s) | speed-up | max rel. err. of A maps |")
+    print("| package | signal class | create_model (s) | multifit (s) | total (s) | speed-up | max rel. err. of A maps |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for name, r in rows:
         total = r["create"] + r["multifit"]

@@ -45,8 +45,7 @@ except ImportError:  # running from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     import swiftfit as hs
 
-from swiftfit.astrophot_api import HMC, MALA, MHMCMC
-from swiftfit.astrophot_api import diagnostics
+from swiftfit.astrophot_api import HMC, MALA, MHMCMC, diagnostics
 
 SQRT2PI = np.sqrt(2 * np.pi)
 

@@ -12,8 +12,22 @@ fitting code::
 
 from __future__ import annotations
 
-from . import astrophot_api, engines, errors, fitters, gammapy_api, lmfit_api, model, optimizers, priors, roi
-from . import samfire, signals, stats, utils
+from . import (
+    astrophot_api,
+    engines,
+    errors,
+    fitters,
+    gammapy_api,
+    lmfit_api,
+    model,
+    optimizers,
+    priors,
+    roi,
+    samfire,
+    signals,
+    stats,
+    utils,
+)
 from .astrophot_api import HMC, LM, MALA, MHMCMC, Grad, Iter, IterParam, ScipyFit, Slalom
 from .component import Component
 from .engines import get_backend, set_backend

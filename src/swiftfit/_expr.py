@@ -153,7 +153,8 @@ class _Builder:
 
     def build(self, node: Node, source: str, depth: int = 0):
         """``source`` is the text ``node`` was parsed from (the main part or
-        one substitution); ``depth`` counts nesting through substitutions."""
+        one substitution); ``depth`` counts nesting through substitutions.
+        """
         if depth > MAX_DEPTH:
             raise _fail(self.text, f"nested deeper than {MAX_DEPTH} levels (counting substitutions)")
         part = source[node.start:node.end]
@@ -248,7 +249,8 @@ class _Builder:
     def _power(self, base, exponent, part: str):
         """``base ** exponent``; an exact numeric power whose result would need
         more than ``_MAX_EXACT_BITS`` bits (``9**9**9``) would make sympy build an
-        enormous integer, so such powers are computed in floating point."""
+        enormous integer, so such powers are computed in floating point.
+        """
         if isinstance(base, sympy.Rational) and isinstance(exponent, sympy.Rational):
             size = max(int(base.p).bit_length(), int(base.q).bit_length())
             if size * abs(float(exponent)) > _MAX_EXACT_BITS:
@@ -264,7 +266,8 @@ class _Builder:
 def _inexact(arg):
     """Function arguments that are large exact numbers become floats: sympy
     evaluates ``gamma(10**8)`` (and ``loggamma``) exactly, as a factorial of
-    hundreds of millions of digits; with a float argument it is one mpmath call."""
+    hundreds of millions of digits; with a float argument it is one mpmath call.
+    """
     if isinstance(arg, sympy.Rational) and (
         abs(arg) > _MAX_EXACT_ARGUMENT or max(int(arg.p).bit_length(), int(arg.q).bit_length()) > 64
     ):
@@ -275,7 +278,8 @@ def _inexact(arg):
 def _check_size(text: str, expr) -> None:
     """Refuse a built expression whose tree (substitutions expanded) is larger
     than ``_MAX_NODES`` or deeper than ``_MAX_SYMPY_DEPTH``; counted over the
-    shared DAG without recursion, so the check itself is linear."""
+    shared DAG without recursion, so the check itself is linear.
+    """
     stats: dict[int, tuple[int, int]] = {}
     stack = [(expr, False)]
     while stack:
@@ -298,7 +302,8 @@ def _check_size(text: str, expr) -> None:
 
 def _parse_tree(text: str, allow_dotted: bool = False, whole: str | None = None) -> tuple[str, Node]:
     """``(source, tree)`` of one part of an expression; ``whole`` is the full
-    text named in errors."""
+    text named in errors.
+    """
     whole = text if whole is None else whole
     if not isinstance(text, str):
         raise ExpressionError(f"expression must be a string, got {type(text).__name__}")

@@ -37,7 +37,8 @@ MAX_DEPTH = 20
 class Node(NamedTuple):
     """One node: ``kind`` in ``num name dotted call sum prod pow neg``;
     ``value`` the number, the name, or the operators of a sum/product;
-    ``children`` the operands; ``start``/``end`` its place in the text."""
+    ``children`` the operands; ``start``/``end`` its place in the text.
+    """
 
     kind: str
     value: object
@@ -80,7 +81,8 @@ def _tokens(text: str) -> list[tuple[int, str, int, int]]:
 
 def _number(token: str, position: int) -> int | float:
     """A NUMBER token as Python reads it (``1e-3``, ``0x1f``, ``1_000``);
-    complex literals and anything odd are left to :func:`explain_refusal`."""
+    complex literals and anything odd are left to :func:`explain_refusal`.
+    """
     try:
         value = ast.parse(token, mode="eval").body
     except (SyntaxError, ValueError):  # int-str digit limit, leading zeros, ...
@@ -197,7 +199,8 @@ class _Parser:
 
     def dotted(self, name: str, start: int) -> Node:
         """``Comp.param`` or ``model.Comp.param``; anything else (more parts,
-        a part starting with ``_``, no dotted names allowed) is refused."""
+        a part starting with ``_``, no dotted names allowed) is refused.
+        """
         parts, end = [name], self.peek(-1)[3]
         while self.is_op("."):
             typ, string, _, tok_end = self.peek(1)
@@ -239,7 +242,8 @@ def explain_refusal(text: str, functions, allow_dotted: bool) -> str | None:
     """Why ``text`` is outside the whitelist, from Python's ``ast``: the first
     refused construct (``"Subscript 'a[0]' is not allowed ..."``), or None when
     Python cannot parse it that far either. Builds nothing and evaluates
-    nothing."""
+    nothing.
+    """
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:

@@ -191,7 +191,8 @@ def _short(text: str, limit: int = 40) -> str:
 def _depth_limited_loader(yaml):
     """SafeLoader whose composer stops past ``_MAX_DEPTH`` levels: PyYAML
     composes nodes recursively, so ``[[[[...]]]]`` 5,000 deep would end in a
-    RecursionError before the walk below could count the levels."""
+    RecursionError before the walk below could count the levels.
+    """
 
     class Loader(yaml.SafeLoader):
         _depth = 0

@@ -216,7 +216,8 @@ class Component(ComponentPlotMixin):
     @property
     def active(self) -> bool:
         """Whether the component takes part in the model (at the current position
-        when ``active_is_multidimensional``)."""
+        when ``active_is_multidimensional``).
+        """
         if self._active_array is not None and self._axes_manager is not None:
             return bool(self._active_array[tuple(self._axes_manager._array_indices)])
         return self._active
@@ -321,7 +322,8 @@ class Component(ComponentPlotMixin):
 
     def _function_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> np.ndarray:
         """Evaluate for a batch: ``coords`` are ``(N,)`` arrays, ``values`` one
-        ``(B, 1)`` array per parameter; returns ``(B, N)``."""
+        ``(B, 1)`` array per parameter; returns ``(B, N)``.
+        """
         batch = max((np.shape(v)[0] for v in values), default=1)
         shape = (batch, np.shape(coords[0])[0])
         if self._pure:

@@ -31,7 +31,8 @@ TRUTH = {
 
 def make_data(shape=(64, 64), channels: int = 1024, seed: int = 0):
     """A spectrum image with spatially varying peak areas and a slight
-    centre drift, Poisson noise; returns the signal and the true maps."""
+    centre drift, Poisson noise; returns the signal and the true maps.
+    """
     import swiftfit as hs
 
     rng = np.random.default_rng(seed)
@@ -61,6 +62,7 @@ def make_data(shape=(64, 64), channels: int = 1024, seed: int = 0):
 
 
 def build_model(s):
+    """The demo's model of ``s``: a power-law background and the Gaussians of ``TRUTH``, started off."""
     import swiftfit as hs
 
     m = s.create_model()
@@ -75,6 +77,7 @@ def build_model(s):
 
 
 def main(argv=None) -> int:
+    """Run the demo (``make demo``): fit the generated spectrum image and write the results to ``--out``."""
     parser = argparse.ArgumentParser(prog="swiftfit demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="demo_output", help="output folder")
     parser.add_argument("--size", type=int, default=64, help="pixels per side")

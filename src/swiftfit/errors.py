@@ -43,20 +43,23 @@ class OptimizerError(ValueError):
 class FileFormatError(InvalidInputError):
     """A file (HDF5, ``.hspy``, zarr, ``.npy``, autosave) is not what swiftfit
     wrote or reads: missing or malformed items, wrong types, values that the
-    public setters refuse. The message names the file and the item."""
+    public setters refuse. The message names the file and the item.
+    """
 
 
 class UnsafeFileError(FileFormatError):
     """A file asks to read outside itself: HDF5 external raw storage, a virtual
     dataset, a soft or external link, a symbolic link inside a zarr store.
-    swiftfit reads only the bytes of the file it was given."""
+    swiftfit reads only the bytes of the file it was given.
+    """
 
 
 class FileLimitError(FileFormatError):
     """A file asks for more work or memory than its reader allows: too many
     nodes or bytes in a tree walk, a declared array size above the limit, a
     group reached twice through hard links (a "diamond" that grows the walk
-    exponentially)."""
+    exponentially).
+    """
 
 
 class FitWarning(UserWarning):
@@ -87,7 +90,8 @@ class VisibleDeprecationWarning(UserWarning):
 
 class UnknownKeyError(InvalidInputError, KeyError):
     """A name that is not there (a component, parameter or stored model): both our
-    ``InvalidInputError`` and the ``KeyError`` HyperSpy raises."""
+    ``InvalidInputError`` and the ``KeyError`` HyperSpy raises.
+    """
 
     def __str__(self) -> str:  # KeyError would quote the message
         return ValueError.__str__(self)
@@ -95,7 +99,8 @@ class UnknownKeyError(InvalidInputError, KeyError):
 
 class UnknownKeyTypeError(InvalidTypeError, KeyError):
     """A key of the wrong type (a stored model named by an int): both our
-    ``InvalidTypeError`` and the ``KeyError`` HyperSpy raises."""
+    ``InvalidTypeError`` and the ``KeyError`` HyperSpy raises.
+    """
 
     def __str__(self) -> str:
         return TypeError.__str__(self)
@@ -107,4 +112,5 @@ class FitFailedError(InvalidInputError, RuntimeError):
 
 class NotSupportedError(InvalidInputError, NotImplementedError):
     """An option HyperSpy has that swiftfit does not implement (both ours and
-    HyperSpy's ``NotImplementedError``)."""
+    HyperSpy's ``NotImplementedError``).
+    """

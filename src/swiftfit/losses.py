@@ -85,7 +85,8 @@ class Loss:
 
     def covariance(self, problem, theta) -> np.ndarray:
         """Parameter covariance at ``theta``: ``2·errordef·H⁻¹`` with H the
-        Gauss–Newton/Fisher Hessian of the objective (``(JᵀWJ)⁻¹`` for ls)."""
+        Gauss–Newton/Fisher Hessian of the objective (``(JᵀWJ)⁻¹`` for ls).
+        """
         return 2 * self.errordef * _invert(self.gn_hessian(problem, theta))
 
     def log_likelihood(self, problem, theta) -> np.ndarray:
@@ -122,7 +123,7 @@ class LeastSquares(Loss):
         return self.log_likelihood_from_chisq(problem, self.value(problem, theta))
 
     def log_likelihood_from_chisq(self, problem, chi2):
-        """ln L from the weighted χ² already computed (B,)."""
+        """Ln L from the weighted χ² already computed (B,)."""
         n = problem.N
         if problem.weights is None:
             return -0.5 * n * (np.log(2 * np.pi * np.maximum(chi2, _TINY) / n) + 1)
@@ -132,7 +133,8 @@ class LeastSquares(Loss):
 @dataclass(frozen=True)
 class PoissonML(Loss):
     """Poisson maximum likelihood: ``Σ (m − d ln m)``, the negative log-likelihood
-    up to a constant. Weights are ignored (the Poisson variance is the model)."""
+    up to a constant. Weights are ignored (the Poisson variance is the model).
+    """
 
     name: str = "ML-poisson"
     errordef: float = 0.5
@@ -178,7 +180,8 @@ class PoissonML(Loss):
 @dataclass(frozen=True)
 class Huber(Loss):
     """Huber's loss on the weighted residual: ``½z²`` inside ``|z| ≤ δ``,
-    ``δ(|z| − ½δ)`` outside. ``delta`` is ``huber_delta`` (default 1)."""
+    ``δ(|z| − ½δ)`` outside. ``delta`` is ``huber_delta`` (default 1).
+    """
 
     name: str = "huber"
     errordef: float = 0.5
@@ -204,7 +207,8 @@ class Huber(Loss):
         """Huber's sandwich ``A⁻¹ B A⁻¹``: ``A = Σ ψ'(z) JᵀJ`` (the Gauss–Newton
         matrix of the inner points, |z| ≤ δ) and ``B = Σ ψ(z)² JᵀJ``, with
         ``ψ(z) = clip(z, −δ, δ)``. It is the M-estimator's asymptotic covariance
-        and scales itself with the residuals, so it is never rescaled."""
+        and scales itself with the residuals, so it is never rescaled.
+        """
         r = problem.residuals(theta)
         J = _weighted_jacobian(problem, theta)
         psi = np.clip(r, -self.delta, self.delta)
@@ -327,7 +331,8 @@ class _Memo:
     """A problem whose ``evaluate``/``jacobian`` are computed once per ``theta``
     (the same array object), so that the datasets of a joint loss, or a
     loss's gradient and Hessian at one point, share one model evaluation and
-    one Jacobian. Everything else is the wrapped problem's."""
+    one Jacobian. Everything else is the wrapped problem's.
+    """
 
     def __init__(self, problem):
         self._p = problem
@@ -358,7 +363,8 @@ class _Memo:
 
 class _SegmentView:
     """A problem restricted to the data points ``[start, stop)`` of a joint
-    problem (one dataset), for a loss that belongs to that dataset."""
+    problem (one dataset), for a loss that belongs to that dataset.
+    """
 
     def __init__(self, problem, start: int, stop: int):
         self._p, self._s = problem, slice(start, stop)
@@ -477,7 +483,8 @@ class PriorLoss(Loss):
 
     def covariance(self, problem, theta):
         """The posterior covariance ``2·errordef·H⁻¹`` with the priors' curvature
-        in H (for Huber too: its sandwich has no prior term to add)."""
+        in H (for Huber too: its sandwich has no prior term to add).
+        """
         return 2 * self.errordef * _invert(self.gn_hessian(problem, theta))
 
     def log_prior(self, problem, theta) -> np.ndarray:

@@ -58,7 +58,8 @@ def _compile_x_function(text: str, what: str) -> tuple[sympy.Expr, Callable]:
 
 def _cheaply_invertible(expr: sympy.Expr) -> bool:
     """True where sympy solves ``expr = y`` for x in bounded time (see
-    ``Parameter._refresh_automatic_inverse``)."""
+    ``Parameter._refresh_automatic_inverse``).
+    """
     nodes = list(sympy.preorder_traversal(expr))
     if sum(1 for node in nodes if node == _X) <= 1:
         return True
@@ -324,7 +325,8 @@ class Parameter(ParameterPlotMixin):
     def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
         (a map that already has that shape, e.g. from ``estimate_parameters``
-        on the signal before the component joined the model, is kept)."""
+        on the signal before the component joined the model, is kept).
+        """
         if self._map.shape == tuple(nav_shape_in_array):
             return
         current = self._map[()] if self._map.ndim == 0 else self._map.flat[0]
@@ -371,7 +373,8 @@ class Parameter(ParameterPlotMixin):
     @property
     def ext_bounded(self) -> bool:
         """Keep ``value`` inside ``[bmin, bmax]`` whenever it or the bounds are set
-        (HyperSpy's ``ext_bounded``); bounded fits use the bounds either way."""
+        (HyperSpy's ``ext_bounded``); bounded fits use the bounds either way.
+        """
         return self._ext_bounded
 
     @ext_bounded.setter
@@ -516,7 +519,8 @@ class Parameter(ParameterPlotMixin):
 
     def _refresh_automatic_inverse(self) -> None:
         """Solve ``y = f(x)`` for ``x`` with sympy; keep the branch that round-trips
-        at the twin's current value (so ``x**2`` inverts to ``sqrt`` for x >= 0)."""
+        at the twin's current value (so ``x**2`` inverts to ``sqrt`` for x >= 0).
+        """
         if not self._inverse_is_automatic:
             return
         forward, _ = _compile_x_function(self._twin_function_expr, "twin_function_expr")

@@ -221,7 +221,8 @@ class LogUniformPrior(_RangePrior):
     @property
     def _norm(self) -> float:
         """``2 ln ln(max/min)``: the normalisation (derived, so not part of the
-        prior's state: equality, hashing and ``to_dict`` see min, max, weight)."""
+        prior's state: equality, hashing and ``to_dict`` see min, max, weight).
+        """
         return 2 * math.log(math.log(self.max / self.min))
 
     def _stat(self, v):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.errors import InvalidInputError, InvalidTypeError, OptimizerError
+from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.stats.fit_tables import Table
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from swiftfit._expr import lambdify, parse_expression
-from swiftfit.reference_data import NIST_DATASETS, load_nist
 from swiftfit.lmfit_api import Parameters, minimize
+from swiftfit.reference_data import NIST_DATASETS, load_nist
 
 STD_DIGITS = {"Lanczos1": 2.5}
 

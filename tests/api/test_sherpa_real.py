@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.reference_data import load_nist
-from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.errors import FitWarning, OptimizerError
+from swiftfit.gammapy_api.fit import Datasets, Fit
 from swiftfit.optimizers import sherpa as scalar
+from swiftfit.reference_data import load_nist
 
 optmethods = pytest.importorskip(
     "sherpa.optmethods",

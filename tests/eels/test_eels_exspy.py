@@ -17,7 +17,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from eels_data import CR_CL, CR_LL, exspy_mno, mno
 
 hs = pytest.importorskip("hyperspy.api")

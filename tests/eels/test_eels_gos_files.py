@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from eels_data import exspy_mno
 from gosh_file import write_gosh, write_hartree_slater
 

@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from eels_data import CR_CL, CR_LL, exspy_mno, mno
 
 import swiftfit

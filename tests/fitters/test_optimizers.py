@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.errors import InvalidInputError
 from swiftfit.astrophot_api import LM, Grad, Iter, IterParam, LMConstraint, ScipyFit, Slalom
 from swiftfit.astrophot_api._target import FitTarget
+from swiftfit.errors import InvalidInputError
 
 C1 = hs.model.components1D
 C2 = hs.model.components2D

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.errors import InvalidInputError
 from swiftfit.astrophot_api import HMC, MALA, MHMCMC
 from swiftfit.astrophot_api.corner_plot import corner_plot
+from swiftfit.errors import InvalidInputError
 from swiftfit.priors import GaussianPrior
 
 # MHMCMC needs the optional emcee (extra "emcee"); MALA and HMC need nothing more

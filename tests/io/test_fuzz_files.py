@@ -20,16 +20,11 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-import swiftfit as sf
-
 from hostile_files import (
     DATA_FEATURES,
-    TREE_FEATURES,
     HOSTILE_EXCEPTIONS,
     SENTINEL,
+    TREE_FEATURES,
     ZARR_FEATURES,
     SentinelWatch,
     atime_works,
@@ -38,6 +33,10 @@ from hostile_files import (
     write_sentinel,
     zarr_store,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import swiftfit as sf
 
 pytest.importorskip("dask")
 

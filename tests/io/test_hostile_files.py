@@ -11,14 +11,13 @@ import time
 import h5py
 import numpy as np
 import pytest
+from hostile_files import SENTINEL, SentinelWatch, atime_works, hspy_file, swiftfit_h5, write_sentinel, zarr_store
 
 import swiftfit as sf
+from swiftfit.components import components1d as C1
 from swiftfit.errors import FileFormatError, FileLimitError, InvalidInputError, InvalidTypeError, UnsafeFileError
 from swiftfit.io.safety import read_npy
-from swiftfit.components import components1d as C1
 from swiftfit.signals import Signal1D
-
-from hostile_files import SENTINEL, SentinelWatch, atime_works, hspy_file, swiftfit_h5, write_sentinel, zarr_store
 
 pytest.importorskip("dask")
 

@@ -52,7 +52,7 @@ def test_information_criteria_conventions():
     # HyperSpy's numbers on its own test case (hyperspy/tests/model/
     # test_model_selection_criteria.py): AIC 74.477061729, AICc 82.477061729,
     # BIC 75.687402101 for a Gaussian fitted to 0..9; ours differ in k and ln L
-    from swiftfit.utils.model_selection import AIC, AICc, BIC
+    from swiftfit.utils.model_selection import AIC, BIC, AICc
 
     s = hs.signals.Signal1D(np.arange(10.0))
     m = s.create_model()

@@ -17,8 +17,8 @@ import pytest
 import swiftfit as hs
 from swiftfit.components import components1d as C1
 from swiftfit.errors import FitWarning
-from swiftfit.problem.solution import STATUS_MESSAGES
 from swiftfit.model.autosave import Autosave
+from swiftfit.problem.solution import STATUS_MESSAGES
 
 NAV = (5, 6)  # array order: 5 rows (y) of 6 pixels (x)
 X = np.linspace(0, 20, 200)

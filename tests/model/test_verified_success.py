@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.components import components1d as C1
-from swiftfit.gammapy_api.fit import Fit
-from swiftfit.errors import FitWarning
 from swiftfit.astrophot_api import LM, ScipyFit
+from swiftfit.components import components1d as C1
+from swiftfit.errors import FitWarning
+from swiftfit.gammapy_api.fit import Fit
+from swiftfit.lmfit_api import Parameters, minimize
 from swiftfit.problem.goodness import goodness
 from swiftfit.problem.solution import STATUS_MESSAGES, Status
-from swiftfit.lmfit_api import Parameters, minimize
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimizers"))
 from test_scipy_min import poisson_toy  # noqa: E402

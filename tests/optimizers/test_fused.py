@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.errors import OptimizerError
 from swiftfit.engines.numba import lower as _fused
+from swiftfit.errors import OptimizerError
 
 pytest.importorskip("numba")
 C = sf.model.components1D

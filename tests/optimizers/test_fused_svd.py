@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.engines.numba import lower as _fused
 
 pytest.importorskip("numba")
 from swiftfit.engines.numba import svd as _fused_svd  # noqa: E402

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import swiftfit as hs
-from swiftfit.reference_data import NIST_1D, NIST_DATASETS, load_nist
 from swiftfit.errors import OptimizerError
+from swiftfit.reference_data import NIST_1D, NIST_DATASETS, load_nist
 
 # Lanczos1's data are exact to ~13 digits: its certified RSS is 1.4e-25, so its
 # residuals (~1e-13) are a few hundred ulps of data of order 1 and double-

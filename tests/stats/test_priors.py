@@ -7,8 +7,8 @@ import pytest
 
 import swiftfit as hs
 from swiftfit import losses
-from swiftfit.errors import InvalidInputError, InvalidTypeError, OptimizerError
 from swiftfit.engines.numba import lower as _fused
+from swiftfit.errors import InvalidInputError, InvalidTypeError, OptimizerError
 from swiftfit.priors import GaussianPrior, LogUniformPrior, UniformPrior
 
 C1 = hs.model.components1D

@@ -124,7 +124,8 @@ class PosteriorSummary:
 
 class _DualAveraging:
     """Nesterov dual averaging of ``ln ε`` towards a target acceptance rate
-    (Hoffman & Gelman 2014, section 3.2, with their γ, t₀, κ)."""
+    (Hoffman & Gelman 2014, section 3.2, with their γ, t₀, κ).
+    """
 
     def __init__(self, epsilon: float, target: float, gamma: float = 0.05, t0: float = 10.0, kappa: float = 0.75):
         self.mu = math.log(10.0 * epsilon)
@@ -539,7 +540,8 @@ class BaseSampler:
 
     def write_back(self) -> dict:
         """Store the posterior mean as the parameters' values and the posterior
-        std as their ``std`` (the sample covariance in ``model.covariance``)."""
+        std as their ``std`` (the sample covariance in ``model.covariance``).
+        """
         s = self.summary()
         return self.target.write_back(s.mean, covariance=s.covariance, std=s.std, status=6, nfev=self.target.nfev,
                                       verify=False)

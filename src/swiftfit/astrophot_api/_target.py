@@ -259,7 +259,8 @@ class FitTarget:
     def set_values(self, x) -> None:
         """Store ``x`` (and the twins and ``expr`` ties it implies) as the
         parameters' values at the current position, nothing else (no std, no
-        goodness of fit): the state a fitter is at, e.g. to save it."""
+        goodness of fit): the state a fitter is at, e.g. to save it.
+        """
         values = self.problem.parameter_values(self._theta(x))
         for p, plan, v in zip(self.parameters(), self.problem.plans, values):
             if plan.kind != "fixed":

@@ -205,7 +205,8 @@ class BaseOptimizer:
 
     def _iterate(self) -> tuple[bool, str]:
         """The loop every iterative fitter runs: :meth:`step` until :meth:`_stop`
-        gives an outcome or ``max_iter`` steps; returns ``(success, message)``."""
+        gives an outcome or ``max_iter`` steps; returns ``(success, message)``.
+        """
         if not self.loss_history:
             self._record(self.current_state, self._loss(self.current_state))
         self._start_fit()

@@ -8,7 +8,6 @@ in NumPy, on the analytic gradient of ``−2 ln L``.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
@@ -125,7 +124,8 @@ class Grad(BaseOptimizer):
 
     def _stop(self):
         """Stop when ``patience`` steps brought no relative improvement above
-        ``relative_tolerance`` (or the gradient is not finite)."""
+        ``relative_tolerance`` (or the gradient is not finite).
+        """
         if self._bad_gradient:
             return False, "fail: the gradient of -2 ln L is not finite"
         best = self._best

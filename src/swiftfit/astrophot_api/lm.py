@@ -169,7 +169,8 @@ class LM(BaseOptimizer):
     # ------------------------------------------------------- objective
     def _evaluate(self, x):
         """``(−2 ln L + penalty, aux)``: aux is what :meth:`_gain` needs (the
-        residual vector for gaussian data, the model and penalty residuals for poisson)."""
+        residual vector for gaussian data, the model and penalty residuals for poisson).
+        """
         t = self.target
         rc = [c.residuals(x) for c in self.constraints]
         if self.likelihood == "gaussian":
@@ -185,7 +186,8 @@ class LM(BaseOptimizer):
 
     def _gain(self, a, b) -> float:
         """Objective at ``a`` minus at ``b``, computed without cancellation
-        (so that steps far below the objective's rounding are still judged)."""
+        (so that steps far below the objective's rounding are still judged).
+        """
         if self.likelihood == "gaussian":
             with np.errstate(all="ignore"):
                 return float(np.sum((a - b) * (a + b)))
@@ -313,7 +315,8 @@ class LM(BaseOptimizer):
     def covariance_matrix(self) -> np.ndarray:
         """Covariance of the free parameters at :meth:`res`, ``(P, P)``:
         ``2 H⁻¹`` of ``−2 ln L``, multiplied by χ²/ndf for gaussian data
-        without a noise variance (as ``m.fit``, HyperSpy's convention)."""
+        without a noise variance (as ``m.fit``, HyperSpy's convention).
+        """
         if self._covariance is None:
             x = self.res()
             cov = self._constraint_covariance(x)
@@ -326,7 +329,8 @@ class LM(BaseOptimizer):
 
     def update_uncertainty(self) -> None:
         """Write :meth:`res` and its standard errors (the covariance's diagonal,
-        as ``m.fit`` computes them) into the model."""
+        as ``m.fit`` computes them) into the model.
+        """
         x = self.res()
         self.target.write_back(x, covariance=self._constraint_covariance(x), status=self.status or Status.OPTIMIZER_SUCCESS)
 

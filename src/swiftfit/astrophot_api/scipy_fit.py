@@ -78,7 +78,8 @@ class ScipyFit(BaseOptimizer):
 
     def numpy_bounds(self):
         """The bounds as scipy wants them: a list of ``(low, high)`` with None
-        for an open side, or None when no parameter is bounded (or ``fit_valid`` is False)."""
+        for an open side, or None when no parameter is bounded (or ``fit_valid`` is False).
+        """
         lower, upper = self._bounds()
         if not (np.isfinite(lower).any() or np.isfinite(upper).any()):
             return None

@@ -11,7 +11,6 @@ length of the step taken, is doubled while the function keeps falling at
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -121,7 +120,8 @@ class Slalom(BaseOptimizer):
 
     def _stop(self):
         """Stop when no step along the gradient improves, or 5 steps together
-        improved ``−2 ln L`` by less than ``relative_tolerance``."""
+        improved ``−2 ln L`` by less than ``relative_tolerance``.
+        """
         h = self.loss_history
         if self._stuck:
             return True, "success: no step along the gradient improves -2 ln L"

@@ -240,7 +240,8 @@ class Polynomial(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Least-squares polynomial fit of the data between ``x1`` and ``x2``
-        (every pixel at once)."""
+        (every pixel at once).
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         if X.size <= self._order:
             return False
@@ -415,7 +416,8 @@ class Exponential(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Straight-line least squares of ``log(data)`` against ``x`` (pixels
-        holding a non-positive value in the range are left unset)."""
+        holding a non-positive value in the range are left unset).
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         positive = np.all(Y > 0, axis=1)
         L = np.log(np.where(Y > 0, Y, 1.0))

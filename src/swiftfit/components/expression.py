@@ -124,7 +124,8 @@ def _first_derivatives(expr: sympy.Expr, syms) -> dict:
 def _analytic(grad: sympy.Expr) -> sympy.Expr | None:
     """The derivative made numerically usable, or None when sympy could not
     take it (an unevaluated ``Derivative``/``Subs``). ``DiracDelta`` terms (from
-    ``Heaviside``, ``sign``) are zero almost everywhere and are dropped."""
+    ``Heaviside``, ``sign``) are zero almost everywhere and are dropped.
+    """
     grad = grad.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
     if grad.has(sympy.Derivative, sympy.Subs):
         return None
@@ -354,7 +355,8 @@ class Expression(Component):
 
     def _lambdify(self, expr):
         """Compile ``expr`` with the chosen backend; numexpr evaluates only a
-        subset of the functions, so what it cannot run is compiled with numpy."""
+        subset of the functions, so what it cannot run is compiled with numpy.
+        """
         args = self._coordinate_symbols + self._internal_symbols
         # compiled over the symbols it uses only (a gradient of a long sum uses
         # few), then called with all: lambdify's cost grows with its arguments,
@@ -403,7 +405,8 @@ class Expression(Component):
         """Compiled gradient ``i`` (None: finite differences). Compiled when
         first asked for when the joint function covers it: fits use the joint
         one, and compiling n gradients one by one is most of the cost of a
-        long expression."""
+        long expression.
+        """
         fn = self._grad_fns[i]
         if fn is _LAZY:
             try:
@@ -511,7 +514,8 @@ class Expression(Component):
 
     def function(self, *coords):
         """Evaluate at the current parameter values: ``function(x)`` (1-D) or
-        ``function(x, y)`` (2-D); arrays of any (broadcastable) shape."""
+        ``function(x, y)`` (2-D); arrays of any (broadcastable) shape.
+        """
         coords, values = self._prepare(coords, self._current_values())
         shape = np.broadcast_shapes(*(c.shape for c in coords))
         out = np.broadcast_to(np.asarray(self._f(*coords, *values), dtype=float), shape)
@@ -528,7 +532,8 @@ class Expression(Component):
     def function_nd(self, *coords):
         """Evaluate at every navigation position of the model (HyperSpy API):
         the result has shape ``navigation_shape + coordinate shape``. Outside a
-        model, or without navigation axes, equals ``function``."""
+        model, or without navigation axes, equals ``function``.
+        """
         maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
         if self.model is None or not maps or maps[0].ndim == 0:
             return self.function(*coords)

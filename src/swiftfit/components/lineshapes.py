@@ -112,7 +112,8 @@ class Voigt(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre and sigma from the moments of the data, ``area`` from its
-        integral (``gamma`` is left unchanged), as for :class:`Gaussian`."""
+        integral (``gamma`` is left unchanged), as for :class:`Gaussian`.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(self, only_current, nav, {"centre": centre, "sigma": sigma, "area": area})
@@ -205,7 +206,8 @@ class SplitVoigt(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre, ``sigma1 = sigma2`` and ``A`` from the moments and the
-        integral of the data, as for :class:`Gaussian`."""
+        integral of the data, as for :class:`Gaussian`.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(
@@ -301,7 +303,8 @@ class SkewNormal(Component):
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Method of moments: mean, variance and skewness of the data between
         ``x1`` and ``x2`` give ``x0``, ``scale`` and ``shape`` (|skewness| is
-        capped at 0.99); ``A = integral / scale``."""
+        capped at 0.99); ``A = integral / scale``.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         mean, sd, _, area = _moments(X, Y)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -396,7 +399,8 @@ class Doniach(Component):
     @staticmethod
     def _unit_shape(alpha: float):
         """For ``sigma = 1``: the angle ``theta* = arctan(u*)`` of the maximum,
-        the maximum value and the full width at half maximum (in x)."""
+        the maximum value and the full width at half maximum (in x).
+        """
         beta = 1.0 - alpha
         theta_star = -np.pi * alpha / (2.0 * (2.0 - alpha))
         theta = np.linspace(-np.pi / 2, np.pi / 2, 20001)[1:-1]
@@ -410,7 +414,8 @@ class Doniach(Component):
         """Estimate ``centre``, ``sigma`` and ``A`` at the current ``alpha``
         (which is not estimated): ``sigma`` scales the line's known width at
         half maximum to the data's, ``A`` matches the data maximum, and
-        ``centre`` puts the line's maximum at the data's."""
+        ``centre`` puts the line's maximum at the data's.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         alpha = self.alpha.value
         theta_star, peak, width = self._unit_shape(alpha)

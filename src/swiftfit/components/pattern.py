@@ -16,7 +16,8 @@ MAX_PATTERN_POINTS = 10_000_000
 
 def _pattern_arrays(pattern):
     """Axis values, data and bin width (None when not binned) of a pattern:
-    a Signal1D-like object or an ``(x, y)`` pair of arrays."""
+    a Signal1D-like object or an ``(x, y)`` pair of arrays.
+    """
     width = None
     if isinstance(pattern, (tuple, list)) and len(pattern) == 2:
         x, y = pattern
@@ -124,7 +125,8 @@ class ScalableFixedPattern(Component):
     def prepare_interpolator(self, **kwargs) -> None:
         """(Re)build the interpolating spline; ``kwargs`` go to
         :func:`scipy.interpolate.make_interp_spline` (default: cubic, ``k=3``,
-        lowered when the pattern has fewer than 4 points)."""
+        lowered when the pattern has fewer than 4 points).
+        """
         kwargs.setdefault("k", min(3, self._x.size - 1))
         self.f = make_interp_spline(self._x, self._y, **kwargs)
         self._df = self.f.derivative()

@@ -43,7 +43,7 @@ def _moments(X, Y):
 
 
 def _quantiles(X, Y, qs):
-    """x at which the normalised cumulative integral of each row reaches each q."""
+    """X at which the normalised cumulative integral of each row reaches each q."""
     steps = 0.5 * (Y[:, 1:] + Y[:, :-1]) * np.diff(X)
     cdf = np.concatenate([np.zeros((Y.shape[0], 1)), np.cumsum(steps, axis=1)], axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -127,7 +127,8 @@ class Gaussian(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre and sigma from the first two moments of the data between
-        ``x1`` and ``x2``, ``A`` from its (trapezoid) integral."""
+        ``x1`` and ``x2``, ``A`` from its (trapezoid) integral.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         centre, sigma, _, area = _moments(X, Y)
         return _store_estimates(self, only_current, nav, {"centre": centre, "sigma": sigma, "A": area})
@@ -275,7 +276,8 @@ class Lorentzian(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre from the median and gamma from half the interquartile range of
-        the data between ``x1`` and ``x2``; ``A = pi * gamma * max(data)``."""
+        the data between ``x1`` and ``x2``; ``A = pi * gamma * max(data)``.
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         q1, med, q3 = _quantiles(X, Y, (0.25, 0.5, 0.75))
         gamma = 0.5 * (q3 - q1)

@@ -77,7 +77,8 @@ def _coordinate_shape(x, y) -> tuple[int, ...]:
 
 class _Centred2D(Component):
     """Shared set-up of the 2-D profiles with ``centre_x``/``centre_y`` and an
-    optional ``rotation_angle`` (last parameter, radians, default 0)."""
+    optional ``rotation_angle`` (last parameter, radians, default 0).
+    """
 
     _ndim = 2
     _position = ("centre_x", "centre_y")
@@ -151,7 +152,8 @@ class Offset(Component):
 # --------------------------------------------------------------- Polynomial
 def _polynomial_terms(order: int) -> list[tuple[int, int]]:
     """Exponents ``(i, j)`` of ``x**i * y**j``, by total degree, then by
-    decreasing power of ``x``: (0,0), (1,0), (0,1), (2,0), (1,1), (0,2), ..."""
+    decreasing power of ``x``: (0,0), (1,0), (0,1), (2,0), (1,1), (0,2), ...
+    """
     return [(d - j, j) for d in range(order + 1) for j in range(d + 1)]
 
 

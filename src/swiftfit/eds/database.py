@@ -119,6 +119,7 @@ def fwhm_at_energy(resolution_MnKa: float, energy: float) -> float:
 def sigma_twin_expression(energy: float, reference: float, units_factor: float) -> str:
     """Expression in ``x`` (the sigma of the line at ``reference``) giving the
     sigma of the line at ``energy`` under the resolution law; energies and sigma
-    in the axis units, ``units_factor`` 1 for keV, 1000 for eV."""
+    in the axis units, ``units_factor`` 1 for keV, 1000 for eV.
+    """
     c = _FANO_EV / (1000.0 * SIGMA2FWHM**2)
     return f"sqrt(abs({c!r} * ({energy!r} - {reference!r}) * {units_factor!r} + x**2))"

@@ -128,7 +128,8 @@ class EDSSpectrum(Signal1D):
 
     def _get_line_energy(self, xray_line: str, FWHM_MnKa: Any = None) -> Any:
         """Energy of ``xray_line`` in the axis units, and its FWHM when
-        ``FWHM_MnKa`` is given (eV, or ``"auto"`` for the metadata's)."""
+        ``FWHM_MnKa`` is given (eV, or ``"auto"`` for the metadata's).
+        """
         factor = self._units_factor()
         energy = db.line_energy(xray_line)
         if FWHM_MnKa is None:

@@ -72,7 +72,8 @@ class LowLossOperator:
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """``(K, N + L - 1)`` on the extended axis → ``(K, n_range)``; K a multiple of
-        the number of pixels (rows ``b * K/B + j`` belong to pixel ``b``)."""
+        the number of pixels (rows ``b * K/B + j`` belong to pixel ``b``).
+        """
         K, M = values.shape
         B = self.kernels.shape[0]
         spec = sfft.rfft(values, self.nfft, axis=-1)

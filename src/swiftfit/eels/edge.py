@@ -109,7 +109,8 @@ class EELSCLEdge(Component):
     def set_microscope_parameters(self, E0=None, alpha=None, beta=None, energy_scale=None) -> None:
         """Beam energy ``E0`` (keV), convergence ``alpha`` and collection ``beta``
         semi-angles (mrad), channel width ``energy_scale`` (eV); the effective
-        angle follows (Kohl's formula)."""
+        angle follows (Kohl's formula).
+        """
         for name, value in (("E0", E0), ("alpha", alpha), ("beta", beta), ("energy_scale", energy_scale)):
             if value is not None and not (np.isfinite(value) and value >= 0):
                 raise InvalidInputError(f"`{name}` must be a finite number >= 0, got {value!r}")
@@ -263,7 +264,7 @@ class EELSCLEdge(Component):
         return grads
 
     def _onset_gradient(self, x, intensity, angle, onset, coeffs):
-        """d f / d onset by a central difference of half a channel each way.
+        """D f / d onset by a central difference of half a channel each way.
 
         The edge jumps at its onset; on a binned axis moving the jump by
         ``delta`` changes the channel holding it by ``jump * delta / width``,

@@ -64,7 +64,8 @@ _L_CORRECTION = (0.52, 0.42, 0.30, 0.29, 0.22, 0.30, 0.22, 0.16, 0.12, 0.13, 0.1
 
 def energy_grid(n: int = 50, step: float = 0.06, scale: float = 50.0) -> np.ndarray:
     """Energies above the onset (eV) where the cross-section is computed:
-    ``scale * (exp(step * i) - 1)``, dense near the onset, sparse in the tail."""
+    ``scale * (exp(step * i) - 1)``, dense near the onset, sparse in the tail.
+    """
     return scale * (np.exp(step * np.arange(n)) - 1.0)
 
 
@@ -123,7 +124,8 @@ class _GOS:
 
     def cross_section_grid(self, onset: float, angle: float, E0: float) -> tuple[np.ndarray, np.ndarray]:
         """The differential cross-section (barn/eV) at ``energy_axis`` shifted to
-        ``onset``, for collection semi-angle ``angle`` (rad) and ``E0`` (keV)."""
+        ``onset``, for collection semi-angle ``angle`` (rad) and ``E0`` (keV).
+        """
         shift = onset - self.onset_energy
         energies = self.energy_axis + shift
         _, T, _ = _kinematics(E0)
@@ -364,7 +366,8 @@ class TabulatedGOS(_GOS):
         """As for the hydrogenic GOS, but each energy's row of the table is
         integrated exactly as tabulated: the trapezoid rule in ln q² over the
         table's q points between the kinematic limits (the row interpolated
-        linearly in q at the limits; zero beyond the table)."""
+        linearly in q at the limits; zero beyond the table).
+        """
         shift = onset - self.onset_energy
         energies = self.energy_axis + shift
         _, T, _ = _kinematics(E0)

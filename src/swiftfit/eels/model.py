@@ -141,7 +141,8 @@ class EELSModel(Model1D):
 
     def __call__(self, non_convolved: bool = False, onlyactive: bool = False, component_list=None, binned=None):
         """The model at the current position over the signal range (convolved unless
-        ``non_convolved``)."""
+        ``non_convolved``).
+        """
         if self.low_loss is None or non_convolved:
             return super().__call__(non_convolved=non_convolved, onlyactive=onlyactive,
                                     component_list=component_list, binned=binned)
@@ -171,7 +172,8 @@ class EELSModel(Model1D):
     def two_area_background_estimation(self, E1=None, E2=None, powerlaw=None, only_current=False) -> None:
         """Estimate the power law by the two-area method between ``E1`` and ``E2``
         (default: the start of the signal range and 5 eV before the first edge),
-        for every pixel (``only_current=False``) or the current one."""
+        for every pixel (``only_current=False``) or the current one.
+        """
         powerlaw = powerlaw or next((c for c in self if isinstance(c, PowerLaw)), None)
         if powerlaw is None:
             raise InvalidInputError("the model has no PowerLaw; pass `powerlaw=`")
@@ -206,7 +208,8 @@ class EELSModel(Model1D):
 
     def smart_fit(self, start_energy=None, **kwargs) -> None:
         """Background below the first edge, then each edge's intensity with the
-        others fixed, then everything together (exspy's ``fit(kind="smart")``)."""
+        others fixed, then everything together (exspy's ``fit(kind="smart")``).
+        """
         self.fit_background(start_energy=start_energy, **kwargs)
         edges = [e for e in self.edges if e.active]
         saved_free = {id(p): p.free for c in self for p in c.parameters}
@@ -236,7 +239,8 @@ class EELSModel(Model1D):
 
     def enable_fine_structure(self, edges_list=None) -> None:
         """Fit the fine structure of the edges (default: all), each limited so
-        that it ends 2 eV before the next edge of the model."""
+        that it ends 2 eV before the next edge of the model.
+        """
         self.resolve_fine_structure()
         for e in self._edges_of(edges_list):
             e.fine_structure_active = True
@@ -282,7 +286,8 @@ class EELSModel(Model1D):
     def quantify(self, show_errors: bool = False) -> dict:
         """Print the edge intensities as exspy does ("Absolute quantification");
         ``show_errors`` adds each intensity's standard error from the fit
-        covariance. Returns ``{element: (intensity, std)}``."""
+        covariance. Returns ``{element: (intensity, std)}``.
+        """
         lines = ["", "Absolute quantification:", "Elem.\tIntensity" + ("\tStd" if show_errors else "")]
         out = {}
         for e in self.edges:

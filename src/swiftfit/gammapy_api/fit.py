@@ -38,14 +38,14 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
-from ..problem.verify import too_few_points
-from ..optimizers import sherpa as scalar
-from .trace import TracedLoss, Tracer, trace_residuals
 from ..model.base import BaseModel
 from ..model.joint import JointModel
 from ..optimizers import registry
+from ..optimizers import sherpa as scalar
+from ..problem.verify import too_few_points
 from ..stats import profile as _profile
 from ..stats.fit_tables import Table, parameter_table
+from .trace import TracedLoss, Tracer, trace_residuals
 
 __all__ = ["Datasets", "Fit", "FitResult", "OptimizeResult", "CovarianceResult"]
 
@@ -216,7 +216,8 @@ class Fit:
 
     def _fitted(self, datasets) -> bool:
         """Whether the last optimize was of these models (compared without building
-        a JointModel, which would register itself with every model)."""
+        a JointModel, which would register itself with every model).
+        """
         return self._state is not None and _same(self._state.jm.models, self._models(datasets))
 
     def _losses(self, jm):
@@ -380,7 +381,8 @@ class Fit:
     def _profiling(self, datasets) -> _profile._Context:
         """The datasets compiled once for :mod:`swiftfit.stats.profile` (their
         joint view with the fit's loss and bounds): passed to its functions in
-        place of a model, so a call compiles them once."""
+        place of a model, so a call compiles them once.
+        """
         state = self._state_for(datasets)
         return _profile._Context(_profile.joint_view(state.jm), loss_function=state.loss, bounded=state.bounded)
 

@@ -50,7 +50,8 @@ class Tracer:
 
 class TracedLoss:
     """A loss that records each ``value`` call in ``tracer``; everything else
-    is delegated to the wrapped loss (name, errordef, gradient, ...)."""
+    is delegated to the wrapped loss (name, errordef, gradient, ...).
+    """
 
     def __init__(self, loss, tracer: Tracer):
         self._loss = loss

@@ -50,7 +50,8 @@ def _safe(name: str) -> str:
 
 def _selected(model: Any, only_free: bool, only_active: bool) -> list:
     """(component, parameter) pairs to export, as HyperSpy: ``plot_results``'
-    selection, twins never."""
+    selection, twins never.
+    """
     from ..plotting.maps import selected_parameters
 
     return [(p.component, p) for p in selected_parameters(model, only_free, only_active) if p.twin is None]

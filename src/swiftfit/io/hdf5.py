@@ -32,8 +32,8 @@ import numpy as np
 
 from ..errors import FileFormatError, FileLimitError, InvalidInputError, InvalidTypeError, UnsafeFileError
 from ..signals import BaseSignal, Signal1D, Signal2D
-from ..signals.signal_types import specialise
 from ..signals.metadata import Metadata
+from ..signals.signal_types import specialise
 from .safety import Budget, atomic_target, check_dataset, reading
 
 __all__ = ["FORMAT", "VERSION", "load", "save_signal"]
@@ -49,7 +49,8 @@ _MAX_DEPTH = 32
 # --------------------------------------------------------------------- reading
 def read_attr(attrs: Any, key: str, path: str, types: tuple, optional: bool = False) -> Any:
     """The attribute ``key`` converted to a Python value that is one of ``types``
-    (``type(None)`` allows a stored None); ValueError otherwise."""
+    (``type(None)`` allows a stored None); ValueError otherwise.
+    """
     if key not in attrs:
         if optional:
             return None
@@ -267,7 +268,8 @@ def write_signal(group: Any, signal: BaseSignal) -> None:
 
 def read_axes(group, path: str, ndim: int) -> tuple[list[dict], list[int]]:
     """The ``axes`` group of a signal: one axis dict per data dimension (for
-    the signal constructors) and the current navigation indices."""
+    the signal constructors) and the current navigation indices.
+    """
     axes_group = read_group(group, "axes", path)
     if sorted(axes_group) != sorted(str(i) for i in range(ndim)):
         raise ValueError(f"{path}.axes: expected one axis per data dimension ({ndim})")
@@ -363,7 +365,8 @@ def save_signal(signal: BaseSignal, filename: str | os.PathLike) -> None:
 
 def _is_own_format(filename: str | os.PathLike) -> bool:
     """True unless RosettaSciIO has a reader for the extension: HDF5 (swiftfit's,
-    HyperSpy's ``.hspy``) and zarr stay with swiftfit's own readers."""
+    HyperSpy's ``.hspy``) and zarr stay with swiftfit's own readers.
+    """
     name = str(os.fspath(filename)).rstrip("/\\").lower()
     if name.endswith((".hspy", ".h5", ".hdf5", ".hdf", ".zarr", ".zspy")) or os.path.isdir(name):
         return True

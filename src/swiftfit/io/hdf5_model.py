@@ -294,7 +294,8 @@ def _build_component(group: Any, path: str, allow_import: bool, budget: Budget |
 def _restore_parameters(comp: Component, group: Any, path: str, nav_shape: tuple) -> dict:
     """Read every parameter of ``comp``: units and extension flags are set here;
     the rest is returned as ``parameter_files._apply``'s state (the twin still
-    a name, resolved once every component exists), with ``where`` for errors."""
+    a name, resolved once every component exists), with ``where`` for errors.
+    """
     params_group = read_group(group, "parameters", path)
     names = [p.name for p in comp.parameters]
     if sorted(params_group) != sorted(names):
@@ -450,7 +451,8 @@ class StoredModel:
 
 def _check_copyable(group: Any, path: str) -> None:
     """Refuse a stored model whose copy would carry links, external storage or
-    virtual datasets (h5py's copy would follow them into the new file)."""
+    virtual datasets (h5py's copy would follow them into the new file).
+    """
     from .safety import check_dataset
 
     budget = Budget(path)

@@ -69,7 +69,8 @@ def _error(path: str, message: str) -> InvalidInputError:
 
 def _attr(value: Any, path: str, skipped: list) -> tuple[bool, Any]:
     """``(True, plain value)`` for a stored attribute, ``(False, None)`` when it
-    has no plain meaning (recorded in ``skipped``)."""
+    has no plain meaning (recorded in ``skipped``).
+    """
     if isinstance(value, bytes):
         try:
             value = value.decode()
@@ -138,7 +139,8 @@ def _numbered(tree: dict, path: str) -> list:
 
 class _Log(list):
     """The skipped paths of one read, and the budget of its tree walk
-    (nodes, bytes, depth; each group visited once)."""
+    (nodes, bytes, depth; each group visited once).
+    """
 
     def __init__(self, source: Any = "") -> None:
         super().__init__()
@@ -196,7 +198,8 @@ def _read_tree(group: Any, path: str, skipped: _Log, depth: int = 0) -> dict:
 # ------------------------------------------------------------------ signals
 def _functional_axis(d: dict, path: str) -> np.ndarray:
     """Values of a FunctionalDataAxis: its expression parsed by the whitelist
-    parser and evaluated at the values of its ``x`` axis."""
+    parser and evaluated at the values of its ``x`` axis.
+    """
     import sympy
 
     from .. import _expr
@@ -323,7 +326,8 @@ def _component_class(id_name: str, name: str, is_2d: bool, path: str) -> type:
 
 def _pattern_signal(d: Any, path: str) -> BaseSignal:
     """The pattern of a ScalableFixedPattern: HyperSpy stores the signal's
-    dictionary (data, axes, metadata) under its ``signal1D`` init argument."""
+    dictionary (data, axes, metadata) under its ``signal1D`` init argument.
+    """
     if isinstance(d, BaseSignal):
         return d
     if not isinstance(d, dict) or not isinstance(d.get("data"), np.ndarray) \
@@ -363,7 +367,8 @@ def _init_args(cd: dict, cls: type, path: str) -> dict:
 
 def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     """Set map, free flag, bounds... of ``p`` from HyperSpy's dict ``d``;
-    return ``(id, ids of the parameters twinned to p, twin exprs)``."""
+    return ``(id, ids of the parameters twinned to p, twin exprs)``.
+    """
     stored = d.get("map")
     if not isinstance(stored, np.ndarray) or stored.dtype.names != MAP_DTYPE.names:
         raise _error(f"{path}.map", "missing or not a (values, std, is_set) map")

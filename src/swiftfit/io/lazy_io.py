@@ -429,7 +429,8 @@ def _load_hdf5(filename: str | os.PathLike, chunks: Any = None, allow_import: bo
 
 def _read_metadata(group, path, depth, read_signal_lazy, budget):
     """A value tree like :func:`.hdf5.read_tree`, but a signal inside it (the
-    noise variance) is read lazily instead of into memory."""
+    noise variance) is read lazily instead of into memory.
+    """
     from .hdf5 import KIND, child, convert_attr, read_array, read_attr, read_tree
 
     if depth > _MAX_DEPTH:

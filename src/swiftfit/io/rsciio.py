@@ -138,7 +138,8 @@ class _PostProcess:
 def _slug(key: Any) -> str:
     """A key as HyperSpy's metadata browser names it: ASCII, punctuation
     dropped, runs of spaces and hyphens as one underscore ("Exposure (s)" →
-    "Exposure_s")."""
+    "Exposure_s").
+    """
     text = unicodedata.normalize("NFKD", str(key)).encode("ascii", "ignore").decode()
     text = re.sub(r"[-\s]+", "_", re.sub(r"[^\w\s-]", "", text).strip())
     return text if text[:1].isalpha() else f"Number_{text}"
@@ -147,7 +148,8 @@ def _slug(key: Any) -> str:
 class _Tree:
     """A read-only view of an original-metadata subtree for the readers'
     converters, which expect HyperSpy's browser: keys by their own name or
-    their HyperSpy name (``keys()`` lists the latter), ``get_item`` by path."""
+    their HyperSpy name (``keys()`` lists the latter), ``get_item`` by path.
+    """
 
     def __init__(self, tree: dict) -> None:
         self._tree = tree
@@ -175,7 +177,8 @@ class _Tree:
 def _lookup(tree: dict, path: str) -> tuple[bool, Any]:
     """The value at the dotted ``path`` of a plain dict tree. As HyperSpy's
     metadata browser, a segment also matches a key of the same HyperSpy name:
-    "Detector_Info" finds "Detector Info"."""
+    "Detector_Info" finds "Detector Info".
+    """
     node: Any = tree
     for part in path.split("."):
         if not isinstance(node, dict):

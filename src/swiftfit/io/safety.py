@@ -209,7 +209,8 @@ _PASS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryErr
 def reading(source: Any) -> Iterator[None]:
     """Turn any error raised while reading ``source`` into a :class:`FileFormatError`
     naming it (swiftfit's file errors and ``ExpressionError`` pass unchanged,
-    as do "no such file" and permission errors)."""
+    as do "no such file" and permission errors).
+    """
     name = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
     try:
         yield

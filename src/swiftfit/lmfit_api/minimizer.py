@@ -26,12 +26,12 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
-from ..problem.problem import ProblemShape
+from ..optimizers import registry
 from ..problem.goodness import goodness, scale_covariance
+from ..problem.problem import ProblemShape
 from ..problem.solution import Status
 from ..problem.solution import message as _status_message
 from ..problem.verify import counts_text, too_few_points, verify
-from ..optimizers import registry
 from .parameters import Parameters
 
 __all__ = ["METHOD_NAMES", "RANK_TOL", "MinimizerResult", "ResidualProblem", "minimize"]
@@ -154,7 +154,8 @@ class ResidualProblem(ProblemShape):
         """The size of parameter ``j`` that its difference step is relative to:
         ``|θ_j|``, else its start ``|p0_j|``, else 1. A step of ``eps^(1/3)·max(1, |θ|)``
         is larger than a parameter of order 1e-6 itself (Hahn1's ``b7``) and
-        gives a Jacobian with no correct digit there."""
+        gives a Jacobian with no correct digit there.
+        """
         for size in (abs(float(t[j])), abs(float(self.p0[0, j]))):
             if size > 0 and np.isfinite(size):
                 return size
@@ -250,7 +251,8 @@ def _covariance(problem: ResidualProblem, theta: np.ndarray) -> np.ndarray:
     """``(JᵀJ)⁻¹`` at ``theta`` from the central-difference Jacobian; NaN when
     ``J`` is not finite or is rank deficient to the accuracy of the differences
     (smallest/largest singular value of the column-normalised ``J`` below
-    :data:`RANK_TOL`)."""
+    :data:`RANK_TOL`).
+    """
     P = theta.size
     nan = np.full((P, P), np.nan)
     with np.errstate(all="ignore"):

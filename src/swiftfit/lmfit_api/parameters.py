@@ -387,7 +387,8 @@ class Parameters(dict):
     def add_many(self, *parlist):
         """Add several parameters, each a :class:`Parameter` or a tuple in lmfit's
         order ``(name, value, vary, min, max, expr, brute_step)`` (shorter tuples
-        take the defaults). Expressions may refer to any parameter of the call."""
+        take the defaults). Expressions may refer to any parameter of the call.
+        """
         made = []
         for item in parlist:
             if isinstance(item, Parameter):
@@ -561,7 +562,8 @@ class Parameters(dict):
 
     def _expr_gradients(self, var_names: list[str]) -> dict[str, np.ndarray]:
         """``d value / d (varied values)`` of every expression parameter (chain rule
-        through nested expressions); zero where the value is clipped to a bound."""
+        through nested expressions); zero where the value is clipped to a bound.
+        """
         if self._dirty:
             self._refresh()
         get = dict.__getitem__
@@ -650,7 +652,8 @@ class Parameters(dict):
 
     def pretty_repr(self, precision: int = 4, fmt: str = "g") -> str:
         """The table of parameters: name, value (stderr after a fit), initial
-        value, min, max, vary and expression."""
+        value, min, max, vary and expression.
+        """
         head, rows = self._table_rows(precision, fmt)
         widths = [max(len(r[k]) for r in [head] + rows) for k in range(len(head))]
         left = {0, len(head) - 1}

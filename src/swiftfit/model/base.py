@@ -373,7 +373,8 @@ class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMi
     def _copy_onto(self, signal, nav_flat=None, channel_mask=None):
         """A new model on ``signal`` with copies of the components; maps taken at
         the flat navigation positions ``nav_flat`` (array shaped like the new
-        navigation space)."""
+        navigation space).
+        """
         new = type(self)(signal)
         for name in self._copied_settings:  # model-wide settings (Model2D: the PSF)
             setattr(new, name, copy.deepcopy(getattr(self, name)))

@@ -12,16 +12,19 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
+from ..optimizers import registry
+from ..optimizers.map_fit import with_priors
+from ..problem.compile import compile_problem
+from ..problem.goodness import (
+    goodness,
+    information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
+    scale_covariance,
+)
 from ..problem.problem import Problem, relevance
-from ..problem.goodness import goodness, scale_covariance
-from ..problem.goodness import information_criteria  # noqa: F401  (re-exported: samfire imports it here)
 from ..problem.solution import Solution, Status, message
 from ..problem.verify import counts_text, too_few_points
 from ..problem.verify import verify as _verify
-from ..optimizers import registry
-from ..optimizers.map_fit import with_priors
 from ..signals.lazy import is_dask_array
-from ..problem.compile import compile_problem
 
 _log = logging.getLogger("swiftfit")
 _X = sympy.Symbol("x", real=True)
@@ -140,7 +143,8 @@ class FittingMixin:
 
     def _evaluation(self):
         """Where components are evaluated and how that maps to the data points:
-        ``(coords, binscale, transform)``; Model2D adds PSF/oversampling."""
+        ``(coords, binscale, transform)``; Model2D adds PSF/oversampling.
+        """
         return self._coordinates(), self._binscale(), None
 
     # ------------------------------------------------------------- fit
@@ -272,7 +276,8 @@ class FittingMixin:
 
     def _remember_fit(self, loss, bounded) -> None:
         """The loss (without priors) and bounds of the last fit of any kind
-        (fit, multifit, joint, Fit): what a later profile (swiftfit.stats) uses."""
+        (fit, multifit, joint, Fit): what a later profile (swiftfit.stats) uses.
+        """
         self._last_fit_setup = {"loss_function": getattr(loss, "base", loss), "bounded": bool(bounded)}
 
     def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
@@ -503,8 +508,9 @@ class FittingMixin:
 
     @property
     def log_likelihood(self):
-        """ln L map of the last fits (Gaussian for ls — σ² profiled when no
-        variance is set —, Poisson for ML-poisson; NaN for other losses)."""
+        """Ln L map of the last fits (Gaussian for ls — σ² profiled when no
+        variance is set —, Poisson for ML-poisson; NaN for other losses).
+        """
         return self._nav_signal(self._lnl, "log_likelihood")
 
     @property
@@ -639,7 +645,8 @@ def _rsquared(problem: Problem, theta: np.ndarray) -> float:
     """R² = 1 − Σ w²(y − f)² / Σ w²(y − ȳ_w)², ȳ_w = Σ w²y / Σ w²: the residual
     and total sums of squares both weighted by the fit's weights (1/σ) and
     about the weighted mean, so a weighted fit's R² is its χ² over the χ² of a
-    constant; unweighted it is the usual R². NaN for a constant signal."""
+    constant; unweighted it is the usual R². NaN for a constant signal.
+    """
     with np.errstate(all="ignore"):
         r = problem.residuals(theta)[0]
         y = problem.data[0]
@@ -661,7 +668,8 @@ def _store(target: np.ndarray, field, idx, values, sel) -> None:
 
 def _none_as_hyperspy(grad, bounded):
     """HyperSpy's ``None`` spellings: ``bounded=None`` is unbounded; ``grad=None``
-    (no gradient information) is served by finite differences."""
+    (no gradient information) is served by finite differences.
+    """
     return ("fd" if grad is None else grad), (False if bounded is None else bounded)
 
 

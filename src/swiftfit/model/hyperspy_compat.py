@@ -80,7 +80,8 @@ class HyperSpyCompatMixin:
 
     def enable_adjust_position(self, components=None, fix_them=True, show_label=True) -> None:
         """HyperSpy's interactive position widgets; swiftfit has none, so this only
-        remembers the request (``m._position_widgets`` stays empty)."""
+        remembers the request (``m._position_widgets`` stays empty).
+        """
         self._adjust_position_requested = True
 
     def disable_adjust_position(self) -> None:

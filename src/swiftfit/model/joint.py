@@ -19,10 +19,10 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
-from ..problem.verify import too_few_points
 from ..optimizers import registry
-from .base import BaseModel
 from ..problem.compile import compile_problem
+from ..problem.verify import too_few_points
+from .base import BaseModel
 from .fit_mixin import with_priors
 
 __all__ = ["JointModel"]
@@ -93,7 +93,8 @@ class JointModel:
     def fit_report(self, show_correl: bool = True, min_correl: float = 0.1) -> str:
         """The last joint fit as lmfit's report; parameters are named
         ``<model name>_<component>_<parameter>`` and shared ones print as
-        ``== '<the parameter they follow>'``."""
+        ``== '<the parameter they follow>'``.
+        """
         from .report import model_fit_report
 
         proxy = _ReportProxy(self)
@@ -136,7 +137,8 @@ class JointModel:
     # ------------------------------------------------------------ fit
     def _with_priors(self, loss, spec):
         """The joint loss with the priors of every model's free parameters (MAP,
-        as a single model's fit); unchanged when none has a prior."""
+        as a single model's fit); unchanged when none has a prior.
+        """
         return with_priors(loss, spec, [p for m in self.models for c in m for p in c.parameters])
 
     def fit(self, optimizer=None, loss_function="ls", grad="auto", bounded=False, print_info=False,

@@ -75,7 +75,8 @@ class LazyModel2D(Model2D):
 # ------------------------------------------------------------- the blocks
 def _template(model):
     """The model on a one-pixel eager signal: components, ties, ranges and
-    options without the maps (shipped to every task; the maps go per block)."""
+    options without the maps (shipped to every task; the maps go per block).
+    """
     sig = model.signal
     am = sig.axes_manager
     shape = (1,) + tuple(am._signal_shape_in_array)
@@ -96,7 +97,8 @@ def _signal_axis(ax) -> dict:
 
 def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, start, chunk_size, sink, region):
     """One navigation block: a compact eager model of its pixels, the eager
-    batched solves, and its maps (written to ``sink`` when given)."""
+    batched solves, and its maps (written to ``sink`` when given).
+    """
     B = int(np.prod(mask.shape))
     am = template.signal.axes_manager
     sig_shape = tuple(am._signal_shape_in_array)
@@ -144,7 +146,8 @@ def _active_client():
 
 def _run(tasks, on_result, wave: int, progress) -> None:
     """Compute ``tasks`` (dask delayed) on the active scheduler, calling
-    ``on_result(i, result)`` as each one finishes."""
+    ``on_result(i, result)`` as each one finishes.
+    """
     dask = require("dask", "dask")
     client = _active_client()
     if client is not None:
@@ -309,7 +312,8 @@ def _write_into_model(model, region, result) -> None:
 
 def _refit_store(model, sink, mask, chunk_size, solve) -> None:
     """The neighbour refit of an ``out=`` run: only when some pixel failed, on
-    a copy of the model loaded from the store; the refitted pixels are written back."""
+    a copy of the model loaded from the store; the refitted pixels are written back.
+    """
     from .multifit import _BAD_DATA, _NO_SIGNAL
 
     status = sink.read("status")
@@ -344,7 +348,8 @@ def _names(model):
 class _Store:
     """Maps in a zarr store or an HDF5 file: ``<component>/<parameter>/{values,std,is_set}``,
     the per-pixel arrays (``status``, ``nfev``, ``chisq``, ``dof``, ``lnl``,
-    ``nfree``) and ``refitted`` at the top. Pickles as a path and names."""
+    ``nfree``) and ``refitted`` at the top. Pickles as a path and names.
+    """
 
     def __init__(self, path, names, zarr_store: bool, tasks_write: bool):
         self.path = os.path.abspath(os.fspath(path))

@@ -28,13 +28,13 @@ from tqdm.auto import tqdm
 from ..errors import InvalidInputError
 from ..problem.solution import Status
 from ..problem.verify import too_few_points
-from .fit_mixin import poisson_start
 from .autosave import (
     DEFAULT_AUTOSAVE_FILE,
     PIXEL_ARRAYS,
     Autosave,
     check_autosave_every,
 )
+from .fit_mixin import poisson_start
 from .multifit_output import MultifitOutput
 
 _log = logging.getLogger("swiftfit")
@@ -48,7 +48,8 @@ _NO_SIGNAL = Status.NO_SIGNAL
 
 def serpentine(shape_natural: tuple[int, ...]):
     """Natural-order index tuples in HyperSpy's serpentine order (x fastest,
-    reversing direction on every other row, recursively over higher dims)."""
+    reversing direction on every other row, recursively over higher dims).
+    """
     if not shape_natural:
         yield ()
         return
@@ -249,7 +250,8 @@ class MultifitMixin:
 
     def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
         """Resolve and check the fit options once (``_fit_setup`` takes its own
-        out of ``kwargs``): the keywords of :meth:`_solve_pixels`."""
+        out of ``kwargs``): the keywords of :meth:`_solve_pixels`.
+        """
         from .fit_mixin import _none_as_hyperspy
 
         grad, bounded = _none_as_hyperspy(grad, bounded)
@@ -259,7 +261,8 @@ class MultifitMixin:
 
     def _default_chunk_size(self) -> int:
         """Pixels per batched solve: as many as keep one Jacobian (pixels ×
-        points × free parameters) near 32 MB (results do not depend on it)."""
+        points × free parameters) near 32 MB (results do not depend on it).
+        """
         n_free = sum(p.free for c in self._components for p in c.parameters) or 1
         per_pixel = 8 * int(self._channel_switches.sum()) * n_free
         return int(np.clip(32e6 // per_pixel, 16, 4096))
@@ -438,7 +441,8 @@ class MultifitMixin:
     def _carry_values(self, source, target, only_fixed: bool = False) -> None:
         """Start ``target`` from ``source``'s values where its own are not set
         (HyperSpy's fetch); with ``only_fixed`` the free parameters always
-        take ``source``'s values."""
+        take ``source``'s values.
+        """
         for comp in self._components:
             for p in comp.parameters:
                 if p._map.ndim and ((only_fixed and p.free) or not p._map["is_set"][target]):

@@ -65,7 +65,8 @@ class NamedMatrix(np.ndarray):
 
     def index(self, name: str) -> int:
         """The row of ``name``: an exact name, or the unique one ending in
-        ``.name`` (``"sigma"`` for ``"Gaussian.sigma"``)."""
+        ``.name`` (``"sigma"`` for ``"Gaussian.sigma"``).
+        """
         names = self.names or []
         if name in names:
             return names.index(name)
@@ -185,7 +186,8 @@ def _warning_lines(out, entries, labels) -> list[str]:
     (only when some other parameter moved, i.e. the solver did iterate) and,
     after a bounded fit, parameters at ``bmin``/``bmax``; lmfit's wording
     (``at initial value``, ``at boundary``), one line each, under the report's
-    names. Empty when there is nothing to say."""
+    names. Empty when there is nothing to say.
+    """
     x, x0 = np.atleast_1d(out.get("x", [])), np.atleast_1d(out.get("x0", []))
     names = list(out.parameter_names)
     if len(x) != len(names) or len(x0) != len(names):

@@ -44,7 +44,8 @@ class ModelSlicer:
 
 def _refresh_goodness(model, parent) -> None:
     """χ², dof and ln L of a signal slice, recomputed over its own channels at
-    the fitted pixels (the parent's describe the parent's range), as HyperSpy does."""
+    the fitted pixels (the parent's describe the parent's range), as HyperSpy does.
+    """
     done = np.isfinite(model._chisq)
     if not done.any():
         return
@@ -79,7 +80,8 @@ def _axis_dict(ax) -> dict:
 
 def _position_signal(signal, navigation: bool):
     """A signal whose data are flat positions, with ``signal``'s navigation
-    (or signal) axes and single-element axes for the rest."""
+    (or signal) axes and single-element axes for the rest.
+    """
     am = signal.axes_manager
     nav_shape = tuple(am._navigation_shape_in_array)
     sig_shape = tuple(am._signal_shape_in_array)

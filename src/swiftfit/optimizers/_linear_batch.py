@@ -110,7 +110,8 @@ def verify(problem, name: str = "lstsq"):
 
 def _affine_test(F, points, h, X):
     """Per pixel: ``F[k] ≠ h + X·points[k]`` (``nonlinear``); the model not finite
-    at the start and at 0 (``model_bad``)."""
+    at the start and at 0 (``model_bad``).
+    """
     finite0 = np.isfinite(h).all(axis=1) & np.isfinite(X).all(axis=(1, 2))
     nonlinear = np.zeros(h.shape[0], dtype=bool)
     model_bad = np.zeros(h.shape[0], dtype=bool)
@@ -183,7 +184,8 @@ def shared_design(problem) -> bool:
 def sample_rows(problem) -> np.ndarray:
     """Pixels of a chunk on which a per-pixel design is verified: its first and
     last, plus one pixel where each component is active when
-    none of those has it active (so every component is checked somewhere)."""
+    none of those has it active (so every component is checked somewhere).
+    """
     B = problem.B
     rows = set(np.unique(np.linspace(0, B - 1, min(B, _SAMPLE)).round().astype(int)).tolist())
     act = problem.active
@@ -318,7 +320,8 @@ def _check_fast(problem, rows, Xt_s, h_s):
     equal ``h + X θ`` at the starting values and at a point perturbed from
     them (to 1e-9, as in :func:`verify`). Returns ``model_bad`` there, or None
     when the fast design is not to be trusted (the caller then verifies and
-    builds the exact design, and names any non-linear parameter)."""
+    builds the exact design, and names any non-linear parameter).
+    """
     sub = problem.take(rows)
     points = _points(sub)[0][:2]
     X = Xt_s.transpose(0, 2, 1)
@@ -339,7 +342,8 @@ _LOCK = threading.Lock()
 def _design_key(problem: Problem):
     """Everything a shared design depends on, but the components' own code and
     state: identities stand for those, and a cached design is re-checked
-    against the model before every use (:func:`_shared_entry`)."""
+    against the model before every use (:func:`_shared_entry`).
+    """
     fixed = [i for i, plan in enumerate(problem.plans) if plan.kind == "fixed"]
     segs = tuple(
         (tuple(seg.components), tuple(np.asarray(c, dtype=float).tobytes() for c in seg.coords),
@@ -414,7 +418,8 @@ class Design:
 
     def gram(self):
         """``XᵀWX`` ``(B, P, P)`` and ``XᵀW y`` ``(B, P)``; pixels whose design is
-        not finite (its Gram diagonal is not: no pass over X) get status -2."""
+        not finite (its Gram diagonal is not: no pass over X) get status -2.
+        """
         if self.Xt is not None:
             G = np.matmul(self.Xt, self.Xt.transpose(0, 2, 1))
             with np.errstate(invalid="ignore"):

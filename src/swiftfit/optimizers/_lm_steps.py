@@ -116,7 +116,8 @@ def kept(s: np.ndarray, N: int) -> np.ndarray:
 
 def gauss_newton(c, s, vt, N):
     """The undamped (minimum-norm) Gauss–Newton step in scaled variables, for
-    ``c = Uᵀ r``, and the reduction of the cost it predicts, ``‖U Uᵀ r‖²``."""
+    ``c = Uᵀ r``, and the reduction of the cost it predicts, ``‖U Uᵀ r‖²``.
+    """
     keep = kept(s, N)
     cg = np.where(keep, c, 0.0)
     z = np.einsum("bqp,bq->bp", vt, cg / np.where(keep, s, 1.0))
@@ -125,7 +126,8 @@ def gauss_newton(c, s, vt, N):
 
 def damped(c, s, vt, lam, N):
     """``z(λ) = V diag(s / (s² + λ)) c`` (B, P) for damping ``λ`` (B,);
-    ``λ = 0`` is the pseudo-inverse over the kept singular values."""
+    ``λ = 0`` is the pseudo-inverse over the kept singular values.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         filt = np.where(lam[:, None] > 0, s / (s * s + lam[:, None]), 0.0)
     gn = lam[:, None] <= 0
@@ -137,7 +139,8 @@ def damped(c, s, vt, lam, N):
 
 def predicted(c, s, vt, Dn, step):
     """Reduction of ``‖r‖²`` the linear model predicts for ``step`` (B, P):
-    ``2 rᵀJδ − ‖Jδ‖²`` with ``J δ = U w``, ``w = s Vᵀ D δ`` (no cancellation)."""
+    ``2 rᵀJδ − ‖Jδ‖²`` with ``J δ = U w``, ``w = s Vᵀ D δ`` (no cancellation).
+    """
     w = s * np.einsum("bpq,bq->bp", vt, Dn * step)
     return np.einsum("bp,bp->b", w, 2 * c - w)
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..losses import _Memo
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution
-from ..losses import _Memo
 from . import _lm_steps as steps
 
 __all__ = ["damped_newton"]

@@ -196,7 +196,8 @@ def _embed(cov_small, idx, P):
 
 def _svd(X, scaled: bool = True):
     """Batched thin SVD of ``X`` ``(R, N, P)`` (columns scaled to unit norm when
-    ``scaled``), with numpy lstsq's rank cut ``eps·max(N, P)`` of the largest."""
+    ``scaled``), with numpy lstsq's rank cut ``eps·max(N, P)`` of the largest.
+    """
     _R, N, P = X.shape
     Dn = _column_scale(X) if scaled else np.ones(X.shape[::2])
     u, s, vt = np.linalg.svd(X / Dn[:, None, :], full_matrices=False)
@@ -345,7 +346,8 @@ def solve_nnls(problem: Problem, loss=None, *, bounded: bool = False, maxiter: i
 
 def _nnls_factors(d):
     """Per pixel: Cholesky factor ``R`` of the column-scaled Gram matrix,
-    ``c = R⁻ᵀ Xsᵀ ys`` and the column scale, where that matrix is well-conditioned."""
+    ``c = R⁻ᵀ Xsᵀ ys`` and the column scale, where that matrix is well-conditioned.
+    """
     G, b = d.gram()
     P = b.shape[1]
     diag = np.arange(P)

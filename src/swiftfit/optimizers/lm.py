@@ -56,10 +56,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engines.numba import lower as _fused
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution
-from ..engines.numba import lower as _fused
 from . import _lm_steps as steps
 from ._lm_steps import covariance as _covariance
 from .registry import OptimizerSpec, register
@@ -327,7 +327,8 @@ def levenberg_marquardt(
 def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
     """``"lm"``: least squares on the residuals; for ``ML-poisson`` and
     ``huber`` the same damped Gauss–Newton idea on the loss itself (Fisher
-    scoring / iteratively reweighted least squares, :mod:`.damped_newton`)."""
+    scoring / iteratively reweighted least squares, :mod:`.damped_newton`).
+    """
     if loss is None or loss.name == "ls":
         return levenberg_marquardt(problem, loss, bounded=bounded, **options)
     from .damped_newton import damped_newton

@@ -35,7 +35,8 @@ def with_priors(loss, spec, parameters):
     """``(loss, spec)`` for a fit of ``parameters``: the very same pair when no
     free one has a prior; otherwise the loss with the priors' terms and the
     solver that minimises that loss (:func:`_map_solver`). One place for every
-    fit path: ``fit``/``multifit``, joint fits, and likelihood profiles."""
+    fit path: ``fit``/``multifit``, joint fits, and likelihood profiles.
+    """
     loss = _losses.with_priors(loss, [p for p in parameters if p.free])
     return (loss, _map_solver(spec)) if isinstance(loss, _losses.PriorLoss) else (loss, spec)
 

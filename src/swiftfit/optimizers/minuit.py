@@ -48,9 +48,9 @@ from scipy.optimize import OptimizeResult
 
 from .._optional import require
 from ..errors import OptimizerError
+from ..losses import CustomLoss, LeastSquares
 from ..problem.problem import Problem
 from ..problem.solution import Solution
-from ..losses import CustomLoss, LeastSquares
 from .registry import OptimizerSpec, register
 from .scipy_min import ALL_LOSSES, scalar_functions
 
@@ -87,7 +87,8 @@ def flags_message(fields: dict) -> str:
 def _minuit_fields(fmin, at_limit: bool = False) -> dict:
     """MINUIT's flags after HESSE; ``at_limit``: MIGRAD stopped at its call
     limit (HESSE's update of the minimum forgets that, but the minimum stays
-    unconverged, so it stays invalid)."""
+    unconverged, so it stays invalid).
+    """
     fields = {k: bool(getattr(fmin, k)) for k in FLAG_FIELDS}
     if at_limit:
         fields["has_reached_call_limit"] = True
@@ -102,7 +103,8 @@ def _minuit_fields(fmin, at_limit: bool = False) -> dict:
 
 def _start_steps(loss, one: Problem, x0: np.ndarray) -> np.ndarray:
     """Initial step sizes: the loss's standard deviations at the start where
-    finite and positive, else 1 % of the value (0.01 for a zero value)."""
+    finite and positive, else 1 % of the value (0.01 for a zero value).
+    """
     fallback = np.where(x0 != 0, 0.01 * np.abs(x0), 0.01)
     try:
         with np.errstate(all="ignore"):

@@ -43,6 +43,7 @@ ALIASES: dict[str, str] = {"leastsq": "lm"}
 
 
 def register(spec: OptimizerSpec) -> OptimizerSpec:
+    """Add ``spec`` (and its aliases) to the table of optimizers; returns it."""
     _REGISTRY[spec.name] = spec
     for alias in spec.aliases:
         ALIASES[alias] = spec.name

@@ -43,9 +43,9 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import OptimizerError
+from ..losses import LeastSquares
 from ..problem.problem import Problem
 from ..problem.solution import Solution
-from ..losses import LeastSquares
 from .registry import OptimizerSpec, register
 from .scipy_min import (
     ALL_LOSSES,
@@ -106,7 +106,8 @@ def _box(problem: Problem, method: str) -> list[tuple[float, float]]:
 def _local_kwargs(user, jac, defaults: dict) -> dict:
     """``minimizer_kwargs`` for a local search: ``defaults`` updated by the
     user's, with our gradient unless the method is derivative-free or the
-    user gave ``jac``."""
+    user gave ``jac``.
+    """
     kw = dict(defaults)
     kw.update(dict(user or {}))
     method = canonical(kw.get("method", "L-BFGS-B"))
@@ -120,7 +121,8 @@ def _local_kwargs(user, jac, defaults: dict) -> dict:
 
 def _basin_local(problem: Problem, bounded: bool, user, jac) -> dict:
     """Basin Hopping's ``minimizer_kwargs``: L-BFGS-B with our gradient, with
-    the bounds when ``bounded``."""
+    the bounds when ``bounded``.
+    """
     defaults = {"method": "L-BFGS-B"}
     if bounded and problem.bounded:
         defaults["bounds"] = optimize.Bounds(problem.lower, problem.upper)

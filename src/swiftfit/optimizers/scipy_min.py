@@ -76,9 +76,9 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeResult, minimize
 
 from ..errors import OptimizerError
+from ..losses import LeastSquares
 from ..problem.problem import Problem
 from ..problem.solution import Solution, Status
-from ..losses import LeastSquares
 from .registry import OptimizerSpec, register
 
 __all__ = ["LIMIT_CODES", "METHODS", "OPTION_KEYWORDS", "classify", "newton_gap", "solve_minimize"]
@@ -120,7 +120,7 @@ _CANONICAL = {m.lower(): m for m in METHODS}
 
 
 def canonical(method: str) -> str:
-    """scipy's spelling of ``method`` (case-insensitive)."""
+    """Scipy's spelling of ``method`` (case-insensitive)."""
     try:
         return _CANONICAL[str(method).lower()]
     except KeyError:
@@ -129,7 +129,8 @@ def canonical(method: str) -> str:
 
 def split_options(method: str, kwargs: dict) -> tuple[dict, dict]:
     """Move top-level solver options of ``kwargs`` into ``options``; returns
-    ``(kwargs for minimize, options)``. Raises when one is given twice."""
+    ``(kwargs for minimize, options)``. Raises when one is given twice.
+    """
     kwargs = dict(kwargs)
     options = kwargs.pop("options", None)
     options = {} if options is None else dict(options)
@@ -150,7 +151,8 @@ def split_options(method: str, kwargs: dict) -> tuple[dict, dict]:
 def scalar_functions(loss, one: Problem):
     """Objective, gradient and Gauss–Newton Hessian of one pixel as functions
     of a 1-D parameter vector. NaN objectives become ``inf`` (a rejected trial
-    point for every method)."""
+    point for every method).
+    """
 
     def fun(t):
         v = float(np.asarray(loss.value(one, np.asarray(t, dtype=float)[None, :])).ravel()[0])
@@ -275,7 +277,7 @@ def nonfinite_result(x0, exc: Exception) -> OptimizeResult:
 
 
 def bounds_of(problem: Problem):
-    """scipy ``Bounds`` of the free parameters, or None when none is finite."""
+    """Scipy ``Bounds`` of the free parameters, or None when none is finite."""
     if not problem.bounded:
         return None
     return Bounds(problem.lower, problem.upper)
@@ -283,7 +285,8 @@ def bounds_of(problem: Problem):
 
 class PixelResults:
     """Per-pixel results of a scipy optimizer looped over pixels: a reported
-    success must survive the Newton check (``newton_gap``) to stay 6."""
+    success must survive the Newton check (``newton_gap``) to stay 6.
+    """
 
     def __init__(self, problem: Problem, check: bool):
         B = problem.B

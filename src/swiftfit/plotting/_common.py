@@ -59,7 +59,8 @@ def navigation_axes(model) -> list:
 def extent(h_axis, v_axis, shape: tuple[int, int]) -> tuple[list[float], str, str]:
     """``imshow`` extent (pixel edges, y downwards as HyperSpy draws images) and
     the two axis labels. Non-uniform axes fall back to indices, which
-    ``imshow`` can place exactly."""
+    ``imshow`` can place exactly.
+    """
     ny, nx = shape
     uniform = all(a is not None and getattr(a, "is_uniform", True) for a in (h_axis, v_axis))
     if uniform:

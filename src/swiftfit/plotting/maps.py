@@ -1,5 +1,6 @@
 """Parameter and goodness-of-fit maps: images with colour bars (2-D
-navigation), lines with std error bars (1-D), a value table (0-D)."""
+navigation), lines with std error bars (1-D), a value table (0-D).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
-from ._common import (axis_label, colour_limits, colormap, extent, grid_shape, navigation_axes, new_figure,
-                      value_text)
+from ._common import axis_label, colormap, colour_limits, extent, grid_shape, navigation_axes, new_figure, value_text
 
 FIELDS = ("values", "std")
 
@@ -86,7 +86,8 @@ def _two_d(values: np.ndarray, model) -> np.ndarray:
 
 def draw_entry(ax, entry: MapEntry, model, *, vmin=None, vmax=None, robust: bool = True, cmap: str | None = None):
     """Draw one map into ``ax`` (image, line or annotation, by navigation
-    dimension); returns the colour bar or None."""
+    dimension); returns the colour bar or None.
+    """
     values = entry.values
     nav = navigation_axes(model) if model is not None else []
     title = entry.title if not entry.units or entry.units == "<undefined>" else f"{entry.title} ({entry.units})"

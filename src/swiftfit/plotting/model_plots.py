@@ -1,13 +1,13 @@
 """The fit at the current navigation position: data, model, components and
-residuals (Model1D: lines over the signal range; Model2D: images)."""
+residuals (Model1D: lines over the signal range; Model2D: images).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import InvalidInputError, InvalidTypeError
-from ._common import (HYPERSPY_IGNORED_KWARGS, axis_label, check_kwargs, colour_limits, colormap, extent,
-                      new_figure)
+from ._common import HYPERSPY_IGNORED_KWARGS, axis_label, check_kwargs, colormap, colour_limits, extent, new_figure
 
 _ALLOWED = HYPERSPY_IGNORED_KWARGS | {"navigator"}
 RESIDUALS = ("difference", "pull")

@@ -131,7 +131,8 @@ def _show(box, display: bool):
 
 def model_gui(model, display: bool = True):
     """Sliders for every navigation axis and free parameter, a Fit button and
-    the fit figure; returns the ipywidgets container."""
+    the fit figure; returns the ipywidgets container.
+    """
     return _show(_Gui(model, parameters=True).box, display)
 
 

@@ -38,6 +38,7 @@ def _expr_plan(label, p, where):
 
 
 def topological_order(plans) -> list[int]:
+    """Indices of ``plans`` in an order where every tie comes after the parameters it reads."""
     order, state = [], [0] * len(plans)
 
     def visit(i):
@@ -60,7 +61,8 @@ def topological_order(plans) -> list[int]:
 def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, prefix=None) -> Problem:
     """Compile ``parts`` — a list of ``(model, pixels)`` with equally many
     pixels — into one Problem. ``prefix`` (one string per part) qualifies the
-    parameter names of a joint problem (``"m0.Gaussian.A"``)."""
+    parameter names of a joint problem (``"m0.Gaussian.A"``).
+    """
     B = len(parts[0][1])
     comps, owners, segments, datas, variances = [], [], [], [], []
     for k, (model, pixels) in enumerate(parts):

@@ -29,7 +29,8 @@ _EPS = np.finfo(float).eps
 @dataclass
 class Segment:
     """One dataset's part of a problem: its components (indices), where they
-    are evaluated, bin widths, and the operator to its data points."""
+    are evaluated, bin widths, and the operator to its data points.
+    """
 
     components: list
     coords: tuple
@@ -66,7 +67,8 @@ class ParamPlan:
 
 class ProblemShape:
     """The sizes every problem reports: ``B`` pixels, ``N`` data points,
-    ``P`` free parameters, and whether any bound is finite."""
+    ``P`` free parameters, and whether any bound is finite.
+    """
 
     @property
     def B(self) -> int:
@@ -204,7 +206,8 @@ class Problem(ProblemShape):
 
     def evaluate_components(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each component's contribution ``(B, N)`` (binned scaling and operator
-        applied; zero outside its own dataset in a joint problem)."""
+        applied; zero outside its own dataset in a joint problem).
+        """
         values = self.parameter_values(theta)
         out = [None] * len(self.components)
         offset = 0
@@ -253,7 +256,8 @@ class Problem(ProblemShape):
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         """``d model / d theta``, ``(B, N, P)``: analytic where components give
-        gradients (``grad`` "auto"/"analytical"), finite differences otherwise."""
+        gradients (``grad`` "auto"/"analytical"), finite differences otherwise.
+        """
         with np.errstate(all="ignore"):
             return self._jacobian(np.asarray(theta, dtype=float))
 

@@ -52,7 +52,8 @@ def _scale(theta, p0):
 
 def _derivatives(problem, loss, theta, J):
     """Loss value, gradient and Gauss–Newton/Fisher Hessian at ``theta``; the
-    least-squares ones from the Jacobian already computed."""
+    least-squares ones from the Jacobian already computed.
+    """
     from ..losses import LeastSquares
 
     if type(loss) is LeastSquares:

@@ -107,7 +107,8 @@ class _GoodnessTest:
 
     def map(self, model, mask) -> np.ndarray:
         """The test at every navigation position where ``mask`` is True
-        (False elsewhere), as a boolean array of the navigation shape."""
+        (False elsewhere), as a boolean array of the navigation shape.
+        """
         mask = np.asarray(mask, dtype=bool)
         out = np.zeros(mask.shape, dtype=bool)
         if not model._nav_shape:

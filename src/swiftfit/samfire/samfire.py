@@ -246,7 +246,8 @@ class Samfire:
 
     def refresh_database(self) -> None:
         """Rebuild the active strategy's database from the pixels fitted so
-        far (call it after fitting a pixel by hand)."""
+        far (call it after fitting a pixel by hand).
+        """
         self._done = self._fitted()
         self.active_strategy.refresh()
 
@@ -318,7 +319,8 @@ class Samfire:
         """Every pixel is attempted: those no strategy proposed are fitted once
         from the median of the fitted pixels' values (their own values where
         there is none); like every pixel that passes no goodness test, each
-        keeps its best fit, flagged in ``multifit_output.goodness_failed``."""
+        keeps its best fit, flagged in ``multifit_output.goodness_failed``.
+        """
         left = [tuple(int(i) for i in p) for p in np.argwhere(~self._done & ~self._attempted)]
         if not left:
             return
@@ -377,7 +379,8 @@ class Samfire:
     def _fill_missing(self, starts, pixels):
         """Where a strategy has no estimate for a free parameter (e.g. an
         optional component active at no neighbour), start from its median over
-        the fitted pixels where its component is active."""
+        the fitted pixels where its component is active.
+        """
         if not np.isnan(starts).any():
             return starts
         model = self.model

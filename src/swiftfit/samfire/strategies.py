@@ -44,7 +44,8 @@ def exp_decay(distances):
 
 def _free_columns(model):
     """(parameter, component index) of every parameter, model order, and
-    which are free (their starts are estimated)."""
+    which are free (their starts are estimated).
+    """
     out = []
     for c, comp in enumerate(model):
         for p in comp.parameters:
@@ -139,7 +140,8 @@ class LocalStrategy(SamfireStrategy):
 
     def _offsets(self, ndim: int):
         """Neighbour offsets within the radii (the pixel itself excluded) and
-        their distance factors."""
+        their distance factors.
+        """
         radii = np.broadcast_to(np.asarray(self._radii, dtype=float), (ndim,))
         span = [np.arange(-int(np.floor(r)), int(np.floor(r)) + 1) for r in radii]
         offs = np.array(list(itertools.product(*span)), dtype=np.intp).reshape(-1, ndim)
@@ -150,7 +152,8 @@ class LocalStrategy(SamfireStrategy):
 
     def _pixel_weights(self):
         """decay(|χ²_ν − 1|) at the usable fitted pixels, 0 elsewhere (never
-        underflowing to 0 at a fitted pixel, which would hide it)."""
+        underflowing to 0 at a fitted pixel, which would hide it).
+        """
         samf = self.samf
         self.weight.model = samf.model
         done = samf._done
@@ -295,7 +298,8 @@ class GlobalStrategy(SamfireStrategy):
 
     def _package_values(self) -> dict:
         """``{(component, parameter): fitted values}`` of the free parameters
-        at the fitted pixels where their component is active."""
+        at the fitted pixels where their component is active.
+        """
         model = self.samf.model
         done = self.samf._done
         out = {}
@@ -382,7 +386,8 @@ class HistogramStrategy(GlobalStrategy):
         """``{(component, parameter): [(value, frequency), ...]}``: the
         histogram's local maxima, most frequent first; the value is the median
         of the fitted values in the bin (a bin of "fd" over two distant
-        domains is wide: its centre may be far from both)."""
+        domains is wide: its centre may be far from both).
+        """
         out = {}
         values = getattr(self, "_values", {})
         for key, (hist, edges) in (self.database or {}).items():

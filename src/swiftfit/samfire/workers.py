@@ -25,8 +25,8 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
-from ..problem.solution import Status
 from ..model.autosave import PIXEL_ARRAYS
+from ..problem.solution import Status
 from .goodness import information_criteria
 
 __all__ = ["DaskPool", "ProcessPool", "SerialPool", "fit_batch", "make_pool"]
@@ -36,7 +36,8 @@ _FITTER_ALIASES = {"mpfit": "lm", "leastsq": "lm"}  # HyperSpy 1.x's fitter name
 
 def fit_options(model, fit_kwargs: dict):
     """Resolve ``start(**kwargs)`` once: ``solve`` for ``model._solve_pixels``,
-    or None for a custom loss (which is fitted pixel by pixel with ``fit``)."""
+    or None for a custom loss (which is fitted pixel by pixel with ``fit``).
+    """
     kw = dict(fit_kwargs)
     fitter = kw.pop("fitter", None)
     if fitter is not None and kw.get("optimizer") is None:
@@ -201,7 +202,8 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
 def apply_result(model, pixels, optional, result) -> None:
     """Write ``result`` (of :func:`fit_batch`) into ``model``: its accepted
     pixels, and the best attempt of those that passed no goodness test, which
-    are flagged in ``model._goodness_failed`` (``multifit_output.goodness_failed``)."""
+    are flagged in ``model._goodness_failed`` (``multifit_output.goodness_failed``).
+    """
     flags = goodness_flags(model)
     good = np.asarray(result["good"], dtype=bool)
     kept = np.asarray(result.get("kept", np.zeros_like(good)), dtype=bool)
@@ -223,7 +225,8 @@ def apply_result(model, pixels, optional, result) -> None:
 
 def goodness_flags(model) -> np.ndarray:
     """``model._goodness_failed`` (nav-shaped bool): pixels whose best fit failed
-    SAMFire's goodness test; created (all False) on first use."""
+    SAMFire's goodness test; created (all False) on first use.
+    """
     flags = getattr(model, "_goodness_failed", None)
     if flags is None or flags.shape != tuple(model._nav_shape):
         flags = np.zeros(model._nav_shape, dtype=bool)
@@ -234,7 +237,8 @@ def goodness_flags(model) -> np.ndarray:
 # ------------------------------------------------------------------ copies
 def _model_copy(model):
     """An independent copy of ``model`` (maps, active arrays, signal range)
-    on the same (read-only) signal."""
+    on the same (read-only) signal.
+    """
     new = model._copy_onto(model.signal, channel_mask=model._channel_switches)
     for name in PIXEL_ARRAYS:
         setattr(new, name, getattr(model, name).copy())
@@ -264,7 +268,8 @@ _WORKER_MODEL = None
 
 def _model_bytes(model) -> bytes:
     """The model for a worker process, serialised in memory (never to a
-    file) by cloudpickle: a model holds closures plain pickle refuses."""
+    file) by cloudpickle: a model holds closures plain pickle refuses.
+    """
     from .._optional import require
 
     cloudpickle = require("cloudpickle", "dask")
@@ -285,7 +290,8 @@ def _process_job(args):
 
 class ProcessPool:
     """A ``multiprocessing`` pool of ``num_workers`` processes, each with its
-    own copy of the model (sent once, when the pool opens at ``start``)."""
+    own copy of the model (sent once, when the pool opens at ``start``).
+    """
 
     kind = "multiprocessing"
 
@@ -330,7 +336,8 @@ def _dask_job(model, token, px, cand, combos, optional, fit_kwargs, goodness_tes
 
 class DaskPool:
     """Jobs submitted to a ``dask.distributed.Client`` (a LocalCluster or a
-    real cluster); the model is scattered to every worker once per start."""
+    real cluster); the model is scattered to every worker once per start.
+    """
 
     kind = "dask"
 
@@ -362,7 +369,8 @@ class DaskPool:
 
 def make_pool(workers, client):
     """The pool for ``workers`` (None: one per CPU but one; 1: serial) or a
-    dask ``client``."""
+    dask ``client``.
+    """
     if client is not None:
         try:
             from distributed import Client
@@ -381,7 +389,8 @@ def make_pool(workers, client):
 
 def combinations(n_optional: int) -> list[tuple[bool, ...]]:
     """On/off states of ``n`` optional components: all on first, then with
-    one off, two off, ... (HyperSpy's order)."""
+    one off, two off, ... (HyperSpy's order).
+    """
     out = []
     for k in range(n_optional + 1):
         for off in itertools.combinations(range(n_optional), k):

@@ -198,7 +198,7 @@ class LazySignal(BaseSignal):
         return eager
 
     def as_lazy(self, chunks: Any = None) -> LazySignal:
-        """This signal (rechunked when ``chunks`` is given)."""
+        """Return the signal itself (rechunked when ``chunks`` is given)."""
         if chunks is None:
             return self
         new = self.copy()
@@ -208,7 +208,8 @@ class LazySignal(BaseSignal):
     def rechunk(self, chunks: Any = "navigation") -> None:
         """Rechunk the data in place; ``"navigation"`` (default): navigation
         blocks of about 16 MiB with the signal axes whole (what ``multifit``
-        needs)."""
+        needs).
+        """
         if isinstance(chunks, str) and chunks == "navigation":
             chunks = navigation_chunks(self._data.shape, self.axes_manager.signal_dimension,
                                        self._data.dtype.itemsize)
@@ -279,7 +280,8 @@ class LazySignal1D(LazySignal, Signal1D):
     def create_model(self, *args: Any, **kwargs: Any) -> Any:
         """A :class:`~swiftfit.model.lazy_multifit.LazyModel1D` of this signal:
         a Model1D whose ``fit()`` reads only the current spectrum and whose
-        ``multifit()`` runs on dask."""
+        ``multifit()`` runs on dask.
+        """
         from ..model.lazy_multifit import LazyModel1D
 
         return LazyModel1D(self, *args, **kwargs)

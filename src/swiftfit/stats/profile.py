@@ -77,7 +77,8 @@ class _JointView:
     are every model's, and its problem is the joint problem of every model at
     its current navigation position (parameter names ``"<model name>.C.p"``).
     ``fit_output`` is the joint fit's; give ``loss_function`` (the joint loss
-    object) since a joint fit may mix losses."""
+    object) since a joint fit may mix losses.
+    """
 
     def __init__(self, joint):
         self.joint = joint
@@ -139,7 +140,8 @@ def scan_values(parameter, best, std, name=None):
 
 class _Context:
     """The compiled problem at the best fit, the loss, and how to hold
-    parameters at given values and re-optimise the others."""
+    parameters at given values and re-optimise the others.
+    """
 
     def __init__(self, m, loss_function=None, bounded=None):
         self.m = m
@@ -252,7 +254,8 @@ class _Context:
 
     def profiled_value(self, indices, columns, values):
         """Objective with the parameters ``indices`` held at ``values`` and the
-        other free parameters re-optimised."""
+        other free parameters re-optimised.
+        """
         held = self.held_problem(indices)
         one = held.take([0])
         one.fixed = np.array(one.fixed, dtype=float, copy=True)
@@ -277,7 +280,8 @@ class _Context:
 
     def held_prior_stat(self, indices, values) -> float:
         """The priors' term of the parameters held at ``values``: the held
-        problem has them fixed, so its loss leaves them out (errordef · −2 ln π)."""
+        problem has them fixed, so its loss leaves them out (errordef · −2 ln π).
+        """
         total = 0.0
         if isinstance(self.loss, _losses.PriorLoss):
             for i, v in zip(indices, values):
@@ -304,7 +308,8 @@ def _context(m, loss_function=None, bounded=None) -> _Context:
     :class:`_Context` (built with the same loss and bounds) passes it as
     ``m``: the problem is compiled and the covariance computed once, and the
     held problems it caches are reused across calls; ``nfev`` counts each
-    call's own evaluations."""
+    call's own evaluations.
+    """
     if isinstance(m, _Context):
         m.nfev = 0
         return m
@@ -366,7 +371,8 @@ def stat_profile(m, parameter, values=None, reoptimize=False, n_values=11, n_sig
 def _crossing(g, start, step, limit):
     """Root of ``g`` on the ray ``start + t·step`` (t > 0, ``g(start) < 0``),
     bracketed by doubling ``t`` up to ``limit`` (the largest t allowed).
-    Returns ``t`` or None when ``g`` stays negative."""
+    Returns ``t`` or None when ``g`` stays negative.
+    """
     t_lo, t = 0.0, 1.0
     for _ in range(_MAX_EXPAND):
         t = min(t, limit)

@@ -358,7 +358,8 @@ JAX_FUNCTIONS = {
 # ------------------------------------------------ instance-dependent ones
 def _bspline(t, c, k: int, u):
     """De Boor evaluation of the B-spline ``(t, c, k)`` at ``u`` (clipped to
-    the base interval by the caller), as scipy's ``BSpline`` does."""
+    the base interval by the caller), as scipy's ``BSpline`` does.
+    """
     jnp = _jnp()
     n = c.shape[0]
     i = jnp.clip(jnp.searchsorted(t, u, side="right") - 1, k, n - 1)
@@ -398,7 +399,8 @@ def jax_lambdify(args, expr):
     """``sympy.lambdify`` of an already-parsed (whitelisted) sympy expression
     to JAX. sympy's JAX printer maps ``erf``, ``erfc``, ``gamma`` and
     ``loggamma`` to the scalar ``math`` functions; they are replaced by
-    ``jax.scipy.special``'s."""
+    ``jax.scipy.special``'s.
+    """
     import sympy
     from jax.scipy import special
 

@@ -45,9 +45,9 @@ import logging
 import numpy as np
 
 from ...errors import OptimizerError
+from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution
-from ...optimizers import _lm_steps as steps
 from .. import check_dtype, enable_jax
 from .components import NotLowerable
 from .problem import lower_problem

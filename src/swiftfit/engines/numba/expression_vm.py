@@ -119,7 +119,8 @@ def lower(expr, grads, params):
     """Program for ``expr`` and its derivatives ``grads`` (one per parameter, in
     ``params`` order). Returns ``(instructions (I, 4), is_vector (R,),
     constants [(reg, value)], outputs [value reg, grad regs...])``; raises
-    :class:`Unsupported`."""
+    :class:`Unsupported`.
+    """
     if any(g is None for g in grads):
         raise Unsupported("a derivative sympy could not take")
     if expr.free_symbols - {_X, *params}:
@@ -203,7 +204,8 @@ def _apply(code, a, b):
 @njit(cache=True, error_model="numpy")
 def run(ins, isvec, consts_reg, consts_val, params, x, lo, hi, R):
     """Execute a program over channels ``[lo, hi)``: register ``r`` holds
-    ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar)."""
+    ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar).
+    """
     m = hi - lo
     for n in range(m):
         R[0, n] = x[lo + n]

@@ -87,7 +87,8 @@ def _norm(v):
 @njit(cache=True, error_model="numpy")
 def _gn_ok(Gs, L):
     """Cholesky of the scaled Gram matrix for an undamped step, refused when the
-    matrix is numerically singular (pivot below the reference's rank cut)."""
+    matrix is numerically singular (pivot below the reference's rank cut).
+    """
     if not _cholesky(Gs, L, 0.0):
         return False
     P = Gs.shape[0]
@@ -105,7 +106,8 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     """True when the scaled Gram matrix (Cholesky factor ``L``) is too ill
     conditioned for the normal equations: ``trace / λ_min > GRAM_MAX_COND²``,
     ``λ_min`` from a few inverse-power iterations (cheap: two triangular
-    solves each). The NumPy reference factorises ``J`` itself (SVD) there."""
+    solves each). The NumPy reference factorises ``J`` itself (SVD) there.
+    """
     P = Gs.shape[0]
     trace = 0.0
     for i in range(P):
@@ -139,7 +141,8 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
     step in ``z``: the same safeguarded Newton iteration on ``1/‖z(λ)‖``
     (Hebden; Moré) as the reference (``_lm_steps.trust_lambda``) — same start,
     bounds and number of iterations, so both take the same steps — with
-    ``d‖z‖/dλ = −‖L⁻¹z‖²/‖z‖`` from the Cholesky factor instead of the SVD."""
+    ``d‖z‖/dλ = −‖L⁻¹z‖²/‖z‖`` from the Cholesky factor instead of the SVD.
+    """
     upper = _norm(gs) / delta
     floor = 1e-15 * upper
     if not (lam > 0.0) or not math.isfinite(lam):
@@ -164,7 +167,8 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
 def _cov(G, rel, D, out, L, tmp, e, colv):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
     Cholesky; False (and NaN) where the Gram matrix is singular or too ill
-    conditioned for it (the caller then takes the SVD)."""
+    conditioned for it (the caller then takes the SVD).
+    """
     P = G.shape[0]
     Gs = np.zeros((P, P))
     for i in range(P):
@@ -196,7 +200,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap).
     Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
-    SVD factorisations (ill-conditioned points) it took."""
+    SVD factorisations (ill-conditioned points) it took.
+    """
     N = x.size
     P = theta.size
     Q = fixedq.size
@@ -438,7 +443,8 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
               ftol, xtol, max_nfev, radius0, ex, n_reg, status, nfev, njev, nit, cost, cov, nsvd):
     """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
     work buffers (runs without the GIL: :func:`fit_pixels` calls it from
-    threads)."""
+    threads).
+    """
     P = THETA.shape[1]
     N = Y.shape[1]
     f = np.empty(N)
@@ -504,7 +510,8 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
 @njit(cache=True, parallel=True, error_model="numpy")
 def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
     """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P) and ``Jᵀr`` (B, P)
-    at ``THETA``: what one iteration needs, exposed for the tests."""
+    at ``THETA``: what one iteration needs, exposed for the tests.
+    """
     B, N = Y.shape
     P = THETA.shape[1]
     F = np.empty((B, N))

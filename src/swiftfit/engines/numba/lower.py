@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution
-from ...optimizers import _lm_steps as steps
 
 __all__ = ["available", "lower", "fused_lm"]
 
@@ -109,7 +109,8 @@ def _program(expr, grads, params):
 
 def _expression_tables(programs):
     """Pack the programs of the model's Expression components into the flat
-    arrays the kernel takes (see ``model._expression``)."""
+    arrays the kernel takes (see ``model._expression``).
+    """
     meta, ins, vec, creg, cval, out = [], [], [], [], [], []
     n_reg = 1
     for prog_ins, isvec, consts, outputs in programs:
@@ -203,7 +204,8 @@ def _weights(problem: Problem):
 
 def evaluate(problem: Problem, theta: np.ndarray, low=None):
     """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
-    (the tests compare them with the NumPy path)."""
+    (the tests compare them with the NumPy path).
+    """
     _refresh_kernel_cache()
     from . import kernels as k
 

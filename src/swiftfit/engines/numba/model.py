@@ -89,7 +89,8 @@ def _gauss_shape(x, lo, hi, c0, inv, dx):
 @njit(cache=True, error_model="numpy")
 def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
-    value to ``f`` and the derivatives to the Jacobian columns."""
+    value to ``f`` and the derivatives to the Jacobian columns.
+    """
     meta, ins, vec, creg, cval, out, cexpr = ex
     e = cexpr[c]
     i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
@@ -113,7 +114,8 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
 def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
     """Model → residuals ``r = (y − f·bs)·w`` and the weighted
     Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns
-    ``(Σ r², noise sum)`` (see :func:`_residuals`)."""
+    ``(Σ r², noise sum)`` (see :func:`_residuals`).
+    """
     N = x.size
     P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
     for n in range(N):
@@ -262,7 +264,8 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 def _residuals(y, f, bs, w, use_w, r):
     """``r = (y − f·bs)·w``; returns ``(Σ r², Σ (r (2|y w| + |r|))²)``, the
-    cost and what its rounding noise is computed from (see ``_lm_steps.cost_noise``)."""
+    cost and what its rounding noise is computed from (see ``_lm_steps.cost_noise``).
+    """
     cost = 0.0
     noise = 0.0
     if use_w:

@@ -155,7 +155,8 @@ def cut(s, N):
 @njit(cache=True, error_model="numpy")
 def gauss_newton(s, vt, c, N, z):
     """Minimum-norm Gauss–Newton step over the kept singular values into
-    ``z``; returns the reduction it predicts, ``Σ c²`` over them."""
+    ``z``; returns the reduction it predicts, ``Σ c²`` over them.
+    """
     P = s.size
     floor = cut(s, N)
     gain = 0.0
@@ -174,7 +175,8 @@ def gauss_newton(s, vt, c, N, z):
 def trust_step(s, vt, c, N, delta, lam, z):
     """``λ`` with ``‖z(λ)‖ ≈ Δ`` and the step ``z(λ) = V diag(s/(s²+λ)) c``:
     the reference's ``_lm_steps.trust_lambda`` (same start, bounds, twelve
-    Newton iterations on the secular equation) followed by ``damped``."""
+    Newton iterations on the secular equation) followed by ``damped``.
+    """
     P = s.size
     floor_s = cut(s, N)
     total = 0.0
@@ -220,7 +222,8 @@ def trust_step(s, vt, c, N, delta, lam, z):
 @njit(cache=True, error_model="numpy")
 def predicted(s, vt, c, z):
     """Reduction of ``‖r‖²`` the linear model predicts for the scaled step
-    ``z``: ``2 cᵀw − ‖w‖²`` with ``w = diag(s) Vᵀ z`` (no cancellation)."""
+    ``z``: ``2 cᵀw − ‖w‖²`` with ``w = diag(s) Vᵀ z`` (no cancellation).
+    """
     P = s.size
     pred = 0.0
     for k in range(P):
@@ -235,7 +238,8 @@ def predicted(s, vt, c, z):
 @njit(cache=True, error_model="numpy")
 def covariance(s, vt, rel, D, N, out):
     """``(JᵀJ)⁻¹`` from the SVD of ``J D⁻¹`` over the relevant columns, NaN
-    where the relevant columns are rank deficient by the reference's cut."""
+    where the relevant columns are rank deficient by the reference's cut.
+    """
     P = s.size
     for i in range(P):
         for j in range(P):
