@@ -276,8 +276,8 @@ class EDSModel(CalibrationMixin, Model1D):
         return super().multifit(*args, **kwargs)
 
     # ------------------------------------------------------------ covariance of the line areas
-    def _write_back(self, problem, solution, pixels, rescale=None, loss=None, parts=None):
-        out = super()._write_back(problem, solution, pixels, rescale=rescale, loss=loss, parts=parts)
+    def _write_back(self, problem, solution, pixels, rescale=None, loss=None, parts=None, verify=True):
+        out = super()._write_back(problem, solution, pixels, rescale=rescale, loss=loss, parts=parts, verify=verify)
         cov = out.get("covariance")
         params = [p for c in problem.components for p in c.parameters]
         columns = []

@@ -1,4 +1,6 @@
-"""Names the package's docstring examples may use (collected by ``--doctest-modules``).
+"""Shared test set-up: matplotlib without a screen, and the names docstring examples may use.
+
+The package's docstring examples are collected by ``--doctest-modules``.
 
 ``m`` is a fresh, unfitted model of one seeded spectrum: a Gaussian
 (A = 1000, centre = 50, sigma = 5) on an offset of 10, Poisson noise, channels
@@ -6,8 +8,11 @@
 examples that write files leave nothing behind.
 """
 
+import matplotlib
 import numpy as np
 import pytest
+
+matplotlib.use("Agg")
 
 
 def _spectrum():
