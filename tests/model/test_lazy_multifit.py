@@ -260,3 +260,37 @@ def test_full_size_cube_lazy_equals_eager_threads_and_cluster(tmp_path, cluster)
     with Client(cluster):
         distributed_run = fit(sf.load(path, lazy=True))
     assert_same(threaded, distributed_run)
+
+
+@pytest.mark.parametrize("name", ["maps.zarr", "maps.h5"])
+def test_out_store_is_replaced_only_when_the_run_completes(setup, name, monkeypatch):
+    """Issue 19 (every write atomic): a run that fails part-way leaves an existing
+    ``out=`` store exactly as it was and no temporary behind; a complete run replaces it."""
+    from swiftfit.model import lazy_multifit as lm
+
+    s = sf.load(setup["zarr"], lazy=True)
+    out = setup["dir"] / f"atomic_{name}"
+    build(s).multifit(out=str(out), max_nfev=40)
+    before = read_maps(str(out))
+    calls = {"n": 0}
+    real = lm._fit_block
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third block: some blocks have already written their region
+            raise RuntimeError("interrupted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lm, "_fit_block", failing)
+    m = build(s)
+    m[0].A.map["values"][:] = 1.0  # a run that would write other maps
+    with dask.config.set(scheduler="synchronous"), pytest.raises(RuntimeError, match="interrupted"):
+        m.multifit(out=str(out), max_nfev=40)
+    after = read_maps(str(out))
+    assert sorted(after) == sorted(before)
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert not [p for p in os.listdir(setup["dir"]) if "swiftfit-tmp" in p]
+    monkeypatch.setattr(lm, "_fit_block", real)
+    m.multifit(out=str(out), max_nfev=40)  # completes: the store now holds the new run
+    assert not np.array_equal(read_maps(str(out))["Gaussian/A/values"], before["Gaussian/A/values"])

@@ -266,40 +266,56 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     bounds = [np.concatenate([[0], np.cumsum(c)]) for c in data.chunks[:n_nav]]
     regions = [tuple(slice(int(bounds[k][i]), int(bounds[k][i + 1])) for k, i in enumerate(b))
                for b in np.ndindex(*data.numblocks[:n_nav])]
-    sink = None if out is None else _open_store(out, model, data.chunks[:n_nav], overwrite)
-    task_sink = sink if sink is not None and sink.tasks_write else None
-    fit_block = dask.delayed(_fit_block)
-    tasks = []
-    for b, region in zip(np.ndindex(*data.numblocks[:n_nav]), regions):
-        maps = [None if p._map.ndim == 0 else p._map[region].copy() for p in params]
-        active = [None if c._active_array is None else np.asarray(c._active_array)[region].copy()
-                  for c in model._components]
-        arrays = {name: getattr(model, name)[region].copy() for name in PIXEL_ARRAYS}
-        block_mask = np.zeros(tuple(s.stop - s.start for s in region), bool) if mask is None else mask[region].copy()
-        tasks.append(fit_block(dblocks[b], None if vblocks is None else vblocks[b], template, maps, active, arrays,
-                               block_mask, options, start, chunk_size, task_sink, region))
 
-    def on_result(i, result):
+    def _fit_into(sink):
+        task_sink = sink if sink is not None and sink.tasks_write else None
+        fit_block = dask.delayed(_fit_block)
+        tasks = []
+        for b, region in zip(np.ndindex(*data.numblocks[:n_nav]), regions):
+            maps = [None if p._map.ndim == 0 else p._map[region].copy() for p in params]
+            active = [None if c._active_array is None else np.asarray(c._active_array)[region].copy()
+                      for c in model._components]
+            arrays = {name: getattr(model, name)[region].copy() for name in PIXEL_ARRAYS}
+            block_mask = (np.zeros(tuple(s.stop - s.start for s in region), bool) if mask is None
+                          else mask[region].copy())
+            tasks.append(fit_block(dblocks[b], None if vblocks is None else vblocks[b], template, maps, active, arrays,
+                                   block_mask, options, start, chunk_size, task_sink, region))
+
+        def on_result(i, result):
+            if sink is None:
+                _write_into_model(model, regions[i], result)
+            elif not sink.tasks_write:
+                sink.write(regions[i], result)
+
+        model._remember_fit(loss, bounded)
+        model.fit_output = None
+        model_refitted = np.zeros(nav, dtype=bool)
+        begin = time.perf_counter()
+        workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+        with tqdm(total=len(tasks), disable=not show_progressbar, desc="multifit (blocks)") as bar:
+            _run(tasks, on_result, wave=max(2, workers), progress=bar)
         if sink is None:
-            _write_into_model(model, regions[i], result)
-        elif not sink.tasks_write:
-            sink.write(regions[i], result)
+            model._multifit_refitted = model_refitted
+            if refit_failed:
+                pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
+                model._refit_from_neighbours(pixels, chunk_size, solve)
+        elif refit_failed:
+            _refit_store(model, sink, mask, chunk_size, solve)
+        model._multifit_time = time.perf_counter() - begin
 
-    model._remember_fit(loss, bounded)
-    model.fit_output = None
-    model_refitted = np.zeros(nav, dtype=bool)
-    begin = time.perf_counter()
-    workers = int(dask.config.get("num_workers", None) or os.cpu_count() or 1)
-    with tqdm(total=len(tasks), disable=not show_progressbar, desc="multifit (blocks)") as bar:
-        _run(tasks, on_result, wave=max(2, workers), progress=bar)
-    if sink is None:
-        model._multifit_refitted = model_refitted
-        if refit_failed:
-            pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
-            model._refit_from_neighbours(pixels, chunk_size, solve)
-    elif refit_failed:
-        _refit_store(model, sink, mask, chunk_size, solve)
-    model._multifit_time = time.perf_counter() - begin
+    if out is None:
+        _fit_into(None)
+        return
+    from ..io.lazy_io import is_zarr_path
+    from ..io.safety import atomic_target
+
+    if os.path.exists(out) and not overwrite:
+        raise InvalidInputError(f"`out`={os.fspath(out)!r} exists; pass overwrite=True to replace it")
+    # the tasks write a temporary sibling, renamed over `out` when every block and the
+    # refit are done: an interrupted run leaves `out` as it was (issue 19)
+    is_zarr = is_zarr_path(out)
+    with atomic_target(out, directory=is_zarr) as tmp:
+        _fit_into(_open_store(tmp, model, data.chunks[:n_nav], True, is_zarr=is_zarr))
 
 
 def _write_into_model(model, region, result) -> None:
@@ -399,12 +415,12 @@ class _Store:
                     arr[point] = value[point]
 
 
-def _open_store(out, model, nav_chunks, overwrite: bool) -> _Store:
+def _open_store(out, model, nav_chunks, overwrite: bool, is_zarr: bool | None = None) -> _Store:
     from ..io.lazy_io import is_zarr_path
 
     names = _names(model)
     nav = model._nav_shape
-    is_zarr = is_zarr_path(out)
+    is_zarr = is_zarr_path(out) if is_zarr is None else is_zarr
     if os.path.exists(out) and not overwrite:
         raise InvalidInputError(f"`out`={os.fspath(out)!r} exists; pass overwrite=True to replace it")
     # zarr chunks equal to the blocks when the blocks are regular: each task then
