@@ -335,6 +335,8 @@ class Samfire:
     def _fit_batch_of(self, pixels, starts, optional, combos, fit_kwargs, bar) -> np.ndarray:
         """Fit ``pixels`` from ``starts`` (K, B, P) on the pool; write the results; the pass mask."""
         n_jobs = self.pool.num_workers
+        # the batch split among the workers: each pixel's fit is its own
+        # (per-pixel damping and convergence), so the split changes nothing
         parts = np.array_split(np.arange(len(pixels)), min(n_jobs, len(pixels)))
         jobs = [([pixels[i] for i in part], starts[:, part], combos) for part in parts if part.size]
         results = self.pool.map(jobs, optional, fit_kwargs, self.metadata.goodness_test)
@@ -351,30 +353,15 @@ class Samfire:
 
     def _run_active_strategy(self, optional, combos, fit_kwargs, bar) -> None:
         strategy = self.active_strategy
-        n_jobs = self.pool.num_workers
         while True:
             pixels = strategy.next_pixels(self.batch_size)
             if not pixels:
                 break
             starts = np.asarray(strategy.starts(pixels), dtype=float)
             starts = self._fill_missing(starts, pixels)
-            for pix in pixels:
-                self._attempted[tuple(pix)] = True
-            # the batch split among the workers: each pixel's fit is its own
-            # (per-pixel damping and convergence), so the split changes nothing
-            parts = np.array_split(np.arange(len(pixels)), min(n_jobs, len(pixels)))
-            jobs = [([pixels[i] for i in part], starts[:, part], combos) for part in parts if part.size]
-            results = self.pool.map(jobs, optional, fit_kwargs, self.metadata.goodness_test)
-            good = np.zeros(len(pixels), dtype=bool)
-            for (px, _, _), part, res in zip(jobs, [p for p in parts if p.size], results):
-                apply_result(self.model, px, optional, res)
-                good[part] = res["good"]
-            for pix, ok in zip(pixels, good):
-                if ok:
-                    self._done[pix] = True
+            good = self._fit_batch_of([tuple(pix) for pix in pixels], starts, optional, combos, fit_kwargs, bar)
             strategy.update(pixels, good)
             self.count += len(pixels)
-            bar.update(int(good.sum()))
 
     def _fill_missing(self, starts, pixels):
         """Where a strategy has no estimate for a free parameter (e.g. an

@@ -128,6 +128,16 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
     fallback_arrays = {k: v.copy() for k, v in saved_arrays.items()}
     nfits = 0
     candidates = np.asarray(candidates, dtype=float)
+
+    def _copy_fit(maps, active, arrays, rows, sub):
+        """Copy the model's fit at the pixels ``sub`` into rows ``rows`` of a kept set."""
+        for kept, p in zip(maps, params):
+            kept[rows] = p._map[sub]
+        for kept, c in zip(active, optional):
+            kept[rows] = comps[c]._active_array[sub]
+        for name, arr in arrays.items():
+            arr[rows] = getattr(model, name)[sub]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         for combo in combos:
@@ -157,26 +167,14 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                 keep = ~passed & (key < fallback_key[rows])
                 ktake = rows[keep]
                 if ktake.size:
-                    ksub = tuple(i[keep] for i in sub)
-                    for fm, p in zip(fallback_maps, params):
-                        fm[ktake] = p.map[ksub]
-                    for fa, c in zip(fallback_active, optional):
-                        fa[ktake] = comps[c]._active_array[ksub]
-                    for name, arr in fallback_arrays.items():
-                        arr[ktake] = getattr(model, name)[ksub]
+                    _copy_fit(fallback_maps, fallback_active, fallback_arrays, ktake, tuple(i[keep] for i in sub))
                     fallback_key[ktake] = key[keep]
                 # a passing fit replaces the best one when its AICc is lower
                 # (or it is the first to pass: AICc may be undefined for tiny n)
                 better = passed & ((aicc < best_aicc[rows]) | ~good[rows])
                 take = rows[better]
                 if take.size:
-                    tsub = tuple(i[better] for i in sub)
-                    for bm, p in zip(best_maps, params):
-                        bm[take] = p._map[tsub]
-                    for ba, c in zip(best_active, optional):
-                        ba[take] = comps[c]._active_array[tsub]
-                    for name, arr in best_arrays.items():
-                        arr[take] = getattr(model, name)[tsub]
+                    _copy_fit(best_maps, best_active, best_arrays, take, tuple(i[better] for i in sub))
                     best_aicc[take] = aicc[better]
                     good[take] = True
                 remaining[rows[passed]] = False
