@@ -148,6 +148,7 @@ def _child(writer: str, path: str, fd: int) -> None:
     import dask
 
     dask.config.set(pool=ThreadPool(2))
+    os.write(fd, b"r\n")  # ready: the parent's random delay starts now, so kills land in the writes
     g = 1
     while True:
         write(writer, path, g)
@@ -162,7 +163,7 @@ def kill_once(writer: str, folder: str, rng: random.Random) -> dict:
     write(writer, path, 0)  # warm (imports, caches)
     start = time.perf_counter()
     write(writer, path, 0)
-    max_delay = 4 * (time.perf_counter() - start) + 0.05
+    max_delay = 4 * (time.perf_counter() - start) + 0.005
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns
@@ -172,10 +173,11 @@ def kill_once(writer: str, folder: str, rng: random.Random) -> dict:
         finally:
             os._exit(1)
     os.close(w)
+    ready = os.read(r, 2)  # the child's start-up (fork, its thread pool) is not part of the delay
     time.sleep(rng.uniform(0.0, max_delay))
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    text = b""
+    text = ready[1:] if ready.startswith(b"r") else ready
     while chunk := os.read(r, 65536):
         text += chunk
     os.close(r)
