@@ -216,6 +216,26 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None):
                              np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"])
 
 
+def model_and_jacobian(problem: Problem, theta: np.ndarray):
+    """The model, its Jacobian and the least-squares sums at ``theta`` from the compiled kernel.
+
+    A dict: ``model`` (B, N) and ``jacobian`` (B, N, P) as ``problem.evaluate``
+    and ``problem.jacobian`` give them (the tests hold the kernel to those),
+    ``residuals`` as ``problem.residuals``, ``gram`` ``JwᵀJw`` and ``jtr``
+    ``Jwᵀr`` (``Jw`` the weighted Jacobian); or None when ``problem`` cannot be
+    lowered or has a zero weight (the kernel's Jacobian is weighted and cannot
+    be unweighted there). The verification of a fit uses it to check the
+    compiled kernel's answers at the kernel's speed.
+    """
+    low = lower(problem)
+    if low is None or (problem.weights is not None and not (np.asarray(problem.weights) > 0).all()):
+        return None
+    F, R, G, g, J = evaluate(problem, np.asarray(theta, dtype=float), low)
+    if problem.weights is not None:
+        J = J / np.asarray(problem.weights, dtype=float)[:, :, None]
+    return {"model": F, "jacobian": J, "residuals": R, "gram": G, "jtr": g}
+
+
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
              radius0: float) -> Solution:
     """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel."""
