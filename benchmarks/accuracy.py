@@ -44,7 +44,7 @@ except ImportError:  # running from a checkout without installing
 from scipy.optimize import least_squares
 
 from swiftfit._expr import parse_expression
-from swiftfit.reference_data import NIST_1D, load_nist
+from swiftfit.reference_data import NIST_1D, load_nist, log_relative_error
 
 try:
     import lmfit
@@ -60,9 +60,7 @@ def lre(fitted, certified) -> float:
     certified = np.asarray(certified, dtype=float)
     if fitted.shape != certified.shape or not np.isfinite(fitted).all():
         return 0.0
-    with np.errstate(divide="ignore"):
-        out = -np.log10(np.abs(fitted - certified) / np.abs(certified))
-    return float(np.clip(out, 0.0, CAP).min())
+    return float(np.clip(log_relative_error(fitted, certified), 0.0, CAP).min())
 
 
 def _numeric(problem):

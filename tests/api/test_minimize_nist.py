@@ -21,15 +21,9 @@ import pytest
 from swiftfit._expr import lambdify, parse_expression
 from swiftfit.lmfit_api import Parameters, minimize
 from swiftfit.reference_data import NIST_DATASETS, load_nist
+from swiftfit.reference_data import log_relative_error as lre
 
 STD_DIGITS = {"Lanczos1": 2.5}
-
-
-def lre(fitted, certified) -> np.ndarray:
-    fitted = np.asarray(fitted, dtype=float)
-    certified = np.asarray(certified, dtype=float)
-    with np.errstate(divide="ignore"):
-        return -np.log10(np.abs(fitted - certified) / np.abs(certified))
 
 
 def residual_function(p):

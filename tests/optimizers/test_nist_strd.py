@@ -21,6 +21,7 @@ import pytest
 import swiftfit as hs
 from swiftfit.errors import OptimizerError
 from swiftfit.reference_data import NIST_1D, NIST_DATASETS, load_nist
+from swiftfit.reference_data import log_relative_error as lre
 
 # Lanczos1's data are exact to ~13 digits: its certified RSS is 1.4e-25, so its
 # residuals (~1e-13) are a few hundred ulps of data of order 1 and double-
@@ -29,13 +30,6 @@ from swiftfit.reference_data import NIST_1D, NIST_DATASETS, load_nist
 # certified values in double precision wanders between std LRE 3.0 and 4.4
 # (scipy's MINPACK gets 3.2-3.7): 3 digits there are luck, 2.5 are not.
 STD_DIGITS = {"Lanczos1": 2.5}
-
-
-def lre(fitted, certified) -> np.ndarray:
-    fitted = np.asarray(fitted, dtype=float)
-    certified = np.asarray(certified, dtype=float)
-    with np.errstate(divide="ignore"):
-        return -np.log10(np.abs(fitted - certified) / np.abs(certified))
 
 
 def _model(problem, start):

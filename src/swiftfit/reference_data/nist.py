@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NistProblem", "load_nist", "NIST_DATASETS", "NIST_1D", "MODELS"]
+__all__ = ["NistProblem", "load_nist", "log_relative_error", "NIST_DATASETS", "NIST_1D", "MODELS"]
 
 _DIR = Path(__file__).with_name("nist_strd")
 
@@ -207,3 +207,19 @@ def load_nist(name: str) -> NistProblem:
         certified_rss=rss,
         difficulty=difficulty,
     )
+
+
+def log_relative_error(fitted, certified) -> np.ndarray:
+    """NIST's log relative error, ``-log10(|fitted - certified| / |certified|)``, elementwise.
+
+    About the number of digits ``fitted`` shares with ``certified`` (inf where equal).
+
+    Examples
+    --------
+    >>> float(log_relative_error(1.2345, 1.2346).round(2))
+    4.09
+    """
+    fitted = np.asarray(fitted, dtype=float)
+    certified = np.asarray(certified, dtype=float)
+    with np.errstate(divide="ignore"):
+        return -np.log10(np.abs(fitted - certified) / np.abs(certified))
