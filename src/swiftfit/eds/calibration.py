@@ -70,23 +70,33 @@ class CalibrationMixin:
             comp.sigma.twin_function_expr = db.sigma_twin_expression(e, e_ref, uf)
             comp.sigma.twin = ref.sigma
 
+    def _free_lines(self, name: str, xray_lines: Any, bound: float) -> None:
+        """Untwin and free parameter ``name`` of the lines within ``±bound`` of its value."""
+        for comp in self._selected_lines(xray_lines):
+            p = getattr(comp, name)
+            p.twin = None
+            p.free = True
+            p.bmin = p.value - bound
+            p.bmax = p.value + bound
+
+    def _fix_lines(self, name: str, xray_lines: Any) -> None:
+        """Fix parameter ``name`` of the lines at its value (no twin, no bounds)."""
+        for comp in self._selected_lines(xray_lines):
+            p = getattr(comp, name)
+            value = p.value
+            p.twin = None
+            p.value = value
+            p.free = False
+            p.bmin = None
+            p.bmax = None
+
     def free_xray_lines_width(self, xray_lines: Any = "all", bound: float = 0.01) -> None:
         """Free the sigma of the lines, within ``±bound`` (axis units)."""
-        for comp in self._selected_lines(xray_lines):
-            comp.sigma.twin = None
-            comp.sigma.free = True
-            comp.sigma.bmin = comp.sigma.value - bound
-            comp.sigma.bmax = comp.sigma.value + bound
+        self._free_lines("sigma", xray_lines, bound)
 
     def fix_xray_lines_width(self, xray_lines: Any = "all") -> None:
         """Fix the sigma of the lines (no twin, no bounds)."""
-        for comp in self._selected_lines(xray_lines):
-            value = comp.sigma.value
-            comp.sigma.twin = None
-            comp.sigma.value = value
-            comp.sigma.free = False
-            comp.sigma.bmin = None
-            comp.sigma.bmax = None
+        self._fix_lines("sigma", xray_lines)
 
     def _set_energy_resolution(self, components: list) -> None:
         uf = self.units_factor
@@ -107,21 +117,11 @@ class CalibrationMixin:
     # ------------------------------------------------------------ energies
     def free_xray_lines_energy(self, xray_lines: Any = "all", bound: float = 0.001) -> None:
         """Free the centre of the lines, within ``±bound`` (axis units)."""
-        for comp in self._selected_lines(xray_lines):
-            comp.centre.twin = None
-            comp.centre.free = True
-            comp.centre.bmin = comp.centre.value - bound
-            comp.centre.bmax = comp.centre.value + bound
+        self._free_lines("centre", xray_lines, bound)
 
     def fix_xray_lines_energy(self, xray_lines: Any = "all") -> None:
         """Fix the centre of the lines (no twin, no bounds)."""
-        for comp in self._selected_lines(xray_lines):
-            value = comp.centre.value
-            comp.centre.twin = None
-            comp.centre.value = value
-            comp.centre.free = False
-            comp.centre.bmin = None
-            comp.centre.bmax = None
+        self._fix_lines("centre", xray_lines)
 
     def _twin_xray_lines_centre(self, components: list, kind: str) -> list[float]:
         ref = components[0]
