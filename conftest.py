@@ -8,6 +8,9 @@ The package's docstring examples are collected by ``--doctest-modules``.
 examples that write files leave nothing behind.
 """
 
+import logging
+import warnings
+
 import matplotlib
 import numpy as np
 import pytest
@@ -41,3 +44,16 @@ def _doctest_names(request, tmp_path, monkeypatch):
         ns = request.getfixturevalue("doctest_namespace")
         ns.update(np=np, hs=hs, s=s, m=m)
     yield
+
+
+@pytest.fixture
+def quiet_peers():
+    """Silence warnings and log records while a test runs peer packages (HyperSpy, exspy, RosettaSciIO).
+
+    Use with ``pytestmark = pytest.mark.usefixtures("quiet_peers")``.
+    """
+    logging.disable(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+    logging.disable(logging.NOTSET)

@@ -21,9 +21,7 @@ exspy's own departures, not copied (see README "EDS"):
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -41,13 +39,7 @@ FLOOR = 1e-9
 TIGHT = {"ftol": 1e-15, "xtol": 1e-15, "gtol": 1e-15}
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.disable(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_peers")
 
 
 def _path(name):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -15,13 +13,7 @@ pytest.importorskip("rsciio")
 hs = pytest.importorskip("hyperspy.api")
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    logging.disable(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-    logging.disable(logging.NOTSET)
+pytestmark = pytest.mark.usefixtures("quiet_peers")
 
 
 def _plain(tree):

@@ -13,7 +13,6 @@ by N - P - 1, swiftfit by N - P.
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pytest
@@ -28,12 +27,7 @@ from swiftfit.eels.database import edge_table  # noqa: E402
 from swiftfit.eels.edge import EELSCLEdge  # noqa: E402
 from swiftfit.eels.gos import effective_angle  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_peers")
 
 
 def test_edge_table_equals_exspy():

@@ -4,7 +4,6 @@ estimation, batched multifit with per-pixel low-loss convolution, errors."""
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pytest
@@ -16,11 +15,7 @@ from swiftfit.errors import InvalidInputError
 logging.getLogger("hyperspy").setLevel(logging.ERROR)
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+pytestmark = pytest.mark.usefixtures("quiet_peers")
 
 
 def test_fine_structure_model_equals_exspy():
