@@ -14,6 +14,7 @@ from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, OptimizerError
 from ..optimizers import registry
 from ..optimizers.map_fit import with_priors
+from ..optimizers.scipy_min import METHODS as SCIPY_MINIMIZE_METHODS
 from ..problem.compile import compile_problem
 from ..problem.goodness import (
     goodness,
@@ -602,8 +603,7 @@ class FittingMixin:
 
 
 # the scipy.optimize.minimize methods, which take ``verify`` themselves
-_SCIPY_METHODS = frozenset(("Nelder-Mead", "Powell", "CG", "BFGS", "Newton-CG", "L-BFGS-B", "TNC", "COBYLA", "COBYQA",
-                            "SLSQP", "trust-constr", "dogleg", "trust-ncg", "trust-krylov", "trust-exact"))
+_SCIPY_METHODS = frozenset(SCIPY_MINIMIZE_METHODS)
 
 # statuses whose parameters are not determined: their errors are NaN
 _UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
