@@ -30,6 +30,7 @@ Two ways to write a component are accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -87,6 +88,20 @@ def format_value(value: Any, width: int = 10) -> str:
     return f"{value:.1e}"
 
 
+def _taking_axes_manager(estimate):
+    """Wrap a subclass's ``estimate_parameters`` so that it first calls
+    ``_estimate_parameters(signal)`` (HyperSpy's order).
+    """
+
+    @functools.wraps(estimate)
+    def estimate_parameters(self, signal, *args, **kwargs):
+        self._estimate_parameters(signal)
+        return estimate(self, signal, *args, **kwargs)
+
+    estimate_parameters._takes_axes_manager = True
+    return estimate_parameters
+
+
 class Component(ComponentPlotMixin):
     """Base class of every model component.
 
@@ -132,6 +147,9 @@ class Component(ComponentPlotMixin):
         fn = cls.__dict__.get("function")
         if fn is not None:
             cls._pure = isinstance(fn, _PureFunction)
+        estimate = cls.__dict__.get("estimate_parameters")
+        if callable(estimate) and not getattr(estimate, "_takes_axes_manager", False):
+            cls.estimate_parameters = _taking_axes_manager(estimate)
 
     def __init__(
         self,
@@ -199,7 +217,14 @@ class Component(ComponentPlotMixin):
 
     @property
     def _id_name(self) -> str:
-        return type(self).__name__
+        """The component's type name (HyperSpy's ``_id_name``, settable as there)."""
+        return self.__dict__.get("_id_name_override") or type(self).__name__
+
+    @_id_name.setter
+    def _id_name(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise InvalidTypeError(f"`_id_name` must be a string, got {value!r}")
+        self._id_name_override = value
 
     @property
     def _attribute_name(self) -> str:
@@ -210,7 +235,40 @@ class Component(ComponentPlotMixin):
 
     @property
     def _axes_manager(self):
-        return None if self.model is None else self.model.axes_manager
+        """The axes manager the parameter maps follow (HyperSpy's ``_axes_manager``).
+
+        That of the model once the component is in one; before, the one of the
+        signal last given to ``estimate_parameters``, or one set by hand; else None.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Gaussian
+        >>> s = hs.signals.Signal1D(np.ones((3, 10)))
+        >>> g = Gaussian()
+        >>> g._axes_manager is None
+        True
+        >>> g.estimate_parameters(s, 0, 9)
+        True
+        >>> g._axes_manager is s.axes_manager, g.A.map.shape
+        (True, (3,))
+        """
+        if self.model is not None:
+            return self.model.axes_manager
+        return self.__dict__.get("_own_axes_manager")
+
+    @_axes_manager.setter
+    def _axes_manager(self, value) -> None:
+        self._own_axes_manager = value
+
+    def _estimate_parameters(self, signal) -> None:
+        """Follow ``signal``'s axes manager, as HyperSpy's estimators do first:
+        a component in no model takes it and sizes its maps to its navigation shape.
+        """
+        am = getattr(signal, "axes_manager", None)
+        if am is None or self.model is not None or self._axes_manager is am:
+            return
+        self._axes_manager = am
+        self._create_arrays()
 
     # ------------------------------------------------------------ active
     @property

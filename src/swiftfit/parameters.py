@@ -311,8 +311,15 @@ class Parameter(ParameterPlotMixin):
     # ----------------------------------------------------------- position
     @property
     def _axes_manager(self):
+        """The component's axes manager (HyperSpy's name); a parameter in no
+        component has the one set on it, or None.
+        """
         comp = self.component
-        return None if comp is None else comp._axes_manager
+        return self.__dict__.get("_own_axes_manager") if comp is None else comp._axes_manager
+
+    @_axes_manager.setter
+    def _axes_manager(self, value) -> None:
+        self._own_axes_manager = value
 
     def _index(self) -> tuple:
         if self._map.ndim == 0:
@@ -320,13 +327,18 @@ class Parameter(ParameterPlotMixin):
         am = self._axes_manager
         if am is None:  # a map sized for a signal, on a component in no model
             return (0,) * self._map.ndim
-        return tuple(am._array_indices)
+        indices = getattr(am, "indices", None)  # natural order, reversed as HyperSpy does
+        return tuple(am._array_indices) if indices is None else tuple(indices)[::-1]
 
-    def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
+    def _create_array(self, nav_shape_in_array: tuple[int, ...] | None = None) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
         (a map that already has that shape, e.g. from ``estimate_parameters``
         on the signal before the component joined the model, is kept).
+        Without a shape, that of ``_axes_manager`` (none: a single position).
         """
+        if nav_shape_in_array is None:
+            am = self._axes_manager
+            nav_shape_in_array = () if am is None else tuple(am._navigation_shape_in_array)
         if self._map.shape == tuple(nav_shape_in_array):
             return
         current = self._map[()] if self._map.ndim == 0 else self._map.flat[0]
