@@ -320,7 +320,8 @@ class Component(ComponentPlotMixin):
 
     @property
     def _free_parameters(self) -> list[Parameter]:
-        return [p for p in self.parameters if p.free]
+        """The free parameters sorted by name (HyperSpy's ``_free_parameters``)."""
+        return sorted((p for p in self.parameters if p.free), key=lambda p: p.name)
 
     @property
     def is_linear(self) -> bool:
@@ -454,6 +455,14 @@ class Component(ComponentPlotMixin):
         values = [m[(Ellipsis, *extra)] for m in maps]
         shape = np.broadcast_shapes(*(c.shape for c in coords), *(v.shape for v in values))
         return np.broadcast_to(np.asarray(type(self).function(*coords, *values), dtype=float), shape).copy()
+
+    @property
+    def _constant_term(self) -> float:
+        """The part of the component that does not change with its free
+        parameters, when it is a constant (HyperSpy's ``_constant_term``):
+        0 for most components.
+        """
+        return 0.0
 
     def __call__(self) -> np.ndarray:
         """Evaluate at the current values over the model's signal axis (whole axis)."""

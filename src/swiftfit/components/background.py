@@ -172,6 +172,11 @@ class Offset(Component):
     def function(x, offset):
         return offset * np.ones_like(x, dtype=float)
 
+    @property
+    def _constant_term(self) -> float:
+        """``offset`` when it is fixed, else 0 (HyperSpy's ``_constant_term``)."""
+        return 0.0 if self.offset.free else self.offset.value
+
     @staticmethod
     def gradients(x, offset):
         return (np.ones_like(x, dtype=float),)
@@ -224,6 +229,11 @@ class Polynomial(Component):
     def order(self) -> int:
         """Degree of the polynomial."""
         return self._order
+
+    @property
+    def _constant_term(self) -> float:
+        """``a0`` when it is fixed, else 0 (HyperSpy's ``_constant_term``)."""
+        return 0.0 if self.a0._free else self.a0.value
 
     @staticmethod
     def function(x, *coefficients):

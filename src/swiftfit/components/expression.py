@@ -529,16 +529,63 @@ class Expression(Component):
         out = np.broadcast_to(np.asarray(g, dtype=float), shape)
         return out.copy() if shape else out[()]
 
-    def function_nd(self, *coords):
-        """Evaluate at every navigation position of the model (HyperSpy API):
-        the result has shape ``navigation_shape + coordinate shape``. Outside a
-        model, or without navigation axes, equals ``function``.
+    def function_nd(self, *coords, parameters_values=None):
+        """Evaluate at every navigation position of the parameter maps (HyperSpy API).
+
+        The result has shape ``navigation_shape + coordinate shape``; with maps
+        of a single position it equals ``function``. ``parameters_values``
+        (one value, or one array broadcasting against the maps, per parameter
+        in ``parameters`` order) replaces the maps.
+
+        Examples
+        --------
+        >>> from swiftfit.components.expression import Expression
+        >>> c = Expression("a * x + b", name="line")
+        >>> c.function_nd(np.arange(3.0), parameters_values=[2.0, 1.0]).tolist()
+        [1.0, 3.0, 5.0]
         """
-        maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
-        if self.model is None or not maps or maps[0].ndim == 0:
-            return self.function(*coords)
+        if parameters_values is not None:
+            if len(parameters_values) != len(self.parameters):
+                raise InvalidInputError(
+                    f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
+                    f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
+                )
+            maps = [np.asarray(v, dtype=float) for v in parameters_values]
+        else:
+            maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        if all(m.ndim == 0 for m in maps):
+            coords, values = self._prepare(coords, maps)
+            shape = np.broadcast_shapes(*(c.shape for c in coords))
+            out = np.broadcast_to(np.asarray(self._f(*coords, *values), dtype=float), shape)
+            return out.copy() if shape else out[()]
         coords, _ = self._prepare(coords, [0.0] * len(maps))
         extra = (np.newaxis,) * max(c.ndim for c in coords)
         values = [m[(Ellipsis, *extra)] for m in maps]
         shape = np.broadcast_shapes(*(c.shape for c in coords), *(v.shape for v in values))
         return np.broadcast_to(np.asarray(self._f(*coords, *values), dtype=float), shape).copy()
+
+    @property
+    def _constant_term(self) -> float:
+        """The additive part of the expression free of the free linear parameters,
+        at the current values (HyperSpy's ``_constant_term``; linear fitting
+        subtracts it).
+
+        Examples
+        --------
+        >>> from swiftfit.components.expression import Expression
+        >>> c = Expression("a * x + b", name="line", a=20.0, b=4.0)
+        >>> c._constant_term
+        0.0
+        >>> c.b.free = False
+        >>> c._constant_term
+        4.0
+        """
+        free_linear = [s for s, p in zip(self._internal_symbols, self.parameters) if p._linear and p._free]
+        constant, _ = self._internal_expr.as_independent(*free_linear, as_Add=True)
+        if constant.free_symbols & {_X, _Y}:
+            raise InvalidInputError(
+                f"the part of {self._str_expression!r} without free linear parameters, {constant}, "
+                "depends on the coordinates: it is no constant term"
+            )
+        values = {s: p.value for s, p in zip(self._internal_symbols, self.parameters)}
+        return float(constant.xreplace(values))
