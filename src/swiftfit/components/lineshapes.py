@@ -303,7 +303,7 @@ class SkewNormal(Component):
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Method of moments: mean, variance and skewness of the data between
         ``x1`` and ``x2`` give ``x0``, ``scale`` and ``shape`` (|skewness| is
-        capped at 0.99); ``A = integral / scale``.
+        capped at 0.99); ``A = sqrt(2 pi) f(x0)`` from the data point nearest ``x0``.
         """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         mean, sd, _, area = _moments(X, Y)
@@ -315,7 +315,9 @@ class SkewNormal(Component):
             shape = delta / np.sqrt(1.0 - delta**2)
             scale = sd / np.sqrt(1.0 - 2.0 * delta**2 / np.pi)
             x0 = mean - scale * delta * math.sqrt(2.0 / math.pi)
-            A = area / scale
+            # f(x0) = A / sqrt(2 pi): A from the data nearest x0 (HyperSpy's estimate)
+            nearest = np.argmin(np.abs(X[None, :] - x0[:, None]), axis=1)
+            A = Y[np.arange(Y.shape[0]), nearest] * math.sqrt(2.0 * math.pi)
         return _store_estimates(self, only_current, nav, {"x0": x0, "scale": scale, "shape": shape, "A": A})
 
 

@@ -59,6 +59,29 @@ def _quantiles(X, Y, qs):
     return out
 
 
+def _untruncated_cauchy(a, b, q1, med, q3, iterations=30):
+    """Centre and half width of a Cauchy whose part inside ``[a, b]`` has the
+    quartiles ``q1, med, q3`` (arrays, one entry per pixel).
+
+    Half the interquartile range of the data is gamma only for an untruncated
+    line; a window of +-12.5 gamma shrinks it by 8 %. With
+    ``theta = atan((x - c) / gamma)``, the quantile ``p`` of the truncated line
+    is ``c + gamma tan(theta_a + p (theta_b - theta_a))``: two quartiles fix
+    ``c`` and ``gamma`` for given angles, and a fixed-point iteration from the
+    untruncated answer converges in a few steps for windows wider than the line.
+    """
+    centre, gamma = med, 0.5 * (q3 - q1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for _ in range(iterations):
+            ta, tb = np.arctan((a - centre) / gamma), np.arctan((b - centre) / gamma)
+            t1, t3 = np.tan(ta + 0.25 * (tb - ta)), np.tan(ta + 0.75 * (tb - ta))
+            new_gamma = (q3 - q1) / (t3 - t1)
+            new_centre = q1 - new_gamma * t1
+            ok = np.isfinite(new_gamma) & (new_gamma > 0) & np.isfinite(new_centre)
+            centre, gamma = np.where(ok, new_centre, centre), np.where(ok, new_gamma, gamma)
+    return centre, gamma
+
+
 # --------------------------------------------------------------- Gaussian
 class Gaussian(Component):
     r"""Area-normalised Gaussian.
@@ -203,11 +226,12 @@ class GaussianHF(Component):
         return self.A
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
-        """As :meth:`Gaussian.estimate_parameters`, expressed as height and FWHM."""
+        """Centre and FWHM from the first two moments of the data between ``x1``
+        and ``x2`` (as :meth:`Gaussian.estimate_parameters`); the height is the
+        data maximum (HyperSpy's estimate; a density for binned data).
+        """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
-        centre, sigma, _, area = _moments(X, Y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            height = area / (sigma * SQRT2PI)
+        centre, sigma, height, _ = _moments(X, Y)
         return _store_estimates(
             self, only_current, nav, {"centre": centre, "fwhm": sigma * SIGMA2FWHM, "height": height}
         )
@@ -276,11 +300,12 @@ class Lorentzian(Component):
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Centre from the median and gamma from half the interquartile range of
-        the data between ``x1`` and ``x2``; ``A = pi * gamma * max(data)``.
+        the data between ``x1`` and ``x2``, both corrected for the tails the
+        range cuts off; ``A = pi * gamma * max(data)``.
         """
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         q1, med, q3 = _quantiles(X, Y, (0.25, 0.5, 0.75))
-        gamma = 0.5 * (q3 - q1)
+        med, gamma = _untruncated_cauchy(X[0], X[-1], q1, med, q3)
         return _store_estimates(
             self, only_current, nav, {"centre": med, "gamma": gamma, "A": np.pi * gamma * Y.max(axis=1)}
         )
