@@ -262,13 +262,23 @@ class Component(ComponentPlotMixin):
 
     def _estimate_parameters(self, signal) -> None:
         """Follow ``signal``'s axes manager, as HyperSpy's estimators do first:
-        a component in no model takes it and sizes its maps to its navigation shape.
+        a component in no model takes it and sizes its maps to its navigation
+        shape. Resized maps are new, as HyperSpy's: values 0 and not set, but
+        for the current value at the current position.
         """
         am = getattr(signal, "axes_manager", None)
         if am is None or self.model is not None or self._axes_manager is am:
             return
         self._axes_manager = am
+        before = [p._map.shape for p in self.parameters]
         self._create_arrays()
+        for p, shape in zip(self.parameters, before):
+            if p._map.shape != shape and p._map.ndim:
+                index = p._index()
+                current = p._map[index].copy()
+                p._map["values"] = 0.0
+                p._map["std"] = np.nan
+                p._map[index] = current
 
     # ------------------------------------------------------------ active
     @property

@@ -638,6 +638,9 @@ class Parameter(ParameterPlotMixin):
         if field not in MAP_DTYPE.names:
             raise InvalidInputError(f"`field` must be one of {MAP_DTYPE.names}, got {field!r}")
         data = np.array(self._map[field], dtype=float)
+        active = getattr(self.component, "_active_array", None)
+        if active is not None and np.shape(active) == data.shape:
+            data[~np.asarray(active, bool)] = np.nan  # HyperSpy: NaN where the component is off
         am = self._axes_manager
         axes = None
         if am is not None and data.ndim:

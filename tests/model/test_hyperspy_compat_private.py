@@ -45,9 +45,10 @@ def test_estimate_only_current_writes_the_current_position():
     g = Gaussian(A=7.0)
     assert g.estimate_parameters(s, 0, 19, only_current=True)
     assert g.A.map.shape == (4,)
-    # the estimate goes to index 2; the other positions keep the initial A = 7
+    # the estimate goes to index 2; the new maps hold 0 elsewhere, not set (HyperSpy's _create_array)
     assert g.A.map["values"][2] == g.A.value != 7.0
-    np.testing.assert_array_equal(g.A.map["values"][[0, 1, 3]], 7.0)
+    np.testing.assert_array_equal(g.A.map["values"][[0, 1, 3]], 0.0)
+    np.testing.assert_array_equal(g.A.map["is_set"], [False, False, False, False])
 
 
 def test_component_in_a_model_follows_the_models_axes_manager():
@@ -142,3 +143,107 @@ def test_expression_function_nd_parameters_values_and_maps_outside_a_model():
     c.a.map["values"][:] = [1.0, 2.0]
     c.b.map["values"][:] = 0.0
     np.testing.assert_array_equal(c.function_nd(x), [[0.0, 1.0, 2.0], [0.0, 2.0, 4.0]])
+
+
+# ------------------------------------------------ estimators (HyperSpy's tests)
+def _axis_signal(data, scale, offset):
+    s = hs.signals.Signal1D(data)
+    s.axes_manager[-1].scale = scale
+    s.axes_manager[-1].offset = offset
+    return s
+
+
+def test_estimate_on_a_second_signal_starts_new_maps():
+    # HyperSpy test_components.py::TestPowerLaw: after estimating on s, estimating
+    # only_current on stack((s, s)) gives maps of shape (2,), 0 at the other position
+    x = np.arange(100.0, 200.0)
+    s = _axis_signal(1000.0 * x**-3.0, 1.0, 100.0)
+    from swiftfit.components.components1d import PowerLaw
+
+    g = PowerLaw()
+    assert g.estimate_parameters(s, 100, 199, only_current=True)
+    s2 = hs.stack((s, s))
+    assert g.estimate_parameters(s2, 100, 199, only_current=True)
+    assert g.A.map.shape == (2,)
+    assert g.A.map["values"][0] == pytest.approx(1000.0, rel=0.05) and g.A.map["values"][1] == 0.0
+    assert g.r.map["values"][0] == pytest.approx(3.0, rel=0.05) and g.r.map["values"][1] == 0.0
+
+
+def test_gaussianhf_height_is_the_data_maximum():
+    # HyperSpy test_gaussianhf.py: height 50015.156, fwhm 23, centre 10 sampled every 2 from -30
+    from swiftfit.components.components1d import GaussianHF
+
+    x = -30.0 + 2.0 * np.arange(100)
+    s = _axis_signal(GaussianHF.function(x, 50015.156, 23.0, 10.0), 2.0, -30.0)
+    g = GaussianHF()
+    assert g.estimate_parameters(s, -30, 168)
+    assert g.height.value == pytest.approx(50015.156, rel=1e-12)
+    assert abs(g.centre.value - 10.0) <= 1e-3 and abs(g.fwhm.value - 23.0) <= 0.1
+
+
+def test_skewnormal_A_from_the_value_at_x0():
+    # HyperSpy test_skewnormal.py: A=2, x0=2, scale=10, shape=5 sampled every 0.2 from -10
+    from swiftfit.components.components1d import SkewNormal
+
+    x = -10.0 + 0.2 * np.arange(300)
+    s = _axis_signal(SkewNormal.function(x, 2.0, 2.0, 10.0, 5.0), 0.2, -10.0)
+    g = SkewNormal()
+    assert g.estimate_parameters(s, -10, 49.8)
+    assert g.A.value == pytest.approx(2.0, rel=1e-9)
+    assert abs(g.x0.value - 2.0) <= 0.002 and abs(g.scale.value - 10.0) <= 0.01 and abs(g.shape.value - 5.0) <= 0.01
+
+
+def test_lorentzian_estimate_corrects_for_the_cut_tails():
+    # a window of +-12.5 gamma: the plain half interquartile range is 1.85, not 2
+    from swiftfit.components.components1d import Lorentzian
+
+    x = -15.0 + 0.2 * np.arange(250)
+    s = _axis_signal(Lorentzian.function(x, A=52342.0, centre=10.0, gamma=2.0), 0.2, -15.0)
+    g = Lorentzian()
+    assert g.estimate_parameters(s, -15, 34.8)
+    assert g.gamma.value == pytest.approx(2.0, abs=0.02)
+    assert g.centre.value == pytest.approx(10.0, abs=0.02)
+    assert g.A.value == pytest.approx(52342.0, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"intervals": [(1, 2), (3, 4), (5, 6)]}, "requires exactly 2 intervals"),
+        ({"intervals": ()}, "requires exactly 2 intervals"),
+        ({"intervals": ["invalid"]}, "Invalid interval format"),
+        ({"intervals": "not_a_list"}, "must be a list of tuples or SpanROI"),
+        ({"x1": 2.0}, "x2 must be provided when using x1"),
+        ({"x1": 5.0, "x2": 5.0}, "x2 must be greater than x1"),
+        ({"intervals": [(1.4, 1.6), (1.3, 1.8)]}, "x3 must be greater than x2"),
+        ({"intervals": [(1.0, 1.5), (1.5, 1.5)]}, "x4 must be greater than x3"),
+        ({"intervals": [(1.001, 1.003), (1.501, 1.503)]}, "at least 2 points"),
+    ],
+)
+def test_powerlaw_estimate_range_errors(kwargs, message):
+    # HyperSpy test_powerlaw.py's messages; our InvalidInputError is a ValueError
+    from swiftfit.components.components1d import PowerLaw
+
+    s = _axis_signal(np.ones(100), 0.02, 1.0)
+    with pytest.raises(ValueError, match=message):
+        PowerLaw().estimate_parameters(s, **kwargs)
+
+
+def test_powerlaw_estimate_narrow_range_snaps_to_three_channels():
+    from swiftfit.components.components1d import PowerLaw
+
+    x = 1.0 + 0.001 * np.arange(201)
+    s = _axis_signal(50015.156 * x**-1.2, 0.001, 1.0)
+    g = PowerLaw()
+    assert g.estimate_parameters(s, x1=1.0003, x2=1.0017, only_current=True)  # channels 1.000..1.002
+    assert g.r.value == pytest.approx(1.2, rel=1e-3)
+
+
+def test_parameter_as_signal_is_nan_where_the_component_is_off():
+    g = Gaussian()
+    g._axes_manager = hs.signals.Signal1D(np.zeros((3, 3, 1))).axes_manager
+    g.active_is_multidimensional = True
+    g._create_arrays()
+    g._active_array[2, 0] = False
+    data = g.A.as_signal("values").data
+    assert np.isnan(data[2, 0]) and np.isfinite(np.delete(data.ravel(), 6)).all()

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
+from ._two_area_range import check_two_area_range
 
 __all__ = ["Offset", "Polynomial", "PowerLaw", "Exponential", "RC", "Bleasdale", "SEE"]
 
@@ -38,7 +39,7 @@ def _interval_mask(X_full, x1, x2, intervals, axis=None):
     """
     if intervals is None:
         if x1 is not None and x2 is None:
-            raise InvalidInputError(f"x2 must be provided with x1 (got x1={x1!r}, x2=None), or give `intervals`")
+            raise InvalidInputError(f"x2 must be provided when using x1 (got x1={x1!r}, x2=None), or give `intervals`")
         lo = X_full.min() if x1 is None else float(x1)
         hi = X_full.max() if x2 is None else float(x2)
         pairs = [(lo, hi)]
@@ -365,6 +366,7 @@ class PowerLaw(Component):
         uses a closed-form approximation of the same two-area idea.) Pixels
         where the integrals are not positive are left unset.
         """
+        x1, x2, intervals = check_two_area_range(signal.axes_manager.signal_axes[0], x1, x2, intervals)
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         origin = self.origin.value
         keep = (X > origin) & (X > self.left_cutoff.value)
