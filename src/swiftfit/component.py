@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, InvalidTypeValueError
 from .parameters import Parameter
 from .plotting.mixins import ComponentPlotMixin
 
@@ -172,6 +172,8 @@ class Component(ComponentPlotMixin):
         if len(set(names)) != len(names):
             raise InvalidInputError(f"parameter names must be unique, got {names}")
         self.model = None
+        if name is not None and not isinstance(name, str):  # HyperSpy raises ValueError: both
+            raise InvalidTypeValueError(f"component `name` must be a string, got {name!r}")
         self._name = name if name is not None else type(self).__name__
         self._active = True
         self._active_array: np.ndarray | None = None
@@ -205,8 +207,10 @@ class Component(ComponentPlotMixin):
 
     @name.setter
     def name(self, value: str) -> None:
-        if not isinstance(value, str) or not value:
-            raise InvalidTypeError(f"component `name` must be a non-empty string, got {value!r}")
+        if not isinstance(value, str):  # HyperSpy raises ValueError: both
+            raise InvalidTypeValueError(f"component `name` must be a non-empty string, got {value!r}")
+        if not value:
+            raise InvalidInputError("component `name` must be a non-empty string, got ''")
         if value == self._name:
             return
         if self.model is not None:
@@ -444,11 +448,6 @@ class Component(ComponentPlotMixin):
         >>> Polynomial(order=1).function_nd(np.arange(3.0), parameters_values=[1.0, 2.0]).tolist()
         [1.0, 3.0, 5.0]
         """
-        if not self._pure:
-            if parameters_values is not None:
-                raise InvalidInputError(f"{type(self).__name__}.function_nd takes no `parameters_values`: "
-                                        "it evaluates `function` with the parameters' values")
-            return self.function(*coords)
         coords = [np.asarray(c, dtype=float) for c in coords]
         if parameters_values is not None:
             if len(parameters_values) != len(self.parameters):
@@ -459,12 +458,34 @@ class Component(ComponentPlotMixin):
             maps = [np.asarray(v, dtype=float) for v in parameters_values]
         else:
             maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        if not self._pure:
+            return self._function_nd_by_position(coords, maps)
         if all(m.ndim == 0 for m in maps):
             return np.asarray(type(self).function(*coords, *maps), dtype=float)
         extra = (np.newaxis,) * max(c.ndim for c in coords)
         values = [m[(Ellipsis, *extra)] for m in maps]
         shape = np.broadcast_shapes(*(c.shape for c in coords), *(v.shape for v in values))
         return np.broadcast_to(np.asarray(type(self).function(*coords, *values), dtype=float), shape).copy()
+
+    def _function_nd_by_position(self, coords, maps) -> np.ndarray:
+        """``function_nd`` of a component written as ``function(self, x)``: one
+        call per navigation position, the parameters set to that position's values.
+        """
+        nav = np.broadcast_shapes(*(m.shape for m in maps))
+        maps = [np.broadcast_to(m, nav) for m in maps]
+        out = None
+        try:
+            for index in np.ndindex(*nav):
+                for p, m in zip(self.parameters, maps):
+                    p._value_override = float(m[index])
+                value = np.asarray(self.function(*coords), dtype=float)
+                if out is None:
+                    out = np.empty(nav + value.shape)
+                out[index] = value
+        finally:
+            for p in self.parameters:
+                p._value_override = None
+        return out if nav else out[()]
 
     @property
     def _constant_term(self) -> float:

@@ -21,6 +21,7 @@ __all__ = [
     "UnknownKeyTypeError",
     "FitFailedError",
     "NotSupportedError",
+    "InvalidTypeValueError",
 ]
 
 
@@ -114,3 +115,10 @@ class NotSupportedError(InvalidInputError, NotImplementedError):
     """An option HyperSpy has that swiftfit does not implement (both ours and
     HyperSpy's ``NotImplementedError``).
     """
+
+
+class InvalidTypeValueError(InvalidTypeError, ValueError):
+    """An argument of the wrong type where HyperSpy raises ``ValueError`` (a
+    component name that is no string): both.
+    """
+

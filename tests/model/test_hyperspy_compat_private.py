@@ -247,3 +247,48 @@ def test_parameter_as_signal_is_nan_where_the_component_is_off():
     g._active_array[2, 0] = False
     data = g.A.as_signal("values").data
     assert np.isnan(data[2, 0]) and np.isfinite(np.delete(data.ravel(), 6)).all()
+
+
+# ------------------------------------------------------------ error types etc.
+def test_component_name_not_a_string_is_a_value_error_too():
+    # HyperSpy test_component.py::test_set_name_error: ValueError
+    from swiftfit.component import Component
+
+    c = Component(["one", "two"], ["one"])
+    with pytest.raises(ValueError, match="must be a non-empty string, got 1"):
+        c.name = 1
+    with pytest.raises(TypeError):
+        c.name = 1
+    with pytest.raises(ValueError, match="must be a string, got 1"):
+        Gaussian(name=1)
+
+
+@pytest.mark.parametrize("expression", ["10.0", "10", "10*offset"])
+def test_expression_without_coordinates_is_refused(expression):
+    # HyperSpy test_expression.py::test_expression_symbols: ValueError
+    with pytest.raises(ValueError, match="uses neither x nor y"):
+        Expression(expression=expression, name="offset")
+
+
+def test_function_nd_of_a_template_component_per_position():
+    # HyperSpy test_scalablefixedpattern.py::test_function_nd: yscale 1, 0.5, 1 and
+    # xscale 1, 1, 0.75 on a pattern y = x over [0, 1] give x, x/2, 0.75 x
+    from swiftfit.component import Component
+
+    class Line(Component):  # HyperSpy's template: function(self, x) reads .value
+        def __init__(self):
+            super().__init__(("yscale", "xscale"), ("yscale",))
+
+        def function(self, x):
+            return self.yscale.value * self.xscale.value * x
+
+    s = hs.signals.Signal1D(np.zeros((3, 10)))
+    m = s.create_model()
+    c = Line()
+    m.append(c)
+    c.yscale.map["values"] = [1.0, 0.5, 1.0]
+    c.xscale.map["values"] = [1.0, 1.0, 0.75]
+    x = np.linspace(0.0, 1.0, 10)
+    np.testing.assert_allclose(c.function_nd(x), [x, 0.5 * x, 0.75 * x], rtol=1e-15)
+    np.testing.assert_allclose(c.function_nd(x, parameters_values=[2.0, 1.0]), 2.0 * x, rtol=1e-15)
+    assert c.yscale._value_override is None  # the maps are back in charge

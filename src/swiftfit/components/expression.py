@@ -236,6 +236,11 @@ class Expression(Component):
 
         parsed = _expr.parse_with_substitutions(expression)
         free = parsed.free_symbols
+        if not free & {_X, _Y}:
+            raise InvalidInputError(
+                f"`expression` {expression!r} uses neither x nor y: a component is a function of the "
+                "coordinates (for a constant, use Offset)"
+            )
         is2d = _Y in free
         ndim = 2 if is2d else 1
         originals = {s.name: s for s in free - {_X, _Y}}
