@@ -128,3 +128,74 @@ def test_estimate_parameters_out_true_refused():
     s = hs.signals.Signal1D(np.ones(10))
     with pytest.raises(NotImplementedError, match="out=True"):
         Offset().estimate_parameters(s, out=True)
+
+
+def test_expression_rotation_is_a_rotation():
+    # HyperSpy substitutes x and then y into the result (sympy subs, not
+    # simultaneous), which is no rotation: its test_components2D.py expects
+    # 6.68025544e-06 at (-2, -2) for this line, a rotation gives 9.93e-07 / 2.88e-14
+    from swiftfit.components.components2d import Expression as Expression2D
+
+    g = Expression2D("exp(-((x-x0)**2 / (2 * sx ** 2) + (y-y0)**2 / (2 * sy ** 2)))", name="g",
+                     add_rotation=True, position=("x0", "y0"))
+    for name, value in dict(rotation_angle=np.radians(20), sx=0.5, sy=1.0, x0=1.0, y0=1.0).items():
+        getattr(g, name).value = value
+    # rotating the point back by the angle about (x0, y0) gives the unrotated line's value
+    x, y, t = -2.0, -2.0, np.radians(20)
+    u = np.cos(t) * (x - 1.0) + np.sin(t) * (y - 1.0)
+    v = -np.sin(t) * (x - 1.0) + np.cos(t) * (y - 1.0)
+    expected = np.exp(-(u**2 / (2 * 0.5**2) + v**2 / 2))
+    assert float(g.function(x, y)) == pytest.approx(expected, rel=1e-12)
+    assert float(g.function(x, y)) == pytest.approx(2.882213487938504e-14, rel=1e-9)
+
+
+def test_doniach_estimate_recovers_the_line():
+    # HyperSpy test_doniach.py: centre 1, A 5, sigma 1, alpha 0.5 sampled every 0.05
+    # from -5; HyperSpy's Gaussian-moment estimate gives sigma 2.33, centre -0.48
+    from swiftfit.components.components1d import Doniach
+
+    x = -5.0 + 0.05 * np.arange(200)
+    s = hs.signals.Signal1D(Doniach(centre=1, A=5, sigma=1, alpha=0.5).function(x))
+    s.axes_manager[-1].scale, s.axes_manager[-1].offset = 0.05, -5.0
+    d = Doniach(alpha=0.5)
+    assert d.estimate_parameters(s, -5.0, 4.95)
+    assert d.sigma.value == pytest.approx(1.0, rel=0.02)
+    assert d.centre.value == pytest.approx(1.0, abs=0.02)
+    assert d.A.value == pytest.approx(5.0, rel=0.05)
+
+
+def test_function_nd_outside_a_model_is_function():
+    # HyperSpy raises RuntimeError (no maps yet); here the maps exist and hold the values
+    g = Gaussian(A=2.0, sigma=1.0, centre=0.0)
+    x = np.linspace(-1.0, 1.0, 5)
+    np.testing.assert_array_equal(g.function_nd(x), g.function(x))
+    e = Expression("a * x", "line", a=3.0)
+    np.testing.assert_array_equal(e.function_nd(x), 3.0 * x)
+
+
+def test_new_maps_hold_the_current_value():
+    # HyperSpy's _create_arrays fills with 0 (the value lives apart); here the map is the value
+    g = Gaussian(A=1.0)
+    g._axes_manager = hs.signals.Signal1D(np.zeros((3, 3, 1))).axes_manager
+    g._create_arrays()
+    np.testing.assert_array_equal(g.A.as_signal("values").data, np.ones((3, 3)))
+
+
+def test_backend_keywords_are_ignored():
+    # HyperSpy: Bleasdale(module="numpy") raises ValueError, PowerLaw(compute_gradients=True) warns
+    from swiftfit.components.components1d import Bleasdale
+
+    b = Bleasdale(module="numpy", a=1.0, b=1.0, c=1.0)
+    assert float(b.function(np.array([1.0]))[0]) == pytest.approx(0.5)  # (a + b x)^(-1/c)
+    p = PowerLaw(compute_gradients=True)
+    assert p._has_gradients
+
+
+def test_estimate_range_on_a_descending_axis_in_either_order():
+    # HyperSpy test_gaussian.py: scale -1 from 100; HyperSpy refuses (40, 60), takes (90, 10)
+    x = 100.0 - np.arange(100.0)
+    s = hs.signals.Signal1D(Gaussian.function(x, 50015.156, 15 / 2.3548200450309493, 50.0))
+    s.axes_manager[-1].scale, s.axes_manager[-1].offset = -1.0, 100.0
+    a, b = Gaussian(), Gaussian()
+    assert a.estimate_parameters(s, 40, 60) and b.estimate_parameters(s, 60, 40)
+    assert a.centre.value == b.centre.value == pytest.approx(50.0, abs=1e-3)
