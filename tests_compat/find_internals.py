@@ -43,7 +43,7 @@ SUPPORTED_PRIVATE = {
     "_create_arrays": "Component: `_create_array` of every parameter (and the active array)",
     "_active_array": "Component: the per-position `active` booleans (array order) when active_is_multidimensional",
     "_id_name": "Component: its type name, settable",
-    "_free_parameters": "Component: the free parameters sorted by name",
+    "_free_parameters": "Component: the free parameters sorted by name; model: those of the active components",
     "_constant_term": "Component: the constant part without free linear parameters (Offset, Polynomial, "
                       "Expression; 0 for the others)",
     "_linear": "Parameter: whether the component is linear in it",

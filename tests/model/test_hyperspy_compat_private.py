@@ -292,3 +292,13 @@ def test_function_nd_of_a_template_component_per_position():
     np.testing.assert_allclose(c.function_nd(x), [x, 0.5 * x, 0.75 * x], rtol=1e-15)
     np.testing.assert_allclose(c.function_nd(x, parameters_values=[2.0, 1.0]), 2.0 * x, rtol=1e-15)
     assert c.yscale._value_override is None  # the maps are back in charge
+
+
+def test_model_free_parameters_of_active_components_in_hyperspy_order():
+    m = hs.signals.Signal1D(np.zeros(10)).create_model()
+    g, o = Gaussian(), Offset()
+    m.extend([g, o])
+    g.sigma.free = False
+    assert m._free_parameters == (g.A, g.centre, o.offset)
+    g.active = False
+    assert m._free_parameters == (o.offset,)

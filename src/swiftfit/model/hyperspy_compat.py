@@ -54,6 +54,13 @@ class HyperSpyCompatMixin:
         return [p for c in self._components if c.active for p in hyperspy_order(c.parameters) if p.free]
 
     @property
+    def _free_parameters(self) -> tuple:
+        """HyperSpy's ``m._free_parameters``: the free parameters of the active
+        components, in HyperSpy's order.
+        """
+        return tuple(self._hs_free_parameters())
+
+    @property
     def p0(self) -> tuple:
         """The free parameters' values at the current position (HyperSpy's order).
 
