@@ -328,7 +328,8 @@ class Parameter(ParameterPlotMixin):
         if am is None:  # a map sized for a signal, on a component in no model
             return (0,) * self._map.ndim
         indices = getattr(am, "indices", None)  # natural order, reversed as HyperSpy does
-        return tuple(am._array_indices) if indices is None else tuple(indices)[::-1]
+        index = tuple(am._array_indices) if indices is None else tuple(indices)[::-1]
+        return index + (0,) * (self._map.ndim - len(index))  # a (1,) map without navigation: (0,)
 
     def _create_array(self, nav_shape_in_array: tuple[int, ...] | None = None) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
@@ -659,6 +660,10 @@ class Parameter(ParameterPlotMixin):
 
             sig.set_noise_variance((Signal1D if std.ndim == 1 else Signal2D)(std**2, axes=axes))
         return sig
+
+    def __len__(self) -> int:
+        """1: a parameter holds one number per position (HyperSpy's ``len(p)``)."""
+        return 1
 
     def __repr__(self) -> str:
         comp = self.component.name if self.component is not None else None

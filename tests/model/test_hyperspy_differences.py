@@ -199,3 +199,37 @@ def test_estimate_range_on_a_descending_axis_in_either_order():
     a, b = Gaussian(), Gaussian()
     assert a.estimate_parameters(s, 40, 60) and b.estimate_parameters(s, 60, 40)
     assert a.centre.value == b.centre.value == pytest.approx(50.0, abs=1e-3)
+
+
+def test_linear_fit_of_a_template_component_with_two_free_linear_parameters():
+    # HyperSpy (test_linear_model.py) raises AttributeError "has more than one free";
+    # the design matrix here evaluates each linear parameter's column on its own
+    from swiftfit.component import Component
+
+    class Line(Component):
+        def __init__(self):
+            Component.__init__(self, ("a0", "a1"), linear_parameter_list=["a0", "a1"])
+
+        def function(self, x):
+            return self.a0.value + x * self.a1.value
+
+    x = np.arange(100.0)
+    m = hs.signals.Signal1D(3.0 + 0.5 * x).create_model()
+    c = Line()
+    m.append(c)
+    m.fit(optimizer="lstsq")
+    assert (c.a0.value, c.a1.value) == pytest.approx((3.0, 0.5), rel=1e-12)
+
+
+def test_as_signal_follows_active_per_position():
+    # HyperSpy (test_model.py::TestAsSignal) drops a component inactive at the current
+    # position from every position: 3 everywhere; here only where it is inactive
+    m = hs.signals.Signal1D(np.arange(20.0).reshape(2, 2, 5)).create_model()
+    m.extend([Offset(), Offset()])
+    m[0].offset.value, m[1].offset.value = 2.0, 3.0
+    m.assign_current_values_to_all()
+    m[0].active_is_multidimensional = True
+    m[0]._active_array[0] = False
+    data = m.as_signal().data
+    np.testing.assert_allclose(data[0], 3.0)
+    np.testing.assert_allclose(data[1], 5.0)
