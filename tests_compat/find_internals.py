@@ -48,6 +48,8 @@ SUPPORTED_PRIVATE = {
                       "Expression; 0 for the others)",
     "_linear": "Parameter: whether the component is linear in it",
     "_lazy": "signal: whether its data are a dask array",
+    "_get_current_data": "signal: the data at the current position; model: m(...) at the current position",
+    "_channel_switches": "model: the boolean mask of the channels in the signal range (array order)",
 }
 
 

@@ -302,3 +302,28 @@ def test_model_free_parameters_of_active_components_in_hyperspy_order():
     assert m._free_parameters == (g.A, g.centre, o.offset)
     g.active = False
     assert m._free_parameters == (o.offset,)
+
+
+def test_get_current_data_of_signals_and_models():
+    s = hs.signals.Signal1D(np.arange(12.0).reshape(2, 6))
+    s.axes_manager.indices = (1,)
+    np.testing.assert_array_equal(s._get_current_data(), [6.0, 7.0, 8.0, 9.0, 10.0, 11.0])
+    np.testing.assert_array_equal(s.as_lazy()._get_current_data(as_numpy=True), np.arange(6.0, 12.0))
+    m = s.create_model()
+    o, g = Offset(offset=2.0), Gaussian(A=0.0)
+    m.extend([o, g])
+    m.set_signal_range(1.0, 3.0)  # channels 1..3
+    np.testing.assert_array_equal(m._get_current_data(), [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(m._get_current_data(ignore_channel_switches=True), np.full(6, 2.0))
+    np.testing.assert_array_equal(m._channel_switches, [False, True, True, True, False, False])
+    o.active = False
+    np.testing.assert_array_equal(m._get_current_data(onlyactive=True), [0.0, 0.0, 0.0])
+
+
+def test_channel_switches_set_by_hand_restrict_the_fit():
+    # HyperSpy test_model.py sets m._channel_switches directly
+    m = hs.signals.Signal1D(np.array([0.0, 0.0, 4.0, 4.0, 4.0])).create_model()
+    m.append(Offset())
+    m._channel_switches = np.array([0, 0, 1, 1, 1], dtype=bool)
+    m.fit()
+    assert m[0].offset.value == pytest.approx(4.0)

@@ -53,6 +53,20 @@ class HyperSpyCompatMixin:
     def _hs_free_parameters(self):
         return [p for c in self._components if c.active for p in hyperspy_order(c.parameters) if p.free]
 
+    def _get_current_data(self, onlyactive=False, component_list=None, binned=None,
+                          ignore_channel_switches=False) -> np.ndarray:
+        """HyperSpy's name for ``m(...)``: the model at the current position over
+        the channels in the signal range (all channels with ``ignore_channel_switches``).
+        """
+        if not ignore_channel_switches:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        saved = self._channel_switches
+        self._channel_switches = np.ones_like(saved)
+        try:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        finally:
+            self._channel_switches = saved
+
     @property
     def _free_parameters(self) -> tuple:
         """HyperSpy's ``m._free_parameters``: the free parameters of the active

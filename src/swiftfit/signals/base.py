@@ -322,6 +322,18 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         axes = [ax.copy() for ax in am._axes if not ax.navigate]
         return self._derive(self._data[key], axes, array_fn=lambda v: v[key])
 
+    def _get_current_data(self, axes_manager=None, fft_shift: bool = False, as_numpy=None):
+        """The data at the current navigation indices (HyperSpy's private name,
+        used by its scripts and tests); ``as_numpy`` computes a lazy signal's.
+        """
+        if fft_shift:
+            from ..errors import NotSupportedError
+
+            raise NotSupportedError("`_get_current_data(fft_shift=True)` is not supported")
+        am = self.axes_manager if axes_manager is None else axes_manager
+        data = self._data[tuple(am._array_indices)]
+        return np.asarray(data) if as_numpy else data
+
     def __iter__(self) -> Iterator["BaseSignal"]:
         for _ in self.axes_manager:
             yield self.get_current_signal()
