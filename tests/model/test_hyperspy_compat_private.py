@@ -318,6 +318,8 @@ def test_get_current_data_of_signals_and_models():
     np.testing.assert_array_equal(m._channel_switches, [False, True, True, True, False, False])
     o.active = False
     np.testing.assert_array_equal(m._get_current_data(onlyactive=True), [0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="component_list"):  # HyperSpy test_model2d.py::test_call
+        m._get_current_data(component_list=0)
 
 
 def test_channel_switches_set_by_hand_restrict_the_fit():

@@ -233,3 +233,30 @@ def test_as_signal_follows_active_per_position():
     data = m.as_signal().data
     np.testing.assert_allclose(data[0], 3.0)
     np.testing.assert_allclose(data[1], 5.0)
+
+
+def test_linear_multifit_with_per_pixel_variance_is_batched():
+    # HyperSpy (test_linear_model.py::TestMultiFitLinear[True]) warns and loops; here one
+    # batched solve gives each pixel its own weighted least-squares answer, silently
+    import warnings
+
+    rng = np.random.default_rng(7)
+    x = np.arange(50.0)
+    truth = np.array([2.0, 5.0, 9.0])
+    data = truth[:, None] * np.exp(-0.5 * ((x - 20.0) / 4.0) ** 2) + 1.0
+    s = hs.signals.Signal1D(rng.poisson(data * 50.0) / 50.0)
+    s.estimate_poissonian_noise_variance()
+    m = s.create_model()
+    g = Gaussian(centre=20.0, sigma=4.0)
+    g.centre.free = g.sigma.free = False
+    m.extend([g, Offset()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        m.multifit(optimizer="lstsq")
+    variance = s.metadata.Signal.Noise_properties.variance.data
+    f = Gaussian.function(x, 1.0, 4.0, 20.0)
+    for i in range(3):
+        w = 1.0 / np.sqrt(variance[i])
+        design = np.vstack([f, np.ones_like(x)]).T * w[:, None]
+        coef, *_ = np.linalg.lstsq(design, s.data[i] * w, rcond=None)
+        assert g.A.map["values"][i] == pytest.approx(coef[0], rel=1e-8)

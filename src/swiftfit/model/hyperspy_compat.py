@@ -58,6 +58,10 @@ class HyperSpyCompatMixin:
         """HyperSpy's name for ``m(...)``: the model at the current position over
         the channels in the signal range (all channels with ``ignore_channel_switches``).
         """
+        if component_list is not None and not isinstance(component_list, (list, tuple)):
+            raise InvalidInputError(
+                f"`component_list` must be a list of components (or of their names or indices), got {component_list!r}"
+            )
         if not ignore_channel_switches:
             return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
         saved = self._channel_switches
