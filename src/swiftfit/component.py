@@ -420,6 +420,36 @@ class Component(ComponentPlotMixin):
             )
         return "\n".join(lines)
 
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """This component as HyperSpy's component dictionary (no pickle).
+
+        See :mod:`swiftfit.model.dictionary` for the keys; a model rebuilds
+        the component from it with ``m._load_dictionary``.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Gaussian
+        >>> d = Gaussian(A=3.0).as_dictionary()
+        >>> d["_id_name"], [p["name"] for p in d["parameters"]]
+        ('Gaussian', ['A', 'sigma', 'centre'])
+        >>> g = Gaussian()
+        >>> _ = g._load_dictionary(d)
+        >>> g.A.value
+        3.0
+        """
+        from .model.dictionary import component_as_dictionary
+
+        return component_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dic: dict) -> dict:
+        """Set this component from :meth:`as_dictionary`'s output (HyperSpy's
+        meaning); returns ``{original parameter id: parameter}``. Another
+        component's dictionary (``_id_name``) raises ValueError.
+        """
+        from .model.dictionary import component_load_dictionary
+
+        return component_load_dictionary(self, dic)
+
     def print_current_values(self, only_free: bool = False) -> None:
         """Print the parameter table at the current navigation position."""
         print(self._values_table(only_free))

@@ -645,6 +645,34 @@ class Parameter(ParameterPlotMixin):
             sig.set_noise_variance((Signal1D if std.ndim == 1 else Signal2D)(std**2, axes=axes))
         return sig
 
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """This parameter as HyperSpy's parameter dictionary (no pickle).
+
+        See :mod:`swiftfit.model.dictionary` for the keys.
+
+        Examples
+        --------
+        >>> p = Parameter("A", value=2.0)
+        >>> d = p.as_dictionary()
+        >>> d["name"], float(d["map"]["values"][0]), d["_bounds"]
+        ('A', 2.0, (None, None))
+        >>> q = Parameter("A")
+        >>> q._load_dictionary(d) == id(p), q.value
+        (True, 2.0)
+        """
+        from .model.dictionary import parameter_as_dictionary
+
+        return parameter_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dictionary: dict) -> int:
+        """Set this parameter from :meth:`as_dictionary`'s output (HyperSpy's
+        meaning); returns the id of the parameter the dictionary was made from.
+        A dictionary of another parameter (``_id_name``) raises ValueError.
+        """
+        from .model.dictionary import parameter_load_dictionary
+
+        return parameter_load_dictionary(self, dictionary)
+
     def __repr__(self) -> str:
         comp = self.component.name if self.component is not None else None
         return f"<Parameter {self.name} of {comp} component>" if comp else f"<Parameter {self.name}>"

@@ -50,6 +50,9 @@ def _threshold(value, values, where: str):
 class HyperSpyCompatMixin:
     """Mixed into :class:`~swiftfit.model.base.BaseModel`."""
 
+    # HyperSpy's attribute; swiftfit keeps the bounds on the parameters
+    free_parameters_boundaries = None
+
     def _hs_free_parameters(self):
         return [p for c in self._components if c.active for p in hyperspy_order(c.parameters) if p.free]
 
@@ -159,3 +162,36 @@ class HyperSpyCompatMixin:
                 c.active = active
                 for p, free in frees:
                     p._free = free
+
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """The model as HyperSpy's model dictionary: components, signal range, fit state.
+
+        Plain data (numbers, strings, arrays): no pickle, and the component
+        classes are named, not stored. See :mod:`swiftfit.model.dictionary`.
+
+        Parameters
+        ----------
+        fullcopy : bool
+            Copy the arrays (default) instead of referring to the model's own.
+
+        Examples
+        --------
+        >>> d = m.as_dictionary()
+        >>> [c["_id_name"] for c in d["components"]]
+        ['Gaussian', 'Offset']
+        >>> m2 = s.create_model()
+        >>> m2._load_dictionary(d)
+        >>> m2[0].A.value == m[0].A.value
+        True
+        """
+        from .dictionary import model_as_dictionary
+
+        return model_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dic: dict) -> None:
+        """Replace the components, signal range and fit state by those of
+        :meth:`as_dictionary`'s output (HyperSpy's meaning), twins and exprs included.
+        """
+        from .dictionary import model_load_dictionary
+
+        model_load_dictionary(self, dic)

@@ -530,7 +530,11 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         """
         from ..io.model_manager import ModelManager  # io imports signals: import late
 
-        return ModelManager(self)
+        # one manager per signal, as HyperSpy's, so `s.models.a is s.models["a"]`
+        manager = self.__dict__.get("_model_manager")
+        if not isinstance(manager, ModelManager) or manager._signal is not self:
+            manager = self.__dict__["_model_manager"] = ModelManager(self)
+        return manager
 
     def save(self, filename: Any) -> None:
         """Write the signal and every model stored in it (``s.models``) to an
