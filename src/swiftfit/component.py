@@ -293,7 +293,7 @@ class Component(ComponentPlotMixin):
     def set_parameters_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):
         """Make the named (default: all) parameters free and return ``free_parameters``."""
         for p in self._select(parameter_name_list, only_linear, only_nonlinear):
-            p.free = True
+            p._free = True  # twinned ones stay tied (their `free` setter refuses True) and are free once untwinned
         return self.free_parameters
 
     def set_parameters_not_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):

@@ -350,6 +350,67 @@ class Parameter(ParameterPlotMixin):
 
     @value.setter
     def value(self, value: float) -> None:
+        if self._twin is not None:  # the twin's setter notifies the whole twin tree, this one included
+            self._set_value(value)
+            return
+        watched = self._watched()
+        if not watched:
+            self._set_value(value)
+            return
+        before = [q.value for q in watched]
+        self._set_value(value)
+        self._notify(watched, before)
+
+    # ------------------------------------------------------------- events
+    @property
+    def events(self):
+        """HyperSpy's events: ``value_changed`` (arguments ``obj``, ``value``),
+        triggered when ``value`` changes, also through a twin.
+
+        Examples
+        --------
+        >>> p, seen = Parameter("A"), []
+        >>> p.events.value_changed.connect(lambda value: seen.append(value), ["value"])
+        >>> p.value = 2.0
+        >>> seen
+        [2.0]
+        """
+        events = self.__dict__.get("_events")
+        if events is None:
+            from .events import Event, Events
+
+            events = self.__dict__["_events"] = Events()
+            events.value_changed = Event("`value` changed", arguments=["obj", "value"])
+        return events
+
+    def _watched(self) -> list:
+        """This parameter and those following it through twins, if any has a callback."""
+        found, stack = [], [self]
+        while stack:
+            q = stack.pop()
+            found.append(q)
+            stack.extend(q._twins)
+        return found if any(q.__dict__.get("_events") is not None for q in found) else []
+
+    @staticmethod
+    def _notify(watched: list, before: list) -> None:
+        for q, old in zip(watched, before, strict=True):
+            events = q.__dict__.get("_events")
+            if events is None:
+                continue
+            new = q.value
+            if new != old and not (math.isnan(new) and math.isnan(old)):
+                events.value_changed.trigger(obj=q, value=new)
+
+    def __len__(self) -> int:
+        """HyperSpy's number of elements of ``value``: always 1 here (scalar values)."""
+        return 1
+
+    @property
+    def _number_of_elements(self) -> int:
+        return 1
+
+    def _set_value(self, value: float) -> None:
         value = _as_finite_float(f"{self.name}.value", value)
         if self.ext_force_positive:
             value = abs(value)
@@ -420,6 +481,9 @@ class Parameter(ParameterPlotMixin):
     def free(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise InvalidTypeError(f"`{self.name}.free` must be True or False, got {value!r}")
+        if value and self._twin is not None:  # HyperSpy's ValueError
+            raise InvalidInputError(f"{self!r} can't be set free, because it is twinned with {self._twin!r}; "
+                                    "set `twin = None` first")
         self._free = bool(value)
 
     def _check_bound(self, which: str, value: Any) -> float | None:
@@ -476,7 +540,10 @@ class Parameter(ParameterPlotMixin):
                 with np.errstate(all="ignore"):
                     current = self.value
                 if math.isfinite(current):
+                    stored = float(self._map["values"][self._index()])
                     self._map["values"][self._index()] = self._clip(current) if self._ext_bounded else current
+                    if self.__dict__.get("_events") is not None:
+                        self._notify([self], [stored])  # the value now comes from the map
         self._twin = other
         if other is not None:
             other._twins.add(self)

@@ -423,7 +423,8 @@ class FittingMixin:
             cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
-            if plan.kind == "fixed":
+            if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
+                _store(p._map, "is_set", idx_of[id(p.component.model)], np.ones(problem.B, bool), sel)
                 continue
             v = np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":
