@@ -21,6 +21,7 @@ __all__ = [
     "UnknownKeyTypeError",
     "FitFailedError",
     "NotSupportedError",
+    "NotLinearError",
 ]
 
 
@@ -113,4 +114,15 @@ class FitFailedError(InvalidInputError, RuntimeError):
 class NotSupportedError(InvalidInputError, NotImplementedError):
     """An option HyperSpy has that swiftfit does not implement (both ours and
     HyperSpy's ``NotImplementedError``).
+    """
+
+
+class NotLinearError(OptimizerError, RuntimeError):
+    """A linear optimizer (``lstsq``, ``ols``...) given a model that is not linear
+    in its free parameters: both our ``OptimizerError`` and HyperSpy's ``RuntimeError``.
+
+    Examples
+    --------
+    >>> issubclass(NotLinearError, RuntimeError) and issubclass(NotLinearError, ValueError)
+    True
     """

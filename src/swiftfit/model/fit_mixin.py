@@ -11,7 +11,7 @@ import sympy
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..errors import FitWarning, InvalidInputError, OptimizerError
+from ..errors import FitFailedError, FitWarning, InvalidInputError, OptimizerError
 from ..optimizers import registry
 from ..optimizers.map_fit import with_priors
 from ..optimizers.scipy_min import METHODS as SCIPY_MINIMIZE_METHODS
@@ -283,6 +283,9 @@ class FittingMixin:
 
     def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
         loss.check_data(problem)
+        if spec.linear and problem.P == 0:  # HyperSpy's RuntimeError and message
+            raise FitFailedError(f"Model does not contain any free components! optimizer {spec.name!r} has "
+                                 "nothing to fit: free a parameter (set_parameters_free) first")
         if isinstance(loss, _losses.PriorLoss):
             start = problem.p0 if not (bounded and problem.bounded) else np.clip(problem.p0, problem.lower, problem.upper)
             for j, prior in loss._columns(problem):
