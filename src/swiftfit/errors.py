@@ -22,6 +22,7 @@ __all__ = [
     "FitFailedError",
     "NotSupportedError",
     "NotLinearError",
+    "UnsupportedOptimizerError",
 ]
 
 
@@ -125,4 +126,10 @@ class NotLinearError(OptimizerError, RuntimeError):
     --------
     >>> issubclass(NotLinearError, RuntimeError) and issubclass(NotLinearError, ValueError)
     True
+    """
+
+
+class UnsupportedOptimizerError(OptimizerError, NotImplementedError):
+    """An optimizer asked for a problem it cannot solve (``odr`` on an image):
+    both our ``OptimizerError`` and HyperSpy's ``NotImplementedError``.
     """

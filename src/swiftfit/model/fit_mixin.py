@@ -240,6 +240,8 @@ class FittingMixin:
         self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
+            # HyperSpy logs it: scripts and tests read the log
+            _log.warning("`m.fit()` did not exit successfully. Reason: %s", self.fit_output.message)
         if print_info:
             print(_info_block(spec.name, loss.name, bounded, grad, self.fit_output))
         return self.fit_output if return_info else None

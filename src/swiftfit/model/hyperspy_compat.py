@@ -75,6 +75,31 @@ class HyperSpyCompatMixin:
             return None
         return np.array([np.nan if s is None else s for s in stds])
 
+    def _get_current_data(self, onlyactive: bool = False, component_list=None, binned=None,
+                          ignore_channel_switches: bool = False) -> np.ndarray:
+        """HyperSpy's: the model at the current position over the channels in the
+        signal range (every channel with ``ignore_channel_switches``), summed
+        over ``component_list`` (a list or tuple; default all components,
+        the active ones with ``onlyactive``).
+
+        Examples
+        --------
+        >>> m._get_current_data().shape
+        (100,)
+        >>> bool(np.allclose(m._get_current_data(), m()))
+        True
+        """
+        if component_list is not None and not isinstance(component_list, (list, tuple)):
+            raise InvalidInputError(f"`component_list` must be a list, a tuple or None, got {component_list!r}")
+        if not ignore_channel_switches:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        switches = self._channel_switches
+        self._channel_switches = np.ones_like(switches)
+        try:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        finally:
+            self._channel_switches = switches
+
     def __delitem__(self, key) -> None:
         """``del m[i]`` / ``del m["name"]``: remove a component."""
         comps = self[key] if isinstance(key, slice) else [self[key]]
