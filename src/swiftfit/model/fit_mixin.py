@@ -312,10 +312,22 @@ class FittingMixin:
                           [problem.names[j] for j in np.flatnonzero(outside)])
 
     def ensure_parameters_in_bounds(self) -> None:
-        """Move every parameter value at the current position inside [bmin, bmax]."""
+        """Move the free parameters of the active components inside [bmin, bmax]
+        at the current position (HyperSpy's ``snap_parameter_bounds``: fixed,
+        tied and inactive ones keep their values).
+
+        Examples
+        --------
+        >>> m[0].sigma.bmax = 3.0
+        >>> m.ensure_parameters_in_bounds()
+        >>> m[0].sigma.value
+        3.0
+        """
         for comp in self._components:
+            if not comp.active:
+                continue
             for p in comp.parameters:
-                if p.twin is None and p._expr_sympy is None:
+                if p.free:
                     value = p._clip(p.value)
                     if value != p.value:
                         p.value = value
