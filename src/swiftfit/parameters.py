@@ -402,12 +402,11 @@ class Parameter(ParameterPlotMixin):
             if new != old and not (math.isnan(new) and math.isnan(old)):
                 events.value_changed.trigger(obj=q, value=new)
 
-    def __len__(self) -> int:
-        """HyperSpy's number of elements of ``value``: always 1 here (scalar values)."""
-        return 1
+    # HyperSpy's number of elements of ``value``: 1 here, values are scalars
+    _number_of_elements = 1
 
-    @property
-    def _number_of_elements(self) -> int:
+    def __len__(self) -> int:
+        """HyperSpy's ``len(p)``: the number of elements of ``value`` (1: values are scalars)."""
         return 1
 
     def _set_value(self, value: float) -> None:
