@@ -57,6 +57,39 @@ class HyperSpyCompatMixin:
         return [p for c in self._components if c.active for p in hyperspy_order(c.parameters) if p.free]
 
     @property
+    def _free_parameters(self) -> list:
+        """HyperSpy's: the free parameters of the active components, in its order.
+
+        Examples
+        --------
+        >>> [p.name for p in m._free_parameters]
+        ['A', 'centre', 'sigma', 'offset']
+        """
+        return self._hs_free_parameters()
+
+    def _get_component(self, thing):
+        """HyperSpy's: a component of this model from itself, its index or its name;
+        a list for an iterable of those. Anything else, or a component of
+        another model, raises ValueError.
+
+        Examples
+        --------
+        >>> m._get_component("Offset") is m[1], m._get_component([0, "Offset"]) == [m[0], m[1]]
+        (True, True)
+        """
+        from ..component import Component
+
+        if isinstance(thing, (int, np.integer, str)):
+            return self[thing]
+        if isinstance(thing, Component):
+            if thing not in self:
+                raise InvalidInputError(f"{thing!r} is not in the model")
+            return thing
+        if np.iterable(thing):
+            return [self._get_component(t) for t in thing]
+        raise InvalidInputError(f"`thing` must be a component, its index or its name, got {thing!r}")
+
+    @property
     def p0(self) -> tuple:
         """The free parameters' values at the current position (HyperSpy's order).
 
