@@ -421,7 +421,7 @@ class Component(ComponentPlotMixin):
         return "\n".join(lines)
 
     def as_dictionary(self, fullcopy: bool = True) -> dict:
-        """This component as HyperSpy's component dictionary (no pickle).
+        """The component as HyperSpy's component dictionary (no pickle).
 
         See :mod:`swiftfit.model.dictionary` for the keys; a model rebuilds
         the component from it with ``m._load_dictionary``.

@@ -384,7 +384,7 @@ class Parameter(ParameterPlotMixin):
         return events
 
     def _watched(self) -> list:
-        """This parameter and those following it through twins, if any has a callback."""
+        """The parameter and those following it through twins, if any has a callback."""
         found, stack = [], [self]
         while stack:
             q = stack.pop()
@@ -712,7 +712,7 @@ class Parameter(ParameterPlotMixin):
         return sig
 
     def as_dictionary(self, fullcopy: bool = True) -> dict:
-        """This parameter as HyperSpy's parameter dictionary (no pickle).
+        """The parameter as HyperSpy's parameter dictionary (no pickle).
 
         See :mod:`swiftfit.model.dictionary` for the keys.
 

@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from ..errors import NotLinearError, OptimizerError
+from ..errors import NotLinearError
 from ..problem.problem import Problem, relevance
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
@@ -77,9 +77,9 @@ def verify(problem, name: str = "lstsq"):
 
     Raises
     ------
-    OptimizerError
-        When the model is not affine in its free parameters; the message
-        names the non-linear ones.
+    NotLinearError
+        An ``OptimizerError`` and a ``RuntimeError``: the model is not affine
+        in its free parameters; the message names the non-linear ones.
     """
     B, P = problem.B, problem.P
     zero = np.zeros((B, P))
