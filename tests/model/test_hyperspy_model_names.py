@@ -107,3 +107,15 @@ def test_unsuccessful_fit_is_logged(caplog):
 def test_wrong_loss_function_message():
     with pytest.raises(ValueError, match="loss_function must be one of"):
         _model().fit(loss_function="dummy")
+
+
+def test_create_model_from_a_dictionary_and_model2d_widgets():
+    m = _model()
+    m[0].A.value = 42.0
+    m2 = m.signal.create_model(dictionary=m.as_dictionary())
+    assert [c.name for c in m2] == ["Gaussian", "Offset"] and m2[0].A.value == 42.0
+    im = sf.signals.Signal2D(np.ones((4, 4))).create_model()
+    with pytest.raises(NotImplementedError, match="Model2D"):
+        im.enable_adjust_position()
+    with pytest.raises(NotImplementedError, match="Model2D"):
+        im.disable_adjust_position()
