@@ -150,3 +150,23 @@ def test_len_and_free_twin_rule():
     assert not g.A.free
     g.A.twin = None
     assert g.A.free
+
+
+@pytest.mark.usefixtures("quiet_peers")
+def test_a_dictionary_made_by_hyperspy():
+    hs = pytest.importorskip("hyperspy.api")
+    x = np.arange(100.0)
+    data = 5 + 0.1 * x + 30 * np.exp(-0.5 * ((x - 40) / 3) ** 2)
+    hm = hs.signals.Signal1D(data).create_model()
+    hm.extend([hs.model.components1D.Gaussian(A=200, centre=41, sigma=4), hs.model.components1D.Polynomial(order=1)])
+    hm[0].centre.bmin = 30.0
+    hm.fit()
+    m = sf.signals.Signal1D(data).create_model(dictionary=hm.as_dictionary())
+    assert [c._id_name for c in m] == ["Gaussian", "Polynomial"]
+    for hc, c in zip(hm, m, strict=True):
+        for hp in hc.parameters:
+            p = getattr(c, hp.name)
+            assert (p.value, p.bmin, p.bmax, p.free) == (hp.value, hp.bmin, hp.bmax, hp.free)
+    np.testing.assert_array_equal(m.chisq.data, hm.chisq.data)
+    # the truth is recovered by both: A = 30 * 3 * sqrt(2 pi)
+    assert m[0].A.value == pytest.approx(30 * 3 * np.sqrt(2 * np.pi), rel=1e-6)
