@@ -353,7 +353,7 @@ class Parameter(ParameterPlotMixin):
         if self._twin is not None:  # the twin's setter notifies the whole twin tree, this one included
             self._set_value(value)
             return
-        watched = self._watched()
+        watched = self._watched() if self._twins or "_events" in self.__dict__ else None
         if not watched:
             self._set_value(value)
             return
