@@ -322,11 +322,17 @@ class Parameter(ParameterPlotMixin):
             return (0,) * self._map.ndim
         return tuple(am._array_indices)
 
-    def _create_array(self, nav_shape_in_array: tuple[int, ...]) -> None:
+    def _create_array(self, nav_shape_in_array: tuple[int, ...] | None = None) -> None:
         """Resize ``map`` to the navigation shape, filled with the current value
         (a map that already has that shape, e.g. from ``estimate_parameters``
         on the signal before the component joined the model, is kept).
+        Without a shape, that of the axes manager (HyperSpy's call).
         """
+        if nav_shape_in_array is None:
+            am = self._axes_manager
+            if am is None:
+                raise InvalidInputError(f"{self!r} has no axes manager (it is in no model): give the shape")
+            nav_shape_in_array = tuple(am._navigation_shape_in_array)
         if self._map.shape == tuple(nav_shape_in_array):
             return
         current = self._map[()] if self._map.ndim == 0 else self._map.flat[0]
