@@ -119,3 +119,14 @@ def test_create_model_from_a_dictionary_and_model2d_widgets():
         im.enable_adjust_position()
     with pytest.raises(NotImplementedError, match="Model2D"):
         im.disable_adjust_position()
+
+
+def test_parameter_create_array_from_the_axes_manager():
+    m = sf.signals.Signal1D(np.zeros((3, 4, 5))).create_model()
+    m.append(Offset(offset=2.5))
+    p = m[0].offset
+    p.map = None  # back to one value
+    p._create_array()
+    assert p.map.shape == (3, 4) and (p.map["values"] == 2.5).all()
+    with pytest.raises(ValueError, match="no axes manager"):
+        sf.Parameter("a")._create_array()
