@@ -130,3 +130,18 @@ def test_parameter_create_array_from_the_axes_manager():
     assert p.map.shape == (3, 4) and (p.map["values"] == 2.5).all()
     with pytest.raises(ValueError, match="no axes manager"):
         sf.Parameter("a")._create_array()
+
+
+def test_fixed_parameters_are_set_at_fitted_pixels():
+    # HyperSpy marks every parameter of a fitted pixel as set, fixed ones included (a rerun of
+    # multifit then starts from them); their std stays unknown
+    x = np.arange(40.0)
+    s = sf.signals.Signal1D(np.stack([3.0 + 20 * np.exp(-0.5 * ((x - 20) / 3) ** 2)] * 3))
+    m = s.create_model()
+    m.extend([Gaussian(centre=20.0, sigma=3.0), Offset()])
+    m.set_parameters_not_free(only_nonlinear=True)
+    m.multifit(optimizer="lstsq")
+    for p in (m[0].centre, m[0].sigma):
+        assert p.map["is_set"].all() and np.isnan(p.map["std"]).all()
+    np.testing.assert_allclose(m[0].A.map["values"], 20 * 3 * np.sqrt(2 * np.pi), rtol=1e-9)
+    np.testing.assert_allclose(m[1].offset.map["values"], 3.0, rtol=1e-9)
