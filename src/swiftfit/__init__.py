@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import (
     astrophot_api,
+    data,
     engines,
     errors,
     fitters,
@@ -70,6 +71,7 @@ __all__ = [
     "LazySignal1D",
     "LazySignal2D",
     "astrophot_api",
+    "data",
     "engines",
     "errors",
     "fitters",

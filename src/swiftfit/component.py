@@ -366,7 +366,7 @@ class Component(ComponentPlotMixin):
     def set_parameters_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):
         """Make the named (default: all) parameters free and return ``free_parameters``."""
         for p in self._select(parameter_name_list, only_linear, only_nonlinear):
-            p.free = True
+            p._free = True  # twinned ones stay tied (their `free` setter refuses True) and are free once untwinned
         return self.free_parameters
 
     def set_parameters_not_free(self, parameter_name_list=None, only_linear=False, only_nonlinear=False):
@@ -517,6 +517,36 @@ class Component(ComponentPlotMixin):
                 f"{format_value(p.bmax):>10} | {str(p._linear):>6}"
             )
         return "\n".join(lines)
+
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """The component as HyperSpy's component dictionary (no pickle).
+
+        See :mod:`swiftfit.model.dictionary` for the keys; a model rebuilds
+        the component from it with ``m._load_dictionary``.
+
+        Examples
+        --------
+        >>> from swiftfit.components.components1d import Gaussian
+        >>> d = Gaussian(A=3.0).as_dictionary()
+        >>> d["_id_name"], [p["name"] for p in d["parameters"]]
+        ('Gaussian', ['A', 'sigma', 'centre'])
+        >>> g = Gaussian()
+        >>> _ = g._load_dictionary(d)
+        >>> g.A.value
+        3.0
+        """
+        from .model.dictionary import component_as_dictionary
+
+        return component_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dic: dict) -> dict:
+        """Set this component from :meth:`as_dictionary`'s output (HyperSpy's
+        meaning); returns ``{original parameter id: parameter}``. Another
+        component's dictionary (``_id_name``) raises ValueError.
+        """
+        from .model.dictionary import component_load_dictionary
+
+        return component_load_dictionary(self, dic)
 
     def print_current_values(self, only_free: bool = False) -> None:
         """Print the parameter table at the current navigation position."""

@@ -22,6 +22,8 @@ __all__ = [
     "FitFailedError",
     "NotSupportedError",
     "InvalidTypeValueError",
+    "NotLinearError",
+    "UnsupportedOptimizerError",
 ]
 
 
@@ -122,3 +124,19 @@ class InvalidTypeValueError(InvalidTypeError, ValueError):
     component name that is no string): both.
     """
 
+
+class NotLinearError(OptimizerError, RuntimeError):
+    """A linear optimizer (``lstsq``, ``ols``...) given a model that is not linear
+    in its free parameters: both our ``OptimizerError`` and HyperSpy's ``RuntimeError``.
+
+    Examples
+    --------
+    >>> issubclass(NotLinearError, RuntimeError) and issubclass(NotLinearError, ValueError)
+    True
+    """
+
+
+class UnsupportedOptimizerError(OptimizerError, NotImplementedError):
+    """An optimizer asked for a problem it cannot solve (``odr`` on an image):
+    both our ``OptimizerError`` and HyperSpy's ``NotImplementedError``.
+    """

@@ -324,7 +324,8 @@ def get(loss, *, huber_delta: float = 1.0, grad=None, model=None, errordef: floa
         if not (np.isfinite(huber_delta) and huber_delta > 0):
             raise InvalidInputError(f"`huber_delta` must be a positive number, got {huber_delta!r}")
         return Huber(delta=float(huber_delta))
-    raise InvalidInputError(f"`loss_function` must be one of {LOSS_NAMES} or a callable, got {loss!r}")
+    # HyperSpy's wording ("loss_function must be one of"), which scripts match on
+    raise InvalidInputError(f"loss_function must be one of {LOSS_NAMES} or a callable, got {loss!r}")
 
 
 class _Memo:

@@ -363,6 +363,66 @@ class Parameter(ParameterPlotMixin):
 
     @value.setter
     def value(self, value: float) -> None:
+        if self._twin is not None:  # the twin's setter notifies the whole twin tree, this one included
+            self._set_value(value)
+            return
+        watched = self._watched() if self._twins or "_events" in self.__dict__ else None
+        if not watched:
+            self._set_value(value)
+            return
+        before = [q.value for q in watched]
+        self._set_value(value)
+        self._notify(watched, before)
+
+    # ------------------------------------------------------------- events
+    @property
+    def events(self):
+        """HyperSpy's events: ``value_changed`` (arguments ``obj``, ``value``),
+        triggered when ``value`` changes, also through a twin.
+
+        Examples
+        --------
+        >>> p, seen = Parameter("A"), []
+        >>> p.events.value_changed.connect(lambda value: seen.append(value), ["value"])
+        >>> p.value = 2.0
+        >>> seen
+        [2.0]
+        """
+        events = self.__dict__.get("_events")
+        if events is None:
+            from .events import Event, Events
+
+            events = self.__dict__["_events"] = Events()
+            events.value_changed = Event("`value` changed", arguments=["obj", "value"])
+        return events
+
+    def _watched(self) -> list:
+        """The parameter and those following it through twins, if any has a callback."""
+        found, stack = [], [self]
+        while stack:
+            q = stack.pop()
+            found.append(q)
+            stack.extend(q._twins)
+        return found if any(q.__dict__.get("_events") is not None for q in found) else []
+
+    @staticmethod
+    def _notify(watched: list, before: list) -> None:
+        for q, old in zip(watched, before, strict=True):
+            events = q.__dict__.get("_events")
+            if events is None:
+                continue
+            new = q.value
+            if new != old and not (math.isnan(new) and math.isnan(old)):
+                events.value_changed.trigger(obj=q, value=new)
+
+    # HyperSpy's number of elements of ``value``: 1 here, values are scalars
+    _number_of_elements = 1
+
+    def __len__(self) -> int:
+        """HyperSpy's ``len(p)``: the number of elements of ``value`` (1: values are scalars)."""
+        return 1
+
+    def _set_value(self, value: float) -> None:
         value = _as_finite_float(f"{self.name}.value", value)
         if self.ext_force_positive:
             value = abs(value)
@@ -433,6 +493,9 @@ class Parameter(ParameterPlotMixin):
     def free(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise InvalidTypeError(f"`{self.name}.free` must be True or False, got {value!r}")
+        if value and self._twin is not None:  # HyperSpy's ValueError
+            raise InvalidInputError(f"{self!r} can't be set free, because it is twinned with {self._twin!r}; "
+                                    "set `twin = None` first")
         self._free = bool(value)
 
     def _check_bound(self, which: str, value: Any) -> float | None:
@@ -489,7 +552,10 @@ class Parameter(ParameterPlotMixin):
                 with np.errstate(all="ignore"):
                     current = self.value
                 if math.isfinite(current):
+                    stored = float(self._map["values"][self._index()])
                     self._map["values"][self._index()] = self._clip(current) if self._ext_bounded else current
+                    if self.__dict__.get("_events") is not None:
+                        self._notify([self], [stored])  # the value now comes from the map
         self._twin = other
         if other is not None:
             other._twins.add(self)
@@ -661,9 +727,33 @@ class Parameter(ParameterPlotMixin):
             sig.set_noise_variance((Signal1D if std.ndim == 1 else Signal2D)(std**2, axes=axes))
         return sig
 
-    def __len__(self) -> int:
-        """1: a parameter holds one number per position (HyperSpy's ``len(p)``)."""
-        return 1
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """The parameter as HyperSpy's parameter dictionary (no pickle).
+
+        See :mod:`swiftfit.model.dictionary` for the keys.
+
+        Examples
+        --------
+        >>> p = Parameter("A", value=2.0)
+        >>> d = p.as_dictionary()
+        >>> d["name"], float(d["map"]["values"][0]), d["_bounds"]
+        ('A', 2.0, (None, None))
+        >>> q = Parameter("A")
+        >>> q._load_dictionary(d) == id(p), q.value
+        (True, 2.0)
+        """
+        from .model.dictionary import parameter_as_dictionary
+
+        return parameter_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dictionary: dict) -> int:
+        """Set this parameter from :meth:`as_dictionary`'s output (HyperSpy's
+        meaning); returns the id of the parameter the dictionary was made from.
+        A dictionary of another parameter (``_id_name``) raises ValueError.
+        """
+        from .model.dictionary import parameter_load_dictionary
+
+        return parameter_load_dictionary(self, dictionary)
 
     def __repr__(self) -> str:
         comp = self.component.name if self.component is not None else None

@@ -327,3 +327,21 @@ def test_opaque_metadata_is_skipped_with_a_warning(crafted):
     with pytest.warns(UserWarning, match=r"skipped 1 item.*Sample\._bs_blob"):
         s = swiftfit.load(fn)
     assert "blob" not in s.metadata.as_dictionary()["Sample"]
+
+
+def test_old_binned_metadata_moves_to_the_axis(tmp_path):
+    # HyperSpy < 1.7 files keep metadata.Signal.binned; HyperSpy warns (VisibleDeprecationWarning)
+    # and sets the signal axis' is_binned from it: so does swiftfit
+    from swiftfit.errors import VisibleDeprecationWarning
+
+    path = tmp_path / "old.hspy"
+    _quiet(hs.signals.Signal1D(np.arange(5.0)).save, path)
+    with h5py.File(path, "r+") as f:
+        (group,) = f["Experiments"].values()
+        group["metadata"].require_group("Signal").attrs["binned"] = True
+        for key in [k for k in group if k.startswith("axis-")]:
+            del group[key].attrs["is_binned"]
+    with pytest.warns(VisibleDeprecationWarning, match="binned"):
+        s = swiftfit.load(path)
+    assert s.axes_manager[-1].is_binned is True
+    assert "binned" not in s.metadata.Signal.as_dictionary()

@@ -88,9 +88,9 @@ def test_restore_equals_stored_and_copy_is_frozen(spec):
         for p in comp.parameters:
             p.map["values"] += 1.0
             p.map["is_set"] = ~p.map["is_set"]
-            p.free = not p._free
-            p.twin = None
+            p.twin = None  # first: a twinned parameter cannot be set free (HyperSpy's rule)
             p.expr = None
+            p.free = not p._free
     m._chisq = m._chisq + 1
     m.reset_signal_range()
     m.remove(m[0])

@@ -68,7 +68,7 @@ def test_unknown_optimizer():
 
 def test_unknown_loss():
     _, m = _line_model(np.arange(20.0))
-    with pytest.raises(ValueError, match="`loss_function` must be one of"):
+    with pytest.raises(ValueError, match="loss_function must be one of"):
         m.fit(loss_function="l7")
 
 

@@ -260,3 +260,126 @@ def test_linear_multifit_with_per_pixel_variance_is_batched():
         design = np.vstack([f, np.ones_like(x)]).T * w[:, None]
         coef, *_ = np.linalg.lstsq(design, s.data[i] * w, rcond=None)
         assert g.A.map["values"][i] == pytest.approx(coef[0], rel=1e-8)
+
+
+def _two_gaussians_line(seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.arange(100.0)
+    centres = np.array([[40.0, 42.0, 44.0, 46.0]]).T
+    data = 50 * np.exp(-0.5 * ((x - centres) / 4) ** 2) + 20 * np.exp(-0.5 * ((x - 70) / 3) ** 2)
+    s = hs.signals.Signal1D(rng.poisson(data + 5).astype(float))
+    s.set_noise_variance(hs.signals.Signal1D(data + 5))  # heteroscedastic: the Poisson variance
+    m = s.create_model()
+    g1, g2 = Gaussian(centre=40.0, sigma=4.0), Gaussian(centre=70.0, sigma=3.0)
+    m.extend([g1, g2, Offset()])
+    m.set_parameters_not_free(only_nonlinear=True)
+    g1.centre.map["values"][:] = centres[:, 0]  # a fixed parameter that varies over the pixels
+    g1.centre.map["is_set"][:] = True
+    return s, m
+
+
+def test_lstsq_multifit_is_one_batch():
+    # HyperSpy warns and falls back to a pixel-by-pixel fit when fixed parameters vary over the
+    # navigation space or the variance is not homoscedastic; ours solves every pixel in one batch,
+    # with each pixel's own fixed values and variance, and warns about nothing
+    import warnings
+
+    s, m = _two_gaussians_line()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.multifit(optimizer="lstsq")
+    batch = np.stack([c.A.map["values"] for c in m[:2]] + [m[2].offset.map["values"]])
+    for i in range(4):  # pixel by pixel, HyperSpy's fallback: the same numbers
+        s.axes_manager.indices = (i,)
+        m.fit(optimizer="lstsq")
+        single = [m[0].A.value, m[1].A.value, m[2].offset.value]
+        np.testing.assert_allclose(batch[:, i], single, rtol=1e-9)
+
+
+def test_linear_optimizers_need_no_scikit_learn():
+    # HyperSpy's "ols", "nnls" and "ridge" call scikit-learn (ImportError without it); ours are
+    # swiftfit's own: a straight line y = 2 + 3x is recovered by each
+    x = np.arange(20.0)
+    s = hs.signals.Signal1D(2 + 3 * x)
+    m = s.create_model()
+    m.append(Polynomial(order=1))
+    for optimizer in ("ols", "nnls", "ridge"):
+        m[0].a0.value = m[0].a1.value = 0.0
+        m.fit(optimizer=optimizer, **({"alpha": 0.0} if optimizer == "ridge" else {}))
+        assert (m[0].a0.value, m[0].a1.value) == pytest.approx((2.0, 3.0), rel=1e-9)
+
+
+def test_component_with_two_linear_parameters():
+    # HyperSpy's lstsq refuses a component with more than one free linear parameter
+    # (AttributeError); ours fits it: y = a0 + a1 x is linear in both
+    from swiftfit.component import Component
+
+    class Line(Component):
+        def __init__(self):
+            Component.__init__(self, ("a0", "a1"), linear_parameter_list=["a0", "a1"])
+
+        def function(self, x):
+            return self.a0.value + x * self.a1.value
+
+    x = np.arange(30.0)
+    m = hs.signals.Signal1D(-1.5 + 0.25 * x).create_model()
+    m.append(Line())
+    m.fit(optimizer="lstsq")
+    assert (m[0].a0.value, m[0].a1.value) == pytest.approx((-1.5, 0.25), rel=1e-9)
+
+
+def _gaussian_image():
+    from swiftfit.components.components2d import Gaussian2D
+
+    y, x = np.mgrid[-10:10:40j, -10:10:40j]
+    truth = Gaussian2D(A=1.0, centre_x=-5.0, centre_y=-5.0, sigma_x=1.0, sigma_y=2.0)
+    s = hs.signals.Signal2D(truth.function(x, y))
+    s.axes_manager[0].offset = s.axes_manager[1].offset = -10.0
+    s.axes_manager[0].scale = s.axes_manager[1].scale = 20 / 39
+    m = s.create_model()
+    m.append(Gaussian2D(A=0.8, centre_x=-4.5, centre_y=-4.5, sigma_x=1.2, sigma_y=1.8))
+    return m
+
+
+def test_model2d_analytical_gradients_and_errors():
+    # HyperSpy: Model2D has no analytical gradients (ValueError) and a scipy minimizer gives no
+    # standard errors (p_std None); ours uses the components' gradients and gives the errors
+    m = _gaussian_image()
+    out = m.fit(optimizer="L-BFGS-B", grad="analytical")
+    assert out.success
+    g = m[0]
+    assert (g.centre_x.value, g.centre_y.value, g.sigma_x.value, g.sigma_y.value) == pytest.approx(
+        (-5.0, -5.0, 1.0, 2.0), abs=1e-4)
+    assert m.p_std is not None and np.isfinite(m.p_std).all()
+
+
+def test_lm_fits_poisson_likelihood():
+    # HyperSpy's "lm" refuses loss_function="ML-poisson" (NotImplementedError); ours minimises the
+    # Poisson deviance: for a constant model the estimate is the mean count, exactly
+    counts = np.random.default_rng(4).poisson(7.0, size=200).astype(float)
+    m = hs.signals.Signal1D(counts).create_model()
+    m.append(Offset(offset=1.0))
+    m.fit(optimizer="lm", loss_function="ML-poisson")
+    assert m[0].offset.value == pytest.approx(counts.mean(), rel=1e-7)
+
+
+def test_as_signal_of_unset_maps_and_custom_components():
+    # HyperSpy's as_signal refuses maps with positions never set (ValueError) and lazy output for a
+    # component without `function_nd`; here every component has function_nd and the maps hold the
+    # values they were given
+    from swiftfit.component import Component
+
+    class Line(Component):
+        def __init__(self):
+            Component.__init__(self, ("p1", "p2"))
+            self.p1.value, self.p2.value = 1.0, 2.0
+
+        def function(self, x):
+            return self.p1.value + x * self.p2.value
+
+    s = hs.signals.Signal1D(np.zeros((2, 2, 5)))
+    m = s.create_model()
+    m.append(Line())
+    assert not m[0].p1.map["is_set"].any()
+    out = m.as_signal(out_of_range_to_nan=False, lazy_output=True).compute()
+    np.testing.assert_allclose(out.data, np.broadcast_to(1 + 2 * np.arange(5.0), (2, 2, 5)))

@@ -47,7 +47,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..errors import ExpressionError, InvalidInputError
+from ..errors import ExpressionError, InvalidInputError, VisibleDeprecationWarning
 from ..parameters import MAP_DTYPE
 from ..signals import BaseSignal, Signal1D, Signal2D
 from ..signals.signal_types import specialise
@@ -278,6 +278,13 @@ def _read_signal(group: Any, path: str, skipped: _Log, depth: int = 0) -> BaseSi
         metadata["General"]["title"] = ""
     noise = metadata.get("Signal", {}).get("Noise_properties", {})
     variance = noise.pop("variance", None) if isinstance(noise, dict) else None
+    binned = metadata.get("Signal", {}).pop("binned", None) if isinstance(metadata.get("Signal"), dict) else None
+    if binned is not None:  # HyperSpy < 1.7 kept it in the metadata; now each signal axis has is_binned
+        warnings.warn(f"{path}: metadata.Signal.binned is deprecated (HyperSpy < 1.7 files); it is moved to "
+                      "the signal axes' is_binned", VisibleDeprecationWarning, stacklevel=2)
+        for a in axes:
+            if not a.get("navigate", False) and "is_binned" not in a:
+                a["is_binned"] = bool(binned)
     # HyperSpy's signal class follows the number of signal (non-navigation) axes
     n_sig = sum(not a.get("navigate", False) for a in axes)
     cls = {1: Signal1D, 2: Signal2D}.get(n_sig, BaseSignal)

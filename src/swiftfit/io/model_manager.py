@@ -129,6 +129,7 @@ class ModelStub:
     def __init__(self, manager: ModelManager, name: str) -> None:
         self._manager = manager
         self._name = name
+        self._entry = manager._stored[name]
 
     def restore(self) -> Any:
         """Return the stored model (a new model each call)."""
@@ -273,12 +274,20 @@ class ModelManager:
         return model
 
     # ------------------------------------------------------- access/print
+    def _stub(self, name: str) -> ModelStub:
+        # one stub per stored model (``s.models.a is s.models["a"]``, as in HyperSpy)
+        stubs = self.__dict__.setdefault("_stubs", {})
+        stub = stubs.get(name)
+        if stub is None or stub._entry is not self._stored[name]:
+            stub = stubs[name] = ModelStub(self, name)
+        return stub
+
     def __getitem__(self, name: str) -> ModelStub:
-        return ModelStub(self, self._check_existing(name))
+        return self._stub(self._check_existing(name))
 
     def __getattr__(self, name: str) -> ModelStub:
         if not name.startswith("_") and name in self._stored:
-            return ModelStub(self, name)
+            return self._stub(name)
         raise AttributeError(f"no attribute or stored model named {name!r}")
 
     def __dir__(self) -> list[str]:

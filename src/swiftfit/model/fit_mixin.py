@@ -11,7 +11,7 @@ import sympy
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..errors import FitWarning, InvalidInputError, OptimizerError
+from ..errors import FitFailedError, FitWarning, InvalidInputError, OptimizerError
 from ..optimizers import registry
 from ..optimizers.map_fit import with_priors
 from ..optimizers.scipy_min import METHODS as SCIPY_MINIMIZE_METHODS
@@ -240,6 +240,8 @@ class FittingMixin:
         self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
+            # HyperSpy logs it: scripts and tests read the log
+            _log.warning("`m.fit()` did not exit successfully. Reason: %s", self.fit_output.message)
         if print_info:
             print(_info_block(spec.name, loss.name, bounded, grad, self.fit_output))
         return self.fit_output if return_info else None
@@ -283,6 +285,9 @@ class FittingMixin:
 
     def _check_problem(self, spec, loss, problem: Problem, bounded: bool) -> None:
         loss.check_data(problem)
+        if spec.linear and problem.P == 0:  # HyperSpy's RuntimeError and message
+            raise FitFailedError(f"Model does not contain any free components! optimizer {spec.name!r} has "
+                                 "nothing to fit: free a parameter (set_parameters_free) first")
         if isinstance(loss, _losses.PriorLoss):
             start = problem.p0 if not (bounded and problem.bounded) else np.clip(problem.p0, problem.lower, problem.upper)
             for j, prior in loss._columns(problem):
@@ -307,10 +312,22 @@ class FittingMixin:
                           [problem.names[j] for j in np.flatnonzero(outside)])
 
     def ensure_parameters_in_bounds(self) -> None:
-        """Move every parameter value at the current position inside [bmin, bmax]."""
+        """Move the free parameters of the active components inside [bmin, bmax]
+        at the current position (HyperSpy's ``snap_parameter_bounds``: fixed,
+        tied and inactive ones keep their values).
+
+        Examples
+        --------
+        >>> m[0].sigma.bmax = 3.0
+        >>> m.ensure_parameters_in_bounds()
+        >>> m[0].sigma.value
+        3.0
+        """
         for comp in self._components:
+            if not comp.active:
+                continue
             for p in comp.parameters:
-                if p.twin is None and p._expr_sympy is None:
+                if p.free:
                     value = p._clip(p.value)
                     if value != p.value:
                         p.value = value
@@ -423,7 +440,8 @@ class FittingMixin:
             cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
-            if plan.kind == "fixed":
+            if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
+                _store(p._map, "is_set", idx_of[id(p.component.model)], np.ones(problem.B, bool), sel)
                 continue
             v = np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":

@@ -50,33 +50,44 @@ def _threshold(value, values, where: str):
 class HyperSpyCompatMixin:
     """Mixed into :class:`~swiftfit.model.base.BaseModel`."""
 
+    # HyperSpy's attribute; swiftfit keeps the bounds on the parameters
+    free_parameters_boundaries = None
+
     def _hs_free_parameters(self):
         return [p for c in self._components if c.active for p in hyperspy_order(c.parameters) if p.free]
 
-    def _get_current_data(self, onlyactive=False, component_list=None, binned=None,
-                          ignore_channel_switches=False) -> np.ndarray:
-        """HyperSpy's name for ``m(...)``: the model at the current position over
-        the channels in the signal range (all channels with ``ignore_channel_switches``).
-        """
-        if component_list is not None and not isinstance(component_list, (list, tuple)):
-            raise InvalidInputError(
-                f"`component_list` must be a list of components (or of their names or indices), got {component_list!r}"
-            )
-        if not ignore_channel_switches:
-            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
-        saved = self._channel_switches
-        self._channel_switches = np.ones_like(saved)
-        try:
-            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
-        finally:
-            self._channel_switches = saved
-
     @property
-    def _free_parameters(self) -> tuple:
-        """HyperSpy's ``m._free_parameters``: the free parameters of the active
-        components, in HyperSpy's order.
+    def _free_parameters(self) -> list:
+        """HyperSpy's: the free parameters of the active components, in its order.
+
+        Examples
+        --------
+        >>> [p.name for p in m._free_parameters]
+        ['A', 'centre', 'sigma', 'offset']
         """
-        return tuple(self._hs_free_parameters())
+        return self._hs_free_parameters()
+
+    def _get_component(self, thing):
+        """HyperSpy's: a component of this model from itself, its index or its name;
+        a list for an iterable of those. Anything else, or a component of
+        another model, raises ValueError.
+
+        Examples
+        --------
+        >>> m._get_component("Offset") is m[1], m._get_component([0, "Offset"]) == [m[0], m[1]]
+        (True, True)
+        """
+        from ..component import Component
+
+        if isinstance(thing, (int, np.integer, str)):
+            return self[thing]
+        if isinstance(thing, Component):
+            if thing not in self:
+                raise InvalidInputError(f"{thing!r} is not in the model")
+            return thing
+        if np.iterable(thing):
+            return [self._get_component(t) for t in thing]
+        raise InvalidInputError(f"`thing` must be a component, its index or its name, got {thing!r}")
 
     @property
     def p0(self) -> tuple:
@@ -96,6 +107,31 @@ class HyperSpyCompatMixin:
         if not stds or all(s is None for s in stds):
             return None
         return np.array([np.nan if s is None else s for s in stds])
+
+    def _get_current_data(self, onlyactive: bool = False, component_list=None, binned=None,
+                          ignore_channel_switches: bool = False) -> np.ndarray:
+        """HyperSpy's: the model at the current position over the channels in the
+        signal range (every channel with ``ignore_channel_switches``), summed
+        over ``component_list`` (a list or tuple; default all components,
+        the active ones with ``onlyactive``).
+
+        Examples
+        --------
+        >>> m._get_current_data().shape
+        (100,)
+        >>> bool(np.allclose(m._get_current_data(), m()))
+        True
+        """
+        if component_list is not None and not isinstance(component_list, (list, tuple)):
+            raise InvalidInputError(f"`component_list` must be a list, a tuple or None, got {component_list!r}")
+        if not ignore_channel_switches:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        switches = self._channel_switches
+        self._channel_switches = np.ones_like(switches)
+        try:
+            return self(onlyactive=onlyactive, component_list=component_list, binned=binned)
+        finally:
+            self._channel_switches = switches
 
     def __delitem__(self, key) -> None:
         """``del m[i]`` / ``del m["name"]``: remove a component."""
@@ -184,3 +220,36 @@ class HyperSpyCompatMixin:
                 c.active = active
                 for p, free in frees:
                     p._free = free
+
+    def as_dictionary(self, fullcopy: bool = True) -> dict:
+        """The model as HyperSpy's model dictionary: components, signal range, fit state.
+
+        Plain data (numbers, strings, arrays): no pickle, and the component
+        classes are named, not stored. See :mod:`swiftfit.model.dictionary`.
+
+        Parameters
+        ----------
+        fullcopy : bool
+            Copy the arrays (default) instead of referring to the model's own.
+
+        Examples
+        --------
+        >>> d = m.as_dictionary()
+        >>> [c["_id_name"] for c in d["components"]]
+        ['Gaussian', 'Offset']
+        >>> m2 = s.create_model()
+        >>> m2._load_dictionary(d)
+        >>> m2[0].A.value == m[0].A.value
+        True
+        """
+        from .dictionary import model_as_dictionary
+
+        return model_as_dictionary(self, fullcopy)
+
+    def _load_dictionary(self, dic: dict) -> None:
+        """Replace the components, signal range and fit state by those of
+        :meth:`as_dictionary`'s output (HyperSpy's meaning), twins and exprs included.
+        """
+        from .dictionary import model_load_dictionary
+
+        model_load_dictionary(self, dic)

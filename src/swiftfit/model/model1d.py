@@ -32,6 +32,8 @@ class Model1D(BaseModel):
 
     def __init__(self, signal1D, dictionary=None):
         super().__init__(signal1D)
+        if dictionary is not None:  # HyperSpy's create_model(dictionary=m.as_dictionary())
+            self._load_dictionary(dictionary)
 
     @property
     def axis(self):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, NotSupportedError
 from .base import BaseModel
 
 __all__ = ["Model2D"]
@@ -41,6 +41,16 @@ class Model2D(BaseModel):
         super().__init__(signal2D)
         self._psf: np.ndarray | None = None
         self._oversampling = 1
+        if dictionary is not None:  # HyperSpy's create_model(dictionary=m.as_dictionary())
+            self._load_dictionary(dictionary)
+
+    def enable_adjust_position(self, components=None, fix_them=True, show_label=True) -> None:
+        """Not for images (HyperSpy's NotImplementedError): the position widgets are 1-D."""
+        raise NotSupportedError("enable_adjust_position is not implemented for Model2D")
+
+    def disable_adjust_position(self) -> None:
+        """Not for images (HyperSpy's NotImplementedError)."""
+        raise NotSupportedError("disable_adjust_position is not implemented for Model2D")
 
     # ------------------------------------------------- PSF / oversampling
     def set_psf(self, psf=None, oversampling: int = 1) -> None:

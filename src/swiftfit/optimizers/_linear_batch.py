@@ -24,7 +24,7 @@ import threading
 
 import numpy as np
 
-from ..errors import OptimizerError
+from ..errors import NotLinearError
 from ..problem.problem import Problem, relevance
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
@@ -77,9 +77,9 @@ def verify(problem, name: str = "lstsq"):
 
     Raises
     ------
-    OptimizerError
-        When the model is not affine in its free parameters; the message
-        names the non-linear ones.
+    NotLinearError
+        An ``OptimizerError`` and a ``RuntimeError``: the model is not affine
+        in its free parameters; the message names the non-linear ones.
     """
     B, P = problem.B, problem.P
     zero = np.zeros((B, P))
@@ -101,9 +101,11 @@ def verify(problem, name: str = "lstsq"):
         nonlinear |= ~(dj <= _TOL * cs).all(axis=1) & ~model_bad
     if nonlinear.any():
         names = _nonlinear_names(problem, X, d, np.flatnonzero(nonlinear))
-        raise OptimizerError(
+        shown = ", ".join(f"<Parameter {n.rpartition('.')[2]} of {n.rpartition('.')[0]} component>"
+                          for n in names)  # the parameters' repr, as HyperSpy's message shows them
+        raise NotLinearError(
             f"optimizer {name!r} needs a model that is linear in its free parameters "
-            f"(every free parameter scaling a component, y = a·f(x)); not linear: {names}; {_HINT}"
+            f"(every free parameter scaling a component, y = a·f(x)); not linear: {names} ({shown}); {_HINT}"
         )
     return X, h, model_bad, nfev, njev
 

@@ -62,7 +62,7 @@ import dataclasses
 import numpy as np
 
 from .. import _optional
-from ..errors import OptimizerError
+from ..errors import OptimizerError, UnsupportedOptimizerError
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution
 from .registry import OptimizerSpec, register
@@ -132,7 +132,8 @@ def solve_odr(problem: Problem, loss=None, *, bounded: bool = False, sx=None, **
     if loss_name != "ls":
         raise OptimizerError(f"optimizer 'odr' supports loss_function in ['ls'], got {loss_name!r}")
     if len(problem.coords) != 1:
-        raise OptimizerError("optimizer 'odr' fits one-dimensional signals only")
+        raise UnsupportedOptimizerError("optimizer 'odr' fits one-dimensional signals only: it is not "
+                                        "implemented for Model2D (images); use 'lm' or a scipy minimizer")
     if getattr(problem, "transform", None) is not None or np.shape(problem.coords[0])[0] != problem.N:
         raise OptimizerError(
             "optimizer 'odr' needs the model evaluated at the data points themselves "

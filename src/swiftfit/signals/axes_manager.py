@@ -15,7 +15,27 @@ import numpy as np
 
 from .axes import DataAxis, InvalidInputError, InvalidTypeError
 
-__all__ = ["AxesManager"]
+__all__ = ["AxesManager", "AxesTuple"]
+
+
+class AxesTuple(tuple):
+    """A tuple of axes whose :meth:`set` sets attributes of every one (HyperSpy's ``TupleSA``).
+
+    Examples
+    --------
+    >>> am = AxesManager([DataAxis(size=3, navigate=True), DataAxis(size=4), DataAxis(size=5)])
+    >>> am.signal_axes.set(scale=0.5, units="nm")
+    >>> [(ax.scale, ax.units) for ax in am.signal_axes]
+    [(0.5, 'nm'), (0.5, 'nm')]
+    """
+
+    def set(self, **kwargs: Any) -> None:
+        """Set each keyword as an attribute of every axis (checked by the axis setters)."""
+        for ax in self:
+            for name, value in kwargs.items():
+                if not hasattr(ax, name):
+                    raise InvalidInputError(f"axes have no attribute {name!r} to set")
+                setattr(ax, name, value)
 
 
 class AxesManager:
@@ -46,12 +66,12 @@ class AxesManager:
     @property
     def navigation_axes(self) -> tuple:
         """Navigation axes in natural order."""
-        return tuple(ax for ax in reversed(self._axes) if ax.navigate)
+        return AxesTuple(ax for ax in reversed(self._axes) if ax.navigate)
 
     @property
     def signal_axes(self) -> tuple:
         """Signal axes in natural order."""
-        return tuple(ax for ax in reversed(self._axes) if not ax.navigate)
+        return AxesTuple(ax for ax in reversed(self._axes) if not ax.navigate)
 
     def _get_axes_in_natural_order(self) -> list:
         return list(self.navigation_axes + self.signal_axes)

@@ -322,17 +322,34 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         axes = [ax.copy() for ax in am._axes if not ax.navigate]
         return self._derive(self._data[key], axes, array_fn=lambda v: v[key])
 
-    def _get_current_data(self, axes_manager=None, fft_shift: bool = False, as_numpy=None):
-        """The data at the current navigation indices (HyperSpy's private name,
-        used by its scripts and tests); ``as_numpy`` computes a lazy signal's.
+    def _get_current_data(self, axes_manager: Any = None, fft_shift: bool = False, as_numpy: bool | None = None):
+        """HyperSpy's: the data at the current navigation position of
+        ``axes_manager`` (default this signal's), as an array.
+
+        ``as_numpy=True`` computes a lazy signal's block; ``fft_shift`` is not
+        supported (NotSupportedError).
+
+        Examples
+        --------
+        >>> from swiftfit.signals import Signal1D
+        >>> s = Signal1D(np.arange(6).reshape(2, 3))
+        >>> s.axes_manager.indices = (1,)
+        >>> s._get_current_data()
+        array([3, 4, 5])
         """
         if fft_shift:
             from ..errors import NotSupportedError
 
-            raise NotSupportedError("`_get_current_data(fft_shift=True)` is not supported")
+            raise NotSupportedError("`fft_shift=True`: swiftfit signals have no FFT shift")
         am = self.axes_manager if axes_manager is None else axes_manager
         data = self._data[tuple(am._array_indices)]
-        return np.asarray(data) if as_numpy else data
+        if as_numpy:
+            data = np.asarray(data.compute() if hasattr(data, "compute") else data)
+        return data
+
+    def __call__(self, axes_manager: Any = None, fft_shift: bool = False) -> Any:
+        """``s()``: the data at the current navigation position (HyperSpy's)."""
+        return self._get_current_data(axes_manager, fft_shift)
 
     def __iter__(self) -> Iterator["BaseSignal"]:
         for _ in self.axes_manager:
@@ -542,7 +559,11 @@ class BaseSignal(ArithmeticMixin, NoiseMixin):
         """
         from ..io.model_manager import ModelManager  # io imports signals: import late
 
-        return ModelManager(self)
+        # one manager per signal, as HyperSpy's, so `s.models.a is s.models["a"]`
+        manager = self.__dict__.get("_model_manager")
+        if not isinstance(manager, ModelManager) or manager._signal is not self:
+            manager = self.__dict__["_model_manager"] = ModelManager(self)
+        return manager
 
     def save(self, filename: Any) -> None:
         """Write the signal and every model stored in it (``s.models``) to an
