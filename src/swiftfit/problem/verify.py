@@ -245,7 +245,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             model_sq = np.einsum("bn,bn->b", wm, wm)
         else:
             model_sq = np.asarray(checks["model_sq"], dtype=float)[idx]
-        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd[idx], wd[idx]), model_sq))
+        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], model_sq))  # (not of wd[idx]: two copies)
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
         # ... and the column itself is negligible next to the others (an intercept that converged
