@@ -178,3 +178,46 @@ def test_fit_hands_over_the_checks_at_its_answer():
     for key in ("gram", "model_sq", "gap", "relevant"):
         np.testing.assert_array_equal(sol.info["checks"][key], again[key])
     assert (sol.info["checks"]["gap"] < 1).all()
+
+
+@pytest.mark.parametrize("weights", ["none", "variance", "a zero weight"])
+def test_linear_solver_checks_equal_numpy_verification(weights):
+    """The linear solvers hand over the weighted design's column norms and the
+    residuals (``info["checks"]``): truth, the NumPy Jacobian's weighted
+    column norms (1e-12 relative) and residuals (1e-9 of the data's scale) at
+    the answer, and the same statuses from the verification built on either —
+    including a pixel whose line is outside the range (a dead column)."""
+    from swiftfit.optimizers.linear import solve_lstsq
+    from swiftfit.problem.problem import relevance
+
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 10, 300)
+    B = 16
+    data = rng.poisson(20 + 300 * np.exp(-0.5 * ((x - 4) / 0.3) ** 2), (B, x.size)).astype(float)
+    s = sf.signals.Signal1D(data)
+    s.axes_manager.signal_axes[0].scale = x[1] - x[0]
+    if weights != "none":
+        s.set_noise_variance(np.maximum(data, 1.0))
+    m = s.create_model()
+    g = sf.model.components1D.Gaussian(A=100.0, centre=4.0, sigma=0.3)
+    m.extend([sf.model.components1D.Polynomial(order=1), g])
+    g.centre.free = g.sigma.free = False
+    m.assign_current_values_to_all()
+    g.centre.map["values"][5] = 50.0  # far outside the range: its amplitude is not determined
+    problem = m._problem(list(np.ndindex(*m._nav_shape)))
+    if weights == "a zero weight":  # (a channel left out by its weight)
+        problem.weights = problem.weights.copy()
+        problem.weights[2, 10] = 0.0
+    sol = solve_lstsq(problem)
+    checks = sol.info["checks"]
+    J = problem.jacobian(sol.theta)
+    Jw = J if problem.weights is None else J * problem.weights[:, :, None]
+    np.testing.assert_allclose(checks["columns"], np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw)), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(checks["residuals"], problem.residuals(sol.theta), rtol=0,
+                               atol=1e-9 * np.abs(problem.residuals(problem.p0)).max())
+    rel = relevance(problem, sol.theta)
+    loss = losses.get("ls")
+    ref_status, _ = verify(problem, loss, sol.theta, sol.status, rel)
+    fast_status, _ = verify(problem, loss, sol.theta, sol.status, rel, checks=checks)
+    np.testing.assert_array_equal(fast_status, ref_status)
+    assert ref_status[5] == Status.SINGULAR and (np.delete(ref_status, 5) == Status.CLOSED_FORM).all()

@@ -391,7 +391,8 @@ class FittingMixin:
             # the compiled kernel hands over what the checks need at its answer (no second evaluation);
             # its unweighted Jacobian needs every weight positive
             checks = solution.info.get("checks")
-            if checks is not None and problem.weights is not None and not (np.asarray(problem.weights) > 0).all():
+            if checks is not None and "gap" in checks and problem.weights is not None \
+                    and not (np.asarray(problem.weights) > 0).all():
                 checks = None
             status, gap = _verify(problem, loss, theta, status, rel, checks=checks)
             solution.info.setdefault("newton_gap", gap)

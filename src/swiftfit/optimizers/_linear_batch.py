@@ -469,9 +469,23 @@ class Design:
             fit = np.where(np.isfinite(theta[rows]) & self.rel[rows], theta[rows], 0.0)
             r = self.y[rows] - np.einsum("bnp,bp->bn", self.dense(rows), fit)
             return np.where(self.ok[rows], np.einsum("bn,bn->b", r, r), np.nan)
-        fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
-        r = self.y - self.matvec(fit)
+        r = self.residuals(theta)
         return np.where(self.ok, np.einsum("bn,bn->b", r, r), np.nan)
+
+    def residuals(self, theta):
+        """Weighted residuals ``yw − Xw θ`` ``(B, N)`` (meaningless where not ``ok``)."""
+        fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
+        return self.y - self.matvec(fit)
+
+    def column_norms(self):
+        """Norms of the weighted design's columns ``(B, P)`` (the Gram matrix's
+        diagonal, square-rooted), without forming the Gram matrix."""
+        if self.Xt is not None:
+            return np.sqrt(np.einsum("bpn,bpn->bp", self.Xt, self.Xt))
+        sq = self.X0t * self.X0t
+        if self.w is None:
+            return np.broadcast_to(np.sqrt(sq.sum(axis=1)), (self.y.shape[0], sq.shape[0]))
+        return np.sqrt((self.w * self.w) @ sq.T)
 
 
 def prepare(problem, name: str) -> Design:

@@ -155,12 +155,18 @@ def _check(name: str, problem: Problem, loss, bounded: bool, options: dict, allo
 
 def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) -> Solution:
     B = theta.shape[0]
+    r = d.residuals(theta)
     if chisq is None:
-        chisq = d.chisq(theta)
+        with np.errstate(invalid="ignore"):
+            chisq = np.where(d.ok, np.einsum("bn,bn->b", r, r), np.nan)
     else:  # from the solver's algebra: NaN where it was not solved
         chisq = np.where(d.ok, chisq, np.nan)
     objective = chisq if penalty is None else chisq + penalty
-    info = dict(info or {}, chisq=chisq)
+    # what the verification needs from the design in hand (problem.verify's `checks`), so it
+    # evaluates neither the model nor the Jacobian again
+    with np.errstate(all="ignore"):
+        checks = {"columns": d.column_norms(), "residuals": r}
+    info = dict(info or {}, chisq=chisq, checks=checks)
     if not errors:
         cov = None
         info["errors"] = False

@@ -160,15 +160,17 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     relevant : ndarray (B, P) of bool, optional
         The free columns that reach the model at each pixel (default all).
     checks : dict, optional
-        What an engine computed at ``theta`` already (the compiled kernel, at
-        the end of each pixel's fit: ``Solution.info["checks"]``), so nothing
-        is evaluated again: ``gram`` (B, P, P) ``JwᵀJw`` of the weighted
-        Jacobian, ``model_sq`` (B,) ``Σ (w·model)²``, ``gap`` (B,) the Newton
-        gap by the kernel's copy of :func:`newton_gaps` (least squares, used
+        What a solver computed at ``theta`` already (``Solution.info["checks"]``),
+        so the model and Jacobian are not evaluated again. The compiled
+        kernel, at the end of each pixel's fit, gives ``gram`` (B, P, P)
+        ``JwᵀJw`` of the weighted Jacobian, ``model_sq`` (B,) ``Σ (w·model)²``,
+        ``gap`` (B,) the Newton gap by its copy of :func:`newton_gaps` (used
         for ``LeastSquares`` only) and ``relevant`` (B, P) the columns it
         counted as free (where they differ from ``relevant``, or for another
-        loss, :func:`newton_gaps` is computed here). Default: everything from
-        the problem's NumPy evaluation.
+        loss, :func:`newton_gaps` is computed here); the linear solvers give
+        ``columns`` (B, P), the weighted Jacobian's column norms, and
+        ``residuals`` (B, N) weighted. Default: everything from the problem's
+        NumPy evaluation.
 
     Returns
     -------
@@ -231,10 +233,13 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             Jw = J if sub.weights is None else J * sub.weights[:, :, None]
             raw = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw))
             finite = np.isfinite(J).all(axis=(1, 2))
-        else:
+        elif "gram" in checks:
             gram = np.asarray(checks["gram"], dtype=float)[idx]
             raw = np.sqrt(np.einsum("bpp->bp", gram))
             finite = np.isfinite(gram).all(axis=(1, 2)) & np.isfinite(raw).all(axis=1)
+        else:
+            raw = np.asarray(checks["columns"], dtype=float)[idx]
+            finite = np.isfinite(raw).all(axis=1)
     status[idx[~finite]] = Status.NONFINITE
     # a column that does not move the model is not determined by the data
     with np.errstate(all="ignore"):
@@ -243,8 +248,11 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             wm = np.asarray(sub.evaluate(th), dtype=float)
             wm = wm if sub.weights is None else wm * sub.weights
             model_sq = np.einsum("bn,bn->b", wm, wm)
-        else:
+        elif "model_sq" in checks:
             model_sq = np.asarray(checks["model_sq"], dtype=float)[idx]
+        else:  # w·model = w·data − r
+            wm = wd[idx] - np.asarray(checks["residuals"], dtype=float)[idx]
+            model_sq = np.einsum("bn,bn->b", wm, wm)
         ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], model_sq))  # (not of wd[idx]: two copies)
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
@@ -261,7 +269,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         k = np.flatnonzero(judge)
         gaps = np.full(len(k), np.nan)
         here = np.ones(len(k), dtype=bool)  # computed here, not taken from the engine
-        if checks is not None and type(loss) is LeastSquares:
+        if checks is not None and "gap" in checks and type(loss) is LeastSquares:
             gaps = np.asarray(checks["gap"], dtype=float)[idx[k]].copy()
             here = ~(np.asarray(checks["relevant"], dtype=bool)[idx[k]] == rel[k]).all(axis=1)
         if here.any():
