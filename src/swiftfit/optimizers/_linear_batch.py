@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
+from ..problem.solution import Status
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
 
@@ -425,7 +426,7 @@ class Design:
             with np.errstate(invalid="ignore"):
                 bad = self.ok & ~np.isfinite(np.einsum("bpp->bp", G)).all(axis=1)
             if bad.any():
-                self.status[bad] = -2
+                self.status[bad] = Status.NONFINITE
                 self.ok &= ~bad  # in place: the solvers hold this array
                 self.y[bad] = 0.0
             return G, np.matmul(self.Xt, self.y[:, :, None])[:, :, 0]
@@ -479,7 +480,8 @@ class Design:
 
     def column_norms(self):
         """Norms of the weighted design's columns ``(B, P)`` (the Gram matrix's
-        diagonal, square-rooted), without forming the Gram matrix."""
+        diagonal, square-rooted), without forming the Gram matrix.
+        """
         if self.Xt is not None:
             return np.sqrt(np.einsum("bpn,bpn->bp", self.Xt, self.Xt))
         sq = self.X0t * self.X0t
@@ -525,9 +527,9 @@ def prepare(problem, name: str) -> Design:
     if w is not None:
         data_bad |= ~(np.isfinite(w).all(axis=1) & (w >= 0).all(axis=1))
     status = np.zeros(B, dtype=int)
-    status[model_bad] = -2
-    status[data_bad] = -4
-    ok = status == 0
+    status[model_bad] = Status.NONFINITE
+    status[data_bad] = Status.BAD_DATA
+    ok = status == Status.NOT_FITTED
     theta = np.array(problem.p0, dtype=float)
     y = problem.data - h
     if X0t is not None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
-from ...problem.solution import Solution
+from ...problem.solution import Solution, Status
 
 __all__ = ["available", "lower", "fused_lm"]
 
@@ -279,7 +279,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     status = status.astype(int)
     relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
-    status[singular] = -3
+    status[singular] = Status.SINGULAR
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
                     info={"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
                           "svd_factorizations": nsvd.astype(int),
