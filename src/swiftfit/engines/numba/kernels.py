@@ -14,6 +14,11 @@ normal equations by Cholesky (``P`` is small; the reference factors through
 an SVD), which is why the two agree to the precision of the minimum (tested
 to 1e-8 relative), not bit for bit.
 
+At each pixel's answer the kernel also computes what the verification
+(:func:`swiftfit.problem.verify.verify`) needs — ``JᵀJ``, the model's norm and
+the Newton gap (:mod:`.newton`) — from the evaluation it already has, so a
+verified fit costs no second evaluation of the model (:func:`_check_point`).
+
 Why hand-written: numba compiles this once (cached on disk) and then a
 pixel's iteration costs a few microseconds; NumPy batching spends most of
 its time in temporaries of shape ``(B, N, P)`` and in per-call overhead.
