@@ -236,39 +236,3 @@ def test_tiny_variance_and_tiny_data_name_the_right_cause():
     m = s.create_model()
     m.extend([C1.Gaussian(A=200e-100, sigma=5, centre=50), C1.Offset()])
     assert m.fit().success
-
-
-@pytest.mark.parametrize("weighted", [False, True])
-def test_verification_from_the_compiled_kernel_equals_numpy(weighted):
-    """The multifit verification takes the model, Jacobian and least-squares sums
-    from the compiled kernel when it fitted the pixels; truth: the same checks on
-    the NumPy evaluation give the same statuses and Newton gaps (to 1e-8)."""
-    pytest.importorskip("numba")
-    from swiftfit import losses
-    from swiftfit.engines.numba.lower import model_and_jacobian
-    from swiftfit.problem.problem import relevance
-    from swiftfit.problem.verify import verify
-
-    rng = np.random.default_rng(5)
-    x = np.arange(200.0)
-    data = np.stack([10 + 500 / (4 * np.sqrt(2 * np.pi)) * np.exp(-0.5 * ((x - c) / 4) ** 2)
-                     for c in rng.uniform(80, 120, 12)])
-    data = rng.poisson(data).astype(float)
-    s = hs.signals.Signal1D(data)
-    if weighted:
-        s.set_noise_variance(np.maximum(data, 1.0))
-    m = s.create_model()
-    m.extend([hs.model.components1D.Gaussian(A=400.0, centre=100.0, sigma=5.0), hs.model.components1D.Offset()])
-    m.assign_current_values_to_all()
-    m.multifit()
-    problem = m._problem(list(np.ndindex(*m._nav_shape)))
-    theta = problem.p0.copy()
-    theta[3, 1] += 0.5  # one pixel moved off its minimum: both must say so
-    status = np.ones(problem.B, dtype=int)
-    rel = relevance(problem, theta)
-    loss = losses.get("ls")
-    ref_status, ref_gap = verify(problem, loss, theta, status, rel)
-    fast_status, fast_gap = verify(problem, loss, theta, status, rel, model_and_jacobian=model_and_jacobian)
-    np.testing.assert_array_equal(fast_status, ref_status)
-    np.testing.assert_allclose(fast_gap, ref_gap, rtol=1e-8, atol=1e-12)
-    assert ref_status[3] < 0 and (np.delete(ref_status, 3) > 0).all()

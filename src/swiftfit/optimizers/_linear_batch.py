@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import NotLinearError
 from ..problem.problem import Problem, relevance
+from ..problem.solution import Status
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
 
@@ -427,7 +428,7 @@ class Design:
             with np.errstate(invalid="ignore"):
                 bad = self.ok & ~np.isfinite(np.einsum("bpp->bp", G)).all(axis=1)
             if bad.any():
-                self.status[bad] = -2
+                self.status[bad] = Status.NONFINITE
                 self.ok &= ~bad  # in place: the solvers hold this array
                 self.y[bad] = 0.0
             return G, np.matmul(self.Xt, self.y[:, :, None])[:, :, 0]
@@ -471,9 +472,24 @@ class Design:
             fit = np.where(np.isfinite(theta[rows]) & self.rel[rows], theta[rows], 0.0)
             r = self.y[rows] - np.einsum("bnp,bp->bn", self.dense(rows), fit)
             return np.where(self.ok[rows], np.einsum("bn,bn->b", r, r), np.nan)
-        fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
-        r = self.y - self.matvec(fit)
+        r = self.residuals(theta)
         return np.where(self.ok, np.einsum("bn,bn->b", r, r), np.nan)
+
+    def residuals(self, theta):
+        """Weighted residuals ``yw − Xw θ`` ``(B, N)`` (meaningless where not ``ok``)."""
+        fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
+        return self.y - self.matvec(fit)
+
+    def column_norms(self):
+        """Norms of the weighted design's columns ``(B, P)`` (the Gram matrix's
+        diagonal, square-rooted), without forming the Gram matrix.
+        """
+        if self.Xt is not None:
+            return np.sqrt(np.einsum("bpn,bpn->bp", self.Xt, self.Xt))
+        sq = self.X0t * self.X0t
+        if self.w is None:
+            return np.broadcast_to(np.sqrt(sq.sum(axis=1)), (self.y.shape[0], sq.shape[0]))
+        return np.sqrt((self.w * self.w) @ sq.T)
 
 
 def prepare(problem, name: str) -> Design:
@@ -513,9 +529,9 @@ def prepare(problem, name: str) -> Design:
     if w is not None:
         data_bad |= ~(np.isfinite(w).all(axis=1) & (w >= 0).all(axis=1))
     status = np.zeros(B, dtype=int)
-    status[model_bad] = -2
-    status[data_bad] = -4
-    ok = status == 0
+    status[model_bad] = Status.NONFINITE
+    status[data_bad] = Status.BAD_DATA
+    ok = status == Status.NOT_FITTED
     theta = np.array(problem.p0, dtype=float)
     y = problem.data - h
     if X0t is not None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..losses import _Memo
 from ..problem.problem import Problem, relevance
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from . import _lm_steps as steps
 
 __all__ = ["damped_newton"]
@@ -81,9 +81,9 @@ def damped_newton(
     B, P = problem.B, problem.P
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
     f = loss.value(problem, theta)
-    status[~np.isfinite(f)] = -2
+    status[~np.isfinite(f)] = Status.NONFINITE
     if P == 0:
-        status[status == 0] = 5
+        status[status == Status.NOT_FITTED] = Status.CLOSED_FORM
         return Solution(theta, status, nfev, f, None, njev, nit)
     rel = relevance(problem, theta)
     lam = np.full(B, np.nan)
@@ -94,7 +94,7 @@ def damped_newton(
     frozen = np.zeros((B, P), dtype=bool)
     stale = np.ones(B, dtype=bool)
     while True:
-        idx = np.flatnonzero(status == 0)
+        idx = np.flatnonzero(status == Status.NOT_FITTED)
         if idx.size == 0:
             break
         need = idx[stale[idx]]
@@ -118,10 +118,10 @@ def damped_newton(
             newton = _solve(h, g, np.zeros(need.size), Dn, frz)
             decrement = -0.5 * np.einsum("bp,bp->b", g, newton)
             small = np.linalg.norm(Dn * newton, axis=1) <= xtol * np.maximum(np.linalg.norm(Dn * theta[need], axis=1), xtol)
-            done = (small | (np.abs(decrement) <= dtol * loss.errordef)) & (status[need] == 0)
-            status[need[done]] = np.where(small[done], 2, 1)
+            done = (small | (np.abs(decrement) <= dtol * loss.errordef)) & (status[need] == Status.NOT_FITTED)
+            status[need[done]] = np.where(small[done], Status.XTOL, Status.FTOL)
             stale[need] = False
-            idx = np.flatnonzero(status == 0)
+            idx = np.flatnonzero(status == Status.NOT_FITTED)
             if idx.size == 0:
                 break
         Dn = np.where(D[idx] > 0, D[idx], 1.0)

@@ -102,7 +102,7 @@ from scipy.optimize import nnls as _scipy_nnls
 
 from ..errors import InvalidTypeError, OptimizerError
 from ..problem.problem import Problem
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from . import _linear_batch as _lb
 from .registry import OptimizerSpec, register
 
@@ -155,12 +155,18 @@ def _check(name: str, problem: Problem, loss, bounded: bool, options: dict, allo
 
 def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) -> Solution:
     B = theta.shape[0]
+    r = d.residuals(theta)
     if chisq is None:
-        chisq = d.chisq(theta)
+        with np.errstate(invalid="ignore"):
+            chisq = np.where(d.ok, np.einsum("bn,bn->b", r, r), np.nan)
     else:  # from the solver's algebra: NaN where it was not solved
         chisq = np.where(d.ok, chisq, np.nan)
     objective = chisq if penalty is None else chisq + penalty
-    info = dict(info or {}, chisq=chisq)
+    # what the verification needs from the design in hand (problem.verify's `checks`), so it
+    # evaluates neither the model nor the Jacobian again
+    with np.errstate(all="ignore"):
+        checks = {"columns": d.column_norms(), "residuals": r}
+    info = dict(info or {}, chisq=chisq, checks=checks)
     if not errors:
         cov = None
         info["errors"] = False
@@ -228,7 +234,7 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
     theta, status, ok, rel = d.theta, d.status, d.ok, d.rel
     cov = np.full((B, P, P), np.nan) if errors else None
     if P == 0 or not ok.any():
-        status[ok] = 5
+        status[ok] = Status.CLOSED_FORM
         return _finish(d, theta, np.zeros((B, P, P)) if errors else None, errors)
     chisq = None
     if d.shared:
@@ -256,7 +262,7 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
         if errors:
             cov[accepted] = _mark_undetermined(inv[accepted], rel[accepted])
         theta[:] = np.where(rel & ok[:, None], sol, theta)
-    status[ok] = np.where(full[ok], 5, -3)
+    status[ok] = np.where(full[ok], Status.CLOSED_FORM, Status.SINGULAR)
     return _finish(d, theta, cov, errors, chisq=chisq)
 
 
@@ -301,7 +307,7 @@ def solve_nnls(problem: Problem, loss=None, *, bounded: bool = False, maxiter: i
     theta, status, ok, rel = d.theta, d.status, d.ok, d.rel
     cov = np.full((B, P, P), np.nan) if errors else None
     if P == 0 or not ok.any():
-        status[ok] = 5
+        status[ok] = Status.CLOSED_FORM
         return _finish(d, theta, np.zeros((B, P, P)) if errors else None, errors)
     kw = {} if maxiter is None else {"maxiter": int(maxiter)}
     # per pixel: a factor R (P × P or N × P), the right-hand side c and the column scale
@@ -314,7 +320,7 @@ def solve_nnls(problem: Problem, loss=None, *, bounded: bool = False, maxiter: i
     for b in np.flatnonzero(ok):
         cols = np.flatnonzero(rel[b])
         if cols.size == 0:
-            status[b] = 5
+            status[b] = Status.CLOSED_FORM
             continue
         if reduced[b]:
             Rb, cb, Db = R_all[b], C[b], D_all[b]
@@ -325,10 +331,10 @@ def solve_nnls(problem: Problem, loss=None, *, bounded: bool = False, maxiter: i
         try:
             z, _ = _scipy_nnls(Rb[:, cols], cb, **kw)
         except RuntimeError:
-            status[b] = -1
+            status[b] = Status.MAX_NFEV
             continue
         theta[b, cols] = z / Db[cols]
-        status[b] = 5
+        status[b] = Status.CLOSED_FORM
         free = cols[z > 0]
         if free.size == 0:  # every parameter held at 0
             if errors:
@@ -337,7 +343,7 @@ def solve_nnls(problem: Problem, loss=None, *, bounded: bool = False, maxiter: i
         A = Rb[:, free]
         sv = np.linalg.svd(A, compute_uv=False)
         if sv[-1] <= _EPS * max(N, free.size) * sv[0]:
-            status[b] = -3
+            status[b] = Status.SINGULAR
             continue
         if errors:
             cov[b] = _embed(np.linalg.inv(A.T @ A) / np.outer(Db[free], Db[free]), free, P)
@@ -399,7 +405,7 @@ def solve_ridge(problem: Problem, loss=None, *, bounded: bool = False, alpha: fl
     theta, status, ok, rel = d.theta, d.status, d.ok, d.rel
     info = {"alpha": alpha}
     if P == 0 or not ok.any():
-        status[ok] = 5
+        status[ok] = Status.CLOSED_FORM
         return _finish(d, theta, np.zeros((B, P, P)) if errors else None, errors, info=info)
     cov = np.full((B, P, P), np.nan)
     chisq = None
@@ -426,7 +432,7 @@ def solve_ridge(problem: Problem, loss=None, *, bounded: bool = False, alpha: fl
             a = accepted
             cov[a] = _mark_undetermined(np.matmul(np.matmul(inv[a], G[a]), inv[a]), rel[a])
     theta[:] = np.where(rel & ok[:, None], sol, theta)
-    status[ok] = np.where(full[ok], 5, -3)
+    status[ok] = np.where(full[ok], Status.CLOSED_FORM, Status.SINGULAR)
     cov[~(ok & full)] = np.nan
     penalty = alpha * np.einsum("bp,bp->b", np.where(rel, theta, 0.0), np.where(rel, theta, 0.0))
     return _finish(d, theta, cov, errors, penalty=penalty, info=info, chisq=chisq)

@@ -59,7 +59,7 @@ import numpy as np
 from ..engines.numba import lower as _fused
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from . import _lm_steps as steps
 from ._lm_steps import covariance as _covariance
 from .registry import OptimizerSpec, register
@@ -152,9 +152,9 @@ def levenberg_marquardt(
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
     r = problem.residuals(theta)
     cost = np.einsum("bn,bn->b", r, r)
-    status[~np.isfinite(cost)] = -2
+    status[~np.isfinite(cost)] = Status.NONFINITE
     if P == 0:
-        status[status == 0] = 5
+        status[status == Status.NOT_FITTED] = Status.CLOSED_FORM
         return Solution(theta, status, nfev, cost, np.zeros((B, 0, 0)), njev, nit)
     rel = relevance(problem, theta)
     yw = steps.scales(problem)
@@ -181,12 +181,12 @@ def levenberg_marquardt(
     code = np.zeros(B, dtype=int)  # status to report when polishing ends
 
     def start_polish(rows, f_ok, x_ok):
-        code[rows] = np.where(f_ok & x_ok, 3, np.where(f_ok, 1, 2))
+        code[rows] = np.where(f_ok & x_ok, Status.FTOL_XTOL, np.where(f_ok, Status.FTOL, Status.XTOL))
         polish[rows] = True
         zlast[rows] = np.inf
 
     while True:
-        idx = np.flatnonzero(status == 0)
+        idx = np.flatnonzero(status == Status.NOT_FITTED)
         if idx.size == 0:
             break
         # --- refresh Jacobians where theta moved
@@ -215,7 +215,7 @@ def levenberg_marquardt(
                 cosang = np.abs(g) / (norms * rnorm[:, None])
             cosang = np.where(frz | (norms == 0), 0.0, np.nan_to_num(cosang))
             hit = (cosang.max(axis=1) <= gtol) | (cost[need] == 0)
-            status[need[hit & (status[need] == 0)]] = 4
+            status[need[hit & (status[need] == Status.NOT_FITTED)]] = Status.GTOL
             # the Gauss-Newton step from here: below xtol, or gaining less than
             # ftol (or than rounding), it starts (or ends) the polishing
             zgn, gain = steps.gauss_newton(c, s, vt, N)
@@ -225,16 +225,16 @@ def levenberg_marquardt(
             radius[need[fresh]] = np.where(xn > 0, radius0 * xn, np.maximum(zn, 1.0))[fresh]
             x_ok = zn <= xtol * np.maximum(xn, xtol)
             f_ok = gain <= np.maximum(ftol * cost[need], noise[need])
-            new = (x_ok | f_ok) & (status[need] == 0) & ~polish[need]
+            new = (x_ok | f_ok) & (status[need] == Status.NOT_FITTED) & ~polish[need]
             start_polish(need[new], f_ok[new], x_ok[new])
             # polishing ends when the steps stop shrinking (rounding), or when the
             # step is below xtol and gains less than ftol or has done so 3 times
             located[need] += polish[need] & x_ok
             tiny = x_ok & ((gain <= ftol * cost[need]) | (located[need] > 3))
-            stalled = polish[need] & (tiny | (zn >= zlast[need])) & (status[need] == 0)
+            stalled = polish[need] & (tiny | (zn >= zlast[need])) & (status[need] == Status.NOT_FITTED)
             status[need[stalled]] = code[need[stalled]]
             stale[need] = False
-            idx = np.flatnonzero(status == 0)
+            idx = np.flatnonzero(status == Status.NOT_FITTED)
             if idx.size == 0:
                 break
         # --- one trial step per pixel
@@ -315,12 +315,12 @@ def levenberg_marquardt(
         status[idx[done]] = code[idx[done]]
         new = ~pol & (f_ok | x_ok)
         start_polish(idx[new], f_ok[new], x_ok[new])
-        over = (status[idx] == 0) & (nfev[idx] >= max_nfev)
-        status[idx[over]] = -1
+        over = (status[idx] == Status.NOT_FITTED) & (nfev[idx] >= max_nfev)
+        status[idx[over]] = Status.MAX_NFEV
 
     cov = _covariance(problem, theta, rel)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & rel.any(axis=1)
-    status[singular] = -3
+    status[singular] = Status.SINGULAR
     return Solution(theta, status, nfev, cost, cov, njev, nit)
 
 

@@ -50,7 +50,7 @@ from .._optional import require
 from ..errors import OptimizerError
 from ..losses import CustomLoss, LeastSquares
 from ..problem.problem import Problem
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from .registry import OptimizerSpec, register
 from .scipy_min import ALL_LOSSES, scalar_functions
 
@@ -188,9 +188,9 @@ def solve_minuit(problem: Problem, loss=None, *, bounded: bool = False, **option
         nfev[b] = fields["nfcn"]
         njev[b] = fields["ngrad"]
         if not (np.isfinite(x).all() and np.isfinite(f)):
-            status[b] = -2
+            status[b] = Status.NONFINITE
         else:
-            status[b] = 6 if fields["is_valid"] else -5
+            status[b] = Status.OPTIMIZER_SUCCESS if fields["is_valid"] else Status.OPTIMIZER_FAILURE
         cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
         if cov is None or not np.isfinite(cov).all():
             with np.errstate(all="ignore"):

@@ -64,7 +64,7 @@ import numpy as np
 from .. import _optional
 from ..errors import OptimizerError, UnsupportedOptimizerError
 from ..problem.problem import Problem, relevance
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from .registry import OptimizerSpec, register
 
 __all__ = ["solve_odr"]
@@ -77,9 +77,9 @@ def _status(info: int, beta) -> int:
     """ODRPACK's ``info`` (see its guide, "INFO") → our status table."""
     info = int(info)
     if not np.isfinite(beta).all():
-        return -2
+        return Status.NONFINITE
     if info >= 10000:  # fatal (a non-finite model shows as NaN β, above)
-        return -5
+        return Status.OPTIMIZER_FAILURE
     stop = info % 10
     not_full_rank = (info // 10) % 10
     callback = (info // 100) % 10  # the model asked to stop
@@ -88,14 +88,14 @@ def _status(info: int, beta) -> int:
     # ~1e-20 in its tails (ODRPACK checks one row of its choosing). It is a
     # warning about the derivatives, not about the fit: the stop reason rules.
     if not_full_rank:
-        return -3
+        return Status.SINGULAR
     if callback:
-        return -5
+        return Status.OPTIMIZER_FAILURE
     if stop in (1, 2, 3):
-        return stop
+        return Status(stop)
     if stop == 4:
-        return -1
-    return -5
+        return Status.MAX_NFEV
+    return Status.OPTIMIZER_FAILURE
 
 
 def _at(one: Problem, x) -> Problem:
@@ -167,17 +167,17 @@ def solve_odr(problem: Problem, loss=None, *, bounded: bool = False, sx=None, **
         y = one.data[0]
         w = None if one.weights is None else one.weights[0]
         if not (np.isfinite(y).all() and (w is None or np.isfinite(w).all())):
-            status[b] = -4
+            status[b] = Status.BAD_DATA
             continue
         if P == 0:
-            status[b] = 5
+            status[b] = Status.CLOSED_FORM
             r = one.residuals(theta[b:b + 1])[0]
             objective[b] = r @ r
             cov[b] = np.zeros((0, 0))
             continue
         beta0 = np.clip(theta[b], lo, hi)
         if not np.isfinite(beta0).all():
-            status[b] = -2
+            status[b] = Status.NONFINITE
             continue
 
         def f(xx, beta, one=one):
@@ -209,13 +209,13 @@ def solve_odr(problem: Problem, loss=None, *, bounded: bool = False, sx=None, **
         else:
             call.update(diff_scheme=diff_scheme)
         if not np.isfinite(f(x, beta0)).all():
-            status[b] = -2  # ODRPACK cannot start from a non-finite model
+            status[b] = Status.NONFINITE  # ODRPACK cannot start from a non-finite model
             continue
         try:
             res = odrpack.odr_fit(f, x, y, beta0, **call)
         except ValueError as exc:
             if "NaN" in str(exc) or "finite" in str(exc):
-                status[b] = -2
+                status[b] = Status.NONFINITE
                 continue
             raise
         theta[b] = res.beta
@@ -226,7 +226,7 @@ def solve_odr(problem: Problem, loss=None, *, bounded: bool = False, sx=None, **
         nit[b] = res.niter
         objective[b] = res.sum_square
         c = np.array(res.cov_beta, dtype=float)
-        if status[b] != -3 and np.isfinite(c).all():
+        if status[b] != Status.SINGULAR and np.isfinite(c).all():
             known = rel[b]
             c = np.where(np.outer(known, known), c, 0.0)
             c[~known, ~known] = np.nan

@@ -45,7 +45,7 @@ from scipy import optimize
 from ..errors import OptimizerError
 from ..losses import LeastSquares
 from ..problem.problem import Problem
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from .registry import OptimizerSpec, register
 from .scipy_min import (
     ALL_LOSSES,
@@ -83,13 +83,13 @@ def _classify_global(method: str, res) -> int:
     x = np.asarray(res.x, dtype=float)
     fun = np.asarray(res.fun, dtype=float)
     if not (np.isfinite(x).all() and np.isfinite(fun).all()):
-        return -2
+        return Status.NONFINITE
     text = _message_text(res)
     if bool(res.success):
-        return 6
+        return Status.OPTIMIZER_SUCCESS
     if "Maximum number of" in text or "maximum number of" in text:
-        return -1
-    return -5
+        return Status.MAX_NFEV
+    return Status.OPTIMIZER_FAILURE
 
 
 def _box(problem: Problem, method: str) -> list[tuple[float, float]]:
@@ -217,7 +217,7 @@ def solve_global(problem: Problem, loss=None, *, method: str, bounded: bool = Fa
             res = nonfinite_result(x0, exc)
         _message_text(res)
         if not (np.isfinite(np.asarray(res.x, float)).all() and np.isfinite(np.asarray(res.fun, float)).all()):
-            code = -2
+            code = Status.NONFINITE
         elif local is not None:
             # Basin Hopping succeeds as its best local minimization does
             if local.get("bounds") is not None:

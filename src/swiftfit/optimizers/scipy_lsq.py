@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
-from ..problem.solution import Solution
+from ..problem.solution import Solution, Status
 from .lm import _covariance
 from .registry import OptimizerSpec, register
 
@@ -65,7 +65,7 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
             res = least_squares(fun, x0, jac=jac, method=method, bounds=(lo, hi), **robust, **options)
         except ValueError as exc:
             if "finite" in str(exc) or "Residuals" in str(exc):
-                status[b] = -2
+                status[b] = Status.NONFINITE
                 continue
             raise
         theta[b] = res.x
@@ -82,7 +82,7 @@ def solve_least_squares(problem: Problem, loss=None, *, method: str = "trf", bou
     rel = relevance(problem, theta)
     cov = _covariance(problem, theta, rel)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & rel.any(axis=1)
-    status[singular] = -3
+    status[singular] = Status.SINGULAR
     return Solution(theta, status, nfev, cost, cov, njev, None, info)
 
 

@@ -248,20 +248,20 @@ def classify(method: str, res, *, lo=None, hi=None, gradient=None) -> int:
     x = np.asarray(res.x, dtype=float)
     fun = np.asarray(res.fun, dtype=float)
     if not (np.isfinite(x).all() and np.isfinite(fun).all()):
-        return -2
+        return Status.NONFINITE
     if bool(res.success):
-        return 6
+        return Status.OPTIMIZER_SUCCESS
     status = res.get("status")
     if status in LIMIT_CODES.get(method, ()):
-        return -1
+        return Status.MAX_NFEV
     if status in NONFINITE_CODES.get(method, ()):
-        return -2
+        return Status.NONFINITE
     if lo is not None and gradient is not None:
         with np.errstate(all="ignore"):
             g = gradient(x)
         if stalled_at_bound(x, lo, hi, g, float(fun)):
-            return -6
-    return -5
+            return Status.STALLED_AT_BOUND
+    return Status.OPTIMIZER_FAILURE
 
 
 def is_nonfinite_error(exc: Exception) -> bool:
@@ -305,7 +305,7 @@ class PixelResults:
         """Nothing to fit: the objective at the fixed values."""
         with np.errstate(all="ignore"):
             self.objective = loss.value(problem, self.theta)
-        self.status[:] = np.where(np.isfinite(self.objective), 5, -2)
+        self.status[:] = np.where(np.isfinite(self.objective), Status.CLOSED_FORM, Status.NONFINITE)
         return self.solution()
 
     def record(self, b: int, res, code: int, loss, one: Problem, lo=None, hi=None) -> None:

@@ -145,7 +145,7 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
 
 
 def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bool = True,
-           model_and_jacobian=None):
+           checks=None):
     """The statuses of ``theta`` after the checks of the module docstring.
 
     Parameters
@@ -159,12 +159,18 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         The solver's statuses (:class:`~swiftfit.problem.solution.Status` codes).
     relevant : ndarray (B, P) of bool, optional
         The free columns that reach the model at each pixel (default all).
-    model_and_jacobian : callable, optional
-        ``(problem, theta) -> dict`` or None: an engine's faster evaluation of
-        the same quantities (the compiled kernel's), with ``model`` (B, N) and
-        ``jacobian`` (B, N, P) unweighted, ``residuals`` (weighted, as
-        ``problem.residuals``), ``gram`` (``JwᵀJw``) and ``jtr`` (``Jwᵀr``);
-        default the problem's NumPy ones.
+    checks : dict, optional
+        What a solver computed at ``theta`` already (``Solution.info["checks"]``),
+        so the model and Jacobian are not evaluated again. The compiled
+        kernel, at the end of each pixel's fit, gives ``gram`` (B, P, P)
+        ``JwᵀJw`` of the weighted Jacobian, ``model_sq`` (B,) ``Σ (w·model)²``,
+        ``gap`` (B,) the Newton gap by its copy of :func:`newton_gaps` (used
+        for ``LeastSquares`` only) and ``relevant`` (B, P) the columns it
+        counted as free (where they differ from ``relevant``, or for another
+        loss, :func:`newton_gaps` is computed here); the linear solvers give
+        ``columns`` (B, P), the weighted Jacobian's column norms, and
+        ``residuals`` (B, N) weighted. Default: everything from the problem's
+        NumPy evaluation.
 
     Returns
     -------
@@ -218,26 +224,36 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     idx = np.flatnonzero(check)
     sub = problem.take(idx) if len(idx) < B else problem
     th = theta[idx]
-    fast = None if model_and_jacobian is None else model_and_jacobian(sub, th)
-    with np.errstate(all="ignore"):
-        J = np.asarray(sub.jacobian(th) if fast is None else fast["jacobian"], dtype=float)
     rel = relevant[idx]
+    J = None
     # the weighted columns' norms: the Gram matrix's diagonal when an engine gave it
     with np.errstate(all="ignore"):
-        if fast is None:
+        if checks is None:
+            J = np.asarray(sub.jacobian(th), dtype=float)
             Jw = J if sub.weights is None else J * sub.weights[:, :, None]
             raw = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw))
             finite = np.isfinite(J).all(axis=(1, 2))
+        elif "gram" in checks:
+            gram = np.asarray(checks["gram"], dtype=float)[idx]
+            raw = np.sqrt(np.einsum("bpp->bp", gram))
+            finite = np.isfinite(gram).all(axis=(1, 2)) & np.isfinite(raw).all(axis=1)
         else:
-            raw = np.sqrt(np.einsum("bpp->bp", fast["gram"]))
-            finite = np.isfinite(fast["gram"]).all(axis=(1, 2)) & np.isfinite(raw).all(axis=1)
+            raw = np.asarray(checks["columns"], dtype=float)[idx]
+            finite = np.isfinite(raw).all(axis=1)
     status[idx[~finite]] = Status.NONFINITE
     # a column that does not move the model is not determined by the data
     with np.errstate(all="ignore"):
         col = raw * _scale(th, sub.p0)
-        wm = np.asarray(sub.evaluate(th) if fast is None else fast["model"], dtype=float)
-        wm = wm if sub.weights is None else wm * sub.weights
-        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd[idx], wd[idx]), np.einsum("bn,bn->b", wm, wm)))
+        if checks is None:
+            wm = np.asarray(sub.evaluate(th), dtype=float)
+            wm = wm if sub.weights is None else wm * sub.weights
+            model_sq = np.einsum("bn,bn->b", wm, wm)
+        elif "model_sq" in checks:
+            model_sq = np.asarray(checks["model_sq"], dtype=float)[idx]
+        else:  # w·model = w·data − r
+            wm = wd[idx] - np.asarray(checks["residuals"], dtype=float)[idx]
+            model_sq = np.einsum("bn,bn->b", wm, wm)
+        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], model_sq))  # (not of wd[idx]: two copies)
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
         # ... and the column itself is negligible next to the others (an intercept that converged
@@ -248,18 +264,21 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     exact = status[idx] == Status.CLOSED_FORM if closed_form_exact else np.zeros(len(idx), bool)
     judge = finite & ~dead & ~exact
     if judge.any():
-        k = np.flatnonzero(judge)
-        sub2 = sub.take(k) if len(k) < len(idx) else sub
-        derivatives = None
         from ..losses import LeastSquares
 
-        if fast is not None and type(loss) is LeastSquares:  # χ², its gradient and GN Hessian
-            r = fast["residuals"][k]
-            derivatives = (np.einsum("bn,bn->b", r, r), -2 * fast["jtr"][k], 2 * fast["gram"][k])
-        try:
-            gaps = newton_gaps(sub2, loss, th[k], J[k], free=rel[k], derivatives=derivatives)
-        except (NotImplementedError, TypeError):  # a loss without a gradient or Hessian: not judged
-            gaps = np.zeros(len(k))
+        k = np.flatnonzero(judge)
+        gaps = np.full(len(k), np.nan)
+        here = np.ones(len(k), dtype=bool)  # computed here, not taken from the engine
+        if checks is not None and "gap" in checks and type(loss) is LeastSquares:
+            gaps = np.asarray(checks["gap"], dtype=float)[idx[k]].copy()
+            here = ~(np.asarray(checks["relevant"], dtype=bool)[idx[k]] == rel[k]).all(axis=1)
+        if here.any():
+            kh = k[here]
+            sub2 = sub.take(kh) if len(kh) < len(idx) else sub
+            try:
+                gaps[here] = newton_gaps(sub2, loss, th[kh], None if J is None else J[kh], free=rel[kh])
+            except (NotImplementedError, TypeError):  # a loss without a gradient or Hessian: not judged
+                gaps[here] = 0.0
         gap[idx[k]] = gaps
         status[idx[k[gaps > 1]]] = Status.NOT_A_MINIMUM
     return status, gap

@@ -14,6 +14,11 @@ normal equations by Cholesky (``P`` is small; the reference factors through
 an SVD), which is why the two agree to the precision of the minimum (tested
 to 1e-8 relative), not bit for bit.
 
+At each pixel's answer the kernel also computes what the verification
+(:func:`swiftfit.problem.verify.verify`) needs — ``JᵀJ``, the model's norm and
+the Newton gap (:mod:`.newton`) — from the evaluation it already has, so a
+verified fit costs no second evaluation of the model (:func:`_check_point`).
+
 Why hand-written: numba compiles this once (cached on disk) and then a
 pixel's iteration costs a few microseconds; NumPy batching spends most of
 its time in temporaries of shape ``(B, N, P)`` and in per-call overhead.
@@ -26,6 +31,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import newton as _newton
 from . import svd as _svd
 from .model import evaluate as _evaluate
 from .model import gram as _gram
@@ -195,12 +201,15 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
 
 @njit(cache=True, error_model="numpy")
 def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
-               ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb, ex, R):
+               ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, lo, hi, out_gram, out_check):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
-    ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
-    (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap).
+    ``fb, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
+    (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap;
+    two of each: the current point's and the trial's).
     Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
-    SVD factorisations (ill-conditioned points) it took.
+    SVD factorisations (ill-conditioned points) it took. At the answer it also
+    fills what the verification needs (:func:`_check_point`): ``out_gram``
+    (``JwᵀJw``) and ``out_check`` (``Σ (w·model)²``, the Newton gap).
     """
     N = x.size
     P = theta.size
@@ -242,8 +251,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
 
     cur = 0
     _fill(theta)
-    cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
-                                Jb[cur], jlob[cur], jhib[cur], ex, R)
+    cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, fb[cur],
+                                rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
     nfev = 1
     njev = 1
     nit = 0
@@ -365,8 +374,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 pred += z[i] * (2.0 * gs[i] - acc)
         nxt = 1 - cur
         _fill(trial)
-        cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
-                                        rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+        cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
+                                        fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
         nfev += 1
         njev += 1
         nit += 1
@@ -435,19 +444,55 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
             _svd.covariance(sv, vt, rel, Dn, N, out_cov)
             nsvd += 1
+        _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], bs, y, w, use_w, theta, rel,
+                     lo, hi, out_gram, out_check)
     return status, nfev, njev, nit, cost, nsvd
+
+
+@njit(cache=True, error_model="numpy")
+def _check_point(G, g, cost, f, J, jlo, jhi, bs, y, w, use_w, theta, rel, lo, hi, out_gram, out_check):
+    """What :func:`swiftfit.problem.verify.verify` needs at the answer, from
+    this point's evaluation (no second one): ``out_gram`` ← ``JwᵀJw``,
+    ``out_check[0]`` ← ``Σ (w·model)²`` and ``out_check[1]`` ← the Newton gap
+    (:func:`.newton.gap` with the least-squares derivatives ``χ²``,
+    ``−2 Jwᵀr``, ``2 JwᵀJw``, the unweighted columns' norms and the data's norm).
+    """
+    P = theta.size
+    N = y.size
+    H = np.empty((P, P))
+    grad = np.empty(P)
+    colnorm = np.empty(P)
+    for i in range(P):
+        grad[i] = -2 * g[i]
+        for j in range(P):
+            out_gram[i, j] = G[i, j]
+            H[i, j] = 2 * G[i, j]
+        acc = 0.0
+        for n in range(jlo[i], jhi[i]):
+            v = J[i, n] / w[n] if use_w else J[i, n]
+            acc += v * v
+        colnorm[i] = math.sqrt(acc)
+    model_sq = 0.0
+    data_sq = 0.0
+    for n in range(N):
+        wm = f[n] * bs[n] * w[n] if use_w else f[n] * bs[n]
+        model_sq += wm * wm
+        data_sq += y[n] * y[n]
+    out_check[0] = model_sq
+    out_check[1] = _newton.gap(cost, grad, H, colnorm, math.sqrt(data_sq), theta, lo, hi, rel, 1.0, not use_w, N)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-              ftol, xtol, max_nfev, radius0, ex, n_reg, status, nfev, njev, nit, cost, cov, nsvd):
+              ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, status, nfev, njev, nit, cost, cov, nsvd, gram,
+              check):
     """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
     work buffers (runs without the GIL: :func:`fit_pixels` calls it from
     threads).
     """
     P = THETA.shape[1]
     N = Y.shape[1]
-    f = np.empty(N)
+    fb = np.empty((2, N))
     Jb = np.zeros((2, P + 1, N))
     jlob = np.zeros((2, P), dtype=np.int64)
     jhib = np.zeros((2, P), dtype=np.int64)
@@ -455,9 +500,14 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
     R = np.empty((n_reg, N))
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
+        for i in range(P):
+            for j in range(P):
+                gram[b, i, j] = np.nan
+        check[b, 0] = np.nan
+        check[b, 1] = np.nan
         st, nf, nj, ni, cs, ns = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
                                             FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
-                                            f, Jb, jlob, jhib, rb, ex, R)
+                                            fb, Jb, jlob, jhib, rb, ex, R, lo, hi, gram[b], check[b])
         status[b] = st
         nfev[b] = nf
         njev[b] = nj
@@ -467,10 +517,13 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
 
 
 def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-               ftol, xtol, max_nfev, radius0, ex, n_reg):
+               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
-    receives the results. Returns status, nfev, njev, nit, χ², covariance
-    and the number of SVD factorisations per pixel.
+    receives the results. Returns status, nfev, njev, nit, χ², covariance,
+    the number of SVD factorisations per pixel, and what the verification
+    takes from the final point: ``JwᵀJw`` (B, P, P) and ``(Σ (w·model)², Newton
+    gap)`` (B, 2), NaN where the fit ended on non-finite values. ``lo``,
+    ``hi`` (P): the bounds the Newton check holds parameters at.
 
     Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
     Python threads, each running :func:`fit_block` without the GIL. Why not
@@ -489,22 +542,24 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
     nsvd = np.zeros(B, dtype=np.int64)
     cost = np.empty(B)
     cov = np.empty((B, P, P))
-    out = (status, nfev, njev, nit, cost, cov, nsvd)
+    gram = np.empty((B, P, P))
+    check = np.empty((B, 2))
+    out = (status, nfev, njev, nit, cost, cov, nsvd, gram, check)
     args = (x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-            ftol, xtol, max_nfev, radius0, ex, n_reg)
+            ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi)
     n_blocks = min(B, 64)
     edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
     threads = min(numba.get_num_threads(), n_blocks)
     if threads <= 1:
         fit_block(0, B, *args, *out)
-        return status, nfev, njev, nit, cost, cov, nsvd
+        return out
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args, *out) for i in range(n_blocks)]
         for job in jobs:
             job.result()
-    return status, nfev, njev, nit, cost, cov, nsvd
+    return out
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -538,3 +593,42 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
                 Jout[b, n, j] = J[j, n]
         _gram(J, jlo, jhi, R[b], G[b], g[b])
     return F, R, G, g, Jout
+
+
+@njit(cache=True, error_model="numpy")
+def check_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg, lo, hi):
+    """What :func:`fit_pixels` hands the verification, at any ``THETA``:
+    ``JwᵀJw`` (B, P, P), ``(Σ (w·model)², Newton gap)`` (B, 2) and the columns
+    that reach the model (B, P), from :func:`_check_point` (the tests compare
+    them with the NumPy verification).
+    """
+    B, N = Y.shape
+    P = THETA.shape[1]
+    gram = np.empty((B, P, P))
+    check = np.empty((B, 2))
+    relevant = np.zeros((B, P), dtype=np.bool_)
+    G = np.empty((P, P))
+    g = np.empty(P)
+    f = np.empty(N)
+    r = np.empty(N)
+    J = np.zeros((P + 1, N))
+    jlo = np.zeros(P, dtype=np.int64)
+    jhi = np.zeros(P, dtype=np.int64)
+    Rg = np.empty((n_reg, N))
+    for b in range(B):
+        q = FIXED[b].copy()
+        for k in range(q.size):
+            if col[k] >= 0:
+                q[k] = THETA[b, col[k]]
+        for c in range(kinds.size):
+            if ACTIVE[b, c]:
+                for i in range(nq[c]):
+                    if col[qoff[c] + i] >= 0:
+                        relevant[b, col[qoff[c] + i]] = True
+        wb = W[b] if use_w else W[0]
+        cost, _ = _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, r, J, jlo,
+                            jhi, ex, Rg)
+        _gram(J, jlo, jhi, r, G, g)
+        _check_point(G, g, cost, f, J, jlo, jhi, bs, Y[b], wb, use_w, THETA[b], relevant[b], lo, hi, gram[b],
+                     check[b])
+    return gram, check, relevant

@@ -30,7 +30,7 @@ import numpy as np
 
 from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
-from ...problem.solution import Solution
+from ...problem.solution import Solution, Status
 
 __all__ = ["available", "lower", "fused_lm"]
 
@@ -53,14 +53,14 @@ def _refresh_kernel_cache() -> None:
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
     against an older ``model.evaluate`` would be loaded stale. A stamp
-    of all four sources, kept next to the cache, catches that.
+    of all five sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model", "svd", "kernels")
+    names = ("expression_vm", "model", "svd", "newton", "kernels")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -216,24 +216,49 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None):
                              np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"])
 
 
-def model_and_jacobian(problem: Problem, theta: np.ndarray):
-    """The model, its Jacobian and the least-squares sums at ``theta`` from the compiled kernel.
+def _bounds(problem: Problem):
+    P = problem.P
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.lower, dtype=float), (P,)))
+    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.upper, dtype=float), (P,)))
+    return lo, hi
 
-    A dict: ``model`` (B, N) and ``jacobian`` (B, N, P) as ``problem.evaluate``
-    and ``problem.jacobian`` give them (the tests hold the kernel to those),
-    ``residuals`` as ``problem.residuals``, ``gram`` ``JwᵀJw`` and ``jtr``
-    ``Jwᵀr`` (``Jw`` the weighted Jacobian); or None when ``problem`` cannot be
-    lowered or has a zero weight (the kernel's Jacobian is weighted and cannot
-    be unweighted there). The verification of a fit uses it to check the
-    compiled kernel's answers at the kernel's speed.
+
+def _relevant(low: dict, B: int, P: int) -> np.ndarray:
+    """(B, P): the columns the kernel counts as reaching the model (a free
+    parameter of a component active at the pixel), as ``problem.relevance``.
     """
-    low = lower(problem)
-    if low is None or (problem.weights is not None and not (np.asarray(problem.weights) > 0).all()):
+    rel = np.zeros((B, P), dtype=bool)
+    col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
+    for c in range(len(nq)):
+        cols = col[qoff[c]:qoff[c] + nq[c]]
+        cols = cols[cols >= 0]
+        if cols.size:
+            rel[:, cols] |= active[:, c, None]
+    return rel
+
+
+def checks(problem: Problem, theta: np.ndarray, low=None):
+    """What the compiled kernel hands the verification, at any ``theta``.
+
+    A dict (see :func:`swiftfit.problem.verify.verify`'s ``checks``): ``gram``
+    ``JwᵀJw`` (B, P, P), ``model_sq`` ``Σ (w·model)²`` (B,), ``gap`` the Newton
+    gap (B,) and ``relevant`` (B, P), computed by the same code as at the end of
+    each pixel's fit; None when ``problem`` cannot be lowered. The tests hold it
+    to the NumPy verification.
+    """
+    _refresh_kernel_cache()
+    from . import kernels as k
+
+    low = lower(problem) if low is None else low
+    if low is None:
         return None
-    F, R, G, g, J = evaluate(problem, np.asarray(theta, dtype=float), low)
-    if problem.weights is not None:
-        J = J / np.asarray(problem.weights, dtype=float)[:, :, None]
-    return {"model": F, "jacobian": J, "residuals": R, "gram": G, "jtr": g}
+    W, use_w = _weights(problem)
+    lo, hi = _bounds(problem)
+    gram, check, rel = k.check_pixels(
+        low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
+        np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"], lo, hi)
+    return {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": rel}
 
 
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
@@ -244,16 +269,20 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
 
     _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
     W, use_w = _weights(problem)
-    status, nfev, njev, nit, cost, cov, nsvd = k.fit_pixels(
+    lo, hi = _bounds(problem)
+    status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
         low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
-        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"])
+        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi)
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
     relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
-    status[singular] = -3
+    status[singular] = Status.SINGULAR
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
                     info={"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
-                          "svd_factorizations": nsvd.astype(int)})
+                          "svd_factorizations": nsvd.astype(int),
+                          # the verification's inputs at the answer (problem.verify's `checks`)
+                          "checks": {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
+                                     "relevant": _relevant(low, problem.B, problem.P)}})

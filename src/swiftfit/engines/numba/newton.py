@@ -1,0 +1,162 @@
+"""The Newton check of :mod:`swiftfit.problem.verify`, compiled, for one pixel.
+
+The fused Levenberg–Marquardt (:mod:`.kernels`) ends with the Gram matrix
+``JᵀJ`` and ``Jᵀr`` of the accepted point in hand; :func:`gap` turns them into
+the same measure as :func:`swiftfit.problem.verify.newton_gaps` — one
+Gauss–Newton step from the answer (parameters it would push across a bound
+held there), compared parameter by parameter with the most lenient of a tenth
+of the standard deviation, 1e-3 of the value and the step that moves the
+model by 1e-4 of the data's norm — so the verification needs no second
+evaluation of the model after the fit.
+
+This is a copy of that formula (the NumPy one stays the definition every other
+door uses); ``tests/optimizers/test_fused_verify.py`` holds the two together
+on random inputs. The one difference of method: the scaled Hessian's
+eigenvalues (the conditioning test ``λ_min > 1e-12 λ_max``), the step and the
+inverse's diagonal come from one LAPACK eigendecomposition (``syevd``, as
+NumPy's ``eigvalsh``) of the small ``P×P`` matrix, where NumPy calls LAPACK
+three times (``eigvalsh``, ``solve``, ``inv``); the two agree to the rounding
+of the conditioning (relative ``cond·ε``). (A hand-written cyclic Jacobi
+eigensolver cost ~10 P³ flops a sweep: at 63 free parameters more than the
+fit itself.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_TINY = np.finfo(np.float64).tiny
+CONDITION = 1e-12  # as newton_gaps: judged only where λ_min > CONDITION·λ_max
+
+
+@njit(cache=True, error_model="numpy")
+def _nanmax2(a, b):
+    """``np.maximum``: NaN if either is NaN."""
+    if math.isnan(a) or math.isnan(b):
+        return np.nan
+    return a if a >= b else b
+
+
+@njit(cache=True, error_model="numpy")
+def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
+    """``max_j |δ_j| / tol_j`` of :func:`swiftfit.problem.verify.newton_gaps` for one pixel.
+
+    ``f`` the loss value, ``g`` (P) its gradient, ``H`` (P, P) the
+    Gauss–Newton/Fisher Hessian, ``col`` (P) the norms of the (unweighted)
+    Jacobian's columns (non-finite where the Jacobian is), ``norm`` the data's
+    norm, ``lo``/``hi`` (P) the bounds, ``free_in`` (P) the columns that reach
+    the model, ``rescale`` (least squares without a variance) scales the
+    standard deviations by the residual variance ``f / (N − free)``. 0 where it
+    cannot judge.
+
+    Examples
+    --------
+    A gradient of 2 against a Hessian of 2 (χ² = (θ − 1)² at θ = 2): the step
+    ``δ = 1`` is 10× the tolerance ``0.1·σ`` (σ = 1), so the gap is 10.
+
+    >>> one, inf = np.ones(1), np.full(1, np.inf)
+    >>> float(gap(1.0, 2 * one, 2 * np.ones((1, 1)), one, 0.0, 2 * one, -inf, inf,
+    ...           np.ones(1, dtype=bool), 1.0, False, 10))
+    10.0
+    """
+    P = theta.size
+    if P == 0:
+        return 0.0
+    ok = math.isfinite(f)
+    for i in range(P):
+        if not (math.isfinite(g[i]) and math.isfinite(col[i])):
+            ok = False
+        for j in range(P):
+            if not math.isfinite(H[i, j]):
+                ok = False
+    if not ok:
+        return 0.0
+    free = np.empty(P, dtype=np.bool_)
+    for i in range(P):
+        free[i] = free_in[i] and H[i, i] > 0
+    d = np.empty(P)
+    hs = np.empty((P, P))
+    gs = np.empty(P)
+    coef = np.empty(P)
+    delta = np.zeros(P)
+    inv_diag = np.zeros(P)
+    for _ in range(P + 1):
+        n_free = 0
+        for i in range(P):
+            n_free += free[i]
+        if n_free == 0:
+            return 0.0
+        for i in range(P):
+            d[i] = math.sqrt(H[i, i]) if free[i] else 1.0
+        for i in range(P):
+            for j in range(P):
+                v = H[i, j] / (d[i] * d[j]) if (free[i] and free[j]) else (1.0 if i == j else 0.0)
+                hs[i, j] = v if math.isfinite(v) else (1.0 if i == j else 0.0)
+        w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
+        if not (w[0] > CONDITION * w[P - 1]):
+            return 0.0
+        for i in range(P):
+            gs[i] = g[i] / d[i] if free[i] else 0.0
+        for k in range(P):  # Vᵀ gs / λ
+            proj = 0.0
+            for j in range(P):
+                proj += V[j, k] * gs[j]
+            coef[k] = proj / w[k]
+        crossing = False
+        for i in range(P):
+            step = 0.0
+            inv = 0.0
+            for k in range(P):
+                step += V[i, k] * coef[k]
+                inv += V[i, k] * V[i, k] / w[k]
+            delta[i] = step / d[i]
+            inv_diag[i] = inv / (d[i] * d[i])
+            trial = theta[i] - delta[i]
+            if free[i] and (trial < lo[i] or trial > hi[i]):
+                crossing = True
+        if not crossing:
+            break
+        for i in range(P):
+            trial = theta[i] - delta[i]
+            if free[i] and (trial < lo[i] or trial > hi[i]):
+                free[i] = False
+    s2 = 1.0
+    if rescale:
+        n_free = 0
+        for i in range(P):
+            n_free += free[i]
+        if N > n_free:
+            s2 = f / max(N - n_free, 1)
+    worst = -np.inf
+    seen = False
+    for i in range(P):
+        if not free[i]:
+            ratio = 0.0
+        else:
+            sigma = math.sqrt(2 * errordef * inv_diag[i])
+            if rescale:
+                sigma = sigma * math.sqrt(max(s2, 0.0))
+            model_step = 1e-4 * norm / col[i] if col[i] > 0 else np.inf
+            tol = _nanmax2(_nanmax2(0.1 * sigma, 1e-3 * abs(theta[i])), model_step)
+            if not (tol > 0):
+                tol = _TINY
+            ratio = abs(delta[i]) / tol
+        if not math.isnan(ratio):
+            worst = ratio if (not seen or ratio > worst) else worst
+            seen = True
+    return worst if seen else np.nan
+
+
+@njit(cache=True, error_model="numpy")
+def gaps(f, g, H, col, norm, theta, lo, hi, free, errordef, rescale, N):
+    """:func:`gap` for every pixel (``(B,)``): what the tests compare with
+    :func:`swiftfit.problem.verify.newton_gaps`.
+    """
+    B = theta.shape[0]
+    out = np.empty(B)
+    for b in range(B):
+        out[b] = gap(f[b], g[b], H[b], col[b], norm[b], theta[b], lo, hi, free[b], errordef, rescale, N)
+    return out
