@@ -391,6 +391,8 @@ class FittingMixin:
             fast = None
             if solution.info.get("kernel") == "numba":  # check the compiled kernel's answers at its speed
                 from ..engines.numba.lower import model_and_jacobian as fast
+            elif callable(solution.info.get("model_and_jacobian")):  # a linear solver's shared design
+                fast = solution.info["model_and_jacobian"]
             status, gap = _verify(problem, loss, theta, status, rel, model_and_jacobian=fast)
             solution.info.setdefault("newton_gap", gap)
         with np.errstate(all="ignore"):

@@ -404,12 +404,15 @@ class Design:
     False, ``status`` -2 or -4).
     """
 
-    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None):
+    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None, affine=None):
         self.y, self.rel, self.ok, self.status, self.theta = y, rel, ok, status, theta
         self.nfev, self.njev = nfev, njev
         self.Xt, self.X0t, self.w = Xt, X0t, w
         # factorisations of a shared design, kept with it for the next chunks
         self.memo = {} if memo is None else memo
+        # a design shared by every pixel, unweighted: (X0t (P, N), h (N,)), the
+        # verified affine form m(θ) = h + θ X0t (for the fit's verification)
+        self.affine = affine
 
     @property
     def shared(self) -> bool:
@@ -517,11 +520,12 @@ def prepare(problem, name: str) -> Design:
     theta = np.array(problem.p0, dtype=float)
     y = problem.data - h
     if X0t is not None:
+        affine = (X0t, np.broadcast_to(h, (problem.N,))) if entry is not None else None
         X0t = np.where(rel[0][:, None], X0t, 0.0)
         if w is not None and B > 1 and not (w == w[:1]).all():
             w = np.where(ok[:, None], w, 0.0)
             y = np.where(ok[:, None], y * w, 0.0)
-            return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, w=w)
+            return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, w=w, affine=affine)
         memo: dict = {}
         if entry is not None:  # factorisations kept for the next chunks (per weighting)
             memos = entry["memo"]
@@ -534,7 +538,7 @@ def prepare(problem, name: str) -> Design:
             X0t = X0t * w[0]
             y = y * w[:1]
         y = np.where(ok[:, None], y, 0.0)
-        return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, memo=memo)
+        return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, memo=memo, affine=affine)
     if w is not None:
         Xt *= w[:, None, :]
         y = y * w

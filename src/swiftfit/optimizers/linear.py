@@ -161,11 +161,86 @@ def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) ->
         chisq = np.where(d.ok, chisq, np.nan)
     objective = chisq if penalty is None else chisq + penalty
     info = dict(info or {}, chisq=chisq)
+    if d.affine is not None:  # the verification evaluates the model from the shared design
+        info["model_and_jacobian"] = AffineEvaluation(*d.affine)
     if not errors:
         cov = None
         info["errors"] = False
     return Solution(theta, d.status, np.full(B, d.nfev), objective, cov, np.full(B, d.njev),
                     np.zeros(B, dtype=int), info)
+
+
+class _Sums(dict):
+    """The verification's dict: ``residuals`` and ``jtr`` computed when first asked for."""
+
+    def __init__(self, problem, design, h, **items):
+        super().__init__(**items)
+        self._problem, self._design, self._h = problem, design, h
+
+    def __missing__(self, key):
+        w = self._problem.weights
+        if key == "residuals":
+            r = self._problem.data - self["model"]
+            self[key] = r if w is None else r * w
+        elif key == "jtr":
+            r = self["residuals"]
+            self[key] = (r if w is None else r * w) @ self._design.T
+        else:
+            raise KeyError(key)
+        return self[key]
+
+
+class AffineEvaluation:
+    """The model, Jacobian and least-squares sums of an affine model whose
+    design is shared by every pixel, ``m(θ) = h + θ X0t`` — what
+    :func:`swiftfit.problem.verify.verify` takes as ``model_and_jacobian``.
+
+    ``X0t`` ``(P, N)`` and ``h`` ``(N,)`` are the design verified by the
+    linear solver (the model equals ``h + θ X0t`` and its Jacobian ``X0t.T``
+    to 1e-9 relative); the Jacobian of every pixel is then the same matrix, a
+    read-only view ``(B, N, P)`` that costs no memory, and ``JᵀJ`` one
+    ``P × P`` product (per pixel only with per-pixel weights). The fitted
+    model is one matrix product, so the verification of a chunk costs a pass
+    over its data, not an evaluation of every component and its gradients at
+    every pixel.
+
+    Examples
+    --------
+    >>> X0t = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])   # offset and slope on x = 0, 1, 2
+    >>> from swiftfit.problem.problem import Problem
+    >>> class P:
+    ...     data, weights = np.array([[1.0, 3.0, 5.0]]), None
+    >>> out = AffineEvaluation(X0t, np.zeros(3))(P, np.array([[1.0, 2.0]]))
+    >>> out["model"], out["gram"][0], out["residuals"]
+    (array([[1., 3., 5.]]), array([[3., 3.],
+           [3., 5.]]), array([[0., 0., 0.]]))
+    """
+
+    def __init__(self, X0t: np.ndarray, h: np.ndarray) -> None:
+        self.X0t = np.asarray(X0t, dtype=float)
+        self.h = np.asarray(h, dtype=float)
+
+    def __call__(self, problem, theta: np.ndarray) -> dict:
+        X0t = self.X0t
+        P, N = X0t.shape
+        theta = np.asarray(theta, dtype=float)
+        B = theta.shape[0]
+        if theta.shape != (B, P) or problem.data.shape != (B, N):
+            raise ValueError(f"`theta` must be (pixels, {P}) for data (pixels, {N}), "
+                             f"got {theta.shape} and {problem.data.shape}")
+        with np.errstate(all="ignore"):
+            model = theta @ X0t + self.h
+            w = problem.weights
+            if w is None:
+                gram = np.broadcast_to(X0t @ X0t.T, (B, P, P))
+            else:  # G_b = Σ_n w²_bn x_n x_nᵀ, one product with the column pairs (upper triangle)
+                w2 = np.asarray(w, dtype=float) ** 2
+                iu, ju = np.triu_indices(P)
+                upper = w2 @ (X0t[iu] * X0t[ju]).T
+                gram = np.empty((B, P, P))
+                gram[:, iu, ju] = upper
+                gram[:, ju, iu] = upper
+        return _Sums(problem, X0t, self.h, model=model, jacobian=np.broadcast_to(X0t.T, (B, N, P)), gram=gram)
 
 
 def _column_scale(X):
