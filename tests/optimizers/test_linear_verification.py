@@ -20,6 +20,7 @@ import swiftfit as hs
 from swiftfit import losses
 from swiftfit.optimizers import linear
 from swiftfit.problem.problem import relevance
+from swiftfit.problem.rows import finite_rows
 from swiftfit.problem.solution import Status
 from swiftfit.problem.verify import verify
 
@@ -81,6 +82,11 @@ def test_affine_evaluation_equals_the_problems(variance):
     _close(out["residuals"], r)
     _close(out["gram"], Jw.transpose(0, 2, 1) @ Jw)
     _close(out["jtr"], np.einsum("bnp,bn->bp", Jw, r))
+    if problem.weights is None:  # the model's norm from the design alone
+        f = problem.evaluate(theta)
+        _close(out["model_norm2"], np.einsum("bn,bn->b", f, f))
+    else:
+        assert "model_norm2" not in out
     with pytest.raises(KeyError):
         out["hessian"]
     with pytest.raises(ValueError, match="theta"):
@@ -131,3 +137,18 @@ def test_multifit_maps_equal_with_and_without_the_shared_design(variance, monkey
         for pa, pb in zip(ca.parameters, cb.parameters):
             np.testing.assert_array_equal(pa.map["values"], pb.map["values"])
             np.testing.assert_array_equal(pa.map["std"], pb.map["std"])
+
+
+def test_finite_rows_equals_isfinite_all():
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, (200, 50))
+    a[3, 7] = np.nan
+    a[10, 0] = np.inf
+    a[11, 1], a[11, 2] = np.inf, -np.inf  # the sum is NaN
+    a[20, :] = 1e307  # the sum overflows, every value finite
+    a[21, :2] = 1e308, -1e308
+    a[30, 5] = -np.inf
+    np.testing.assert_array_equal(finite_rows(a), np.isfinite(a).all(axis=1))
+    assert finite_rows(a).sum() == 200 - 4
+    with pytest.raises(ValueError, match="2-D"):
+        finite_rows(a[0])

@@ -163,8 +163,9 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         ``(problem, theta) -> dict`` or None: an engine's faster evaluation of
         the same quantities (the compiled kernel's), with ``model`` (B, N) and
         ``jacobian`` (B, N, P) unweighted, ``residuals`` (weighted, as
-        ``problem.residuals``), ``gram`` (``JwᵀJw``) and ``jtr`` (``Jwᵀr``);
-        default the problem's NumPy ones.
+        ``problem.residuals``), ``gram`` (``JwᵀJw``) and ``jtr`` (``Jwᵀr``),
+        optionally ``model_norm2`` (B,), the weighted model's squared norm
+        (then ``model`` is not asked for); default the problem's NumPy ones.
 
     Returns
     -------
@@ -198,7 +199,8 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             status[over] = Status.OVERFLOW
             open_ &= ~over
         wd = data if w is None else data * w
-        amax = np.max(np.abs(wd), axis=1) if problem.N else np.zeros(B)
+        # max |wd| without a temporary of the data's size
+        amax = np.maximum(wd.max(axis=1), -wd.min(axis=1)) if problem.N else np.zeros(B)
         under = open_ & (amax > 0) & (amax < _UNDERFLOW)
     if under.any():
         with np.errstate(all="ignore"):
@@ -235,9 +237,12 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     # a column that does not move the model is not determined by the data
     with np.errstate(all="ignore"):
         col = raw * _scale(th, sub.p0)
-        wm = np.asarray(sub.evaluate(th) if fast is None else fast["model"], dtype=float)
-        wm = wm if sub.weights is None else wm * sub.weights
-        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd[idx], wd[idx]), np.einsum("bn,bn->b", wm, wm)))
+        wm2 = None if fast is None else fast.get("model_norm2")
+        if wm2 is None:
+            wm = np.asarray(sub.evaluate(th) if fast is None else fast["model"], dtype=float)
+            wm = wm if sub.weights is None else wm * sub.weights
+            wm2 = np.einsum("bn,bn->b", wm, wm)
+        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], wm2))
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
         # ... and the column itself is negligible next to the others (an intercept that converged
