@@ -432,11 +432,14 @@ class FittingMixin:
                 with np.errstate(invalid="ignore"):
                     std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
             elif cov is not None and dvals[i] is not None:
-                d = dvals[i]
+                # only the columns it depends on somewhere (a twin: one; the
+                # others add exact zeros to the sum)
+                on = np.flatnonzero((dvals[i] != 0).any(axis=0))
+                d = dvals[i][:, on]
                 with np.errstate(invalid="ignore"):
-                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
+                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known[:, on[:, None], on], d))
                 # undetermined if it depends on a column whose variance is unknown
-                undetermined = (np.isnan(cov_diag) & (d != 0)).any(axis=1)
+                undetermined = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
