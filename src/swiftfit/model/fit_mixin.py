@@ -421,7 +421,6 @@ class FittingMixin:
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         if cov is not None:
-            cov_known = np.nan_to_num(cov, nan=0.0)
             cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
@@ -437,7 +436,8 @@ class FittingMixin:
                 on = np.flatnonzero((dvals[i] != 0).any(axis=0))
                 d = dvals[i][:, on]
                 with np.errstate(invalid="ignore"):
-                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known[:, on[:, None], on], d))
+                    cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
+                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
                 # undetermined if it depends on a column whose variance is unknown
                 undetermined = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
                 std = np.where(undetermined, np.nan, std)

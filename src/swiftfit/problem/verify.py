@@ -199,8 +199,14 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             status[over] = Status.OVERFLOW
             open_ &= ~over
         wd = data if w is None else data * w
-        # max |wd| without a temporary of the data's size
-        amax = np.maximum(wd.max(axis=1), -wd.min(axis=1)) if problem.N else np.zeros(B)
+        # ‖wd‖² of every pixel: one read of the data (also the reference norm below)
+        wd2 = np.einsum("bn,bn->b", wd, wd)
+        # max |wd|: not below _UNDERFLOW where ‖wd‖² ≥ N·_UNDERFLOW² (max² ≥ mean
+        # square); from the values only elsewhere (tiny, zero or not finite)
+        amax = np.full(B, np.inf) if problem.N else np.zeros(B)
+        low = np.flatnonzero(~(wd2 >= problem.N * _UNDERFLOW**2)) if problem.N else np.zeros(0, int)
+        if low.size:
+            amax[low] = np.max(np.abs(wd[low]), axis=1)
         under = open_ & (amax > 0) & (amax < _UNDERFLOW)
     if under.any():
         with np.errstate(all="ignore"):
@@ -242,7 +248,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             wm = np.asarray(sub.evaluate(th) if fast is None else fast["model"], dtype=float)
             wm = wm if sub.weights is None else wm * sub.weights
             wm2 = np.einsum("bn,bn->b", wm, wm)
-        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], wm2))
+        ref = np.sqrt(np.maximum(wd2[idx], wm2))
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
         # ... and the column itself is negligible next to the others (an intercept that converged
