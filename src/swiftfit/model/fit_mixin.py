@@ -21,7 +21,7 @@ from ..problem.goodness import (
     information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
     scale_covariance,
 )
-from ..problem.problem import Problem, relevance
+from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.solution import Solution, Status, message
 from ..problem.verify import counts_text, too_few_points
 from ..problem.verify import verify as _verify
@@ -433,7 +433,7 @@ class FittingMixin:
             elif cov is not None and dvals[i] is not None:
                 # only the columns it depends on somewhere (a twin: one; the
                 # others add exact zeros to the sum)
-                on = np.flatnonzero((dvals[i] != 0).any(axis=0))
+                on = np.flatnonzero(nonzero_columns(dvals[i]))
                 d = dvals[i][:, on]
                 with np.errstate(invalid="ignore"):
                     cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)

@@ -314,11 +314,12 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
     d = _lb.prepare(problem, _name)
     B, P = problem.B, problem.P
     theta, status, ok, rel = d.theta, d.status, d.ok, d.rel
-    cov = np.full((B, P, P), np.nan) if errors else None
     if P == 0 or not ok.any():
         status[ok] = 5
         return _finish(d, theta, np.zeros((B, P, P)) if errors else None, errors)
     chisq = None
+    shared_cov = errors and d.shared and ok.all() and B > 1  # the same matrix at every pixel
+    cov = np.full((B, P, P), np.nan) if errors and not shared_cov else None
     if d.shared:
         u, s, vt, Dn, keep = _memo(d, "svd", lambda: _svd(d.X0t.T[None]))
         c = d.y @ u[0]
@@ -327,7 +328,13 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
         chisq = _projected_chisq(d, theta, np.where(keep[0], c, 0.0))
         full = np.broadcast_to(keep[0].sum() >= rel[0].sum(), (B,))
         if errors and full[0]:
-            cov[ok] = _memo(d, "svd_cov", lambda: _svd_cov(s, vt, Dn, keep, rel[:1])[0])
+            shared = _memo(d, "svd_cov", lambda: _svd_cov(s, vt, Dn, keep, rel[:1])[0])
+            if shared_cov:  # a read-only view, not B copies
+                cov = np.broadcast_to(shared, (B, P, P))
+            else:
+                cov[ok] = shared
+        elif shared_cov:
+            cov = np.full((B, P, P), np.nan)
     else:
         sol, accepted, inv, _G, chisq = _lb.normal_solve(d, errors=errors)
         full = accepted.copy()

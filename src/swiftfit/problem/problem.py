@@ -412,6 +412,27 @@ def relevance(problem: Problem, theta: np.ndarray, dvals=None) -> np.ndarray:
     for c in range(len(problem.components)):
         act = problem.active[:, c]
         for i in problem.slots[c]:
-            if dvals[i] is not None:
-                rel |= (dvals[i] != 0) & act[:, None]
+            d = dvals[i]
+            if d is None:
+                continue
+            if _same_rows(d) and np.ndim(d) == 2:  # one row for every pixel: its columns
+                cols = np.flatnonzero(d[0] != 0)
+                rel[:, cols] |= act[:, None]
+            else:
+                rel |= (d != 0) & act[:, None]
     return rel
+
+
+def nonzero_columns(d: np.ndarray) -> np.ndarray:
+    """``(d != 0).any(axis=0)`` of a derivative ``(B, P)``, from one row when
+    it is the same at every pixel (:meth:`Problem.parameter_values`).
+
+    Examples
+    --------
+    >>> nonzero_columns(np.broadcast_to([0.0, 2.0, 0.0], (4, 3)))
+    array([False,  True, False])
+    """
+    d = np.asarray(d)
+    if _same_rows(d) and d.ndim == 2:
+        return d[0] != 0
+    return (d != 0).any(axis=0)
