@@ -18,6 +18,7 @@ import pytest
 
 import swiftfit as hs
 from swiftfit import losses
+from swiftfit.optimizers import _linear_batch as lb
 from swiftfit.optimizers import linear
 from swiftfit.problem.problem import relevance
 from swiftfit.problem.rows import finite_rows
@@ -152,3 +153,24 @@ def test_finite_rows_equals_isfinite_all():
     assert finite_rows(a).sum() == 200 - 4
     with pytest.raises(ValueError, match="2-D"):
         finite_rows(a[0])
+
+
+@pytest.mark.parametrize("noise", [True, False])
+def test_chisq_from_the_factorisation_equals_the_residuals(noise):
+    """χ² = ‖y‖² − ‖Uᵀy‖²; without noise (χ² ~ rounding, the difference would
+    cancel) the residuals are formed instead: both equal Σ r² of the problem."""
+    m = _model(False)
+    if not noise:  # the model itself as data: an exact fit
+        m.multifit(optimizer="lstsq")
+        m.signal.data[...] = m.as_signal().data
+    problem = _problem(m)
+    sol = linear.solve_lstsq(problem)
+    r = problem.residuals(sol.theta)
+    explicit = np.einsum("bn,bn->b", r, r)
+    yy = np.einsum("bn,bn->b", problem.data, problem.data)
+    if noise:
+        np.testing.assert_allclose(sol.info["chisq"], explicit, rtol=1e-10)
+    else:  # every pixel's χ² formed from its residuals, not from the cancelling difference
+        assert (explicit < 1e-20 * yy).all() and (sol.info["chisq"] < 1e-20 * yy).all()
+        d = lb.prepare(problem, "lstsq")
+        np.testing.assert_array_equal(sol.info["chisq"], d.chisq(sol.theta, np.arange(problem.B)))
