@@ -21,7 +21,7 @@ from ..problem.goodness import (
     information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
     scale_covariance,
 )
-from ..problem.problem import Problem, relevance
+from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.solution import Solution, Status, message
 from ..problem.verify import counts_text, too_few_points
 from ..problem.verify import verify as _verify
@@ -439,7 +439,6 @@ class FittingMixin:
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         if cov is not None:
-            cov_known = np.nan_to_num(cov, nan=0.0)
             cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
@@ -451,11 +450,15 @@ class FittingMixin:
                 with np.errstate(invalid="ignore"):
                     std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
             elif cov is not None and dvals[i] is not None:
-                d = dvals[i]
+                # only the columns it depends on somewhere (a twin: one; the
+                # others add exact zeros to the sum)
+                on = np.flatnonzero(nonzero_columns(dvals[i]))
+                d = dvals[i][:, on]
                 with np.errstate(invalid="ignore"):
+                    cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
                     std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
                 # undetermined if it depends on a column whose variance is unknown
-                undetermined = (np.isnan(cov_diag) & (d != 0)).any(axis=1)
+                undetermined = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)

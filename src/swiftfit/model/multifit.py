@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from ..problem.rows import finite_rows
 from ..problem.solution import Status
 from ..problem.verify import too_few_points
 from .autosave import (
@@ -320,7 +321,7 @@ class MultifitMixin:
             for i, plan in enumerate(problem.plans):
                 if plan.kind == "free":
                     problem.p0[:, plan.column] = start[i]
-        bad = ~np.isfinite(problem.data).all(axis=1)
+        bad = ~finite_rows(problem.data)  # (no temporary of the chunk's size)
         if problem.weights is not None:
             bad |= ~np.isfinite(problem.weights).all(axis=1)
         # zeros everywhere in the range (outside the sample, a dead pixel): no

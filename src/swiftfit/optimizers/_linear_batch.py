@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import NotLinearError
 from ..problem.problem import Problem, relevance
+from ..problem.rows import finite_rows
 from ..problem.solution import Status
 
 __all__ = ["GRAM_COND", "Design", "fast_design", "normal_solve", "prepare", "verify"]
@@ -39,7 +40,7 @@ GRAM_COND = 1e10
 _REFINE = 1e4
 # a difference of terms at most 1e4 times larger than itself keeps ~1e-12
 # relative accuracy: a design column f(e_j) − f(0), χ² = ‖y‖² − 2θᵀb + θᵀGθ
-_CANCEL = 1e4
+_CANCEL = CANCEL = 1e4
 _SAMPLE = 2  # pixels of a chunk on which a per-pixel design is verified (plus coverage rows)
 _HINT = (
     "make them not free, e.g. m.set_parameters_not_free(only_nonlinear=True), "
@@ -525,7 +526,7 @@ def prepare(problem, name: str) -> Design:
         else:
             Xt = np.ascontiguousarray(X.transpose(0, 2, 1))
     w = problem.weights
-    data_bad = ~np.isfinite(problem.data).all(axis=1)
+    data_bad = ~finite_rows(problem.data)
     if w is not None:
         data_bad |= ~(np.isfinite(w).all(axis=1) & (w >= 0).all(axis=1))
     status = np.zeros(B, dtype=int)
@@ -533,12 +534,19 @@ def prepare(problem, name: str) -> Design:
     status[data_bad] = Status.BAD_DATA
     ok = status == Status.NOT_FITTED
     theta = np.array(problem.p0, dtype=float)
-    y = problem.data - h
+    if X0t is not None and w is None and not np.any(h):
+        # a design without a fixed part or weights: the system's right-hand side is
+        # the data themselves (read-only: nothing may write into the user's data)
+        y = problem.data.view()
+        y.flags.writeable = False
+    else:
+        y = problem.data - h
     if X0t is not None:
         X0t = np.where(rel[0][:, None], X0t, 0.0)
         if w is not None and B > 1 and not (w == w[:1]).all():
             w = np.where(ok[:, None], w, 0.0)
-            y = np.where(ok[:, None], y * w, 0.0)
+            y *= w
+            y[~ok] = 0.0
             return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, w=w)
         memo: dict = {}
         if entry is not None:  # factorisations kept for the next chunks (per weighting)
@@ -550,8 +558,9 @@ def prepare(problem, name: str) -> Design:
                 memo = memos.setdefault(wkey, {})
         if w is not None:
             X0t = X0t * w[0]
-            y = y * w[:1]
-        y = np.where(ok[:, None], y, 0.0)
+            y *= w[0]
+        if not ok.all():
+            y = np.where(ok[:, None], y, 0.0)
         return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, memo=memo)
     if w is not None:
         Xt *= w[:, None, :]

@@ -9,6 +9,8 @@ one :class:`~swiftfit.problem.problem.Segment`.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy
 
@@ -19,11 +21,19 @@ from .problem import ParamPlan, Problem, Segment, compile_tie
 _X = sympy.Symbol("x", real=True)
 
 
+@functools.lru_cache(maxsize=256)
+def _twin_derivative(text: str):
+    """The derivative of a twin function's expression, compiled once per text.
+
+    Every chunk of a multifit compiles the same twins.
+    """
+    return sympy.lambdify([_X], sympy.diff(_expr.parse_expression(text), _X), modules=["numpy", "scipy"])
+
+
 def _twin_plan(label, p, where):
     if id(p.twin) not in where:
         raise InvalidInputError(f"{label} is twinned to {p.twin!r}, which is not in the fitted model(s)")
-    dfun = sympy.lambdify([_X], sympy.diff(_expr.parse_expression(p.twin_function_expr), _X),
-                          modules=["numpy", "scipy"])
+    dfun = _twin_derivative(p.twin_function_expr)
     return ParamPlan(label, "twin", source=where[id(p.twin)], func=p.twin_function,
                      dfunc=lambda v, f=dfun: np.broadcast_to(f(v), np.shape(v)))
 
@@ -35,6 +45,17 @@ def _expr_plan(label, p, where):
             raise InvalidInputError(f"{label}.expr refers to {q!r}, which is not in the fitted model(s)")
     func, dfuncs = compile_tie(p._expr_sympy, [n for n, _ in deps])
     return ParamPlan(label, "expr", func=func, dfunc=dfuncs, deps=[where[id(q)] for _, q in deps])
+
+
+def _stacked(datas):
+    """The parts' data points side by side; one part's rows as they are.
+
+    A chunk of consecutive pixels is then a view of the signal's data, not a
+    copy (nothing writes into a problem's data). It stays writeable: a
+    read-only array is another type to the compiled kernels (a second
+    compilation).
+    """
+    return datas[0] if len(datas) == 1 else np.concatenate(datas, axis=1)
 
 
 def topological_order(plans) -> list[int]:
@@ -83,9 +104,12 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     where = {id(p): i for i, p in enumerate(params)}
     active = np.empty((B, len(comps)), dtype=bool)
     slots, fixed_cols, n = [], [], 0
+    nav_index: dict = {}  # once per part, not per component
     for c, comp in enumerate(comps):
-        _, model, pixels = owners[c]
-        idx = model._nav_index(pixels)
+        k, model, pixels = owners[c]
+        if k not in nav_index:
+            nav_index[k] = model._nav_index(pixels)
+        idx = nav_index[k]
         if comp._active_array is not None:
             active[:, c] = comp._active_array[idx] if idx != () else comp._active_array[()]
         else:
@@ -130,7 +154,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     seg0 = segments[0]
     return Problem(
         components=comps, slots=slots, plans=plans, order=order, fixed=fixed,
-        coords=seg0.coords, data=np.concatenate(datas, axis=1), weights=weights, binscale=seg0.binscale,
+        coords=seg0.coords, data=_stacked(datas), weights=weights, binscale=seg0.binscale,
         active=active, p0=p0, lower=lower, upper=upper, names=names, grad=grad, fd_scheme=fd_scheme,
         transform=seg0.transform, segments=segments if len(segments) > 1 else None,
     )

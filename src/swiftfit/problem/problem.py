@@ -164,19 +164,23 @@ class Problem(ProblemShape):
 
     # ------------------------------------------------------- parameters
     def parameter_values(self, theta: np.ndarray, derivatives: bool = False):
-        """Values ``(B,)`` of every model parameter, and optionally ``d value/d theta`` ``(B, P)``."""
+        """Values ``(B,)`` of every model parameter, and optionally ``d value/d theta`` ``(B, P)``.
+
+        The derivatives are read-only; those that are the same at every pixel
+        (a free parameter's unit row, a linear twin of one) are broadcast views
+        of one row, not ``(B, P)`` arrays.
+        """
         theta = np.asarray(theta)
         B, P = theta.shape
         values: list = [None] * len(self.plans)
         dvals: list = [None] * len(self.plans)
+        unit = np.eye(P) if derivatives else None
         for i in self.order:
             plan = self.plans[i]
             if plan.kind == "free":
                 values[i] = theta[:, plan.column]
                 if derivatives:
-                    d = np.zeros((B, P))
-                    d[:, plan.column] = 1.0
-                    dvals[i] = d
+                    dvals[i] = np.broadcast_to(unit[plan.column], (B, P))
             elif plan.kind == "fixed":
                 values[i] = np.broadcast_to(self.fixed[:, i], (B,)).astype(theta.dtype)
                 if derivatives:
@@ -186,7 +190,7 @@ class Problem(ProblemShape):
                 values[i] = np.broadcast_to(plan.func(src), (B,))
                 if derivatives:
                     dsrc = dvals[plan.source]
-                    dvals[i] = None if dsrc is None else np.asarray(plan.dfunc(src))[..., None] * dsrc
+                    dvals[i] = None if dsrc is None else _chain(np.asarray(plan.dfunc(src)), dsrc)
             else:  # expr
                 args = [values[k] for k in plan.deps]
                 values[i] = np.broadcast_to(plan.func(*args), (B,))
@@ -378,6 +382,19 @@ def compile_tie(text_or_expr, dep_names: list[str]):
     return func, dfuncs
 
 
+def _same_rows(a: np.ndarray) -> bool:
+    """Is ``a`` a broadcast of one row (stride 0 along the pixels)?"""
+    return a.ndim == 0 or (a.shape[0] > 0 and a.strides[0] == 0)
+
+
+def _chain(g: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``g[:, None] * d`` (B, P): one row, broadcast, when both are the same at every pixel."""
+    if _same_rows(g) and _same_rows(d) and d.ndim == 2:
+        row = np.reshape(g, -1)[:1] if g.ndim else g
+        return np.broadcast_to(row * d[0], d.shape)
+    return g[..., None] * d
+
+
 def relevance(problem: Problem, theta: np.ndarray, dvals=None) -> np.ndarray:
     """``(B, P)`` mask: does free column ``j`` reach the model at pixel ``b``?
 
@@ -395,6 +412,27 @@ def relevance(problem: Problem, theta: np.ndarray, dvals=None) -> np.ndarray:
     for c in range(len(problem.components)):
         act = problem.active[:, c]
         for i in problem.slots[c]:
-            if dvals[i] is not None:
-                rel |= (dvals[i] != 0) & act[:, None]
+            d = dvals[i]
+            if d is None:
+                continue
+            if _same_rows(d) and np.ndim(d) == 2:  # one row for every pixel: its columns
+                cols = np.flatnonzero(d[0] != 0)
+                rel[:, cols] |= act[:, None]
+            else:
+                rel |= (d != 0) & act[:, None]
     return rel
+
+
+def nonzero_columns(d: np.ndarray) -> np.ndarray:
+    """``(d != 0).any(axis=0)`` of a derivative ``(B, P)``, from one row when
+    it is the same at every pixel (:meth:`Problem.parameter_values`).
+
+    Examples
+    --------
+    >>> nonzero_columns(np.broadcast_to([0.0, 2.0, 0.0], (4, 3)))
+    array([False,  True, False])
+    """
+    d = np.asarray(d)
+    if _same_rows(d) and d.ndim == 2:
+        return d[0] != 0
+    return (d != 0).any(axis=0)

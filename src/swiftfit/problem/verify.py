@@ -204,7 +204,14 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             status[over] = Status.OVERFLOW
             open_ &= ~over
         wd = data if w is None else data * w
-        amax = np.max(np.abs(wd), axis=1) if problem.N else np.zeros(B)
+        # ‖wd‖² of every pixel: one read of the data (also the reference norm below)
+        wd2 = np.einsum("bn,bn->b", wd, wd)
+        # max |wd|: not below _UNDERFLOW where ‖wd‖² ≥ N·_UNDERFLOW² (max² ≥ mean
+        # square); from the values only elsewhere (tiny, zero or not finite)
+        amax = np.full(B, np.inf) if problem.N else np.zeros(B)
+        low = np.flatnonzero(~(wd2 >= problem.N * _UNDERFLOW**2)) if problem.N else np.zeros(0, int)
+        if low.size:
+            amax[low] = np.max(np.abs(wd[low]), axis=1)
         under = open_ & (amax > 0) & (amax < _UNDERFLOW)
     if under.any():
         with np.errstate(all="ignore"):
@@ -253,7 +260,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         else:  # w·model = w·data − r
             wm = wd[idx] - np.asarray(checks["residuals"], dtype=float)[idx]
             model_sq = np.einsum("bn,bn->b", wm, wm)
-        ref = np.sqrt(np.maximum(np.einsum("bn,bn->b", wd, wd)[idx], model_sq))  # (not of wd[idx]: two copies)
+        ref = np.sqrt(np.maximum(wd2[idx], model_sq))
         # and against the other columns (all-zero data and model: nothing else to compare with)
         ref = np.maximum(ref, np.max(np.where(rel, col, 0.0), axis=1, initial=0.0))
         # ... and the column itself is negligible next to the others (an intercept that converged
