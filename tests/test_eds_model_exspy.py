@@ -188,6 +188,42 @@ def test_calibrate_energy_axis_resolution_equals_exspy_with_its_twin(name, one_b
         assert not c_ours.sigma.free and c_ours.sigma.twin is None
 
 
+FLOOR_MINIMUM = 10 * np.sqrt(np.finfo(float).eps)  # 1.5e-7, see _spread_tol
+SHIFT = 5e-4  # keV: a second start for exspy's calibration fits, half an eV off
+
+
+def _spread_tol(*runs):
+    """10 × the largest relative spread between exspy runs that are all correct
+    (two optimizers, and one started half an eV off), floored at FLOOR.
+
+    exspy's Jacobians are finite differences: a fit locates the minimum of
+    these flat χ² surfaces only to ~1e-8 relative in the positions, and two
+    optimizers started at the same point stop close to each other (FePt
+    offset: "lm" and "trf" 1.7e-9 apart, both 4e-8 from the minimum, where
+    χ² is lower by 1.4e-3 of 1.5e8); a second start measures that precision.
+    The floor, FLOOR_MINIMUM, is 10 × √ε: in float64 a minimum of χ² is
+    located only to about √ε relative in its parameters (moving them by that
+    much changes χ² by about ε χ², its rounding); on SEM's lines exspy's
+    three runs agree to 1e-10 and ours is 3e-9 (centres) to 5e-8 (widths)
+    from them at a χ² equal to 5e-14 relative.
+    """
+    spread = max(_rel(a, b) for i, a in enumerate(runs) for b in runs[i + 1:])
+    return max(10 * spread, FLOOR_MINIMUM)
+
+
+def _shift_start(model, what, lines, families):
+    """Move the start of exspy's calibration fit: centres by SHIFT, widths and areas by 1 %."""
+    for c in model:
+        if c.name.startswith("background"):
+            continue
+        if what == "energy" and c.name in lines:
+            c.centre.value += SHIFT
+        elif what == "width" and c.name in lines:
+            c.sigma.value *= 1.01
+        elif what == "sub_weight" and xray_lines_family(c.name) in families:
+            c.A.value *= 1.01
+
+
 def _fit_to_convergence(model, optimizer, **kwargs):
     """exspy's fit, restarted where it stopped until χ² no longer decreases (at most 6 fits).
 
@@ -206,7 +242,7 @@ def _fit_to_convergence(model, optimizer, **kwargs):
         last = chisq
 
 
-def _exspy_axis(name, what, optimizer):
+def _exspy_axis(name, what, optimizer, shifted=False):
     """exspy's calibrate_energy_axis("offset"), or its "scale" without rounding to channels.
 
     exspy's "scale" twins each centre to the first by the ratio of their
@@ -223,6 +259,7 @@ def _exspy_axis(name, what, optimizer):
     e_ref = first.centre.value
     if what == "offset":  # exspy's own twins and offset
         ref._twin_xray_lines_offset("all_alpha")
+        first.centre.value += SHIFT if shifted else 0.0
         _fit_to_convergence(ref, optimizer)
         return ax.offset - (first.centre.value - e_ref)
     first.centre.free = True
@@ -232,6 +269,7 @@ def _exspy_axis(name, what, optimizer):
         c.centre.twin_function_expr = f"{e!r} + {fact!r} * (x - {e_ref!r})"
         c.centre.twin_inverse_function_expr = f"{e_ref!r} + (x - {e!r}) / {fact!r}"
         c.centre.twin = first.centre
+    first.centre.value += SHIFT if shifted else 0.0
     _fit_to_convergence(ref, optimizer)
     return ax.scale * (e_ref - ax.offset) / (first.centre.value - ax.offset)
 
@@ -240,11 +278,12 @@ def _exspy_axis(name, what, optimizer):
 @pytest.mark.parametrize("what", ["offset", "scale"])
 @pytest.mark.parametrize("name", FILES)
 def test_calibrate_energy_axis_offset_and_scale_equal_exspy(name, what, one_blas_thread):
-    lm, trf = _exspy_axis(name, what, "lm"), _exspy_axis(name, what, "trf")
+    lm, trf, shifted = (_exspy_axis(name, what, "lm"), _exspy_axis(name, what, "trf"),
+                        _exspy_axis(name, what, "lm", shifted=True))
     m = _ours(name)
     m.fit()
     m.calibrate_energy_axis(what, **OURS_TIGHT)
-    assert _rel(getattr(m.signal.axes_manager[-1], what), lm) <= _tol(lm, trf)
+    assert _rel(getattr(m.signal.axes_manager[-1], what), lm) <= _spread_tol(lm, trf, shifted)
     assert all(not c.centre.free and c.centre.twin is None for c in m.xray_lines)
 
 
@@ -282,7 +321,10 @@ def test_calibrate_xray_lines_equals_exspy(name, what, one_blas_thread):
 
     bound = 0.5 if what == "sub_weight" else 10
     res = {}
-    for optimizer in ("trf", "dogbox"):
+    # exspy's "dogbox" on sub_weight (SEM: 40 bounded areas) ran over 5 minutes:
+    # there the two runs are "trf" from two starts
+    runs = [("trf", False), ("trf", True)] + ([("dogbox", False)] if what != "sub_weight" else [])
+    for optimizer, shifted in runs:
         ref = _exspy_model(name)
         ref.fit()
         # exspy's calibrate_xray_lines: free (its own method), fit bounded, read
@@ -291,17 +333,19 @@ def test_calibrate_xray_lines_equals_exspy(name, what, one_blas_thread):
         else:
             free = ref.free_xray_lines_energy if what == "energy" else ref.free_xray_lines_width
             free(xray_lines=lines, bound=bound / 1000)
+        if shifted:
+            _shift_start(ref, what, lines, families)
         _fit_to_convergence(ref, optimizer, bounded=True)
-        res[optimizer] = values(ref)
+        res[optimizer + "_shifted" * shifted] = values(ref)
     m = _ours(name)
     m.fit()
     m.calibrate_xray_lines(what, xray_lines=lines, bound=bound, **OURS_TIGHT)
     assert m.fit_output.success
     ours = values(m)
     if what != "sub_weight":  # positions (or widths) of the calibrated lines
-        assert _rel(ours[0], res["trf"][0]) <= _tol(res["trf"][0], res["dogbox"][0])
+        assert _rel(ours[0], res["trf"][0]) <= _spread_tol(*(r[0] for r in res.values()))
     # the areas fitted with them
-    assert _rel(ours[1], res["trf"][1]) <= _tol(res["trf"][1], res["dogbox"][1])
+    assert _rel(ours[1], res["trf"][1]) <= _spread_tol(*(r[1] for r in res.values()))
     calibrated = [c for c in m if c.name in lines]
     assert not any(p.free for c in calibrated for p in (c.centre, c.sigma))
     if what == "sub_weight":  # twinned again (exspy leaves them untwinned)
