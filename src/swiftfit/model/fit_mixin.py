@@ -388,7 +388,7 @@ class FittingMixin:
         rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
         kk = rel.sum(axis=1)
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
-            fast = None
+            fast = solution.info.get("model_and_jacobian")  # a solver's own (varpro), checked there
             if solution.info.get("kernel") == "numba":  # check the compiled kernel's answers at its speed
                 from ..engines.numba.lower import model_and_jacobian as fast
             status, gap = _verify(problem, loss, theta, status, rel, model_and_jacobian=fast)

@@ -135,6 +135,13 @@ def levenberg_marquardt(
         raise OptimizerError(f"`damping` must be one of {_DAMPING}, got {damping!r}")
     if kernel not in _KERNELS:
         raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
+    if kernel == "auto" and getattr(problem, "prefer_varpro", False):
+        # a model that asks for it (EELS) and is separable: variable projection
+        from .varpro import try_varpro
+
+        sol = try_varpro(problem, loss, bounded=bounded, ftol=ftol, xtol=xtol, max_nfev=max_nfev)
+        if sol is not None:
+            return sol
     if kernel != "numpy":
         low = None
         if _fused.available() and damping == "trust" and not geodesic and gtol == 0:

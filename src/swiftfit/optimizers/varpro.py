@@ -1,0 +1,642 @@
+"""Variable projection (separable least squares), batched over pixels.
+
+A model that is linear in some free parameters ``c`` (amplitudes, edge
+intensities, polynomial coefficients: the parameters a component declares
+``linear``) and non-linear in the others ``q``,
+
+.. math::
+
+    m(c, q) = h(q) + X(q)\\,c ,
+
+has, for every ``q``, the best ``c`` in closed form (a weighted linear least
+squares solve), so only ``q`` is searched (Golub & Pereyra 1973). Each
+iteration here: the columns ``X(q)`` and ``h(q)`` of every pixel, one batched
+small solve for ``c``, and a Levenberg–Marquardt step on ``q`` with Kaufman's
+(1975) Jacobian of the projected residual, ``-P⊥ W ∂m/∂q`` evaluated at
+``(c(q), q)``; the step is accepted when the *projected* χ² (the χ² with the
+best ``c``) decreases. A power law + two EELS edges has one non-linear
+parameter per pixel (the exponent), so the search is one-dimensional.
+
+Columns that cannot change with ``q`` — those of components none of whose
+parameters depends on a non-linear column, e.g. EELS edges at fixed onsets,
+convolved or not with each pixel's low loss — are computed once per chunk;
+each iteration evaluates only the components that hold a non-linear
+parameter (for EELS: the power law, never the convolution FFTs).
+
+The answer is a point of the *same* problem (all free parameters); the
+covariance is the full problem's ``(JᵀWJ)⁻¹`` there, and the model's
+write-back verifies it like any solver's (:mod:`swiftfit.problem.verify`).
+
+Where it does not apply, :func:`plan` returns None and callers use the
+Levenberg–Marquardt path: a loss other than least squares, no linear or too
+many non-linear columns (``max_nonlinear``), a twin or expression on a linear
+parameter that is not affine, a model that is not affine in the linear
+columns (checked numerically). Pixels it cannot finish are handed to the
+NumPy Levenberg–Marquardt path from where varpro left them: a linear
+parameter outside its bound with ``bounded=True`` (no bounded linear solve
+here), an ill-conditioned linear system, a non-finite model, or the
+iteration limit.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import OptimizerError
+from ..problem.problem import Problem, relevance
+from ..problem.solution import Solution, Status
+from .registry import OptimizerSpec, register
+
+__all__ = ["VarproPlan", "plan", "try_varpro", "varpro"]
+
+_AFFINE_TOL = 1e-9  # relative tolerance of the numerical affinity check
+_GRAM_COND = 1e12  # column-scaled Gram matrices above this go to the LM path
+
+
+@dataclass
+class VarproPlan:
+    """Which free columns are linear, which components move with the non-linear ones."""
+
+    linear: np.ndarray  # column indices of the linear parameters
+    nonlinear: np.ndarray  # column indices of the others
+    variable: np.ndarray  # (C,) bool: the component holds a parameter that depends on a non-linear column
+    var_linear: np.ndarray  # indices into ``linear`` of the columns the variable components reach
+
+
+def _depends(problem: Problem, theta: np.ndarray):
+    """``(n_params, P)`` bool: parameter ``i`` depends on column ``j``; and the
+    derivatives at ``theta`` (for the affinity of ties).
+    """
+    _, dvals = problem.parameter_values(theta, derivatives=True)
+    P = problem.P
+    dep = np.zeros((len(problem.plans), P), dtype=bool)
+    for i, d in enumerate(dvals):
+        if d is not None:
+            dep[i] = np.any(d != 0, axis=0)
+    return dep, dvals
+
+
+def plan(problem: Problem, loss=None, max_nonlinear: int = 4) -> VarproPlan | None:
+    """The separable structure of ``problem``, or None where varpro does not apply.
+
+    A free column is *linear* when every model parameter that depends on it
+    is declared linear by its component and depends on it with a constant
+    derivative (the column itself, or an affine twin). At most
+    ``max_nonlinear`` columns may be non-linear.
+
+    Examples
+    --------
+    >>> plan(problem).linear               # doctest: +SKIP
+    array([0, 2, 3])
+    """
+    if loss is not None and (getattr(loss, "name", None) != "ls" or type(loss).__name__ != "LeastSquares"):
+        return None
+    if not isinstance(problem, Problem) or problem.P == 0 or problem.grad == "fd":
+        return None
+    P = problem.P
+    one = problem.take([0])
+    theta0 = np.asarray(problem.p0[:1], dtype=float)
+    theta1 = theta0 * 1.37 + 0.61  # a second point: the derivatives of affine ties do not move
+    dep, d0 = _depends(one, theta0)
+    _, d1 = _depends(one, theta1)
+    lin_param = np.zeros(len(problem.plans), dtype=bool)
+    owner = np.full(len(problem.plans), -1)
+    for c, comp in enumerate(problem.components):
+        for k, i in enumerate(problem.slots[c]):
+            owner[i] = c
+            lin_param[i] = bool(getattr(comp.parameters[k], "_linear", False))
+    linear = np.ones(P, dtype=bool)
+    for i in range(len(problem.plans)):
+        if not dep[i].any():
+            continue
+        if not lin_param[i] or problem.plans[i].kind == "expr":
+            linear &= ~dep[i]
+            continue
+        if not np.allclose(d0[i], d1[i], rtol=1e-12, atol=0):
+            linear &= ~dep[i]
+    lin = np.flatnonzero(linear)
+    nonlin = np.flatnonzero(~linear)
+    if lin.size == 0 or nonlin.size > max_nonlinear:
+        return None
+    variable = np.zeros(len(problem.components), dtype=bool)
+    for i in range(len(problem.plans)):
+        if owner[i] >= 0 and dep[i][nonlin].any():
+            variable[owner[i]] = True
+    reach = np.zeros(P, dtype=bool)
+    for i in range(len(problem.plans)):
+        if owner[i] >= 0 and variable[owner[i]]:
+            reach |= dep[i]
+    return VarproPlan(lin, nonlin, variable, np.flatnonzero(reach[lin]))
+
+
+def _with_active(problem: Problem, keep: np.ndarray) -> Problem:
+    """A shallow copy of ``problem`` with only the components ``keep`` active."""
+    new = copy.copy(problem)
+    new.active = problem.active & keep[None, :]
+    return new
+
+
+def _affine(problem: Problem, vp: VarproPlan, theta: np.ndarray) -> bool:
+    """Whether the model of a few pixels is affine in the linear columns at ``theta``."""
+    rows = np.arange(min(problem.B, 3))
+    sub = problem.take(rows)
+    t = theta[rows]
+    J = sub.jacobian(t)[:, :, vp.linear]
+    m0 = sub.evaluate(t)
+    t1 = t.copy()
+    t1[:, vp.linear] = t[:, vp.linear] * 0.7 + 0.3 * np.abs(t[:, vp.linear]).max(axis=1, keepdims=True) + 0.1
+    m1 = sub.evaluate(t1)
+    pred = m0 + np.einsum("bnk,bk->bn", J, t1[:, vp.linear] - t[:, vp.linear])
+    scale = np.abs(m0).max(axis=1) + np.abs(m1).max(axis=1) + 1e-300
+    with np.errstate(all="ignore"):
+        err = np.abs(m1 - pred).max(axis=1) / scale
+    return bool(np.all(np.isfinite(err)) and np.all(err <= _AFFINE_TOL))
+
+
+class _Columns:
+    """The weighted columns of a chunk, split into a constant and a moving part.
+
+    ``Xc`` (B, K, N): the columns of the components that do not move with
+    ``q``, with their Gram matrix and right-hand side, computed once. The
+    moving components (those holding a non-linear parameter) give, at each
+    ``q``, the columns ``S`` (B, T, N) added to the linear columns ``kv`` and
+    an offset ``hv``: through the problem (its model and Jacobian), or, where
+    every moving component is a power law ``A·exp(−r L)`` with its own free
+    ``A`` and ``r`` (checked against the problem's own Jacobian), from ``L``
+    kept for the chunk: one exponential per point and step.
+    """
+
+    def __init__(self, problem: Problem, vp: VarproPlan, theta: np.ndarray, yw: np.ndarray):
+        self.vp = vp
+        self.w = problem.weights
+        self.var = _with_active(problem, vp.variable)
+        const = _with_active(problem, ~vp.variable)
+        lin = vp.linear
+        B, N, K = problem.B, problem.N, lin.size
+        # the same constant columns at every pixel (no weights, no per-pixel
+        # operator, the same fixed values): computed from one pixel, shared
+        fixed = problem.fixed[:, [i for c in np.flatnonzero(~vp.variable) for i in problem.slots[c]]]
+        self.shared = self.w is None and getattr(problem, "transform", None) is None and B > 1 and \
+            not (problem.active != problem.active[:1]).any() and \
+            not ((fixed != fixed[:1]) & ~(np.isnan(fixed) & np.isnan(fixed[:1]))).any()
+        src, t0 = (const.take([0]), theta[:1]) if self.shared else (const, theta)
+        if const.active.any():
+            Xc = src.jacobian(t0)[:, :, lin]
+            hc = src.evaluate(t0) - np.einsum("bnk,bk->bn", Xc, t0[:, lin])
+        else:
+            Xc, hc = np.zeros((t0.shape[0], N, K)), np.zeros((t0.shape[0], N))
+        self.Xc = np.ascontiguousarray(self._weigh(Xc, self.w, True).transpose(0, 2, 1))
+        self.rwc = yw - self._weigh(hc, self.w)
+        if self.shared:
+            X0 = self.Xc[0]
+            self.Gc = np.broadcast_to(X0 @ X0.T, (B, K, K))
+        else:
+            self.Gc = np.einsum("bkn,bln->bkl", self.Xc, self.Xc)
+        self.bc = self.xc_dot(self.rwc[:, None, :])[..., 0]
+        self.any_var = bool(self.var.active.any())
+        self.kv = [int(k) for k in vp.var_linear]
+        self.power = None
+        if self.any_var:
+            self.power = self._power_form(problem, theta)
+
+    @staticmethod
+    def _weigh(a, w, cols=False):
+        if w is None:
+            return a
+        return a * (w[:, :, None] if cols else w)
+
+    def _power_form(self, problem: Problem, theta: np.ndarray):
+        """``[(t, q, L (N,), mask (N,))]`` per moving power law (``t`` its place in
+        ``kv``), or None (then the generic way).
+        """
+        lin, nl = list(self.vp.linear), list(self.vp.nonlinear)
+        terms = []
+        for c in np.flatnonzero(self.vp.variable):
+            comp = problem.components[c]
+            conv = getattr(problem, "convolved", None)
+            if not hasattr(comp, "_log_base") or (conv is not None and conv[c]):
+                return None
+            plans = [problem.plans[i] for i in problem.slots[c]]
+            if [p.kind for p in plans] != ["free", "free", "fixed", "fixed"]:
+                return None
+            if plans[0].column not in lin or plans[1].column not in nl:
+                return None
+            origin, cutoff = (problem.fixed[:, i] for i in problem.slots[c][2:])
+            if np.ptp(origin) or np.ptp(cutoff) or len(problem.segments) != 1:
+                return None
+            x = np.asarray(problem.coords[0], dtype=float)
+            mask, L = comp._log_base(x, float(origin[0]), float(cutoff[0]))
+            k = lin.index(plans[0].column)
+            if k not in self.kv:
+                return None
+            terms.append((self.kv.index(k), nl.index(plans[1].column), L, mask))
+        if sorted(t[0] for t in terms) != list(range(len(self.kv))) or len({t[1] for t in terms}) != len(terms):
+            return None
+        self.binscale = np.asarray(problem.binscale, dtype=float)
+        self.power = terms
+        # the form must give the problem's own columns (binned scale, masks, ...)
+        rows = np.arange(min(problem.B, 3))
+        t = theta[rows]
+        J = self._weigh(self.var.take(rows).jacobian(t), None if self.w is None else self.w[rows], True)
+        sub = self.take(rows)
+        S, hv = sub.moving(t)
+        Jq = sub.nonlinear_jacobian(t, S)
+        want_s = np.stack([J[:, :, self.vp.linear[k]] for k in self.kv], axis=1)
+        want_q = np.moveaxis(J[:, :, self.vp.nonlinear], 2, 1)
+        with np.errstate(all="ignore"):
+            ok = hv is None and np.allclose(S, want_s, rtol=1e-12, atol=0) and \
+                np.allclose(Jq, want_q, rtol=1e-10, atol=1e-12 * np.abs(want_q).max())
+        return terms if ok else None
+
+    def take(self, rows) -> _Columns:
+        new = object.__new__(_Columns)
+        new.__dict__.update(self.__dict__)
+        new.var = self.var.take(rows)
+        new.w = None if self.w is None else self.w[rows]
+        new.rwc, new.Gc, new.bc = self.rwc[rows], self.Gc[rows], self.bc[rows]
+        if not self.shared:
+            new.Xc = self.Xc[rows]
+        return new
+
+    def xc_dot(self, V):
+        """``Xcᵀ V`` for ``V`` (B, M, N): (B, K, M)."""
+        if self.shared:
+            return (V @ self.Xc[0].T).transpose(0, 2, 1)
+        return np.einsum("bkn,bmn->bkm", self.Xc, V)
+
+    def xc_comb(self, c):
+        """``Σ_k c_k Xc_k`` (B, N) for ``c`` (B, K)."""
+        if self.shared:
+            return c @ self.Xc[0]
+        return np.einsum("bkn,bk->bn", self.Xc, c)
+
+    def moving(self, theta: np.ndarray):
+        """``S`` (B, T, N) and ``hv`` (B, N) or None, weighted, at ``theta``'s non-linear values."""
+        B, N = self.rwc.shape
+        if not self.any_var:
+            return np.zeros((B, 0, N)), None
+        if self.power is not None:
+            S = np.empty((B, len(self.kv), N))
+            for t, q, L, mask in self.power:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    np.exp(-theta[:, [self.vp.nonlinear[q]]] * L, out=S[:, t])
+                S[:, t] *= mask * self.binscale
+                if self.w is not None:
+                    S[:, t] *= self.w
+            return S, None
+        lin = self.vp.linear
+        J = self.var.jacobian(theta)
+        Jv = J[:, :, lin]
+        hv = self.var.evaluate(theta) - np.einsum("bnk,bk->bn", Jv, theta[:, lin])
+        S = np.ascontiguousarray(self._weigh(Jv[:, :, self.kv], self.w, True).transpose(0, 2, 1))
+        return S, self._weigh(hv, self.w)
+
+    def nonlinear_jacobian(self, theta: np.ndarray, S) -> np.ndarray:
+        """``W ∂m/∂q`` (B, Q, N) at ``theta`` (only the moving components move with ``q``);
+        ``S`` from :meth:`moving` at the same non-linear values.
+        """
+        nl = self.vp.nonlinear
+        if self.power is not None:
+            Jq = np.zeros((S.shape[0], nl.size, S.shape[2]))
+            for t, q, L, _ in self.power:
+                Jq[:, q] = -theta[:, [self.vp.linear[self.kv[t]]]] * L * S[:, t]
+            return Jq
+        J = self.var.jacobian(theta)[:, :, nl]
+        return np.ascontiguousarray(self._weigh(J, self.w, True).transpose(0, 2, 1))
+
+    def solve(self, theta: np.ndarray, hold: np.ndarray):
+        """The best linear values at ``theta``'s non-linear ones: ``min ‖rw − (Xc + S) c‖²``.
+
+        Columns ``hold`` (B, K) keep ``theta``'s values (they do not reach the
+        model there). Returns ``c`` (B, K), the weighted residual (B, N), ``S``,
+        the scaled inverse Gram matrix with its scales, and a (B,) mask of
+        pixels whose scaled Gram matrix is too ill-conditioned.
+        """
+        S, hv = self.moving(theta)
+        kv = self.kv
+        rw = self.rwc if hv is None else self.rwc - hv
+        G = self.Gc.copy()
+        b = self.bc.copy() if hv is None else self.xc_dot(rw[:, None, :])[..., 0]
+        if kv:
+            XS = self.xc_dot(S)  # Xcᵀ S
+            SS = np.einsum("btn,bun->btu", S, S)
+            Sr = np.einsum("btn,bn->bt", S, rw)
+            for t, k in enumerate(kv):
+                G[:, :, k] += XS[:, :, t]
+                G[:, k, :] += XS[:, :, t]
+                b[:, k] += Sr[:, t]
+                for u, l in enumerate(kv):
+                    G[:, k, l] += SS[:, t, u]
+        c, Ginv, d, bad = _gram_solve(G, b, hold, theta[:, self.vp.linear])
+        res = self.residual(rw, c, S)
+        return c, res, S, (Ginv, d), bad, rw
+
+    def residual(self, rw, c, S):
+        res = rw - self.xc_comb(c)
+        for t, k in enumerate(self.kv):
+            res -= c[:, [k]] * S[:, t]
+        return res
+
+    def xt(self, v, S):
+        """``(Xc + S)ᵀ v`` for ``v`` (B, M, N): (B, K, M)."""
+        out = self.xc_dot(v)
+        if self.kv:
+            SV = np.einsum("btn,bmn->btm", S, v)
+            for t, k in enumerate(self.kv):
+                out[:, k] += SV[:, t]
+        return out
+
+
+def _gram_solve(G, b, hold, theta_lin):
+    """``c = G⁻¹ b`` per pixel on the column-scaled matrix; ``hold`` columns keep ``theta_lin``."""
+    d = np.sqrt(np.einsum("bkk->bk", G))
+    d = np.where((d > 0) & np.isfinite(d), d, 1.0)
+    K = G.shape[-1]
+    eye = np.eye(K)
+    with np.errstate(all="ignore"):
+        Gs = G / (d[:, :, None] * d[:, None, :])
+        Gs = np.where(hold[:, :, None] | hold[:, None, :], eye, Gs)
+        rs = np.where(hold, 0.0, b / d)
+        ev = np.linalg.eigvalsh(np.where(np.isfinite(Gs), Gs, eye))
+        bad = ~(ev[:, 0] > ev[:, -1] / _GRAM_COND) | ~np.isfinite(rs).all(axis=1)
+        Gs = np.where(bad[:, None, None], eye, Gs)
+        rs = np.where(bad[:, None], 0.0, rs)
+        Ginv = np.linalg.inv(Gs)
+        c = np.einsum("bkl,bl->bk", Ginv, rs) / d
+    c = np.where(hold, theta_lin, c)
+    return c, Ginv, d, bad
+
+
+def _kaufman(cols, theta, S, res, gram, hold, relq):
+    """Gradient ``Aᵀr`` and Gauss–Newton matrix ``AᵀA`` of the projected problem,
+    ``A = P⊥ W ∂m/∂q`` (Kaufman), without forming ``A``; and ``W ∂m/∂q`` (B, Q, N).
+    """
+    Ginv, d = gram
+    Jq = cols.nonlinear_jacobian(theta, S)
+    Jq = np.where(relq[:, :, None], Jq, 0.0)
+    XJ = cols.xt(Jq, S)  # (B, K, Q)
+    XJ = np.where(hold[:, :, None], 0.0, XJ) / d[:, :, None]
+    JJ = np.einsum("bqn,brn->bqr", Jq, Jq)
+    H = JJ - np.einsum("bkq,bkl,blr->bqr", XJ, Ginv, XJ)
+    g = np.einsum("bqn,bn->bq", Jq, res)
+    return g, H, Jq
+
+
+def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 1e-12, xtol: float = 1e-10,
+           max_nfev: int | None = None, vp: VarproPlan | None = None, fallback: bool = True,
+           **unused) -> Solution:
+    """Fit every pixel of ``problem`` by variable projection (see the module docstring).
+
+    Parameters
+    ----------
+    problem : Problem
+    loss : Loss, optional
+        Least squares only.
+    bounded : bool
+        Respect the bounds: the non-linear parameters by projection; a linear
+        parameter whose best value leaves its bound sends its pixel to the
+        Levenberg–Marquardt path.
+    ftol, xtol : float
+        Relative reduction of the projected χ² and relative step of the
+        non-linear parameters below which a pixel has converged (then
+        undamped Gauss–Newton steps polish it, as in :mod:`.lm`).
+    max_nfev : int, optional
+        Iterations per pixel (default ``100 * (Q + 1)``, Q non-linear columns).
+    vp : VarproPlan, optional
+        The separable structure (default :func:`plan`).
+    fallback : bool
+        Hand the pixels varpro cannot finish to the NumPy Levenberg–Marquardt
+        path (default); with False they keep a failed status.
+
+    Returns
+    -------
+    Solution
+        ``info["path"]`` is ``"varpro"``; ``info["varpro"]`` (B,) marks the
+        pixels varpro finished (the others went to the LM path);
+        ``info["model_and_jacobian"]`` gives the verification the model and
+        Jacobian varpro ended with.
+
+    Examples
+    --------
+    >>> sol = varpro(problem)               # doctest: +SKIP
+    >>> sol.info["varpro"].all()            # doctest: +SKIP
+    True
+    """
+    if unused:
+        unknown = sorted(k for k in unused if k not in ("kernel", "damping", "radius0", "gtol"))
+        if unknown:
+            raise OptimizerError(f"optimizer 'varpro' got unknown options {unknown}")
+    vp = plan(problem, loss) if vp is None else vp
+    if vp is None:
+        raise OptimizerError("varpro needs least squares and a model linear in some free parameters "
+                             "(components' linear parameters) with at most 4 non-linear free columns")
+    B, P = problem.B, problem.P
+    lin, nl = vp.linear, vp.nonlinear
+    Q = nl.size
+    lo = problem.lower if bounded else np.full(P, -np.inf)
+    hi = problem.upper if bounded else np.full(P, np.inf)
+    theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
+    limit = 100 * (Q + 1) if max_nfev is None else int(max_nfev)
+    if not _affine(problem, vp, theta):
+        raise OptimizerError("varpro: the model is not affine in its linear parameters; use 'lm'")
+    rel = relevance(problem, theta)
+    hold = ~rel[:, lin]
+    relq = rel[:, nl]
+    w = problem.weights
+    yw = problem.data if w is None else problem.data * w
+    cols = _Columns(problem, vp, theta, yw)
+    status = np.zeros(B, dtype=int)
+    nfev = np.ones(B, dtype=int)
+    nit = np.zeros(B, dtype=int)
+
+    c, res, S, (Ginv, dsc), bad, _ = cols.solve(theta, hold)
+    theta[:, lin] = c
+    cost = np.einsum("bn,bn->b", res, res)
+    status[bad | ~np.isfinite(cost)] = Status.SINGULAR
+    # Gauss–Newton steps first (λ = 0): from the usual start (a two-area or
+    # neighbour's estimate) they converge in a few steps; a refused step turns
+    # the damping on
+    lam = np.zeros(B)
+    Dq = np.zeros((B, Q))
+    eyeq = np.eye(Q)
+    while Q:
+        idx = np.flatnonzero(status == 0)
+        if idx.size == 0:
+            break
+        sub = cols.take(idx) if idx.size < B else cols
+        g, H, _ = _kaufman(sub, theta[idx], S[idx], res[idx], (Ginv[idx], dsc[idx]), hold[idx], relq[idx])
+        finite = np.isfinite(H).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+        status[idx[~finite]] = Status.NONFINITE
+        Dq[idx] = np.maximum(Dq[idx], np.sqrt(np.abs(np.where(finite[:, None], np.einsum("bqq->bq", H), 0.0))))
+        idx, g, H = idx[finite], g[finite], H[finite]
+        if idx.size == 0:
+            continue
+        D2 = np.where(relq[idx] & (Dq[idx] > 0), Dq[idx] ** 2, 1.0)
+        todo = np.arange(idx.size)
+        # damped steps until each pixel's projected χ² decreases (or it is done)
+        for _ in range(30):
+            if todo.size == 0:
+                break
+            rows = idx[todo]
+            M = H[todo] + lam[rows][:, None, None] * D2[todo][:, :, None] * eyeq
+            both = relq[rows][:, :, None] & relq[rows][:, None, :]
+            M = np.where(both, M, eyeq)
+            with np.errstate(all="ignore"):
+                step = np.einsum("bqr,br->bq", np.linalg.pinv(M), np.where(relq[rows], g[todo], 0.0))
+            tq = np.clip(theta[rows][:, nl] + step, lo[nl], hi[nl])
+            trial = theta[rows].copy()
+            trial[:, nl] = tq
+            sc = cols.take(rows)
+            with np.errstate(all="ignore"):
+                ct, rt, St, gt, badt, _ = sc.solve(trial, hold[rows])
+                cost_t = np.einsum("bn,bn->b", rt, rt)
+                actual = np.einsum("bn,bn->b", res[rows] - rt, res[rows] + rt)
+                noise = 8 * np.finfo(float).eps * np.linalg.norm(rt * (np.abs(rt) + 2 * np.abs(yw[rows])), axis=1)
+            nfev[rows] += 1
+            nit[rows] += 1
+            ok = np.isfinite(cost_t) & ~badt
+            sn = np.linalg.norm(np.sqrt(D2[todo]) * (tq - theta[rows][:, nl]), axis=1)
+            xn = np.linalg.norm(np.sqrt(D2[todo]) * theta[rows][:, nl], axis=1)
+            x_ok = sn <= xtol * np.maximum(xn, xtol)
+            acc = ok & ((actual > 0) | (x_ok & (actual >= -noise)))
+            f_ok = acc & (np.abs(actual) <= np.maximum(ftol * cost[rows], noise))
+            # accepted: write back, lower the damping, test convergence
+            a = rows[acc]
+            trial[:, lin] = np.where(acc[:, None], ct, trial[:, lin])
+            theta[a] = trial[acc]
+            res[a], cost[a], S[a] = rt[acc], cost_t[acc], St[acc]
+            Ginv[a], dsc[a] = gt[0][acc], gt[1][acc]
+            lam[a] = lam[a] / 3
+            conv = acc & (f_ok | x_ok)
+            status[rows[conv]] = np.where(f_ok[conv] & x_ok[conv], Status.FTOL_XTOL,
+                                          np.where(f_ok[conv], Status.FTOL, Status.XTOL))
+            stuck = ~acc & x_ok  # the step is below xtol and still refused: nothing left to gain
+            status[rows[stuck]] = Status.XTOL
+            over = (status[rows] == 0) & (nfev[rows] >= limit)
+            status[rows[over]] = Status.MAX_NFEV
+            lam[rows[~acc]] = np.maximum(4 * lam[rows[~acc]], 1e-3)
+            todo = todo[~acc & (status[rows] == 0)]
+    if Q == 0:  # the linear solve is the answer
+        status[status == 0] = Status.CLOSED_FORM
+    return _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols, rel, hold,
+                   bounded, lo, hi, limit, fallback, ftol, xtol)
+
+
+def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols, rel, hold, bounded,
+            lo, hi, limit, fallback, ftol, xtol) -> Solution:
+    """Covariance, the model and Jacobian for the verification, and the LM path for the rest."""
+    B, P, N = problem.B, problem.P, problem.N
+    lin, nl = vp.linear, vp.nonlinear
+    # one step of iterative refinement of the linear values (the normal equations
+    # lose cond(X)·ε; the residual, computed explicitly, brings it back)
+    with np.errstate(all="ignore"):
+        c, res2, S2, (Ginv, d), bad, rw = cols.solve(theta, hold)
+        corr = np.einsum("bkl,bl->bk", Ginv, cols.xt(res2[:, None, :], S2)[..., 0] / d) / d
+        c = np.where(hold | bad[:, None], c, c + corr)
+        res2 = cols.residual(rw, c, S2)
+        cost2 = np.einsum("bn,bn->b", res2, res2)
+    better = np.isfinite(cost2) & (cost2 <= cost)
+    theta[better[:, None] & np.isin(np.arange(P), lin)[None, :]] = c[better].ravel()
+    res[better], cost[better], S[better] = res2[better], cost2[better], S2[better]
+    done = status > 0
+    if bounded:  # a linear value outside its box is no solution of the bounded problem
+        done &= ~((theta < problem.lower) | (theta > problem.upper)).any(axis=1)
+    # the full weighted Jacobian at the answer, [Xc + S | W ∂m/∂q] in theta's column order
+    Jt = np.zeros((B, P, N))
+    Jt[:, lin] = cols.Xc
+    for t, k in enumerate(cols.kv):
+        Jt[:, lin[k]] += S[:, t]
+    if nl.size:
+        Jt[:, nl] = cols.nonlinear_jacobian(theta, S)
+    Jt = np.where(rel[:, :, None], Jt, 0.0)
+    Jw = Jt.transpose(0, 2, 1)
+    gram = np.einsum("bpn,bqn->bpq", Jt, Jt)
+    cov = np.full((B, P, P), np.nan)
+    d = np.sqrt(np.einsum("bpp->bp", gram))
+    d = np.where(rel & (d > 0), d, 1.0)
+    with np.errstate(all="ignore"):
+        gs = np.where(rel[:, :, None] & rel[:, None, :], gram / (d[:, :, None] * d[:, None, :]), np.eye(P))
+        ev = np.linalg.eigvalsh(np.where(np.isfinite(gs), gs, np.eye(P)))
+        fine = done & (ev[:, 0] > ev[:, -1] * 1e-14)
+        inv = np.linalg.inv(np.where(fine[:, None, None], gs, np.eye(P))) / (d[:, :, None] * d[:, None, :])
+    keep = rel[:, :, None] & rel[:, None, :]
+    cov[fine] = np.where(keep[fine], inv[fine], np.nan)
+    status[done & ~fine & rel.any(axis=1)] = Status.SINGULAR
+    jtr = np.einsum("bpn,bn->bp", Jt, res)
+    known = {"theta": theta.copy(), "done": done.copy(), "Jw": Jw, "model_w": yw - res, "res": res,
+             "gram": gram, "jtr": jtr}
+    info = {"path": "varpro", "varpro": done.copy(), "chisq": cost.copy(),
+            "model_and_jacobian": _Known(known, problem.weights)}
+    rest = np.flatnonzero(~done)
+    if rest.size and fallback:
+        from .lm import levenberg_marquardt
+
+        sub = problem.take(rest)
+        sub.p0 = np.clip(np.where(np.isfinite(theta[rest]), theta[rest], problem.p0[rest]), lo, hi)
+        left = max(limit - int(nfev[rest].min()), 10 * (P + 1))
+        sol = levenberg_marquardt(sub, loss, bounded=bounded, ftol=ftol, xtol=xtol, max_nfev=left, kernel="numpy")
+        theta[rest], status[rest] = sol.theta, sol.status
+        nfev[rest] += sol.nfev
+        cost[rest] = sol.objective
+        cov[rest] = sol.covariance
+        info["chisq"][rest] = sol.objective
+        known["done"][rest] = False
+    info["varpro"] = (status > 0) & known["done"]
+    return Solution(theta, status, nfev, cost, cov, nfev.copy(), nit, info)
+
+
+class _Known:
+    """``model_and_jacobian`` for :func:`swiftfit.problem.verify.verify`: the model,
+    Jacobian and least-squares sums varpro ended with, where ``theta`` is its answer
+    (else None: the verification evaluates the problem itself).
+    """
+
+    def __init__(self, known, w):
+        self.known, self.w = known, w
+
+    def __call__(self, problem, theta):
+        k = self.known
+        if problem.B != k["theta"].shape[0] or not np.array_equal(theta, k["theta"]) or not k["done"].all():
+            return None
+        if self.w is not None and not (np.asarray(self.w) > 0).all():
+            return None
+        J = k["Jw"] if self.w is None else k["Jw"] / self.w[:, :, None]
+        model = k["model_w"] if self.w is None else k["model_w"] / self.w
+        return {"model": model, "jacobian": J, "residuals": k["res"], "gram": k["gram"], "jtr": k["jtr"]}
+
+
+def try_varpro(problem: Problem, loss=None, **options) -> Solution | None:
+    """:func:`varpro` where it applies (:func:`plan`, the affinity check), else None.
+
+    The Levenberg–Marquardt solver calls this for problems that ask for it
+    (``problem.prefer_varpro``, set by :class:`~swiftfit.eels.model.EELSModel`).
+    """
+    vp = plan(problem, loss)
+    if vp is None:
+        return None
+    theta = np.clip(np.array(problem.p0, dtype=float), problem.lower, problem.upper) \
+        if options.get("bounded") else np.asarray(problem.p0, dtype=float)
+    if not _affine(problem, vp, theta):
+        return None
+    return varpro(problem, loss, vp=vp, **options)
+
+
+def _solve(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
+    return varpro(problem, loss, bounded=bounded, **options)
+
+
+register(
+    OptimizerSpec(
+        name="varpro",
+        solve=_solve,
+        bounds=True,
+        gradients=True,
+        errors=True,
+        losses=frozenset({"ls"}),
+        batched=True,
+        description="batched variable projection: linear parameters solved, the others by LM (swiftfit)",
+    )
+)
