@@ -137,7 +137,10 @@ class EELSModel(Model1D):
         base = super()._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=check)
         # linear in A and the intensities: "lm" runs variable projection when it
         # applies (swiftfit.optimizers.varpro); kernel="numpy" insists on plain LM
-        base.prefer_varpro = self.prefer_varpro
+        # (not with free onsets: the edge's onset derivative is a half-channel
+        # difference of a discontinuous model, left to plain LM as before)
+        base.prefer_varpro = bool(self.prefer_varpro) and not any(
+            e.onset_energy.free for e in self.edges if e.active)
         if self.low_loss is None:
             return base
         convolved = [bool(getattr(c, "convolved", True)) for c in base.components]

@@ -64,6 +64,7 @@ class VarproPlan:
     nonlinear: np.ndarray  # column indices of the others
     variable: np.ndarray  # (C,) bool: the component holds a parameter that depends on a non-linear column
     var_linear: np.ndarray  # indices into ``linear`` of the columns the variable components reach
+    const_linear: np.ndarray  # indices into ``linear`` of the columns the other components reach
 
 
 def _depends(problem: Problem, theta: np.ndarray):
@@ -126,10 +127,13 @@ def plan(problem: Problem, loss=None, max_nonlinear: int = 4) -> VarproPlan | No
         if owner[i] >= 0 and dep[i][nonlin].any():
             variable[owner[i]] = True
     reach = np.zeros(P, dtype=bool)
+    other = np.zeros(P, dtype=bool)
     for i in range(len(problem.plans)):
         if owner[i] >= 0 and variable[owner[i]]:
             reach |= dep[i]
-    return VarproPlan(lin, nonlin, variable, np.flatnonzero(reach[lin]))
+        elif owner[i] >= 0:
+            other |= dep[i]
+    return VarproPlan(lin, nonlin, variable, np.flatnonzero(reach[lin]), np.flatnonzero(other[lin]))
 
 
 def _with_active(problem: Problem, keep: np.ndarray) -> Problem:
@@ -183,7 +187,17 @@ class _Columns:
             not (problem.active != problem.active[:1]).any() and \
             not ((fixed != fixed[:1]) & ~(np.isnan(fixed) & np.isnan(fixed[:1]))).any()
         src, t0 = (const.take([0]), theta[:1]) if self.shared else (const, theta)
-        if const.active.any():
+        if const.active.any() and self._no_offset(const, theta, fixed):
+            # a model that is 0 without its linear values: each column is the model
+            # at a unit value (one evaluation per column, cheaper than a Jacobian)
+            Xc = np.zeros((t0.shape[0], N, K))
+            hc = np.zeros((t0.shape[0], N))
+            for k in vp.const_linear:
+                tk = t0.copy()
+                tk[:, lin] = 0.0
+                tk[:, lin[k]] = 1.0
+                Xc[:, :, k] = src.evaluate(tk)
+        elif const.active.any():
             Xc = src.jacobian(t0)[:, :, lin]
             hc = src.evaluate(t0) - np.einsum("bnk,bk->bn", Xc, t0[:, lin])
         else:
@@ -201,6 +215,18 @@ class _Columns:
         self.power = None
         if self.any_var:
             self.power = self._power_form(problem, theta)
+
+    def _no_offset(self, const, theta, fixed) -> bool:
+        """Whether the constant components give 0 when their linear values are 0, at
+        every pixel: the same fixed values and active components everywhere, and 0
+        at the first pixel (the operator of a problem is linear, so 0 stays 0).
+        """
+        if (const.active != const.active[:1]).any() or \
+                ((fixed != fixed[:1]) & ~(np.isnan(fixed) & np.isnan(fixed[:1]))).any():
+            return False
+        t = theta[:1].copy()
+        t[:, self.vp.linear] = 0.0
+        return not np.any(const.take([0]).evaluate(t))
 
     @staticmethod
     def _weigh(a, w, cols=False):
@@ -448,6 +474,7 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
     w = problem.weights
     yw = problem.data if w is None else problem.data * w
     cols = _Columns(problem, vp, theta, yw)
+    ynorm = np.sqrt(np.einsum("bn,bn->b", yw, yw))
     status = np.zeros(B, dtype=int)
     nfev = np.ones(B, dtype=int)
     nit = np.zeros(B, dtype=int)
@@ -485,16 +512,21 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
             both = relq[rows][:, :, None] & relq[rows][:, None, :]
             M = np.where(both, M, eyeq)
             with np.errstate(all="ignore"):
-                step = np.einsum("bqr,br->bq", np.linalg.pinv(M), np.where(relq[rows], g[todo], 0.0))
+                rhs = np.where(relq[rows], g[todo], 0.0)
+                if Q == 1:
+                    step = rhs / np.where(M[:, :, 0] != 0, M[:, :, 0], 1.0)
+                else:
+                    step = np.einsum("bqr,br->bq", np.linalg.pinv(M), rhs)
             tq = np.clip(theta[rows][:, nl] + step, lo[nl], hi[nl])
             trial = theta[rows].copy()
             trial[:, nl] = tq
-            sc = cols.take(rows)
+            sc = cols if rows.size == B else cols.take(rows)
             with np.errstate(all="ignore"):
                 ct, rt, St, gt, badt, _ = sc.solve(trial, hold[rows])
                 cost_t = np.einsum("bn,bn->b", rt, rt)
                 actual = np.einsum("bn,bn->b", res[rows] - rt, res[rows] + rt)
-                noise = 8 * np.finfo(float).eps * np.linalg.norm(rt * (np.abs(rt) + 2 * np.abs(yw[rows])), axis=1)
+                # rounding noise of a change of χ² (lm's estimate, bounded by Cauchy–Schwarz)
+                noise = 8 * np.finfo(float).eps * (cost_t + 2 * np.sqrt(cost_t) * ynorm[rows])
             nfev[rows] += 1
             nit[rows] += 1
             ok = np.isfinite(cost_t) & ~badt
@@ -551,9 +583,10 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
         Jt[:, lin[k]] += S[:, t]
     if nl.size:
         Jt[:, nl] = cols.nonlinear_jacobian(theta, S)
-    Jt = np.where(rel[:, :, None], Jt, 0.0)
+    if not rel.all():
+        Jt = np.where(rel[:, :, None], Jt, 0.0)
     Jw = Jt.transpose(0, 2, 1)
-    gram = np.einsum("bpn,bqn->bpq", Jt, Jt)
+    gram = Jt @ Jw
     cov = np.full((B, P, P), np.nan)
     d = np.sqrt(np.einsum("bpp->bp", gram))
     d = np.where(rel & (d > 0), d, 1.0)
@@ -565,7 +598,7 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     keep = rel[:, :, None] & rel[:, None, :]
     cov[fine] = np.where(keep[fine], inv[fine], np.nan)
     status[done & ~fine & rel.any(axis=1)] = Status.SINGULAR
-    jtr = np.einsum("bpn,bn->bp", Jt, res)
+    jtr = (Jt @ res[:, :, None])[..., 0]
     known = {"theta": theta.copy(), "done": done.copy(), "Jw": Jw, "model_w": yw - res, "res": res,
              "gram": gram, "jtr": jtr}
     info = {"path": "varpro", "varpro": done.copy(), "chisq": cost.copy(),
