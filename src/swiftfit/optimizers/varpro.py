@@ -192,11 +192,16 @@ class _Columns:
             # at a unit value (one evaluation per column, cheaper than a Jacobian)
             Xc = np.zeros((t0.shape[0], N, K))
             hc = np.zeros((t0.shape[0], N))
+            dep, _ = _depends(problem.take([0]), theta[:1])
             for k in vp.const_linear:
                 tk = t0.copy()
                 tk[:, lin] = 0.0
                 tk[:, lin[k]] = 1.0
-                Xc[:, :, k] = src.evaluate(tk)
+                # only the components this column reaches (the others give 0 there)
+                reach = np.zeros(len(problem.components), dtype=bool)
+                for c in np.flatnonzero(~vp.variable):
+                    reach[c] = any(dep[i, lin[k]] for i in problem.slots[c])
+                Xc[:, :, k] = _with_active(src, reach).evaluate(tk)
         elif const.active.any():
             Xc = src.jacobian(t0)[:, :, lin]
             hc = src.evaluate(t0) - np.einsum("bnk,bk->bn", Xc, t0[:, lin])
