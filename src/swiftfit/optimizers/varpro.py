@@ -497,9 +497,9 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
 
     fast = _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kernel)
     if fast is not None:
-        theta, status, nfev, nit, cost, res = fast
+        theta, status, nfev, nit, cost, res, full = fast
         return _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, None, yw, cols, rel, hold,
-                       bounded, lo, hi, limit, fallback, ftol, xtol)
+                       bounded, lo, hi, limit, fallback, ftol, xtol, full)
     c, res, S, (Ginv, dsc), bad, _ = cols.solve(theta, hold)
     theta[:, lin] = c
     cost = np.einsum("bn,bn->b", res, res)
@@ -509,6 +509,7 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
     # the damping on
     lam = np.zeros(B)
     Dq = np.zeros((B, Q))
+    f_last = np.zeros(B, dtype=bool)
     eyeq = np.eye(Q)
     while Q:
         idx = np.flatnonzero(status == 0)
@@ -563,9 +564,12 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
             res[a], cost[a], S[a] = rt[acc], cost_t[acc], St[acc]
             Ginv[a], dsc[a] = gt[0][acc], gt[1][acc]
             lam[a] = lam[a] / 3
-            conv = acc & (f_ok | x_ok)
+            # converged: a step below xtol, or a second reduction below ftol in a row
+            # (one more Gauss–Newton step after the first: ftol alone stops ~sqrt(ftol) away)
+            conv = acc & (x_ok | (f_ok & f_last[rows]))
             status[rows[conv]] = np.where(f_ok[conv] & x_ok[conv], Status.FTOL_XTOL,
-                                          np.where(f_ok[conv], Status.FTOL, Status.XTOL))
+                                          np.where(x_ok[conv], Status.XTOL, Status.FTOL))
+            f_last[a] = f_ok[acc]
             stuck = ~acc & x_ok  # the step is below xtol and still refused: nothing left to gain
             status[rows[stuck]] = Status.XTOL
             over = (status[rows] == 0) & (nfev[rows] >= limit)
@@ -588,7 +592,7 @@ def _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kern
         return None
     k_pow = cols.kv[0]
     const = [int(k) for k in vp.const_linear]
-    if k_pow in const:
+    if k_pow in const or len(const) + 1 != vp.linear.size:
         return None
     try:
         from ._varpro_kernel import fit_power
@@ -603,7 +607,7 @@ def _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kern
     _, _, L, mask = cols.power[0]
     mb = np.ascontiguousarray(np.broadcast_to(mask * cols.binscale, L.shape), dtype=float)
     w = np.ones((1, L.size)) if problem.weights is None else np.ascontiguousarray(problem.weights, dtype=float)
-    r, c, cost, status, nfev, nit, res = fit_power(
+    r, c, cost, status, nfev, nit, res, S, gram, jtr = fit_power(
         Xc, Gc, bc, np.ascontiguousarray(cols.rwc), np.ascontiguousarray(L, dtype=float), mb, w,
         np.ascontiguousarray(hold[:, order]), np.ascontiguousarray(theta[:, lin[order]]),
         np.ascontiguousarray(theta[:, q]), float(lo[q]), float(hi[q]), ynorm, float(ftol), float(xtol), int(limit),
@@ -611,16 +615,18 @@ def _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kern
     theta = theta.copy()
     theta[:, q] = r
     theta[:, lin[order]] = c
-    return theta, status.astype(int), nfev.astype(int), nit.astype(int), cost, res
+    cols_full = np.r_[lin[order], q]  # the kernel's Gram order, as theta's columns
+    full = {"S": S[:, None, :], "order": cols_full, "gram": gram, "jtr": jtr}
+    return theta, status.astype(int), nfev.astype(int), nit.astype(int), cost, res, full
 
 
 def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols, rel, hold, bounded,
-            lo, hi, limit, fallback, ftol, xtol) -> Solution:
+            lo, hi, limit, fallback, ftol, xtol, full=None) -> Solution:
     """Covariance, the model and Jacobian for the verification, and the LM path for the rest."""
     B, P, N = problem.B, problem.P, problem.N
     lin, nl = vp.linear, vp.nonlinear
-    if S is None:  # the compiled kernel refined its answer already
-        S, _ = cols.moving(theta)
+    if full is not None:  # the compiled kernel refined its answer and summed its Gram matrix
+        S = full["S"]
     else:
         # one step of iterative refinement of the linear values (the normal equations
         # lose cond(X)·ε; the residual, computed explicitly, brings it back)
@@ -646,7 +652,15 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     if not rel.all():
         Jt = np.where(rel[:, :, None], Jt, 0.0)
     Jw = Jt.transpose(0, 2, 1)
-    gram = Jt @ Jw
+    if full is not None and rel.all():
+        order = full["order"]
+        gram = np.empty((B, P, P))
+        gram[:, order[:, None], order[None, :]] = full["gram"]
+        jtr = np.empty((B, P))
+        jtr[:, order] = full["jtr"]
+    else:
+        gram = Jt @ Jw
+        jtr = (Jt @ res[:, :, None])[..., 0]
     cov = np.full((B, P, P), np.nan)
     d = np.sqrt(np.einsum("bpp->bp", gram))
     d = np.where(rel & (d > 0), d, 1.0)
@@ -658,7 +672,6 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     keep = rel[:, :, None] & rel[:, None, :]
     cov[fine] = np.where(keep[fine], inv[fine], np.nan)
     status[done & ~fine & rel.any(axis=1)] = Status.SINGULAR
-    jtr = (Jt @ res[:, :, None])[..., 0]
     known = {"theta": theta.copy(), "done": done.copy(), "Jw": Jw, "model_w": yw - res, "res": res,
              "gram": gram, "jtr": jtr}
     info = {"path": "varpro", "varpro": done.copy(), "chisq": cost.copy(),

@@ -257,7 +257,9 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             r = fast["residuals"][k]
             derivatives = (np.einsum("bn,bn->b", r, r), -2 * fast["jtr"][k], 2 * fast["gram"][k])
         try:
-            gaps = newton_gaps(sub2, loss, th[k], J[k], free=rel[k], derivatives=derivatives)
+            whole = len(k) == len(idx)  # no copy of the Jacobian when every pixel is judged
+            gaps = newton_gaps(sub2, loss, th if whole else th[k], J if whole else J[k],
+                               free=rel if whole else rel[k], derivatives=derivatives)
         except (NotImplementedError, TypeError):  # a loss without a gradient or Hessian: not judged
             gaps = np.zeros(len(k))
         gap[idx[k]] = gaps
