@@ -229,6 +229,11 @@ def fit_power(Xc, Gc, bc, rwc, L, mb, w, hold, tl, r0, lo, hi, ynorm, ftol, xtol
                 break
             Dq = max(Dq, math.sqrt(abs(H)))
             D2 = Dq * Dq if Dq > 0 else 1.0
+            # the Gauss–Newton step from an accepted point is already below xtol:
+            # a located minimum, no trial needed
+            if nit[b] > 0 and H > 0 and abs(g / H) <= xtol * max(abs(r), xtol):
+                code = 2
+                break
             for _ in range(30):
                 M = H + lam * D2
                 step = g / M if M != 0 else 0.0

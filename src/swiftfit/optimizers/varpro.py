@@ -521,6 +521,12 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
         status[idx[~finite]] = Status.NONFINITE
         Dq[idx] = np.maximum(Dq[idx], np.sqrt(np.abs(np.where(finite[:, None], np.einsum("bqq->bq", H), 0.0))))
         idx, g, H = idx[finite], g[finite], H[finite]
+        # the Gauss–Newton step from an accepted point is already below xtol: a located minimum
+        with np.errstate(all="ignore"):
+            gn = np.einsum("bqr,br->bq", np.linalg.pinv(H), np.where(relq[idx], g, 0.0))
+        located = (nit[idx] > 0) & np.all(np.abs(gn) <= xtol * np.maximum(np.abs(theta[idx][:, nl]), xtol), axis=1)
+        status[idx[located]] = Status.XTOL
+        idx, g, H = idx[~located], g[~located], H[~located]
         if idx.size == 0:
             continue
         D2 = np.where(relq[idx] & (Dq[idx] > 0), Dq[idx] ** 2, 1.0)
