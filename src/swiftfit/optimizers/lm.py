@@ -124,6 +124,9 @@ def levenberg_marquardt(
         NumPy code, which is
         the reference the fast path is tested against. ``"numba"`` insists
         on the kernel (an error says why it cannot), ``"numpy"`` refuses it.
+        A problem that asks for it (``problem.prefer_varpro``: an EELS
+        model's) runs variable projection under ``"auto"`` where that applies
+        (:mod:`.varpro`); ``"numpy"`` keeps it on this code.
 
     Returns
     -------
