@@ -348,6 +348,17 @@ class PowerLaw(Component):
         mask, safe, g = PowerLaw._base(x, left_cutoff, origin, r)
         return (g, -A * g * np.log(safe), A * r * g / safe, None)
 
+    @staticmethod
+    def _log_base(x, origin, left_cutoff):
+        """``(mask, L)``: the power law is ``A · exp(−r L)`` where ``mask``, 0 elsewhere.
+
+        For solvers that keep ``L`` while ``r`` moves (variable projection,
+        :mod:`swiftfit.optimizers.varpro`): one exponential per point and step.
+        """
+        d = x - origin
+        mask = (x > left_cutoff) & (d > 0)
+        return mask, np.log(np.where(mask, d, 1.0))
+
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         r"""Estimate ``A`` and ``r`` by the two-area method.
 

@@ -44,6 +44,7 @@ class EELSModel(Model1D):
     def __init__(self, spectrum, low_loss=None, auto_background=True, auto_add_edges=True,
                  GOS="hydrogenic", gos_file_path=None):
         super().__init__(spectrum)
+        self.prefer_varpro = True
         self.GOS = GOS
         self.gos_file_path = gos_file_path
         self.low_loss = None
@@ -134,6 +135,12 @@ class EELSModel(Model1D):
 
     def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True):
         base = super()._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=check)
+        # linear in A and the intensities: "lm" runs variable projection when it
+        # applies (swiftfit.optimizers.varpro); kernel="numpy" insists on plain LM
+        # (not with free onsets: the edge's onset derivative is a half-channel
+        # difference of a discontinuous model, left to plain LM as before)
+        base.prefer_varpro = bool(self.prefer_varpro) and not any(
+            e.onset_energy.free for e in self.edges if e.active)
         if self.low_loss is None:
             return base
         convolved = [bool(getattr(c, "convolved", True)) for c in base.components]

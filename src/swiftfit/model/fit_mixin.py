@@ -41,6 +41,7 @@ class FittingMixin:
         self._nfev = np.zeros(nav, dtype=int)
         self._status = np.zeros(nav, dtype=int)
         self._compiled = np.zeros(nav, dtype=bool)  # fitted wholly by a compiled kernel
+        self._varpro = np.zeros(nav, dtype=bool)  # fitted by variable projection (optimizers.varpro)
         self._lnl = np.full(nav, np.nan)
         self._nfree = np.full(nav, np.nan)
         self.fit_output = None
@@ -475,6 +476,9 @@ class FittingMixin:
             compiled = getattr(m, "_compiled", None)
             if compiled is not None and compiled.shape == m._status.shape:
                 _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), sel)
+            vp = getattr(m, "_varpro", None)
+            if vp is not None and vp.shape == m._status.shape:
+                _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), sel)
             _store(m._lnl, None, idx, lnl, sel)
             _store(m._nfree, None, idx, kk.astype(float), sel)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,

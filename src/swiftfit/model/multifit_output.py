@@ -12,7 +12,7 @@ from ..problem.solution import message as _message
 __all__ = ["MultifitOutput"]
 
 _ATTRIBUTES = ("success", "status", "nfev", "chisq", "red_chisq", "dof", "refitted", "slow_path",
-               "goodness_failed")
+               "goodness_failed", "varpro")
 
 
 class MultifitOutput:
@@ -40,6 +40,11 @@ class MultifitOutput:
         (the fused numba Levenberg–Marquardt): a model, loss, bound or
         optimizer that kernel does not take yet, ``kernel="numpy"``, or numba
         not installed. ``slow_path.data.sum()`` counts them.
+    varpro : BaseSignal of bool
+        Fitted pixels whose last fit was finished by variable projection
+        (:mod:`swiftfit.optimizers.varpro`: the linear parameters solved, the
+        others searched); an EELS model's ``multifit()`` uses it where it
+        applies, and hands the other pixels to Levenberg–Marquardt.
     goodness_failed : BaseSignal of bool
         Pixels whose best fit failed SAMFire's goodness test: they keep that
         fit (never left unfitted) and are flagged here.
@@ -73,6 +78,9 @@ class MultifitOutput:
         refitted = getattr(model, "_multifit_refitted", None)
         if refitted is None or refitted.shape != nav:
             refitted = np.zeros(nav, dtype=bool)
+        varpro = getattr(model, "_varpro", None)
+        if varpro is None or varpro.shape != nav:
+            varpro = np.zeros(nav, dtype=bool)
         compiled = getattr(model, "_compiled", None)
         if compiled is None or compiled.shape != nav:
             compiled = np.zeros(nav, dtype=bool)
@@ -93,6 +101,7 @@ class MultifitOutput:
             "refitted": signal(np.array(refitted, dtype=bool), "refitted"),
             "slow_path": signal((status != 0) & ~np.asarray(compiled, dtype=bool), "slow_path"),
             "goodness_failed": signal(np.array(flagged, dtype=bool), "goodness_failed"),
+            "varpro": signal((status != 0) & np.asarray(varpro, dtype=bool), "varpro"),
         }
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "time", getattr(model, "_multifit_time", None))

@@ -124,6 +124,9 @@ def levenberg_marquardt(
         NumPy code, which is
         the reference the fast path is tested against. ``"numba"`` insists
         on the kernel (an error says why it cannot), ``"numpy"`` refuses it.
+        A problem that asks for it (``problem.prefer_varpro``: an EELS
+        model's) runs variable projection under ``"auto"`` where that applies
+        (:mod:`.varpro`); ``"numpy"`` keeps it on this code.
 
     Returns
     -------
@@ -135,6 +138,13 @@ def levenberg_marquardt(
         raise OptimizerError(f"`damping` must be one of {_DAMPING}, got {damping!r}")
     if kernel not in _KERNELS:
         raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
+    if kernel == "auto" and getattr(problem, "prefer_varpro", False):
+        # a model that asks for it (EELS) and is separable: variable projection
+        from .varpro import try_varpro
+
+        sol = try_varpro(problem, loss, bounded=bounded, ftol=ftol, xtol=xtol, max_nfev=max_nfev)
+        if sol is not None:
+            return sol
     if kernel != "numpy":
         low = None
         if _fused.available() and damping == "trust" and not geodesic and gtol == 0:
