@@ -29,6 +29,7 @@ from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..optimizers import registry
 from ..problem.goodness import goodness, scale_covariance
 from ..problem.problem import ProblemShape
+from ..problem.request import make_request
 from ..problem.solution import Status
 from ..problem.solution import message as _status_message
 from ..problem.verify import counts_text, too_few_points, verify
@@ -446,6 +447,10 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
                 and "maxiter" not in (options.get("options") or {}):
             options["maxiter"] = 2 * cap
 
+    # the one request (swiftfit.problem.request): capabilities and the solver's options, as at every door
+    request = make_request(spec.name, _losses.LeastSquares(), bounded=bool(bounded),
+                           options={**options, "backend": "numpy"})
+    options = dict(request.options)
     state["cap"] = cap
     aborted = False
     solution = None
@@ -454,8 +459,8 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
             theta = np.zeros(0)
             status = Status.CLOSED_FORM
         else:
-            solution = too_few_points(problem) or spec.solve(problem, _losses.LeastSquares(), bounded=bounded,
-                                                             **options)
+            solution = too_few_points(problem) or request.optimizer.solve(problem, request.loss, bounded=bounded,
+                                                                          **options)
             theta = np.asarray(solution.theta[0], dtype=float)
             status = int(solution.status[0])
     except _Abort:
