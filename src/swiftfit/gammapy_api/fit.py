@@ -273,8 +273,18 @@ class Fit:
             method = "minuit"
         # the one request (swiftfit.problem.request): optimizer, capabilities, the MAP solver
         # when state.loss has priors ("lm" then minimises the loss itself), the solver's options
-        req = make_request(method, state.loss, bounded=bool(bounded and problem.bounded),
-                           options={**opts, "backend": "numpy"})
+        try:
+            req = make_request(method, state.loss, bounded=bool(bounded and problem.bounded),
+                               options={**opts, "backend": "numpy"})
+        except OptimizerError as exc:
+            if "does not support bounds" not in str(exc):
+                raise
+            limited = [n for n, lo, hi in zip(problem.names, problem.lower, problem.upper)
+                       if np.isfinite(lo) or np.isfinite(hi)]
+            raise OptimizerError(  # Fit has no `bounded`: it always respects bmin/bmax
+                f"optimizer {method!r} does not support bounds, and Fit respects the bmin/bmax of "
+                f"{limited}; use a bounded method (e.g. 'lm', 'L-BFGS-B', 'minuit') or remove the bounds"
+            ) from None
         return req.optimizer.solve(problem, loss, bounded=bounded, **req.options)
 
     def optimize(self, datasets) -> OptimizeResult:
