@@ -129,6 +129,29 @@ class Case:
             cov = cov * float(np.sum((y - mu) ** 2)) / (y.size - len(theta))
         return cov
 
+    def observed_cov(self, theta) -> np.ndarray:
+        """The inverse observed information: ``(H/2)⁻¹`` for the Hessian H of χ²
+        (or of 2·(−ln L) for counts) at ``theta``, by central differences of the closed form."""
+        y = self.stacked()
+        w = 1.0 / np.ravel(self.variance) if self.variance is not None else np.ones_like(y)
+
+        def stat(t):
+            mu = self.f(self.x, t)
+            if self.loss == "ML-poisson":
+                return 2 * np.sum(mu - y * np.log(mu))
+            return np.sum((mu - y) ** 2 * w)
+
+        th = np.asarray(theta, dtype=float)
+        P = th.size
+        h = 1e-4 * np.maximum(1.0, np.abs(th))
+        H = np.zeros((P, P))
+        for i in range(P):
+            for j in range(P):
+                a, b = np.zeros(P), np.zeros(P)
+                a[i], b[j] = h[i], h[j]
+                H[i, j] = (stat(th + a + b) - stat(th + a - b) - stat(th - a + b) + stat(th - a - b)) / (4 * h[i] * h[j])
+        return np.linalg.inv(H / 2)
+
     def stacked(self) -> np.ndarray:
         return np.ravel(self.data) if self.kind == "joint" else (self.data if self.data.ndim == 1 else self.data[0])
 
@@ -552,7 +575,9 @@ def check_outcome(case: Case, out: Outcome, optimizer: str) -> list:
     ref = reference(case)
     if out.values.shape != ref.shape:
         return [f"{out.door}: {out.values.size} values, expected {ref.size}"]
-    cov = case.fisher_cov(ref if case.fixed_at_bound else out.values)
+    observed = optimizer in OBSERVED_INFORMATION and out.door != "profile" and case.variance is not None
+    at = ref if case.fixed_at_bound else out.values
+    cov = case.observed_cov(at) if observed else case.fisher_cov(at)
     sd = np.sqrt(np.diag(cov))
     tol = tolerance(case, ref, sd)
     far = np.abs(out.values - ref) > tol
@@ -560,7 +585,7 @@ def check_outcome(case: Case, out: Outcome, optimizer: str) -> list:
         bad.append(f"{out.door}: success at {out.values[far]} but the minimum is {ref[far]} (tolerance {tol[far]})")
     if case.fixed_at_bound:
         return bad
-    rtol = 5e-2 if optimizer in OBSERVED_INFORMATION or out.door == "profile" else 1e-3
+    rtol = 5e-2 if out.door == "profile" else (1e-2 if optimizer in OBSERVED_INFORMATION else 1e-3)
     certified = getattr(case, "certified_std", None)
     if certified is not None and np.allclose(out.values, ref, rtol=1e-6, atol=0):
         sd = certified  # at the certified minimum: NIST's certified standard errors
@@ -572,7 +597,34 @@ def check_outcome(case: Case, out: Outcome, optimizer: str) -> list:
 # ------------------------------------------------------------------ the contract
 #: known disagreements: (optimizer, problem, door) -> the precise reason (xfail in the test,
 #: "xfail" in the table)
-KNOWN: dict = {}
+_RIDGE = ("ridge minimises chi2 + alpha*|theta|^2 (alpha=1 by default): another estimator, so its answer is "
+          "not chi2's minimum and its covariance not (J^T W J)^-1; every door calls it a success (the minimum "
+          "check is not run for the linear solvers)")
+_VALLEY = ("all-zero data: {opt} stops in the degenerate valley where a broad Gaussian (sigma ~ 400) cancels "
+           "a negative offset (|model| <= 6e-3, std ~ 1e5 along the valley); the Newton check's tolerance "
+           "(0.1 std) cannot see it, so the model doors report success where lm reports SINGULAR")
+_NEAR_ZERO = ("all-zero data: {opt} stops near A = 0, where the centre and sigma columns of J are ~1e-8 of the "
+              "others; the model doors' Newton check (analytic J) says 'not a minimum', minimize's (central "
+              "differences) says success: one check, two verdicts on undetermined parameters (lm: SINGULAR)")
+KNOWN: dict = {
+    **{("ridge", "linear", d): _RIDGE for d in ("fit", "multifit", "joint", "minimize", "Fit.run", "profile")},
+    **{("CG", "zero_pixel", d): _VALLEY.format(opt="CG") for d in ("fit", "multifit", "joint")},
+    **{("Newton-CG", "zero_pixel", d): _VALLEY.format(opt="Newton-CG")
+       for d in ("fit", "multifit", "joint", "minimize")},
+    ("CG", "zero_pixel", "minimize"): (
+        "minimize caps CG at lmfit's max_nfev = 2000*(P+1) = 10000 calls and aborts; m.fit leaves scipy its "
+        "own budget and ends in the valley (success): a different budget, a different verdict"),
+    ("minuit", "joint", "minimize"): (
+        "covariance rule: minimize gives (J^T J)^-1 from central differences for every method (lmfit's "
+        "convention, = Fisher's), m.fit/joint/Fit.run keep MINUIT's HESSE (the observed information); they "
+        "are 14% apart on the joint problem's weaker peak (sigma of m1: 0.768 vs 0.660)"),
+    ("trust-exact", "zero_pixel", "minimize"): _NEAR_ZERO.format(opt="trust-exact"),
+    ("SLSQP", "zero_pixel", "minimize"): _NEAR_ZERO.format(opt="SLSQP"),
+    ("TNC", "linear", "minimize"): (
+        "minimize passes lmfit's cap (maxfun = 2*2000*(P+1)) to TNC, m.fit scipy's default: at the same "
+        "minimum TNC then reports 'Converged' through minimize and 'Linear search failed' (a reported "
+        "failure) through m.fit; the doors ask the solver for different things"),
+}
 
 
 def contract(case: Case, optimizer: str, engine: str = "numpy", doors=DOORS) -> dict:
