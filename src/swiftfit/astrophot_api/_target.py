@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import losses as _losses
 from ..errors import InvalidInputError
 from ..problem.problem import ParamPlan, Problem
+from ..problem.request import make_request
 from ..problem.solution import Solution
 
 __all__ = ["FitTarget", "LIKELIHOODS"]
@@ -79,7 +79,10 @@ class FitTarget:
             self._pixels = [pixel]
         if not np.isfinite(self.problem.data).all():
             raise InvalidInputError("the data at the current position contain NaN or inf inside the signal range")
-        self.loss = _losses.get("ls" if likelihood == "gaussian" else "ML-poisson")
+        # the one request (swiftfit.problem.request) resolves the loss, as at every door
+        self.request = make_request("lm", "ls" if likelihood == "gaussian" else "ML-poisson", grad, bounded=False,
+                                    fd_scheme=fd_scheme, options={"backend": "numpy"})
+        self.loss = self.request.loss
         self.loss.check_data(self.problem)
         self.names = list(self.problem.names)
         if not self.names:

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ..problem.request import make_request
 from .base import BaseOptimizer
 
 __all__ = ["ScipyFit"]
@@ -66,6 +67,9 @@ class ScipyFit(BaseOptimizer):
         if ndf is not None and (isinstance(ndf, bool) or not isinstance(ndf, Integral) or ndf < 1):
             raise InvalidInputError(f"`ndf` must be a positive integer or None, got {ndf!r}")
         super().__init__(model, initial_state=initial_state, likelihood=likelihood, **kwargs)
+        # the one request (swiftfit.problem.request): the registered scipy method, checked
+        # against the loss and the bounds as at every other door
+        self.request = make_request(method, self.target.loss, bounded=self.fit_valid, options={"backend": "numpy"})
         self.method = method
         self.options = {} if options is None else dict(options)
         self.tol = tol

@@ -40,8 +40,8 @@ from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..model.base import BaseModel
 from ..model.joint import JointModel
-from ..optimizers import registry
 from ..optimizers import sherpa as scalar
+from ..problem.request import make_request
 from ..problem.verify import too_few_points
 from ..stats import profile as _profile
 from ..stats.fit_tables import Table, parameter_table
@@ -270,15 +270,22 @@ class Fit:
             if set(migrad) - {"ncall"}:
                 raise OptimizerError(f"`migrad_opts` accepts 'ncall', got {sorted(migrad)}")
             opts.update(migrad)
-            spec = registry.get("minuit")
-        else:
-            spec = registry.get(method)
-        if isinstance(state.loss, _losses.PriorLoss):
-            from ..optimizers.map_fit import _map_solver
-
-            spec = _map_solver(spec)  # "lm" minimises the loss itself, priors included
-        registry.check_capabilities(spec, loss_name=state.loss.name, bounded=bounded and problem.bounded)
-        return spec.solve(problem, loss, bounded=bounded, **opts)
+            method = "minuit"
+        # the one request (swiftfit.problem.request): optimizer, capabilities, the MAP solver
+        # when state.loss has priors ("lm" then minimises the loss itself), the solver's options
+        try:
+            req = make_request(method, state.loss, bounded=bool(bounded and problem.bounded),
+                               options={**opts, "backend": "numpy"})
+        except OptimizerError as exc:
+            if "does not support bounds" not in str(exc):
+                raise
+            limited = [n for n, lo, hi in zip(problem.names, problem.lower, problem.upper)
+                       if np.isfinite(lo) or np.isfinite(hi)]
+            raise OptimizerError(  # Fit has no `bounded`: it always respects bmin/bmax
+                f"optimizer {method!r} does not support bounds, and Fit respects the bmin/bmax of "
+                f"{limited}; use a bounded method (e.g. 'lm', 'L-BFGS-B', 'minuit') or remove the bounds"
+            ) from None
+        return req.optimizer.solve(problem, loss, bounded=bounded, **req.options)
 
     def optimize(self, datasets) -> OptimizeResult:
         """Minimise the joint statistic; the fitted values are written into the models.

@@ -29,6 +29,7 @@ from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..optimizers import registry
 from ..problem.goodness import goodness, scale_covariance
 from ..problem.problem import ProblemShape
+from ..problem.request import make_request
 from ..problem.solution import Status
 from ..problem.solution import message as _status_message
 from ..problem.verify import counts_text, too_few_points, verify
@@ -152,11 +153,14 @@ class ResidualProblem(ProblemShape):
 
     def _scale(self, t: np.ndarray, j: int) -> float:
         """The size of parameter ``j`` that its difference step is relative to:
-        ``|θ_j|``, else its start ``|p0_j|``, else 1. A step of ``eps^(1/3)·max(1, |θ|)``
+        ``|θ_j|`` (at least 1e-3 of its start), else its start ``|p0_j|``, else 1. A step of ``eps^(1/3)·max(1, |θ|)``
         is larger than a parameter of order 1e-6 itself (Hahn1's ``b7``) and
         gives a Jacobian with no correct digit there.
         """
-        for size in (abs(float(t[j])), abs(float(self.p0[0, j]))):
+        start = abs(float(self.p0[0, j]))
+        # not below 1e-3 of the start: a parameter that ends on a bound at 0 up to rounding
+        # (1e-17 after SLSQP) would get a step that cannot move the model (a zero column)
+        for size in (max(abs(float(t[j])), 1e-3 * start if np.isfinite(start) else 0.0), start):
             if size > 0 and np.isfinite(size):
                 return size
         return 1.0
@@ -442,10 +446,17 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
     if cap is not None:
         if spec.name in ("lm", "trf", "dogbox"):
             options.setdefault("max_nfev", cap)
+        elif spec.name == "minuit":  # MINUIT's call budget is ncall (it takes no maxiter)
+            if "ncall" not in options:
+                options.setdefault("max_nfev", cap)
         elif spec.kind == "local" and not spec.linear and "maxiter" not in options \
                 and "maxiter" not in (options.get("options") or {}):
             options["maxiter"] = 2 * cap
 
+    # the one request (swiftfit.problem.request): capabilities and the solver's options, as at every door
+    request = make_request(spec.name, _losses.LeastSquares(), bounded=bool(bounded),
+                           options={**options, "backend": "numpy"})
+    options = dict(request.options)
     state["cap"] = cap
     aborted = False
     solution = None
@@ -454,8 +465,8 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
             theta = np.zeros(0)
             status = Status.CLOSED_FORM
         else:
-            solution = too_few_points(problem) or spec.solve(problem, _losses.LeastSquares(), bounded=bounded,
-                                                             **options)
+            solution = too_few_points(problem) or request.optimizer.solve(problem, request.loss, bounded=bounded,
+                                                                          **options)
             theta = np.asarray(solution.theta[0], dtype=float)
             status = int(solution.status[0])
     except _Abort:

@@ -11,10 +11,8 @@ import sympy
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..errors import FitFailedError, FitWarning, InvalidInputError, OptimizerError
+from ..errors import FitFailedError, FitWarning, InvalidInputError
 from ..optimizers import registry
-from ..optimizers.map_fit import with_priors
-from ..optimizers.scipy_min import METHODS as SCIPY_MINIMIZE_METHODS
 from ..problem.compile import compile_problem
 from ..problem.goodness import (
     goodness,
@@ -22,6 +20,7 @@ from ..problem.goodness import (
     scale_covariance,
 )
 from ..problem.problem import Problem, nonzero_columns, relevance
+from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status, message
 from ..problem.verify import counts_text, too_few_points
 from ..problem.verify import verify as _verify
@@ -218,7 +217,7 @@ class FittingMixin:
         grad, bounded = _none_as_hyperspy(grad, bounded)
         spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
         # verify=False: the optimizer's own word (scipy minimizers take it too), unchecked
-        verify = bool(kwargs.get("verify", True) if spec.name in _SCIPY_METHODS else kwargs.pop("verify", True))
+        verify = self._request.verify
         # a constrained optimum (SLSQP constraints) or ODR's errors-in-variables one is no
         # minimum of the residuals alone: the Newton check does not apply
         verify = verify and not kwargs.get("constraints") and spec.name != "odr"
@@ -248,35 +247,16 @@ class FittingMixin:
         return self.fit_output if return_info else None
 
     def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
-        """Resolve and check optimizer, loss and gradient options, up front."""
-        spec = registry.get("lm" if optimizer is None else optimizer)
-        from ..engines import check_backend, get_backend
-
-        backend = check_backend(kwargs.pop("backend", None) or get_backend()[0])
-        dtype = kwargs.pop("dtype", None)  # the JAX precision (backend="jax" only)
-        if dtype is not None and backend != "jax":
-            raise InvalidInputError(f"`dtype` ({dtype!r}) applies to backend='jax' only, got backend={backend!r}")
-        if not isinstance(bounded, (bool, np.bool_)):
-            raise InvalidInputError(f"`bounded` must be True or False, got {bounded!r}")
-        huber_delta = kwargs.pop("huber_delta", None)
-        huber_delta = 1.0 if huber_delta is None else huber_delta  # None: the default, as in HyperSpy
-        errordef = kwargs.pop("errordef", None)
-        rescale = kwargs.pop("rescale_covariance", None)
-        custom_grad = grad if callable(grad) else None
-        if custom_grad is not None and not callable(loss_function):
-            raise InvalidInputError(
-                "a callable `grad` is the gradient of a custom `loss_function`; with a built-in "
-                "loss use grad='auto', 'analytical' or 'fd'"
-            )
-        loss = _losses.get(loss_function, huber_delta=huber_delta, grad=custom_grad, model=self, errordef=errordef)
-        registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
-        grad_mode = "auto" if custom_grad is not None else grad
-        loss, spec = with_priors(loss, spec, [p for c in self._components for p in c.parameters])
-        if backend == "jax":  # the JAX engine (swiftfit.engines): "lm" and "ls" only
-            from ..engines.jax.lm import jax_spec
-
-            spec = jax_spec(spec, loss, dtype)
-        return spec, loss, grad_mode, rescale
+        """Resolve and check optimizer, loss and gradient options, up front, by the
+        one request function (:func:`swiftfit.problem.request.make_request`);
+        ``kwargs`` keeps only the solver's options. The request is ``self._request``.
+        """
+        req = make_request(optimizer, loss_function, grad, bounded, options=kwargs, model=self,
+                           parameters=[p for c in self._components for p in c.parameters])
+        kwargs.clear()
+        kwargs.update(req.options)
+        self._request = req
+        return req.optimizer, req.loss, req.gradients, req.rescale_covariance
 
     def _remember_fit(self, loss, bounded) -> None:
         """The loss (without priors) and bounds of the last fit of any kind
@@ -297,14 +277,7 @@ class FittingMixin:
                         f"the starting value of {problem.names[j]} ({float(start[0, j])!r}) is outside the "
                         f"support of its prior {prior!r}; start the fit inside it"
                     )
-        if spec.needs_finite_bounds:
-            missing = [n for n, lo, hi in zip(problem.names, problem.lower, problem.upper)
-                       if not (np.isfinite(lo) and np.isfinite(hi))]
-            if missing:
-                raise OptimizerError(
-                    f"optimizer {spec.name!r} needs finite bounds (bmin and bmax) on every free "
-                    f"parameter; missing for {missing} (Finite upper and lower bounds are needed)"
-                )
+        check_finite_bounds(spec, problem)
         if bounded and problem.bounded:
             p0 = problem.p0
             outside = ((p0 < problem.lower) | (p0 > problem.upper)).any(axis=0)
@@ -629,9 +602,6 @@ class FittingMixin:
                     np.zeros((len(chunk), problem.N)))
         out[start:start + len(chunk)][:, mask] = total
 
-
-# the scipy.optimize.minimize methods, which take ``verify`` themselves
-_SCIPY_METHODS = frozenset(SCIPY_MINIMIZE_METHODS)
 
 # statuses whose parameters are not determined: their errors are NaN
 _UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,

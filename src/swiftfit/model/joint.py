@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import losses as _losses
 from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerError
-from ..optimizers import registry
+from ..optimizers.map_fit import with_priors
 from ..problem.compile import compile_problem
+from ..problem.request import make_request
 from ..problem.verify import too_few_points
 from .base import BaseModel
-from .fit_mixin import with_priors
 
 __all__ = ["JointModel"]
 
@@ -102,19 +102,19 @@ class JointModel:
 
     # ---------------------------------------------------------- setup
     def _setup(self, optimizer, loss_function, grad, bounded, kwargs):
-        spec = registry.get("lm" if optimizer is None else optimizer)
-        huber_delta = kwargs.pop("huber_delta", 1.0)
-        rescale = kwargs.pop("rescale_covariance", None)
-        names = loss_function if isinstance(loss_function, (list, tuple)) else [loss_function] * len(self.models)
-        if len(names) != len(self.models):
-            raise InvalidInputError(f"`loss_function` must be one loss or {len(self.models)} (one per model), got {len(names)}")
-        if any(callable(n) and not isinstance(n, _losses.Loss) for n in names) or callable(grad):
-            raise InvalidInputError("custom loss functions are for single models; a JointModel takes named losses")
-        losses = [_losses.get(n, huber_delta=huber_delta) for n in names]
-        for m, loss in zip(self.models, losses):
-            registry.check_capabilities(spec, loss_name=loss.name, bounded=bounded)
-            m._remember_fit(loss, bounded)  # each model's own loss, for its profiles
-        return spec, losses, rescale
+        """The one request (:func:`~swiftfit.problem.request.make_request`), one
+        loss per model; ``kwargs`` keeps only the solver's options.
+        """
+        engine = kwargs.get("backend") or "numpy"  # a joint problem is fitted by the NumPy engine
+        if engine != "numpy":
+            raise InvalidInputError(f"`backend` of a joint fit must be 'numpy', got {engine!r}")
+        req = make_request(optimizer, loss_function, grad, bounded, options={**kwargs, "backend": "numpy"},
+                           n_datasets=len(self.models))
+        kwargs.clear()
+        kwargs.update(req.options)
+        for m, loss in zip(self.models, req.losses):
+            m._remember_fit(loss, req.bounded)  # each model's own loss, for its profiles
+        return req.optimizer, list(req.losses), req.rescale_covariance
 
     def _loss(self, losses, problem, spec):
         if len({loss.name for loss in losses}) == 1 and losses[0].name == "ls":

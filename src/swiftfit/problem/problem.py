@@ -151,8 +151,9 @@ class Problem(ProblemShape):
         # a joint problem stacks several datasets: each segment has its own
         # components, coordinates, bin widths and operator, and its own block
         # of data points (in order)
+        # (one dataset: its block is every data point; -1 here made a joint loss drop the last point)
         self.segments = segments if segments is not None else [
-            Segment(list(range(len(self.components))), coords, binscale, transform)
+            Segment(list(range(len(self.components))), coords, binscale, transform, int(np.shape(data)[-1]))
         ]
         if grad == "analytical":
             missing = [c.name for c in self.components if not c._has_gradients]

@@ -39,7 +39,6 @@ from scipy.optimize import brentq
 
 from .. import losses as _losses
 from ..errors import InvalidInputError
-from ..optimizers import registry
 
 __all__ = ["confidence", "joint_view", "scan_values", "stat_contour", "stat_profile", "stat_surface"]
 
@@ -150,21 +149,20 @@ class _Context:
         out = getattr(m, "_last_fit_setup", None) or getattr(m, "fit_output", None)
         if loss_function is None:
             loss_function = "ls" if out is None else out.get("loss_function", "ls")
-        custom = loss_function == "custom"
-        if not custom:
-            self.loss = _losses.get(loss_function, model=m)
-            custom = isinstance(self.loss, _losses.CustomLoss)
-        if custom:
+        if loss_function == "custom" or isinstance(loss_function, _losses.CustomLoss) or (
+                callable(loss_function) and not isinstance(loss_function, _losses.Loss)):
             raise ValueError(
                 "a custom loss cannot be profiled; use a built-in loss ('ls', 'ML-poisson', "
                 "'huber' or a Loss object)"
             )
         self.bounded = bool(out.get("bounded", False)) if (bounded is None and out is not None) else bool(bounded)
-        # priors (MAP fits) are part of the statistic being profiled, and the
-        # re-optimisation must minimise it too, as the fit did
-        from ..optimizers.map_fit import with_priors
+        # the one request (swiftfit.problem.request): priors (MAP fits) are part of the
+        # statistic being profiled, and the re-optimisation minimises it too, as the fit did
+        from ..problem.request import make_request
 
-        self.loss, self.solver = with_priors(self.loss, registry.get("lm"), _all_parameters(m))
+        request = make_request("lm", loss_function, bounded=self.bounded, parameters=_all_parameters(m),
+                               options={"backend": "numpy"})
+        self.loss, self.solver = request.loss, request.optimizer
         self.pixel = _pixel(m)
         self.problem = m._problem([self.pixel])
         self.params = _all_parameters(m)
