@@ -50,6 +50,9 @@ SUPPORTED_PRIVATE = {
     "_lazy": "signal: whether its data are a dask array",
     "_get_current_data": "signal: the data at the current position; model: m(...) at the current position",
     "_channel_switches": "model: the boolean mask of the channels in the signal range (array order)",
+    "_load_dictionary": "Parameter/Component/Model: set from `as_dictionary()`'s output (HyperSpy's layout, "
+                        "no pickle); returns the id the parameter/component was made from",
+    "_get_component": "model: a component from itself, its index or its name (a list for several)",
 }
 
 
