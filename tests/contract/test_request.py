@@ -30,7 +30,7 @@ def test_request_is_frozen_and_leaves_the_options_alone():
 
 @pytest.mark.parametrize("kwargs, error, text", [
     ({"optimizer": "newton"}, OptimizerError, "`optimizer` must be one of"),
-    ({"loss_function": "chi2"}, InvalidInputError, "`loss_function` must be one of"),
+    ({"loss_function": "chi2"}, InvalidInputError, "loss_function must be one of"),
     ({"grad": "exact"}, InvalidInputError, "`grad` must be one of ('auto', 'analytical', 'fd')"),
     ({"fd_scheme": "5-point"}, InvalidInputError, "`fd_scheme` must be one of"),
     ({"bounded": "yes"}, InvalidInputError, "`bounded` must be True or False, got 'yes'"),

@@ -299,9 +299,9 @@ def test_model_free_parameters_of_active_components_in_hyperspy_order():
     g, o = Gaussian(), Offset()
     m.extend([g, o])
     g.sigma.free = False
-    assert m._free_parameters == (g.A, g.centre, o.offset)
+    assert list(m._free_parameters) == [g.A, g.centre, o.offset]
     g.active = False
-    assert m._free_parameters == (o.offset,)
+    assert list(m._free_parameters) == [o.offset]
 
 
 def test_get_current_data_of_signals_and_models():

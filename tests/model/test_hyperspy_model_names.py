@@ -128,8 +128,10 @@ def test_parameter_create_array_from_the_axes_manager():
     p.map = None  # back to one value
     p._create_array()
     assert p.map.shape == (3, 4) and (p.map["values"] == 2.5).all()
-    with pytest.raises(ValueError, match="no axes manager"):
-        sf.Parameter("a")._create_array()
+    # outside a model and with no axes manager set: a single position
+    q = sf.Parameter("a", value=1.5)
+    q._create_array()
+    assert q.map["values"].ravel().tolist() == [1.5]
 
 
 def test_fixed_parameters_are_set_at_fitted_pixels():

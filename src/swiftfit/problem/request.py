@@ -153,7 +153,7 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
     >>> make_request(loss_function="chi2")
     Traceback (most recent call last):
     ...
-    swiftfit.errors.InvalidInputError: `loss_function` must be one of ('ls', 'ML-poisson', 'huber') or a callable, got 'chi2'
+    swiftfit.errors.InvalidInputError: loss_function must be one of ('ls', 'ML-poisson', 'huber') or a callable, got 'chi2'
     """
     from ..engines import check_backend, get_backend
 
