@@ -194,7 +194,7 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
 
 
 @njit(cache=True, error_model="numpy")
-def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
+def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
                ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb, ex, R):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
@@ -242,7 +242,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
 
     cur = 0
     _fill(theta)
-    cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
+    cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, rb[cur],
                                 Jb[cur], jlob[cur], jhib[cur], ex, R)
     nfev = 1
     njev = 1
@@ -365,7 +365,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 pred += z[i] * (2.0 * gs[i] - acc)
         nxt = 1 - cur
         _fill(trial)
-        cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
+        cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f,
                                         rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
         nfev += 1
         njev += 1
@@ -439,7 +439,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
               ftol, xtol, max_nfev, radius0, ex, n_reg, status, nfev, njev, nit, cost, cov, nsvd):
     """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
     work buffers (runs without the GIL: :func:`fit_pixels` calls it from
@@ -455,7 +455,7 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
     R = np.empty((n_reg, N))
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
-        st, nf, nj, ni, cs, ns = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
+        st, nf, nj, ni, cs, ns = _fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
                                             FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
                                             f, Jb, jlob, jhib, rb, ex, R)
         status[b] = st
@@ -466,7 +466,7 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
         nsvd[b] = ns
 
 
-def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
                ftol, xtol, max_nfev, radius0, ex, n_reg):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
     receives the results. Returns status, nfev, njev, nit, χ², covariance
@@ -490,7 +490,7 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
     cost = np.empty(B)
     cov = np.empty((B, P, P))
     out = (status, nfev, njev, nit, cost, cov, nsvd)
-    args = (x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+    args = (x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
             ftol, xtol, max_nfev, radius0, ex, n_reg)
     n_blocks = min(B, 64)
     edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
@@ -508,7 +508,7 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
+def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
     """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P) and ``Jᵀr`` (B, P)
     at ``THETA``: what one iteration needs, exposed for the tests.
     """
@@ -530,7 +530,7 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
-        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
+        _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
                   ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]

@@ -1,0 +1,198 @@
+"""Compiled (numba) 2-D components of the fused Levenberg–Marquardt.
+
+A 2-D problem reaches the kernel as flattened pixel coordinates: two arrays
+``x`` and ``y`` of length ``N`` (one entry per pixel, in the order of the
+data), so the channel loop of :func:`.model.evaluate` and the Gram matrix do
+not change; a component here reads ``(x[n], y[n])``. The formulas are those
+of :mod:`swiftfit.components.two_d` and :mod:`swiftfit.components.galaxy`
+(the NumPy reference the tests hold these to, per component and parameter).
+
+When the pixels form a raster — ``x[n] = x0 + (n mod W)·dx``,
+``y[n] = y0 + (n div W)·dy``, as Model2D's full frames and small ROIs do —
+``grid = [W, H, x0, dx, y0, dy]`` (else ``W = 0``) lets a Gaussian2D be
+evaluated only in the box of ``WINDOW`` widths around its centre (beyond it
+the profile is below ``exp(-WINDOW²/2) ≈ 3e-18`` of its peak), and, without
+rotation, as the product of one exponential per column and one per row
+(``W + H`` exponentials instead of ``W·H``). Its Jacobian columns then cover
+the flattened range of the box's rows, which keeps the Gram matrix of a frame
+with many spots to the overlaps of those bands.
+
+Kind codes start at :data:`FIRST` so the 1-D kinds of :mod:`.model` can grow
+without renumbering.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+FIRST = 100
+GAUSSIAN2D, LORENTZIAN2D, MOFFAT2D, POLYNOMIAL2D = 100, 101, 102, 103
+WINDOW = 9.0  # as model.WINDOW: half-width of a Gaussian's box, in its larger sigma
+_TWO_PI = 2.0 * math.pi
+
+
+@njit(cache=True, error_model="numpy")
+def _span(c, half, a0, step, size):
+    """Indices ``[i0, i1)`` of the grid points ``a0 + i·step`` within ``half`` of ``c``."""
+    t0 = (c - half - a0) / step
+    t1 = (c + half - a0) / step
+    if t0 > t1:
+        t0, t1 = t1, t0
+    i0 = max(int(math.ceil(t0)), 0) if t0 > -1.0 else 0
+    i1 = min(int(math.floor(t1)) + 1, size) if t1 < size else size
+    return i0, max(i1, i0)
+
+
+@njit(cache=True, error_model="numpy")
+def box(kind, q, k0, grid, N):
+    """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of the raster where a
+    component is not negligible (the whole image unless it is a Gaussian2D on
+    a raster with finite parameters).
+    """
+    W = int(grid[0])
+    if W <= 0:
+        return 0, 1, 0, N
+    H = int(grid[1])
+    if kind != GAUSSIAN2D:
+        return 0, H, 0, W
+    half = WINDOW * max(abs(q[k0 + 1]), abs(q[k0 + 2]))
+    cx = q[k0 + 3]
+    cy = q[k0 + 4]
+    if not (math.isfinite(half) and math.isfinite(cx) and math.isfinite(cy)):
+        return 0, H, 0, W
+    c0, c1 = _span(cx, half, grid[2], grid[3], W)
+    r0, r1 = _span(cy, half, grid[4], grid[5], H)
+    return r0, r1, c0, c1
+
+
+@njit(cache=True, error_model="numpy")
+def window(kind, q, k0, grid, N):
+    """The flattened range ``[lo, hi)`` of pixels a component's Jacobian covers."""
+    r0, r1, c0, c1 = box(kind, q, k0, grid, N)
+    if r1 <= r0 or c1 <= c0:
+        return 0, 0
+    W = int(grid[0])
+    if W <= 0:
+        return c0, c1
+    return r0 * W + c0, (r1 - 1) * W + c1
+
+
+@njit(cache=True, error_model="numpy")
+def _ipow(a, k):
+    out = 1.0
+    for _ in range(k):
+        out *= a
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _row(col, k, P):
+    # the Jacobian row of parameter k: its theta column, or the scratch row P when fixed
+    return col[k] if col[k] >= 0 else P
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
+    """Add component ``kind`` (parameters ``q[k0:k0+m]``) to the model ``f``
+    and its weighted derivatives to the rows ``col[k0:k0+m]`` of ``J`` (row
+    ``P`` for fixed parameters). ``R`` (at least 2 rows of ``N``) is scratch.
+    """
+    N = x.size
+    W = int(grid[0])
+    r0, r1, c0, c1 = box(kind, q, k0, grid, N)
+    if W <= 0:
+        W = N  # not a raster: one "row" of all the pixels
+    if kind == POLYNOMIAL2D:
+        order = 0
+        while (order + 1) * (order + 2) // 2 < m:
+            order += 1
+        for r in range(r0, r1):
+            for i in range(c0, c1):
+                n = r * W + i
+                sn = bs[n] * (w[n] if use_w else 1.0)
+                acc = 0.0
+                k = 0
+                for d in range(order + 1):
+                    for e in range(d + 1):
+                        t = _ipow(x[n], d - e) * _ipow(y[n], e)
+                        acc += q[k0 + k] * t
+                        j = col[k0 + k]
+                        J[j if j >= 0 else P, n] += t * sn
+                        k += 1
+                f[n] += acc
+        return
+    j0 = _row(col, k0, P)
+    j1 = _row(col, k0 + 1, P)
+    j2 = _row(col, k0 + 2, P)
+    j3 = _row(col, k0 + 3, P)
+    j4 = _row(col, k0 + 4, P)
+    j5 = _row(col, k0 + 5, P) if m > 5 else P
+    A = q[k0]
+    a1 = q[k0 + 1]
+    a2 = q[k0 + 2]
+    cx = q[k0 + 3]
+    cy = q[k0 + 4]
+    rot = m > 5
+    cs = math.cos(q[k0 + 5]) if rot else 1.0
+    sn_ = math.sin(q[k0 + 5]) if rot else 0.0
+    separable = kind == GAUSSIAN2D and not rot and int(grid[0]) > 0
+    if separable:  # exp(-p²/2) per column in R[0], exp(-q²/2) per row in R[1]
+        for i in range(c0, c1):
+            p = (x[i] - cx) / a1
+            R[0, i] = math.exp(-0.5 * p * p)
+        for r in range(r0, r1):
+            qq = (y[r * W] - cy) / a2
+            R[1, r] = math.exp(-0.5 * qq * qq)
+    for r in range(r0, r1):
+        for i in range(c0, c1):
+            n = r * W + i
+            dx = x[n] - cx
+            dy = y[n] - cy
+            u = cs * dx + sn_ * dy
+            v = cs * dy - sn_ * dx
+            sn = bs[n] * (w[n] if use_w else 1.0)
+            if kind == MOFFAT2D:  # a1 = alpha, a2 = beta
+                p = dx / a1
+                qq = dy / a1
+                Q = 1.0 + p * p + qq * qq
+                shape = Q ** (-a2) / (math.pi * a1 * a1)
+                g = (a2 - 1.0) * shape
+                fv = A * g
+                k = 2.0 * a2 * fv / (Q * a1)
+                f[n] += fv
+                J[j0, n] += g * sn
+                J[j1, n] += (k * (p * p + qq * qq) - 2.0 * fv / a1) * sn
+                J[j2, n] += A * shape * (1.0 - (a2 - 1.0) * math.log(Q)) * sn
+                J[j3, n] += k * p * sn
+                J[j4, n] += k * qq * sn
+                continue
+            p = u / a1
+            qq = v / a2
+            if kind == GAUSSIAN2D:
+                e = R[0, i] * R[1, r] if separable else math.exp(-0.5 * (p * p + qq * qq))
+                g = e / (_TWO_PI * a1 * a2)
+                fv = A * g
+                d1 = fv * (p * p - 1.0) / a1
+                d2 = fv * (qq * qq - 1.0) / a2
+                fu = -fv * p / a1
+                fw = -fv * qq / a2
+            else:  # LORENTZIAN2D: a1, a2 = gamma_x, gamma_y
+                Q = 1.0 + p * p + qq * qq
+                g = 1.0 / (_TWO_PI * a1 * a2 * Q * math.sqrt(Q))
+                fv = A * g
+                k = 3.0 * fv / Q
+                d1 = (k * p * p - fv) / a1
+                d2 = (k * qq * qq - fv) / a2
+                fu = -k * p / a1
+                fw = -k * qq / a2
+            f[n] += fv
+            J[j0, n] += g * sn
+            J[j1, n] += d1 * sn
+            J[j2, n] += d2 * sn
+            # du/dx0 = -c, dv/dx0 = s, du/dy0 = -s, dv/dy0 = -c, du/dθ = v, dv/dθ = -u
+            J[j3, n] += (sn_ * fw - cs * fu) * sn
+            J[j4, n] += (-sn_ * fu - cs * fw) * sn
+            if rot:
+                J[j5, n] += (v * fu - u * fw) * sn
