@@ -22,15 +22,20 @@ pytest.importorskip("numba")
 C2 = sf.model.components2D
 
 
-def _spots(nav=(3, 2), size=(12, 15), seed=0):
-    """Two Gaussian spots on a tilted plane, Gaussian noise of σ = 0.5."""
+def _spots(nav=(3, 2), size=(12, 15), seed=0, moffat=False):
+    """Two Gaussian spots on a tilted plane, Gaussian noise of σ = 0.5; with
+    ``moffat`` the first spot is a Moffat profile (α = 2, β = 2.5)."""
     rng = np.random.default_rng(seed)
     H, W = size
     X, Y = np.meshgrid(np.arange(W, dtype=float), np.arange(H, dtype=float))
     B = int(np.prod(nav))
     cx = 5.0 + rng.uniform(-0.5, 0.5, (B, 1, 1))
     cy = 6.0 + rng.uniform(-0.5, 0.5, (B, 1, 1))
-    data = (300 * np.exp(-0.5 * (((X - cx) / 1.3) ** 2 + ((Y - cy) / 1.8) ** 2)) / (2 * np.pi * 1.3 * 1.8)
+    if moffat:
+        first = 300 * 1.5 / (np.pi * 4.0) * (1 + ((X - cx) ** 2 + (Y - cy) ** 2) / 4.0) ** -2.5
+    else:
+        first = 300 * np.exp(-0.5 * (((X - cx) / 1.3) ** 2 + ((Y - cy) / 1.8) ** 2)) / (2 * np.pi * 1.3 * 1.8)
+    data = (first
             + 120 * np.exp(-0.5 * (((X - 11.0) ** 2 + (Y - 3.0) ** 2) / 1.5**2)) / (2 * np.pi * 1.5**2)
             + 2.0 + 0.1 * X - 0.05 * Y + rng.normal(0, 0.5, (B, H, W)))
     return data.reshape(nav + size)
@@ -48,11 +53,12 @@ _CASES = {
                                              add_rotation=True, rotation_angle=-0.2),
                              C2.Offset(offset=2.5)],
     "moffat2d": lambda: [C2.Moffat2D(A=280, alpha=2.0, beta=2.5, centre_x=5.2, centre_y=5.8),
+                         C2.Gaussian2D(A=100, sigma_x=1.4, sigma_y=1.6, centre_x=10.8, centre_y=3.1),
                          C2.Polynomial2D(order=2, a00=2.0, a10=0.1, a01=-0.05, a20=1e-3, a11=-1e-3, a02=2e-3)],
     "expression": lambda: [C2.Expression("h * exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * s ** 2))", name="spot",
                                          h=15.0, x0=5.2, y0=5.8, s=1.5),
                            C2.Expression("a + b * x + c * y", name="plane", a=2.0, b=0.1, c=-0.05)],
-    "expression_rotated": lambda: [C2.Expression("h * exp(-x ** 2 / (2 * sx ** 2) - y ** 2 / (2 * sy ** 2))",
+    "expression_rotated": lambda: [C2.Expression("h * exp(-(x - x0) ** 2 / (2 * sx ** 2) - (y - y0) ** 2 / (2 * sy ** 2))",
                                                  name="spot", add_rotation=True, rotation_center=("x0", "y0"),
                                                  h=15.0, sx=1.2, sy=1.9, x0=5.2, y0=5.8, rotation_angle=0.2),
                                    C2.Offset(offset=2.5)],
@@ -128,7 +134,7 @@ def _all_maps(m, field):
 
 @pytest.mark.parametrize("case", ["gaussian2d", "gaussian2d_rotated", "moffat2d", "expression"])
 def test_fast_multifit_2d_equals_numpy_reference(case):
-    data = _spots(seed=4)
+    data = _spots(seed=4, moffat=case == "moffat2d")
     out = {}
     for kernel in ("numba", "numpy"):
         m = _model(data, case)
