@@ -164,19 +164,18 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
 
 
 @njit(cache=True, error_model="numpy")
-def _cov(G, rel, D, out, L, tmp, e, colv):
+def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
     Cholesky; False (and NaN) where the Gram matrix is singular or too ill
-    conditioned for it (the caller then takes the SVD).
+    conditioned for it (the caller then takes the SVD). ``Gs`` is scratch.
     """
     P = G.shape[0]
-    Gs = np.zeros((P, P))
     for i in range(P):
         for j in range(P):
             if rel[i] and rel[j]:
                 Gs[i, j] = G[i, j] / (D[i] * D[j])
-            elif i == j:
-                Gs[i, j] = 1.0
+            else:
+                Gs[i, j] = 1.0 if i == j else 0.0
     for i in range(P):
         for j in range(P):
             out[i, j] = np.nan
@@ -195,40 +194,30 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
 
 @njit(cache=True, error_model="numpy")
 def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
-               ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb, ex, R):
+               ftol, xtol, max_nfev, radius0, out_cov, f, Jb, jlob, jhib, rb, ex, R, wk):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``f, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
-    (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap).
+    (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap),
+    and so are the small arrays in ``wk`` (see :func:`_work`): a fit allocates
+    nothing, which matters on small problems (a 5×5 ROI).
     Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
     SVD factorisations (ill-conditioned points) it took.
     """
     N = x.size
     P = theta.size
     Q = fixedq.size
-    q = fixedq.copy()
-    G = np.empty((P, P))
-    g = np.empty(P)
-    Gs = np.empty((P, P))
-    gs = np.empty(P)
-    L = np.empty((P, P))
-    tmp = np.empty(P)
-    z = np.empty(P)
-    zgn = np.empty(P)
-    D = np.zeros(P)
-    Dn = np.ones(P)
-    rel = np.zeros(P, dtype=np.bool_)
-    trial = np.empty(P)
-    e = np.empty(P)
-    colv = np.empty(P)
+    vecs, mats, rel, q, A, qtr = wk
+    g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv = vecs
+    G, Gs, L, vt, Rt = mats
+    for k in range(Q):
+        q[k] = fixedq[k]
+    for j in range(P):
+        D[j] = 0.0
+        Dn[j] = 1.0
+        rel[j] = False
     # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
-    # trusted (see svd.py); its N-long work arrays are made when first needed
+    # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
     svd = False
-    sv = np.empty(P)
-    vt = np.empty((P, P))
-    cv = np.empty(P)
-    Rt = np.empty((P, P))
-    A = np.empty((0, 0))
-    qtr = np.empty(0)
     for c in range(kinds.size):
         if active[c]:
             for i in range(nq[c]):
@@ -302,9 +291,6 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             if svd:
                 # a rank-deficient or badly conditioned Jacobian: the
                 # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
-                if A.shape[0] == 0:
-                    A = np.empty((P, N))
-                    qtr = np.empty(N)
                 _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, rel, A, qtr, Rt, vt, sv, cv)
                 nsvd += 1
                 gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
@@ -426,16 +412,27 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             _gram(Jb[cur], jlob[cur], jhib[cur], rb[cur], G, g)
         for j in range(P):
             Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
-        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv):
+        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv, Gs):
             # singular or too ill conditioned for Cholesky: the reference's
             # SVD and rank test decide
-            if A.shape[0] == 0:
-                A = np.empty((P, N))
-                qtr = np.empty(N)
             _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
             _svd.covariance(sv, vt, rel, Dn, N, out_cov)
             nsvd += 1
     return status, nfev, njev, nit, cost, nsvd
+
+
+@njit(cache=True, error_model="numpy")
+def _work(P, Q, N):
+    """The small work arrays of :func:`_fit_pixel`, made once per block:
+    12 vectors and 5 matrices of ``P``, the relevance mask, the parameter
+    vector ``q`` (``Q``) and the SVD's ``(P, N)`` and ``N`` arrays.
+    """
+    vecs = np.empty((12, P))
+    mats = np.empty((5, P, P))
+    v = (vecs[0], vecs[1], vecs[2], vecs[3], vecs[4], vecs[5], vecs[6], vecs[7], vecs[8], vecs[9], vecs[10],
+         vecs[11])
+    return (v, (mats[0], mats[1], mats[2], mats[3], mats[4]), np.zeros(P, dtype=np.bool_), np.empty(Q),
+            np.empty((P, N)), np.empty(N))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -453,11 +450,12 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     jhib = np.zeros((2, P), dtype=np.int64)
     rb = np.empty((2, N))
     R = np.empty((n_reg, N))
+    wk = _work(P, FIXED.shape[1], N)
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
         st, nf, nj, ni, cs, ns = _fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
                                             FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
-                                            f, Jb, jlob, jhib, rb, ex, R)
+                                            f, Jb, jlob, jhib, rb, ex, R, wk)
         status[b] = st
         nfev[b] = nf
         njev[b] = nj

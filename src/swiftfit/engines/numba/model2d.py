@@ -94,56 +94,75 @@ def _row(col, k, P):
 
 
 @njit(cache=True, error_model="numpy")
-def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
-    """Add component ``kind`` (parameters ``q[k0:k0+m]``) to the model ``f``
-    and its weighted derivatives to the rows ``col[k0:k0+m]`` of ``J`` (row
-    ``P`` for fixed parameters). ``R`` (at least 2 rows of ``N``) is scratch.
+def _polynomial(q, k0, m, col, x, y, bs, w, use_w, f, J, P):
+    order = 0
+    while (order + 1) * (order + 2) // 2 < m:
+        order += 1
+    for n in range(x.size):
+        sn = bs[n] * (w[n] if use_w else 1.0)
+        acc = 0.0
+        k = 0
+        for d in range(order + 1):
+            for e in range(d + 1):
+                t = _ipow(x[n], d - e) * _ipow(y[n], e)
+                acc += q[k0 + k] * t
+                J[_row(col, k0 + k, P), n] += t * sn
+                k += 1
+        f[n] += acc
+
+
+@njit(cache=True, error_model="numpy")
+def _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P):
+    A, alpha, beta, cx, cy = q[k0], q[k0 + 1], q[k0 + 2], q[k0 + 3], q[k0 + 4]
+    j0, j1, j2 = _row(col, k0, P), _row(col, k0 + 1, P), _row(col, k0 + 2, P)
+    j3, j4 = _row(col, k0 + 3, P), _row(col, k0 + 4, P)
+    ia = 1.0 / alpha
+    norm = 1.0 / (math.pi * alpha * alpha)
+    for n in range(x.size):
+        sn = bs[n] * (w[n] if use_w else 1.0)
+        p = (x[n] - cx) * ia
+        qq = (y[n] - cy) * ia
+        Q = 1.0 + p * p + qq * qq
+        shape = Q ** (-beta) * norm
+        g = (beta - 1.0) * shape
+        fv = A * g
+        k = 2.0 * beta * fv / Q * ia
+        f[n] += fv
+        J[j0, n] += g * sn
+        J[j1, n] += (k * (p * p + qq * qq) - 2.0 * fv * ia) * sn
+        J[j2, n] += A * shape * (1.0 - (beta - 1.0) * math.log(Q)) * sn
+        J[j3, n] += k * p * sn
+        J[j4, n] += k * qq * sn
+
+
+@njit(cache=True, error_model="numpy")
+def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
+    """Gaussian2D and Lorentzian2D, with or without rotation, over the box of
+    :func:`box` (the whole image for a Lorentzian2D or a point set).
     """
     N = x.size
     W = int(grid[0])
     r0, r1, c0, c1 = box(kind, q, k0, grid, N)
     if W <= 0:
         W = N  # not a raster: one "row" of all the pixels
-    if kind == POLYNOMIAL2D:
-        order = 0
-        while (order + 1) * (order + 2) // 2 < m:
-            order += 1
-        for r in range(r0, r1):
-            for i in range(c0, c1):
-                n = r * W + i
-                sn = bs[n] * (w[n] if use_w else 1.0)
-                acc = 0.0
-                k = 0
-                for d in range(order + 1):
-                    for e in range(d + 1):
-                        t = _ipow(x[n], d - e) * _ipow(y[n], e)
-                        acc += q[k0 + k] * t
-                        j = col[k0 + k]
-                        J[j if j >= 0 else P, n] += t * sn
-                        k += 1
-                f[n] += acc
-        return
-    j0 = _row(col, k0, P)
-    j1 = _row(col, k0 + 1, P)
-    j2 = _row(col, k0 + 2, P)
-    j3 = _row(col, k0 + 3, P)
-    j4 = _row(col, k0 + 4, P)
-    j5 = _row(col, k0 + 5, P) if m > 5 else P
-    A = q[k0]
-    a1 = q[k0 + 1]
-    a2 = q[k0 + 2]
-    cx = q[k0 + 3]
-    cy = q[k0 + 4]
+    A, a1, a2, cx, cy = q[k0], q[k0 + 1], q[k0 + 2], q[k0 + 3], q[k0 + 4]
+    j0, j1, j2 = _row(col, k0, P), _row(col, k0 + 1, P), _row(col, k0 + 2, P)
+    j3, j4 = _row(col, k0 + 3, P), _row(col, k0 + 4, P)
     rot = m > 5
+    j5 = _row(col, k0 + 5, P) if rot else P
     cs = math.cos(q[k0 + 5]) if rot else 1.0
     sn_ = math.sin(q[k0 + 5]) if rot else 0.0
-    separable = kind == GAUSSIAN2D and not rot and int(grid[0]) > 0
+    i1 = 1.0 / a1
+    i2 = 1.0 / a2
+    norm = 1.0 / (_TWO_PI * a1 * a2)
+    gauss = kind == GAUSSIAN2D
+    separable = gauss and not rot and int(grid[0]) > 0
     if separable:  # exp(-p²/2) per column in R[0], exp(-q²/2) per row in R[1]
         for i in range(c0, c1):
-            p = (x[i] - cx) / a1
+            p = (x[i] - cx) * i1
             R[0, i] = math.exp(-0.5 * p * p)
         for r in range(r0, r1):
-            qq = (y[r * W] - cy) / a2
+            qq = (y[r * W] - cy) * i2
             R[1, r] = math.exp(-0.5 * qq * qq)
     for r in range(r0, r1):
         for i in range(c0, c1):
@@ -153,40 +172,25 @@ def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
             u = cs * dx + sn_ * dy
             v = cs * dy - sn_ * dx
             sn = bs[n] * (w[n] if use_w else 1.0)
-            if kind == MOFFAT2D:  # a1 = alpha, a2 = beta
-                p = dx / a1
-                qq = dy / a1
-                Q = 1.0 + p * p + qq * qq
-                shape = Q ** (-a2) / (math.pi * a1 * a1)
-                g = (a2 - 1.0) * shape
-                fv = A * g
-                k = 2.0 * a2 * fv / (Q * a1)
-                f[n] += fv
-                J[j0, n] += g * sn
-                J[j1, n] += (k * (p * p + qq * qq) - 2.0 * fv / a1) * sn
-                J[j2, n] += A * shape * (1.0 - (a2 - 1.0) * math.log(Q)) * sn
-                J[j3, n] += k * p * sn
-                J[j4, n] += k * qq * sn
-                continue
-            p = u / a1
-            qq = v / a2
-            if kind == GAUSSIAN2D:
+            p = u * i1
+            qq = v * i2
+            if gauss:
                 e = R[0, i] * R[1, r] if separable else math.exp(-0.5 * (p * p + qq * qq))
-                g = e / (_TWO_PI * a1 * a2)
+                g = e * norm
                 fv = A * g
-                d1 = fv * (p * p - 1.0) / a1
-                d2 = fv * (qq * qq - 1.0) / a2
-                fu = -fv * p / a1
-                fw = -fv * qq / a2
+                d1 = fv * (p * p - 1.0) * i1
+                d2 = fv * (qq * qq - 1.0) * i2
+                fu = -fv * p * i1
+                fw = -fv * qq * i2
             else:  # LORENTZIAN2D: a1, a2 = gamma_x, gamma_y
                 Q = 1.0 + p * p + qq * qq
-                g = 1.0 / (_TWO_PI * a1 * a2 * Q * math.sqrt(Q))
+                g = norm / (Q * math.sqrt(Q))
                 fv = A * g
                 k = 3.0 * fv / Q
-                d1 = (k * p * p - fv) / a1
-                d2 = (k * qq * qq - fv) / a2
-                fu = -k * p / a1
-                fw = -k * qq / a2
+                d1 = (k * p * p - fv) * i1
+                d2 = (k * qq * qq - fv) * i2
+                fu = -k * p * i1
+                fw = -k * qq * i2
             f[n] += fv
             J[j0, n] += g * sn
             J[j1, n] += d1 * sn
@@ -196,3 +200,17 @@ def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
             J[j4, n] += (-sn_ * fu - cs * fw) * sn
             if rot:
                 J[j5, n] += (v * fu - u * fw) * sn
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
+    """Add component ``kind`` (parameters ``q[k0:k0+m]``) to the model ``f``
+    and its weighted derivatives to the rows ``col[k0:k0+m]`` of ``J`` (row
+    ``P`` for fixed parameters). ``R`` (at least 2 rows of ``N``) is scratch.
+    """
+    if kind == POLYNOMIAL2D:
+        _polynomial(q, k0, m, col, x, y, bs, w, use_w, f, J, P)
+    elif kind == MOFFAT2D:
+        _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P)
+    else:
+        _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R)
