@@ -105,6 +105,34 @@ def test_kernel_evaluation_equals_numpy_2d(case):
     _compare(problem, low, theta)
 
 
+@pytest.mark.parametrize("twin", [False, True])
+def test_spot_boxes_on_a_larger_frame(twin):
+    """On 40×48 pixels the spots' boxes (9 σ) cover part of the frame: the
+    Jacobian columns are boxes, a twin's column the bounding box of two, and
+    the Gram matrix is summed over box intersections."""
+    m = _model(_spots(size=(40, 48), seed=5), "gaussian2d_rotated")
+    if twin:
+        m[1].sigma_x.twin = m[0].sigma_x
+        m.assign_current_values_to_all()
+    problem = m._problem(list(np.ndindex(*m._nav_shape)))
+    low = _fused.lower(problem)
+    theta = problem.p0 * np.random.default_rng(3).uniform(0.9, 1.1, problem.p0.shape)
+    _compare(problem, low, theta)
+    fits = {}
+    for kernel in ("numba", "numpy"):
+        m.assign_current_values_to_all()
+        for c in m:
+            for p in c.parameters:
+                p.map["values"] = p.value
+        m.multifit(kernel=kernel)
+        fits[kernel] = (_all_maps(m, "values"), m._status.copy(), _all_maps(m, "std"))
+    assert (fits["numpy"][1] > 0).all() and (fits["numba"][1] > 0).all()
+    # the same minimum: to 1e-8 relative, or (the weakly determined plane
+    # coefficients) to 1e-5 of their standard errors
+    diff = np.abs(fits["numba"][0] - fits["numpy"][0])
+    assert (diff <= 1e-8 * np.abs(fits["numpy"][0]) + 1e-5 * fits["numpy"][2]).all(), diff.max()
+
+
 def test_raster_with_physical_axes_and_negative_step():
     m = _model(_spots(seed=3), "gaussian2d_rotated", axes_scale=(0.5, -0.25))
     m[0].centre_x.value, m[0].centre_y.value = 1.5 + 0.5 * 5.2, 20.0 - 0.25 * 5.8

@@ -28,7 +28,7 @@ from numba import njit, prange
 
 from . import svd as _svd
 from .model import evaluate as _evaluate
-from .model import gram as _gram
+from .model import gram_grid as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -260,7 +260,7 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             J = Jb[cur]
             jlo = jlob[cur]
             jhi = jhib[cur]
-            _gram(J, jlo, jhi, r, G, g)
+            _gram(J, jlo, jhi, grid, r, G, g)
             # a non-finite entry of a column makes its squared norm non-finite
             finite = True
             for j in range(P):
@@ -409,7 +409,7 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     _fill(theta)
     if status != -2 and status != NEEDS_REFERENCE:
         if stale:  # G is already the Gram matrix at theta unless a step was just accepted
-            _gram(Jb[cur], jlob[cur], jhib[cur], rb[cur], G, g)
+            _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
         for j in range(P):
             Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
         if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv, Gs):
@@ -534,5 +534,5 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
             F[b, n] = f[n] * bs[n]
             for j in range(P):
                 Jout[b, n, j] = J[j, n]
-        _gram(J, jlo, jhi, R[b], G[b], g[b])
+        _gram(J, jlo, jhi, grid, R[b], G[b], g[b])
     return F, R, G, g, Jout

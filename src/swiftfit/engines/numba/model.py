@@ -140,6 +140,9 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
         for i in range(nq[c]):
             j = col[k0 + i]
             if j >= 0:
+                if grid[0] > 0:  # a raster: ranges are kept as boxes
+                    _m2.extend(jlo, jhi, j, lo, hi, grid)
+                    continue
                 if lo < jlo[j]:
                     jlo[j] = lo
                 if hi > jhi[j]:
@@ -317,3 +320,14 @@ def gram(J, jlo, jhi, r, G, g):
             G[j, i] = s
 
 
+
+
+@njit(cache=True, error_model="numpy")
+def gram_grid(J, jlo, jhi, grid, r, G, g):
+    """:func:`gram`, or on a 2-D raster (``grid[0] > 0``) over the
+    intersections of the columns' boxes (:func:`.model2d.gram`).
+    """
+    if grid[0] > 0:
+        _m2.gram(J, jlo, jhi, grid, r, G, g)
+    else:
+        gram(J, jlo, jhi, r, G, g)

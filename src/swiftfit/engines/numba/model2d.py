@@ -214,3 +214,81 @@ def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
         _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P)
     else:
         _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R)
+
+
+@njit(cache=True, error_model="numpy")
+def _decode(lo, hi, W):
+    """The box ``(r0, r1, c0, c1)`` of a flattened range ``[lo, hi)`` on a raster of width ``W``."""
+    if hi <= lo:
+        return 0, 0, 0, 0
+    r0 = lo // W
+    r1 = (hi - 1) // W + 1
+    c0 = lo % W
+    c1 = (hi - 1) % W + 1
+    if c1 <= c0:  # not a box (cannot come from window()): whole rows
+        c0, c1 = 0, W
+    return r0, r1, c0, c1
+
+
+@njit(cache=True, error_model="numpy")
+def extend(jlo, jhi, j, lo, hi, grid):
+    """Widen the range of Jacobian row ``j`` to cover ``[lo, hi)``: on a raster
+    to the bounding box of both boxes (so that :func:`gram` may take the range
+    as a box), else to the union of the ranges.
+    """
+    if hi <= lo:
+        return
+    if jhi[j] <= jlo[j]:
+        jlo[j] = lo
+        jhi[j] = hi
+        return
+    W = int(grid[0])
+    if W <= 0:
+        jlo[j] = min(jlo[j], lo)
+        jhi[j] = max(jhi[j], hi)
+        return
+    a0, a1, b0, b1 = _decode(jlo[j], jhi[j], W)
+    r0, r1, c0, c1 = _decode(lo, hi, W)
+    r0, r1, c0, c1 = min(a0, r0), max(a1, r1), min(b0, c0), max(b1, c1)
+    jlo[j] = r0 * W + c0
+    jhi[j] = (r1 - 1) * W + c1
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _dot(a, b, lo, hi):
+    # as model._dot (reassociation lets the sum vectorise; NaN/inf semantics kept)
+    s = 0.0
+    for n in range(lo, hi):
+        s += a[n] * b[n]
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _box_dot(a, b, r0, r1, c0, c1, W):
+    if r1 <= r0 or c1 <= c0:
+        return 0.0
+    if c0 == 0 and c1 == W:  # whole rows: one contiguous range
+        return _dot(a, b, r0 * W, r1 * W)
+    s = 0.0
+    for r in range(r0, r1):
+        s += _dot(a, b, r * W + c0, r * W + c1)
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def gram(J, jlo, jhi, grid, r, G, g):
+    """``G = JᵀJ`` and ``g = Jᵀr`` on a raster, each product over the
+    intersection of the two columns' boxes (a spot's Jacobian is zero outside
+    its box: the flattened range would also cover the rows' other pixels).
+    """
+    W = int(grid[0])
+    P = G.shape[0]
+    for i in range(P):
+        a = J[i]
+        ri0, ri1, ci0, ci1 = _decode(jlo[i], jhi[i], W)
+        g[i] = _box_dot(a, r, ri0, ri1, ci0, ci1, W)
+        for j in range(i, P):
+            rj0, rj1, cj0, cj1 = _decode(jlo[j], jhi[j], W)
+            s = _box_dot(a, J[j], max(ri0, rj0), min(ri1, rj1), max(ci0, cj0), min(ci1, cj1), W)
+            G[i, j] = s
+            G[j, i] = s
