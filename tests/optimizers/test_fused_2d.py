@@ -77,7 +77,7 @@ def _model(data, case, axes_scale=None):
 
 
 def _compare(problem, low, theta):
-    F, R, G, g, J = _fused.evaluate(problem, theta, low)
+    F, R, G, g, J, norms = _fused.evaluate(problem, theta, low, norms=True)
     ref_f = problem.evaluate(theta)
     ref_J = problem.jacobian(theta)
     scale_f = np.abs(ref_f).max()
@@ -86,6 +86,8 @@ def _compare(problem, low, theta):
     for j in range(ref_J.shape[-1]):  # per parameter: columns differ by orders of magnitude
         col = ref_J[..., j]
         np.testing.assert_allclose(J[..., j], col, rtol=1e-10, atol=1e-10 * np.abs(col).max() + 1e-300)
+    # the column norms the verification of a fit takes instead of J
+    np.testing.assert_allclose(norms, np.sqrt(np.einsum("bnp,bnp->bp", ref_J, ref_J)), rtol=1e-10)
     ref_G = np.einsum("bnp,bnq->bpq", ref_J, ref_J)
     np.testing.assert_allclose(G, ref_G, rtol=1e-9, atol=1e-10 * np.abs(ref_G).max())
 

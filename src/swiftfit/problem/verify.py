@@ -67,7 +67,7 @@ def _derivatives(problem, loss, theta, J):
             np.asarray(loss.gn_hessian(problem, theta), float).reshape(theta.shape + theta.shape[-1:]))
 
 
-def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np.ndarray:
+def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None, column_norms=None) -> np.ndarray:
     """How far each pixel's ``theta`` is from a minimum, measured by one Gauss–Newton step.
 
     The step ``δ = H⁻¹ g`` (loss gradient ``g``, Gauss–Newton/Fisher Hessian
@@ -79,7 +79,9 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
     changes the model by 1e-4 of the data's norm.
 
     ``derivatives``, optional: ``(value, gradient, Hessian)`` of the loss at
-    ``theta`` when an engine has them already (default: from ``J``).
+    ``theta`` when an engine has them already (default: from ``J``);
+    ``column_norms`` (B, P), optional: the unweighted Jacobian's column norms,
+    which with ``derivatives`` is all of ``J`` needed.
 
     Returns ``(B,)``: ``max_j |δ_j| / tol_j``, above 1 clearly not a minimum;
     0 where it cannot judge (non-finite values, a singular ``H``).
@@ -94,11 +96,12 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
     if P == 0 or B == 0:
         return gap
     with np.errstate(all="ignore"):
-        if J is None:
+        if J is None and (derivatives is None or column_norms is None):
             J = np.asarray(problem.jacobian(theta), dtype=float)
         f, g, H = _derivatives(problem, loss, theta, J) if derivatives is None else derivatives
+        col = np.sqrt(np.einsum("bnp,bnp->bp", J, J)) if column_norms is None else np.asarray(column_norms)
     ok = np.isfinite(f) & np.isfinite(g).all(axis=1) & np.isfinite(H).all(axis=(1, 2)) & \
-        np.isfinite(J).all(axis=(1, 2))
+        np.isfinite(col).all(axis=1)
     diag = np.einsum("bpp->bp", H)
     free = (diag > 0) if free is None else (free & (diag > 0))
     lo = np.broadcast_to(np.asarray(problem.lower, dtype=float), (B, P))
@@ -134,7 +137,6 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
             n_free = free.sum(axis=1)
             s2 = np.where(problem.N > n_free, (f if loss.name == "ls" else 2 * f) / np.maximum(problem.N - n_free, 1), 1.0)
             sigma = sigma * np.sqrt(np.maximum(s2, 0.0))[:, None]
-        col = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
         norm = np.sqrt(np.einsum("bn,bn->b", problem.data, problem.data))
         model_step = np.where(col > 0, 1e-4 * norm[:, None] / col, np.inf)
         tol = np.maximum(np.maximum(0.1 * sigma, 1e-3 * np.abs(theta)), model_step)
@@ -164,7 +166,9 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         the same quantities (the compiled kernel's), with ``model`` (B, N) and
         ``jacobian`` (B, N, P) unweighted, ``residuals`` (weighted, as
         ``problem.residuals``), ``gram`` (``JwᵀJw``) and ``jtr`` (``Jwᵀr``);
-        default the problem's NumPy ones.
+        default the problem's NumPy ones. With ``column_norms`` (B, P), the
+        unweighted Jacobian's column norms, ``jacobian`` may be None (the
+        checks need no more of it).
 
     Returns
     -------
@@ -219,8 +223,10 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     sub = problem.take(idx) if len(idx) < B else problem
     th = theta[idx]
     fast = None if model_and_jacobian is None else model_and_jacobian(sub, th)
+    norms = None if fast is None else fast.get("column_norms")
     with np.errstate(all="ignore"):
-        J = np.asarray(sub.jacobian(th) if fast is None else fast["jacobian"], dtype=float)
+        J = None if norms is not None and fast.get("jacobian") is None else \
+            np.asarray(sub.jacobian(th) if fast is None else fast["jacobian"], dtype=float)
     rel = relevant[idx]
     # the weighted columns' norms: the Gram matrix's diagonal when an engine gave it
     with np.errstate(all="ignore"):
@@ -257,7 +263,8 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
             r = fast["residuals"][k]
             derivatives = (np.einsum("bn,bn->b", r, r), -2 * fast["jtr"][k], 2 * fast["gram"][k])
         try:
-            gaps = newton_gaps(sub2, loss, th[k], J[k], free=rel[k], derivatives=derivatives)
+            gaps = newton_gaps(sub2, loss, th[k], None if J is None else J[k], free=rel[k],
+                               derivatives=derivatives, column_norms=None if norms is None else norms[k])
         except (NotImplementedError, TypeError):  # a loss without a gradient or Hessian: not judged
             gaps = np.zeros(len(k))
         gap[idx[k]] = gaps

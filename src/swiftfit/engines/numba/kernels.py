@@ -506,9 +506,12 @@ def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACT
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
-    """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P) and ``Jᵀr`` (B, P)
-    at ``THETA``: what one iteration needs, exposed for the tests.
+def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg,
+                    dense=True):
+    """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P), ``Jᵀr`` (B, P),
+    the weighted Jacobian (B, N, P; (B, 0, P) unless ``dense``) and the
+    norms of the unweighted Jacobian's columns (B, P) at ``THETA``: what one
+    iteration needs, for the tests and the verification of a fit.
     """
     B, N = Y.shape
     P = THETA.shape[1]
@@ -516,7 +519,8 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
     R = np.empty((B, N))
     G = np.empty((B, P, P))
     g = np.empty((B, P))
-    Jout = np.zeros((B, N, P))
+    Jout = np.zeros((B, N if dense else 0, P))
+    C = np.empty((B, P))
     for b in prange(B):
         q = FIXED[b].copy()
         for k in range(q.size):
@@ -532,7 +536,14 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
                   ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]
-            for j in range(P):
-                Jout[b, n, j] = J[j, n]
+            if dense:
+                for j in range(P):
+                    Jout[b, n, j] = J[j, n]
+        for j in range(P):
+            s = 0.0
+            for n in range(jlo[j], jhi[j]):
+                v = J[j, n] / wb[n] if use_w else J[j, n]
+                s += v * v
+            C[b, j] = math.sqrt(s)
         _gram(J, jlo, jhi, grid, R[b], G[b], g[b])
-    return F, R, G, g, Jout
+    return F, R, G, g, Jout, C

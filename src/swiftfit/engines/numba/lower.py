@@ -245,38 +245,45 @@ def _weights(problem: Problem):
     return np.ascontiguousarray(problem.weights, dtype=float), True
 
 
-def evaluate(problem: Problem, theta: np.ndarray, low=None):
-    """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
-    (the tests compare them with the NumPy path).
+def evaluate(problem: Problem, theta: np.ndarray, low=None, dense: bool = True, norms: bool = False):
+    """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` (unless ``dense``
+    is False: then an empty (B, 0, P) array) from the kernel, and with
+    ``norms`` the unweighted Jacobian's column norms (the tests compare them
+    with the NumPy path).
     """
     _refresh_kernel_cache()
     from . import kernels as k
 
     low = lower(problem) if low is None else low
     W, use_w = _weights(problem)
-    return k.evaluate_pixels(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
+    out = k.evaluate_pixels(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
                              W, use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
-                             np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"])
+                             np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"], dense)
+    return out if norms else out[:5]
 
 
-def model_and_jacobian(problem: Problem, theta: np.ndarray):
+def model_and_jacobian(problem: Problem, theta: np.ndarray, dense: bool = False):
     """The model, its Jacobian and the least-squares sums at ``theta`` from the compiled kernel.
 
-    A dict: ``model`` (B, N) and ``jacobian`` (B, N, P) as ``problem.evaluate``
-    and ``problem.jacobian`` give them (the tests hold the kernel to those),
-    ``residuals`` as ``problem.residuals``, ``gram`` ``JwᵀJw`` and ``jtr``
-    ``Jwᵀr`` (``Jw`` the weighted Jacobian); or None when ``problem`` cannot be
-    lowered or has a zero weight (the kernel's Jacobian is weighted and cannot
-    be unweighted there). The verification of a fit uses it to check the
-    compiled kernel's answers at the kernel's speed.
+    A dict: ``model`` (B, N) as ``problem.evaluate`` gives it (the tests hold
+    the kernel to it), ``residuals`` as ``problem.residuals``, ``gram``
+    ``JwᵀJw`` and ``jtr`` ``Jwᵀr`` (``Jw`` the weighted Jacobian),
+    ``column_norms`` (B, P) of the unweighted Jacobian, and ``jacobian``
+    (B, N, P) only with ``dense=True`` (else None: a stack of 64×64 frames
+    with 51 parameters would make 1.7 MB of it per frame); or None when
+    ``problem`` cannot be lowered or has a zero weight (the kernel's Jacobian
+    is weighted and cannot be unweighted there). The verification of a fit
+    uses it to check the compiled kernel's answers at the kernel's speed.
     """
     low = lower(problem)
     if low is None or (problem.weights is not None and not (np.asarray(problem.weights) > 0).all()):
         return None
-    F, R, G, g, J = evaluate(problem, np.asarray(theta, dtype=float), low)
-    if problem.weights is not None:
+    F, R, G, g, J, C = evaluate(problem, np.asarray(theta, dtype=float), low, dense, norms=True)
+    if not dense:
+        J = None
+    elif problem.weights is not None:
         J = J / np.asarray(problem.weights, dtype=float)[:, :, None]
-    return {"model": F, "jacobian": J, "residuals": R, "gram": G, "jtr": g}
+    return {"model": F, "jacobian": J, "residuals": R, "gram": G, "jtr": g, "column_norms": C}
 
 
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
