@@ -103,7 +103,7 @@ def test_kernel_evaluation_equals_numpy_2d(case):
     theta = problem.p0 * rng.uniform(0.8, 1.2, problem.p0.shape)
     _compare(problem, low, theta)
     # the same pixels as an arbitrary point set: the generic (unwindowed) loop
-    low["grid"] = np.zeros(6)
+    low["grid"] = np.zeros(7)
     _compare(problem, low, theta)
 
 
@@ -118,6 +118,7 @@ def test_spot_boxes_on_a_larger_frame(twin):
         m.assign_current_values_to_all()
     problem = m._problem(list(np.ndindex(*m._nav_shape)))
     low = _fused.lower(problem)
+    assert low["grid"][6] == 1  # 1920 pixels: columns kept as boxes
     theta = problem.p0 * np.random.default_rng(3).uniform(0.9, 1.1, problem.p0.shape)
     _compare(problem, low, theta)
     fits = {}
@@ -144,13 +145,13 @@ def test_raster_with_physical_axes_and_negative_step():
     m.assign_current_values_to_all()
     problem = m._problem(list(np.ndindex(*m._nav_shape)))
     low = _fused.lower(problem)
-    np.testing.assert_allclose(low["grid"], [15, 12, 1.5, 0.5, 20.0, -0.25])
+    np.testing.assert_allclose(low["grid"], [15, 12, 1.5, 0.5, 20.0, -0.25, 0])
     _compare(problem, low, problem.p0 * np.random.default_rng(2).uniform(0.9, 1.1, problem.p0.shape))
 
 
 def test_raster_detection_refuses_point_sets():
     x, y = np.meshgrid(np.arange(4.0), np.arange(3.0))
-    assert _fused._raster(x.ravel(), y.ravel()).tolist() == [4, 3, 0, 1, 0, 1]
+    assert _fused._raster(x.ravel(), y.ravel()).tolist() == [4, 3, 0, 1, 0, 1, 0]
     shuffled = np.random.default_rng(0).permutation(12)
     assert not _fused._raster(x.ravel()[shuffled], y.ravel()[shuffled]).any()
     xs = x.ravel().copy()

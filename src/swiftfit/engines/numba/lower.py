@@ -200,7 +200,7 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     x = np.ascontiguousarray(problem.coords[0], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
         return None
-    xy, grid = np.empty(0), np.zeros(6)
+    xy, grid = np.empty(0), np.zeros(7)
     if ndim == 2:
         xy = np.ascontiguousarray(problem.coords[1], dtype=float)
         if xy.shape != x.shape:
@@ -217,26 +217,29 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
 
 
 def _raster(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``[W, H, x0, dx, y0, dy]`` when the pixels ``(x[n], y[n])`` are a
-    raster read row after row (``x[n] = x0 + (n mod W)·dx``,
-    ``y[n] = y0 + (n div W)·dy``, to 1e-9 of a step), else zeros.
+    """``[W, H, x0, dx, y0, dy, boxes]`` when the pixels ``(x[n], y[n])``
+    are a raster read row after row (``x[n] = x0 + (n mod W)·dx``,
+    ``y[n] = y0 + (n div W)·dy``, to 1e-9 of a step), else zeros; ``boxes``
+    is 1 from ``model2d.BOX_PIXELS`` pixels up (see :mod:`.model2d`).
     """
+    from .model2d import BOX_PIXELS
+
     N = x.size
     if N < 2 or not np.isfinite(x).all() or not np.isfinite(y).all():
-        return np.zeros(6)
+        return np.zeros(7)
     change = np.flatnonzero(y != y[0])
     W = int(change[0]) if change.size else N
     H = N // W
     if W * H != N:
-        return np.zeros(6)
+        return np.zeros(7)
     dx = float(x[1] - x[0]) if W > 1 else 1.0
     dy = float(y[W] - y[0]) if H > 1 else 1.0
     if dx == 0.0 or dy == 0.0:
-        return np.zeros(6)
+        return np.zeros(7)
     i = np.arange(N)
     ok = (np.allclose(x, x[0] + (i % W) * dx, rtol=0.0, atol=1e-9 * abs(dx))
           and np.allclose(y, y[0] + (i // W) * dy, rtol=0.0, atol=1e-9 * abs(dy)))
-    return np.array([W, H, x[0], dx, y[0], dy], dtype=float) if ok else np.zeros(6)
+    return np.array([W, H, x[0], dx, y[0], dy, float(N >= BOX_PIXELS)], dtype=float) if ok else np.zeros(7)
 
 
 def _weights(problem: Problem):

@@ -140,7 +140,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
         for i in range(nq[c]):
             j = col[k0 + i]
             if j >= 0:
-                if grid[0] > 0:  # a raster: ranges are kept as boxes
+                if grid[6] > 0:  # a large raster: ranges are kept as boxes
                     _m2.extend(jlo, jhi, j, lo, hi, grid)
                     continue
                 if lo < jlo[j]:
@@ -324,10 +324,10 @@ def gram(J, jlo, jhi, r, G, g):
 
 @njit(cache=True, error_model="numpy")
 def gram_grid(J, jlo, jhi, grid, r, G, g):
-    """:func:`gram`, or on a 2-D raster (``grid[0] > 0``) over the
+    """:func:`gram`, or on a large 2-D raster (``grid[6] > 0``) over the
     intersections of the columns' boxes (:func:`.model2d.gram`).
     """
-    if grid[0] > 0:
+    if grid[6] > 0 and _m2.narrow(jlo, jhi, grid):
         _m2.gram(J, jlo, jhi, grid, r, G, g)
     else:
         gram(J, jlo, jhi, r, G, g)

@@ -9,13 +9,16 @@ of :mod:`swiftfit.components.two_d` and :mod:`swiftfit.components.galaxy`
 
 When the pixels form a raster — ``x[n] = x0 + (n mod W)·dx``,
 ``y[n] = y0 + (n div W)·dy``, as Model2D's full frames and small ROIs do —
-``grid = [W, H, x0, dx, y0, dy]`` (else ``W = 0``) lets a Gaussian2D be
+``grid = [W, H, x0, dx, y0, dy, boxes]`` (else zeros) lets a Gaussian2D be
 evaluated only in the box of ``WINDOW`` widths around its centre (beyond it
 the profile is below ``exp(-WINDOW²/2) ≈ 3e-18`` of its peak), and, without
 rotation, as the product of one exponential per column and one per row
-(``W + H`` exponentials instead of ``W·H``). Its Jacobian columns then cover
-the flattened range of the box's rows, which keeps the Gram matrix of a frame
-with many spots to the overlaps of those bands.
+(``W + H`` exponentials instead of ``W·H``). On frames of at least
+``BOX_PIXELS`` pixels (``boxes = 1``) each Jacobian column is also kept as a
+box (:func:`extend`) and the Gram matrix summed over the intersections of
+boxes (:func:`gram`): a frame with many spots then costs the spots' overlaps,
+not whole rows; on small ROIs the boxes span the frame and the integer
+arithmetic would only cost time.
 
 Kind codes start at :data:`FIRST` so the 1-D kinds of :mod:`.model` can grow
 without renumbering.
@@ -29,6 +32,7 @@ from numba import njit
 
 FIRST = 100
 GAUSSIAN2D, LORENTZIAN2D, MOFFAT2D, POLYNOMIAL2D = 100, 101, 102, 103
+BOX_PIXELS = 1024  # frames from 32×32 up keep Jacobian columns as boxes
 WINDOW = 9.0  # as model.WINDOW: half-width of a Gaussian's box, in its larger sigma
 _TWO_PI = 2.0 * math.pi
 
@@ -273,6 +277,23 @@ def _box_dot(a, b, r0, r1, c0, c1, W):
     for r in range(r0, r1):
         s += _dot(a, b, r * W + c0, r * W + c1)
     return s
+
+
+@njit(cache=True, error_model="numpy")
+def narrow(jlo, jhi, grid):
+    """True when some Jacobian column's box is under half the raster's width
+    (then :func:`gram` pays for its integer arithmetic; on a small ROI, where
+    every column spans the frame, the flat products are cheaper).
+    """
+    W = int(grid[0])
+    N = W * int(grid[1])
+    for j in range(jlo.size):
+        if jlo[j] == 0 and jhi[j] == N:  # the whole frame (no integer division)
+            continue
+        r0, r1, c0, c1 = _decode(jlo[j], jhi[j], W)
+        if r1 - r0 > 1 and 2 * (c1 - c0) < W:
+            return True
+    return False
 
 
 @njit(cache=True, error_model="numpy")
