@@ -17,7 +17,7 @@ returns None when the problem needs something only the NumPy path does:
   squares, bounds.
 
 2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
-Moffat2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)
+Moffat2D, Sersic2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)
 reach the same kernel as flattened pixel coordinates ``x`` and ``xy``.
 
 :func:`fused_lm` runs the kernels and returns the same
@@ -94,6 +94,7 @@ def _kinds() -> dict:
         two_d.Gaussian2D: k2.GAUSSIAN2D,
         two_d.Lorentzian2D: k2.LORENTZIAN2D,
         galaxy.Moffat2D: k2.MOFFAT2D,
+        galaxy.Sersic2D: k2.SERSIC2D,
         two_d.Polynomial2D: k2.POLYNOMIAL2D,
         two_d.Offset: k.OFFSET,  # a constant: the 1-D evaluation does
 

@@ -20,6 +20,10 @@ boxes (:func:`gram`): a frame with many spots then costs the spots' overlaps,
 not whole rows; on small ROIs the boxes span the frame and the integer
 arithmetic would only cost time.
 
+Sersic2D's ``b_n`` and ``db_n/dn`` are computed once per evaluation
+(:func:`sersic_bn`: Newton's method on the incomplete-gamma series and the
+series of :mod:`swiftfit.components.galaxy` for the derivative).
+
 Kind codes start at :data:`FIRST` so the 1-D kinds of :mod:`.model` can grow
 without renumbering.
 """
@@ -28,10 +32,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 FIRST = 100
-GAUSSIAN2D, LORENTZIAN2D, MOFFAT2D, POLYNOMIAL2D = 100, 101, 102, 103
+GAUSSIAN2D, LORENTZIAN2D, MOFFAT2D, POLYNOMIAL2D, SERSIC2D = 100, 101, 102, 103, 104
 BOX_PIXELS = 1024  # frames from 32×32 up keep Jacobian columns as boxes
 WINDOW = 9.0  # as model.WINDOW: half-width of a Gaussian's box, in its larger sigma
 _TWO_PI = 2.0 * math.pi
@@ -207,6 +212,100 @@ def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
 
 
 @njit(cache=True, error_model="numpy")
+def _digamma(z):
+    """ψ(z) for z > 0: the recurrence ψ(z) = ψ(z + 1) − 1/z up to z ≥ 10, then
+    the asymptotic series to z⁻¹⁰ (next term below 2e-14)."""
+    r = 0.0
+    while z < 10.0:
+        r -= 1.0 / z
+        z += 1.0
+    f = 1.0 / (z * z)
+    return r + math.log(z) - 0.5 / z - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+
+
+@njit(cache=True, error_model="numpy")
+def _gamma_p(a, x):
+    """The regularised lower incomplete gamma P(a, x) by its series (all terms
+    positive; ``b_n``, the median of Gamma(a), lies below ``a``)."""
+    term = 1.0 / a
+    s = term
+    for k in range(1, 100000):
+        term *= x / (a + k)
+        s += term
+        if term < 1e-17 * s:
+            break
+    return s * math.exp(a * math.log(x) - x - math.lgamma(a))
+
+
+@njit(cache=True, error_model="numpy")
+def sersic_bn(n):
+    """``(b_n, db_n/dn)`` as :func:`swiftfit.components.galaxy.sersic_bn`:
+    ``P(2n, b_n) = 1/2`` by Newton's method from Ciotti & Bertin's expansion,
+    and the derivative by the same series (see that module's docstring).
+    """
+    a = 2.0 * n
+    if not (a > 0.0) or not math.isfinite(a):
+        return np.nan, np.nan
+    b = max(a - 1.0 / 3.0 + 4.0 / (405.0 * n) + 46.0 / (25515.0 * n * n), 1e-3 * a)
+    for _ in range(100):
+        dens = math.exp((a - 1.0) * math.log(b) - b - math.lgamma(a))
+        step = (_gamma_p(a, b) - 0.5) / dens
+        new = b - step
+        if not (new > 0.0):
+            new = 0.5 * b
+        done = abs(new - b) <= 1e-15 * b
+        b = new
+        if done:
+            break
+    logx = math.log(b)
+    dens = math.exp((a - 1.0) * logx - b - math.lgamma(a))
+    terms = int(40 + 10 * math.sqrt(min(a, 1e6) + 1.0))
+    psi = _digamma(a + 1.0)
+    dp = 0.0
+    for k in range(terms):
+        ak1 = a + k + 1.0
+        dp += math.exp((ak1 - 1.0) * logx - b - math.lgamma(ak1)) * (logx - psi)
+        psi += 1.0 / ak1  # ψ(z + 1) = ψ(z) + 1/z
+    return b, -2.0 * dp / dens
+
+
+@njit(cache=True, error_model="numpy")
+def _sersic(q, k0, col, x, y, bs, w, use_w, f, J, P):
+    I_e, R_e, n, cx, cy, ell, ang = q[k0], q[k0 + 1], q[k0 + 2], q[k0 + 3], q[k0 + 4], q[k0 + 5], q[k0 + 6]
+    j0, j1, j2 = _row(col, k0, P), _row(col, k0 + 1, P), _row(col, k0 + 2, P)
+    j3, j4 = _row(col, k0 + 3, P), _row(col, k0 + 4, P)
+    j5, j6 = _row(col, k0 + 5, P), _row(col, k0 + 6, P)
+    b, db = sersic_bn(n)
+    cs = math.cos(ang)
+    sn_ = math.sin(ang)
+    qa = 1.0 - ell
+    inv_n = 1.0 / n
+    for i in range(x.size):
+        sn = bs[i] * (w[i] if use_w else 1.0)
+        dx = x[i] - cx
+        dy = y[i] - cy
+        u = cs * dx + sn_ * dy
+        v = cs * dy - sn_ * dx
+        wv = v / qa
+        R = math.sqrt(u * u + wv * wv)
+        Rs = R if R != 0.0 else 1.0  # u = v = 0 there, and t = 0 multiplies what R_safe enters
+        t = (R / R_e) ** inv_n
+        e = math.exp(-b * (t - 1.0))
+        fv = I_e * e
+        K = fv * b * t / (n * Rs * Rs)
+        fu = -K * u
+        fw = -K * wv / qa
+        f[i] += fv
+        J[j0, i] += e * sn
+        J[j1, i] += fv * b * t / (n * R_e) * sn
+        J[j2, i] += fv * (b * t * math.log(Rs / R_e) / (n * n) - db * (t - 1.0)) * sn
+        J[j3, i] += (sn_ * fw - cs * fu) * sn
+        J[j4, i] += (-sn_ * fu - cs * fw) * sn
+        J[j5, i] += -K * wv * wv / qa * sn
+        J[j6, i] += (v * fu - u * fw) * sn
+
+
+@njit(cache=True, error_model="numpy")
 def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
     """Add component ``kind`` (parameters ``q[k0:k0+m]``) to the model ``f``
     and its weighted derivatives to the rows ``col[k0:k0+m]`` of ``J`` (row
@@ -216,6 +315,8 @@ def evaluate(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
         _polynomial(q, k0, m, col, x, y, bs, w, use_w, f, J, P)
     elif kind == MOFFAT2D:
         _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P)
+    elif kind == SERSIC2D:
+        _sersic(q, k0, col, x, y, bs, w, use_w, f, J, P)
     else:
         _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R)
 
