@@ -214,7 +214,8 @@ def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
 @njit(cache=True, error_model="numpy")
 def _digamma(z):
     """ψ(z) for z > 0: the recurrence ψ(z) = ψ(z + 1) − 1/z up to z ≥ 10, then
-    the asymptotic series to z⁻¹⁰ (next term below 2e-14)."""
+    the asymptotic series to z⁻¹⁰ (next term below 2e-14).
+    """
     r = 0.0
     while z < 10.0:
         r -= 1.0 / z
@@ -226,7 +227,8 @@ def _digamma(z):
 @njit(cache=True, error_model="numpy")
 def _gamma_p(a, x):
     """The regularised lower incomplete gamma P(a, x) by its series (all terms
-    positive; ``b_n``, the median of Gamma(a), lies below ``a``)."""
+    positive; ``b_n``, the median of Gamma(a), lies below ``a``).
+    """
     term = 1.0 / a
     s = term
     for k in range(1, 100000):
