@@ -241,3 +241,57 @@ def test_sersic_fit_equals_numpy_reference():
         out[kernel] = _all_maps(m, "values")
     np.testing.assert_allclose(out["numba"], out["numpy"], rtol=1e-8)
     np.testing.assert_allclose(np.median(out["numba"][:, 2]), truth["n"], rtol=0.05)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kernel_checks_on_boxes_equal_numpy_verification(weighted):
+    """The verification's inputs the kernel computes at the end of each fit
+    (``lower.checks``: the same ``_check_point``) on a 40×48 frame whose
+    Jacobian columns are boxes (a twin's column the bounding box of two): the
+    Gram matrix summed over box intersections equals ``JwᵀJw`` of NumPy's
+    dense Jacobian to 1e-12 of its columns' norms, ``Σ (w·model)²`` to 1e-10,
+    and the verification built on them gives NumPy's statuses and Newton gaps
+    (which use the unweighted columns' norms, here summed over the boxes) to
+    1e-8 — also at a pixel moved off its minimum, which both call
+    NOT_A_MINIMUM. A fit's own checks equal those recomputed at its answer."""
+    from swiftfit import losses
+    from swiftfit.optimizers.lm import levenberg_marquardt
+    from swiftfit.problem.problem import relevance
+    from swiftfit.problem.solution import Status
+    from swiftfit.problem.verify import verify
+
+    data = _spots(nav=(2, 2), size=(40, 48), seed=5)
+    s = sf.signals.Signal2D(data)
+    if weighted:
+        s.set_noise_variance(np.abs(data) + 0.25)
+    m = s.create_model()
+    m.extend(_CASES["gaussian2d_rotated"]())
+    m[1].sigma_x.twin = m[0].sigma_x
+    m.assign_current_values_to_all()
+    problem = m._problem(list(np.ndindex(*m._nav_shape)))
+    low = _fused.lower(problem)
+    assert low["grid"][6] == 1  # 1920 pixels: columns kept as boxes
+    sol = levenberg_marquardt(problem, losses.get("ls"))
+    assert sol.info["kernel"] == "numba" and (sol.status > 0).all()
+    again = _fused.checks(problem, sol.theta, low)
+    for key in ("gram", "model_sq", "gap", "relevant"):
+        np.testing.assert_array_equal(sol.info["checks"][key], again[key])
+    theta = sol.theta.copy()
+    theta[2, 3] += 0.3  # a spot's centre off its minimum
+    got = _fused.checks(problem, theta, low)
+    J = problem.jacobian(theta)
+    Jw = J if problem.weights is None else J * problem.weights[:, :, None]
+    gram = Jw.transpose(0, 2, 1) @ Jw
+    scale = np.sqrt(np.einsum("bii->bi", gram))
+    scale = scale[:, :, None] * scale[:, None, :]
+    np.testing.assert_allclose(got["gram"] / scale, gram / scale, rtol=0, atol=1e-12)
+    wm = problem.evaluate(theta) * (1 if problem.weights is None else problem.weights)
+    np.testing.assert_allclose(got["model_sq"], np.einsum("bn,bn->b", wm, wm), rtol=1e-10)
+    rel = relevance(problem, theta)
+    np.testing.assert_array_equal(got["relevant"], rel)
+    status = np.ones(problem.B, dtype=int)
+    ref_status, ref_gap = verify(problem, losses.get("ls"), theta, status, rel)
+    fast_status, fast_gap = verify(problem, losses.get("ls"), theta, status, rel, checks=got)
+    np.testing.assert_array_equal(fast_status, ref_status)
+    np.testing.assert_allclose(fast_gap, ref_gap, rtol=1e-8, atol=1e-12)
+    assert ref_status[2] == Status.NOT_A_MINIMUM and (np.delete(ref_status, 2) > 0).all()
