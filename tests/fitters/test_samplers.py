@@ -189,7 +189,7 @@ def test_joint_model_shared_slope(cls):
 MODEL2D_RUNS = {   # (sampler options, mean tolerance in std, std tolerance, R-hat bound)
     MALA: (dict(chains=16, max_iter=1500), 0.03, 0.03, 1.01),
     HMC: (dict(chains=16, max_iter=400, leapfrog_steps=3), 0.03, 0.03, 1.01),
-    MHMCMC: (dict(nwalkers=32, max_iter=1500), 0.1, 0.06, 1.03),
+    MHMCMC: (dict(nwalkers=32, max_iter=2000), 0.1, 0.06, 1.03),
 }
 
 

@@ -268,7 +268,7 @@ def test_register_machine_equals_sympy(text):
     values = np.array([0.3, 1.7][:len(params)])  # a, b (names sort alphabetically)
     R = np.full((isvec.size, x.size), np.nan)
     vm.run(ins, isvec, np.array([r for r, _ in consts], dtype=np.int64), np.array([v for _, v in consts]),
-           values, x, 0, x.size, R)
+           values, x, np.empty(0), 0, x.size, R)
     ref = _expr.lambdify([sympy.Symbol("x", real=True), *params], [e._internal_expr, *e._grad_exprs])(x, *values)
     for out, want in zip(outs, ref):
         got = R[out] if isvec[out] else np.full(x.size, R[out, 0])

@@ -34,6 +34,7 @@ _UNARY = {
     sympy.ceiling: CEIL,
 }
 _X = sympy.Symbol("x", real=True)
+_Y = sympy.Symbol("y", real=True)
 
 
 class Unsupported(Exception):
@@ -41,11 +42,14 @@ class Unsupported(Exception):
 
 
 class _Builder:
-    def __init__(self, params):
+    def __init__(self, params, ndim=1):
         self.ins: list[tuple[int, int, int, int]] = []
-        self.vec: list[bool] = [True] + [False] * len(params)  # r0 = x, r1.. = parameters
+        # r0 = x, r1.. = parameters, then (2-D) y
+        self.vec: list[bool] = [True] + [False] * len(params) + [True] * (ndim == 2)
         self.consts: list[tuple[int, float]] = []
         self.where = {_X: 0, **{p: 1 + i for i, p in enumerate(params)}}
+        if ndim == 2:
+            self.where[_Y] = 1 + len(params)
         self.const_reg: dict[float, int] = {}
 
     def new(self, vec: bool) -> int:
@@ -115,18 +119,19 @@ class _Builder:
         raise Unsupported(f"{func} is not run by the fused kernel")
 
 
-def lower(expr, grads, params):
+def lower(expr, grads, params, ndim=1):
     """Program for ``expr`` and its derivatives ``grads`` (one per parameter, in
-    ``params`` order). Returns ``(instructions (I, 4), is_vector (R,),
+    ``params`` order); a 2-D expression (``ndim=2``) reads ``y`` from the
+    register after the parameters. Returns ``(instructions (I, 4), is_vector (R,),
     constants [(reg, value)], outputs [value reg, grad regs...])``; raises
     :class:`Unsupported`.
     """
     if any(g is None for g in grads):
         raise Unsupported("a derivative sympy could not take")
-    if expr.free_symbols - {_X, *params}:
-        raise Unsupported("symbols other than x and the parameters")
+    if expr.free_symbols - {_X, *params, *((_Y,) if ndim == 2 else ())}:
+        raise Unsupported("symbols other than the coordinates and the parameters")
     replacements, reduced = sympy.cse([expr, *grads], optimizations="basic")
-    b = _Builder(params)
+    b = _Builder(params, ndim)
     for sym, sub in replacements:
         b.where[sym] = b.emit(sub)
     outputs = [b.emit(e) for e in reduced]
@@ -202,15 +207,19 @@ def _apply(code, a, b):
 
 
 @njit(cache=True, error_model="numpy")
-def run(ins, isvec, consts_reg, consts_val, params, x, lo, hi, R):
+def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
     """Execute a program over channels ``[lo, hi)``: register ``r`` holds
-    ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar).
+    ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar). ``y`` is empty for a
+    1-D program, else the second coordinate (register ``1 + params.size``).
     """
     m = hi - lo
     for n in range(m):
         R[0, n] = x[lo + n]
     for i in range(params.size):
         R[1 + i, 0] = params[i]
+    if y.size > 0:
+        for n in range(m):
+            R[1 + params.size, n] = y[lo + n]
     for k in range(consts_reg.size):
         R[consts_reg[k], 0] = consts_val[k]
     for t in range(ins.shape[0]):

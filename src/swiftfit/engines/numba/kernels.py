@@ -31,10 +31,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import model2d as _m2
 from . import newton as _newton
 from . import svd as _svd
 from .model import evaluate as _evaluate
-from .model import gram as _gram
+from .model import gram_grid as _gram
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -170,19 +171,18 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
 
 
 @njit(cache=True, error_model="numpy")
-def _cov(G, rel, D, out, L, tmp, e, colv):
+def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
     Cholesky; False (and NaN) where the Gram matrix is singular or too ill
-    conditioned for it (the caller then takes the SVD).
+    conditioned for it (the caller then takes the SVD). ``Gs`` is scratch.
     """
     P = G.shape[0]
-    Gs = np.zeros((P, P))
     for i in range(P):
         for j in range(P):
             if rel[i] and rel[j]:
                 Gs[i, j] = G[i, j] / (D[i] * D[j])
-            elif i == j:
-                Gs[i, j] = 1.0
+            else:
+                Gs[i, j] = 1.0 if i == j else 0.0
     for i in range(P):
         for j in range(P):
             out[i, j] = np.nan
@@ -200,12 +200,15 @@ def _cov(G, rel, D, out, L, tmp, e, colv):
 
 
 @njit(cache=True, error_model="numpy")
-def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
-               ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, lo, hi, out_gram, out_check):
+def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
+               ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, out_gram,
+               out_check):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``fb, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap;
-    two of each: the current point's and the trial's).
+    two of each: the current point's and the trial's), and so are the small
+    arrays in ``wk`` (see :func:`_work`): a fit allocates nothing, which
+    matters on small problems (a 5×5 ROI).
     Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
     SVD factorisations (ill-conditioned points) it took. At the answer it also
     fills what the verification needs (:func:`_check_point`): ``out_gram``
@@ -214,30 +217,18 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     N = x.size
     P = theta.size
     Q = fixedq.size
-    q = fixedq.copy()
-    G = np.empty((P, P))
-    g = np.empty(P)
-    Gs = np.empty((P, P))
-    gs = np.empty(P)
-    L = np.empty((P, P))
-    tmp = np.empty(P)
-    z = np.empty(P)
-    zgn = np.empty(P)
-    D = np.zeros(P)
-    Dn = np.ones(P)
-    rel = np.zeros(P, dtype=np.bool_)
-    trial = np.empty(P)
-    e = np.empty(P)
-    colv = np.empty(P)
+    vecs, mats, rel, q, A, qtr = wk
+    g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv, grad, colnorm = vecs
+    G, Gs, L, vt, Rt, H = mats
+    for k in range(Q):
+        q[k] = fixedq[k]
+    for j in range(P):
+        D[j] = 0.0
+        Dn[j] = 1.0
+        rel[j] = False
     # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
-    # trusted (see svd.py); its N-long work arrays are made when first needed
+    # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
     svd = False
-    sv = np.empty(P)
-    vt = np.empty((P, P))
-    cv = np.empty(P)
-    Rt = np.empty((P, P))
-    A = np.empty((0, 0))
-    qtr = np.empty(0)
     for c in range(kinds.size):
         if active[c]:
             for i in range(nq[c]):
@@ -251,8 +242,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
 
     cur = 0
     _fill(theta)
-    cost, noise_sum = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, fb[cur],
-                                rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
+    cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
+                                fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
     nfev = 1
     njev = 1
     nit = 0
@@ -280,7 +271,7 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             J = Jb[cur]
             jlo = jlob[cur]
             jhi = jhib[cur]
-            _gram(J, jlo, jhi, r, G, g)
+            _gram(J, jlo, jhi, grid, r, G, g)
             # a non-finite entry of a column makes its squared norm non-finite
             finite = True
             for j in range(P):
@@ -311,9 +302,6 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
             if svd:
                 # a rank-deficient or badly conditioned Jacobian: the
                 # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
-                if A.shape[0] == 0:
-                    A = np.empty((P, N))
-                    qtr = np.empty(N)
                 _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, rel, A, qtr, Rt, vt, sv, cv)
                 nsvd += 1
                 gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
@@ -374,8 +362,8 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
                 pred += z[i] * (2.0 * gs[i] - acc)
         nxt = 1 - cur
         _fill(trial)
-        cost_new, noise_new = _evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
-                                        fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+        cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
+                                        col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
         nfev += 1
         njev += 1
         nit += 1
@@ -432,45 +420,51 @@ def _fit_pixel(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixed
     _fill(theta)
     if status != -2 and status != NEEDS_REFERENCE:
         if stale:  # G is already the Gram matrix at theta unless a step was just accepted
-            _gram(Jb[cur], jlob[cur], jhib[cur], rb[cur], G, g)
+            _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
         for j in range(P):
             Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
-        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv):
+        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv, Gs):
             # singular or too ill conditioned for Cholesky: the reference's
             # SVD and rank test decide
-            if A.shape[0] == 0:
-                A = np.empty((P, N))
-                qtr = np.empty(N)
             _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
             _svd.covariance(sv, vt, rel, Dn, N, out_cov)
             nsvd += 1
-        _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], bs, y, w, use_w, theta, rel,
-                     lo, hi, out_gram, out_check)
+        _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
+                     lo, hi, H, grad, colnorm, out_gram, out_check)
     return status, nfev, njev, nit, cost, nsvd
 
 
 @njit(cache=True, error_model="numpy")
-def _check_point(G, g, cost, f, J, jlo, jhi, bs, y, w, use_w, theta, rel, lo, hi, out_gram, out_check):
+def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, lo, hi, H, grad, colnorm,
+                 out_gram, out_check):
     """What :func:`swiftfit.problem.verify.verify` needs at the answer, from
     this point's evaluation (no second one): ``out_gram`` ← ``JwᵀJw``,
     ``out_check[0]`` ← ``Σ (w·model)²`` and ``out_check[1]`` ← the Newton gap
     (:func:`.newton.gap` with the least-squares derivatives ``χ²``,
     ``−2 Jwᵀr``, ``2 JwᵀJw``, the unweighted columns' norms and the data's norm).
+    ``G``/``g`` are ``JwᵀJw``/``Jwᵀr`` as :func:`.model.gram_grid` made them;
+    on a large 2-D raster (``grid[6] > 0``) a column's range is a box
+    (:mod:`.model2d`) and its norm is summed over the box. ``H``, ``grad``,
+    ``colnorm`` are scratch (from :func:`_work`).
     """
     P = theta.size
     N = y.size
-    H = np.empty((P, P))
-    grad = np.empty(P)
-    colnorm = np.empty(P)
+    boxes = grid[6] > 0
+    Wr = int(grid[0]) if boxes else 0
     for i in range(P):
         grad[i] = -2 * g[i]
         for j in range(P):
             out_gram[i, j] = G[i, j]
             H[i, j] = 2 * G[i, j]
         acc = 0.0
-        for n in range(jlo[i], jhi[i]):
-            v = J[i, n] / w[n] if use_w else J[i, n]
-            acc += v * v
+        if boxes:
+            r0, r1, c0, c1 = _m2._decode(jlo[i], jhi[i], Wr)
+        else:
+            r0, r1, c0, c1 = 0, 1, jlo[i], jhi[i]
+        for row in range(r0, r1):
+            for n in range(row * Wr + c0, row * Wr + c1):
+                v = J[i, n] / w[n] if use_w else J[i, n]
+                acc += v * v
         colnorm[i] = math.sqrt(acc)
     model_sq = 0.0
     data_sq = 0.0
@@ -482,8 +476,23 @@ def _check_point(G, g, cost, f, J, jlo, jhi, bs, y, w, use_w, theta, rel, lo, hi
     out_check[1] = _newton.gap(cost, grad, H, colnorm, math.sqrt(data_sq), theta, lo, hi, rel, 1.0, not use_w, N)
 
 
+@njit(cache=True, error_model="numpy")
+def _work(P, Q, N):
+    """The small work arrays of :func:`_fit_pixel`, made once per block:
+    14 vectors and 6 matrices of ``P`` (the last two vectors and the last
+    matrix are :func:`_check_point`'s), the relevance mask, the parameter
+    vector ``q`` (``Q``) and the SVD's ``(P, N)`` and ``N`` arrays.
+    """
+    vecs = np.empty((14, P))
+    mats = np.empty((6, P, P))
+    v = (vecs[0], vecs[1], vecs[2], vecs[3], vecs[4], vecs[5], vecs[6], vecs[7], vecs[8], vecs[9], vecs[10],
+         vecs[11], vecs[12], vecs[13])
+    return (v, (mats[0], mats[1], mats[2], mats[3], mats[4], mats[5]), np.zeros(P, dtype=np.bool_), np.empty(Q),
+            np.empty((P, N)), np.empty(N))
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, status, nfev, njev, nit, cost, cov, nsvd, gram,
               check):
     """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
@@ -498,6 +507,7 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
     jhib = np.zeros((2, P), dtype=np.int64)
     rb = np.empty((2, N))
     R = np.empty((n_reg, N))
+    wk = _work(P, FIXED.shape[1], N)
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
         for i in range(P):
@@ -505,9 +515,9 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
                 gram[b, i, j] = np.nan
         check[b, 0] = np.nan
         check[b, 1] = np.nan
-        st, nf, nj, ni, cs, ns = _fit_pixel(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
-                                            FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0, cov[b],
-                                            fb, Jb, jlob, jhib, rb, ex, R, lo, hi, gram[b], check[b])
+        st, nf, nj, ni, cs, ns = _fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq,
+                                            ACTIVE[b], FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0,
+                                            cov[b], fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram[b], check[b])
         status[b] = st
         nfev[b] = nf
         njev[b] = nj
@@ -516,7 +526,7 @@ def fit_block(b0, b1, x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE
         nsvd[b] = ns
 
 
-def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
                ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
     receives the results. Returns status, nfev, njev, nit, χ², covariance,
@@ -545,7 +555,7 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
     gram = np.empty((B, P, P))
     check = np.empty((B, 2))
     out = (status, nfev, njev, nit, cost, cov, nsvd, gram, check)
-    args = (x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+    args = (x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
             ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi)
     n_blocks = min(B, 64)
     edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
@@ -563,9 +573,12 @@ def fit_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg):
-    """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P) and ``Jᵀr`` (B, P)
-    at ``THETA``: what one iteration needs, exposed for the tests.
+def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg,
+                    dense=True):
+    """Model (B, N), weighted residuals, ``JᵀJ`` (B, P, P), ``Jᵀr`` (B, P),
+    the weighted Jacobian (B, N, P; (B, 0, P) unless ``dense``) and the
+    norms of the unweighted Jacobian's columns (B, P) at ``THETA``: what one
+    iteration needs, for the tests and the verification of a fit.
     """
     B, N = Y.shape
     P = THETA.shape[1]
@@ -573,7 +586,8 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
     R = np.empty((B, N))
     G = np.empty((B, P, P))
     g = np.empty((B, P))
-    Jout = np.zeros((B, N, P))
+    Jout = np.zeros((B, N if dense else 0, P))
+    C = np.empty((B, P))
     for b in prange(B):
         q = FIXED[b].copy()
         for k in range(q.size):
@@ -585,18 +599,25 @@ def evaluate_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, 
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
-        _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
+        _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
                   ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]
-            for j in range(P):
-                Jout[b, n, j] = J[j, n]
-        _gram(J, jlo, jhi, R[b], G[b], g[b])
-    return F, R, G, g, Jout
+            if dense:
+                for j in range(P):
+                    Jout[b, n, j] = J[j, n]
+        for j in range(P):
+            s = 0.0
+            for n in range(jlo[j], jhi[j]):
+                v = J[j, n] / wb[n] if use_w else J[j, n]
+                s += v * v
+            C[b, j] = math.sqrt(s)
+        _gram(J, jlo, jhi, grid, R[b], G[b], g[b])
+    return F, R, G, g, Jout, C
 
 
 @njit(cache=True, error_model="numpy")
-def check_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg, lo, hi):
+def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ex, n_reg, lo, hi):
     """What :func:`fit_pixels` hands the verification, at any ``THETA``:
     ``JwᵀJw`` (B, P, P), ``(Σ (w·model)², Newton gap)`` (B, 2) and the columns
     that reach the model (B, P), from :func:`_check_point` (the tests compare
@@ -607,8 +628,10 @@ def check_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIX
     gram = np.empty((B, P, P))
     check = np.empty((B, 2))
     relevant = np.zeros((B, P), dtype=np.bool_)
-    G = np.empty((P, P))
-    g = np.empty(P)
+    wk = _work(P, FIXED.shape[1], N)
+    g = wk[0][0]
+    grad, colnorm = wk[0][12], wk[0][13]
+    G, H = wk[1][0], wk[1][5]
     f = np.empty(N)
     r = np.empty(N)
     J = np.zeros((P + 1, N))
@@ -626,9 +649,9 @@ def check_pixels(x, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIX
                     if col[qoff[c] + i] >= 0:
                         relevant[b, col[qoff[c] + i]] = True
         wb = W[b] if use_w else W[0]
-        cost, _ = _evaluate(x, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, r, J, jlo,
-                            jhi, ex, Rg)
-        _gram(J, jlo, jhi, r, G, g)
-        _check_point(G, g, cost, f, J, jlo, jhi, bs, Y[b], wb, use_w, THETA[b], relevant[b], lo, hi, gram[b],
-                     check[b])
+        cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
+                            r, J, jlo, jhi, ex, Rg)
+        _gram(J, jlo, jhi, grid, r, G, g)
+        _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, Y[b], wb, use_w, THETA[b], relevant[b], lo, hi, H, grad,
+                     colnorm, gram[b], check[b])
     return gram, check, relevant

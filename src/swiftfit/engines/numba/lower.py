@@ -8,12 +8,17 @@ returns None when the problem needs something only the NumPy path does:
 
 * a component that is not one of the built-ins below or an ``Expression``
   (user components and subclasses, which may override ``function``), or an
-  Expression using something the register machine does not run (2-D,
-  derivatives sympy cannot take; see :mod:`.expression_vm`);
+  Expression using something the register machine does not run (derivatives
+  sympy cannot take; see :mod:`.expression_vm`);
 * ``expr`` ties and twins through a function (an identity twin is fine:
   both parameters read the same column);
-* a PSF/operator, several datasets, 2-D coordinates, finite-difference
-  gradients asked for explicitly, a loss other than least squares, bounds.
+* a PSF/operator, several datasets, more than two coordinates,
+  finite-difference gradients asked for explicitly, a loss other than least
+  squares, bounds.
+
+2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
+Moffat2D, Sersic2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)
+reach the same kernel as flattened pixel coordinates ``x`` and ``xy``.
 
 :func:`fused_lm` runs the kernels and returns the same
 :class:`~swiftfit.problem.solution.Solution` as the NumPy reference.
@@ -53,14 +58,14 @@ def _refresh_kernel_cache() -> None:
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
     against an older ``model.evaluate`` would be loaded stale. A stamp
-    of all five sources, kept next to the cache, catches that.
+    of all six sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model", "svd", "newton", "kernels")
+    names = ("expression_vm", "model2d", "model", "svd", "newton", "kernels")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -78,13 +83,21 @@ def _refresh_kernel_cache() -> None:
 
 
 def _kinds() -> dict:
-    from ...components import background, peaks
+    from ...components import background, galaxy, peaks, two_d
     from ...components.expression import Expression
 
     _refresh_kernel_cache()
     from . import model as k
+    from . import model2d as k2
 
     return {
+        two_d.Gaussian2D: k2.GAUSSIAN2D,
+        two_d.Lorentzian2D: k2.LORENTZIAN2D,
+        galaxy.Moffat2D: k2.MOFFAT2D,
+        galaxy.Sersic2D: k2.SERSIC2D,
+        two_d.Polynomial2D: k2.POLYNOMIAL2D,
+        two_d.Offset: k.OFFSET,  # a constant: the 1-D evaluation does
+
         peaks.Gaussian: k.GAUSSIAN,
         peaks.GaussianHF: k.GAUSSIAN_HF,
         peaks.Lorentzian: k.LORENTZIAN,
@@ -97,12 +110,12 @@ def _kinds() -> dict:
 
 
 @functools.lru_cache(maxsize=256)
-def _program(expr, grads, params):
+def _program(expr, grads, params, ndim=1):
     """An Expression's register program (cached: sympy's cse is not free)."""
     from . import expression_vm as _fused_vm
 
     try:
-        return _fused_vm.lower(expr, list(grads), list(params))
+        return _fused_vm.lower(expr, list(grads), list(params), ndim)
     except _fused_vm.Unsupported:
         return None
 
@@ -143,7 +156,8 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
         return None
     if bounded and problem.bounded:
         return None
-    if problem.transform is not None or len(problem.segments) > 1 or len(problem.coords) != 1:
+    ndim = len(problem.coords)
+    if problem.transform is not None or len(problem.segments) > 1 or ndim not in (1, 2):
         return None
     if problem.grad not in ("auto", "analytical"):
         return None
@@ -154,13 +168,13 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     kinds, programs, cexpr = [], [], []
     for comp in problem.components:
         kind = kinds_of.get(type(comp))
-        if kind is None:
+        if kind is None or getattr(comp, "_ndim", 1) != ndim:
             return None
         cexpr.append(-1)
         if kind == kinds_of[Expression]:
-            if comp._ndim != 1 or not comp.compute_gradients:
+            if not comp.compute_gradients:
                 return None
-            prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols))
+            prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols), ndim)
             if prog is None:
                 return None
             cexpr[-1] = len(programs)
@@ -187,13 +201,46 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     x = np.ascontiguousarray(problem.coords[0], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
         return None
+    xy, grid = np.empty(0), np.zeros(7)
+    if ndim == 2:
+        xy = np.ascontiguousarray(problem.coords[1], dtype=float)
+        if xy.shape != x.shape:
+            return None
+        grid = _raster(x, xy)
+        n_reg = max(n_reg, 2)  # model2d's separable Gaussian2D keeps its factors in R[0], R[1]
     bs = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.binscale, dtype=float), x.shape))
     step = np.diff(x)
     ascending = bool(np.all(step > 0))
     # a uniform grid lets Gaussians be evaluated by a recurrence (see kernels._gauss_shape)
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
-    return dict(x=x, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
+    return dict(x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
                 fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
+
+
+def _raster(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[W, H, x0, dx, y0, dy, boxes]`` when the pixels ``(x[n], y[n])``
+    are a raster read row after row (``x[n] = x0 + (n mod W)·dx``,
+    ``y[n] = y0 + (n div W)·dy``, to 1e-9 of a step), else zeros; ``boxes``
+    is 1 from ``model2d.BOX_PIXELS`` pixels up (see :mod:`.model2d`).
+    """
+    from .model2d import BOX_PIXELS
+
+    N = x.size
+    if N < 2 or not np.isfinite(x).all() or not np.isfinite(y).all():
+        return np.zeros(7)
+    change = np.flatnonzero(y != y[0])
+    W = int(change[0]) if change.size else N
+    H = N // W
+    if W * H != N:
+        return np.zeros(7)
+    dx = float(x[1] - x[0]) if W > 1 else 1.0
+    dy = float(y[W] - y[0]) if H > 1 else 1.0
+    if dx == 0.0 or dy == 0.0:
+        return np.zeros(7)
+    i = np.arange(N)
+    ok = (np.allclose(x, x[0] + (i % W) * dx, rtol=0.0, atol=1e-9 * abs(dx))
+          and np.allclose(y, y[0] + (i // W) * dy, rtol=0.0, atol=1e-9 * abs(dy)))
+    return np.array([W, H, x[0], dx, y[0], dy, float(N >= BOX_PIXELS)], dtype=float) if ok else np.zeros(7)
 
 
 def _weights(problem: Problem):
@@ -202,18 +249,21 @@ def _weights(problem: Problem):
     return np.ascontiguousarray(problem.weights, dtype=float), True
 
 
-def evaluate(problem: Problem, theta: np.ndarray, low=None):
-    """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` from the kernel
-    (the tests compare them with the NumPy path).
+def evaluate(problem: Problem, theta: np.ndarray, low=None, dense: bool = True, norms: bool = False):
+    """Model, weighted residuals, ``JᵀJ``, ``Jᵀr`` and ``J`` (unless ``dense``
+    is False: then an empty (B, 0, P) array) from the kernel, and with
+    ``norms`` the unweighted Jacobian's column norms (the tests compare them
+    with the NumPy path).
     """
     _refresh_kernel_cache()
     from . import kernels as k
 
     low = lower(problem) if low is None else low
     W, use_w = _weights(problem)
-    return k.evaluate_pixels(low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
+    out = k.evaluate_pixels(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
                              W, use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
-                             np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"])
+                             np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"], dense)
+    return out if norms else out[:5]
 
 
 def _bounds(problem: Problem):
@@ -255,7 +305,8 @@ def checks(problem: Problem, theta: np.ndarray, low=None):
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     gram, check, rel = k.check_pixels(
-        low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
+        np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
         np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"], lo, hi)
     return {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": rel}
@@ -271,7 +322,8 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
-        low["x"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
+        np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
         float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi)
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel

@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
+from . import model2d as _m2
 from .expression_vm import run as _run_program
 
 # component kinds (see _fused.py for the mapping from classes)
@@ -87,7 +88,7 @@ def _gauss_shape(x, lo, hi, c0, inv, dx):
 
 
 @njit(cache=True, error_model="numpy")
-def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
+def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
     value to ``f`` and the derivatives to the Jacobian columns.
     """
@@ -96,7 +97,7 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
     i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
     N = x.size
     isvec = vec[r0:r0 + nr]
-    _run_program(ins[i0:i0 + ni], isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, 0, N, R)
+    _run_program(ins[i0:i0 + ni], isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R)
     v = out[o0]
     sv = 1 if isvec[v] else 0
     for n in range(N):
@@ -111,10 +112,12 @@ def _expression(ex, R, c, k0, m, q, col, x, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
-def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
+def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
     """Model → residuals ``r = (y − f·bs)·w`` and the weighted
     Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns
-    ``(Σ r², noise sum)`` (see :func:`_residuals`).
+    ``(Σ r², noise sum)`` (see :func:`_residuals`). A 2-D problem gives its
+    pixels' second coordinate in ``xy`` (empty in 1-D) and its raster in
+    ``grid`` (see :mod:`.model2d`).
     """
     N = x.size
     P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
@@ -130,10 +133,16 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
             continue
         kind = kinds[c]
         k0 = qoff[c]
-        lo, hi = _window(kind, q, k0, x, ascending)
+        if kind >= _m2.FIRST:
+            lo, hi = _m2.window(kind, q, k0, grid, N)
+        else:
+            lo, hi = _window(kind, q, k0, x, ascending)
         for i in range(nq[c]):
             j = col[k0 + i]
             if j >= 0:
+                if grid[6] > 0:  # a large raster: ranges are kept as boxes
+                    _m2.extend(jlo, jhi, j, lo, hi, grid)
+                    continue
                 if lo < jlo[j]:
                     jlo[j] = lo
                 if hi > jhi[j]:
@@ -244,7 +253,9 @@ def evaluate(x, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                 J[jr, n] += -A * g * math.log(d) * sn
                 J[jo, n] += A * rr * g / d * sn
         elif kind == EXPRESSION:
-            _expression(ex, R, c, k0, nq[c], q, col, x, bs, w, use_w, f, J, P)
+            _expression(ex, R, c, k0, nq[c], q, col, x, xy, bs, w, use_w, f, J, P)
+        elif kind >= _m2.FIRST:
+            _m2.evaluate(kind, q, k0, nq[c], col, x, xy, grid, bs, w, use_w, f, J, P, R)
         else:  # EXPONENTIAL
             A = q[k0]
             tau = q[k0 + 1]
@@ -309,3 +320,14 @@ def gram(J, jlo, jhi, r, G, g):
             G[j, i] = s
 
 
+
+
+@njit(cache=True, error_model="numpy")
+def gram_grid(J, jlo, jhi, grid, r, G, g):
+    """:func:`gram`, or on a large 2-D raster (``grid[6] > 0``) over the
+    intersections of the columns' boxes (:func:`.model2d.gram`).
+    """
+    if grid[6] > 0 and _m2.narrow(jlo, jhi, grid):
+        _m2.gram(J, jlo, jhi, grid, r, G, g)
+    else:
+        gram(J, jlo, jhi, r, G, g)
