@@ -434,6 +434,19 @@ class Component(ComponentPlotMixin):
                 p._value_override = None
         return out
 
+    def _parameter_maps(self, parameters_values=None) -> list:
+        """The parameters' value maps as float arrays, or ``parameters_values``
+        (one array-like per parameter, in ``self.parameters`` order) checked.
+        """
+        if parameters_values is None:
+            return [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        if len(parameters_values) != len(self.parameters):
+            raise InvalidInputError(
+                f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
+                f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
+            )
+        return [np.asarray(v, dtype=float) for v in parameters_values]
+
     def function_nd(self, *coords, parameters_values=None) -> np.ndarray:
         """Evaluate at every navigation position of the parameter maps (HyperSpy API).
 
@@ -449,15 +462,7 @@ class Component(ComponentPlotMixin):
         [1.0, 3.0, 5.0]
         """
         coords = [np.asarray(c, dtype=float) for c in coords]
-        if parameters_values is not None:
-            if len(parameters_values) != len(self.parameters):
-                raise InvalidInputError(
-                    f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
-                    f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
-                )
-            maps = [np.asarray(v, dtype=float) for v in parameters_values]
-        else:
-            maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        maps = self._parameter_maps(parameters_values)
         if not self._pure:
             return self._function_nd_by_position(coords, maps)
         if all(m.ndim == 0 for m in maps):

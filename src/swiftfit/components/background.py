@@ -14,7 +14,7 @@ import numpy as np
 
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
-from ._two_area_range import check_two_area_range
+from ._two_area_range import check_two_area_range, interval_pairs
 
 __all__ = ["Offset", "Polynomial", "PowerLaw", "Exponential", "RC", "Bleasdale", "SEE"]
 
@@ -44,21 +44,10 @@ def _interval_mask(X_full, x1, x2, intervals, axis=None):
         hi = X_full.max() if x2 is None else float(x2)
         pairs = [(lo, hi)]
     else:
-        if isinstance(intervals, str) or not isinstance(intervals, (list, tuple)):
-            raise InvalidInputError(
-                f"`intervals` must be a list of tuples or SpanROI objects., got {intervals!r}"
-            )
-        if len(intervals) == 2 and all(isinstance(v, (int, float, np.number)) for v in intervals):
-            intervals = [tuple(intervals)]
-        if not intervals:
+        pairs = interval_pairs(intervals)
+        if not pairs:
             raise InvalidInputError("`intervals` is empty: need at least one array to concatenate; "
                                     "give at least one (x1, x2) interval")
-        pairs = []
-        for item in intervals:
-            pair = tuple(item) if hasattr(item, "left") or isinstance(item, (list, tuple)) else None
-            if pair is None or len(pair) != 2:
-                raise InvalidInputError(f"Invalid interval format: {item!r}; expected (x1, x2) or a SpanROI")
-            pairs.append((float(pair[0]), float(pair[1])))
     mask = np.zeros(X_full.shape, bool)
     for lo, hi in pairs:
         lo, hi = min(lo, hi), max(lo, hi)

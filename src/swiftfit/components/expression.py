@@ -549,15 +549,7 @@ class Expression(Component):
         >>> c.function_nd(np.arange(3.0), parameters_values=[2.0, 1.0]).tolist()
         [1.0, 3.0, 5.0]
         """
-        if parameters_values is not None:
-            if len(parameters_values) != len(self.parameters):
-                raise InvalidInputError(
-                    f"`parameters_values` must hold {len(self.parameters)} values (one per parameter "
-                    f"{[p.name for p in self.parameters]}), got {len(parameters_values)}"
-                )
-            maps = [np.asarray(v, dtype=float) for v in parameters_values]
-        else:
-            maps = [np.asarray(p._map["values"], dtype=float) for p in self.parameters]
+        maps = self._parameter_maps(parameters_values)
         if all(m.ndim == 0 for m in maps):
             coords, values = self._prepare(coords, maps)
             shape = np.broadcast_shapes(*(c.shape for c in coords))

@@ -296,13 +296,9 @@ def _residuals(y, f, bs, w, use_w, r):
     return cost, noise
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
-def _dot(a, b, lo, hi):
-    # reassociation lets the sum vectorise; NaN/inf semantics are kept
-    s = 0.0
-    for n in range(lo, hi):
-        s += a[n] * b[n]
-    return s
+# Σ a[n]·b[n] over lo:hi, reassociated so it vectorises (one definition, in model2d,
+# which this module imports)
+_dot = _m2._dot
 
 
 @njit(cache=True, error_model="numpy")

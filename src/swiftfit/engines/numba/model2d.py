@@ -363,7 +363,7 @@ def extend(jlo, jhi, j, lo, hi, grid):
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 def _dot(a, b, lo, hi):
-    # as model._dot (reassociation lets the sum vectorise; NaN/inf semantics kept)
+    # reassociation lets the sum vectorise; NaN/inf semantics are kept (model.py uses it too)
     s = 0.0
     for n in range(lo, hi):
         s += a[n] * b[n]
