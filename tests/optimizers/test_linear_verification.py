@@ -69,15 +69,20 @@ def _close(a, b, rtol=RTOL):
 @pytest.mark.parametrize("variance", [False, True])
 def test_the_solvers_checks_equal_the_problems(variance):
     # what the linear solver hands the verification (Solution.info["checks"]) against
-    # the problem's own evaluation at the answer: the weighted Jacobian's column norms
-    # and the weighted residuals
+    # the problem's own evaluation at the answer: the weighted Jacobian's column norms,
+    # and the weighted residuals or (one shared design) the model's squared norm
     problem = _problem(_model(variance))
     sol = linear.solve_lstsq(problem)
     checks = sol.info["checks"]
     J = problem.jacobian(sol.theta)
     Jw = J if problem.weights is None else J * problem.weights[:, :, None]
     _close(checks["columns"], np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw)))
-    _close(checks["residuals"], problem.residuals(sol.theta), rtol=1e-9)
+    if variance:  # per-pixel weights: the residuals (the model's norm follows from them)
+        _close(checks["residuals"], problem.residuals(sol.theta), rtol=1e-9)
+    else:  # one shared design: the model's norm from its quadratic form, no residuals formed
+        assert "residuals" not in checks
+        wm = problem.evaluate(sol.theta)
+        _close(checks["model_sq"], np.einsum("bn,bn->b", wm, wm), rtol=1e-9)
 
 
 @pytest.mark.parametrize("variance", [False, True])

@@ -408,10 +408,12 @@ class Design:
     False, ``status`` -2 or -4).
     """
 
-    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None):
+    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None, h=None):
         self.y, self.rel, self.ok, self.status, self.theta = y, rel, ok, status, theta
         self.nfev, self.njev = nfev, njev
         self.Xt, self.X0t, self.w = Xt, X0t, w
+        # a shared design's fixed part (N,), weighted as X0t is: the model is h + θ X0t
+        self.h = h
         # factorisations of a shared design, kept with it for the next chunks
         self.memo = {} if memo is None else memo
 
@@ -480,6 +482,27 @@ class Design:
         """Weighted residuals ``yw − Xw θ`` ``(B, N)`` (meaningless where not ``ok``)."""
         fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
         return self.y - self.matvec(fit)
+
+    def model_sq(self, theta):
+        """``Σ (w·model)²`` per pixel ``(B,)`` of a shared design from its quadratic
+        form ``‖h‖² + 2θ·(X h) + θᵀ(X Xᵀ)θ`` — no pass over the points, so the
+        verification needs no residuals — or None for another design.
+
+        Examples
+        --------
+        >>> X0t = np.array([[1.0, 1.0, 1.0], [0.0, 1.0, 2.0]])   # offset and slope
+        >>> d = Design(np.zeros((1, 3)), np.ones((1, 2), bool), np.ones(1, bool), np.zeros(1, int),
+        ...            np.zeros((1, 2)), 1, 1, X0t=X0t, h=np.zeros(3))
+        >>> d.model_sq(np.array([[1.0, 2.0]]))                   # model 1, 3, 5
+        array([35.])
+        """
+        if not self.shared or self.h is None:
+            return None
+        fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
+        X, h = self.X0t, self.h
+        with np.errstate(all="ignore"):
+            sq = float(h @ h) + 2 * fit @ (X @ h) + np.einsum("bp,pq,bq->b", fit, X @ X.T, fit)
+        return np.maximum(sq, 0.0)
 
     def column_norms(self):
         """Norms of the weighted design's columns ``(B, P)`` (the Gram matrix's
@@ -556,12 +579,14 @@ def prepare(problem, name: str) -> Design:
                 if wkey not in memos and len(memos) >= 4:
                     memos.pop(next(iter(memos)))
                 memo = memos.setdefault(wkey, {})
+        hw = np.broadcast_to(np.asarray(h, dtype=float), (problem.N,))
         if w is not None:
             X0t = X0t * w[0]
             y *= w[0]
+            hw = hw * w[0]
         if not ok.all():
             y = np.where(ok[:, None], y, 0.0)
-        return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, memo=memo)
+        return Design(y, rel, ok, status, theta, nfev, njev, X0t=X0t, memo=memo, h=hw)
     if w is not None:
         Xt *= w[:, None, :]
         y = y * w

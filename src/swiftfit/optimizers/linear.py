@@ -155,17 +155,21 @@ def _check(name: str, problem: Problem, loss, bounded: bool, options: dict, allo
 
 def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) -> Solution:
     B = theta.shape[0]
-    r = d.residuals(theta)
+    # what the verification needs from the design in hand (problem.verify's `checks`), so it
+    # evaluates neither the model nor the Jacobian again: the columns' norms, and the model's
+    # norm from a shared design's quadratic form (then, with χ² from the solver's algebra,
+    # no residuals are formed: a pass over the chunk saved) or from the residuals
+    model_sq = d.model_sq(theta) if chisq is not None else None
+    r = d.residuals(theta) if model_sq is None else None
     if chisq is None:
         with np.errstate(invalid="ignore"):
             chisq = np.where(d.ok, np.einsum("bn,bn->b", r, r), np.nan)
     else:  # from the solver's algebra: NaN where it was not solved
         chisq = np.where(d.ok, chisq, np.nan)
     objective = chisq if penalty is None else chisq + penalty
-    # what the verification needs from the design in hand (problem.verify's `checks`), so it
-    # evaluates neither the model nor the Jacobian again
     with np.errstate(all="ignore"):
-        checks = {"columns": d.column_norms(), "residuals": r}
+        checks = {"columns": d.column_norms()}
+        checks.update(residuals=r) if model_sq is None else checks.update(model_sq=model_sq)
     info = dict(info or {}, chisq=chisq, checks=checks)
     if not errors:
         cov = None
