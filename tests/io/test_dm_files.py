@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from dm_file import write_dm
+from same_metadata import assert_same_tree, plain
 
 import swiftfit
 
@@ -35,25 +36,6 @@ def _hs():
     return hs
 
 
-def _plain(tree):
-    d = dict(tree.as_dictionary())
-    d.pop("_HyperSpy", None)
-    general = dict(d.get("General", {}))
-    general.pop("FileIO", None)
-    d["General"] = general
-    return d
-
-
-def _assert_same_tree(a, b, path="metadata"):
-    if isinstance(a, dict) or isinstance(b, dict):
-        assert isinstance(a, dict) and isinstance(b, dict), path
-        assert sorted(a) == sorted(b), path
-        for k in a:
-            _assert_same_tree(a[k], b[k], f"{path}.{k}")
-    else:
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=path)
-
-
 def _axes(s):
     return [(a.size, a.scale, a.offset, a.units, a.name, a.navigate, a.is_binned) for a in s.axes_manager._axes]
 
@@ -69,8 +51,8 @@ def _load_both(path, cls):
     np.testing.assert_array_equal(ours.data, ref.data)
     assert ours.data.dtype == ref.data.dtype
     assert _axes(ours) == _axes(ref)
-    _assert_same_tree(_plain(ours.metadata), _plain(ref.metadata))
-    _assert_same_tree(ours.original_metadata.as_dictionary(), ref.original_metadata.as_dictionary(),
+    assert_same_tree(plain(ours.metadata), plain(ref.metadata))
+    assert_same_tree(ours.original_metadata.as_dictionary(), ref.original_metadata.as_dictionary(),
                       "original_metadata")
     return ours
 

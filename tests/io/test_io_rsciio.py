@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from same_metadata import assert_same_tree, plain
 
 import swiftfit
 
@@ -14,26 +15,6 @@ hs = pytest.importorskip("hyperspy.api")
 
 
 pytestmark = pytest.mark.usefixtures("quiet_peers")
-
-
-def _plain(tree):
-    """Metadata as a dict, without HyperSpy's own bookkeeping (load timestamps, folding state)."""
-    d = dict(tree.as_dictionary())
-    d.pop("_HyperSpy", None)
-    general = dict(d.get("General", {}))
-    general.pop("FileIO", None)
-    d["General"] = general
-    return d
-
-
-def _assert_same_tree(a, b, path="metadata"):
-    if isinstance(a, dict) or isinstance(b, dict):
-        assert isinstance(a, dict) and isinstance(b, dict), path
-        assert sorted(a) == sorted(b), path
-        for k in a:
-            _assert_same_tree(a[k], b[k], f"{path}.{k}")
-    else:
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=path)
 
 
 def _assert_same_as_hyperspy(filename, expected_class=None):
@@ -45,7 +26,7 @@ def _assert_same_as_hyperspy(filename, expected_class=None):
     for a, b in zip(ours.axes_manager._axes, ref.axes_manager._axes):
         assert (a.size, a.units, a.name, a.navigate, a.is_binned) == (b.size, b.units, b.name, b.navigate, b.is_binned)
         np.testing.assert_array_equal(a.axis, b.axis)
-    _assert_same_tree(_plain(ours.metadata), _plain(ref.metadata))
+    assert_same_tree(plain(ours.metadata), plain(ref.metadata))
     if expected_class is not None:
         assert type(ours).__name__ == type(ref).__name__ == expected_class
     return ours
