@@ -379,13 +379,8 @@ class FittingMixin:
         rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
         kk = rel.sum(axis=1)
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
-            # the compiled kernel hands over what the checks need at its answer (no second evaluation);
-            # its unweighted Jacobian needs every weight positive
-            checks = solution.info.get("checks")
-            if checks is not None and "gap" in checks and problem.weights is not None \
-                    and not (np.asarray(problem.weights) > 0).all():
-                checks = None
-            status, gap = _verify(problem, loss, theta, status, rel, checks=checks)
+            # a solver hands over what the checks need at its answer (no second evaluation)
+            status, gap = _verify(problem, loss, theta, status, rel, checks=solution.info.get("checks"))
             solution.info.setdefault("newton_gap", gap)
         with np.errstate(all="ignore"):
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)

@@ -332,9 +332,11 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     relevant = relevance(problem, theta).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = Status.SINGULAR
-    return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int),
-                    info={"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
-                          "svd_factorizations": nsvd.astype(int),
-                          # the verification's inputs at the answer (problem.verify's `checks`)
-                          "checks": {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
-                                     "relevant": _relevant(low, problem.B, problem.P)}})
+    info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
+            "svd_factorizations": nsvd.astype(int)}
+    # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
+    # column norms divide by the weights, so only where every weight is positive
+    if problem.weights is None or (np.asarray(problem.weights) > 0).all():
+        info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
+                          "relevant": _relevant(low, problem.B, problem.P)}
+    return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
