@@ -167,8 +167,9 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         ``gap`` (B,) the Newton gap by its copy of :func:`newton_gaps` (used
         for ``LeastSquares`` only) and ``relevant`` (B, P) the columns it
         counted as free (where they differ from ``relevant``, or for another
-        loss, :func:`newton_gaps` is computed here); the linear solvers give
-        ``columns`` (B, P), the weighted Jacobian's column norms, and
+        loss, :func:`newton_gaps` is computed here); varpro gives the same
+        keys; the linear solvers give ``columns`` (B, P), the weighted
+        Jacobian's column norms, and either ``model_sq`` (a shared design) or
         ``residuals`` (B, N) weighted. Default: everything from the problem's
         NumPy evaluation.
 
