@@ -112,6 +112,7 @@ class JointModel:
                            n_datasets=len(self.models))
         kwargs.clear()
         kwargs.update(req.options)
+        self._verify = req.verify  # verify=False: the optimizer's own word, unchecked
         for m, loss in zip(self.models, req.losses):
             m._remember_fit(loss, req.bounded)  # each model's own loss, for its profiles
         return req.optimizer, list(req.losses), req.rescale_covariance
@@ -160,7 +161,8 @@ class JointModel:
         self.models[0]._check_problem(spec, loss, problem, bounded)
         solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
         parts = list(zip(self.models, pixel_sets))
-        stats = self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts)
+        stats = self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts,
+                                           verify=self._verify and not kwargs.get("constraints"))
         out = self.models[0]._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats,
                                          time.perf_counter() - start)
         r = problem.residuals(solution.theta)[0]
@@ -203,7 +205,8 @@ class JointModel:
                 self.models[0]._check_problem(solver, loss, sub, bounded)
                 sol = too_few_points(sub) or solver.solve(sub, loss, bounded=bounded, **kwargs)
                 kept = [chunk[i] for i in good]
-                self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models])
+                self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models],
+                                           verify=self._verify)
             for i in set(range(len(chunk))) - set(good.tolist()):
                 for m in self.models:
                     m._mark_failed(chunk[i], -4)

@@ -333,7 +333,8 @@ class MultifitMixin:
             self._check_problem(spec, loss, sub, bounded)
             sub = poisson_start(sub, loss, bounded)
             sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **kwargs)
-            self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss)
+            self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss,
+                             verify=getattr(self, "_request", None) is None or self._request.verify)
         for i in np.flatnonzero(bad):
             self._mark_failed(pixels[i], _BAD_DATA)
         for i in np.flatnonzero(empty):

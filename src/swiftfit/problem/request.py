@@ -176,7 +176,7 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
         rescale = _check_bool("rescale_covariance", rescale)
     verify = _check_bool("verify", opts.pop("verify", True))
     if verify is False and spec.name in _takes_verify():
-        opts["verify"] = False  # scipy's minimizers check their own answers too
+        opts["verify"] = False  # scipy's minimizers and global optimizers check their own answers too
     custom_grad = grad if callable(grad) else None
     if n_datasets is None:
         if custom_grad is not None and not callable(loss_function):
@@ -209,10 +209,13 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
 
 
 def _takes_verify() -> frozenset:
-    """The optimizers whose ``solve`` takes ``verify`` itself (scipy's minimizers)."""
+    """The optimizers whose ``solve`` takes ``verify`` itself (scipy's minimizers
+    and global optimizers: each checks the successes it reports).
+    """
+    from ..optimizers.scipy_global import GLOBAL_METHODS
     from ..optimizers.scipy_min import METHODS
 
-    return frozenset(METHODS)
+    return frozenset(METHODS) | frozenset(GLOBAL_METHODS)
 
 
 def check_finite_bounds(spec, problem) -> None:
