@@ -79,6 +79,7 @@ from ..errors import OptimizerError
 from ..losses import LeastSquares
 from ..problem.problem import Problem
 from ..problem.solution import Solution, Status
+from ..problem.verify import newton_gaps
 from .registry import OptimizerSpec, register
 
 __all__ = ["LIMIT_CODES", "METHODS", "OPTION_KEYWORDS", "classify", "newton_gap", "solve_minimize"]
@@ -185,58 +186,21 @@ def stalled_at_bound(x, lo, hi, g, f) -> bool:
 
 
 def newton_gap(loss, one: Problem, x, lo=None, hi=None) -> float:
-    """How far ``x`` is from a minimum, measured by one Gauss–Newton step.
+    """How far ``x`` is from a minimum: :func:`swiftfit.problem.verify.newton_gaps`
+    (the one Newton check of every door) for the single pixel ``one``.
 
-    The step ``δ = H⁻¹ g`` (loss gradient ``g``, Gauss–Newton/Fisher Hessian
-    ``H``; parameters that the step would push across a bound are held there,
-    so a minimum on a bound counts as a minimum) is compared, parameter by
-    parameter, with the most lenient of three tolerances:
-
-    * a tenth of the parameter's standard deviation (``2·errordef·H⁻¹``; for
-      unweighted ls and huber rescaled by the residual variance);
-    * 1e-3 of the parameter's value;
-    * the step that changes the model by 1e-4 of the data's norm.
+    ``lo``/``hi`` are the bounds the optimizer was given (None: unbounded): a
+    parameter the Gauss–Newton step would push across one is held there, so
+    a minimum on a bound counts as a minimum.
 
     Returns ``max |δ_j| / tolerance_j``: above 1 the point is clearly not a
-    minimum. Returns 0 where it cannot judge (non-finite or singular ``H``).
+    minimum; 0 where it cannot judge (non-finite or singular ``H``).
     """
-    x = np.asarray(x, dtype=float)
-    P = x.size
-    with np.errstate(all="ignore"):
-        g = np.asarray(loss.gradient(one, x[None, :]), dtype=float).reshape(P)
-        H = np.asarray(loss.gn_hessian(one, x[None, :]), dtype=float).reshape(P, P)
-        f = float(np.asarray(loss.value(one, x[None, :])).ravel()[0])
-        J = np.asarray(one.jacobian(x[None, :]), dtype=float)[0]
-    if not (np.isfinite(g).all() and np.isfinite(H).all() and np.isfinite(f) and np.isfinite(J).all()):
-        return 0.0
+    x = np.asarray(x, dtype=float).reshape(1, -1)
+    P = x.shape[1]
     lo = np.full(P, -np.inf) if lo is None else np.asarray(lo, dtype=float)
     hi = np.full(P, np.inf) if hi is None else np.asarray(hi, dtype=float)
-    free = np.diag(H) > 0
-    for _ in range(P + 1):
-        idx = np.flatnonzero(free)
-        if idx.size == 0:
-            return 0.0
-        d = np.sqrt(np.diag(H)[idx])
-        hs = H[np.ix_(idx, idx)] / np.outer(d, d)
-        w = np.linalg.eigvalsh(hs)
-        if w[0] <= 1e-12 * w[-1]:
-            return 0.0
-        delta = np.linalg.solve(hs, g[idx] / d) / d
-        trial = x[idx] - delta
-        crossing = (trial < lo[idx]) | (trial > hi[idx])
-        if not crossing.any():
-            break
-        free[idx[crossing]] = False
-    sigma = np.sqrt(2 * loss.errordef * np.diag(np.linalg.inv(hs)) / d**2)
-    if loss.name in ("ls", "huber") and one.weights is None and one.N > P:
-        s2 = (f if loss.name == "ls" else 2 * f) / (one.N - P)
-        sigma = sigma * np.sqrt(max(s2, 0.0))
-    col = np.linalg.norm(J[:, idx], axis=0)
-    with np.errstate(divide="ignore"):
-        model_step = np.where(col > 0, 1e-4 * np.linalg.norm(one.data) / col, np.inf)
-    tol = np.maximum.reduce([0.1 * sigma, 1e-3 * np.abs(x[idx]), model_step])
-    tol = np.where(tol > 0, tol, np.finfo(float).tiny)
-    return float(np.max(np.abs(delta) / tol))
+    return float(newton_gaps(one, loss, x, lower=lo, upper=hi)[0])
 
 
 def classify(method: str, res, *, lo=None, hi=None, gradient=None) -> int:

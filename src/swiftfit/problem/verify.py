@@ -67,7 +67,8 @@ def _derivatives(problem, loss, theta, J):
             np.asarray(loss.gn_hessian(problem, theta), float).reshape(theta.shape + theta.shape[-1:]))
 
 
-def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np.ndarray:
+def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None, *, lower=None,
+                upper=None) -> np.ndarray:
     """How far each pixel's ``theta`` is from a minimum, measured by one Gauss–Newton step.
 
     The step ``δ = H⁻¹ g`` (loss gradient ``g``, Gauss–Newton/Fisher Hessian
@@ -80,6 +81,8 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
 
     ``derivatives``, optional: ``(value, gradient, Hessian)`` of the loss at
     ``theta`` when an engine has them already (default: from ``J``).
+    ``lower``, ``upper``, optional: the box the step is held in (default the
+    problem's bounds; an optimizer run without bounds passes ``-inf``/``inf``).
 
     Returns ``(B,)``: ``max_j |δ_j| / tol_j``, above 1 clearly not a minimum;
     0 where it cannot judge (non-finite values, a singular ``H``).
@@ -101,8 +104,8 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None) -> np
         np.isfinite(J).all(axis=(1, 2))
     diag = np.einsum("bpp->bp", H)
     free = (diag > 0) if free is None else (free & (diag > 0))
-    lo = np.broadcast_to(np.asarray(problem.lower, dtype=float), (B, P))
-    hi = np.broadcast_to(np.asarray(problem.upper, dtype=float), (B, P))
+    lo = np.broadcast_to(np.asarray(problem.lower if lower is None else lower, dtype=float), (B, P))
+    hi = np.broadcast_to(np.asarray(problem.upper if upper is None else upper, dtype=float), (B, P))
     eye = np.eye(P)
     delta = np.zeros((B, P))
     inv_diag = np.zeros((B, P))
