@@ -9,7 +9,8 @@ scoring for Poisson, iteratively reweighted least squares for Huber), and is
 accepted by the ratio of actual to predicted decrease. Bounds, per-pixel
 damping and convergence work as in :mod:`.lm`.
 
-Convergence is tested on the undamped Newton step (it locates the minimum,
+The damping update (Nielsen's), the gain-ratio acceptance and the step test
+are :mod:`._lm_rules`', shared with :mod:`.lm`. Convergence is tested on the undamped Newton step (it locates the minimum,
 so its size is the distance still to go) and on the Newton decrement
 ``½ gᵀH⁻¹g``, the objective decrease still available: both are independent of
 the objective's arbitrary offset (``Σ(m − d ln m)`` has no natural zero).
@@ -22,6 +23,7 @@ import numpy as np
 from ..losses import _Memo
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution, Status
+from . import _lm_rules as rules
 from . import _lm_steps as steps
 
 __all__ = ["damped_newton"]
@@ -106,7 +108,7 @@ def damped_newton(
                 h = loss.gn_hessian(sub, th)
             njev[need] += 1
             bad = ~(np.isfinite(g).all(axis=1) & np.isfinite(h).all(axis=(1, 2)))
-            status[need[bad]] = -2
+            status[need[bad]] = Status.NONFINITE
             g[bad] = 0.0
             h[bad] = 0.0
             frz = ((theta[need] <= lo) & (g > 0)) | ((theta[need] >= hi) & (g < 0)) | ~rel[need]
@@ -117,7 +119,8 @@ def damped_newton(
             Dn = np.where(D[need] > 0, D[need], 1.0)
             newton = _solve(h, g, np.zeros(need.size), Dn, frz)
             decrement = -0.5 * np.einsum("bp,bp->b", g, newton)
-            small = np.linalg.norm(Dn * newton, axis=1) <= xtol * np.maximum(np.linalg.norm(Dn * theta[need], axis=1), xtol)
+            small = rules.scaled_small(np.linalg.norm(Dn * newton, axis=1), np.linalg.norm(Dn * theta[need], axis=1),
+                                       xtol)
             done = (small | (np.abs(decrement) <= dtol * loss.errordef)) & (status[need] == Status.NOT_FITTED)
             status[need[done]] = np.where(small[done], Status.XTOL, Status.FTOL)
             stale[need] = False
@@ -133,20 +136,18 @@ def damped_newton(
             f_new = loss.value(problem.take(idx), trial)
         nfev[idx] += 1
         nit[idx] += 1
-        actual = np.where(np.isfinite(f_new), f[idx] - f_new, -np.inf)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rho = np.where(pred > 0, actual / pred, -np.inf)
-        accept = rho > 1e-4
-        shrink = np.maximum(1 / 3, 1 - (2 * np.minimum(rho, 1.0) - 1) ** 3)
-        lam[idx] = np.where(accept, lam[idx] * shrink, lam[idx] * nu[idx])
-        nu[idx] = np.where(accept, 2.0, nu[idx] * 2)
-        tiny = np.linalg.norm(Dn * step, axis=1) <= xtol * np.maximum(np.linalg.norm(Dn * theta[idx], axis=1), xtol)
+        finite = np.isfinite(f_new)
+        actual = np.where(finite, f[idx] - f_new, -np.inf)
+        rho = rules.gain_ratio(actual, pred)
+        accept = rules.accepted(rho, finite)
+        lam[idx], nu[idx] = rules.nielsen(lam[idx], nu[idx], rho, accept)
+        tiny = rules.scaled_small(np.linalg.norm(Dn * step, axis=1), np.linalg.norm(Dn * theta[idx], axis=1), xtol)
         acc = idx[accept]
         theta[acc] = trial[accept]
         f[acc] = f_new[accept]
         stale[acc] = True
         # a rejected step that has shrunk below xtol: nothing left to gain
-        status[idx[~accept & tiny]] = 2
-        over = (status[idx] == 0) & (nfev[idx] >= max_nfev)
-        status[idx[over]] = -1
+        status[idx[~accept & tiny]] = Status.XTOL
+        over = (status[idx] == Status.NOT_FITTED) & (nfev[idx] >= max_nfev)
+        status[idx[over]] = Status.MAX_NFEV
     return Solution(theta, status, nfev, f, None, njev, nit)

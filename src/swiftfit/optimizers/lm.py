@@ -60,6 +60,7 @@ from ..engines.numba import lower as _fused
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution, Status
+from . import _lm_rules as rules
 from . import _lm_steps as steps
 from ._lm_steps import covariance as _covariance
 from .registry import OptimizerSpec, register
@@ -191,7 +192,7 @@ def levenberg_marquardt(
     code = np.zeros(B, dtype=int)  # status to report when polishing ends
 
     def start_polish(rows, f_ok, x_ok):
-        code[rows] = np.where(f_ok & x_ok, Status.FTOL_XTOL, np.where(f_ok, Status.FTOL, Status.XTOL))
+        code[rows] = rules.polish_code(f_ok, x_ok)
         polish[rows] = True
         zlast[rows] = np.inf
 
@@ -205,7 +206,7 @@ def levenberg_marquardt(
             J = steps.weighted_jacobian(problem.take(need), theta[need])
             njev[need] += 1
             bad = ~np.isfinite(J).all(axis=(1, 2))
-            status[need[bad]] = -2
+            status[need[bad]] = Status.NONFINITE
             J[bad] = 0.0
             g = np.einsum("bnp,bn->bp", J, r[need])
             frz = ((theta[need] <= lo) & (g < 0)) | ((theta[need] >= hi) & (g > 0)) | ~rel[need]
@@ -220,11 +221,7 @@ def levenberg_marquardt(
             xn = np.linalg.norm(dn * theta[need], axis=1)
             noise[need] = steps.cost_noise(r[need], yw[need])
             # gradient test on the free (not frozen) columns, MINPACK's gnorm
-            rnorm = np.sqrt(cost[need])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cosang = np.abs(g) / (norms * rnorm[:, None])
-            cosang = np.where(frz | (norms == 0), 0.0, np.nan_to_num(cosang))
-            hit = (cosang.max(axis=1) <= gtol) | (cost[need] == 0)
+            hit = rules.gradient_test(g, norms, cost[need], frz, gtol)
             status[need[hit & (status[need] == Status.NOT_FITTED)]] = Status.GTOL
             # the Gauss-Newton step from here: below xtol, or gaining less than
             # ftol (or than rounding), it starts (or ends) the polishing
@@ -232,16 +229,15 @@ def levenberg_marquardt(
             zn = np.linalg.norm(zgn, axis=1)
             # the first trust radius: radius0 ‖D θ₀‖, or the Gauss-Newton step at θ₀ = 0
             fresh = np.isnan(radius[need])
-            radius[need[fresh]] = np.where(xn > 0, radius0 * xn, np.maximum(zn, 1.0))[fresh]
-            x_ok = zn <= xtol * np.maximum(xn, xtol)
-            f_ok = gain <= np.maximum(ftol * cost[need], noise[need])
+            radius[need[fresh]] = rules.first_radius(xn, zn, radius0)[fresh]
+            x_ok, f_ok = rules.point_tests(zn, gain, xn, cost[need], noise[need], ftol, xtol)
             new = (x_ok | f_ok) & (status[need] == Status.NOT_FITTED) & ~polish[need]
             start_polish(need[new], f_ok[new], x_ok[new])
             # polishing ends when the steps stop shrinking (rounding), or when the
             # step is below xtol and gains less than ftol or has done so 3 times
             located[need] += polish[need] & x_ok
-            tiny = x_ok & ((gain <= ftol * cost[need]) | (located[need] > 3))
-            stalled = polish[need] & (tiny | (zn >= zlast[need])) & (status[need] == Status.NOT_FITTED)
+            ends = rules.polish_ends(x_ok, gain, cost[need], ftol, located[need], zn, zlast[need])
+            stalled = polish[need] & ends & (status[need] == Status.NOT_FITTED)
             status[need[stalled]] = code[need[stalled]]
             stale[need] = False
             idx = np.flatnonzero(status == Status.NOT_FITTED)
@@ -292,28 +288,23 @@ def levenberg_marquardt(
         with np.errstate(invalid="ignore", over="ignore"):  # the reduction, without cancellation
             actual = np.einsum("bn,bn->b", r[idx] - r_new, r[idx] + r_new)
         actual = np.where(finite, actual, -np.inf)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rho = np.where(pred > 0, actual / pred, -np.inf)
+        rho = rules.gain_ratio(actual, pred)
         nz = noise[idx]
-        accept = finite & ~veto & ((rho > 1e-4) | (pol & (actual >= -nz)))
+        accept = rules.accepted(rho, finite, pol, actual, nz, veto)
+        pn = np.linalg.norm(Dn[idx] * step, axis=1)
         # --- damping update (not while polishing)
         if damping == "trust":
-            pn = np.linalg.norm(Dn[idx] * step, axis=1)
-            rad = np.where(nit[idx] == 1, np.minimum(radius[idx], pn), radius[idx])
-            rad = np.where((rho < 0.25) | veto, 0.5 * np.minimum(rad, 10 * pn),
-                           np.where((rho >= 0.75) | (lam_step == 0), np.maximum(rad, 2 * pn), rad))
+            rad = rules.trust_radius(radius[idx], pn, rho, lam_step, nit[idx] == 1, veto)
             radius[idx] = np.where(pol, radius[idx], rad)
         elif damping == "nielsen":
-            shrink = np.maximum(1 / 3, 1 - (2 * np.minimum(rho, 1.0) - 1) ** 3)
-            lam[idx] = np.where(pol, lam[idx], np.where(accept, lam[idx] * shrink, lam[idx] * nu[idx]))
-            nu[idx] = np.where(pol, nu[idx], np.where(accept, 2.0, nu[idx] * 2))
+            new_lam, new_nu = rules.nielsen(lam[idx], nu[idx], rho, accept)
+            lam[idx] = np.where(pol, lam[idx], new_lam)
+            nu[idx] = np.where(pol, nu[idx], new_nu)
         else:  # delayed gratification: lower fast, raise slowly
-            lam[idx] = np.where(pol, lam[idx], np.where(accept, lam[idx] / 3, lam[idx] * 2))
+            lam[idx] = np.where(pol, lam[idx], rules.delayed(lam[idx], accept))
         # --- convergence tests on this trial (MINPACK's, relative to the current cost)
-        tol = np.maximum(ftol * np.where(cost[idx] > 0, cost[idx], 1.0), nz)
-        f_ok = (np.abs(actual) <= tol) & (pred <= tol) & (rho <= 2)
         xnorm = np.linalg.norm(Dn[idx] * theta[idx], axis=1)
-        x_ok = np.linalg.norm(Dn[idx] * step, axis=1) <= xtol * np.maximum(xnorm, xtol)
+        f_ok, x_ok = rules.step_tests(actual, pred, rho, cost[idx], nz, pn, xnorm, ftol, xtol)
         acc_idx = idx[accept]
         theta[acc_idx] = trial[accept]
         r[acc_idx] = r_new[accept]

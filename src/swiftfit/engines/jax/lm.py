@@ -1,7 +1,9 @@
 """Batched Levenberg–Marquardt in JAX (``backend="jax"``).
 
 The algorithm is that of the NumPy reference (:mod:`swiftfit.optimizers.lm`,
-default ``damping="trust"``): Moré's trust region on the scaled step, with
+default ``damping="trust"``), with its step logic — radius update, gain ratio
+and acceptance, convergence and polishing tests — from the same functions
+(:mod:`swiftfit.optimizers._lm_rules`, called with ``xp=jax.numpy``): Moré's trust region on the scaled step, with
 MINPACK's running column scaling ``D``, its stopping tests (relative
 reduction below ``ftol``, scaled step below ``xtol``, gradient cosine below
 ``gtol``), a projected step with an active set for bounds, and, once a test
@@ -45,6 +47,7 @@ import logging
 import numpy as np
 
 from ...errors import OptimizerError
+from ...optimizers import _lm_rules as rules
 from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution
@@ -173,25 +176,19 @@ def _build(low, dtype: str):
             lam = jnp.where(jnp.isnan(st["lam"]), 1e-3 * jnp.maximum(s[0] ** 2, np.finfo(dtype).tiny), st["lam"])
             xn = jnp.sqrt(jnp.sum((Dn * theta) ** 2))
             noise = noise_of(r)
-            rnorm = jnp.sqrt(cost)
-            cosang = jnp.abs(g) / (norms * rnorm)
-            cosang = jnp.where(frz | (norms == 0), 0.0, jnp.nan_to_num(cosang))
-            hit = (jnp.max(cosang) <= gtol) | (cost == 0)
+            hit = rules.gradient_test(g, norms, cost, frz, gtol, xp=jnp)
             status = jnp.where(hit & (status == 0), 4, status)
             zgn, gain = gauss_newton(c, s, Vt)
             zn = jnp.sqrt(jnp.sum(zgn * zgn))
-            radius = jnp.where(jnp.isnan(st["radius"]), jnp.where(xn > 0, radius0 * xn, jnp.maximum(zn, 1.0)),
-                               st["radius"])
-            x_ok = zn <= xtol * jnp.maximum(xn, xtol)
-            f_ok = gain <= jnp.maximum(ftol * cost, noise)
+            radius = jnp.where(jnp.isnan(st["radius"]), rules.first_radius(xn, zn, radius0, xp=jnp), st["radius"])
+            x_ok, f_ok = rules.point_tests(zn, gain, xn, cost, noise, ftol, xtol, xp=jnp)
             polish, code, zlast = st["polish"], st["code"], st["zlast"]
             new = (x_ok | f_ok) & (status == 0) & ~polish
-            code = jnp.where(new, jnp.where(f_ok & x_ok, 3, jnp.where(f_ok, 1, 2)), code)
+            code = jnp.where(new, rules.polish_code(f_ok, x_ok, xp=jnp), code)
             zlast = jnp.where(new, jnp.inf, zlast)
             polish = polish | new
             located = st["located"] + (polish & x_ok)
-            tiny = x_ok & ((gain <= ftol * cost) | (located > 3))
-            stalled = polish & (tiny | (zn >= zlast)) & (status == 0)
+            stalled = polish & rules.polish_ends(x_ok, gain, cost, ftol, located, zn, zlast) & (status == 0)
             status = jnp.where(stalled, code, status)
             return dict(st, J=J, status=status, frozen=frz, D=D, Dn=Dn, s=s, Vt=Vt, c=c, lam=lam, noise=noise,
                         radius=radius, polish=polish, code=code, zlast=zlast, located=located)
@@ -216,27 +213,23 @@ def _build(low, dtype: str):
             cost_new = jnp.sum(r_new * r_new)
             finite = jnp.isfinite(cost_new)
             actual = jnp.where(finite, jnp.sum((r - r_new) * (r + r_new)), -jnp.inf)
-            rho = jnp.where(pred > 0, actual / jnp.where(pred > 0, pred, 1.0), -jnp.inf)
+            rho = rules.gain_ratio(actual, pred, xp=jnp)
             nz = st["noise"]
-            accept = go & finite & ((rho > 1e-4) | (pol & (actual >= -nz)))
+            accept = go & rules.accepted(rho, finite, pol, actual, nz)
             nit = st["nit"] + go
             nfev = st["nfev"] + go
             pn = jnp.sqrt(jnp.sum((Dn * step) ** 2))
-            rad = jnp.where(nit == 1, jnp.minimum(st["radius"], pn), st["radius"])
-            rad = jnp.where(rho < 0.25, 0.5 * jnp.minimum(rad, 10 * pn),
-                            jnp.where((rho >= 0.75) | (lam_step == 0), jnp.maximum(rad, 2 * pn), rad))
+            rad = rules.trust_radius(st["radius"], pn, rho, lam_step, nit == 1, xp=jnp)
             radius = jnp.where(go & ~pol, rad, st["radius"])
-            tol = jnp.maximum(ftol * jnp.where(cost > 0, cost, 1.0), nz)
-            f_ok = (jnp.abs(actual) <= tol) & (pred <= tol) & (rho <= 2)
             xnorm = jnp.sqrt(jnp.sum((Dn * theta) ** 2))
-            x_ok = pn <= xtol * jnp.maximum(xnorm, xtol)
+            f_ok, x_ok = rules.step_tests(actual, pred, rho, cost, nz, pn, xnorm, ftol, xtol, xp=jnp)
             status = jnp.where(bail, st["code"], st["status"])
             # a polishing step that was refused, or that no longer moves theta
             # at this precision (float32 cannot meet xtol=1e-10), ends the fit
             still = jnp.all(trial == theta)
             status = jnp.where(go & pol & (~accept | still), st["code"], status)
             new = go & ~pol & (f_ok | x_ok)
-            code = jnp.where(new, jnp.where(f_ok & x_ok, 3, jnp.where(f_ok, 1, 2)), st["code"])
+            code = jnp.where(new, rules.polish_code(f_ok, x_ok, xp=jnp), st["code"])
             zlast = jnp.where(new, jnp.inf, jnp.where(go & pol, znorm, st["zlast"]))
             polish = pol | new
             status = jnp.where((status == 0) & (nfev >= max_nfev), -1, status)

@@ -6,7 +6,10 @@ without a Python round trip and without materialising ``J`` for more than
 one pixel at a time.
 
 The iteration is the same Levenberg–Marquardt as the NumPy reference
-(:mod:`swiftfit.optimizers.lm`): MINPACK's scaling ``D`` (running maximum of
+(:mod:`swiftfit.optimizers.lm`; its step logic in :mod:`swiftfit.optimizers._lm_rules`,
+of which ``_gain_ratio``, ``_radius_update``, ``_accept``, ``_point_tests``, ``_step_tests``,
+``_polish_code`` and ``_polish_ends`` are the scalar copies, tested piece by
+piece in ``tests/optimizers/test_one_lm.py``): MINPACK's scaling ``D`` (running maximum of
 the column norms), a trust region on the scaled step with ``λ`` from Moré's
 Newton iteration, MINPACK's ``ftol``/``xtol`` tests, then undamped
 Gauss–Newton "polishing" steps until they stop gaining. It solves the damped
@@ -200,6 +203,54 @@ def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
 
 
 @njit(cache=True, error_model="numpy")
+def _radius_update(delta, pn, rho, lam_step, first):
+    """The trust radius after a damped step: ``_lm_rules.trust_radius``, scalar."""
+    rad = min(delta, pn) if first else delta
+    if rho < 0.25:
+        return 0.5 * min(rad, 10.0 * pn)
+    if rho >= 0.75 or lam_step == 0.0:
+        return max(rad, 2.0 * pn)
+    return rad
+
+
+@njit(cache=True, error_model="numpy")
+def _gain_ratio(actual, pred):
+    """``actual / pred``, ``−∞`` where ``pred ≤ 0``: ``_lm_rules.gain_ratio``, scalar."""
+    return actual / pred if pred > 0 else -np.inf
+
+
+@njit(cache=True, error_model="numpy")
+def _accept(finite, rho, polish, actual, noise):
+    """Is the trial taken: ``_lm_rules.accepted``, scalar."""
+    return finite and (rho > 1e-4 or (polish and actual >= -noise))
+
+
+@njit(cache=True, error_model="numpy")
+def _point_tests(zn, gain, xn, cost, noise, ftol, xtol):
+    """``(x_ok, f_ok)`` at a new point: ``_lm_rules.point_tests``, scalar."""
+    return zn <= xtol * max(xn, xtol), gain <= max(ftol * cost, noise)
+
+
+@njit(cache=True, error_model="numpy")
+def _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol):
+    """``(f_ok, x_ok)`` of a trial step: ``_lm_rules.step_tests``, scalar."""
+    tol = max(ftol * (cost if cost > 0 else 1.0), noise)
+    return abs(actual) <= tol and pred <= tol and rho <= 2.0, pn <= xtol * max(xnorm, xtol)
+
+
+@njit(cache=True, error_model="numpy")
+def _polish_code(f_ok, x_ok):
+    """The status polishing ends with: ``_lm_rules.polish_code``, scalar."""
+    return 3 if (f_ok and x_ok) else (1 if f_ok else 2)
+
+
+@njit(cache=True, error_model="numpy")
+def _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
+    """Does polishing end at a new point: ``_lm_rules.polish_ends``, scalar."""
+    return (x_ok and (gain <= ftol * cost or located > 3)) or zn >= zlast
+
+
+@njit(cache=True, error_model="numpy")
 def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
                ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, out_gram,
                out_check):
@@ -315,17 +366,15 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             zn = _norm(zgn)
             if not math.isfinite(delta):
                 delta = radius0 * xn if xn > 0 else max(zn, 1.0)
-            x_ok = zn <= xtol * max(xn, xtol)
-            f_ok = gain <= max(ftol * cost, noise)
+            x_ok, f_ok = _point_tests(zn, gain, xn, cost, noise, ftol, xtol)
             if (x_ok or f_ok) and not polish:
-                code = 3 if (f_ok and x_ok) else (1 if f_ok else 2)
+                code = _polish_code(f_ok, x_ok)
                 polish = True
                 zlast = np.inf
             if polish:
                 if x_ok:
                     located += 1
-                tiny = x_ok and (gain <= ftol * cost or located > 3)
-                if tiny or zn >= zlast:
+                if _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
                     status = code
                     break
         # --- one trial step
@@ -374,8 +423,8 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             actual = 0.0
             for n in range(N):
                 actual += (r[n] - rn[n]) * (r[n] + rn[n])
-        rho = actual / pred if pred > 0 else -np.inf
-        accept = finite and (rho > 1e-4 or (polish and actual >= -noise))
+        rho = _gain_ratio(actual, pred)
+        accept = _accept(finite, rho, polish, actual, noise)
         pn = 0.0
         xnorm = 0.0
         for i in range(P):
@@ -384,16 +433,8 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
         pn = math.sqrt(pn)
         xnorm = math.sqrt(xnorm)
         if not polish:
-            rad = min(delta, pn) if nit == 1 else delta
-            if rho < 0.25:
-                delta = 0.5 * min(rad, 10.0 * pn)
-            elif rho >= 0.75 or lam_step == 0.0:
-                delta = max(rad, 2.0 * pn)
-            else:
-                delta = rad
-        tol = max(ftol * (cost if cost > 0 else 1.0), noise)
-        f_ok = abs(actual) <= tol and pred <= tol and rho <= 2.0
-        x_ok = pn <= xtol * max(xnorm, xtol)
+            delta = _radius_update(delta, pn, rho, lam_step, nit == 1)
+        f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
         if accept:
             for i in range(P):
                 theta[i] = trial[i]
@@ -411,7 +452,7 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
                 status = code
                 break
         elif f_ok or x_ok:
-            code = 3 if (f_ok and x_ok) else (1 if f_ok else 2)
+            code = _polish_code(f_ok, x_ok)
             polish = True
             zlast = np.inf
         if status == 0 and nfev >= max_nfev:

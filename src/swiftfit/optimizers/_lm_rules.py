@@ -1,0 +1,152 @@
+"""The step logic of Levenberg–Marquardt, one copy: damping updates,
+accept/reject, convergence tests and the polishing rules.
+
+:mod:`._lm_steps` holds the linear algebra (factorisation, damped step,
+acceleration, covariance); this module holds the decisions taken from its
+numbers. Both solvers of the NumPy engine use it — the residual LM
+(:mod:`.lm`) and damped Newton on any loss (:mod:`.damped_newton`) — and so
+does the JAX engine (:mod:`swiftfit.engines.jax.lm`, with ``xp=jax.numpy``).
+The compiled numba kernel keeps scalar copies (``_radius_update``,
+``_accept``, ... in :mod:`swiftfit.engines.numba.kernels`);
+``tests/optimizers/test_one_lm.py`` holds every copy to these functions,
+piece by piece, on seeded random states with edge cases.
+
+Every function is elementwise over arrays of any shape (a block of pixels in
+NumPy, one pixel under ``jax.vmap``) and takes the array namespace ``xp``
+(``numpy`` or ``jax.numpy``).
+
+Examples
+--------
+>>> import numpy as np
+>>> rho = gain_ratio(np.array([0.9, -1.0]), np.array([1.0, 1.0]))
+>>> rho
+array([ 0.9, -1. ])
+>>> accepted(rho, np.array([True, True]))
+array([ True, False])
+>>> trust_radius(np.array([2.0, 2.0]), np.array([1.0, 1.0]), rho, np.array([0.5, 0.5]), False)
+array([2. , 0.5])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..problem.solution import Status
+
+__all__ = ["ACCEPT_RHO", "gain_ratio", "accepted", "trust_radius", "nielsen", "delayed", "first_radius",
+           "scaled_small", "point_tests", "step_tests", "polish_code", "polish_ends", "gradient_test"]
+
+#: smallest gain ratio (actual / predicted reduction) of an accepted damped step
+ACCEPT_RHO = 1e-4
+
+
+def gain_ratio(actual, pred, xp=np):
+    """``ρ = actual / predicted`` reduction; ``−∞`` where nothing was predicted
+    (``pred ≤ 0``, or not a number) or the trial was not finite (``actual = −∞``).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where(pred > 0, actual / xp.where(pred > 0, pred, 1.0), -xp.inf)
+
+
+def accepted(rho, finite, polish=None, actual=None, noise=None, veto=None):
+    """Is a trial step taken? A finite trial whose gain ratio exceeds
+    :data:`ACCEPT_RHO`; while polishing (undamped Gauss–Newton steps near the
+    minimum) also any finite trial that does not make the cost measurably
+    worse (``actual ≥ −noise``, the rounding noise of the cost). ``veto``:
+    refused whatever its gain (a geodesic acceleration too large).
+    """
+    ok = rho > ACCEPT_RHO
+    if polish is not None:
+        ok = ok | (polish & (actual >= -noise))
+    ok = finite & ok
+    return ok if veto is None else ok & ~veto
+
+
+def trust_radius(radius, pn, rho, lam_step, first, veto=None, xp=np):
+    """The trust radius after a damped step of scaled length ``pn`` (Moré's
+    form of MINPACK's ``lmder``): at the first step not above ``pn``; halved
+    (and not above ``5·pn``) after a poor prediction (``ρ < 0.25``) or a
+    veto; at least ``2·pn`` after a good one (``ρ ≥ 0.75``) or a Gauss–Newton
+    step (``λ = 0``) that was not poor; else unchanged.
+    """
+    rad = xp.where(first, xp.minimum(radius, pn), radius)
+    poor = rho < 0.25 if veto is None else (rho < 0.25) | veto
+    return xp.where(poor, 0.5 * xp.minimum(rad, 10 * pn),
+                    xp.where((rho >= 0.75) | (lam_step == 0), xp.maximum(rad, 2 * pn), rad))
+
+
+def nielsen(lam, nu, rho, accept, xp=np):
+    """Nielsen's damping update: ``λ·max(1/3, 1 − (2ρ − 1)³)`` and ``ν = 2``
+    after an accepted step, ``λ·ν`` and ``ν·2`` after a rejected one.
+    Returns ``(λ, ν)``.
+    """
+    shrink = xp.maximum(1 / 3, 1 - (2 * xp.minimum(rho, 1.0) - 1) ** 3)
+    return xp.where(accept, lam * shrink, lam * nu), xp.where(accept, 2.0, nu * 2)
+
+
+def delayed(lam, accept, xp=np):
+    """"Delayed gratification" (Transtrum & Sethna): ``λ/3`` after an
+    accepted step, ``2λ`` after a rejected one.
+    """
+    return xp.where(accept, lam / 3, lam * 2)
+
+
+def first_radius(xn, zn, radius0, xp=np):
+    """The first trust radius: ``radius0·‖D θ₀‖``, or where ``θ₀ = 0`` the
+    length of the Gauss–Newton step (at least 1).
+    """
+    return xp.where(xn > 0, radius0 * xn, xp.maximum(zn, 1.0))
+
+
+def scaled_small(step_norm, xnorm, xtol, xp=np):
+    """MINPACK's step test: the scaled step is below ``xtol`` relative to the
+    scaled parameters (absolute below ``xtol²`` at ``θ = 0``).
+    """
+    return step_norm <= xtol * xp.maximum(xnorm, xtol)
+
+
+def point_tests(zn, gain, xn, cost, noise, ftol, xtol, xp=np):
+    """The tests at a new point, on its Gauss–Newton step (scaled length
+    ``zn``, predicted gain ``gain``): ``(x_ok, f_ok)``, the step below
+    ``xtol``, the gain below ``ftol·cost`` or the rounding noise of the cost.
+    """
+    return scaled_small(zn, xn, xtol, xp), gain <= xp.maximum(ftol * cost, noise)
+
+
+def step_tests(actual, pred, rho, cost, noise, step_norm, xnorm, ftol, xtol, xp=np):
+    """MINPACK's convergence tests on a trial step, relative to the current
+    cost (1 where it is 0) or its rounding noise: ``(f_ok, x_ok)``, the
+    actual and predicted reductions both below tolerance with ``ρ ≤ 2``, the
+    scaled step below ``xtol``.
+    """
+    tol = xp.maximum(ftol * xp.where(cost > 0, cost, 1.0), noise)
+    f_ok = (xp.abs(actual) <= tol) & (pred <= tol) & (rho <= 2)
+    return f_ok, scaled_small(step_norm, xnorm, xtol, xp)
+
+
+def polish_code(f_ok, x_ok, xp=np):
+    """The status reported when polishing ends, from the tests that started
+    it: 3 both, 1 ``ftol``, 2 ``xtol``.
+    """
+    return xp.where(f_ok & x_ok, int(Status.FTOL_XTOL), xp.where(f_ok, int(Status.FTOL), int(Status.XTOL)))
+
+
+def polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
+    """Polishing ends at a new point when the Gauss–Newton step stops
+    shrinking (``zn ≥ zlast``: rounding), or is below ``xtol`` and either
+    gains less than ``ftol·cost`` or has been so more than 3 times
+    (``located`` counts them).
+    """
+    return (x_ok & ((gain <= ftol * cost) | (located > 3))) | (zn >= zlast)
+
+
+def gradient_test(g, norms, cost, frozen, gtol, xp=np):
+    """MINPACK's gradient test: the largest cosine between the residuals and
+    a free Jacobian column (``g = Jᵀr``, ``norms`` the column norms) is
+    below ``gtol``, or the cost is 0. ``g`` and ``norms`` carry the
+    parameters on the last axis.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosang = xp.abs(g) / (norms * xp.sqrt(cost)[..., None])
+    cosang = xp.where(frozen | (norms == 0), 0.0, xp.nan_to_num(cosang))
+    return (xp.max(cosang, axis=-1) <= gtol) | (cost == 0)
