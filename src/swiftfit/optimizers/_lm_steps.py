@@ -191,15 +191,17 @@ def acceleration(sub: Problem, theta, r, v, u, s, vt, Dn, frozen, lam, h=0.1):
     return a, np.where(ok, np.nan_to_num(ratio, nan=np.inf), np.inf)
 
 
-def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """``(JᵀWJ)⁻¹`` at ``theta`` over the relevant columns; NaN where singular."""
+def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray, Jw: np.ndarray | None = None) -> np.ndarray:
+    """``(JᵀWJ)⁻¹`` at ``theta`` over the relevant columns; NaN where singular.
+    ``Jw``: the weighted Jacobian at ``theta`` when the caller has it (B, N, P).
+    """
     B, P = theta.shape
     cov = np.full((B, P, P), np.nan)
     ok = np.isfinite(theta).all(axis=1)
     if not ok.any():
         return cov
     rows = np.flatnonzero(ok)
-    J = weighted_jacobian(problem.take(rows), theta[rows])
+    J = weighted_jacobian(problem.take(rows), theta[rows]) if Jw is None else Jw[rows]
     finite = np.isfinite(J).all(axis=(1, 2))
     J = np.where(rel[rows][:, None, :], np.nan_to_num(J), 0.0)
     norms = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
@@ -221,3 +223,46 @@ def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray) -> np.ndarr
         cov[b] = c
     return cov
 
+
+
+def answer_checks(problem: Problem, theta: np.ndarray, r: np.ndarray, rel: np.ndarray):
+    """The weighted Jacobian at the answer ``theta`` (one evaluation, NaN where
+    ``theta`` is not finite) and :func:`checks` from it and the residuals
+    ``r`` the solver ended with. Returns ``(Jw, checks)``.
+    """
+    B, P = theta.shape
+    J = np.full((B, problem.N, P), np.nan)
+    ok = np.isfinite(theta).all(axis=1)
+    if ok.all():
+        J = np.asarray(problem.jacobian(theta), dtype=float)
+    elif ok.any():
+        rows = np.flatnonzero(ok)
+        J[rows] = problem.take(rows).jacobian(theta[rows])
+    w = problem.weights
+    Jw = J if w is None else J * w[:, :, None]
+    return Jw, checks(problem, theta, J, Jw, r, rel)
+
+
+def checks(problem: Problem, theta: np.ndarray, J: np.ndarray, Jw: np.ndarray, r: np.ndarray,
+           rel: np.ndarray) -> dict:
+    """What :func:`swiftfit.problem.verify.verify` takes as ``checks`` at a
+    least-squares answer ``theta``, from the Jacobian there (``J`` as the
+    problem evaluates it, ``Jw`` weighted, both (B, N, P)) and the weighted
+    residuals ``r`` (B, N): ``gram`` ``JwᵀJw``, ``model_sq`` ``Σ (w·model)²``
+    (``w·data − r``), ``gap`` the Newton gap by
+    :func:`~swiftfit.problem.verify.newton_gaps` (``f = Σ r²``, ``g = −2 Jwᵀr``,
+    ``H = 2 JwᵀJw``, as the verification computes them) and ``relevant``
+    (B, P), the columns counted as free. Used by the NumPy and JAX LM, so the
+    write-back evaluates neither the model nor the Jacobian again.
+    """
+    from ..losses import LeastSquares
+    from ..problem.verify import newton_gaps
+
+    w = problem.weights
+    with np.errstate(all="ignore"):
+        gram = Jw.transpose(0, 2, 1) @ Jw
+        derivatives = (np.einsum("bn,bn->b", r, r), -2 * np.einsum("bnp,bn->bp", Jw, r), 2 * gram)
+        gap = newton_gaps(problem, LeastSquares(), theta, J, free=rel, derivatives=derivatives)
+        wm = (problem.data if w is None else problem.data * w) - r
+        model_sq = np.einsum("bn,bn->b", wm, wm)
+    return {"gram": gram, "model_sq": model_sq, "gap": gap, "relevant": rel}

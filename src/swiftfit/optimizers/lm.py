@@ -319,10 +319,13 @@ def levenberg_marquardt(
         over = (status[idx] == Status.NOT_FITTED) & (nfev[idx] >= max_nfev)
         status[idx[over]] = Status.MAX_NFEV
 
-    cov = _covariance(problem, theta, rel)
+    # one Jacobian at the answer serves the covariance and the verification's checks
+    # (problem.verify's `checks`: the write-back evaluates nothing again), and χ² is the cost
+    Jw, checks = steps.answer_checks(problem, theta, r, rel)
+    cov = _covariance(problem, theta, rel, Jw)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & rel.any(axis=1)
     status[singular] = Status.SINGULAR
-    return Solution(theta, status, nfev, cost, cov, njev, nit)
+    return Solution(theta, status, nfev, cost, cov, njev, nit, info={"chisq": cost.copy(), "checks": checks})
 
 
 def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:

@@ -250,7 +250,8 @@ def _build(low, dtype: str):
         # a pixel that stopped there has its final Jacobian in J already
         cov, singular = covariance(st["J"], rel, N, P)
         status = jnp.where(singular & (st["status"] > 0) & jnp.any(rel), -3, st["status"])
-        return st["theta"], status, st["nfev"], st["nit"], st["cost"], cov
+        # the weighted Jacobian and residuals at the answer: the verification's checks (float64)
+        return st["theta"], status, st["nfev"], st["nit"], st["cost"], cov, st["J"], st["r"]
 
     def covariance(J, rel, N, P):
         ok = jnp.all(jnp.isfinite(J))
@@ -353,10 +354,19 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
     settings = (jnp.asarray(ftol, dt), jnp.asarray(xtol, dt), jnp.asarray(gtol, dt),
                 jnp.asarray(limit, jnp.int32), jnp.asarray(radius0, dt))
     out = run(*cast, consts, jnp.asarray(lo, dt), jnp.asarray(hi, dt), settings)
-    theta, status, nfev, nit, cost, cov = (np.asarray(a)[:B] for a in out)
+    theta, status, nfev, nit, cost, cov, Jw, r = (np.asarray(a)[:B] for a in out)
     nfev = nfev.astype(int)
-    return Solution(theta.astype(float), status.astype(int), nfev, cost.astype(float), cov.astype(float),
-                    nfev.copy(), nit.astype(int), info={"backend": "jax", "dtype": dtype})
+    theta, cost = theta.astype(float), cost.astype(float)
+    info = {"backend": "jax", "dtype": dtype}
+    if dtype == "float64" and (problem.weights is None or (np.asarray(problem.weights) > 0).all()):
+        # what the verification needs at the answer, from the Jacobian and residuals the fit
+        # ended with (problem.verify's `checks`), and χ² = the cost: the write-back evaluates
+        # nothing again. float32 answers are verified on the float64 NumPy evaluation.
+        info["chisq"] = cost.copy()
+        w = problem.weights
+        info["checks"] = steps.checks(problem, theta, Jw if w is None else Jw / w[:, :, None], Jw, r, rel)
+    return Solution(theta, status.astype(int), nfev, cost, cov.astype(float), nfev.copy(), nit.astype(int),
+                    info=info)
 
 
 def _cast_tree(tree, dt):
