@@ -408,12 +408,15 @@ class Design:
     False, ``status`` -2 or -4).
     """
 
-    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None, h=None):
+    def __init__(self, y, rel, ok, status, theta, nfev, njev, Xt=None, X0t=None, w=None, memo=None, h=None,
+                 no_fixed=False):
         self.y, self.rel, self.ok, self.status, self.theta = y, rel, ok, status, theta
         self.nfev, self.njev = nfev, njev
         self.Xt, self.X0t, self.w = Xt, X0t, w
         # a shared design's fixed part (N,), weighted as X0t is: the model is h + θ X0t
         self.h = h
+        # a per-pixel design whose model has no fixed part (model = θ X at every pixel)
+        self.no_fixed = no_fixed
         # factorisations of a shared design, kept with it for the next chunks
         self.memo = {} if memo is None else memo
 
@@ -483,10 +486,11 @@ class Design:
         fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
         return self.y - self.matvec(fit)
 
-    def model_sq(self, theta):
+    def model_sq(self, theta, G=None):
         """``Σ (w·model)²`` per pixel ``(B,)`` of a shared design from its quadratic
         form ``‖h‖² + 2θ·(X h) + θᵀ(X Xᵀ)θ`` — no pass over the points, so the
-        verification needs no residuals — or None for another design.
+        verification needs no residuals — or of a per-pixel design without a
+        fixed part from its Gram matrix ``G`` (B, P, P), ``θᵀGθ``; else None.
 
         Examples
         --------
@@ -497,17 +501,24 @@ class Design:
         array([35.])
         """
         if not self.shared or self.h is None:
-            return None
+            if G is None or not self.no_fixed or self.Xt is None:
+                return None
+            fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
+            with np.errstate(all="ignore"):
+                return np.maximum(np.einsum("bp,bpq,bq->b", fit, G, fit), 0.0)
         fit = np.where(np.isfinite(theta) & self.rel, theta, 0.0)
         X, h = self.X0t, self.h
         with np.errstate(all="ignore"):
             sq = float(h @ h) + 2 * fit @ (X @ h) + np.einsum("bp,pq,bq->b", fit, X @ X.T, fit)
         return np.maximum(sq, 0.0)
 
-    def column_norms(self):
+    def column_norms(self, G=None):
         """Norms of the weighted design's columns ``(B, P)`` (the Gram matrix's
-        diagonal, square-rooted), without forming the Gram matrix.
+        diagonal, square-rooted), without forming the Gram matrix; from ``G``
+        (B, P, P) when the solver formed it (a per-pixel design: no pass over X).
         """
+        if G is not None and self.Xt is not None:
+            return np.sqrt(np.maximum(np.einsum("bpp->bp", G), 0.0))
         if self.Xt is not None:
             return np.sqrt(np.einsum("bpn,bpn->bp", self.Xt, self.Xt))
         sq = self.X0t * self.X0t
@@ -594,7 +605,7 @@ def prepare(problem, name: str) -> Design:
     if not rel.all():
         Xt *= rel[:, :, None]
     y = np.where(ok[:, None], y, 0.0)
-    return Design(y, rel, ok, status, theta, nfev, njev, Xt=Xt)
+    return Design(y, rel, ok, status, theta, nfev, njev, Xt=Xt, no_fixed=not np.any(h))
 
 
 # ------------------------------------------------------------- solving

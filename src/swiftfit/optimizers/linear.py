@@ -153,13 +153,14 @@ def _check(name: str, problem: Problem, loss, bounded: bool, options: dict, allo
     return bool(errors)
 
 
-def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) -> Solution:
+def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None, gram=None) -> Solution:
     B = theta.shape[0]
     # what the verification needs from the design in hand (problem.verify's `checks`), so it
-    # evaluates neither the model nor the Jacobian again: the columns' norms, and the model's
-    # norm from a shared design's quadratic form (then, with χ² from the solver's algebra,
-    # no residuals are formed: a pass over the chunk saved) or from the residuals
-    model_sq = d.model_sq(theta) if chisq is not None else None
+    # evaluates neither the model nor the Jacobian again: the columns' norms (from the Gram
+    # matrix ``gram`` where the solver formed one), and the model's norm from a shared design's
+    # quadratic form or a per-pixel design's Gram matrix (then, with χ² from the solver's
+    # algebra, no residuals are formed: a pass over the chunk saved) or from the residuals
+    model_sq = d.model_sq(theta, gram) if chisq is not None else None
     r = d.residuals(theta) if model_sq is None else None
     if chisq is None:
         with np.errstate(invalid="ignore"):
@@ -168,7 +169,7 @@ def _finish(d, theta, cov, errors: bool, penalty=None, info=None, chisq=None) ->
         chisq = np.where(d.ok, chisq, np.nan)
     objective = chisq if penalty is None else chisq + penalty
     with np.errstate(all="ignore"):
-        checks = {"columns": d.column_norms()}
+        checks = {"columns": d.column_norms(gram)}
         checks.update(residuals=r) if model_sq is None else checks.update(model_sq=model_sq)
     info = dict(info or {}, chisq=chisq, checks=checks)
     if not errors:
@@ -258,7 +259,7 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
         elif shared_cov:
             cov = np.full((B, P, P), np.nan)
     else:
-        sol, accepted, inv, _G, chisq = _lb.normal_solve(d, errors=errors)
+        sol, accepted, inv, G, chisq = _lb.normal_solve(d, errors=errors)
         full = accepted.copy()
         rest = np.flatnonzero(ok & ~accepted)
         if rest.size:  # ill-conditioned or rank deficient: SVD
@@ -275,7 +276,7 @@ def solve_lstsq(problem: Problem, loss=None, *, bounded: bool = False, _name: st
             cov[accepted] = _mark_undetermined(inv[accepted], rel[accepted])
         theta[:] = np.where(rel & ok[:, None], sol, theta)
     status[ok] = np.where(full[ok], Status.CLOSED_FORM, Status.SINGULAR)
-    return _finish(d, theta, cov, errors, chisq=chisq)
+    return _finish(d, theta, cov, errors, chisq=chisq, gram=None if d.shared else G)
 
 
 def _projected_chisq(d, theta, c):
@@ -464,7 +465,7 @@ def solve_ridge(problem: Problem, loss=None, *, bounded: bool = False, alpha: fl
     status[ok] = np.where(full[ok], Status.CLOSED_FORM, Status.SINGULAR)
     cov[~(ok & full)] = np.nan
     penalty = alpha * np.einsum("bp,bp->b", np.where(rel, theta, 0.0), np.where(rel, theta, 0.0))
-    return _finish(d, theta, cov, errors, penalty=penalty, info=info, chisq=chisq)
+    return _finish(d, theta, cov, errors, penalty=penalty, info=info, chisq=chisq, gram=None if d.shared else G)
 
 
 def _ridge_filter(s, keep, alpha):
