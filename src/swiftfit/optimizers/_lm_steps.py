@@ -208,8 +208,14 @@ def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray, Jw: np.ndar
     Dn = np.where(norms > 0, norms, 1.0)
     # the relevant columns first, so that the rank test below sees them only
     _, s, vt, _, _ = factorize(J, Dn, ~rel[rows], np.zeros(J.shape[:2]))
+    # every column relevant and full rank (the usual pixel): all at once
+    full = finite & rel[rows].all(axis=1) & (s[:, -1] > RCOND * s[:, 0] * max(problem.N, P))
+    if full.any():
+        v = vt[full].transpose(0, 2, 1)  # (R, P, P)
+        d = Dn[full]
+        cov[rows[full]] = (v / s[full][:, None, :] ** 2) @ vt[full] / (d[:, :, None] * d[:, None, :])
     for k, b in enumerate(rows):
-        if not finite[k]:
+        if not finite[k] or full[k]:
             continue
         keep = rel[b]
         n_rel = int(keep.sum())
