@@ -24,7 +24,7 @@ array([ 0.9, -1. ])
 >>> accepted(rho, np.array([True, True]))
 array([ True, False])
 >>> trust_radius(np.array([2.0, 2.0]), np.array([1.0, 1.0]), rho, np.array([0.5, 0.5]), False)
-array([2. , 0.5])
+array([2., 1.])
 """
 
 from __future__ import annotations
