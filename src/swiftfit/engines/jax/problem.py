@@ -192,8 +192,9 @@ def _try_on_jax(problem: Problem, c: int, seg_consts) -> None:
 
     fn, _, label = problem.component_function(c)
     seg = next(k for k, s in enumerate(problem.segments) if c in s.components)
-    coords = tuple(jax.ShapeDtypeStruct(np.shape(a), np.float64) for a in seg_consts[seg][0])
-    values = [jax.ShapeDtypeStruct((1, 1), np.float64) for _ in problem.slots[c]]
+    dt = jax.dtypes.canonicalize_dtype(np.float64)  # float32 where x64 is off
+    coords = tuple(jax.ShapeDtypeStruct(np.shape(a), dt) for a in seg_consts[seg][0])
+    values = [jax.ShapeDtypeStruct((1, 1), dt) for _ in problem.slots[c]]
     try:
         jax.eval_shape(fn, coords, values)
     except Exception as exc:
