@@ -49,6 +49,7 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from scipy import special as _special
@@ -88,6 +89,16 @@ NUMPY.wofz = _special.wofz
 NUMPY.bspline = lambda spline, u: spline(u)
 NUMPY.host = lambda f, df, a: f(a)
 _JAX = None
+_MODULES = sys.modules
+_NDARRAY = np.ndarray
+_IS_JAX: dict = {}  # type -> whether it is a JAX array or tracer type
+
+
+def _jax_type(t) -> bool:
+    found = _IS_JAX.get(t)
+    if found is None:
+        found = _IS_JAX[t] = t.__module__.startswith(("jax", "jaxlib"))
+    return found
 
 
 def namespace(*arrays) -> _Namespace:
@@ -98,15 +109,17 @@ def namespace(*arrays) -> _Namespace:
     >>> namespace(1.0, np.ones(2)).name
     'numpy'
     """
-    for a in arrays:
-        if type(a).__module__[:3] == "jax":
-            return _jax_namespace()
+    if "jax" in _MODULES:  # (no JAX array exists before jax is imported: the NumPy path stops here)
+        for a in arrays:
+            t = type(a)
+            if t is not _NDARRAY and t is not float and _jax_type(t):
+                return _jax_namespace()
     return NUMPY
 
 
 def broadcast_to(a, shape):
     """``broadcast_to`` in ``a``'s namespace."""
-    if type(a).__module__[:3] == "jax":
+    if "jax" in _MODULES and _jax_type(type(a)):
         return _jax_namespace().broadcast_to(a, shape)
     return np.broadcast_to(a, shape)
 
