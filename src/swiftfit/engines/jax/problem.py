@@ -9,8 +9,9 @@ batch, so :func:`lower_problem` builds the model of a *single* pixel:
 read from it), ``active`` the component switches (a component switched off
 contributes exactly 0, also where its function is not finite), ``consts``
 the arrays that do not change during a fit (each segment's coordinates and
-bin widths, a ScalableFixedPattern's spline): they are arguments, not baked
-in, so another signal axis does not recompile. Ties are resolved as in the
+bin widths): they are arguments, not baked in, so another signal axis does
+not recompile. (A ScalableFixedPattern's spline is baked in: its structure
+key holds a digest of the pattern, so another pattern compiles anew.) Ties are resolved as in the
 NumPy problem, in the same topological order: a twin through its
 ``twin_function_expr``, an ``expr`` through its sympy expression, both
 lambdified with ``modules="jax"`` from the already-parsed (whitelisted)
@@ -191,7 +192,7 @@ def _try_on_jax(problem: Problem, c: int, seg_consts) -> None:
     import jax
 
     fn, _, label = problem.component_function(c)
-    seg = next(k for k, s in enumerate(problem.segments) if c in s.components)
+    seg = next((k for k, s in enumerate(problem.segments) if c in s.components), 0)
     dt = jax.dtypes.canonicalize_dtype(np.float64)  # float32 where x64 is off
     coords = tuple(jax.ShapeDtypeStruct(np.shape(a), dt) for a in seg_consts[seg][0])
     values = [jax.ShapeDtypeStruct((1, 1), dt) for _ in problem.slots[c]]
