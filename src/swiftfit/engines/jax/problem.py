@@ -113,9 +113,9 @@ def lower_problem(problem: Problem) -> LoweredProblem:
         fn, key, label = problem.component_function(c)
         if key is None:
             raise NotLowerable(
-                f"component {label} has no JAX form: its `function(self, x)` reads the parameters' values one "
-                "pixel at a time; written as static `function`/`gradients` against the array namespace of "
-                "swiftfit._xp it runs on backend='jax'"
+                f"component {label} has no JAX form: it is not written as static `function`/`gradients` against "
+                "the array namespace of swiftfit._xp (a HyperSpy-style `function(self, x)` reads its parameters' "
+                "values one pixel at a time); written that way it runs on backend='jax'"
             )
         comps.append(fn)
         comp_keys.append(key)
