@@ -424,7 +424,7 @@ def lambdify(
     list of expressions (the function then returns a list); ``cse=True`` shares
     common subexpressions between them (ignored for numexpr).
     """
-    modules = {"numpy": ["numpy", "scipy"], "scipy": ["scipy", "numpy"], "numexpr": ["numexpr"]}
+    modules = {"numpy": ["numpy", "scipy"], "scipy": ["scipy", "numpy"], "numexpr": ["numexpr"], "jax": None}
     if module is None:
         module = "numpy"
     if module not in modules:
@@ -434,4 +434,12 @@ def lambdify(
 
         require("numexpr", extra="numexpr")
         return sympy.lambdify(list(symbols), expr, modules=modules[module])
+    if module == "jax":
+        # sympy's JAX printer maps erf, erfc, gamma and loggamma to the scalar
+        # ``math`` functions: jax.scipy.special's instead
+        from jax.scipy import special
+
+        overrides = {"erf": special.erf, "erfc": special.erfc, "gamma": special.gamma,
+                     "lgamma": special.gammaln, "loggamma": special.gammaln}
+        return sympy.lambdify(list(symbols), expr, modules=[overrides, "jax"], cse=cse)
     return sympy.lambdify(list(symbols), expr, modules=modules[module], cse=cse)

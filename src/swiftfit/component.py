@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _xp
 from .errors import InvalidInputError, InvalidTypeError, InvalidTypeValueError
 from .parameters import Parameter
 from .plotting.mixins import ComponentPlotMixin
@@ -393,6 +394,17 @@ class Component(ComponentPlotMixin):
             return getattr(type(self), "gradients", None) is not None
         return all(callable(p.grad) for p in self.parameters)
 
+    def _array_key(self):
+        """Hashable structure of :meth:`_function_nd` as array-namespace code
+        (:mod:`swiftfit._xp`: it then runs on NumPy and on JAX arrays; equal keys,
+        the same maths), or None where it has none: a HyperSpy-style
+        ``function(self, x)`` reads its parameters' values one pixel at a time.
+        """
+        if not self._pure:
+            return None
+        cls = type(self)
+        return (cls.__module__, cls.__qualname__, len(self.parameters))
+
     def _function_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> np.ndarray:
         """Evaluate for a batch: ``coords`` are ``(N,)`` arrays, ``values`` one
         ``(B, 1)`` array per parameter; returns ``(B, N)``.
@@ -400,7 +412,7 @@ class Component(ComponentPlotMixin):
         batch = max((np.shape(v)[0] for v in values), default=1)
         shape = (batch, np.shape(coords[0])[0])
         if self._pure:
-            return np.broadcast_to(type(self).function(*coords, *values), shape)
+            return _xp.broadcast_to(type(self).function(*coords, *values), shape)
         return self._loop(coords, values, shape, lambda: self.function(*coords))
 
     def _gradients_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -410,7 +422,7 @@ class Component(ComponentPlotMixin):
         if self._pure:
             grads = type(self).gradients(*coords, *values)
             # None marks a parameter without a closed-form derivative
-            return [None if g is None else np.broadcast_to(g, shape) for g in grads]
+            return [None if g is None else _xp.broadcast_to(g, shape) for g in grads]
         out = []
         for p in self.parameters:
             out.append(self._loop(coords, values, shape, lambda p=p: p.grad(*coords)))

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 from ._two_area_range import check_two_area_range, interval_pairs
@@ -160,7 +161,7 @@ class Offset(Component):
 
     @staticmethod
     def function(x, offset):
-        return offset * np.ones_like(x, dtype=float)
+        return offset * namespace(x, offset).ones_like(x, dtype=float)
 
     @property
     def _constant_term(self) -> float:
@@ -169,7 +170,7 @@ class Offset(Component):
 
     @staticmethod
     def gradients(x, offset):
-        return (np.ones_like(x, dtype=float),)
+        return (namespace(x, offset).ones_like(x, dtype=float),)
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
         """Set ``offset`` to the mean of the data between ``x1`` and ``x2``."""
@@ -228,14 +229,15 @@ class Polynomial(Component):
     @staticmethod
     def function(x, *coefficients):
         """Horner evaluation; ``coefficients[i]`` multiplies ``x**i``."""
-        result = coefficients[-1] * np.ones_like(x, dtype=float)
+        result = coefficients[-1] * namespace(x, *coefficients).ones_like(x, dtype=float)
         for c in coefficients[-2::-1]:
             result = result * x + c
         return result
 
     @staticmethod
     def gradients(x, *coefficients):
-        x = np.asarray(x, dtype=float)
+        xp = namespace(x, *coefficients)
+        x = xp.asarray(x, dtype=float)
         return tuple(x**i for i in range(len(coefficients)))
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
@@ -320,11 +322,12 @@ class PowerLaw(Component):
 
     @staticmethod
     def _base(x, left_cutoff, origin, r):
+        xp = namespace(x, left_cutoff, origin, r)
         d = x - origin
         mask = (x > left_cutoff) & (d > 0)
-        safe = np.where(mask, d, 1.0)
+        safe = xp.where(mask, d, 1.0)
         with np.errstate(over="ignore"):
-            g = np.where(mask, safe ** (-r), 0.0)
+            g = xp.where(mask, safe ** (-r), 0.0)
         return mask, safe, g
 
     @staticmethod
@@ -335,7 +338,7 @@ class PowerLaw(Component):
     @staticmethod
     def gradients(x, A, r, origin, left_cutoff):
         mask, safe, g = PowerLaw._base(x, left_cutoff, origin, r)
-        return (g, -A * g * np.log(safe), A * r * g / safe, None)
+        return (g, -A * g * namespace(safe, A).log(safe), A * r * g / safe, None)
 
     @staticmethod
     def _log_base(x, origin, left_cutoff):
@@ -419,11 +422,11 @@ class Exponential(Component):
 
     @staticmethod
     def function(x, A, tau):
-        return A * np.exp(-x / tau)
+        return A * namespace(x, A, tau).exp(-x / tau)
 
     @staticmethod
     def gradients(x, A, tau):
-        e = np.exp(-x / tau)
+        e = namespace(x, A, tau).exp(-x / tau)
         return (e, A * e * x / tau**2)
 
     def estimate_parameters(self, signal, x1=None, x2=None, only_current=False, out=False, intervals=None) -> bool:
@@ -472,14 +475,15 @@ class RC(Component):
 
     @staticmethod
     def function(x, Vmax, V0, tau):
-        return V0 - Vmax * np.expm1(-x / tau)
+        return V0 - Vmax * namespace(x, Vmax, V0, tau).expm1(-x / tau)
 
     @staticmethod
     def gradients(x, Vmax, V0, tau):
+        xp = namespace(x, Vmax, V0, tau)
         return (
-            -np.expm1(-x / tau),
-            np.ones_like(x, dtype=float),
-            -Vmax * x * np.exp(-x / tau) / tau**2,
+            -xp.expm1(-x / tau),
+            xp.ones_like(x, dtype=float),
+            -Vmax * x * xp.exp(-x / tau) / tau**2,
         )
 
 
@@ -517,11 +521,12 @@ class Bleasdale(Component):
 
     @staticmethod
     def _parts(x, a, b, c):
+        xp = namespace(x, a, b, c)
         P = a + b * x
         mask = P > 0
-        safe = np.where(mask, P, 1.0)
+        safe = xp.where(mask, P, 1.0)
         with np.errstate(over="ignore"):
-            f = np.where(mask, safe ** (-1.0 / c), 0.0)
+            f = xp.where(mask, safe ** (-1.0 / c), 0.0)
         return mask, safe, f
 
     @staticmethod
@@ -532,7 +537,7 @@ class Bleasdale(Component):
     def gradients(x, a, b, c):
         mask, safe, f = Bleasdale._parts(x, a, b, c)
         da = -f / (c * safe)
-        return (da, da * x, f * np.log(safe) / c**2)
+        return (da, da * x, f * namespace(safe, c).log(safe) / c**2)
 
 
 # --------------------------------------------------------------------- SEE
@@ -583,12 +588,13 @@ class SEE(Component):
 
     @staticmethod
     def _parts(x, B, Phi):
+        xp = namespace(x, B, Phi)
         d = x - Phi
         mask = d > 0
-        den = np.where(mask, d + B, 1.0)
+        den = xp.where(mask, d + B, 1.0)
         with np.errstate(divide="ignore", over="ignore"):
-            inv4 = np.where(mask, 1.0 / den**4, 0.0)
-        return mask, np.where(mask, d, 0.0), den, inv4
+            inv4 = xp.where(mask, 1.0 / den**4, 0.0)
+        return mask, xp.where(mask, d, 0.0), den, inv4
 
     @staticmethod
     def function(x, A, Phi, B):

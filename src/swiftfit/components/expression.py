@@ -15,6 +15,7 @@ import numpy as np
 import sympy
 
 from .. import _expr
+from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 
@@ -437,7 +438,7 @@ class Expression(Component):
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_f", "_grad_fns", "_all_grads"):
+        for key in ("_f", "_grad_fns", "_all_grads", "_jax_forms"):
             state.pop(key, None)
         return state
 
@@ -475,11 +476,29 @@ class Expression(Component):
             raise InvalidInputError(
                 f"{self!r} is {self._ndim}-D: it needs {self._ndim} coordinate array(s), got {len(coords)}"
             )
-        coords = [np.asarray(c, dtype=float) for c in coords]
-        values = [np.asarray(v, dtype=float) for v in values]
+        xp = namespace(*coords, *values)
+        coords = [xp.asarray(c, dtype=float) for c in coords]
+        values = [xp.asarray(v, dtype=float) for v in values]
         if len(values) != len(self.parameters):
             raise InvalidInputError(f"{self!r} needs {len(self.parameters)} parameter arrays, got {len(values)}")
         return coords, values
+
+    def _array_key(self):
+        """The structure of :meth:`_function_nd` (array-namespace code): the expression."""
+        return ("Expression", sympy.srepr(self._internal_expr), self._ndim)
+
+    def _jax(self):
+        """``(function, (indices, joint gradients))`` lambdified to JAX (sympy's
+        JAX printer), compiled when first asked for.
+        """
+        forms = self.__dict__.get("_jax_forms")
+        if forms is None:
+            args = self._coordinate_symbols + self._internal_symbols
+            f = _expr.lambdify(args, self._internal_expr, "jax")
+            analytic = [i for i, g in enumerate(self._grad_exprs) if g is not None]
+            joint = _expr.lambdify(args, [self._grad_exprs[i] for i in analytic], "jax", cse=True) if analytic else None
+            forms = self._jax_forms = (f, (analytic, joint))
+        return forms
 
     @staticmethod
     def _batch_shape(coords, values) -> tuple[int, ...]:
@@ -490,29 +509,35 @@ class Expression(Component):
         """``(B, N)`` values for ``coords`` of shape ``(N,)`` and ``(B, 1)`` values."""
         coords, values = self._prepare(coords, values)
         shape = self._batch_shape(coords, values)
-        return np.broadcast_to(np.asarray(self._f(*coords, *values), dtype=float), shape)
+        xp = namespace(*coords)
+        f = self._jax()[0] if xp.is_jax else self._f
+        return xp.broadcast_to(xp.asarray(f(*coords, *values), dtype=float), shape)
 
     def _gradients_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> list[np.ndarray]:
         """One ``(B, N)`` array per parameter (symbolic, finite differences as fallback)."""
         coords, values = self._prepare(coords, values)
         shape = self._batch_shape(coords, values)
+        xp = namespace(*coords)
         out: list = [None] * len(values)
-        if self._all_grads is not None:
-            indices, joint = self._all_grads
+        all_grads = self._jax()[1] if xp.is_jax else self._all_grads
+        if all_grads is not None and all_grads[1] is not None:
+            indices, joint = all_grads
             for i, g in zip(indices, joint(*coords, *values)):
                 out[i] = g
         for i in range(len(out)):
             if out[i] is None:
-                fn = self._grad_fn(i)
+                fn = None if xp.is_jax else self._grad_fn(i)
                 out[i] = fn(*coords, *values) if fn is not None else self._finite_difference(coords, values, i)
-        return [np.broadcast_to(np.asarray(g, dtype=float), shape) for g in out]
+        return [xp.broadcast_to(xp.asarray(g, dtype=float), shape) for g in out]
 
     def _finite_difference(self, coords, values, i) -> np.ndarray:
+        xp = namespace(*coords, *values)
+        f = self._jax()[0] if xp.is_jax else self._f
         v = values[i]
-        h = 1e-6 * np.maximum(np.abs(v), 1.0)
+        h = 1e-6 * xp.maximum(xp.abs(v), 1.0)
         up, down = list(values), list(values)
         up[i], down[i] = v + h, v - h
-        return (np.asarray(self._f(*coords, *up), float) - np.asarray(self._f(*coords, *down), float)) / (2 * h)
+        return (xp.asarray(f(*coords, *up), dtype=float) - xp.asarray(f(*coords, *down), dtype=float)) / (2 * h)
 
     def _current_values(self) -> list[float]:
         return [p.value for p in self.parameters]

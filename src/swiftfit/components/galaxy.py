@@ -49,6 +49,7 @@ import math
 import numpy as np
 from scipy import special
 
+from .._xp import namespace
 from .two_d import _Centred2D, _frame, _position_gradients
 
 __all__ = ["Moffat2D", "Sersic2D", "sersic_bn"]
@@ -100,6 +101,11 @@ def sersic_bn(n, derivative: bool = False):
         dP_dx = np.exp((a - 1.0) * np.log(b) - b - special.gammaln(a))
         db = -2.0 * dP_da / dP_dx
     return b, db
+
+
+def _sersic_db(n):
+    """:math:`db_n/dn` alone (the derivative :func:`sersic_bn` gives with ``derivative=True``)."""
+    return sersic_bn(n, derivative=True)[1]
 
 
 class Sersic2D(_Centred2D):
@@ -188,26 +194,32 @@ class Sersic2D(_Centred2D):
 
     @staticmethod
     def function(x, y, I_e, R_e, n, centre_x, centre_y, ellipticity, position_angle):
-        b = sersic_bn(n)
+        xp = namespace(x, y, I_e, R_e, n, centre_x, centre_y, ellipticity, position_angle)
+        b = xp.host(sersic_bn, _sersic_db, n)  # gammaincinv: SciPy's, also under JAX
         u, v, _, _ = _frame(x, y, centre_x, centre_y, position_angle)
         w = v / (1.0 - ellipticity)
-        z = np.sqrt(u * u + w * w) / R_e
-        return I_e * np.exp(-b * (z ** (1.0 / n) - 1.0))
+        R2 = u * u + w * w
+        # (R / R_e)**(1/n) as (R² / R_e²)**(1/2n), 0 at an exact centre: no sqrt,
+        # and no power of 0, whose derivative (JAX's autodiff) is not finite
+        centre = R2 == 0.0
+        t = xp.where(centre, 0.0, (xp.where(centre, 1.0, R2) / (R_e * R_e)) ** (0.5 / n))
+        return I_e * xp.exp(-b * (t - 1.0))
 
     @staticmethod
     def gradients(x, y, I_e, R_e, n, centre_x, centre_y, ellipticity, position_angle):
-        b, db = sersic_bn(n, derivative=True)
+        xp = namespace(x, y, I_e, R_e, n, centre_x, centre_y, ellipticity, position_angle)
+        b, db = xp.host(sersic_bn, None, n), xp.host(_sersic_db, None, n)
         u, v, c, s = _frame(x, y, centre_x, centre_y, position_angle)
         q = 1.0 - ellipticity
         w = v / q
-        R = np.sqrt(u * u + w * w)
+        R = xp.sqrt(u * u + w * w)
         centre = R == 0.0
-        R_safe = np.where(centre, 1.0, R)  # u = v = 0 wherever R == 0
+        R_safe = xp.where(centre, 1.0, R)  # u = v = 0 wherever R == 0
         z = R / R_e
         t = z ** (1.0 / n)  # 0 at the centre
-        e = np.exp(-b * (t - 1.0))
+        e = xp.exp(-b * (t - 1.0))
         f = I_e * e
-        ln_z = np.log(R_safe / R_e)  # multiplies t, which is 0 at the centre
+        ln_z = xp.log(R_safe / R_e)  # multiplies t, which is 0 at the centre
         K = f * b * t / (n * R_safe * R_safe)  # -dI/dR / R
         fu, fv = -K * u, -K * w / q  # dI/du, dI/dv
         d_cx, d_cy, d_angle = _position_gradients(fu, fv, u, v, c, s)
@@ -301,7 +313,7 @@ class Moffat2D(_Centred2D):
         return (
             g,
             (k * (p * p + q * q) - 2.0 * f / alpha),
-            A * shape * (1.0 - (beta - 1.0) * np.log(Q)),
+            A * shape * (1.0 - (beta - 1.0) * namespace(Q, A).log(Q)),
             k * p,
             k * q,
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
+from .._xp import namespace
 from ..component import Component
 from .background import (
     _drop_backend_kwargs,
@@ -76,13 +76,13 @@ class Voigt(Component):
     @staticmethod
     def function(x, centre, area, gamma, sigma):
         z = (x - centre + 1j * gamma) / (sigma * SQRT2)
-        return area * special.wofz(z).real / (sigma * SQRT2PI)
+        return area * namespace(x, centre, area, gamma, sigma).wofz(z).real / (sigma * SQRT2PI)
 
     @staticmethod
     def gradients(x, centre, area, gamma, sigma):
         s = sigma * SQRT2
         z = (x - centre + 1j * gamma) / s
-        w = special.wofz(z)
+        w = namespace(x, centre, area, gamma, sigma).wofz(z)
         dw = -2.0 * z * w + 2j / math.sqrt(math.pi)
         k = 1.0 / (sigma * SQRT2PI)
         return (
@@ -165,12 +165,13 @@ class SplitVoigt(Component):
 
     @staticmethod
     def _parts(x, sigma1, sigma2, centre):
+        xp = namespace(x, sigma1, sigma2, centre)
         u = x - centre
         left = u <= 0
-        s = np.where(left, sigma1, sigma2)
+        s = xp.where(left, sigma1, sigma2)
         r2 = (u / s) ** 2
-        g = np.exp(-0.5 * r2) / SQRT2PI
-        lo = 1.0 / (np.pi * (1.0 + r2))
+        g = xp.exp(-0.5 * r2) / SQRT2PI
+        lo = 1.0 / (math.pi * (1.0 + r2))
         return u, left, s, g, lo
 
     @staticmethod
@@ -184,13 +185,14 @@ class SplitVoigt(Component):
         sbar = 0.5 * (sigma1 + sigma2)
         K = (1.0 - fraction) * g + fraction * lo
         # d/du of K is -u/s^2 * Q; d/ds of K is u^2/s^3 * Q
-        Q = (1.0 - fraction) * g + 2.0 * np.pi * fraction * lo**2
+        xp = namespace(x, A, sigma1, sigma2, centre, fraction)
+        Q = (1.0 - fraction) * g + 2.0 * math.pi * fraction * lo**2
         dK_ds = A * Q * u**2 / (s**3 * sbar)
         common = -A * K / (2.0 * sbar**2)
         return (
             K / sbar,
-            common + np.where(left, dK_ds, 0.0),
-            common + np.where(left, 0.0, dK_ds),
+            common + xp.where(left, dK_ds, 0.0),
+            common + xp.where(left, 0.0, dK_ds),
             A * Q * u / (s**2 * sbar),
             A * (lo - g) / sbar,
         )
@@ -260,15 +262,17 @@ class SkewNormal(Component):
 
     @staticmethod
     def function(x, x0, A, scale, shape):
+        xp = namespace(x, x0, A, scale, shape)
         t = (x - x0) / scale
-        return 2.0 * A * np.exp(-0.5 * t**2) / SQRT2PI * special.ndtr(shape * t)
+        return 2.0 * A * xp.exp(-0.5 * t**2) / SQRT2PI * xp.ndtr(shape * t)
 
     @staticmethod
     def gradients(x, x0, A, scale, shape):
+        xp = namespace(x, x0, A, scale, shape)
         t = (x - x0) / scale
-        phi = np.exp(-0.5 * t**2) / SQRT2PI
-        Phi = special.ndtr(shape * t)
-        phi_a = np.exp(-0.5 * (shape * t) ** 2) / SQRT2PI
+        phi = xp.exp(-0.5 * t**2) / SQRT2PI
+        Phi = xp.ndtr(shape * t)
+        phi_a = xp.exp(-0.5 * (shape * t) ** 2) / SQRT2PI
         df_dt = 2.0 * A * phi * (shape * phi_a - t * Phi)
         return (-df_dt / scale, 2.0 * phi * Phi, -df_dt * t / scale, 2.0 * A * phi * phi_a * t)
 
@@ -369,11 +373,12 @@ class Doniach(Component):
 
     @staticmethod
     def _parts(x, alpha, centre, sigma):
-        T = np.tan(np.pi / (2.0 - alpha))
+        xp = namespace(x, alpha, centre, sigma)
+        T = xp.tan(math.pi / (2.0 - alpha))
         u = x - centre + _DONIACH_K * sigma / T
         beta = 1.0 - alpha
-        theta = np.arctan(u / sigma)
-        phi = 0.5 * np.pi * alpha + beta * theta
+        theta = xp.arctan(u / sigma)
+        phi = 0.5 * math.pi * alpha + beta * theta
         R = sigma**2 + u**2
         Rb = R ** (-0.5 * beta)
         return T, u, beta, theta, phi, R, Rb
@@ -381,16 +386,17 @@ class Doniach(Component):
     @staticmethod
     def function(x, centre, A, sigma, alpha):
         _, _, _, _, phi, _, Rb = Doniach._parts(x, alpha, centre, sigma)
-        return A * np.cos(phi) * Rb
+        return A * namespace(phi, A).cos(phi) * Rb
 
     @staticmethod
     def gradients(x, centre, A, sigma, alpha):
         T, u, beta, theta, phi, R, Rb = Doniach._parts(x, alpha, centre, sigma)
-        c, s = np.cos(phi), np.sin(phi)
+        xp = namespace(x, centre, A, sigma, alpha)
+        c, s = xp.cos(phi), xp.sin(phi)
         df_du = -A * beta * Rb * (sigma * s + u * c) / R
         df_dsigma_u = A * beta * Rb * (u * s - sigma * c) / R
-        df_dalpha_u = A * Rb * (0.5 * np.log(R) * c - (0.5 * np.pi - theta) * s)
-        dd_dalpha = -_DONIACH_K * sigma * (1.0 + T**2) / T**2 * np.pi / (2.0 - alpha) ** 2
+        df_dalpha_u = A * Rb * (0.5 * xp.log(R) * c - (0.5 * math.pi - theta) * s)
+        dd_dalpha = -_DONIACH_K * sigma * (1.0 + T**2) / T**2 * math.pi / (2.0 - alpha) ** 2
         return (
             -df_du,
             c * Rb,
@@ -468,22 +474,24 @@ class VolumePlasmonDrude(Component):
 
     @staticmethod
     def _parts(x, plasmon_energy, fwhm):
+        xp = namespace(x, plasmon_energy, fwhm)
         pos = x > 0
-        E = np.where(pos, x, 0.0)
+        E = xp.where(pos, x, 0.0)
         Ep2 = plasmon_energy**2
         D = (E**2 - Ep2) ** 2 + (E * fwhm) ** 2
-        Dsafe = np.where(pos, D, 1.0)
+        Dsafe = xp.where(pos, D, 1.0)
         return pos, E, Ep2, Dsafe
 
     @staticmethod
     def function(x, intensity, plasmon_energy, fwhm):
         pos, E, Ep2, D = VolumePlasmonDrude._parts(x, plasmon_energy, fwhm)
-        return np.where(pos, intensity * Ep2 * E * fwhm / D, 0.0)
+        return namespace(D, intensity).where(pos, intensity * Ep2 * E * fwhm / D, 0.0)
 
     @staticmethod
     def gradients(x, intensity, plasmon_energy, fwhm):
         pos, E, Ep2, D = VolumePlasmonDrude._parts(x, plasmon_energy, fwhm)
-        g = np.where(pos, Ep2 * E * fwhm / D, 0.0)
+        xp = namespace(D, intensity)
+        g = xp.where(pos, Ep2 * E * fwhm / D, 0.0)
         dEp = intensity * (2.0 * plasmon_energy * E * fwhm / D + g * 4.0 * plasmon_energy * (E**2 - Ep2) / D)
         dW = intensity * (Ep2 * E / D - g * 2.0 * E**2 * fwhm / D)
-        return (g, np.where(pos, dEp, 0.0), np.where(pos, dW, 0.0))
+        return (g, xp.where(pos, dEp, 0.0), xp.where(pos, dW, 0.0))

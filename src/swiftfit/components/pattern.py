@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 from scipy.interpolate import make_interp_spline
 
+from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 
@@ -133,11 +136,12 @@ class ScalableFixedPattern(Component):
 
     # ------------------------------------------------------------ evaluation
     def _spline(self, spline, u):
+        xp = namespace(u)
         inside = (u >= self._x[0]) & (u <= self._x[-1])
-        return np.where(inside, spline(np.clip(u, self._x[0], self._x[-1])), 0.0)
+        return xp.where(inside, xp.bspline(spline, xp.clip(u, self._x[0], self._x[-1])), 0.0)
 
     def _raw(self, x):
-        x = np.asarray(x, dtype=float)
+        x = namespace(x).asarray(x, dtype=float)
         if x.shape[-1:] != self._y.shape:
             raise InvalidInputError(
                 f"with interpolate=False the axis must have the pattern's {self._y.size} points, "
@@ -148,13 +152,14 @@ class ScalableFixedPattern(Component):
     def _evaluate(self, x, yscale, xscale, shift):
         if not self._interpolate:
             return yscale * self._raw(x)
-        return yscale * self._spline(self.f, xscale * np.asarray(x, dtype=float) - shift)
+        return yscale * self._spline(self.f, xscale * namespace(x).asarray(x, dtype=float) - shift)
 
     def _gradients(self, x, yscale, xscale, shift):
-        x = np.asarray(x, dtype=float)
+        xp = namespace(x, yscale, xscale, shift)
+        x = xp.asarray(x, dtype=float)
         if not self._interpolate:
             data = self._raw(x)
-            zero = np.zeros_like(data)
+            zero = xp.zeros_like(data)
             return [data, zero, zero]
         u = xscale * x - shift
         s = self._spline(self.f, u)
@@ -207,12 +212,23 @@ class ScalableFixedPattern(Component):
     def _gradients_at(self, x):
         return self._gradients(x, self.yscale.value, self.xscale.value, self.shift.value)
 
+    def _array_key(self):
+        """The structure of :meth:`_function_nd` (array-namespace code): the
+        pattern itself (its spline) is part of it.
+        """
+        digest = hashlib.sha256()
+        for a in (self._x, self._y, self.f.t, self.f.c):
+            digest.update(np.ascontiguousarray(a, dtype=float).tobytes())
+        return ("ScalableFixedPattern", self._interpolate, int(self.f.k), digest.hexdigest())
+
     def _function_nd(self, coords, values):
-        x = np.asarray(coords[0], dtype=float)
+        xp = namespace(coords[0], *values)
+        x = xp.asarray(coords[0], dtype=float)
         shape = (max(np.shape(v)[0] for v in values), x.shape[0])
-        return np.broadcast_to(self._evaluate(x, *values), shape)
+        return xp.broadcast_to(self._evaluate(x, *values), shape)
 
     def _gradients_nd(self, coords, values):
-        x = np.asarray(coords[0], dtype=float)
+        xp = namespace(coords[0], *values)
+        x = xp.asarray(coords[0], dtype=float)
         shape = (max(np.shape(v)[0] for v in values), x.shape[0])
-        return [np.broadcast_to(g, shape) for g in self._gradients(x, *values)]
+        return [xp.broadcast_to(g, shape) for g in self._gradients(x, *values)]

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .._xp import namespace
 from ..component import Component
 from .background import (
     _drop_backend_kwargs,
@@ -124,12 +125,13 @@ class Gaussian(Component):
 
     @staticmethod
     def function(x, A, sigma, centre):
-        return A * np.exp(-0.5 * ((x - centre) / sigma) ** 2) / (sigma * SQRT2PI)
+        xp = namespace(x, A, sigma, centre)
+        return A * xp.exp(-0.5 * ((x - centre) / sigma) ** 2) / (sigma * SQRT2PI)
 
     @staticmethod
     def gradients(x, A, sigma, centre):
         u = (x - centre) / sigma
-        g = np.exp(-0.5 * u**2) / (sigma * SQRT2PI)
+        g = namespace(x, sigma, centre).exp(-0.5 * u**2) / (sigma * SQRT2PI)
         return (g, A * g * (u**2 - 1.0) / sigma, A * g * u / sigma)
 
     @property
@@ -196,12 +198,13 @@ class GaussianHF(Component):
 
     @staticmethod
     def function(x, height, fwhm, centre):
-        return height * np.exp(-_FOUR_LN2 * ((x - centre) / fwhm) ** 2)
+        xp = namespace(x, height, fwhm, centre)
+        return height * xp.exp(-_FOUR_LN2 * ((x - centre) / fwhm) ** 2)
 
     @staticmethod
     def gradients(x, height, fwhm, centre):
         u = (x - centre) / fwhm
-        e = np.exp(-_FOUR_LN2 * u**2)
+        e = namespace(x, fwhm, centre).exp(-_FOUR_LN2 * u**2)
         k = 2.0 * _FOUR_LN2 * height * e * u / fwhm
         return (e, k * u, k)
 
@@ -274,13 +277,14 @@ class Lorentzian(Component):
 
     @staticmethod
     def function(x, A, gamma, centre):
-        return A * gamma / (np.pi * ((x - centre) ** 2 + gamma**2))
+        return A * gamma / (math.pi * ((x - centre) ** 2 + gamma**2))
 
     @staticmethod
     def gradients(x, A, gamma, centre):
         u = x - centre
         D = u**2 + gamma**2
-        return (gamma / (np.pi * D), A * (u**2 - gamma**2) / (np.pi * D**2), 2.0 * A * gamma * u / (np.pi * D**2))
+        return (gamma / (math.pi * D), A * (u**2 - gamma**2) / (math.pi * D**2),
+                2.0 * A * gamma * u / (math.pi * D**2))
 
     @property
     def fwhm(self) -> float:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-from scipy import special
-
+from .._xp import namespace
 from ..component import Component
 from .background import _drop_backend_kwargs
 
@@ -52,13 +50,13 @@ class Arctan(Component):
 
     @staticmethod
     def function(x, A, k, x0):
-        return A * np.arctan(k * (x - x0))
+        return A * namespace(x, A, k, x0).arctan(k * (x - x0))
 
     @staticmethod
     def gradients(x, A, k, x0):
         u = x - x0
         q = A / (1.0 + (k * u) ** 2)
-        return (np.arctan(k * u), q * u, -q * k)
+        return (namespace(u, k).arctan(k * u), q * u, -q * k)
 
 
 class Erf(Component):
@@ -91,14 +89,15 @@ class Erf(Component):
 
     @staticmethod
     def function(x, A, sigma, origin):
-        return 0.5 * A * special.erf((x - origin) / (_SQRT2 * sigma))
+        return 0.5 * A * namespace(x, A, sigma, origin).erf((x - origin) / (_SQRT2 * sigma))
 
     @staticmethod
     def gradients(x, A, sigma, origin):
+        xp = namespace(x, A, sigma, origin)
         u = (x - origin) / (_SQRT2 * sigma)
-        e = np.exp(-(u**2))
+        e = xp.exp(-(u**2))
         return (
-            0.5 * special.erf(u),
+            0.5 * xp.erf(u),
             -A * u * e / (_SQRTPI * sigma),
             -A * e / (_SQRT2PI * sigma),
         )
@@ -136,11 +135,11 @@ class HeavisideStep(Component):
 
     @staticmethod
     def function(x, A, n):
-        return A * np.heaviside(x - n, 0.5)
+        return A * namespace(x, A, n).heaviside(x - n, 0.5)
 
     @staticmethod
     def gradients(x, A, n):
-        return (np.heaviside(x - n, 0.5), None)
+        return (namespace(x, A, n).heaviside(x - n, 0.5), None)
 
 
 class Logistic(Component):
@@ -178,8 +177,9 @@ class Logistic(Component):
     def _parts(x, b, c, origin):
         # The exponent is capped at 600 so that nothing overflows; where it
         # is capped the function is already 0 to double precision.
+        xp = namespace(x, b, c, origin)
         u = x - origin
-        E = np.exp(np.minimum(-c * u, 600.0))
+        E = xp.exp(xp.minimum(-c * u, 600.0))
         q = b * E
         inv = 1.0 / (1.0 + q)
         return u, E, q, inv

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
 from .background import _drop_backend_kwargs
@@ -55,7 +56,8 @@ def _frame(x, y, centre_x, centre_y, angle=None):
     dy = y - centre_y
     if angle is None:
         return dx, dy, None, None
-    c, s = np.cos(angle), np.sin(angle)
+    xp = namespace(dx, dy, angle)
+    c, s = xp.cos(angle), xp.sin(angle)
     return c * dx + s * dy, c * dy - s * dx, c, s
 
 
@@ -142,11 +144,11 @@ class Offset(Component):
 
     @staticmethod
     def function(x, y, offset):
-        return offset * np.ones(_coordinate_shape(x, y))
+        return offset * namespace(x, y, offset).ones(_coordinate_shape(x, y))
 
     @staticmethod
     def gradients(x, y, offset):
-        return (np.ones(_coordinate_shape(x, y)),)
+        return (namespace(x, y, offset).ones(_coordinate_shape(x, y)),)
 
 
 # --------------------------------------------------------------- Polynomial
@@ -165,7 +167,7 @@ def _order_from_count(count: int) -> int:
 
 
 def _powers(base, order: int) -> list:
-    out = [np.ones(np.shape(base))]
+    out = [namespace(base).ones(np.shape(base))]
     for _ in range(order):
         out.append(out[-1] * base)
     return out
@@ -228,7 +230,7 @@ class Polynomial2D(Component):
         """``coefficients`` in the order of :func:`_polynomial_terms`."""
         order = _order_from_count(len(coefficients))
         xp, yp = _powers(x, order), _powers(y, order)
-        result = coefficients[0] * np.ones(_coordinate_shape(x, y))
+        result = coefficients[0] * namespace(x, y, *coefficients).ones(_coordinate_shape(x, y))
         for (i, j), c in zip(_polynomial_terms(order)[1:], coefficients[1:]):
             result = result + c * (xp[i] * yp[j])
         return result
@@ -238,7 +240,8 @@ class Polynomial2D(Component):
         order = _order_from_count(len(coefficients))
         xp, yp = _powers(x, order), _powers(y, order)
         shape = _coordinate_shape(x, y)
-        return tuple(np.broadcast_to(xp[i] * yp[j], shape) for i, j in _polynomial_terms(order))
+        ns = namespace(x, y, *coefficients)
+        return tuple(ns.broadcast_to(xp[i] * yp[j], shape) for i, j in _polynomial_terms(order))
 
 
 # ---------------------------------------------------------------- Gaussian2D
@@ -317,13 +320,13 @@ class Gaussian2D(_Centred2D):
     def function(x, y, A, sigma_x, sigma_y, centre_x, centre_y, rotation_angle=None):
         u, v, _, _ = _frame(x, y, centre_x, centre_y, rotation_angle)
         p, q = u / sigma_x, v / sigma_y
-        return A * np.exp(-0.5 * (p * p + q * q)) / (TWO_PI * sigma_x * sigma_y)
+        return A * namespace(p, q, A).exp(-0.5 * (p * p + q * q)) / (TWO_PI * sigma_x * sigma_y)
 
     @staticmethod
     def gradients(x, y, A, sigma_x, sigma_y, centre_x, centre_y, rotation_angle=None):
         u, v, c, s = _frame(x, y, centre_x, centre_y, rotation_angle)
         p, q = u / sigma_x, v / sigma_y
-        g = np.exp(-0.5 * (p * p + q * q)) / (TWO_PI * sigma_x * sigma_y)
+        g = namespace(p, q, A).exp(-0.5 * (p * p + q * q)) / (TWO_PI * sigma_x * sigma_y)
         f = A * g
         fu, fv = -f * p / sigma_x, -f * q / sigma_y
         return (
@@ -445,14 +448,14 @@ class Lorentzian2D(_Centred2D):
         u, v, _, _ = _frame(x, y, centre_x, centre_y, rotation_angle)
         p, q = u / gamma_x, v / gamma_y
         Q = 1.0 + p * p + q * q
-        return A / (TWO_PI * gamma_x * gamma_y * Q * np.sqrt(Q))
+        return A / (TWO_PI * gamma_x * gamma_y * Q * namespace(Q, A).sqrt(Q))
 
     @staticmethod
     def gradients(x, y, A, gamma_x, gamma_y, centre_x, centre_y, rotation_angle=None):
         u, v, c, s = _frame(x, y, centre_x, centre_y, rotation_angle)
         p, q = u / gamma_x, v / gamma_y
         Q = 1.0 + p * p + q * q
-        g = 1.0 / (TWO_PI * gamma_x * gamma_y * Q * np.sqrt(Q))
+        g = 1.0 / (TWO_PI * gamma_x * gamma_y * Q * namespace(Q, A).sqrt(Q))
         f = A * g
         k = 3.0 * f / Q  # -df/du = k u / gamma_x^2
         fu, fv = -k * p / gamma_x, -k * q / gamma_y

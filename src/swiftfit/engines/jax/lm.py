@@ -52,8 +52,7 @@ from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution
 from .. import check_dtype, enable_jax
-from .components import NotLowerable
-from .problem import lower_problem
+from .problem import NotLowerable, lower_problem
 
 __all__ = ["jax_levenberg_marquardt", "jax_spec"]
 
@@ -327,8 +326,8 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
         raise OptimizerError(f"backend='jax' fits loss_function='ls' only, got {loss.name!r}")
     dtype = check_dtype(dtype)
     B, P, N = problem.B, problem.P, problem.N
-    low = lower_problem(problem)  # may raise NotLowerable, before jax is imported
     enable_jax(dtype)
+    low = lower_problem(problem)  # may raise NotLowerable (the caller falls back to NumPy)
     import jax.numpy as jnp
 
     if P == 0:

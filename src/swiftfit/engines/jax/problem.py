@@ -9,18 +9,27 @@ batch, so :func:`lower_problem` builds the model of a *single* pixel:
 read from it), ``active`` the component switches (a component switched off
 contributes exactly 0, also where its function is not finite), ``consts``
 the arrays that do not change during a fit (each segment's coordinates and
-bin widths, a ScalableFixedPattern's spline): they are arguments, not baked
-in, so another signal axis does not recompile. Ties are resolved as in the
+bin widths): they are arguments, not baked in, so another signal axis does
+not recompile. (A ScalableFixedPattern's spline is baked in: its structure
+key holds a digest of the pattern, so another pattern compiles anew.) Ties are resolved as in the
 NumPy problem, in the same topological order: a twin through its
 ``twin_function_expr``, an ``expr`` through its sympy expression, both
 lambdified with ``modules="jax"`` from the already-parsed (whitelisted)
 sympy trees -- user text is never evaluated.
 
-What cannot be lowered raises :class:`~.jax_components.NotLowerable`:
-components without a JAX form (user ``Component`` subclasses, HyperSpy-style
-``function(self, x)`` components) and segments with a ``transform`` (the PSF
-convolution / oversampling operator of Model2D). The JAX solver catches it
-and falls back to the NumPy engine with a logged message.
+Each component's maths comes from the component itself, through
+:meth:`~swiftfit.problem.problem.Problem.component_function`: the same
+callback the NumPy problem evaluates, written against an array namespace
+(:mod:`swiftfit._xp`), here called on JAX tracers (so the engine imports no
+component class). A component is tried once per structure key with
+``jax.eval_shape`` before it is compiled into a solver.
+
+What cannot be lowered raises :class:`NotLowerable`, naming the component and
+why: a HyperSpy-style ``function(self, x)`` (it reads its parameters' values
+one pixel at a time), a ``function`` written with NumPy-only code (it fails
+on a JAX tracer: the error is quoted), and segments with a ``transform``
+(the PSF convolution / oversampling operator of Model2D). The JAX solver
+catches it and falls back to the NumPy engine with a logged message.
 """
 
 from __future__ import annotations
@@ -33,11 +42,15 @@ import sympy
 
 from ... import _expr
 from ...problem.problem import Problem
-from .components import NotLowerable, jax_lambdify, lower_component
 
-__all__ = ["LoweredProblem", "lower_problem"]
+__all__ = ["LoweredProblem", "lower_problem", "NotLowerable"]
 
 _X = sympy.Symbol("x", real=True)
+_TRIED: set = set()  # component structure keys that ran on JAX tracers
+
+
+class NotLowerable(ValueError):
+    """The problem (or one of its components) has no JAX form."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ def _parameters(problem: Problem) -> list:
 
 def _twin_function(p):
     expr = _expr.parse_expression(p.twin_function_expr)
-    f = jax_lambdify([_X], expr)
+    f = _expr.lambdify([_X], expr, "jax")
     return f, ("twin", sympy.srepr(expr))
 
 
@@ -76,7 +89,7 @@ def _expr_function(p):
     # "Comp.param" is not a valid Python name: rename for lambdify (as compile_tie)
     dummies = [sympy.Symbol(f"_d{k}", real=True) for k in range(len(syms))]
     expr = p._expr_sympy.subs(dict(zip(syms, dummies)))
-    f = jax_lambdify(dummies, expr)
+    f = _expr.lambdify(dummies, expr, "jax")
     return f, ("expr", sympy.srepr(expr))
 
 
@@ -96,12 +109,16 @@ def lower_problem(problem: Problem) -> LoweredProblem:
     params = _parameters(problem)
     comps = []
     comp_keys = []
-    comp_consts = []
-    for comp in problem.components:
-        fn, consts, key = lower_component(comp)
-        comps.append((fn, len(consts)))
+    for c in range(len(problem.components)):
+        fn, key, label = problem.component_function(c)
+        if key is None:
+            raise NotLowerable(
+                f"component {label} has no JAX form: it is not written as static `function`/`gradients` against "
+                "the array namespace of swiftfit._xp (a HyperSpy-style `function(self, x)` reads its parameters' "
+                "values one pixel at a time); written that way it runs on backend='jax'"
+            )
+        comps.append(fn)
         comp_keys.append(key)
-        comp_consts.append(tuple(np.asarray(a) for a in consts))
     seg_info = []
     seg_consts = []
     for seg in problem.segments:
@@ -136,7 +153,7 @@ def lower_problem(problem: Problem) -> LoweredProblem:
     def model(theta, fixed, active, consts):
         import jax.numpy as jnp
 
-        segs, cconsts = consts
+        segs = consts
         values = [None] * len(plans)
         for i in order:
             plan = plans[i]
@@ -153,11 +170,38 @@ def lower_problem(problem: Problem) -> LoweredProblem:
             M = coords[0].shape[0]
             total = jnp.zeros((M,), dtype=theta.dtype)
             for c in members:
-                fn, _ = comps[c]
-                f = jnp.broadcast_to(fn(coords, [values[i] for i in slots[c]], cconsts[c]), (M,))
+                # the problem's own callback, on one pixel: values (1, 1), result (1, M)
+                f = comps[c](coords, [jnp.reshape(values[i], (1, 1)) for i in slots[c]])
+                f = jnp.broadcast_to(f, (1, M))[0].astype(theta.dtype)
                 total = total + jnp.where(active[c], f, 0.0)
             blocks.append(total * scale)
         return blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks)
 
+    for c, key in enumerate(comp_keys):
+        if key not in _TRIED:
+            _try_on_jax(problem, c, seg_consts)
+            _TRIED.add(key)
     key = (tuple(comp_keys), tuple(seg_info), tuple(plan_keys), tuple(order), tuple(map(tuple, slots)))
-    return LoweredProblem(model, (tuple(seg_consts), tuple(comp_consts)), key)
+    return LoweredProblem(model, tuple(seg_consts), key)
+
+
+def _try_on_jax(problem: Problem, c: int, seg_consts) -> None:
+    """Trace component ``c``'s callback on JAX (shapes only, nothing runs);
+    NumPy-only code fails here, with the component named.
+    """
+    import jax
+
+    fn, _, label = problem.component_function(c)
+    seg = next((k for k, s in enumerate(problem.segments) if c in s.components), 0)
+    dt = jax.dtypes.canonicalize_dtype(np.float64)  # float32 where x64 is off
+    coords = tuple(jax.ShapeDtypeStruct(np.shape(a), dt) for a in seg_consts[seg][0])
+    values = [jax.ShapeDtypeStruct((1, 1), dt) for _ in problem.slots[c]]
+    try:
+        jax.eval_shape(fn, coords, values)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise NotLowerable(
+            f"component {label} has no JAX form: its `function` is NumPy-only code, which fails on a JAX "
+            f"array ({type(exc).__name__}: {reason}); written against the array namespace of swiftfit._xp "
+            "(`xp = namespace(x, ...)`, `xp.exp`, ...) it runs on backend='jax'"
+        ) from exc
