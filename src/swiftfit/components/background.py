@@ -153,6 +153,7 @@ class Offset(Component):
     """
 
     parameters = ("offset",)
+    compiled_kind = "offset"
     linear = ("offset",)
 
     def __init__(self, offset=0.0, **kwargs):
@@ -202,6 +203,8 @@ class Polynomial(Component):
     >>> float(p.function(3.0))
     19.0
     """
+
+    compiled_kind = "polynomial"
 
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
@@ -304,6 +307,7 @@ class PowerLaw(Component):
     """
 
     parameters = ("A", "r", "origin", "left_cutoff")
+    compiled_kind = "powerlaw"
     linear = ("A",)
     _position = "origin"
 
@@ -412,6 +416,7 @@ class Exponential(Component):
     """
 
     parameters = ("A", "tau")
+    compiled_kind = "exponential"
     linear = ("A",)
 
     def __init__(self, A=1.0, tau=1.0, **kwargs):
@@ -465,6 +470,7 @@ class RC(Component):
     """
 
     parameters = ("Vmax", "V0", "tau")
+    compiled_expression = "V0 - Vmax * (exp(-x / tau) - 1)"
     linear = ("Vmax", "V0")
 
     def __init__(self, Vmax=1.0, V0=0.0, tau=1.0, **kwargs):
@@ -510,6 +516,7 @@ class Bleasdale(Component):
     """
 
     parameters = ("a", "b", "c")
+    compiled_expression = "H * safe ** (-1 / c) ; safe = H * (a + b * x) + 1 - H ; H = Heaviside(a + b * x, 0)"
     linear = ()
 
     def __init__(self, a=1.0, b=1.0, c=1.0, **kwargs):
@@ -567,6 +574,7 @@ class SEE(Component):
     """
 
     parameters = ("A", "Phi", "B")
+    compiled_expression = "A * d * H / (H * (d + B) + 1 - H) ** 4 ; d = x - Phi ; H = Heaviside(x - Phi, 0)"
     linear = ("A",)
     _position = "Phi"
 

@@ -115,6 +115,7 @@ class Gaussian(Component):
     """
 
     parameters = ("A", "sigma", "centre")
+    compiled_kind = "gaussian"
     linear = ("A",)
     _position = "centre"
 
@@ -186,6 +187,7 @@ class GaussianHF(Component):
     """
 
     parameters = ("height", "fwhm", "centre")
+    compiled_kind = "gaussian_hf"
     linear = ("height",)
     _position = "centre"
 
@@ -265,6 +267,7 @@ class Lorentzian(Component):
     """
 
     parameters = ("A", "gamma", "centre")
+    compiled_kind = "lorentzian"
     linear = ("A",)
     _position = "centre"
 

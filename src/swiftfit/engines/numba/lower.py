@@ -6,10 +6,14 @@ kind code per component, where each component's parameters sit in a vector
 ``q``, which ``theta`` column (or fixed value) feeds each of them — or
 returns None when the problem needs something only the NumPy path does:
 
-* a component that is not one of the built-ins below or an ``Expression``
-  (user components and subclasses, which may override ``function``), or an
-  Expression using something the register machine does not run (derivatives
-  sympy cannot take; see :mod:`.expression_vm`);
+* a component whose class declares no compiled form (``compiled_kind``, a
+  kernel kind, or ``compiled_expression``, a formula the register machine of
+  :mod:`.expression_vm` runs; see :func:`declared_form`): user components,
+  ScalableFixedPattern (a spline table), and subclasses that override
+  ``function``/``gradients`` without declaring their own; an Expression
+  using something the register machine does not run (derivatives sympy
+  cannot take); a free step position (HeavisideStep ``n``, PowerLaw
+  ``left_cutoff``: their derivative is a delta);
 * ``expr`` ties and twins through a function (an identity twin is fine:
   both parameters read the same column);
 * a PSF/operator, several datasets, more than two coordinates,
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -37,7 +42,9 @@ from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
 
-__all__ = ["available", "lower", "fused_lm"]
+__all__ = ["available", "lower", "why_not", "declared_form", "fused_lm"]
+
+_log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -58,14 +65,14 @@ def _refresh_kernel_cache() -> None:
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
     against an older ``model.evaluate`` would be loaded stale. A stamp
-    of all six sources, kept next to the cache, catches that.
+    of all the sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model2d", "model", "svd", "newton", "kernels")
+    names = ("expression_vm", "model2d", "voigt", "model", "svd", "newton", "kernels")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -83,30 +90,84 @@ def _refresh_kernel_cache() -> None:
 
 
 def _kinds() -> dict:
-    from ...components import background, galaxy, peaks, two_d
-    from ...components.expression import Expression
-
+    """Kernel kind codes by the names components declare (``compiled_kind``)."""
     _refresh_kernel_cache()
     from . import model as k
     from . import model2d as k2
 
     return {
-        two_d.Gaussian2D: k2.GAUSSIAN2D,
-        two_d.Lorentzian2D: k2.LORENTZIAN2D,
-        galaxy.Moffat2D: k2.MOFFAT2D,
-        galaxy.Sersic2D: k2.SERSIC2D,
-        two_d.Polynomial2D: k2.POLYNOMIAL2D,
-        two_d.Offset: k.OFFSET,  # a constant: the 1-D evaluation does
-
-        peaks.Gaussian: k.GAUSSIAN,
-        peaks.GaussianHF: k.GAUSSIAN_HF,
-        peaks.Lorentzian: k.LORENTZIAN,
-        background.Offset: k.OFFSET,
-        background.Polynomial: k.POLYNOMIAL,
-        background.Exponential: k.EXPONENTIAL,
-        background.PowerLaw: k.POWERLAW,
-        Expression: k.EXPRESSION,
+        "gaussian": k.GAUSSIAN, "gaussian_hf": k.GAUSSIAN_HF, "lorentzian": k.LORENTZIAN,
+        "offset": k.OFFSET,  # 1-D and 2-D: a constant, the 1-D evaluation does
+        "polynomial": k.POLYNOMIAL, "exponential": k.EXPONENTIAL, "powerlaw": k.POWERLAW,
+        "voigt": k.VOIGT, "expression": k.EXPRESSION,
+        "gaussian2d": k2.GAUSSIAN2D, "lorentzian2d": k2.LORENTZIAN2D, "moffat2d": k2.MOFFAT2D,
+        "sersic2d": k2.SERSIC2D, "polynomial2d": k2.POLYNOMIAL2D,
     }
+
+
+# what a component overrides to change its maths (Problem evaluates through these)
+_EVALUATION = ("function", "gradients", "_function_nd", "_gradients_nd", "function_nd")
+
+
+def declared_form(cls: type):
+    """A component class's compiled form: ``("kind", name)`` or
+    ``("expression", text)``, read from the nearest class of its MRO that
+    declares ``compiled_kind`` or ``compiled_expression`` — or, as a string,
+    why it has none: a class nearer than that one that overrides the
+    evaluation (``function``, ``gradients``, ...) without declaring its own
+    form is refused, so a subclass is never evaluated by its parent's maths.
+    """
+    for klass in cls.__mro__:
+        attrs = vars(klass)
+        if "compiled_kind" in attrs or "compiled_expression" in attrs:
+            if attrs.get("compiled_kind") is not None:
+                return ("kind", attrs["compiled_kind"])
+            if attrs.get("compiled_expression") is not None:
+                return ("expression", attrs["compiled_expression"])
+            return f"{klass.__name__} declares no compiled form (compiled_kind and compiled_expression are None)"
+        over = [name for name in _EVALUATION if name in attrs]
+        if over:
+            return (f"{klass.__name__} defines {', '.join(over)} without declaring its compiled form "
+                    "(class attribute compiled_kind or compiled_expression)")
+    return f"{cls.__name__} declares no compiled form"
+
+
+@functools.lru_cache(maxsize=256)
+def _declared_program(text: str, names: tuple):
+    """The register program of a declared formula (``compiled_expression``)
+    over the parameters ``names``, and the indices of parameters whose only
+    derivative is a delta function (a step's position: they must be fixed);
+    or a string saying why it cannot run.
+    """
+    import sympy
+
+    from ... import _expr
+    from . import expression_vm as _fused_vm
+
+    symbols = {n: sympy.Symbol(n, real=True) for n in (*names, "x")}
+    try:
+        expr = _expr.parse_with_substitutions(text, symbols=symbols)
+    except Exception as exc:  # a bad declaration: said, not raised, the NumPy path runs
+        return f"its compiled_expression does not parse: {exc}"
+    params = [symbols[n] for n in names]
+    grads, delta_only = [], []
+    for i, p in enumerate(params):
+        g = sympy.diff(expr, p)
+        if g.has(sympy.DiracDelta):
+            # a jump's derivative: zero at every channel but the one the step sits on
+            # (where the NumPy component's derivative ignores it too)
+            g = g.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+            if g == 0:
+                delta_only.append(i)
+        grads.append(g)
+    internal = [sympy.Symbol(f"_p{i}", real=True) for i in range(len(params))]
+    sub = dict(zip(params, internal))
+    sub[symbols["x"]] = _fused_vm._X
+    try:
+        prog = _fused_vm.lower(expr.xreplace(sub), [g.xreplace(sub) for g in grads], internal, 1)
+    except _fused_vm.Unsupported as exc:
+        return f"its compiled_expression uses what the register machine does not run ({exc})"
+    return prog, tuple(delta_only)
 
 
 @functools.lru_cache(maxsize=256)
@@ -149,34 +210,88 @@ def _is_identity(plan) -> bool:
 
 
 def lower(problem: Problem, loss=None, bounded: bool = False):
-    """The kernel's description of ``problem``, or None if it needs the NumPy path."""
-    if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
+    """The kernel's description of ``problem``, or None if it needs the NumPy
+    path (:func:`why_not` says why; the reason is also logged at DEBUG level).
+    """
+    low = _lower(problem, loss, bounded)
+    if isinstance(low, str):
+        _log.debug("fused kernel refused: %s", low)
         return None
-    if loss is not None and loss.name != "ls":
-        return None
-    if bounded and problem.bounded:
-        return None
-    ndim = len(problem.coords)
-    if problem.transform is not None or len(problem.segments) > 1 or ndim not in (1, 2):
-        return None
-    if problem.grad not in ("auto", "analytical"):
-        return None
-    from ...components import background
-    from ...components.expression import Expression
+    return low
 
+
+def why_not(problem: Problem, loss=None, bounded: bool = False) -> str | None:
+    """Why ``problem`` cannot run in the compiled kernel, or None if it can.
+
+    Examples
+    --------
+    >>> import swiftfit as sf
+    >>> class Odd(sf.model.components1D.Gaussian):
+    ...     @staticmethod
+    ...     def function(x, A, sigma, centre):
+    ...         return A * np.cos(x - centre)
+    >>> s = sf.signals.Signal1D(np.ones(20))
+    >>> m = s.create_model()
+    >>> m.append(Odd())
+    >>> print(why_not(m._problem([()])))
+    component 0 (Odd): Odd defines function without declaring its compiled form (class attribute compiled_kind or compiled_expression)
+    """
+    low = _lower(problem, loss, bounded)
+    return low if isinstance(low, str) else None
+
+
+def _lower(problem: Problem, loss=None, bounded: bool = False):
+    if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
+        return "not a Problem built from components (a user's residual function)"
+    if loss is not None and loss.name != "ls":
+        return f"loss {loss.name!r} (the kernel runs least squares)"
+    if bounded and problem.bounded:
+        return "bounds (the kernel runs unbounded fits)"
+    ndim = len(problem.coords)
+    if problem.transform is not None:
+        return "a PSF/operator (transform)"
+    if len(problem.segments) > 1:
+        return "several datasets"
+    if ndim not in (1, 2):
+        return f"{ndim} coordinates (the kernel runs 1 or 2)"
+    if problem.grad not in ("auto", "analytical"):
+        return f"grad={problem.grad!r} (finite differences asked for)"
     kinds_of = _kinds()
     kinds, programs, cexpr = [], [], []
-    for comp in problem.components:
-        kind = kinds_of.get(type(comp))
-        if kind is None or getattr(comp, "_ndim", 1) != ndim:
-            return None
+    must_fix = []  # (component, parameter index): step positions (their derivative is a delta)
+    for c, comp in enumerate(problem.components):
+        where = f"component {c} ({type(comp).__name__})"
+        form = declared_form(type(comp))
+        if isinstance(form, str):
+            return f"{where}: {form}"
+        how, name = form
+        if getattr(comp, "_ndim", 1) != ndim:
+            return f"{where}: {getattr(comp, '_ndim', 1)}-D in a {ndim}-D problem"
         cexpr.append(-1)
-        if kind == kinds_of[Expression]:
-            if not comp.compute_gradients:
-                return None
-            prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols), ndim)
-            if prog is None:
-                return None
+        if how == "expression":
+            if ndim != 1:
+                return f"{where}: a declared formula in a 2-D problem"
+            prog = _declared_program(name, tuple(p.name for p in comp.parameters))
+            if isinstance(prog, str):
+                return f"{where}: {prog}"
+            prog, deltas = prog
+            must_fix.extend((c, i) for i in deltas)
+            kind = kinds_of["expression"]
+        else:
+            kind = kinds_of.get(name)
+            if kind is None:
+                return f"{where}: compiled_kind {name!r} is not a kernel kind ({sorted(kinds_of)})"
+            if kind == kinds_of["expression"]:
+                if not hasattr(comp, "_internal_expr"):
+                    return f"{where}: compiled_kind 'expression' on a component that is not an Expression"
+                if not comp.compute_gradients:
+                    return f"{where}: an Expression with compute_gradients=False"
+                prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols), ndim)
+                if prog is None:
+                    return f"{where}: its expression uses what the register machine does not run"
+            elif kind == kinds_of["powerlaw"]:
+                must_fix.append((c, 3))  # a free left cut-off: its derivative is a delta
+        if kind == kinds_of["expression"]:
             cexpr[-1] = len(programs)
             programs.append(prog)
         kinds.append(kind)
@@ -194,18 +309,19 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
             col[i] = col[plan.source]
             fixed[:, i] = fixed[:, plan.source]
         elif plan.kind != "fixed":
-            return None
-    for c, kind in enumerate(kinds):
-        if kind == kinds_of[background.PowerLaw] and col[qoff[c] + 3] >= 0:
-            return None  # a free left cut-off: its derivative is a delta (finite differences)
+            return f"parameter {i}: a {plan.kind} tie (twin through a function or expr)"
+    for c, i in must_fix:
+        if col[qoff[c] + i] >= 0:
+            # its derivative is a delta: the NumPy path takes finite differences
+            return f"component {c}: its parameter {i} is a step position and free"
     x = np.ascontiguousarray(problem.coords[0], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
-        return None
+        return "coordinates that are not one flat array per pixel"
     xy, grid = np.empty(0), np.zeros(7)
     if ndim == 2:
         xy = np.ascontiguousarray(problem.coords[1], dtype=float)
         if xy.shape != x.shape:
-            return None
+            return "a second coordinate not shaped as the first"
         grid = _raster(x, xy)
         n_reg = max(n_reg, 2)  # model2d's separable Gaussian2D keeps its factors in R[0], R[1]
     bs = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.binscale, dtype=float), x.shape))

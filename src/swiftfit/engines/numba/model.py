@@ -18,10 +18,12 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
+from . import voigt as _voigt
 from .expression_vm import run as _run_program
 
-# component kinds (see _fused.py for the mapping from classes)
+# component kinds (lower.KINDS maps the names components declare to these)
 GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION, POWERLAW = 0, 1, 2, 3, 4, 5, 6, 7
+VOIGT = 8  # maths in .voigt
 WINDOW = 9.0  # half-width of a Gaussian's evaluation window, in standard deviations
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -252,6 +254,8 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 J[ja, n] += g * sn
                 J[jr, n] += -A * g * math.log(d) * sn
                 J[jo, n] += A * rr * g / d * sn
+        elif kind == VOIGT:
+            _voigt.evaluate(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
         elif kind == EXPRESSION:
             _expression(ex, R, c, k0, nq[c], q, col, x, xy, bs, w, use_w, f, J, P)
         elif kind >= _m2.FIRST:
