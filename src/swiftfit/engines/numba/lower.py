@@ -18,7 +18,8 @@ returns None when the problem needs something only the NumPy path does:
   both parameters read the same column);
 * a PSF/operator, several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
-  squares, bounds.
+  squares. Bounds (``bounded=True``) run in the kernel, kept as the NumPy
+  reference keeps them (see :func:`.kernels._fit_pixel`).
 
 2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
 Moffat2D, Sersic2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)
@@ -245,8 +246,6 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
         return "not a Problem built from components (a user's residual function)"
     if loss is not None and loss.name != "ls":
         return f"loss {loss.name!r} (the kernel runs least squares)"
-    if bounded and problem.bounded:
-        return "bounds (the kernel runs unbounded fits)"
     ndim = len(problem.coords)
     if problem.transform is not None:
         return "a PSF/operator (transform)"
@@ -329,7 +328,7 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
     ascending = bool(np.all(step > 0))
     # a uniform grid lets Gaussians be evaluated by a recurrence (see kernels._gauss_shape)
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
-    return dict(x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
+    return dict(bounded=bool(bounded and problem.bounded), x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
                 fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
 
 
@@ -434,14 +433,15 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     _refresh_kernel_cache()
     from . import kernels as k
 
-    _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
+    bounded = low.get("bounded", False)
+    _, _, limit, theta, *_ = steps.start(problem, bounded, max_nfev)  # the start moved into the box
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
         low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
         np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
-        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi)
+        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi, bounded)
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
