@@ -42,6 +42,11 @@ _COMPONENTS = {
     "Bleasdale": lambda: C.Bleasdale(a=12, b=1.0, c=1.5),
     "SEE": lambda: C.SEE(A=100, Phi=2.3, B=1.5),
     "VolumePlasmonDrude": lambda: C.VolumePlasmonDrude(intensity=5, plasmon_energy=12, fwhm=4),
+    "ScalableFixedPattern": lambda: C.ScalableFixedPattern(
+        (np.linspace(-8, 8, 81), np.exp(-np.linspace(-8, 8, 81) ** 2 / 4) * (1 + 0.3 * np.linspace(-8, 8, 81))),
+        yscale=3.0, xscale=1.1, shift=-11.0),
+    "ScalableFixedPattern (raw)": lambda: C.ScalableFixedPattern(
+        (X, np.exp(-(X - 10) ** 2 / 8)), yscale=2.0, interpolate=False),
     "Expression": lambda: C.Expression("h * exp(-(x - c) ** 2 / (2 * s ** 2))", "peak", h=3.0, c=8.0, s=2.0),
 }
 
@@ -60,11 +65,8 @@ def _one(comp, nav=2, x=X):
 def test_every_builtin_1d_component_declares_a_compiled_form():
     for name in C.__all__:
         form = _fused.declared_form(getattr(C, name))
-        if name == "ScalableFixedPattern":  # a spline of a stored pattern: NumPy path
-            assert isinstance(form, str) and "without declaring" in form
-        else:
-            assert form[0] in ("kind", "expression"), (name, form)
-            assert name in _COMPONENTS
+        assert form[0] in ("kind", "expression"), (name, form)
+        assert name in _COMPONENTS
 
 
 def test_faddeeva_equals_wofz():
@@ -118,7 +120,11 @@ def _simulate(truth_components, starts, nav=6, seed=0, noise=0.05):
     return m
 
 
+_PX = np.linspace(-8, 8, 81)
+_PATTERN = (_PX, np.exp(-_PX ** 2 / 4) * (1 + 0.3 * _PX) + 0.5 * np.exp(-(_PX - 3) ** 2))
 _FITS = {
+    "pattern": ([C.ScalableFixedPattern(_PATTERN, yscale=3.0, xscale=1.0, shift=-10.0), C.Offset(offset=1.0)],
+                lambda: [C.ScalableFixedPattern(_PATTERN, yscale=2.5, xscale=1.02, shift=-10.3), C.Offset(offset=0.8)]),
     "voigts": ([C.Voigt(centre=6, area=40, gamma=0.6, sigma=0.9), C.Voigt(centre=14, area=25, gamma=1.1, sigma=0.7),
                 C.Polynomial(order=1, a0=2.0, a1=0.03)],
                lambda: [C.Voigt(centre=6.3, area=35, gamma=0.5, sigma=1.0),

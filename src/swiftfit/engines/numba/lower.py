@@ -8,8 +8,8 @@ returns None when the problem needs something only the NumPy path does:
 
 * a component whose class declares no compiled form (``compiled_kind``, a
   kernel kind, or ``compiled_expression``, a formula the register machine of
-  :mod:`.expression_vm` runs; see :func:`declared_form`): user components,
-  ScalableFixedPattern (a spline table), and subclasses that override
+  :mod:`.expression_vm` runs; see :func:`declared_form`): user components
+  and subclasses that override
   ``function``/``gradients`` without declaring their own; an Expression
   using something the register machine does not run (derivatives sympy
   cannot take); a free step position (HeavisideStep ``n``, PowerLaw
@@ -73,7 +73,7 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model2d", "voigt", "model", "svd", "newton", "kernels")
+    names = ("expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -100,7 +100,7 @@ def _kinds() -> dict:
         "gaussian": k.GAUSSIAN, "gaussian_hf": k.GAUSSIAN_HF, "lorentzian": k.LORENTZIAN,
         "offset": k.OFFSET,  # 1-D and 2-D: a constant, the 1-D evaluation does
         "polynomial": k.POLYNOMIAL, "exponential": k.EXPONENTIAL, "powerlaw": k.POWERLAW,
-        "voigt": k.VOIGT, "expression": k.EXPRESSION,
+        "voigt": k.VOIGT, "expression": k.EXPRESSION, "spline": k.SPLINE,
         "gaussian2d": k2.GAUSSIAN2D, "lorentzian2d": k2.LORENTZIAN2D, "moffat2d": k2.MOFFAT2D,
         "sersic2d": k2.SERSIC2D, "polynomial2d": k2.POLYNOMIAL2D,
     }
@@ -180,6 +180,26 @@ def _program(expr, grads, params, ndim=1):
         return _fused_vm.lower(expr, list(grads), list(params), ndim)
     except _fused_vm.Unsupported:
         return None
+
+
+def _spline_tables(comp, N: int):
+    """A ScalableFixedPattern's tables (``compiled_tables()``) packed as the
+    constants of an empty program (see :mod:`.spline`), or why not.
+    """
+    tables = getattr(comp, "compiled_tables", None)
+    if tables is None:
+        return "compiled_kind 'spline' without a compiled_tables() method"
+    t = tables()
+    if not t["interpolate"]:
+        y = np.asarray(t["values"], dtype=float)
+        if y.size != N:
+            return f"interpolate=False on an axis of {N} points, the pattern has {y.size}"
+        data = [0.0, float(y.size), *y]
+    else:
+        data = [1.0, t["degree"], t["knots"].size, t["coefficients"].size, *t["knots"], *t["coefficients"],
+                t["d_degree"], t["d_knots"].size, t["d_coefficients"].size, *t["d_knots"], *t["d_coefficients"],
+                *t["range"]]
+    return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), [(0, float(v)) for v in data], [0]
 
 
 def _expression_tables(programs):
@@ -290,7 +310,11 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
                     return f"{where}: its expression uses what the register machine does not run"
             elif kind == kinds_of["powerlaw"]:
                 must_fix.append((c, 3))  # a free left cut-off: its derivative is a delta
-        if kind == kinds_of["expression"]:
+            elif kind == kinds_of["spline"]:
+                prog = _spline_tables(comp, problem.N)
+                if isinstance(prog, str):
+                    return f"{where}: {prog}"
+        if kind in (kinds_of["expression"], kinds_of["spline"]):
             cexpr[-1] = len(programs)
             programs.append(prog)
         kinds.append(kind)

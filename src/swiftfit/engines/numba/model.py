@@ -18,12 +18,14 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
+from . import spline as _spline
 from . import voigt as _voigt
 from .expression_vm import run as _run_program
 
 # component kinds (lower.KINDS maps the names components declare to these)
 GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION, POWERLAW = 0, 1, 2, 3, 4, 5, 6, 7
 VOIGT = 8  # maths in .voigt
+SPLINE = 9  # ScalableFixedPattern, maths in .spline (its tables: an empty expression program's constants)
 WINDOW = 9.0  # half-width of a Gaussian's evaluation window, in standard deviations
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -256,6 +258,10 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 J[jo, n] += A * rr * g / d * sn
         elif kind == VOIGT:
             _voigt.evaluate(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
+        elif kind == SPLINE:
+            sp_e = ex[6][c]
+            sp_0 = ex[0][sp_e, 4]
+            _spline.evaluate(q, k0, col, x, bs, w, use_w, f, J, P, ex[4][sp_0:sp_0 + ex[0][sp_e, 5]])
         elif kind == EXPRESSION:
             _expression(ex, R, c, k0, nq[c], q, col, x, xy, bs, w, use_w, f, J, P)
         elif kind >= _m2.FIRST:
