@@ -36,6 +36,7 @@ from . import newton as _newton
 from . import svd as _svd
 from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
+from .model import mark_relevant as _mark_relevant
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -235,15 +236,11 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
     # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
     svd = False
-    for c in range(kinds.size):
-        if active[c]:
-            for i in range(nq[c]):
-                if col[qoff[c] + i] >= 0:
-                    rel[col[qoff[c] + i]] = True
+    _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
 
     def _fill(th):
         for k in range(Q):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:  # (a tie's col is its Jacobian row: its value comes from model.evaluate)
                 q[k] = th[col[k]]
 
     # the columns a step moves: the relevant ones, less those frozen at a bound
@@ -519,10 +516,11 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     """
     P = THETA.shape[1]
     N = Y.shape[1]
+    T = ex[7].shape[0]  # tied parameters' Jacobian rows (see model._ties)
     fb = np.empty((2, N))
-    Jb = np.zeros((2, P + 1, N))
-    jlob = np.zeros((2, P), dtype=np.int64)
-    jhib = np.zeros((2, P), dtype=np.int64)
+    Jb = np.zeros((2, P + 1 + T, N))
+    jlob = np.zeros((2, P + 1 + T), dtype=np.int64)
+    jhib = np.zeros((2, P + 1 + T), dtype=np.int64)
     rb = np.empty((2, N))
     R = np.empty((n_reg, N))
     wk = _work(P, FIXED.shape[1], N)
@@ -611,11 +609,12 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
     for b in prange(B):
         q = FIXED[b].copy()
         for k in range(q.size):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:
                 q[k] = THETA[b, col[k]]
-        J = np.zeros((P + 1, N))
-        jlo = np.zeros(P, dtype=np.int64)
-        jhi = np.zeros(P, dtype=np.int64)
+        T = ex[7].shape[0]
+        J = np.zeros((P + 1 + T, N))
+        jlo = np.zeros(P + 1 + T, dtype=np.int64)
+        jhi = np.zeros(P + 1 + T, dtype=np.int64)
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
@@ -654,20 +653,17 @@ def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, A
     G, H = wk[1][0], wk[1][5]
     f = np.empty(N)
     r = np.empty(N)
-    J = np.zeros((P + 1, N))
-    jlo = np.zeros(P, dtype=np.int64)
-    jhi = np.zeros(P, dtype=np.int64)
+    T = ex[7].shape[0]
+    J = np.zeros((P + 1 + T, N))
+    jlo = np.zeros(P + 1 + T, dtype=np.int64)
+    jhi = np.zeros(P + 1 + T, dtype=np.int64)
     Rg = np.empty((n_reg, N))
     for b in range(B):
         q = FIXED[b].copy()
         for k in range(q.size):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:
                 q[k] = THETA[b, col[k]]
-        for c in range(kinds.size):
-            if ACTIVE[b, c]:
-                for i in range(nq[c]):
-                    if col[qoff[c] + i] >= 0:
-                        relevant[b, col[qoff[c] + i]] = True
+        _mark_relevant(kinds, qoff, nq, ACTIVE[b], col, ex, P, relevant[b])
         wb = W[b] if use_w else W[0]
         cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
                             r, J, jlo, jhi, ex, Rg)

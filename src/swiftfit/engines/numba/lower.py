@@ -14,8 +14,9 @@ returns None when the problem needs something only the NumPy path does:
   using something the register machine does not run (derivatives sympy
   cannot take); a free step position (HeavisideStep ``n``, PowerLaw
   ``left_cutoff``: their derivative is a delta);
-* ``expr`` ties and twins through a function (an identity twin is fine:
-  both parameters read the same column);
+* ties in a 2-D problem, or whose expression the register machine does not
+  run (1-D ``expr`` ties and twins through a function are compiled:
+  :func:`.model._ties`; an identity twin reads its source's column);
 * a PSF/operator, several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
   squares. Bounds (``bounded=True``) run in the kernel, kept as the NumPy
@@ -202,6 +203,38 @@ def _spline_tables(comp, N: int):
     return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), [(0, float(v)) for v in data], [0]
 
 
+@functools.lru_cache(maxsize=256)
+def _tie_program_cached(expr, names: tuple):
+    import sympy
+
+    from . import expression_vm as _fused_vm
+
+    syms = {n: sympy.Symbol(n, real=True) for n in names}
+    internal = [sympy.Symbol(f"_p{i}", real=True) for i in range(len(names))]
+    e = expr.xreplace(dict(zip(syms.values(), internal)))
+    if e.free_symbols - set(internal):
+        return f"uses symbols other than its dependencies ({sorted(map(str, e.free_symbols))})"
+    grads = [sympy.diff(e, p) for p in internal]
+    if any(g.has(sympy.DiracDelta, sympy.Derivative, sympy.Subs) for g in grads):
+        return "has a derivative the register machine cannot run"
+    try:
+        return _fused_vm.lower(e, grads, internal, 1)
+    except _fused_vm.Unsupported as exc:
+        return f"uses what the register machine does not run ({exc})"
+
+
+def _tie_program(sym, n_deps: int):
+    """The register program of a tie: value and partial derivatives in its
+    dependencies (``ParamPlan.sym``), or why not.
+    """
+    if sym is None:
+        return "has no symbolic form (built without one)"
+    expr, names = sym
+    if len(names) != n_deps:
+        return "has dependencies that do not match its plan"
+    return _tie_program_cached(expr, tuple(names))
+
+
 def _expression_tables(programs):
     """Pack the programs of the model's Expression components into the flat
     arrays the kernel takes (see ``model._expression``).
@@ -318,12 +351,12 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
             cexpr[-1] = len(programs)
             programs.append(prog)
         kinds.append(kind)
-    tables, n_reg = _expression_tables(programs)
-    ex = (*tables, np.array(cexpr, dtype=np.int64))
     nq = np.array([len(s) for s in problem.slots], dtype=np.int64)
     qoff = np.array([s[0] if s else 0 for s in problem.slots], dtype=np.int64)
     col = np.full(len(problem.plans), -1, dtype=np.int64)
     fixed = np.array(problem.fixed, dtype=float, order="C")
+    P = problem.P
+    ties, tdeps, tcols, reach = [], [], [], {}  # reach: a tie's row -> the free columns it depends on
     for i in problem.order:
         plan = problem.plans[i]
         if plan.kind == "free":
@@ -331,8 +364,30 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
         elif plan.kind == "twin" and _is_identity(plan):
             col[i] = col[plan.source]
             fixed[:, i] = fixed[:, plan.source]
+        elif plan.kind in ("twin", "expr"):
+            # a twin through a function or an expr tie: its value and partial
+            # derivatives by a register program, its Jacobian row P + 1 + t
+            # folded into its dependencies' (model._ties, model._fold_ties)
+            if ndim != 1:
+                return f"parameter {i}: a {plan.kind} tie in a 2-D problem"
+            deps = [plan.source] if plan.kind == "twin" else list(plan.deps)
+            prog = _tie_program(plan.sym, len(deps))
+            if isinstance(prog, str):
+                return f"parameter {i}: its {plan.kind} tie {prog}"
+            cols = set()
+            for d in deps:
+                cols |= {int(col[d])} if 0 <= col[d] < P else reach.get(int(col[d]), set())
+            col[i] = P + 1 + len(ties)
+            reach[int(col[i])] = cols
+            ties.append((i, len(programs), len(tdeps), len(deps), len(tcols), len(cols)))
+            tdeps.extend(deps)
+            tcols.extend(sorted(cols))
+            programs.append(prog)
         elif plan.kind != "fixed":
-            return f"parameter {i}: a {plan.kind} tie (twin through a function or expr)"
+            return f"parameter {i}: a {plan.kind} parameter"
+    tables, n_reg = _expression_tables(programs)
+    ex = (*tables, np.array(cexpr, dtype=np.int64), np.array(ties, dtype=np.int64).reshape(-1, 6),
+          np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64))
     for c, i in must_fix:
         if col[qoff[c] + i] >= 0:
             # its derivative is a delta: the NumPy path takes finite differences
@@ -418,10 +473,16 @@ def _relevant(low: dict, B: int, P: int) -> np.ndarray:
     """
     rel = np.zeros((B, P), dtype=bool)
     col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
+    ties, tcols = low["ex"][7], low["ex"][9]
     for c in range(len(nq)):
-        cols = col[qoff[c]:qoff[c] + nq[c]]
-        cols = cols[cols >= 0]
-        if cols.size:
+        cols = []
+        for j in col[qoff[c]:qoff[c] + nq[c]]:
+            if 0 <= j < P:
+                cols.append(j)
+            elif j > P:  # a tie's row: the free columns it reaches
+                t = ties[j - P - 1]
+                cols.extend(tcols[t[4]:t[4] + t[5]])
+        if cols:
             rel[:, cols] |= active[:, c, None]
     return rel
 
