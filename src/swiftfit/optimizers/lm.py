@@ -344,12 +344,18 @@ def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -
         return levenberg_marquardt(problem, loss, bounded=bounded, **options)
     from .damped_newton import damped_newton
 
-    # the compiled kernel is least squares only: "auto"/"numpy" mean this path
+    # "auto"/"numba": the compiled twin of damped_newton where the problem lowers
     kernel = options.pop("kernel", "auto")
-    if kernel == "numba":
-        raise OptimizerError(f"kernel='numba' runs least squares only, not loss_function={loss.name!r}")
     if kernel not in _KERNELS:
         raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
+    if kernel != "numpy" and _fused.available():
+        low = _fused.lower(problem, loss, bounded)
+        unused = set(options) - {"xtol", "dtol", "max_nfev", "lambda0"}
+        if low is not None and not unused:
+            return _fused.fused_newton(problem, low, loss, **options)
+    if kernel == "numba":
+        why = _fused.why_not(problem, loss, bounded) if _fused.available() else "numba is not installed"
+        raise OptimizerError(f"kernel='numba' cannot run loss_function={loss.name!r} here: {why or 'options'}")
     return damped_newton(problem, loss, bounded=bounded, **options)
 
 

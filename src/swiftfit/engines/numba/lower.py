@@ -19,7 +19,7 @@ returns None when the problem needs something only the NumPy path does:
   :func:`.model._ties`; an identity twin reads its source's column);
 * a PSF/operator, several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
-  squares. Bounds (``bounded=True``) run in the kernel, kept as the NumPy
+  squares, ``ML-poisson`` and ``huber`` (those two: :func:`fused_newton`). Bounds (``bounded=True``) run in the kernel, kept as the NumPy
   reference keeps them (see :func:`.kernels._fit_pixel`).
 
 2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
@@ -74,7 +74,7 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels")
+    names = ("expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels", "newton_loss")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -297,8 +297,8 @@ def why_not(problem: Problem, loss=None, bounded: bool = False) -> str | None:
 def _lower(problem: Problem, loss=None, bounded: bool = False):
     if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
         return "not a Problem built from components (a user's residual function)"
-    if loss is not None and loss.name != "ls":
-        return f"loss {loss.name!r} (the kernel runs least squares)"
+    if loss is not None and loss.name not in ("ls", "ML-poisson", "huber"):
+        return f"loss {loss.name!r} (the kernel runs least squares, ML-poisson and huber)"
     ndim = len(problem.coords)
     if problem.transform is not None:
         return "a PSF/operator (transform)"
@@ -541,3 +541,32 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
                           "relevant": _relevant(low, problem.B, problem.P)}
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
+
+
+def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,
+                 max_nfev: int | None = None, lambda0: float = 1e-3) -> Solution:
+    """``ML-poisson`` and ``huber`` by the compiled damped Gauss–Newton
+    (:mod:`.newton_loss`), the twin of :func:`swiftfit.optimizers.damped_newton.damped_newton`
+    (same options, same Solution: no covariance, the loss computes it).
+    """
+    _refresh_kernel_cache()
+    from . import newton_loss as nl
+
+    bounded = low.get("bounded", False)
+    lo, hi, limit, theta, *_ = steps.start(problem, bounded, max_nfev)
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, dtype=float), (problem.P,)))
+    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(hi, dtype=float), (problem.P,)))
+    poisson = loss.name == "ML-poisson"
+    W, use_w = _weights(problem)
+    if poisson:  # the Poisson variance is the model: weights are ignored
+        W, use_w = np.ones((1, problem.N)), False
+    status, nfev, njev, nit, value = nl.newton_pixels(
+        low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
+        np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
+        low["ex"], low["n_reg"], lo, hi, nl.POISSON if poisson else nl.HUBER,
+        float(getattr(loss, "delta", 1.0)), float(loss.errordef), float(xtol), float(dtol), int(limit),
+        float(lambda0))
+    info = {"kernel": "numba", "compiled": np.ones(problem.B, dtype=bool)}
+    return Solution(theta, status.astype(int), nfev.astype(int), value, None, njev.astype(int), nit.astype(int),
+                    info=info)
