@@ -138,6 +138,16 @@ class Component(ComponentPlotMixin):
     _ndim = 1
     _pure = False
     _position: str | None = None
+    #: The component's compiled form for the fused numba kernel
+    #: (:mod:`swiftfit.engines.numba.lower` reads it): the name of a kernel
+    #: kind (``"gaussian"``, ``"voigt"``, ...) ...
+    compiled_kind: str | None = None
+    #: ... or a formula in ``x`` and the parameters (Expression syntax,
+    #: ``"; name = ..."`` substitutions allowed) that the kernel's expression
+    #: machine runs, derivatives by sympy. A subclass that overrides
+    #: ``function``/``gradients`` without declaring its own form is refused by
+    #: the kernel (NumPy path, with the reason), not mis-evaluated.
+    compiled_expression: str | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

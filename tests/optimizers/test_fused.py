@@ -222,13 +222,38 @@ def test_expression_fit_equals_numpy_reference():
     np.testing.assert_allclose(out["numba"][0][:, 0], 60.5, atol=0.05)  # c (parameters sort by name): the truth
 
 
-def test_bounded_fit_uses_reference():
-    x, data = _spectra(nav=(2,), seed=8)
-    m = _model(data)
-    problem = m._problem([(0,)])
-    assert _fused.lower(problem, bounded=False) is not None
-    m[0].sigma.bmin, m[0].sigma.bmax = 1.0, 10.0
-    assert _fused.lower(m._problem([(0,)]), bounded=True) is None
+def test_bounded_fit_runs_in_the_kernel_and_equals_numpy():
+    """Bounds are kept in the kernel as by the NumPy reference: the same maps
+    (1e-8) with a bound active at every pixel (the truth's sigma, 3, is outside
+    [1, 2.8]) and one inactive (the Lorentzian's gamma, 2, inside [0.5, 5]).
+    (With the exponential of ``_model`` as well, the pinned, misfitting
+    Gaussian leaves a valley so flat that the two paths stop 1e-5 apart in
+    the background parameters — 1e-6 of their standard errors — bounded or
+    with sigma fixed alike.)
+    """
+    rng = np.random.default_rng(8)
+    x = np.linspace(0.0, 100.0, 400)
+    centre = 40 + rng.uniform(-1, 1, 6)
+    truth = (300 * np.exp(-0.5 * ((x - centre[:, None]) / 3.0) ** 2) / (3.0 * np.sqrt(2 * np.pi))
+             + 50 * 2.0 / (np.pi * ((x - 70) ** 2 + 4.0)) + 5 + 0.02 * x)
+    data = truth + rng.normal(0, 0.3, truth.shape)
+    out = {}
+    for kernel in ("numba", "numpy"):
+        m = sf.signals.Signal1D(data, axes=[{"size": 6}, {"axis": x}]).create_model()
+        m.extend([C.Gaussian(A=250, sigma=2.5, centre=40.5), C.Lorentzian(A=45, gamma=2.2, centre=70.3),
+                  C.Polynomial(order=1, a0=4, a1=0.01)])
+        m[0].sigma.bmin, m[0].sigma.bmax = 1.0, 2.8
+        m[1].gamma.bmin, m[1].gamma.bmax = 0.5, 5.0
+        m.assign_current_values_to_all()
+        assert _fused.lower(m._problem([(0,)]), bounded=True)["bounded"]
+        assert not _fused.lower(m._problem([(0,)]), bounded=False)["bounded"]
+        m.multifit(kernel=kernel, bounded=True)
+        out[kernel] = (_all_maps(m, "values"), m._status.copy(), m.multifit_output.slow_path.data.sum())
+    assert (out["numba"][1] > 0).all() and (out["numpy"][1] > 0).all()
+    assert out["numba"][2] == 0
+    np.testing.assert_array_equal(out["numba"][0][..., 1], 2.8)  # sigma at its upper bound
+    assert (out["numba"][0][..., 4] > 1.5).all() and (out["numba"][0][..., 4] < 2.5).all()  # gamma inside
+    np.testing.assert_allclose(out["numba"][0], out["numpy"][0], rtol=1e-8)
 
 
 # every opcode, on a vector (x-dependent) and on a scalar (parameters only) operand
@@ -307,7 +332,9 @@ def test_powerlaw_demo_model_equals_numpy_reference():
 def test_kernel_option_with_other_losses():
     x, data = _spectra(nav=(2,), seed=12)
     m = _model(np.abs(data))
-    m.multifit(loss_function="ML-poisson", kernel="numpy")  # accepted: the only path for this loss
+    m.multifit(loss_function="ML-poisson", kernel="numpy")  # the NumPy reference, when asked for
     assert (m._status > 0).all()
-    with pytest.raises(OptimizerError, match="least squares only"):
+    m.append(_Line())  # a component without a compiled form
+    m.assign_current_values_to_all()
+    with pytest.raises(OptimizerError, match="kernel='numba' cannot run loss_function='huber'"):
         m.multifit(loss_function="huber", kernel="numba")

@@ -154,6 +154,7 @@ class Offset(Component):
     """
 
     parameters = ("offset",)
+    compiled_kind = "offset"
     linear = ("offset",)
 
     def __init__(self, offset=0.0, **kwargs):
@@ -203,6 +204,8 @@ class Polynomial(Component):
     >>> float(p.function(3.0))
     19.0
     """
+
+    compiled_kind = "polynomial"
 
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
@@ -306,6 +309,7 @@ class PowerLaw(Component):
     """
 
     parameters = ("A", "r", "origin", "left_cutoff")
+    compiled_kind = "powerlaw"
     linear = ("A",)
     _position = "origin"
 
@@ -415,6 +419,7 @@ class Exponential(Component):
     """
 
     parameters = ("A", "tau")
+    compiled_kind = "exponential"
     linear = ("A",)
 
     def __init__(self, A=1.0, tau=1.0, **kwargs):
@@ -468,6 +473,7 @@ class RC(Component):
     """
 
     parameters = ("Vmax", "V0", "tau")
+    compiled_expression = "V0 - Vmax * (exp(-x / tau) - 1)"
     linear = ("Vmax", "V0")
 
     def __init__(self, Vmax=1.0, V0=0.0, tau=1.0, **kwargs):
@@ -514,6 +520,7 @@ class Bleasdale(Component):
     """
 
     parameters = ("a", "b", "c")
+    compiled_expression = "H * safe ** (-1 / c) ; safe = H * (a + b * x) + 1 - H ; H = Heaviside(a + b * x, 0)"
     linear = ()
 
     def __init__(self, a=1.0, b=1.0, c=1.0, **kwargs):
@@ -572,6 +579,7 @@ class SEE(Component):
     """
 
     parameters = ("A", "Phi", "B")
+    compiled_expression = "A * d * H / (H * (d + B) + 1 - H) ** 4 ; d = x - Phi ; H = Heaviside(x - Phi, 0)"
     linear = ("A",)
     _position = "Phi"
 

@@ -202,6 +202,8 @@ class Expression(Component):
     0.5
     """
 
+    compiled_kind = "expression"
+
     def __init__(
         self,
         expression: str,

@@ -177,6 +177,7 @@ class Sersic2D(_Centred2D):
     """
 
     parameters = ("I_e", "R_e", "n", "centre_x", "centre_y", "ellipticity", "position_angle")
+    compiled_kind = "sersic2d"
     linear = ("I_e",)
 
     def __init__(self, I_e=1.0, R_e=1.0, n=1.0, centre_x=0.0, centre_y=0.0, ellipticity=0.0,
@@ -287,6 +288,7 @@ class Moffat2D(_Centred2D):
     """
 
     parameters = ("A", "alpha", "beta", "centre_x", "centre_y")
+    compiled_kind = "moffat2d"
     linear = ("A",)
 
     def __init__(self, A=1.0, alpha=1.0, beta=2.5, centre_x=0.0, centre_y=0.0, **kwargs):

@@ -64,6 +64,7 @@ class Voigt(Component):
     """
 
     parameters = ("centre", "area", "gamma", "sigma")
+    compiled_kind = "voigt"
     linear = ("area",)
     _position = "centre"
 
@@ -151,6 +152,9 @@ class SplitVoigt(Component):
     """
 
     parameters = ("A", "sigma1", "sigma2", "centre", "fraction")
+    compiled_expression = ("A * ((1 - fraction) * exp(-r2 / 2) / sqrt(2 * pi) + fraction / (pi * (1 + r2)))"
+                           " / ((sigma1 + sigma2) / 2) ; r2 = u ** 2 / s ** 2"
+                           " ; s = sigma1 + (sigma2 - sigma1) * Heaviside(u, 0) ; u = x - centre")
     linear = ("A", "fraction")
     _position = "centre"
 
@@ -252,6 +256,7 @@ class SkewNormal(Component):
     """
 
     parameters = ("x0", "A", "scale", "shape")
+    compiled_expression = "A * exp(-t ** 2 / 2) / sqrt(2 * pi) * erfc(-shape * t / sqrt(2)) ; t = (x - x0) / scale"
     linear = ("A",)
     _position = "x0"
 
@@ -363,6 +368,9 @@ class Doniach(Component):
     """
 
     parameters = ("centre", "A", "sigma", "alpha")
+    compiled_expression = ("A * cos(phi) * R ** (-beta / 2) ; phi = pi * alpha / 2 + beta * atan(u / sigma)"
+                           " ; beta = 1 - alpha ; R = sigma ** 2 + u ** 2"
+                           " ; u = x - centre + 1.17741 * sigma / tan(pi / (2 - alpha))")
     linear = ("A",)
     _position = "centre"
 
@@ -464,6 +472,9 @@ class VolumePlasmonDrude(Component):
     """
 
     parameters = ("intensity", "plasmon_energy", "fwhm")
+    compiled_expression = ("H * intensity * plasmon_energy ** 2 * En * fwhm"
+                           " / (H * ((En ** 2 - plasmon_energy ** 2) ** 2 + (En * fwhm) ** 2) + 1 - H)"
+                           " ; En = H * x ; H = Heaviside(x, 0)")
     linear = ("intensity",)
     _position = "plasmon_energy"
 

@@ -99,6 +99,7 @@ class ScalableFixedPattern(Component):
     parameters = ("yscale", "xscale", "shift")
     linear = ("yscale",)
     _position = "shift"
+    compiled_kind = "spline"  # tables from compiled_tables()
 
     def __init__(self, signal1D, yscale=1.0, xscale=1.0, shift=0.0, interpolate=True, **kwargs):
         super().__init__(
@@ -124,6 +125,27 @@ class ScalableFixedPattern(Component):
         self._interpolate = bool(value)
         self.xscale.free = bool(value)
         self.shift.free = bool(value)
+
+    def compiled_tables(self) -> dict:
+        """What the compiled kernel's ``"spline"`` kind evaluates
+        (:mod:`swiftfit.engines.numba.spline`): the pattern as it is
+        (``interpolate=False``), or the spline's and its derivative's knots,
+        coefficients and degrees and the pattern's axis range.
+
+        Examples
+        --------
+        >>> x = np.linspace(-5, 5, 11)
+        >>> sfp = ScalableFixedPattern((x, np.exp(-x**2)))
+        >>> t = sfp.compiled_tables()
+        >>> t["degree"], t["range"]
+        (3, (-5.0, 5.0))
+        """
+        if not self._interpolate:
+            return {"interpolate": False, "values": np.asarray(self._y, dtype=float)}
+        return {"interpolate": True, "knots": np.asarray(self.f.t, dtype=float),
+                "coefficients": np.asarray(self.f.c, dtype=float), "degree": int(self.f.k),
+                "d_knots": np.asarray(self._df.t, dtype=float), "d_coefficients": np.asarray(self._df.c, dtype=float),
+                "d_degree": int(self._df.k), "range": (float(self._x[0]), float(self._x[-1]))}
 
     def prepare_interpolator(self, **kwargs) -> None:
         """(Re)build the interpolating spline; ``kwargs`` go to

@@ -116,6 +116,7 @@ class Gaussian(Component):
     """
 
     parameters = ("A", "sigma", "centre")
+    compiled_kind = "gaussian"
     linear = ("A",)
     _position = "centre"
 
@@ -188,6 +189,7 @@ class GaussianHF(Component):
     """
 
     parameters = ("height", "fwhm", "centre")
+    compiled_kind = "gaussian_hf"
     linear = ("height",)
     _position = "centre"
 
@@ -268,6 +270,7 @@ class Lorentzian(Component):
     """
 
     parameters = ("A", "gamma", "centre")
+    compiled_kind = "lorentzian"
     linear = ("A",)
     _position = "centre"
 

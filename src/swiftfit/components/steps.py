@@ -42,6 +42,7 @@ class Arctan(Component):
     """
 
     parameters = ("A", "k", "x0")
+    compiled_expression = "A * atan(k * (x - x0))"
     linear = ("A",)
     _position = "x0"
 
@@ -81,6 +82,7 @@ class Erf(Component):
     """
 
     parameters = ("A", "sigma", "origin")
+    compiled_expression = "A / 2 * erf((x - origin) / (sqrt(2) * sigma))"
     linear = ("A",)
     _position = "origin"
 
@@ -126,6 +128,7 @@ class HeavisideStep(Component):
     """
 
     parameters = ("A", "n")
+    compiled_expression = "A * Heaviside(x - n, 1 / 2)"
     linear = ("A",)
     _position = "n"
 
@@ -167,6 +170,7 @@ class Logistic(Component):
     """
 
     parameters = ("a", "b", "c", "origin")
+    compiled_expression = "a / (1 + b * exp(Min(-c * (x - origin), 600)))"
     linear = ("a",)
     _position = "origin"
 

@@ -136,6 +136,7 @@ class Offset(Component):
     """
 
     parameters = ("offset",)
+    compiled_kind = "offset"
     linear = ("offset",)
     _ndim = 2
 
@@ -201,6 +202,7 @@ class Polynomial2D(Component):
     """
 
     _ndim = 2
+    compiled_kind = "polynomial2d"
 
     def __init__(self, order=2, **kwargs):
         if isinstance(order, (bool, np.bool_)) or not isinstance(order, (int, np.integer)):
@@ -304,6 +306,7 @@ class Gaussian2D(_Centred2D):
     """
 
     parameters = ("A", "sigma_x", "sigma_y", "centre_x", "centre_y")
+    compiled_kind = "gaussian2d"
     linear = ("A",)
 
     def __init__(self, A=1.0, sigma_x=1.0, sigma_y=1.0, centre_x=0.0, centre_y=0.0,
@@ -431,6 +434,7 @@ class Lorentzian2D(_Centred2D):
     """
 
     parameters = ("A", "gamma_x", "gamma_y", "centre_x", "centre_y")
+    compiled_kind = "lorentzian2d"
     linear = ("A",)
 
     def __init__(self, A=1.0, gamma_x=1.0, gamma_y=1.0, centre_x=0.0, centre_y=0.0,

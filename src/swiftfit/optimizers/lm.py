@@ -120,8 +120,9 @@ def levenberg_marquardt(
         Largest accepted ``2‖a‖/‖v‖`` (acceleration over velocity, scaled).
     kernel : {"auto", "numba", "numpy"}
         ``"auto"``: the compiled fused kernel (:mod:`._fused`) when numba is
-        installed and the problem allows it (built-in and 1-D Expression
-        components, least squares, no bounds, default damping), else this
+        installed and the problem allows it (components that declare a
+        compiled form — every built-in but ScalableFixedPattern — least
+        squares, no bounds, default damping), else this
         NumPy code, which is
         the reference the fast path is tested against. ``"numba"`` insists
         on the kernel (an error says why it cannot), ``"numpy"`` refuses it.
@@ -153,11 +154,11 @@ def levenberg_marquardt(
         if low is not None:
             return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0)
         if kernel == "numba":
+            why = _fused.why_not(problem, loss, bounded) if _fused.available() else "numba is not installed"
             raise OptimizerError(
                 "kernel='numba' needs numba installed, damping='trust', no geodesic acceleration, gtol=0 "
-                "and a problem of built-in components (Gaussian, GaussianHF, Lorentzian, Offset, "
-                "Polynomial, Exponential, PowerLaw with a fixed left_cutoff, 1-D Expression) fitted "
-                "by least squares without bounds, PSF or expr ties"
+                "and a problem whose components declare a compiled form, fitted by least squares "
+                f"without bounds, PSF or expr ties; here: {why or 'damping, geodesic or gtol'}"
             )
     B, P, N = problem.B, problem.P, problem.N
     lo, hi, max_nfev, theta, status, nfev, njev, nit = steps.start(problem, bounded, max_nfev)
@@ -337,12 +338,18 @@ def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -
         return levenberg_marquardt(problem, loss, bounded=bounded, **options)
     from .damped_newton import damped_newton
 
-    # the compiled kernel is least squares only: "auto"/"numpy" mean this path
+    # "auto"/"numba": the compiled twin of damped_newton where the problem lowers
     kernel = options.pop("kernel", "auto")
-    if kernel == "numba":
-        raise OptimizerError(f"kernel='numba' runs least squares only, not loss_function={loss.name!r}")
     if kernel not in _KERNELS:
         raise OptimizerError(f"`kernel` must be one of {_KERNELS}, got {kernel!r}")
+    if kernel != "numpy" and _fused.available():
+        low = _fused.lower(problem, loss, bounded)
+        unused = set(options) - {"xtol", "dtol", "max_nfev", "lambda0"}
+        if low is not None and not unused:
+            return _fused.fused_newton(problem, low, loss, **options)
+    if kernel == "numba":
+        why = _fused.why_not(problem, loss, bounded) if _fused.available() else "numba is not installed"
+        raise OptimizerError(f"kernel='numba' cannot run loss_function={loss.name!r} here: {why or 'options'}")
     return damped_newton(problem, loss, bounded=bounded, **options)
 
 

@@ -35,7 +35,8 @@ def _twin_plan(label, p, where):
         raise InvalidInputError(f"{label} is twinned to {p.twin!r}, which is not in the fitted model(s)")
     dfun = _twin_derivative(p.twin_function_expr)
     return ParamPlan(label, "twin", source=where[id(p.twin)], func=p.twin_function,
-                     dfunc=lambda v, f=dfun: np.broadcast_to(f(v), np.shape(v)))
+                     dfunc=lambda v, f=dfun: np.broadcast_to(f(v), np.shape(v)),
+                     sym=(_expr.parse_expression(p.twin_function_expr), ["x"]))
 
 
 def _expr_plan(label, p, where):
@@ -44,7 +45,8 @@ def _expr_plan(label, p, where):
         if id(q) not in where:
             raise InvalidInputError(f"{label}.expr refers to {q!r}, which is not in the fitted model(s)")
     func, dfuncs = compile_tie(p._expr_sympy, [n for n, _ in deps])
-    return ParamPlan(label, "expr", func=func, dfunc=dfuncs, deps=[where[id(q)] for _, q in deps])
+    return ParamPlan(label, "expr", func=func, dfunc=dfuncs, deps=[where[id(q)] for _, q in deps],
+                     sym=(p._expr_sympy, [n for n, _ in deps]))
 
 
 def _stacked(datas):

@@ -63,6 +63,7 @@ class ParamPlan:
     func: Callable | None = None  # twin: f(v); expr: g(*deps)
     dfunc: Callable | list | None = None  # twin: f'(v); expr: [dg/ddep_k]
     deps: list = field(default_factory=list)  # expr: parameter indices
+    sym: tuple | None = None  # twin/expr: (sympy expression, names of its dependencies), for compiled engines
 
 
 class ProblemShape:

@@ -39,6 +39,7 @@ from . import newton as _newton
 from . import svd as _svd
 from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
+from .model import mark_relevant as _mark_relevant
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -253,7 +254,7 @@ def _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
 @njit(cache=True, error_model="numpy")
 def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
                ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, out_gram,
-               out_check):
+               out_check, bounded):
     """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
     ``fb, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap;
@@ -264,6 +265,12 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     SVD factorisations (ill-conditioned points) it took. At the answer it also
     fills what the verification needs (:func:`_check_point`): ``out_gram``
     (``JwᵀJw``) and ``out_check`` (``Σ (w·model)²``, the Newton gap).
+
+    ``bounded``: the box ``[lo, hi]`` is kept as the NumPy reference keeps it
+    (:mod:`swiftfit.optimizers.lm`): at each new point a parameter at a bound
+    whose gradient points outward is frozen for the step (``act``), trial
+    points are projected onto the box, and the predicted reduction, the
+    trust radius and the ``xtol`` test use the projected step.
     """
     N = x.size
     P = theta.size
@@ -280,16 +287,15 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
     # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
     svd = False
-    for c in range(kinds.size):
-        if active[c]:
-            for i in range(nq[c]):
-                if col[qoff[c] + i] >= 0:
-                    rel[col[qoff[c] + i]] = True
+    _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
 
     def _fill(th):
         for k in range(Q):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:  # (a tie's col is its Jacobian row: its value comes from model.evaluate)
                 q[k] = th[col[k]]
+
+    # the columns a step moves: the relevant ones, less those frozen at a bound
+    act = rel.copy() if bounded else rel
 
     cur = 0
     _fill(theta)
@@ -334,10 +340,13 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             for j in range(P):
                 D[j] = max(D[j], math.sqrt(G[j, j]))
                 Dn[j] = D[j] if D[j] > 0 else 1.0
-            for i in range(P):
-                gs[i] = g[i] / Dn[i] if rel[i] else 0.0
+            if bounded:
                 for j in range(P):
-                    if rel[i] and rel[j]:
+                    act[j] = rel[j] and not ((theta[j] <= lo[j] and g[j] < 0) or (theta[j] >= hi[j] and g[j] > 0))
+            for i in range(P):
+                gs[i] = g[i] / Dn[i] if act[i] else 0.0
+                for j in range(P):
+                    if act[i] and act[j]:
                         Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
                     else:
                         Gs[i, j] = 1.0 if i == j else 0.0
@@ -349,11 +358,11 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             if cost == 0.0:
                 status = 4
                 break
-            svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel)
+            svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, act)
             if svd:
                 # a rank-deficient or badly conditioned Jacobian: the
                 # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
-                _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, rel, A, qtr, Rt, vt, sv, cv)
+                _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, act, A, qtr, Rt, vt, sv, cv)
                 nsvd += 1
                 gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
             else:
@@ -398,7 +407,13 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
                 lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
                 lam_step = lam
         for i in range(P):
-            trial[i] = theta[i] + (z[i] / Dn[i] if rel[i] else 0.0)
+            trial[i] = theta[i] + (z[i] / Dn[i] if act[i] else 0.0)
+        zlen = _norm(z)
+        if bounded:
+            # the projected step, scaled: what the predictions and tests below use
+            for i in range(P):
+                trial[i] = min(max(trial[i], lo[i]), hi[i])
+                z[i] = Dn[i] * (trial[i] - theta[i])
         # predicted reduction 2 zᵀgs − zᵀGs z (scaled variables)
         pred = 0.0
         if svd:
@@ -447,7 +462,7 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             # parameter vector for the next trial
             _fill(theta)
         if polish:
-            zlast = pn
+            zlast = zlen
             if not accept:
                 status = code
                 break
@@ -535,17 +550,18 @@ def _work(P, Q, N):
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, status, nfev, njev, nit, cost, cov, nsvd, gram,
-              check):
+              check, bounded):
     """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
     work buffers (runs without the GIL: :func:`fit_pixels` calls it from
     threads).
     """
     P = THETA.shape[1]
     N = Y.shape[1]
+    T = ex[7].shape[0]  # tied parameters' Jacobian rows (see model._ties)
     fb = np.empty((2, N))
-    Jb = np.zeros((2, P + 1, N))
-    jlob = np.zeros((2, P), dtype=np.int64)
-    jhib = np.zeros((2, P), dtype=np.int64)
+    Jb = np.zeros((2, P + 1 + T, N))
+    jlob = np.zeros((2, P + 1 + T), dtype=np.int64)
+    jhib = np.zeros((2, P + 1 + T), dtype=np.int64)
     rb = np.empty((2, N))
     R = np.empty((n_reg, N))
     wk = _work(P, FIXED.shape[1], N)
@@ -558,7 +574,8 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         check[b, 1] = np.nan
         st, nf, nj, ni, cs, ns = _fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq,
                                             ACTIVE[b], FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0,
-                                            cov[b], fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram[b], check[b])
+                                            cov[b], fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram[b], check[b],
+                                            bounded)
         status[b] = st
         nfev[b] = nf
         njev[b] = nj
@@ -568,13 +585,14 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
 
 
 def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi):
+               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, bounded=False):
     """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
     receives the results. Returns status, nfev, njev, nit, χ², covariance,
     the number of SVD factorisations per pixel, and what the verification
     takes from the final point: ``JwᵀJw`` (B, P, P) and ``(Σ (w·model)², Newton
     gap)`` (B, 2), NaN where the fit ended on non-finite values. ``lo``,
-    ``hi`` (P): the bounds the Newton check holds parameters at.
+    ``hi`` (P): the bounds the Newton check holds parameters at, and with
+    ``bounded`` the box the fit keeps to (see :func:`_fit_pixel`).
 
     Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
     Python threads, each running :func:`fit_block` without the GIL. Why not
@@ -602,12 +620,12 @@ def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACT
     edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
     threads = min(numba.get_num_threads(), n_blocks)
     if threads <= 1:
-        fit_block(0, B, *args, *out)
+        fit_block(0, B, *args, *out, bounded)
         return out
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args, *out) for i in range(n_blocks)]
+        jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args, *out, bounded) for i in range(n_blocks)]
         for job in jobs:
             job.result()
     return out
@@ -632,11 +650,12 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
     for b in prange(B):
         q = FIXED[b].copy()
         for k in range(q.size):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:
                 q[k] = THETA[b, col[k]]
-        J = np.zeros((P + 1, N))
-        jlo = np.zeros(P, dtype=np.int64)
-        jhi = np.zeros(P, dtype=np.int64)
+        T = ex[7].shape[0]
+        J = np.zeros((P + 1 + T, N))
+        jlo = np.zeros(P + 1 + T, dtype=np.int64)
+        jhi = np.zeros(P + 1 + T, dtype=np.int64)
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
@@ -675,20 +694,17 @@ def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, A
     G, H = wk[1][0], wk[1][5]
     f = np.empty(N)
     r = np.empty(N)
-    J = np.zeros((P + 1, N))
-    jlo = np.zeros(P, dtype=np.int64)
-    jhi = np.zeros(P, dtype=np.int64)
+    T = ex[7].shape[0]
+    J = np.zeros((P + 1 + T, N))
+    jlo = np.zeros(P + 1 + T, dtype=np.int64)
+    jhi = np.zeros(P + 1 + T, dtype=np.int64)
     Rg = np.empty((n_reg, N))
     for b in range(B):
         q = FIXED[b].copy()
         for k in range(q.size):
-            if col[k] >= 0:
+            if 0 <= col[k] < P:
                 q[k] = THETA[b, col[k]]
-        for c in range(kinds.size):
-            if ACTIVE[b, c]:
-                for i in range(nq[c]):
-                    if col[qoff[c] + i] >= 0:
-                        relevant[b, col[qoff[c] + i]] = True
+        _mark_relevant(kinds, qoff, nq, ACTIVE[b], col, ex, P, relevant[b])
         wb = W[b] if use_w else W[0]
         cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
                             r, J, jlo, jhi, ex, Rg)

@@ -6,15 +6,21 @@ kind code per component, where each component's parameters sit in a vector
 ``q``, which ``theta`` column (or fixed value) feeds each of them — or
 returns None when the problem needs something only the NumPy path does:
 
-* a component that is not one of the built-ins below or an ``Expression``
-  (user components and subclasses, which may override ``function``), or an
-  Expression using something the register machine does not run (derivatives
-  sympy cannot take; see :mod:`.expression_vm`);
-* ``expr`` ties and twins through a function (an identity twin is fine:
-  both parameters read the same column);
+* a component whose class declares no compiled form (``compiled_kind``, a
+  kernel kind, or ``compiled_expression``, a formula the register machine of
+  :mod:`.expression_vm` runs; see :func:`declared_form`): user components
+  and subclasses that override
+  ``function``/``gradients`` without declaring their own; an Expression
+  using something the register machine does not run (derivatives sympy
+  cannot take); a free step position (HeavisideStep ``n``, PowerLaw
+  ``left_cutoff``: their derivative is a delta);
+* ties in a 2-D problem, or whose expression the register machine does not
+  run (1-D ``expr`` ties and twins through a function are compiled:
+  :func:`.model._ties`; an identity twin reads its source's column);
 * a PSF/operator, several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
-  squares, bounds.
+  squares, ``ML-poisson`` and ``huber`` (those two: :func:`fused_newton`). Bounds (``bounded=True``) run in the kernel, kept as the NumPy
+  reference keeps them (see :func:`.kernels._fit_pixel`).
 
 2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
 Moffat2D, Sersic2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -37,7 +44,9 @@ from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
 
-__all__ = ["available", "lower", "fused_lm"]
+__all__ = ["available", "lower", "why_not", "declared_form", "fused_lm"]
+
+_log = logging.getLogger(__name__)
 
 
 def available() -> bool:
@@ -58,14 +67,14 @@ def _refresh_kernel_cache() -> None:
     numba invalidates a cached function when *its own* file changes, not when
     a function it calls from another module does: ``fit_pixels`` compiled
     against an older ``model.evaluate`` would be loaded stale. A stamp
-    of all six sources, kept next to the cache, catches that.
+    of all the sources, kept next to the cache, catches that.
     """
     global _CACHE_CHECKED
     if _CACHE_CHECKED:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model2d", "model", "svd", "newton", "kernels")
+    names = ("expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels", "newton_loss")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -83,30 +92,84 @@ def _refresh_kernel_cache() -> None:
 
 
 def _kinds() -> dict:
-    from ...components import background, galaxy, peaks, two_d
-    from ...components.expression import Expression
-
+    """Kernel kind codes by the names components declare (``compiled_kind``)."""
     _refresh_kernel_cache()
     from . import model as k
     from . import model2d as k2
 
     return {
-        two_d.Gaussian2D: k2.GAUSSIAN2D,
-        two_d.Lorentzian2D: k2.LORENTZIAN2D,
-        galaxy.Moffat2D: k2.MOFFAT2D,
-        galaxy.Sersic2D: k2.SERSIC2D,
-        two_d.Polynomial2D: k2.POLYNOMIAL2D,
-        two_d.Offset: k.OFFSET,  # a constant: the 1-D evaluation does
-
-        peaks.Gaussian: k.GAUSSIAN,
-        peaks.GaussianHF: k.GAUSSIAN_HF,
-        peaks.Lorentzian: k.LORENTZIAN,
-        background.Offset: k.OFFSET,
-        background.Polynomial: k.POLYNOMIAL,
-        background.Exponential: k.EXPONENTIAL,
-        background.PowerLaw: k.POWERLAW,
-        Expression: k.EXPRESSION,
+        "gaussian": k.GAUSSIAN, "gaussian_hf": k.GAUSSIAN_HF, "lorentzian": k.LORENTZIAN,
+        "offset": k.OFFSET,  # 1-D and 2-D: a constant, the 1-D evaluation does
+        "polynomial": k.POLYNOMIAL, "exponential": k.EXPONENTIAL, "powerlaw": k.POWERLAW,
+        "voigt": k.VOIGT, "expression": k.EXPRESSION, "spline": k.SPLINE,
+        "gaussian2d": k2.GAUSSIAN2D, "lorentzian2d": k2.LORENTZIAN2D, "moffat2d": k2.MOFFAT2D,
+        "sersic2d": k2.SERSIC2D, "polynomial2d": k2.POLYNOMIAL2D,
     }
+
+
+# what a component overrides to change its maths (Problem evaluates through these)
+_EVALUATION = ("function", "gradients", "_function_nd", "_gradients_nd", "function_nd")
+
+
+def declared_form(cls: type):
+    """A component class's compiled form: ``("kind", name)`` or
+    ``("expression", text)``, read from the nearest class of its MRO that
+    declares ``compiled_kind`` or ``compiled_expression`` — or, as a string,
+    why it has none: a class nearer than that one that overrides the
+    evaluation (``function``, ``gradients``, ...) without declaring its own
+    form is refused, so a subclass is never evaluated by its parent's maths.
+    """
+    for klass in cls.__mro__:
+        attrs = vars(klass)
+        if "compiled_kind" in attrs or "compiled_expression" in attrs:
+            if attrs.get("compiled_kind") is not None:
+                return ("kind", attrs["compiled_kind"])
+            if attrs.get("compiled_expression") is not None:
+                return ("expression", attrs["compiled_expression"])
+            return f"{klass.__name__} declares no compiled form (compiled_kind and compiled_expression are None)"
+        over = [name for name in _EVALUATION if name in attrs]
+        if over:
+            return (f"{klass.__name__} defines {', '.join(over)} without declaring its compiled form "
+                    "(class attribute compiled_kind or compiled_expression)")
+    return f"{cls.__name__} declares no compiled form"
+
+
+@functools.lru_cache(maxsize=256)
+def _declared_program(text: str, names: tuple):
+    """The register program of a declared formula (``compiled_expression``)
+    over the parameters ``names``, and the indices of parameters whose only
+    derivative is a delta function (a step's position: they must be fixed);
+    or a string saying why it cannot run.
+    """
+    import sympy
+
+    from ... import _expr
+    from . import expression_vm as _fused_vm
+
+    symbols = {n: sympy.Symbol(n, real=True) for n in (*names, "x")}
+    try:
+        expr = _expr.parse_with_substitutions(text, symbols=symbols)
+    except Exception as exc:  # a bad declaration: said, not raised, the NumPy path runs
+        return f"its compiled_expression does not parse: {exc}"
+    params = [symbols[n] for n in names]
+    grads, delta_only = [], []
+    for i, p in enumerate(params):
+        g = sympy.diff(expr, p)
+        if g.has(sympy.DiracDelta):
+            # a jump's derivative: zero at every channel but the one the step sits on
+            # (where the NumPy component's derivative ignores it too)
+            g = g.replace(sympy.DiracDelta, lambda *args: sympy.S.Zero)
+            if g == 0:
+                delta_only.append(i)
+        grads.append(g)
+    internal = [sympy.Symbol(f"_p{i}", real=True) for i in range(len(params))]
+    sub = dict(zip(params, internal))
+    sub[symbols["x"]] = _fused_vm._X
+    try:
+        prog = _fused_vm.lower(expr.xreplace(sub), [g.xreplace(sub) for g in grads], internal, 1)
+    except _fused_vm.Unsupported as exc:
+        return f"its compiled_expression uses what the register machine does not run ({exc})"
+    return prog, tuple(delta_only)
 
 
 @functools.lru_cache(maxsize=256)
@@ -118,6 +181,58 @@ def _program(expr, grads, params, ndim=1):
         return _fused_vm.lower(expr, list(grads), list(params), ndim)
     except _fused_vm.Unsupported:
         return None
+
+
+def _spline_tables(comp, N: int):
+    """A ScalableFixedPattern's tables (``compiled_tables()``) packed as the
+    constants of an empty program (see :mod:`.spline`), or why not.
+    """
+    tables = getattr(comp, "compiled_tables", None)
+    if tables is None:
+        return "compiled_kind 'spline' without a compiled_tables() method"
+    t = tables()
+    if not t["interpolate"]:
+        y = np.asarray(t["values"], dtype=float)
+        if y.size != N:
+            return f"interpolate=False on an axis of {N} points, the pattern has {y.size}"
+        data = [0.0, float(y.size), *y]
+    else:
+        data = [1.0, t["degree"], t["knots"].size, t["coefficients"].size, *t["knots"], *t["coefficients"],
+                t["d_degree"], t["d_knots"].size, t["d_coefficients"].size, *t["d_knots"], *t["d_coefficients"],
+                *t["range"]]
+    return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), [(0, float(v)) for v in data], [0]
+
+
+@functools.lru_cache(maxsize=256)
+def _tie_program_cached(expr, names: tuple):
+    import sympy
+
+    from . import expression_vm as _fused_vm
+
+    syms = {n: sympy.Symbol(n, real=True) for n in names}
+    internal = [sympy.Symbol(f"_p{i}", real=True) for i in range(len(names))]
+    e = expr.xreplace(dict(zip(syms.values(), internal)))
+    if e.free_symbols - set(internal):
+        return f"uses symbols other than its dependencies ({sorted(map(str, e.free_symbols))})"
+    grads = [sympy.diff(e, p) for p in internal]
+    if any(g.has(sympy.DiracDelta, sympy.Derivative, sympy.Subs) for g in grads):
+        return "has a derivative the register machine cannot run"
+    try:
+        return _fused_vm.lower(e, grads, internal, 1)
+    except _fused_vm.Unsupported as exc:
+        return f"uses what the register machine does not run ({exc})"
+
+
+def _tie_program(sym, n_deps: int):
+    """The register program of a tie: value and partial derivatives in its
+    dependencies (``ParamPlan.sym``), or why not.
+    """
+    if sym is None:
+        return "has no symbolic form (built without one)"
+    expr, names = sym
+    if len(names) != n_deps:
+        return "has dependencies that do not match its plan"
+    return _tie_program_cached(expr, tuple(names))
 
 
 def _expression_tables(programs):
@@ -149,43 +264,104 @@ def _is_identity(plan) -> bool:
 
 
 def lower(problem: Problem, loss=None, bounded: bool = False):
-    """The kernel's description of ``problem``, or None if it needs the NumPy path."""
-    if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
+    """The kernel's description of ``problem``, or None if it needs the NumPy
+    path (:func:`why_not` says why; the reason is also logged at DEBUG level).
+    """
+    low = _lower(problem, loss, bounded)
+    if isinstance(low, str):
+        _log.debug("fused kernel refused: %s", low)
         return None
-    if loss is not None and loss.name != "ls":
-        return None
-    if bounded and problem.bounded:
-        return None
-    ndim = len(problem.coords)
-    if problem.transform is not None or len(problem.segments) > 1 or ndim not in (1, 2):
-        return None
-    if problem.grad not in ("auto", "analytical"):
-        return None
-    from ...components import background
-    from ...components.expression import Expression
+    return low
 
+
+def why_not(problem: Problem, loss=None, bounded: bool = False) -> str | None:
+    """Why ``problem`` cannot run in the compiled kernel, or None if it can.
+
+    Examples
+    --------
+    >>> import swiftfit as sf
+    >>> class Odd(sf.model.components1D.Gaussian):
+    ...     @staticmethod
+    ...     def function(x, A, sigma, centre):
+    ...         return A * np.cos(x - centre)
+    >>> s = sf.signals.Signal1D(np.ones(20))
+    >>> m = s.create_model()
+    >>> m.append(Odd())
+    >>> print(why_not(m._problem([()])))
+    component 0 (Odd): Odd defines function without declaring its compiled form (class attribute compiled_kind or compiled_expression)
+    """
+    low = _lower(problem, loss, bounded)
+    return low if isinstance(low, str) else None
+
+
+def _lower(problem: Problem, loss=None, bounded: bool = False):
+    if not isinstance(problem, Problem):  # e.g. a user's residual function (lmfit API)
+        return "not a Problem built from components (a user's residual function)"
+    if loss is not None and loss.name not in ("ls", "ML-poisson", "huber"):
+        return f"loss {loss.name!r} (the kernel runs least squares, ML-poisson and huber)"
+    if loss is not None and loss.name != "ls":
+        from ...losses import Huber, PoissonML
+
+        if type(loss) not in (Huber, PoissonML):  # a wrapper (e.g. one that records a trace) sees every call
+            return f"loss {type(loss).__name__} (the kernel runs the plain PoissonML and Huber losses)"
+    ndim = len(problem.coords)
+    if problem.transform is not None:
+        return "a PSF/operator (transform)"
+    if len(problem.segments) > 1:
+        return "several datasets"
+    if ndim not in (1, 2):
+        return f"{ndim} coordinates (the kernel runs 1 or 2)"
+    if problem.grad not in ("auto", "analytical"):
+        return f"grad={problem.grad!r} (finite differences asked for)"
     kinds_of = _kinds()
     kinds, programs, cexpr = [], [], []
-    for comp in problem.components:
-        kind = kinds_of.get(type(comp))
-        if kind is None or getattr(comp, "_ndim", 1) != ndim:
-            return None
+    must_fix = []  # (component, parameter index): step positions (their derivative is a delta)
+    for c, comp in enumerate(problem.components):
+        where = f"component {c} ({type(comp).__name__})"
+        form = declared_form(type(comp))
+        if isinstance(form, str):
+            return f"{where}: {form}"
+        how, name = form
+        if getattr(comp, "_ndim", 1) != ndim:
+            return f"{where}: {getattr(comp, '_ndim', 1)}-D in a {ndim}-D problem"
         cexpr.append(-1)
-        if kind == kinds_of[Expression]:
-            if not comp.compute_gradients:
-                return None
-            prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols), ndim)
-            if prog is None:
-                return None
+        if how == "expression":
+            if ndim != 1:
+                return f"{where}: a declared formula in a 2-D problem"
+            prog = _declared_program(name, tuple(p.name for p in comp.parameters))
+            if isinstance(prog, str):
+                return f"{where}: {prog}"
+            prog, deltas = prog
+            must_fix.extend((c, i) for i in deltas)
+            kind = kinds_of["expression"]
+        else:
+            kind = kinds_of.get(name)
+            if kind is None:
+                return f"{where}: compiled_kind {name!r} is not a kernel kind ({sorted(kinds_of)})"
+            if kind == kinds_of["expression"]:
+                if not hasattr(comp, "_internal_expr"):
+                    return f"{where}: compiled_kind 'expression' on a component that is not an Expression"
+                if not comp.compute_gradients:
+                    return f"{where}: an Expression with compute_gradients=False"
+                prog = _program(comp._internal_expr, tuple(comp._grad_exprs), tuple(comp._internal_symbols), ndim)
+                if prog is None:
+                    return f"{where}: its expression uses what the register machine does not run"
+            elif kind == kinds_of["powerlaw"]:
+                must_fix.append((c, 3))  # a free left cut-off: its derivative is a delta
+            elif kind == kinds_of["spline"]:
+                prog = _spline_tables(comp, problem.N)
+                if isinstance(prog, str):
+                    return f"{where}: {prog}"
+        if kind in (kinds_of["expression"], kinds_of["spline"]):
             cexpr[-1] = len(programs)
             programs.append(prog)
         kinds.append(kind)
-    tables, n_reg = _expression_tables(programs)
-    ex = (*tables, np.array(cexpr, dtype=np.int64))
     nq = np.array([len(s) for s in problem.slots], dtype=np.int64)
     qoff = np.array([s[0] if s else 0 for s in problem.slots], dtype=np.int64)
     col = np.full(len(problem.plans), -1, dtype=np.int64)
     fixed = np.array(problem.fixed, dtype=float, order="C")
+    P = problem.P
+    ties, tdeps, tcols, reach = [], [], [], {}  # reach: a tie's row -> the free columns it depends on
     for i in problem.order:
         plan = problem.plans[i]
         if plan.kind == "free":
@@ -193,19 +369,42 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
         elif plan.kind == "twin" and _is_identity(plan):
             col[i] = col[plan.source]
             fixed[:, i] = fixed[:, plan.source]
+        elif plan.kind in ("twin", "expr"):
+            # a twin through a function or an expr tie: its value and partial
+            # derivatives by a register program, its Jacobian row P + 1 + t
+            # folded into its dependencies' (model._ties, model._fold_ties)
+            if ndim != 1:
+                return f"parameter {i}: a {plan.kind} tie in a 2-D problem"
+            deps = [plan.source] if plan.kind == "twin" else list(plan.deps)
+            prog = _tie_program(plan.sym, len(deps))
+            if isinstance(prog, str):
+                return f"parameter {i}: its {plan.kind} tie {prog}"
+            cols = set()
+            for d in deps:
+                cols |= {int(col[d])} if 0 <= col[d] < P else reach.get(int(col[d]), set())
+            col[i] = P + 1 + len(ties)
+            reach[int(col[i])] = cols
+            ties.append((i, len(programs), len(tdeps), len(deps), len(tcols), len(cols)))
+            tdeps.extend(deps)
+            tcols.extend(sorted(cols))
+            programs.append(prog)
         elif plan.kind != "fixed":
-            return None
-    for c, kind in enumerate(kinds):
-        if kind == kinds_of[background.PowerLaw] and col[qoff[c] + 3] >= 0:
-            return None  # a free left cut-off: its derivative is a delta (finite differences)
+            return f"parameter {i}: a {plan.kind} parameter"
+    tables, n_reg = _expression_tables(programs)
+    ex = (*tables, np.array(cexpr, dtype=np.int64), np.array(ties, dtype=np.int64).reshape(-1, 6),
+          np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64))
+    for c, i in must_fix:
+        if col[qoff[c] + i] >= 0:
+            # its derivative is a delta: the NumPy path takes finite differences
+            return f"component {c}: its parameter {i} is a step position and free"
     x = np.ascontiguousarray(problem.coords[0], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
-        return None
+        return "coordinates that are not one flat array per pixel"
     xy, grid = np.empty(0), np.zeros(7)
     if ndim == 2:
         xy = np.ascontiguousarray(problem.coords[1], dtype=float)
         if xy.shape != x.shape:
-            return None
+            return "a second coordinate not shaped as the first"
         grid = _raster(x, xy)
         n_reg = max(n_reg, 2)  # model2d's separable Gaussian2D keeps its factors in R[0], R[1]
     bs = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.binscale, dtype=float), x.shape))
@@ -213,7 +412,7 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     ascending = bool(np.all(step > 0))
     # a uniform grid lets Gaussians be evaluated by a recurrence (see kernels._gauss_shape)
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
-    return dict(x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
+    return dict(bounded=bool(bounded and problem.bounded), x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
                 fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
 
 
@@ -279,10 +478,16 @@ def _relevant(low: dict, B: int, P: int) -> np.ndarray:
     """
     rel = np.zeros((B, P), dtype=bool)
     col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
+    ties, tcols = low["ex"][7], low["ex"][9]
     for c in range(len(nq)):
-        cols = col[qoff[c]:qoff[c] + nq[c]]
-        cols = cols[cols >= 0]
-        if cols.size:
+        cols = []
+        for j in col[qoff[c]:qoff[c] + nq[c]]:
+            if 0 <= j < P:
+                cols.append(j)
+            elif j > P:  # a tie's row: the free columns it reaches
+                t = ties[j - P - 1]
+                cols.extend(tcols[t[4]:t[4] + t[5]])
+        if cols:
             rel[:, cols] |= active[:, c, None]
     return rel
 
@@ -318,14 +523,15 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     _refresh_kernel_cache()
     from . import kernels as k
 
-    _, _, limit, theta, *_ = steps.start(problem, False, max_nfev)  # unbounded: bounds take the NumPy path
+    bounded = low.get("bounded", False)
+    _, _, limit, theta, *_ = steps.start(problem, bounded, max_nfev)  # the start moved into the box
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
         low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
         np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
-        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi)
+        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi, bounded)
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
@@ -340,3 +546,32 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
                           "relevant": _relevant(low, problem.B, problem.P)}
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
+
+
+def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,
+                 max_nfev: int | None = None, lambda0: float = 1e-3) -> Solution:
+    """``ML-poisson`` and ``huber`` by the compiled damped Gauss–Newton
+    (:mod:`.newton_loss`), the twin of :func:`swiftfit.optimizers.damped_newton.damped_newton`
+    (same options, same Solution: no covariance, the loss computes it).
+    """
+    _refresh_kernel_cache()
+    from . import newton_loss as nl
+
+    bounded = low.get("bounded", False)
+    lo, hi, limit, theta, *_ = steps.start(problem, bounded, max_nfev)
+    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, dtype=float), (problem.P,)))
+    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(hi, dtype=float), (problem.P,)))
+    poisson = loss.name == "ML-poisson"
+    W, use_w = _weights(problem)
+    if poisson:  # the Poisson variance is the model: weights are ignored
+        W, use_w = np.ones((1, problem.N)), False
+    status, nfev, njev, nit, value = nl.newton_pixels(
+        low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
+        np.ascontiguousarray(problem.data, dtype=float), W, use_w,
+        low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
+        low["ex"], low["n_reg"], lo, hi, nl.POISSON if poisson else nl.HUBER,
+        float(getattr(loss, "delta", 1.0)), float(loss.errordef), float(xtol), float(dtol), int(limit),
+        float(lambda0))
+    info = {"kernel": "numba", "compiled": np.ones(problem.B, dtype=bool)}
+    return Solution(theta, status.astype(int), nfev.astype(int), value, None, njev.astype(int), nit.astype(int),
+                    info=info)

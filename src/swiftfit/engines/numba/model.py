@@ -18,10 +18,14 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
+from . import spline as _spline
+from . import voigt as _voigt
 from .expression_vm import run as _run_program
 
-# component kinds (see _fused.py for the mapping from classes)
+# component kinds (lower.KINDS maps the names components declare to these)
 GAUSSIAN, GAUSSIAN_HF, LORENTZIAN, OFFSET, POLYNOMIAL, EXPONENTIAL, EXPRESSION, POWERLAW = 0, 1, 2, 3, 4, 5, 6, 7
+VOIGT = 8  # maths in .voigt
+SPLINE = 9  # ScalableFixedPattern, maths in .spline (its tables: an empty expression program's constants)
 WINDOW = 9.0  # half-width of a Gaussian's evaluation window, in standard deviations
 _SQRT2PI = math.sqrt(2.0 * math.pi)
 _FOUR_LN2 = 4.0 * math.log(2.0)
@@ -92,7 +96,7 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
     value to ``f`` and the derivatives to the Jacobian columns.
     """
-    meta, ins, vec, creg, cval, out, cexpr = ex
+    meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
     e = cexpr[c]
     i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
     N = x.size
@@ -112,6 +116,74 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
+def mark_relevant(kinds, qoff, nq, active, col, ex, P, rel):
+    """``rel[j] = True`` for every free column ``j`` that reaches an active
+    component, directly or through a tie (``col ≥ P + 1``: a tie's row, whose
+    free columns ``ex[9]`` lists; see :func:`_ties`).
+    """
+    ties, tcols = ex[7], ex[9]
+    for c in range(kinds.size):
+        if active[c]:
+            for i in range(nq[c]):
+                j = col[qoff[c] + i]
+                if 0 <= j < P:
+                    rel[j] = True
+                elif j > P:
+                    t = j - P - 1
+                    for u in range(ties[t, 4], ties[t, 4] + ties[t, 5]):
+                        rel[tcols[u]] = True
+
+
+@njit(cache=True, error_model="numpy")
+def _ties(ex, q, x, y, R, coef):
+    """Tied parameters (twins through a function, ``expr`` ties), in order:
+    ``q[k]`` from the values of the parameters it depends on, by its
+    register program (parameters only: run over no channel), and its partial
+    derivatives into ``coef`` (one per dependency, as ``ex[8]`` lists them).
+    ``ex[7]`` rows: ``(k, program, first dependency, dependencies, first
+    column, columns)``.
+    """
+    meta, ins, vec, creg, cval, out, _, ties, tdeps, _ = ex
+    for t in range(ties.shape[0]):
+        k, e, d0, nd = ties[t, 0], ties[t, 1], ties[t, 2], ties[t, 3]
+        i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
+        vals = np.empty(nd)
+        for i in range(nd):
+            vals[i] = q[tdeps[d0 + i]]
+        _run_program(ins[i0:i0 + ni], vec[r0:r0 + nr], creg[k0c:k0c + nk], cval[k0c:k0c + nk], vals, x, y, 0, 0, R)
+        q[k] = R[out[o0], 0]
+        for i in range(nd):
+            coef[d0 + i] = R[out[o0 + 1 + i], 0]
+
+
+@njit(cache=True, error_model="numpy")
+def _fold_ties(ex, col, coef, J, jlo, jhi, P):
+    """Add each tie's Jacobian row (``P + 1 + t``) to its dependencies' rows,
+    times the tie's partial derivatives (the chain rule), last tie first so a
+    tie of a tie reaches the free columns; then the tie rows are spent.
+    """
+    ties, tdeps = ex[7], ex[8]
+    for t in range(ties.shape[0] - 1, -1, -1):
+        v = P + 1 + t
+        lo = jlo[v]
+        hi = jhi[v]
+        if hi <= lo:
+            continue
+        for i in range(ties[t, 3]):
+            d = ties[t, 2] + i
+            j = col[tdeps[d]]
+            if j < 0:
+                continue
+            a = coef[d]
+            for n in range(lo, hi):
+                J[j, n] += a * J[v, n]
+            if lo < jlo[j]:
+                jlo[j] = lo
+            if hi > jhi[j]:
+                jhi[j] = hi
+
+
+@njit(cache=True, error_model="numpy")
 def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
     """Model → residuals ``r = (y − f·bs)·w`` and the weighted
     Jacobian ``J[j, n]`` (zero outside ``[jlo[j], jhi[j])``). Returns
@@ -120,14 +192,20 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
     ``grid`` (see :mod:`.model2d`).
     """
     N = x.size
-    P = J.shape[0] - 1  # the last row is scratch (derivatives of fixed parameters)
+    T = ex[7].shape[0]  # tied parameters: rows P + 1 ... P + T of J (see _ties)
+    P = J.shape[0] - 1 - T  # row P is scratch (derivatives of fixed parameters)
     for n in range(N):
         f[n] = 0.0
-    for j in range(P):
+    for j in range(P + 1 + T):
+        if j == P:
+            continue
         for n in range(jlo[j], jhi[j]):
             J[j, n] = 0.0
         jlo[j] = N
         jhi[j] = 0
+    coef = np.empty(ex[8].size)
+    if T > 0:
+        _ties(ex, q, x, xy, R, coef)
     for c in range(kinds.size):
         if not active[c]:
             continue
@@ -252,6 +330,12 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 J[ja, n] += g * sn
                 J[jr, n] += -A * g * math.log(d) * sn
                 J[jo, n] += A * rr * g / d * sn
+        elif kind == VOIGT:
+            _voigt.evaluate(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
+        elif kind == SPLINE:
+            sp_e = ex[6][c]
+            sp_0 = ex[0][sp_e, 4]
+            _spline.evaluate(q, k0, col, x, bs, w, use_w, f, J, P, ex[4][sp_0:sp_0 + ex[0][sp_e, 5]])
         elif kind == EXPRESSION:
             _expression(ex, R, c, k0, nq[c], q, col, x, xy, bs, w, use_w, f, J, P)
         elif kind >= _m2.FIRST:
@@ -269,6 +353,8 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                     J[ja, n] += e * sn
                 if jt >= 0:
                     J[jt, n] += A * e * x[n] / (tau * tau) * sn
+    if T > 0:
+        _fold_ties(ex, col, coef, J, jlo, jhi, P)
     return _residuals(y, f, bs, w, use_w, r)
 
 
