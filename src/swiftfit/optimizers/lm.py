@@ -57,6 +57,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engines.numba import lower as _fused
+from ..engines.numba import warmup as _warmup
 from ..errors import OptimizerError
 from ..problem.problem import Problem, relevance
 from ..problem.solution import Solution, Status
@@ -149,7 +150,9 @@ def levenberg_marquardt(
         low = None
         if _fused.available() and damping == "trust" and not geodesic and gtol == 0:
             low = _fused.lower(problem, loss, bounded)
-        if low is not None:
+        # on a fresh install the kernel compiles in a background process; until
+        # it is cached, "auto" fits here on the NumPy path (engines/numba/warmup.py)
+        if low is not None and _warmup.ready(wait=kernel == "numba"):
             return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0)
         if kernel == "numba":
             raise OptimizerError(
