@@ -16,7 +16,10 @@ eigenvalues (the conditioning test ``λ_min > 1e-12 λ_max``), the step and the
 inverse's diagonal come from one LAPACK eigendecomposition (``syevd``, as
 NumPy's ``eigvalsh``) of the small ``P×P`` matrix, where NumPy calls LAPACK
 three times (``eigvalsh``, ``solve``, ``inv``); the two agree to the rounding
-of the conditioning (relative ``cond·ε``). (A hand-written cyclic Jacobi
+of the conditioning (relative ``cond·ε``). Where the matrix is provably well
+conditioned (``trace(A)·trace(A⁻¹) < 1e6``, a bound on ``cond``) the inverse
+comes from its Cholesky factor instead (:func:`_inverse`): the LAPACK call
+cost more than a 5-parameter fit's iteration (issue 16, Cpufit's 5×5 ROIs). (A hand-written cyclic Jacobi
 eigensolver cost ~10 P³ flops a sweep: at 63 free parameters more than the
 fit itself.)
 """
