@@ -9,6 +9,7 @@ examples that write files leave nothing behind.
 """
 
 import logging
+import os
 import warnings
 
 import matplotlib
@@ -16,6 +17,9 @@ import numpy as np
 import pytest
 
 matplotlib.use("Agg")
+# tests that ask for the compiled path get it: compile in this process, not in the
+# background (engines/numba/warmup.py; tests/optimizers/test_warmup.py tests that mode)
+os.environ.setdefault("SWIFTFIT_COMPILE", "inline")
 
 
 def _spectrum():

@@ -8,10 +8,16 @@ centre against the truth.
 
 Problems (Gpufit's model ids GAUSS_2D and GAUSS_1D):
 
-* 2-D Gaussian, 5 parameters (amplitude, x0, y0, one width, offset) on 5×5
-  and 15×15 pixels — swiftfit: ``Gaussian2D`` (``sigma_y`` twinned to
+* 2-D Gaussian, 5 parameters (amplitude, x0, y0, one width, offset) on 5×5,
+  15×15 and 25×25 pixels — swiftfit: ``Gaussian2D`` (``sigma_y`` twinned to
   ``sigma_x``) plus ``Offset`` in a ``Model2D``;
-* 1-D Gaussian plus offset on 100 points — ``Gaussian`` plus ``Offset``.
+* 1-D Gaussian plus offset on 25, 100 and 1,000 points — ``Gaussian`` plus ``Offset``.
+
+swiftfit runs twice per repetition: at its defaults (``ftol=1e-12``,
+``xtol=1e-10``, then Gauss–Newton polishing) and at Cpufit's stopping rule
+(``tolerance=1e-4``: Cpufit's default tolerance on the relative change of χ²).
+Accuracy: median |centre − truth| of each, and the median |Δcentre| between
+swiftfit at the two tolerances in units of swiftfit's standard error.
 
 Cpufit is built from Gpufit's source when asked (``--build``): a checkout of
 github.com/gpufit/Gpufit given by ``--gpufit-src`` (or ``$GPUFIT_SRC``) is
@@ -29,6 +35,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # per core: before numba is imported
+os.environ.setdefault("SWIFTFIT_COMPILE", "inline")  # timed fits run compiled (engines/numba/warmup.py)
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
@@ -112,7 +119,7 @@ def run_cpufit(cf, model_id, data, start):
     return elapsed, params.astype(float), states == 0, iters
 
 
-def run_swiftfit_2d(data, start):
+def run_swiftfit_2d(data, start, **opts):
     import swiftfit as sf
 
     m = sf.signals.Signal2D(data).create_model()
@@ -129,13 +136,14 @@ def run_swiftfit_2d(data, start):
     for p in (g.A, g.centre_x, g.centre_y, g.sigma_x, off.offset):
         p.map["is_set"] = True
     t0 = time.perf_counter()
-    m.multifit()
+    m.multifit(**opts)
     elapsed = time.perf_counter() - t0
     fitted = np.stack([g.centre_x.map["values"], g.centre_y.map["values"]], -1)
-    return elapsed, fitted, m._status > 0, int(np.asarray(m.multifit_output.slow_path.data).sum())
+    std = np.stack([g.centre_x.map["std"], g.centre_y.map["std"]], -1)
+    return elapsed, fitted, m._status > 0, int(np.asarray(m.multifit_output.slow_path.data).sum()), std
 
 
-def run_swiftfit_1d(data, start):
+def run_swiftfit_1d(data, start, **opts):
     import swiftfit as sf
 
     m = sf.signals.Signal1D(data).create_model()
@@ -149,9 +157,10 @@ def run_swiftfit_1d(data, start):
     for p in (g.A, g.centre, g.sigma, off.offset):
         p.map["is_set"] = True
     t0 = time.perf_counter()
-    m.multifit()
+    m.multifit(**opts)
     elapsed = time.perf_counter() - t0
-    return elapsed, g.centre.map["values"][:, None], m._status > 0, int(np.asarray(m.multifit_output.slow_path.data).sum())
+    return (elapsed, g.centre.map["values"][:, None], m._status > 0, int(np.asarray(m.multifit_output.slow_path.data).sum()),
+            g.centre.map["std"][:, None])
 
 
 def _mmm(r):
@@ -163,8 +172,9 @@ def main(argv=None) -> int:
     parser.add_argument("--build", action="store_true", help="build Cpufit from --gpufit-src first")
     parser.add_argument("--gpufit-src", default=os.environ.get("GPUFIT_SRC", ""))
     parser.add_argument("--build-dir", default="/tmp/cpufit-build")
-    parser.add_argument("--fits", type=int, default=10000, help="fits per 1-D and 5×5 problem (15×15: a fifth)")
+    parser.add_argument("--fits", type=int, default=10000, help="fits per 5×5, 1-D 25 and 100 problem (15×15: a fifth; 25×25, 1-D 1000: a tenth)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="run the problems whose names contain one of these")
     args = parser.parse_args(argv)
     build_dir = Path(args.build_dir)
     pkg = build(Path(args.gpufit_src), build_dir) if args.build else package_dir(build_dir)
@@ -180,32 +190,46 @@ def main(argv=None) -> int:
         return 0
     import numba
 
-    print(f"numba threads: {numba.get_num_threads()} (Cpufit: 1 thread, float32; swiftfit float64)")
+    print(f"numba threads: {numba.get_num_threads()} (Cpufit: 1 thread, float32, tolerance 1e-4; swiftfit float64)")
     rng = np.random.default_rng(0)
+    n = args.fits
     problems = [
-        ("2-D Gaussian 5×5", cf.ModelID.GAUSS_2D, *gauss2d_problem(args.fits, 5, rng), run_swiftfit_2d),
-        ("2-D Gaussian 15×15", cf.ModelID.GAUSS_2D, *gauss2d_problem(max(args.fits // 5, 10), 15, rng),
-         run_swiftfit_2d),
-        ("1-D Gaussian + offset, 100 points", cf.ModelID.GAUSS_1D, *gauss1d_problem(args.fits, 100, rng),
+        ("2-D Gaussian 5×5", cf.ModelID.GAUSS_2D, gauss2d_problem(n, 5, rng), run_swiftfit_2d),
+        ("2-D Gaussian 15×15", cf.ModelID.GAUSS_2D, gauss2d_problem(max(n // 5, 10), 15, rng), run_swiftfit_2d),
+        ("2-D Gaussian 25×25", cf.ModelID.GAUSS_2D, gauss2d_problem(max(n // 10, 10), 25, rng), run_swiftfit_2d),
+        ("1-D Gaussian + offset, 25 points", cf.ModelID.GAUSS_1D, gauss1d_problem(n, 25, rng), run_swiftfit_1d),
+        ("1-D Gaussian + offset, 100 points", cf.ModelID.GAUSS_1D, gauss1d_problem(n, 100, rng), run_swiftfit_1d),
+        ("1-D Gaussian + offset, 1000 points", cf.ModelID.GAUSS_1D, gauss1d_problem(max(n // 10, 10), 1000, rng),
          run_swiftfit_1d),
     ]
-    print("\n| problem | fits | Cpufit fits/s min / median / max | swiftfit fits/s min / median / max | ratio sf/Cpufit "
-          "(medians) | median abs. centre error Cpufit / sf | converged Cpufit / sf | sf slow-path fits |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, model_id, data, truth, start, run_sf in problems:
-        n = data.shape[0]
-        run_sf(data[:4], start[:4])  # compile / warm up
-        cpu, sft = [], []
+    if args.only:
+        problems = [p for p in problems if any(k in p[0] for k in args.only)]
+    matched = {"tolerance": 1e-4}
+    print("\n| problem | fits | Cpufit fits/s min / median / max | swiftfit defaults fits/s | ratio | swiftfit "
+          "tolerance=1e-4 fits/s | ratio | median \\|Δcentre\\| vs truth Cpufit / sf defaults / sf 1e-4 | "
+          "sf 1e-4 vs defaults (median, σ) | converged Cpufit / sf / sf 1e-4 | sf slow-path fits |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, model_id, (data, truth, start), run_sf in problems:
+        n_fits = data.shape[0]
+        run_sf(data[:4], start[:4])  # compile / load the kernel
+        cpu, sf_def, sf_tol = [], [], []
         for _ in range(args.runs):
             t, p_cf, ok_cf, _ = run_cpufit(cf, model_id, data, start)
-            cpu.append(n / t)
-            t, c_sf, ok_sf, slow = run_sf(data, start)
-            sft.append(n / t)
+            cpu.append(n_fits / t)
+            t, c_def, ok_def, slow, std = run_sf(data, start)
+            sf_def.append(n_fits / t)
+            t, c_tol, ok_tol, slow_tol, _ = run_sf(data, start, **matched)
+            sf_tol.append(n_fits / t)
         centre = truth[:, 1:3] if truth.shape[1] == 5 else truth[:, 1:2]
         e_cf = np.median(np.abs(p_cf[:, 1:1 + centre.shape[1]] - centre))
-        e_sf = np.median(np.abs(c_sf - centre))
-        print(f"| {name} | {n} | {_mmm(cpu)} | {_mmm(sft)} | {np.median(sft) / np.median(cpu):.2f} "
-              f"| {e_cf:.4g} / {e_sf:.4g} | {ok_cf.mean():.1%} / {ok_sf.mean():.1%} | {slow} |", flush=True)
+        e_def = np.median(np.abs(c_def - centre))
+        e_tol = np.median(np.abs(c_tol - centre))
+        pull = np.median(np.abs(c_tol - c_def) / std)
+        r_def = np.median(sf_def) / np.median(cpu)
+        r_tol = np.median(sf_tol) / np.median(cpu)
+        print(f"| {name} | {n_fits} | {_mmm(cpu)} | {_mmm(sf_def)} | {r_def:.2f} | {_mmm(sf_tol)} | {r_tol:.2f} "
+              f"| {e_cf:.4g} / {e_def:.4g} / {e_tol:.4g} | {pull:.2g} | {ok_cf.mean():.1%} / {ok_def.mean():.1%} / "
+              f"{ok_tol.mean():.1%} | {slow + slow_tol} |", flush=True)
     return 0
 
 

@@ -113,6 +113,32 @@ def _gn_ok(Gs, L):
 
 
 @njit(cache=True, error_model="numpy")
+def _inverse_trace(L, rel, col):
+    """``Σ_{i relevant} (Gs⁻¹)_ii`` from the Cholesky factor ``L`` (the
+    irrelevant rows and columns of ``Gs`` are the identity's: Gs⁻¹ is block
+    diagonal), one column of ``L⁻¹`` at a time in ``col``.
+    """
+    P = L.shape[0]
+    acc = 0.0
+    for j in range(P):
+        if not rel[j]:
+            continue
+        for i in range(P):
+            if i < j:
+                col[i] = 0.0
+            elif i == j:
+                col[i] = 1.0 / L[i, i]
+            else:
+                s = 0.0
+                for k in range(j, i):
+                    s -= L[i, k] * col[k]
+                col[i] = s / L[i, i]
+        for i in range(j, P):
+            acc += col[i] * col[i]
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
 def _ill_conditioned(Gs, L, tmp, v, rel):
     """True when the scaled Gram matrix (Cholesky factor ``L``) is too ill
     conditioned for the normal equations: ``trace / λ_min > GRAM_MAX_COND²``,
@@ -124,6 +150,11 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     for i in range(P):
         v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
         trace += Gs[i, i] if rel[i] else 0.0
+    # the same answer cheaper where the bound 1/λ_min ≤ trace(Gs⁻¹) = ‖L⁻¹‖_F²
+    # (over the relevant columns; P³/6 flops, against 4 power iterations' 8 P²)
+    # already settles it: the iteration's estimate never exceeds 1/λ_min
+    if _inverse_trace(L, rel, tmp) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
+        return False
     growth = 0.0
     for _ in range(4):
         _forward(L, v, tmp)

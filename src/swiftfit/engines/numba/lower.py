@@ -43,6 +43,7 @@ import numpy as np
 from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
+from . import warmup as _warmup
 
 __all__ = ["available", "lower", "why_not", "declared_form", "fused_lm"]
 
@@ -78,7 +79,7 @@ def _refresh_kernel_cache() -> None:
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
-        cache = Path(os.environ.get("NUMBA_CACHE_DIR", "")) if os.environ.get("NUMBA_CACHE_DIR") else here / "__pycache__"
+        cache = _cache_dir()
         stamp = cache / "swiftfit_fused.stamp"
         if stamp.is_file() and stamp.read_text() == digest:
             return
@@ -89,6 +90,33 @@ def _refresh_kernel_cache() -> None:
         stamp.write_text(digest)
     except OSError:  # a read-only install: numba then caches elsewhere, or not at all
         return
+
+
+def _cache_dir() -> Path:
+    """Where numba caches the fused kernels (``NUMBA_CACHE_DIR`` or the package's ``__pycache__``)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    return Path(__file__).parent / "__pycache__"
+
+
+def warmup_problem() -> Problem:
+    """Two pixels of a Gaussian on an offset, built as a model builds a
+    Problem: what the background compile (:mod:`.warmup`) fits, so that it
+    compiles the kernel for the argument types every fit passes.
+    """
+    from ...components.background import Offset
+    from ...components.peaks import Gaussian
+    from ...problem.problem import ParamPlan
+
+    x = np.arange(40.0)
+    data = np.stack([100 * np.exp(-0.5 * ((x - c) / 3) ** 2) + 5 for c in (19.0, 21.0)])
+    names = ["Gaussian.A", "Gaussian.sigma", "Gaussian.centre", "Offset.offset"]
+    p0 = np.array([[700.0, 3.3, 20.0, 4.0]] * 2)
+    return Problem(components=[Gaussian(), Offset()], slots=[[0, 1, 2], [3]],
+                   plans=[ParamPlan(name=n, kind="free", column=i) for i, n in enumerate(names)],
+                   order=[0, 1, 2, 3], fixed=p0.copy(), coords=(x,), data=data, weights=None, binscale=1.0,
+                   active=np.ones((2, 2), dtype=bool), p0=p0, lower=np.array([0.0, -np.inf, -np.inf, -np.inf]),
+                   upper=np.full(4, np.inf), names=names)
 
 
 def _kinds() -> dict:
@@ -525,6 +553,9 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
 
     bounded = low.get("bounded", False)
     _, _, limit, theta, *_ = steps.start(problem, bounded, max_nfev)  # the start moved into the box
+    # one layout for every caller (a model's p0 is column-major): one compiled
+    # signature, the one the background compile caches (engines/numba/warmup.py)
+    theta = np.ascontiguousarray(theta)
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
@@ -545,6 +576,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
                           "relevant": _relevant(low, problem.B, problem.P)}
+    _warmup.loaded()
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 

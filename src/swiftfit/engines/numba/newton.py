@@ -16,7 +16,10 @@ eigenvalues (the conditioning test ``λ_min > 1e-12 λ_max``), the step and the
 inverse's diagonal come from one LAPACK eigendecomposition (``syevd``, as
 NumPy's ``eigvalsh``) of the small ``P×P`` matrix, where NumPy calls LAPACK
 three times (``eigvalsh``, ``solve``, ``inv``); the two agree to the rounding
-of the conditioning (relative ``cond·ε``). (A hand-written cyclic Jacobi
+of the conditioning (relative ``cond·ε``). Where the matrix is provably well
+conditioned (``trace(A)·trace(A⁻¹) < 1e6``, a bound on ``cond``) the inverse
+comes from its Cholesky factor instead (:func:`_inverse`): the LAPACK call
+cost more than a 5-parameter fit's iteration (issue 16, Cpufit's 5×5 ROIs). (A hand-written cyclic Jacobi
 eigensolver cost ~10 P³ flops a sweep: at 63 free parameters more than the
 fit itself.)
 """
@@ -30,6 +33,7 @@ from numba import njit
 
 _TINY = np.finfo(np.float64).tiny
 CONDITION = 1e-12  # as newton_gaps: judged only where λ_min > CONDITION·λ_max
+FAST_CONDITION = 1e6  # below this bound on cond, the inverse by Cholesky (see _inverse)
 
 
 @njit(cache=True, error_model="numpy")
@@ -38,6 +42,61 @@ def _nanmax2(a, b):
     if math.isnan(a) or math.isnan(b):
         return np.nan
     return a if a >= b else b
+
+
+@njit(cache=True, error_model="numpy")
+def _inverse(A, L, out):
+    """``out = A⁻¹`` of the symmetric ``A`` by Cholesky (``L`` scratch) when
+    ``A`` is positive definite and ``trace(A)·trace(A⁻¹) < FAST_CONDITION``;
+    else False. Since ``λ_max ≤ trace(A)`` and ``1/λ_min ≤ trace(A⁻¹)``, this
+    bounds ``cond(A)`` by 1e6: far inside the ``CONDITION`` test (which then
+    passes) and where the inverse is accurate to ~1e-10, as the
+    eigendecomposition (which the other cases keep: a LAPACK call and its
+    allocations cost more than the whole 5-parameter fit's iteration).
+    """
+    P = A.shape[0]
+    trace = 0.0
+    for i in range(P):
+        trace += A[i, i]
+        for j in range(i + 1):
+            s = A[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return False
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    # out ← L⁻¹ (lower), then A⁻¹ = L⁻ᵀ L⁻¹
+    for j in range(P):
+        for i in range(P):
+            if i < j:
+                out[i, j] = 0.0
+            elif i == j:
+                out[i, i] = 1.0 / L[i, i]
+            else:
+                s = 0.0
+                for k in range(j, i):
+                    s -= L[i, k] * out[k, j]
+                out[i, j] = s / L[i, i]
+    inv_trace = 0.0
+    for i in range(P):
+        for k in range(i, P):
+            inv_trace += out[k, i] * out[k, i]
+    if not (trace * inv_trace < FAST_CONDITION):
+        return False
+    for i in range(P):
+        for j in range(i, P):
+            s = 0.0
+            for k in range(j, P):
+                s += out[k, i] * out[k, j]
+            L[i, j] = s
+    for i in range(P):
+        for j in range(i, P):
+            out[i, j] = L[i, j]
+            out[j, i] = L[i, j]
+    return True
 
 
 @njit(cache=True, error_model="numpy")
@@ -83,6 +142,8 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
     coef = np.empty(P)
     delta = np.zeros(P)
     inv_diag = np.zeros(P)
+    L = np.empty((P, P))
+    Ainv = np.empty((P, P))
     for _ in range(P + 1):
         n_free = 0
         for i in range(P):
@@ -95,25 +156,36 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
             for j in range(P):
                 v = H[i, j] / (d[i] * d[j]) if (free[i] and free[j]) else (1.0 if i == j else 0.0)
                 hs[i, j] = v if math.isfinite(v) else (1.0 if i == j else 0.0)
-        w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
-        if not (w[0] > CONDITION * w[P - 1]):
-            return 0.0
         for i in range(P):
             gs[i] = g[i] / d[i] if free[i] else 0.0
-        for k in range(P):  # Vᵀ gs / λ
-            proj = 0.0
-            for j in range(P):
-                proj += V[j, k] * gs[j]
-            coef[k] = proj / w[k]
+        if _inverse(hs, L, Ainv):
+            # well conditioned (see _inverse): the eigenvalue test passes and
+            # the step and the inverse's diagonal come from the Cholesky inverse
+            for i in range(P):
+                step = 0.0
+                for k in range(P):
+                    step += Ainv[i, k] * gs[k]
+                delta[i] = step / d[i]
+                inv_diag[i] = Ainv[i, i] / (d[i] * d[i])
+        else:
+            w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
+            if not (w[0] > CONDITION * w[P - 1]):
+                return 0.0
+            for k in range(P):  # Vᵀ gs / λ
+                proj = 0.0
+                for j in range(P):
+                    proj += V[j, k] * gs[j]
+                coef[k] = proj / w[k]
+            for i in range(P):
+                step = 0.0
+                inv = 0.0
+                for k in range(P):
+                    step += V[i, k] * coef[k]
+                    inv += V[i, k] * V[i, k] / w[k]
+                delta[i] = step / d[i]
+                inv_diag[i] = inv / (d[i] * d[i])
         crossing = False
         for i in range(P):
-            step = 0.0
-            inv = 0.0
-            for k in range(P):
-                step += V[i, k] * coef[k]
-                inv += V[i, k] * V[i, k] / w[k]
-            delta[i] = step / d[i]
-            inv_diag[i] = inv / (d[i] * d[i])
             trial = theta[i] - delta[i]
             if free[i] and (trial < lo[i] or trial > hi[i]):
                 crossing = True
