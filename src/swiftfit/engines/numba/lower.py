@@ -99,25 +99,6 @@ def _cache_dir() -> Path:
     return Path(__file__).parent / "__pycache__"
 
 
-def warmup_problem() -> Problem:
-    """Two pixels of a Gaussian on an offset, built as a model builds a
-    Problem: what the background compile (:mod:`.warmup`) fits, so that it
-    compiles the kernel for the argument types every fit passes.
-    """
-    from ...components.background import Offset
-    from ...components.peaks import Gaussian
-    from ...problem.problem import ParamPlan
-
-    x = np.arange(40.0)
-    data = np.stack([100 * np.exp(-0.5 * ((x - c) / 3) ** 2) + 5 for c in (19.0, 21.0)])
-    names = ["Gaussian.A", "Gaussian.sigma", "Gaussian.centre", "Offset.offset"]
-    p0 = np.array([[700.0, 3.3, 20.0, 4.0]] * 2)
-    return Problem(components=[Gaussian(), Offset()], slots=[[0, 1, 2], [3]],
-                   plans=[ParamPlan(name=n, kind="free", column=i) for i, n in enumerate(names)],
-                   order=[0, 1, 2, 3], fixed=p0.copy(), coords=(x,), data=data, weights=None, binscale=1.0,
-                   active=np.ones((2, 2), dtype=bool), p0=p0, lower=np.array([0.0, -np.inf, -np.inf, -np.inf]),
-                   upper=np.full(4, np.inf), names=names)
-
 
 def _kinds() -> dict:
     """Kernel kind codes by the names components declare (``compiled_kind``)."""

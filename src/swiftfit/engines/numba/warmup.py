@@ -37,6 +37,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...problem.problem import Problem
 
 __all__ = ["ready", "compile_now", "mode"]
 
@@ -135,22 +139,24 @@ def _start():
     env["NUMBA_NUM_THREADS"] = "1"
     try:
         return subprocess.Popen([sys.executable, "-c", "from swiftfit.engines.numba.warmup import compile_now; "
-                                 "compile_now()"], env=env, stdin=subprocess.DEVNULL,
+                                 "from swiftfit.problem.warmup import warmup_problem; "
+                                 "compile_now(warmup_problem())"], env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
 
 
-def compile_now() -> None:
+def compile_now(problem: Problem) -> None:
     """Compile (or load) the fused kernel in this process and write the marker.
 
-    What the background process runs; benchmarks call it before timing warm fits.
+    What the background process runs, on
+    :func:`swiftfit.problem.warmup.warmup_problem`; benchmarks call it the same
+    way before timing warm fits.
     """
     import numpy as np
 
-    from .lower import fused_lm, lower, warmup_problem
+    from .lower import fused_lm, lower
 
-    problem = warmup_problem()
     sol = fused_lm(problem, lower(problem), ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
     if not np.all(sol.status > 0):
         raise RuntimeError(f"the warm-up fit failed: status {sol.status}")
