@@ -2,22 +2,23 @@
 
 When no optimizer is named (``m.fit()``, ``m.multifit()``), the request
 (:func:`swiftfit.problem.request.make_request`) takes ``"lm"`` through
-:func:`solve_default`: a problem the fused kernel lowers (:mod:`swiftfit.engines.numba.lower`),
-fitted by least squares without bounds, that is separable
-(:func:`.varpro.plan`: free columns the model is affine in) *and* that
-:func:`wins` picks, is searched by the compiled variable projection
-(:mod:`swiftfit.engines.numba.varpro`) and finished by the fused LM from
-there; any other problem goes to ``"lm"`` unchanged. ``optimizer="lm"``
-named explicitly always runs LM; ``optimizer="varpro"`` the batched NumPy
-variable projection (:mod:`.varpro`).
+:func:`solve_default`: a problem the fused kernel lowers
+(:mod:`swiftfit.engines.numba.lower`), fitted by least squares without
+bounds, and separable (:func:`.varpro.plan`: free columns the model is
+affine in) goes to :func:`swiftfit.engines.numba.varpro.fused_varpro` with
+``far_only``; any other problem goes to ``"lm"`` unchanged.
+``optimizer="lm"`` named explicitly always runs LM; ``optimizer="varpro"``
+the batched NumPy variable projection (:mod:`.varpro`).
 
-The rule (:func:`wins`), from the battery (``benchmarks/battery.py``; the
-README's table): variable projection pays where the start's linear values
-are far from their best values (amplitudes started 20× low: they cost LM
-iterations and minima, the linear solve finds them at once); where the
-starts are close, the fused LM takes fewer evaluations — one accepted step
-of variable projection also solves the linear block and may re-evaluate,
-and its answer is polished by the LM — so LM stays the default there.
+The rule, per pixel (so results do not depend on chunks), from the battery
+(``benchmarks/battery.py``; the README's table): one evaluation at the
+start gives the best linear values there; where some linear value's best
+differs from its start by more than ``FAR`` (0.5) of itself — amplitudes
+started 20× low — the pixel is searched by variable projection (bad
+amplitude starts then cost neither iterations nor minima) and polished by
+LM; elsewhere LM fits it from its own start, exactly as ``optimizer="lm"``
+(the fused LM takes fewer evaluations from good starts: variable projection
+adds its polishing stage), at the cost of that one evaluation.
 """
 
 from __future__ import annotations
@@ -27,11 +28,9 @@ import numpy as np
 from ..problem.problem import Problem
 from ..problem.solution import Solution
 
-__all__ = ["compiled_plan", "wins", "solve_default"]
+__all__ = ["compiled_plan", "solve_default"]
 
 MAX_NONLINEAR = 64  # the compiled kernel has no limit of its own; Q×Q work arrays
-PROBE = 8  # pixels :func:`wins` looks at
-FAR = 0.5  # relative change of a linear value that makes its start "far" (see :func:`wins`)
 
 
 def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
@@ -64,74 +63,34 @@ def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
     return low, vp
 
 
-def wins(problem: Problem, low: dict, vp) -> bool:
-    """Whether the compiled variable projection is the default for ``problem``.
-
-    The measured rule (README, "Variable projection by default"): the linear
-    values of the start are far from their best values for the start's
-    non-linear ones — on at least half of up to ``PROBE`` pixels spread over
-    the chunk, the best value of some linear column differs from its start by
-    more than ``FAR`` of itself (a start below ~2/3 or above 2× of it). The
-    compiled kernel's own evaluation gives ``JᵀJ`` and ``Jᵀr`` there (one
-    evaluation of those pixels, no fit). Where the starts are close, the fused
-    LM takes fewer evaluations (variable projection adds its polishing stage),
-    so it stays the default.
+def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
+    """``"lm"`` as the default optimizer: compiled variable projection on the
+    pixels whose start's linear values are far from their best (the rule of
+    the module docstring, decided per pixel), with the same options (``ftol``, ``xtol``, ``max_nfev``,
+    ``radius0``), else :func:`.lm.levenberg_marquardt`. Any other LM option
+    (a damping, ``kernel``, ``geodesic``…) keeps the problem on LM.
 
     Examples
     --------
-    ``m`` (a Gaussian and an Offset) starts at its true values: no.
+    ``m`` (a Gaussian and an Offset) starts near its best linear values: LM.
 
     >>> p = m._problem([()])
-    >>> low, vp = compiled_plan(p)
-    >>> wins(p, low, vp)
-    False
-    >>> p.p0[:, vp.linear] *= 0.05  # amplitude and offset started 20× low
-    >>> wins(p, low, vp)
-    True
-    """
-    from ..engines.numba import lower as _fused
-
-    _fused._refresh_kernel_cache()
-    from ..engines.numba import kernels as _k
-
-    B = problem.B
-    rows = np.unique(np.linspace(0, B - 1, min(B, PROBE)).round().astype(int))
-    W = np.ones((1, problem.N)) if problem.weights is None else np.ascontiguousarray(problem.weights[rows], dtype=float)
-    theta = np.ascontiguousarray(problem.p0[rows], dtype=float)
-    _, _, G, g, _, _ = _k.evaluate_pixels(
-        low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
-        np.ascontiguousarray(problem.data[rows], dtype=float), W, problem.weights is not None, low["kinds"],
-        low["qoff"], low["nq"], np.ascontiguousarray(low["active"][rows]), np.ascontiguousarray(low["fixed"][rows]),
-        low["col"], theta, low["ex"], low["n_reg"], False)
-    lin = vp.linear
-    Gl = G[:, lin[:, None], lin[None, :]]
-    gl = g[:, lin]
-    d = np.sqrt(np.einsum("bkk->bk", Gl))
-    d = np.where((d > 0) & np.isfinite(d), d, 1.0)
-    with np.errstate(all="ignore"):
-        dc = np.stack([np.linalg.lstsq(Gl[b] / np.outer(d[b], d[b]), gl[b] / d[b], rcond=1e-12)[0]
-                       for b in range(rows.size)]) / d
-        new = theta[:, lin] + dc
-        far = np.abs(dc) > FAR * np.abs(new)
-    counted = (d > 1.0) | (np.einsum("bkk->bk", Gl) > 0)  # columns that reach the model
-    far = (far & counted & np.isfinite(dc)).any(axis=1)
-    return bool(2 * far.sum() >= rows.size)
-
-
-def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
-    """``"lm"`` as the default optimizer: compiled variable projection where
-    :func:`wins`, with the same options (``ftol``, ``xtol``, ``max_nfev``,
-    ``radius0``), else :func:`.lm.levenberg_marquardt`. Any other LM option
-    (a damping, ``kernel``, ``geodesic``…) keeps the problem on LM.
+    >>> sol = solve_default(p)
+    >>> sol.info["path"], bool(sol.status[0] > 0)
+    ('lm', True)
+    >>> p.p0[:, [0, 3]] *= 0.05  # amplitude and offset started 20× low
+    >>> far = solve_default(p)
+    >>> far.info["path"], bool(abs(far.theta[0, 2] - sol.theta[0, 2]) < 1e-6)
+    ('varpro', True)
     """
     from .lm import levenberg_marquardt
 
     if set(options) <= {"ftol", "xtol", "max_nfev", "radius0"} and not getattr(problem, "prefer_varpro", False):
         found = compiled_plan(problem, loss, bounded)
-        if found is not None and wins(problem, *found):
+        if found is not None:
             from ..engines.numba.varpro import fused_varpro
 
             low, vp = found
             return fused_varpro(problem, low, vp, ftol=options.get("ftol", 1e-12), xtol=options.get("xtol", 1e-10),
-                                max_nfev=options.get("max_nfev"), radius0=options.get("radius0", 1.0))
+                                max_nfev=options.get("max_nfev"), radius0=options.get("radius0", 1.0), far_only=True)
     return levenberg_marquardt(problem, loss, bounded=bounded, **options)

@@ -55,6 +55,10 @@ _EPS = np.finfo(np.float64).eps
 # (a width collapsing to a spike or spreading into an offset; median centre error
 # 14.5 channels against LM's 10.2), λ₀ = 1 lands near LM's (11.1) and is faster.
 LAMBDA0 = 1.0
+NEAR = 6  # status of a pixel left to LM by far_only (its start's linear values near their best)
+# a linear value whose best value differs from its start by more than this
+# fraction of itself (a start below ~2/3 or above 2× of it) makes the start "far"
+FAR = 0.5
 MOVED = 0.05  # relative change of a linear value above which J_q is re-evaluated (see _moved)
 
 
@@ -123,13 +127,15 @@ def _linear_step(G, g, lin, rel, d, Gs, L, rhs, tmp, dc):
 
 
 @njit(cache=True, error_model="numpy")
-def _moved(dc, theta, lin, rel):
+def _moved(dc, theta, lin, rel, tol):
     """Whether a linear solve moved some relevant linear value by more than
-    ``MOVED`` of its new size: then ``∂m/∂q`` (affine in ``c``, proportional to
-    it for an amplitude) is re-evaluated at the new values instead of reused.
+    ``tol`` of its new size. With ``MOVED``: then ``∂m/∂q`` (affine in ``c``,
+    proportional to it for an amplitude) is re-evaluated at the new values
+    instead of reused; with ``FAR``: the start was far from its best linear
+    values (the default's rule, see :func:`fused_varpro`).
     """
     for a in range(lin.size):
-        if rel[lin[a]] and abs(dc[a]) > MOVED * abs(theta[lin[a]]):
+        if rel[lin[a]] and abs(dc[a]) > tol * abs(theta[lin[a]]):
             return True
     return False
 
@@ -149,11 +155,12 @@ def _shift(G, g, lin, dc):
 
 @njit(cache=True, error_model="numpy")
 def fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta, lin, nl,
-              ftol, xtol, max_nfev, fb, Jb, jlob, jhib, rb, ex, R, wk):
+              ftol, xtol, max_nfev, far_only, fb, Jb, jlob, jhib, rb, ex, R, wk):
     """One pixel's variable projection; ``theta`` (P) is updated in place.
     Returns ``(status, nfev, nit, cost)``: status > 0 converged (1 ftol,
     2 xtol, 3 both), −1 the evaluation limit, −2 non-finite values, −3 a
-    linear block that would not factor. ``fb``… are two sets (current,
+    linear block that would not factor; with ``far_only``, ``NEAR`` (6) where
+    the start's linear values are within ``FAR`` of their best (no search). ``fb``… are two sets (current,
     trial) of the fused kernel's evaluation buffers; ``wk`` the small work
     arrays of :func:`work`.
     """
@@ -189,7 +196,9 @@ def fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, acti
         return -3, nfev, nit, cost
     for a in range(K):
         theta[lin[a]] += dc[a]
-    if _moved(dc, theta, lin, rel):
+    if far_only and not _moved(dc, theta, lin, rel, FAR):
+        return NEAR, nfev, nit, cost  # the caller restores the start and runs LM from it
+    if _moved(dc, theta, lin, rel, MOVED):
         for k in range(fixedq.size):
             if col[k] >= 0:
                 q[k] = theta[col[k]]
@@ -294,7 +303,7 @@ def fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, acti
                     theta[j] = trial[j]
                 cur = nxt
                 noise_sum = noise_t
-                if _moved(dc, theta, lin, rel):
+                if _moved(dc, theta, lin, rel, MOVED):
                     # a large change of the linear values: J_q is re-evaluated there
                     for k in range(fixedq.size):
                         if col[k] >= 0:
@@ -345,7 +354,7 @@ def work(P, K, Q, nfixed):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-              lin, nl, ftol, xtol, max_nfev, ex, n_reg, status, nfev, nit, cost):
+              lin, nl, ftol, xtol, max_nfev, far_only, ex, n_reg, status, nfev, nit, cost):
     """Rows ``b0:b1`` of ``Y`` (without the GIL: :func:`fit_pixels` runs blocks in threads)."""
     P = THETA.shape[1]
     N = Y.shape[1]
@@ -359,7 +368,7 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
         st, nf, ni, cs = fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
-                                   FIXED[b], col, THETA[b], lin, nl, ftol, xtol, max_nfev, fb, Jb, jlob, jhib, rb,
+                                   FIXED[b], col, THETA[b], lin, nl, ftol, xtol, max_nfev, far_only, fb, Jb, jlob, jhib, rb,
                                    ex, R, wk)
         status[b] = st
         nfev[b] = nf
@@ -367,7 +376,7 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         cost[b] = cs
 
 
-def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev):
+def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev, far_only=False):
     """Variable projection on every row of ``Y``; ``THETA`` (B, P) holds the
     starts and receives the answers. Returns ``(status, nfev, nit, cost)``.
     Blocks of pixels run in ``numba.get_num_threads()`` threads, as
@@ -383,7 +392,8 @@ def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev):
     args = (low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], Y, W, use_w, low["kinds"],
             low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], THETA,
             np.ascontiguousarray(lin, dtype=np.int64), np.ascontiguousarray(nl, dtype=np.int64),
-            float(ftol), float(xtol), int(max_nfev), low["ex"], low["n_reg"], status, nfev, nit, cost)
+            float(ftol), float(xtol), int(max_nfev), bool(far_only), low["ex"], low["n_reg"], status, nfev, nit,
+            cost)
     n_blocks = min(B, 64)
     edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
     threads = min(numba.get_num_threads(), n_blocks)
@@ -399,17 +409,25 @@ def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev):
     return status, nfev, nit, cost
 
 
-def fused_varpro(problem, low: dict, vp, *, ftol: float, xtol: float, max_nfev: int | None, radius0: float):
+def fused_varpro(problem, low: dict, vp, *, ftol: float, xtol: float, max_nfev: int | None, radius0: float,
+                 far_only: bool = False):
     """Variable projection by the compiled kernel, then the fused
     Levenberg–Marquardt from its answer (:func:`.lower.fused_lm`: polishing,
     convergence tests, covariance and the verification's checks).
 
     ``vp`` is the separable structure (:func:`swiftfit.optimizers.varpro.plan`).
+    With ``far_only`` (the default optimizer's rule), a pixel whose start's
+    linear values are all within ``FAR`` of their best values (one evaluation
+    tells) is not searched: LM fits it from its own start, exactly as
+    ``optimizer="lm"`` would; the decision is per pixel, so results do not
+    depend on how pixels are chunked.
+
     Returns the LM's :class:`~swiftfit.problem.solution.Solution` with the
-    evaluations of both stages in ``nfev`` and ``info["varpro_status"]`` the
-    search's own status per pixel (> 0 converged; −1 its evaluation limit;
-    −2 non-finite values, −3 a linear block that would not factor: those
-    pixels start the LM from their starting values instead).
+    evaluations of both stages in ``nfev``, ``info["varpro"]`` (B,) the pixels
+    the search ran on and ``info["varpro_status"]`` its own status (> 0
+    converged; −1 its evaluation limit; −2 non-finite values, −3 a linear block
+    that would not factor: those start the LM from their starting values;
+    ``NEAR``: not searched).
     """
     import copy
     import dataclasses
@@ -423,12 +441,14 @@ def fused_varpro(problem, low: dict, vp, *, ftol: float, xtol: float, max_nfev: 
     theta = start.copy()
     W = np.ones((1, problem.N)) if problem.weights is None else np.ascontiguousarray(problem.weights, dtype=float)
     status, nfev, nit, _ = fit_pixels(low, np.ascontiguousarray(problem.data, dtype=float), W,
-                                      problem.weights is not None, theta, vp.linear, vp.nonlinear, ftol, xtol, limit)
-    lost = (status <= -2) | ~np.isfinite(theta).all(axis=1)
-    theta[lost] = start[lost]
+                                      problem.weights is not None, theta, vp.linear, vp.nonlinear, ftol, xtol, limit,
+                                      far_only)
+    searched = status != NEAR
+    reset = ~searched | (status <= -2) | ~np.isfinite(theta).all(axis=1)
+    theta[reset] = start[reset]  # bit for bit: LM from the pixel's own start
     polish = copy.copy(problem)
     polish.p0 = theta
-    # the LM stage has its own evaluation limit (it usually needs 2-4 from here)
+    # the LM stage has its own evaluation limit (it usually needs 2-4 from a searched answer)
     sol = _lower.fused_lm(polish, low, ftol=ftol, xtol=xtol, max_nfev=limit, radius0=radius0)
-    info = dict(sol.info, path="varpro", varpro_status=status)
+    info = dict(sol.info, path="varpro" if searched.any() else "lm", varpro=searched, varpro_status=status)
     return dataclasses.replace(sol, nfev=sol.nfev + nfev, nit=sol.nit + nit, info=info)
