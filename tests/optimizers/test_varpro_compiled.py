@@ -21,8 +21,7 @@ from swiftfit.problem.verify import verify
 
 pytest.importorskip("numba")
 from swiftfit.engines.numba.lower import checks as kernel_checks  # noqa: E402
-from swiftfit.engines.numba.varpro import fused_varpro  # noqa: E402
-from swiftfit.engines.numba.varpro import NEAR  # noqa: E402
+from swiftfit.engines.numba.varpro import NEAR, fused_varpro  # noqa: E402
 from swiftfit.optimizers._varpro_auto import compiled_plan, solve_default  # noqa: E402
 from swiftfit.optimizers.lm import levenberg_marquardt  # noqa: E402
 
@@ -127,7 +126,6 @@ def test_two_dimensional_spots_same_minima_as_lm():
                                                             + (Y - cen[:, k, 1, None, None]) ** 2) / (2 * 1.5**2))
                     for k in range(2))
     s = sf.signals.Signal2D(rng.poisson(lam).astype(float))
-    m = s.create_model()
 
     def model(A):
         m = s.create_model()
