@@ -58,7 +58,9 @@ def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
     vp = plan(problem, loss, max_nonlinear=MAX_NONLINEAR)
     if vp is None or vp.nonlinear.size == 0:
         return None
-    if not _affine(problem, vp, np.asarray(problem.p0, dtype=float)):
+    # one pixel: the linearity is the components' (built-ins, or sympy's for an
+    # Expression); the check guards a wrong declaration, not the data
+    if not _affine(problem.take([0]), vp, np.asarray(problem.p0[:1], dtype=float)):
         return None
     return low, vp
 

@@ -45,6 +45,7 @@ import numpy as np
 from numba import njit
 
 from .kernels import _backward, _cholesky, _forward
+from .model import _dot
 from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
 
@@ -55,7 +56,7 @@ _EPS = np.finfo(np.float64).eps
 # (a width collapsing to a spike or spreading into an offset; median centre error
 # 14.5 channels against LM's 10.2), λ₀ = 1 lands near LM's (11.1) and is faster.
 LAMBDA0 = 1.0
-NEAR = 6  # status of a pixel left to LM by far_only (its start's linear values near their best)
+NEAR = 6  # varpro_status of a pixel fused_varpro(far_only=True) leaves to LM (see far_block)
 # a linear value whose best value differs from its start by more than this
 # fraction of itself (a start below ~2/3 or above 2× of it) makes the start "far"
 FAR = 0.5
@@ -155,12 +156,11 @@ def _shift(G, g, lin, dc):
 
 @njit(cache=True, error_model="numpy")
 def fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta, lin, nl,
-              ftol, xtol, max_nfev, far_only, fb, Jb, jlob, jhib, rb, ex, R, wk):
+              ftol, xtol, max_nfev, fb, Jb, jlob, jhib, rb, ex, R, wk):
     """One pixel's variable projection; ``theta`` (P) is updated in place.
     Returns ``(status, nfev, nit, cost)``: status > 0 converged (1 ftol,
     2 xtol, 3 both), −1 the evaluation limit, −2 non-finite values, −3 a
-    linear block that would not factor; with ``far_only``, ``NEAR`` (6) where
-    the start's linear values are within ``FAR`` of their best (no search). ``fb``… are two sets (current,
+    linear block that would not factor. ``fb``… are two sets (current,
     trial) of the fused kernel's evaluation buffers; ``wk`` the small work
     arrays of :func:`work`.
     """
@@ -196,8 +196,6 @@ def fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, acti
         return -3, nfev, nit, cost
     for a in range(K):
         theta[lin[a]] += dc[a]
-    if far_only and not _moved(dc, theta, lin, rel, FAR):
-        return NEAR, nfev, nit, cost  # the caller restores the start and runs LM from it
     if _moved(dc, theta, lin, rel, MOVED):
         for k in range(fixedq.size):
             if col[k] >= 0:
@@ -354,7 +352,7 @@ def work(P, K, Q, nfixed):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-              lin, nl, ftol, xtol, max_nfev, far_only, ex, n_reg, status, nfev, nit, cost):
+              lin, nl, ftol, xtol, max_nfev, ex, n_reg, status, nfev, nit, cost):
     """Rows ``b0:b1`` of ``Y`` (without the GIL: :func:`fit_pixels` runs blocks in threads)."""
     P = THETA.shape[1]
     N = Y.shape[1]
@@ -368,7 +366,7 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     for b in range(b0, b1):
         wb = W[b] if use_w else W[0]
         st, nf, ni, cs = fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b],
-                                   FIXED[b], col, THETA[b], lin, nl, ftol, xtol, max_nfev, far_only, fb, Jb, jlob, jhib, rb,
+                                   FIXED[b], col, THETA[b], lin, nl, ftol, xtol, max_nfev, fb, Jb, jlob, jhib, rb,
                                    ex, R, wk)
         status[b] = st
         nfev[b] = nf
@@ -376,36 +374,108 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         cost[b] = cs
 
 
-def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev, far_only=False):
+@njit(cache=True, nogil=True, error_model="numpy")
+def far_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, lin,
+              ex, n_reg, far):
+    """``far[b]`` for rows ``b0:b1``: whether some linear value's best value at the
+    start differs from its start by more than ``FAR`` of itself (one evaluation).
+    """
+    P = THETA.shape[1]
+    N = Y.shape[1]
+    K = lin.size
+    f = np.empty(N)
+    r = np.empty(N)
+    J = np.zeros((P + 1, N))
+    jlo = np.zeros(P, dtype=np.int64)
+    jhi = np.zeros(P, dtype=np.int64)
+    R = np.empty((n_reg, N))
+    G = np.empty((P, P))
+    g = np.empty(P)
+    rel = np.zeros(P, dtype=np.bool_)
+    d, rhs, tmp, dc, new = np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    Gs, L = np.empty((K, K)), np.empty((K, K))
+    for b in range(b0, b1):
+        q = FIXED[b].copy()
+        for k in range(q.size):
+            if col[k] >= 0:
+                q[k] = THETA[b, col[k]]
+        for j in range(P):
+            rel[j] = False
+        for c in range(kinds.size):
+            if ACTIVE[b, c]:
+                for i in range(nq[c]):
+                    if col[qoff[c] + i] >= 0:
+                        rel[col[qoff[c] + i]] = True
+        wb = W[b] if use_w else W[0]
+        cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, r,
+                            J, jlo, jhi, ex, R)
+        far[b] = False
+        if not math.isfinite(cost):
+            continue
+        if grid[6] > 0:  # columns kept as boxes: the full Gram matrix knows them
+            _gram(J, jlo, jhi, grid, r, G, g)
+        else:  # only the linear block and its right-hand side
+            for a in range(K):
+                i = lin[a]
+                g[i] = _dot(J[i], r, jlo[i], jhi[i])
+                for e in range(a, K):
+                    j = lin[e]
+                    lo, hi = max(jlo[i], jlo[j]), min(jhi[i], jhi[j])
+                    G[i, j] = _dot(J[i], J[j], lo, hi) if hi > lo else 0.0
+                    G[j, i] = G[i, j]
+        ok, _ = _linear_step(G, g, lin, rel, d, Gs, L, rhs, tmp, dc)
+        if not ok:
+            continue
+        for a in range(K):
+            new[a] = THETA[b, lin[a]] + dc[a]
+        far[b] = _moved(dc, new, np.arange(K), rel[lin], FAR)
+    return far
+
+
+def _threads(func, B, per_block, *args):
+    """Run ``func(b0, b1, *args)`` over ``B`` rows in blocks of about ``per_block``
+    (at most 64 blocks) on ``numba.get_num_threads()`` threads.
+    """
+    import numba
+
+    n_blocks = max(1, min(B, 64, -(-B // per_block)))
+    edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
+    threads = min(numba.get_num_threads(), n_blocks)
+    if threads <= 1:
+        func(0, B, *args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        jobs = [pool.submit(func, edges[i], edges[i + 1], *args) for i in range(n_blocks)]
+        for job in jobs:
+            job.result()
+
+
+def far_pixels(low: dict, Y, W, use_w, THETA, lin) -> np.ndarray:
+    """(B,) bool: the pixels whose start is far from its best linear values (:func:`far_block`)."""
+    far = np.zeros(Y.shape[0], dtype=np.bool_)
+    _threads(far_block, Y.shape[0], 512, low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], Y, W,
+             use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], THETA,
+             np.ascontiguousarray(lin, dtype=np.int64), low["ex"], low["n_reg"], far)
+    return far
+
+
+def fit_pixels(low: dict, Y, W, use_w, THETA, lin, nl, ftol, xtol, max_nfev):
     """Variable projection on every row of ``Y``; ``THETA`` (B, P) holds the
     starts and receives the answers. Returns ``(status, nfev, nit, cost)``.
     Blocks of pixels run in ``numba.get_num_threads()`` threads, as
     :func:`.kernels.fit_pixels`.
     """
-    import numba
-
     B = Y.shape[0]
     status = np.zeros(B, dtype=np.int64)
     nfev = np.zeros(B, dtype=np.int64)
     nit = np.zeros(B, dtype=np.int64)
     cost = np.empty(B)
-    args = (low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], Y, W, use_w, low["kinds"],
-            low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], THETA,
-            np.ascontiguousarray(lin, dtype=np.int64), np.ascontiguousarray(nl, dtype=np.int64),
-            float(ftol), float(xtol), int(max_nfev), bool(far_only), low["ex"], low["n_reg"], status, nfev, nit,
-            cost)
-    n_blocks = min(B, 64)
-    edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
-    threads = min(numba.get_num_threads(), n_blocks)
-    if threads <= 1:
-        fit_block(0, B, *args)
-        return status, nfev, nit, cost
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args) for i in range(n_blocks)]
-        for job in jobs:
-            job.result()
+    _threads(fit_block, B, 1, low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], Y, W, use_w,
+             low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], THETA,
+             np.ascontiguousarray(lin, dtype=np.int64), np.ascontiguousarray(nl, dtype=np.int64), float(ftol),
+             float(xtol), int(max_nfev), low["ex"], low["n_reg"], status, nfev, nit, cost)
     return status, nfev, nit, cost
 
 
@@ -440,9 +510,20 @@ def fused_varpro(problem, low: dict, vp, *, ftol: float, xtol: float, max_nfev: 
     start = np.ascontiguousarray(problem.p0, dtype=float)
     theta = start.copy()
     W = np.ones((1, problem.N)) if problem.weights is None else np.ascontiguousarray(problem.weights, dtype=float)
-    status, nfev, nit, _ = fit_pixels(low, np.ascontiguousarray(problem.data, dtype=float), W,
-                                      problem.weights is not None, theta, vp.linear, vp.nonlinear, ftol, xtol, limit,
-                                      far_only)
+    Y = np.ascontiguousarray(problem.data, dtype=float)
+    use_w = problem.weights is not None
+    B = problem.B
+    status = np.full(B, NEAR, dtype=np.int64)
+    nfev = np.ones(B, dtype=np.int64)  # the evaluation that classified the start
+    nit = np.zeros(B, dtype=np.int64)
+    rows = np.flatnonzero(far_pixels(low, Y, W, use_w, theta, vp.linear)) if far_only else np.arange(B)
+    if rows.size:
+        sub = dict(low, active=np.ascontiguousarray(low["active"][rows]), fixed=np.ascontiguousarray(low["fixed"][rows]))
+        th = np.ascontiguousarray(theta[rows])
+        st, nf, ni, _ = fit_pixels(sub, np.ascontiguousarray(Y[rows]), np.ascontiguousarray(W[rows]) if use_w else W,
+                                   use_w, th, vp.linear, vp.nonlinear, ftol, xtol, limit)
+        theta[rows], status[rows], nit[rows] = th, st, ni
+        nfev[rows] = nf + (1 if far_only else 0)
     searched = status != NEAR
     reset = ~searched | (status <= -2) | ~np.isfinite(theta).all(axis=1)
     theta[reset] = start[reset]  # bit for bit: LM from the pixel's own start
