@@ -30,6 +30,9 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# numba's OpenMP workers (swiftfit's compiled varpro runs pixels in parallel) sleep
+# between kernels instead of spinning: on a shared machine spinning costs CPU others need
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
