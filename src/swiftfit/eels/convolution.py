@@ -20,6 +20,10 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..errors import InvalidInputError
+
+# batched FFTs of a chunk run on every core (pocketfft's threads; a pixel's transform
+# does not depend on them)
+_WORKERS = -1
 from ..problem.problem import Problem
 
 __all__ = ["LowLossOperator", "ConvolvedProblem"]
@@ -79,14 +83,14 @@ class LowLossOperator:
         if B > 1 and K == B and (values == values[:1]).all():
             # one row for every pixel (an edge at the same onset): one forward FFT
             spec = sfft.rfft(values[0], self.nfft) * self.kernels
-            full = sfft.irfft(spec, self.nfft, axis=-1)[:, self.L - 1:self.L - 1 + self.N]
+            full = sfft.irfft(spec, self.nfft, axis=-1, workers=_WORKERS)[:, self.L - 1:self.L - 1 + self.N]
             return full[:, self.switches]
-        spec = sfft.rfft(values, self.nfft, axis=-1)
+        spec = sfft.rfft(values, self.nfft, axis=-1, workers=_WORKERS)
         if B == 1:
             spec *= self.kernels
         else:
             spec = (spec.reshape(B, K // B, -1) * self.kernels[:, None, :]).reshape(K, -1)
-        full = sfft.irfft(spec, self.nfft, axis=-1)[:, self.L - 1:self.L - 1 + self.N]
+        full = sfft.irfft(spec, self.nfft, axis=-1, workers=_WORKERS)[:, self.L - 1:self.L - 1 + self.N]
         return full[:, self.switches]
 
 

@@ -89,15 +89,16 @@ def _dot(a, b):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _residual(y, c0, s, X, c, out):
+def _residual(y, c0, s, X, ci, c, out):
     """``out = y − c0·s − Σ_k c_k X_k``; returns ``Σ out²``."""
     N = y.shape[0]
     for n in range(N):
         out[n] = y[n] - c0 * s[n]
-    for k in range(X.shape[0]):
+    for k in range(ci.shape[0]):
         ck = c[k + 1]
+        row = X[ci[k]]
         for n in range(N):
-            out[n] -= ck * X[k, n]
+            out[n] -= ck * row[n]
     return _dot(out, out)
 
 
@@ -149,7 +150,7 @@ def _chol_inverse(A, inv, Lc, Li, gcond):
 
 
 @njit(cache=True, error_model="numpy")
-def _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine, ws):
+def _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine, ws):
     """Best linear values at exponent ``r`` for pixel ``b`` (``X``, ``G0``, ``y``, ``mbw``:
     its constant columns, their Gram matrix, its weighted data and mask × weight):
     fills ``s``, ``res``, ``c``, ``Ginv`` (scaled inverse Gram) and ``d`` (scales);
@@ -157,13 +158,13 @@ def _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, 
     1.. the constant columns. ``ws``: work arrays.
     """
     G, Gs, rhs, rs, xr, Lc, Li, kbits, kf = ws
-    Kc = X.shape[0]
+    Kc = ci.shape[0]
     K = Kc + 1
     _power_column(r, L, lmax, mbw, s, kbits, kf)
     G[0, 0] = _dot(s, s)
     rhs[0] = _dot(s, y)
     for k in range(Kc):
-        v = _dot(X[k], s)
+        v = _dot(X[ci[k]], s)
         G[0, k + 1] = v
         G[k + 1, 0] = v
         rhs[k + 1] = bc[b, k]
@@ -189,12 +190,12 @@ def _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, 
         c[i] = 0.0 if hold[b, i] else acc / d[i]
     # the residual, χ² and the reduction from ``res_old``; an error δ in c changes χ²
     # only by δᵀGδ (c minimises it), so trials need no refinement
-    cost = _residual(y, c[0], s, X, c, res)
+    cost = _residual(y, c[0], s, X, ci, c, res)
     actual = _reduction(res_old, res)
     if refine:  # one step of iterative refinement (the normal equations lose cond·ε in c)
         xr[0] = _dot(s, res)
         for k in range(Kc):
-            xr[k + 1] = _dot(X[k], res)
+            xr[k + 1] = _dot(X[ci[k]], res)
         for i in range(K):
             if hold[b, i]:
                 continue
@@ -203,7 +204,7 @@ def _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, 
                 if not hold[b, j]:
                     acc += Ginv[i, j] * xr[j] / d[j]
             c[i] += acc / d[i]
-        cost = _residual(y, c[0], s, X, c, res)
+        cost = _residual(y, c[0], s, X, ci, c, res)
     for i in range(K):
         if hold[b, i]:
             c[i] = tl[b, i]
@@ -222,15 +223,15 @@ def _jq_column(c0, L, s, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _kaufman(b, X, L, s, res, c, Ginv, d, hold, jq, XJ):
+def _kaufman(b, X, ci, L, s, res, c, Ginv, d, hold, jq, XJ):
     """Gradient ``g`` and Gauss–Newton ``H`` of the projected problem in ``r``."""
-    Kc = X.shape[0]
+    Kc = ci.shape[0]
     K = Kc + 1
     JJ = _jq_column(c[0], L, s, jq)
     g = _dot(jq, res)
     XJ[0] = _dot(s, jq)
     for k in range(Kc):
-        XJ[k + 1] = _dot(X[k], jq)
+        XJ[k + 1] = _dot(X[ci[k]], jq)
     for k in range(K):
         XJ[k] = 0.0 if hold[b, k] else XJ[k] / d[k]
     proj = 0.0
@@ -241,13 +242,13 @@ def _kaufman(b, X, L, s, res, c, Ginv, d, hold, jq, XJ):
 
 
 @njit(cache=True, error_model="numpy")
-def _fit_one(b, X, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, xtol, limit, gcond, arrays, ws,
+def _fit_one(b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, xtol, limit, gcond, arrays, ws,
              out_r, out_c, out_cost, status, nfev, nit):
     """Pixel ``b``'s iteration (:func:`fit_power`); returns its final power-law column and residual."""
     s, st, res, rt, jq, c, ct, Ginv, Gt, d, dt, XJ = arrays
     r = min(max(r0, lo), hi)
     res[:] = 0.0
-    cost, bad, _ = _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, rt, c, Ginv, d, res, False, ws)
+    cost, bad, _ = _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, rt, c, Ginv, d, res, False, ws)
     res, rt = rt, res
     nfev[b] = 1
     code = 0
@@ -257,7 +258,7 @@ def _fit_one(b, X, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, x
     Dq = 0.0
     f_last = False
     while code == 0:
-        g, H = _kaufman(b, X, L, s, res, c, Ginv, d, hold, jq, XJ)
+        g, H = _kaufman(b, X, ci, L, s, res, c, Ginv, d, hold, jq, XJ)
         if not (math.isfinite(g) and math.isfinite(H)):
             code = -2
             break
@@ -272,7 +273,7 @@ def _fit_one(b, X, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, x
             M = H + lam * D2
             step = g / M if M != 0 else 0.0
             rtr = min(max(r + step, lo), hi)
-            cost_t, bad_t, actual = _linear(rtr, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt,
+            cost_t, bad_t, actual = _linear(rtr, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt,
                                             dt, res, False, ws)
             nfev[b] += 1
             nit[b] += 1
@@ -311,7 +312,7 @@ def _fit_one(b, X, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, x
         if code == 0 and nfev[b] >= limit:
             code = -1
     if code > 0:  # the answer's linear values, refined
-        cost_f, bad_f, _ = _linear(r, b, X, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt, dt, res, True,
+        cost_f, bad_f, _ = _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt, dt, res, True,
                                    ws)
         if not bad_f and cost_f <= cost:
             cost = cost_f
@@ -326,12 +327,12 @@ def _fit_one(b, X, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, x
 
 
 @njit(cache=True, error_model="numpy")
-def _final_sums(b, X, G0, y, L, s, res, c, jq, winv, weighted, yw, gram, jtr, model_sq, colsq, tmp):
+def _final_sums(b, X, ci, G0, y, L, s, res, c, jq, winv, weighted, yw, gram, jtr, model_sq, colsq, tmp):
     """At pixel ``b``'s answer: the Gram matrix and ``Jᵀr`` of ``[s, X_1.., −c_A L s]``,
     ``Σ (w·model)²`` and the unweighted column norms² (equal to the Gram diagonal
     without weights). ``tmp``: a work array.
     """
-    Kc = X.shape[0]
+    Kc = ci.shape[0]
     K = Kc + 1
     _jq_column(c[0], L, s, jq)
     gram[b, 0, 0] = _dot(s, s)
@@ -340,11 +341,11 @@ def _final_sums(b, X, G0, y, L, s, res, c, jq, winv, weighted, yw, gram, jtr, mo
     jtr[b, 0] = _dot(s, res)
     jtr[b, K] = _dot(jq, res)
     for k in range(Kc):
-        v = _dot(X[k], s)
+        v = _dot(X[ci[k]], s)
         gram[b, 0, k + 1] = gram[b, k + 1, 0] = v
-        v = _dot(X[k], jq)
+        v = _dot(X[ci[k]], jq)
         gram[b, K, k + 1] = gram[b, k + 1, K] = v
-        jtr[b, k + 1] = _dot(X[k], res)
+        jtr[b, k + 1] = _dot(X[ci[k]], res)
         for j in range(Kc):
             gram[b, k + 1, j + 1] = G0[k, j]
     for n in range(y.shape[0]):
@@ -359,7 +360,7 @@ def _final_sums(b, X, G0, y, L, s, res, c, jq, winv, weighted, yw, gram, jtr, mo
         colsq[b, K] = _dot(tmp, tmp)
         for k in range(Kc):
             for n in range(y.shape[0]):
-                tmp[n] = X[k, n] * winv[n]
+                tmp[n] = X[ci[k], n] * winv[n]
             colsq[b, k + 1] = _dot(tmp, tmp)
     else:
         for k in range(K + 1):
@@ -367,12 +368,13 @@ def _final_sums(b, X, G0, y, L, s, res, c, jq, winv, weighted, yw, gram, jtr, mo
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def fit_power(Xc, Gc, bc, rwc, L, mbw, winv, yw, hold, tl, r0, lo, hi, ynorm, ftol, xtol, limit, gcond, nblocks):
+def fit_power(Xc, ci, Gc, bc, rwc, L, mbw, winv, yw, hold, tl, r0, lo, hi, ynorm, ftol, xtol, limit, gcond, nblocks):
     """Every pixel's ``(r, c, cost, status, nfev, nit)`` and, at its answer, the Gram
     matrix and ``Jᵀr`` of its weighted Jacobian (columns: the power law, the constant
     ones, the exponent), ``Σ (w·model)²`` and the unweighted column norms².
 
-    ``Xc`` (1 or B, Kc, N) the weighted constant columns, ``Gc`` (1 or B, Kc, Kc)
+    ``Xc`` (1 or B, K', N) the weighted columns, of which rows ``ci`` (Kc,) are the
+    constant ones (the others are not read), ``Gc`` (1 or B, Kc, Kc)
     their Gram matrix, ``bc`` (B, Kc) ``Xcᵀ rwc``, ``rwc`` (B, N) the weighted data
     less any offset, ``L`` (N,) the log base, ``mbw`` (1 or B, N) mask × bin scale
     × weight, ``winv`` (1 or B, N) 1 / weight (or empty: no weights), ``yw`` (B, N)
@@ -381,7 +383,7 @@ def fit_power(Xc, Gc, bc, rwc, L, mbw, winv, yw, hold, tl, r0, lo, hi, ynorm, ft
     function that reads it is not cached).
     """
     B, N = rwc.shape
-    Kc = Xc.shape[1]
+    Kc = ci.shape[0]
     K = Kc + 1
     out_r = np.empty(B)
     out_c = np.empty((B, K))
@@ -413,9 +415,9 @@ def fit_power(Xc, Gc, bc, rwc, L, mbw, winv, yw, hold, tl, r0, lo, hi, ynorm, ft
             wb = 0 if mbw.shape[0] == 1 else b
             X = Xc[xb]
             G0 = Gc[0 if Gc.shape[0] == 1 else b]
-            s, res = _fit_one(b, X, G0, bc, rwc[b], L, lmax, mbw[wb], hold, tl, r0[b], lo, hi, ynorm[b], ftol,
+            s, res = _fit_one(b, X, ci, G0, bc, rwc[b], L, lmax, mbw[wb], hold, tl, r0[b], lo, hi, ynorm[b], ftol,
                               xtol, limit, gcond, arrays, ws, out_r, out_c, out_cost, status, nfev, nit)
             wi = winv[0 if winv.shape[0] <= 1 else b] if weighted else tmp
-            _final_sums(b, X, G0, rwc[b], L, s, res, out_c[b], arrays[4], wi, weighted, yw[b], gram, jtr,
+            _final_sums(b, X, ci, G0, rwc[b], L, s, res, out_c[b], arrays[4], wi, weighted, yw[b], gram, jtr,
                         model_sq, colsq, tmp)
     return out_r, out_c, out_cost, status, nfev, nit, gram, jtr, model_sq, colsq

@@ -347,7 +347,7 @@ def _compiled(problem, cols, theta, hold, ynorm, yw, lo, hi, ftol, xtol, limit, 
         return None
     lin, q = vp.linear, vp.nonlinear[0]
     order = [k_pow] + const
-    Xc = np.ascontiguousarray(cols.Xc[:, const, :])
+    Xc = cols.Xc if cols.Xc.flags.c_contiguous else np.ascontiguousarray(cols.Xc)  # (rows ``const`` read)
     Gc = cols.Gc[:1] if cols.shared else cols.Gc
     Gc = np.ascontiguousarray(Gc[:, const][:, :, const])
     bc = np.ascontiguousarray(cols.bc[:, const])
@@ -362,7 +362,7 @@ def _compiled(problem, cols, theta, hold, ynorm, yw, lo, hi, ftol, xtol, limit, 
         with np.errstate(divide="ignore"):
             winv = np.ascontiguousarray(1.0 / w)
     r, c, cost, status, nfev, nit, gram, jtr, model_sq, colsq = fit_power(
-        Xc, Gc, bc, np.ascontiguousarray(cols.rwc), np.ascontiguousarray(L, dtype=float), mbw, winv,
+        Xc, np.asarray(const, dtype=np.int64), Gc, bc, np.ascontiguousarray(cols.rwc), np.ascontiguousarray(L, dtype=float), mbw, winv,
         np.ascontiguousarray(yw, dtype=float), np.ascontiguousarray(hold[:, order]),
         np.ascontiguousarray(theta[:, lin[order]]), np.ascontiguousarray(theta[:, q]), float(lo[q]), float(hi[q]),
         ynorm, float(ftol), float(xtol), int(limit), _GRAM_COND, 4 * get_num_threads())
