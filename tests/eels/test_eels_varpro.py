@@ -158,13 +158,15 @@ def test_bounded_pixels_outside_the_box_go_to_lm():
     assert (m["O_K"].intensity.map["values"] >= 0).all()
 
 
-def test_fine_structure_and_free_onsets_take_the_lm_path():
-    """98 fine-structure coefficients or free onsets: not varpro (said in multifit_output)."""
+def test_fine_structure_takes_varpro_and_free_onsets_the_lm_path():
+    """98 fine-structure coefficients: varpro over the intensities × coefficients
+    (swiftfit.eels.fine_varpro; compared with LM in test_eels_fine_varpro.py); free
+    onsets: not varpro (said in multifit_output)."""
     s, _, _ = _image(2, False)
     m = s.create_model()
     m.enable_fine_structure()
-    m.multifit(max_nfev=5)
-    assert not m.multifit_output.varpro.data.any()
+    m.multifit()
+    assert m.multifit_output.varpro.data.all()
     m2 = s.create_model()
     m2.enable_free_onset_energy()
     m2.multifit(bounded=True, max_nfev=5)

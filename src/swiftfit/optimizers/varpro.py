@@ -493,7 +493,15 @@ def try_varpro(problem: Problem, loss=None, **options) -> Solution | None:
 
     The Levenberg–Marquardt solver calls this for problems that ask for it
     (``problem.prefer_varpro``, set by :class:`~swiftfit.eels.model.EELSModel`).
+    A problem may carry its own separable solver (``problem.separable_solver``,
+    called with the same arguments, None where it does not apply): the EELS
+    fine structure's (:mod:`swiftfit.eels.fine_varpro`).
     """
+    special = getattr(problem, "separable_solver", None)  # a model's own separable form (EELS fine structure)
+    if special is not None:
+        sol = special(problem, loss, **options)
+        if sol is not None:
+            return sol
     vp = plan(problem, loss)
     if vp is None:
         return None
