@@ -122,7 +122,7 @@ def test_multifit_varpro_equals_exspy():
         m = s.create_model(low_loss=low)
         m.multifit()
         assert m.multifit_output.varpro.data.all()
-        xm, _ = bench.fit_exspy(counts, lls, cl, ll, False, 9)
+        xm, _, _ = bench.fit_exspy(counts, lls, cl, ll, False, 9)
         for c, p in _PARAMS:
             ours = m[c].__getattribute__(p).map["values"].ravel()
             ref = np.ravel(xm[c].__getattribute__(p).map["values"])
