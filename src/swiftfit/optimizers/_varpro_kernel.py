@@ -36,6 +36,7 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split in two (fdlibm's constants)
 _LN2_LO = 1.90821492927058770002e-10
 _EXP_MAX = 700.0  # |x| below this: 2^k is a normal double
+_SCHUR_MIN = 8  # more constant columns than this: the Schur-complement solve (O(K²) per step)
 
 
 @njit(cache=True, fastmath={"contract"})  # no re-association: it would undo the split of ln 2
@@ -188,6 +189,16 @@ def _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Gi
         for j in range(K):
             acc += Ginv[i, j] * rs[j]
         c[i] = 0.0 if hold[b, i] else acc / d[i]
+    return _tail(b, X, ci, y, hold, tl, s, res, c, Ginv, d, res_old, refine, xr)
+
+
+@njit(cache=True, error_model="numpy")
+def _tail(b, X, ci, y, hold, tl, s, res, c, Ginv, d, res_old, refine, xr):
+    """The residual, χ² and the reduction from ``res_old`` at the linear values ``c``
+    (with one step of iterative refinement where ``refine``); :func:`_linear`'s end.
+    """
+    Kc = ci.shape[0]
+    K = Kc + 1
     # the residual, χ² and the reduction from ``res_old``; an error δ in c changes χ²
     # only by δᵀGδ (c minimises it), so trials need no refinement
     cost = _residual(y, c[0], s, X, ci, c, res)
@@ -209,6 +220,70 @@ def _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Gi
         if hold[b, i]:
             c[i] = tl[b, i]
     return cost, not math.isfinite(cost), actual
+
+
+@njit(cache=True, error_model="numpy")
+def _prep_schur(G0, G0s, G0inv, d0, Lc, Li, gcond):
+    """The scaled inverse ``G0inv`` of a pixel's constant Gram block and its scales
+    ``d0`` (for :func:`_linear_schur`); False when it is too ill-conditioned.
+    """
+    Kc = G0.shape[0]
+    for k in range(Kc):
+        d0[k] = math.sqrt(G0[k, k]) if G0[k, k] > 0 and math.isfinite(G0[k, k]) else 1.0
+    for i in range(Kc):
+        for j in range(Kc):
+            G0s[i, j] = G0[i, j] / (d0[i] * d0[j])
+            if not math.isfinite(G0s[i, j]):
+                return False
+    return _chol_inverse(G0s, G0inv, Lc, Li, gcond)
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_schur(r, b, X, ci, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine, ws,
+                  G0inv, d0):
+    """:func:`_linear` for many constant columns (fine structure: ~100) and no held
+    column: the constant block's inverse ``G0inv`` (scaled by ``d0``) is computed
+    once per pixel, and the power-law column enters by its Schur complement
+    ``1 − xᵀ G0⁻¹ x`` (scaled), O(K²) per exponent instead of a Cholesky, O(K³).
+    """
+    G, Gs, rhs, rs, xr, Lc, Li, kbits, kf = ws
+    Kc = ci.shape[0]
+    K = Kc + 1
+    _power_column(r, L, lmax, mbw, s, kbits, kf)
+    ss = _dot(s, s)
+    if not (ss > 0 and math.isfinite(ss)):
+        return np.inf, True, -np.inf
+    ds = math.sqrt(ss)
+    d[0] = ds
+    rs[0] = _dot(s, y) / ds
+    x = rhs  # the scaled cross terms x_k = X_kᵀ s / (ds d0_k)
+    for k in range(Kc):
+        x[k] = _dot(X[ci[k]], s) / (ds * d0[k])
+        if not math.isfinite(x[k]):
+            return np.inf, True, -np.inf
+        d[k + 1] = d0[k]
+        rs[k + 1] = bc[b, k] / d0[k]
+    v = xr  # G0⁻¹ x
+    sch = 1.0
+    for i in range(Kc):
+        acc = 0.0
+        for j in range(Kc):
+            acc += G0inv[i, j] * x[j]
+        v[i] = acc
+        sch -= x[i] * acc
+    if not sch > 1.0 / gcond:
+        return np.inf, True, -np.inf
+    Ginv[0, 0] = 1.0 / sch
+    for i in range(Kc):
+        Ginv[0, i + 1] = Ginv[i + 1, 0] = -v[i] / sch
+        for j in range(Kc):
+            Ginv[i + 1, j + 1] = G0inv[i, j] + v[i] * v[j] / sch
+    for i in range(K):
+        acc = 0.0
+        for j in range(K):
+            acc += Ginv[i, j] * rs[j]
+        c[i] = acc / d[i]
+    return _tail(b, X, ci, y, hold, tl, s, res, c, Ginv, d, res_old, refine, xr)
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -242,17 +317,32 @@ def _kaufman(b, X, ci, L, s, res, c, Ginv, d, hold, jq, XJ):
 
 
 @njit(cache=True, error_model="numpy")
+def _lin(schur, sch, r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine,
+         ws):
+    """:func:`_linear_schur` where ``schur`` (its ``G0inv``, ``d0`` in ``sch``), else :func:`_linear`."""
+    if schur:
+        return _linear_schur(r, b, X, ci, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine,
+                             ws, sch[1], sch[2])
+    return _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, res, c, Ginv, d, res_old, refine, ws)
+
+
+@njit(cache=True, error_model="numpy")
 def _fit_one(b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, ftol, xtol, limit, gcond, arrays, ws,
-             out_r, out_c, out_cost, status, nfev, nit):
+             sch, out_r, out_c, out_cost, status, nfev, nit):
     """Pixel ``b``'s iteration (:func:`fit_power`); returns its final power-law column and residual."""
     s, st, res, rt, jq, c, ct, Ginv, Gt, d, dt, XJ = arrays
     r = min(max(r0, lo), hi)
     res[:] = 0.0
-    cost, bad, _ = _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, rt, c, Ginv, d, res, False, ws)
+    # many constant columns (fine structure) and none held: their block inverted once
+    schur = ci.shape[0] > _SCHUR_MIN
+    for k in range(ci.shape[0] + 1):
+        schur = schur and not hold[b, k]
+    pre_bad = schur and not _prep_schur(G0, sch[0], sch[1], sch[2], ws[5], ws[6], gcond)
+    cost, bad, _ = _lin(schur, sch, r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, s, rt, c, Ginv, d, res, False, ws)
     res, rt = rt, res
     nfev[b] = 1
     code = 0
-    if bad:
+    if bad or pre_bad:
         code = -3
     lam = 0.0
     Dq = 0.0
@@ -273,7 +363,7 @@ def _fit_one(b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, fto
             M = H + lam * D2
             step = g / M if M != 0 else 0.0
             rtr = min(max(r + step, lo), hi)
-            cost_t, bad_t, actual = _linear(rtr, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt,
+            cost_t, bad_t, actual = _lin(schur, sch, rtr, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt,
                                             dt, res, False, ws)
             nfev[b] += 1
             nit[b] += 1
@@ -312,7 +402,7 @@ def _fit_one(b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, r0, lo, hi, ynorm, fto
         if code == 0 and nfev[b] >= limit:
             code = -1
     if code > 0:  # the answer's linear values, refined
-        cost_f, bad_f, _ = _linear(r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt, dt, res, True,
+        cost_f, bad_f, _ = _lin(schur, sch, r, b, X, ci, G0, bc, y, L, lmax, mbw, hold, tl, gcond, st, rt, ct, Gt, dt, res, True,
                                    ws)
         if not bad_f and cost_f <= cost:
             cost = cost_f
@@ -410,13 +500,14 @@ def fit_power(Xc, ci, Gc, bc, rwc, L, mbw, winv, yw, hold, tl, r0, lo, hi, ynorm
         ws = (np.zeros((K, K)), np.empty((K, K)), np.empty(K), np.empty(K), np.empty(K), np.zeros((K, K)),
               np.zeros((K, K)), kbits, kbits.view(np.float64))
         tmp = np.empty(N)
+        sch = (np.empty((Kc, Kc)), np.empty((Kc, Kc)), np.empty(Kc))
         for b in range(blk * B // nblocks, (blk + 1) * B // nblocks):
             xb = 0 if Xc.shape[0] == 1 else b
             wb = 0 if mbw.shape[0] == 1 else b
             X = Xc[xb]
             G0 = Gc[0 if Gc.shape[0] == 1 else b]
             s, res = _fit_one(b, X, ci, G0, bc, rwc[b], L, lmax, mbw[wb], hold, tl, r0[b], lo, hi, ynorm[b], ftol,
-                              xtol, limit, gcond, arrays, ws, out_r, out_c, out_cost, status, nfev, nit)
+                              xtol, limit, gcond, arrays, ws, sch, out_r, out_c, out_cost, status, nfev, nit)
             wi = winv[0 if winv.shape[0] <= 1 else b] if weighted else tmp
             _final_sums(b, X, ci, G0, rwc[b], L, s, res, out_c[b], arrays[4], wi, weighted, yw[b], gram, jtr,
                         model_sq, colsq, tmp)
