@@ -90,13 +90,22 @@ def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
             f"the estimation range (x1={x1!r}, x2={x2!r}, intervals={intervals!r}) holds fewer than 2 "
             "points of the signal axis"
         )
-    Y = data.reshape(-1, data.shape[-1])[:, mask]
+    idx = np.flatnonzero(mask)
     X = X_full[mask]
+    # one copy of the window (a slice where it is contiguous and sorted: a spectrum image's
+    # window is hundreds of MB, each extra copy a measurable part of a model's creation)
+    ordered = idx[-1] - idx[0] + 1 == idx.size and bool(np.all(np.diff(X) >= 0))
+    Y = data.reshape(-1, data.shape[-1])
+    Y = Y[:, idx[0]:idx[-1] + 1] if ordered else Y[:, mask]
     if getattr(axis, "is_binned", False):
         if getattr(axis, "is_uniform", True):
             Y = Y / float(axis.scale)
         else:
             Y = Y / np.gradient(X_full)[mask]
+    elif ordered:
+        Y = Y.copy()
+    if ordered:
+        return X, Y, nav_shape
     order = np.argsort(X, kind="stable")
     return X[order], Y[:, order], nav_shape
 
@@ -377,7 +386,11 @@ class PowerLaw(Component):
         X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
         origin = self.origin.value
         keep = (X > origin) & (X > self.left_cutoff.value)
-        X, Y = X[keep], Y[:, keep]
+        first = int(np.argmax(keep))
+        if keep[first:].all():  # (sorted X: a slice, no copy)
+            X, Y = X[first:], Y[:, first:]
+        else:
+            X, Y = X[keep], Y[:, keep]
         if X.size < 3:
             return False
         U = X - origin

@@ -20,6 +20,10 @@ import numpy as np
 from scipy import fft as sfft
 
 from ..errors import InvalidInputError
+
+# batched FFTs of a chunk run on every core (pocketfft's threads; a pixel's transform
+# does not depend on them)
+_WORKERS = -1
 from ..problem.problem import Problem
 
 __all__ = ["LowLossOperator", "ConvolvedProblem"]
@@ -72,21 +76,22 @@ class LowLossOperator:
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         """``(K, N + L - 1)`` on the extended axis → ``(K, n_range)``; K a multiple of
-        the number of pixels (rows ``b * K/B + j`` belong to pixel ``b``).
+        the number of pixels (rows ``b * K/B + j`` belong to pixel ``b``), or 1: one
+        row shared by every pixel (→ ``(B, n_range)``).
         """
         K, M = values.shape
         B = self.kernels.shape[0]
-        if B > 1 and K == B and (values == values[:1]).all():
+        if B > 1 and (K == 1 or (K == B and (values == values[:1]).all())):
             # one row for every pixel (an edge at the same onset): one forward FFT
             spec = sfft.rfft(values[0], self.nfft) * self.kernels
-            full = sfft.irfft(spec, self.nfft, axis=-1)[:, self.L - 1:self.L - 1 + self.N]
-            return full[:, self.switches]
-        spec = sfft.rfft(values, self.nfft, axis=-1)
+            full = sfft.irfft(spec, self.nfft, axis=-1, workers=_WORKERS)[:, self.L - 1:self.L - 1 + self.N]
+            return full if self.switches.all() else full[:, self.switches]
+        spec = sfft.rfft(values, self.nfft, axis=-1, workers=_WORKERS)
         if B == 1:
             spec *= self.kernels
         else:
             spec = (spec.reshape(B, K // B, -1) * self.kernels[:, None, :]).reshape(K, -1)
-        full = sfft.irfft(spec, self.nfft, axis=-1)[:, self.L - 1:self.L - 1 + self.N]
+        full = sfft.irfft(spec, self.nfft, axis=-1, workers=_WORKERS)[:, self.L - 1:self.L - 1 + self.N]
         return full[:, self.switches]
 
 
@@ -112,27 +117,43 @@ class ConvolvedProblem(Problem):
         new.transform = new.operator
         return new
 
-    def _parts(self, theta):
+    def _parts(self, theta, shared=False):
+        """``(c, f)`` per active component, ``f`` (B, M) on its axis; with ``shared`` a
+        convolved component active everywhere with the same values at every pixel
+        (an edge's column at a fixed onset) gives one row (1, M): the operator
+        convolves it with every pixel's kernel without B copies of it.
+        """
         values = self.parameter_values(theta)
         B = theta.shape[0]
         for c, comp in enumerate(self.components):
             if not self.active[:, c].any():
                 continue
             coords = self.ext_coords if self.convolved[c] else self.coords
-            f = comp._function_nd(coords, self._component_values(values, c))
+            vals = self._component_values(values, c)
+            if shared and B > 1 and self.convolved[c] and self.active[:, c].all() and \
+                    all((v == v[:1]).all() for v in vals):
+                f = comp._function_nd(coords, [v[:1] for v in vals])
+                yield c, np.broadcast_to(f, (1, coords[0].size))
+                continue
+            f = comp._function_nd(coords, vals)
             yield c, np.broadcast_to(f, (B, coords[0].size)) * self.active[:, c, None]
 
     def _finish(self, direct, convolved):
-        out = direct
-        if convolved is not None:
-            out = out + self.operator(convolved)
-        return out * self.binscale
+        if convolved is None:
+            return direct * self.binscale
+        out = self.operator(convolved)  # a fresh array (the inverse FFT's)
+        if out.shape[0] != direct.shape[0]:  # one shared row and one kernel for all pixels
+            out = out + direct
+        else:
+            out += direct
+        out *= self.binscale
+        return out
 
     def _evaluate(self, theta):
         B = theta.shape[0]
         direct = np.zeros((B, self.N))
         conv = None
-        for c, f in self._parts(theta):
+        for c, f in self._parts(theta, shared=True):
             if self.convolved[c]:
                 conv = f.copy() if conv is None else conv + f
             else:

@@ -103,6 +103,7 @@ class EELSCLEdge(Component):
         self._fine_structure_active = False
         self.convolved = True
         self._cache: OrderedDict = OrderedDict()
+        self._values: OrderedDict = OrderedDict()  # (cross-section or basis key, x) -> values
         self._update_effective_angle()
 
     # ------------------------------------------------------- microscope
@@ -132,6 +133,7 @@ class EELSCLEdge(Component):
         if self.model is not None:  # the microscope is the same at every pixel
             self.effective_angle.assign_current_value_to_all()
         self._cache.clear()
+        self._values.clear()
 
     def _on_model_attach(self, model) -> None:
         tem = model.signal.metadata
@@ -192,12 +194,34 @@ class EELSCLEdge(Component):
 
     def _basis(self, x: np.ndarray, onset: float) -> tuple[np.ndarray, np.ndarray]:
         """Mask of the fine-structure region and the B-spline basis there ``(n_in, n)``."""
+        key = ("basis", float(onset), self.fine_structure_width, self.fine_structure_smoothing, self.energy_scale)
+        return self._remember(key, x, lambda: self._basis_values(x, onset))
+
+    def _basis_values(self, x, onset):
         region = (x >= onset) & (x < onset + self.fine_structure_width)
         knots = self._knots(onset)
         xs = x[region]
         basis = BSpline.design_matrix(np.clip(xs, knots[0], knots[-1]), knots, 3).toarray() if xs.size else \
             np.zeros((0, len(knots) - 4))
         return region, basis
+
+    def _remember(self, key, x, compute):
+        """``compute()`` for ``key`` at the energies ``x``, kept (read-only) for the next
+        call with the same key and energies: every chunk of a multifit evaluates the
+        same fixed-onset edge on the same axis several times.
+        """
+        full = (key, x.shape, x.tobytes())
+        out = self._values.get(full)
+        if out is None:
+            out = compute()
+            for a in out if isinstance(out, tuple) else (out,):
+                a.setflags(write=False)
+            self._values[full] = out
+            if len(self._values) > 64:
+                self._values.popitem(last=False)
+        else:
+            self._values.move_to_end(full)
+        return out
 
     # ------------------------------------------------------- evaluation
     def _sigma(self, x: np.ndarray, onset: float, angle: float) -> np.ndarray:
@@ -210,7 +234,7 @@ class EELSCLEdge(Component):
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return xs(x)
+        return self._remember(key, x, lambda: np.asarray(xs(x), dtype=float))
 
     def _shape_nd(self, x, onset, angle, coeffs) -> np.ndarray:
         """``(B, N)`` cross-section (with the fine structure) per pixel, before the intensity."""

@@ -133,6 +133,20 @@ class EELSModel(Model1D):
                                rows, self._channel_switches, scale=self.axis.scale,
                                ll_scale=ll.axes_manager.signal_axes[0].scale)
 
+    def _default_chunk_size(self) -> int:
+        """Pixels per batched solve: where variable projection runs (no free onset, no
+        fine structure) no (pixels × points × parameters) Jacobian is formed, only a few
+        arrays of (pixels × points): chunks near 192 MB of those, so that the fixed cost
+        of a chunk (the edge columns, the checks of the separable form) is paid a few
+        times per image rather than tens. Results do not depend on it.
+        """
+        if not self.prefer_varpro or any(e.onset_energy.free for e in self.edges if e.active):
+            return super()._default_chunk_size()
+        n = max(int(self._channel_switches.sum()), 1)
+        # with fine structure: the pixel's columns (one per coefficient) when convolved
+        n_cols = 6 + sum(len(e.fine_structure_coeff) for e in self.edges if e.active and e.fine_structure_active)
+        return int(np.clip(192e6 // (8 * n * n_cols), 16, 4096))
+
     def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True):
         base = super()._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=check)
         # linear in A and the intensities: "lm" runs variable projection when it
@@ -141,6 +155,11 @@ class EELSModel(Model1D):
         # difference of a discontinuous model, left to plain LM as before)
         base.prefer_varpro = bool(self.prefer_varpro) and not any(
             e.onset_energy.free for e in self.edges if e.active)
+        if base.prefer_varpro and any(e.fine_structure_active for e in self.edges if e.active):
+            # linear in the intensities × coefficients: variable projection there too
+            from .fine_varpro import solve
+
+            base.separable_solver = solve
         if self.low_loss is None:
             return base
         convolved = [bool(getattr(c, "convolved", True)) for c in base.components]

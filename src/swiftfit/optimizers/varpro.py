@@ -159,7 +159,7 @@ def _kaufman(cols, theta, S, res, gram, hold, relq):
 
 def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 1e-12, xtol: float = 1e-10,
            max_nfev: int | None = None, vp: VarproPlan | None = None, fallback: bool = True,
-           kernel: str = "auto", **unused) -> Solution:
+           kernel: str = "auto", _affine_checked: bool = False, **unused) -> Solution:
     """Fit every pixel of ``problem`` by variable projection (see the module docstring).
 
     Parameters
@@ -221,7 +221,7 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
     hi = problem.upper if bounded else np.full(P, np.inf)
     theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
     limit = 100 * (Q + 1) if max_nfev is None else int(max_nfev)
-    if not _affine(problem, vp, theta):
+    if not _affine_checked and not _affine(problem, vp, theta):
         raise OptimizerError("varpro: the model is not affine in its linear parameters; use 'lm'")
     rel = relevance(problem, theta)
     hold = ~rel[:, lin]
@@ -234,10 +234,10 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
     nfev = np.ones(B, dtype=int)
     nit = np.zeros(B, dtype=int)
 
-    fast = _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kernel)
+    fast = _compiled(problem, cols, theta, hold, ynorm, yw, lo, hi, ftol, xtol, limit, kernel)
     if fast is not None:
-        theta, status, nfev, nit, cost, res, full = fast
-        return _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, None, yw, cols, rel, hold,
+        theta, status, nfev, nit, cost, full = fast
+        return _finish(problem, loss, vp, theta, status, nfev, nit, cost, None, None, yw, cols, rel, hold,
                        bounded, lo, hi, limit, fallback, ftol, xtol, full)
     c, res, S, (Ginv, dsc), bad, _ = cols.solve(theta, hold)
     theta[:, lin] = c
@@ -327,10 +327,10 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
                    bounded, lo, hi, limit, fallback, ftol, xtol)
 
 
-def _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kernel):
+def _compiled(problem, cols, theta, hold, ynorm, yw, lo, hi, ftol, xtol, limit, kernel):
     """The compiled kernel (:mod:`._varpro_kernel`) for one power law over constant
     columns, where it applies and numba is installed: ``(theta, status, nfev, nit,
-    cost, res)``, else None.
+    cost, full)`` (``full``: the sums at the answer, for :func:`_finish`), else None.
     """
     vp = cols.vp
     if kernel == "numpy" or cols.power is None or len(cols.power) != 1 or vp.nonlinear.size != 1:
@@ -340,29 +340,38 @@ def _compiled(problem, cols, theta, hold, ynorm, lo, hi, ftol, xtol, limit, kern
     if k_pow in const or len(const) + 1 != vp.linear.size:
         return None
     try:
+        from numba import get_num_threads
+
         from ._varpro_kernel import fit_power
     except ImportError:
         return None
     lin, q = vp.linear, vp.nonlinear[0]
     order = [k_pow] + const
-    Xc = np.ascontiguousarray(cols.Xc[:, const, :])
+    Xc = cols.Xc if cols.Xc.flags.c_contiguous else np.ascontiguousarray(cols.Xc)  # (rows ``const`` read)
     Gc = cols.Gc[:1] if cols.shared else cols.Gc
     Gc = np.ascontiguousarray(Gc[:, const][:, :, const])
     bc = np.ascontiguousarray(cols.bc[:, const])
     _, _, L, mask = cols.power[0]
-    mb = np.ascontiguousarray(np.broadcast_to(mask * cols.binscale, L.shape), dtype=float)
-    w = np.ones((1, L.size)) if problem.weights is None else np.ascontiguousarray(problem.weights, dtype=float)
-    r, c, cost, status, nfev, nit, res, S, gram, jtr = fit_power(
-        Xc, Gc, bc, np.ascontiguousarray(cols.rwc), np.ascontiguousarray(L, dtype=float), mb, w,
-        np.ascontiguousarray(hold[:, order]), np.ascontiguousarray(theta[:, lin[order]]),
-        np.ascontiguousarray(theta[:, q]), float(lo[q]), float(hi[q]), ynorm, float(ftol), float(xtol), int(limit),
-        _GRAM_COND)
+    mb = (mask * cols.binscale).astype(float)[None, :]
+    w = problem.weights
+    if w is None:
+        mbw, winv = mb, np.zeros((0, L.size))
+    else:
+        w = np.asarray(w, dtype=float)
+        mbw = np.ascontiguousarray(mb * w)
+        with np.errstate(divide="ignore"):
+            winv = np.ascontiguousarray(1.0 / w)
+    r, c, cost, status, nfev, nit, gram, jtr, model_sq, colsq = fit_power(
+        Xc, np.asarray(const, dtype=np.int64), Gc, bc, np.ascontiguousarray(cols.rwc), np.ascontiguousarray(L, dtype=float), mbw, winv,
+        np.ascontiguousarray(yw, dtype=float), np.ascontiguousarray(hold[:, order]),
+        np.ascontiguousarray(theta[:, lin[order]]), np.ascontiguousarray(theta[:, q]), float(lo[q]), float(hi[q]),
+        ynorm, float(ftol), float(xtol), int(limit), _GRAM_COND, 4 * get_num_threads())
     theta = theta.copy()
     theta[:, q] = r
     theta[:, lin[order]] = c
     cols_full = np.r_[lin[order], q]  # the kernel's Gram order, as theta's columns
-    full = {"S": S[:, None, :], "order": cols_full, "gram": gram, "jtr": jtr}
-    return theta, status.astype(int), nfev.astype(int), nit.astype(int), cost, res, full
+    full = {"order": cols_full, "gram": gram, "jtr": jtr, "model_sq": model_sq, "colsq": colsq}
+    return theta, status.astype(int), nfev.astype(int), nit.astype(int), cost, full
 
 
 def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols, rel, hold, bounded,
@@ -370,9 +379,7 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     """Covariance, the model and Jacobian for the verification, and the LM path for the rest."""
     B, P, N = problem.B, problem.P, problem.N
     lin, nl = vp.linear, vp.nonlinear
-    if full is not None:  # the compiled kernel refined its answer and summed its Gram matrix
-        S = full["S"]
-    else:
+    if full is None:
         # one step of iterative refinement of the linear values (the normal equations
         # lose cond(X)·ε; the residual, computed explicitly, brings it back)
         with np.errstate(all="ignore"):
@@ -387,25 +394,35 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     done = status > 0
     if bounded:  # a linear value outside its box is no solution of the bounded problem
         done &= ~((theta < problem.lower) | (theta > problem.upper)).any(axis=1)
-    # the full weighted Jacobian at the answer, [Xc + S | W ∂m/∂q] in theta's column order
-    Jt = np.zeros((B, P, N))
-    Jt[:, lin] = cols.Xc
-    for t, k in enumerate(cols.kv):
-        Jt[:, lin[k]] += S[:, t]
-    if nl.size:
-        Jt[:, nl] = cols.nonlinear_jacobian(theta, S)
-    if not rel.all():
-        Jt = np.where(rel[:, :, None], Jt, 0.0)
-    Jw = Jt.transpose(0, 2, 1)
-    if full is not None and rel.all():
+    if full is not None:
+        # the compiled kernel refined its answer and summed, at it, the Gram matrix, Jᵀr,
+        # Σ (w·model)² and the column norms of the full weighted Jacobian (no (B, P, N) array)
         order = full["order"]
         gram = np.empty((B, P, P))
         gram[:, order[:, None], order[None, :]] = full["gram"]
         jtr = np.empty((B, P))
         jtr[:, order] = full["jtr"]
+        colsq = np.empty((B, P))
+        colsq[:, order] = full["colsq"]
+        if not rel.all():  # the columns that do not reach the model are zero there
+            gram = np.where(rel[:, :, None] & rel[:, None, :], gram, 0.0)
+            jtr, colsq = np.where(rel, jtr, 0.0), np.where(rel, colsq, 0.0)
+        known = {"colsq": colsq, "model_sq": full["model_sq"], "cost": cost.copy()}
     else:
+        # the full weighted Jacobian at the answer, [Xc + S | W ∂m/∂q] in theta's column order
+        Jt = np.zeros((B, P, N))
+        Jt[:, lin] = cols.Xc
+        for t, k in enumerate(cols.kv):
+            Jt[:, lin[k]] += S[:, t]
+        if nl.size:
+            Jt[:, nl] = cols.nonlinear_jacobian(theta, S)
+        if not rel.all():
+            Jt = np.where(rel[:, :, None], Jt, 0.0)
+        Jw = Jt.transpose(0, 2, 1)
         gram = Jt @ Jw
         jtr = (Jt @ res[:, :, None])[..., 0]
+        known = {"Jw": Jw, "model_w": yw - res, "res": res}
+    known.update({"theta": theta.copy(), "done": done.copy(), "gram": gram, "jtr": jtr})
     cov = np.full((B, P, P), np.nan)
     d = np.sqrt(np.einsum("bpp->bp", gram))
     d = np.where(rel & (d > 0), d, 1.0)
@@ -417,8 +434,6 @@ def _finish(problem, loss, vp, theta, status, nfev, nit, cost, res, S, yw, cols,
     keep = rel[:, :, None] & rel[:, None, :]
     cov[fine] = np.where(keep[fine], inv[fine], np.nan)
     status[done & ~fine & rel.any(axis=1)] = Status.SINGULAR
-    known = {"theta": theta.copy(), "done": done.copy(), "Jw": Jw, "model_w": yw - res, "res": res,
-             "gram": gram, "jtr": jtr}
     info = {"path": "varpro", "varpro": done.copy(), "chisq": cost.copy()}
     rest = np.flatnonzero(~done)
     if rest.size and fallback:
@@ -456,12 +471,19 @@ def _checks(problem, loss, known) -> dict | None:
     w = problem.weights
     if not known["done"].all() or (w is not None and not (np.asarray(w) > 0).all()):
         return None
-    J = known["Jw"] if w is None else known["Jw"] / w[:, :, None]
-    res, model_w = known["res"], known["model_w"]
     with np.errstate(all="ignore"):
-        derivatives = (np.einsum("bn,bn->b", res, res), -2 * known["jtr"], 2 * known["gram"])
+        if "Jw" in known:
+            J = known["Jw"] if w is None else known["Jw"] / w[:, :, None]
+            res, model_w = known["res"], known["model_w"]
+            cost = np.einsum("bn,bn->b", res, res)
+            model_sq = np.einsum("bn,bn->b", model_w, model_w)
+        else:
+            # newton_gaps reads J only through its column norms (and their
+            # finiteness): one row holding them stands for the (B, N, P) Jacobian
+            J = np.sqrt(known["colsq"])[:, None, :]
+            cost, model_sq = known["cost"], known["model_sq"]
+        derivatives = (cost, -2 * known["jtr"], 2 * known["gram"])
         gap = newton_gaps(problem, loss, known["theta"], J, derivatives=derivatives)
-        model_sq = np.einsum("bn,bn->b", model_w, model_w)
     return {"gram": known["gram"], "model_sq": model_sq, "gap": gap,
             "relevant": np.ones(known["theta"].shape, dtype=bool)}
 
@@ -471,7 +493,15 @@ def try_varpro(problem: Problem, loss=None, **options) -> Solution | None:
 
     The Levenberg–Marquardt solver calls this for problems that ask for it
     (``problem.prefer_varpro``, set by :class:`~swiftfit.eels.model.EELSModel`).
+    A problem may carry its own separable solver (``problem.separable_solver``,
+    called with the same arguments, None where it does not apply): the EELS
+    fine structure's (:mod:`swiftfit.eels.fine_varpro`).
     """
+    special = getattr(problem, "separable_solver", None)  # a model's own separable form (EELS fine structure)
+    if special is not None:
+        sol = special(problem, loss, **options)
+        if sol is not None:
+            return sol
     vp = plan(problem, loss)
     if vp is None:
         return None
@@ -479,7 +509,7 @@ def try_varpro(problem: Problem, loss=None, **options) -> Solution | None:
         if options.get("bounded") else np.asarray(problem.p0, dtype=float)
     if not _affine(problem, vp, theta):
         return None
-    return varpro(problem, loss, vp=vp, **options)
+    return varpro(problem, loss, vp=vp, _affine_checked=True, **options)
 
 
 def _solve(problem: Problem, loss=None, *, bounded: bool = False, **options) -> Solution:
