@@ -78,7 +78,7 @@ class FitResults:
     >>> _ = m.fit()
     >>> r = m.fit_results
     >>> bool(r.success), int(r.dof), round(float(r.red_chisq), 3)
-    (True, 96, 0.957)
+    (True, 96, 1.103)
     >>> round(float(r.values["Gaussian.centre"]), 3) == round(m[0].centre.value, 3)
     True
     >>> r.message(int(r.status))

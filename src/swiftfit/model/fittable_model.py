@@ -43,7 +43,7 @@ class FittableMixin:
         Examples
         --------
         >>> [p.name for p in m.parameters()]
-        ['A', 'centre', 'sigma', 'offset']
+        ['A', 'sigma', 'centre', 'offset']
         """
         return [p for c in self._components for p in c.parameters]
 
@@ -60,7 +60,7 @@ class FittableMixin:
         --------
         >>> m[1].offset.free = False
         >>> [p.name for p in m.free_parameters()]
-        ['A', 'centre', 'sigma']
+        ['A', 'sigma', 'centre']
         """
         pixels = self.current_pixels() if pixels is None else list(pixels)
         idx = self._nav_index(pixels)
@@ -119,7 +119,7 @@ class FittableMixin:
         >>> problem = m.compile(request=req)
         >>> stats = m.write_back(problem, req.optimizer.solve(problem, req.loss), loss=req.loss)
         >>> int(stats["dof"][0]), round(m[0].centre.value, 2)
-        (96, 50.02)
+        (96, 49.95)
         """
         pixels = self.current_pixels() if pixels is None else list(pixels)
         return self._write_back(problem, solution, pixels, rescale, loss, verify=verify)

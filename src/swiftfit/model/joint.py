@@ -160,7 +160,7 @@ class JointModel:
         Examples
         --------
         >>> jm = JointModel([m]); jm.compile().names[:2]
-        ['m0.Gaussian.A', 'm0.Gaussian.centre']
+        ['m0.Gaussian.A', 'm0.Gaussian.sigma']
         """
         grad, fd_scheme = resolve_compile_options(request, grad, fd_scheme)
         return self._problem(self._pixel_sets(pixels), grad, fd_scheme, check=check)

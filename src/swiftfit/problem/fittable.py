@@ -30,7 +30,7 @@ True
 >>> req = make_request("lm")
 >>> problem = m.compile(request=req)
 >>> problem.names
-['Gaussian.A', 'Gaussian.centre', 'Gaussian.sigma', 'Offset.offset']
+['Gaussian.A', 'Gaussian.sigma', 'Gaussian.centre', 'Offset.offset']
 >>> [p.name for p in m.free_parameters()] == [n.split(".")[1] for n in problem.names]
 True
 >>> solution = req.optimizer.solve(problem, req.loss)
