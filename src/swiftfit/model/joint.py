@@ -99,8 +99,9 @@ class JointModel:
         """
         from .report import model_fit_report
 
-        proxy = _ReportProxy(self)
-        return model_fit_report([proxy] + self.models[1:], self.names, show_correl, min_correl)
+        if self.fit_output is None:
+            raise InvalidInputError("there is no fit to report yet; call fit() first")
+        return model_fit_report(self.models, self.names, show_correl, min_correl, output=self.fit_output)
 
     # ---------------------------------------------------------- setup
     def _setup(self, optimizer, loss_function, grad, bounded, kwargs):
@@ -260,21 +261,3 @@ class JointModel:
             for i in set(range(len(chunk))) - set(good.tolist()):
                 for m in self.models:
                     m.fit_results.mark_failed(chunk[i], Status.BAD_DATA)
-
-
-class _ReportProxy:
-    """The first model, but reporting the joint model's ``fit_output``."""
-
-    def __init__(self, joint):
-        self._joint = joint
-        self._model = joint.models[0]
-
-    @property
-    def _report_output(self):
-        return self._joint.fit_output
-
-    def __iter__(self):
-        return iter(self._model)
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
