@@ -6,10 +6,14 @@ through the interface and must give what their own ``fit`` gives, to 1e-12
 seeded data: the interface is the door's path, so any difference is a bug).
 """
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import swiftfit as hs
+import swiftfit as swiftfit_src
 from swiftfit.errors import InvalidInputError, InvalidTypeError
 from swiftfit.model.fit_results import FitResults
 from swiftfit.model.joint import JointModel
@@ -198,3 +202,32 @@ def test_fit_results_rows_round_trip_and_mark_failed():
         r.set_rows((1,), {"_chisq": 1.0})
     with pytest.raises(AttributeError, match="view of the model's results"):
         r.chisq = np.zeros(3)
+
+
+# -------------------------------------------------- no private reach-ins
+_PRIVATE = re.compile(
+    r"\b(?:m|model|jm|self\.model|self\._model|state\.jm|models\[0\])\."
+    r"_(?:status|chisq|dof|nfev|lnl|nfree|compiled|varpro|goodness_failed|multifit_refitted|multifit_time"
+    r"|problem|write_back|fit_output|remember_fit|solve_pixels|solve_options|mark_failed|check_problem)\b")
+
+
+def test_no_door_outside_the_model_package_reads_a_models_private_fit_state():
+    """Doors and packages fit through the Fittable interface and read m.fit_results;
+    only the model package (and the EELS/EDS models, which extend its compile and
+    write-back hooks) may touch the arrays and hooks behind them.
+    """
+    root = Path(swiftfit_src.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(("model/", "eels/", "eds/")):
+            continue
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if _PRIVATE.search(line):
+                offenders.append(f"{rel}:{n}: {line.strip()}")
+    assert offenders == []
+    # the pattern does find what it is meant to find
+    assert _PRIVATE.search("x = model._chisq[ind] / model._dof[ind]")
+    assert _PRIVATE.search("stats = jm.models[0]._write_back(problem, solution)")
+    assert _PRIVATE.search("self.problem = model._problem([pixel])")
+    assert _PRIVATE.search("m.fit_results.chisq") is None
