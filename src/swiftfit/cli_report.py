@@ -70,9 +70,9 @@ def single_fit_summary(m: Any, elapsed: float | None = None) -> str:
 
 
 def _pixel_statistics(m: Any) -> list[str]:
-    status = np.asarray(m._status, dtype=int).ravel()
-    chisq = np.asarray(m._chisq, dtype=float).ravel()
-    dof = np.asarray(m._dof, dtype=float).ravel()
+    status = np.asarray(m.fit_results.status, dtype=int).ravel()
+    chisq = np.asarray(m.fit_results.chisq, dtype=float).ravel()
+    dof = np.asarray(m.fit_results.dof, dtype=float).ravel()
     fitted = status != 0
     n, nfit = status.size, int(fitted.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -91,7 +91,7 @@ def _pixel_statistics(m: Any) -> list[str]:
 
 def _map_table(m: Any) -> list[str]:
     """Median and 16-84 % range of every parameter map over the fitted pixels."""
-    fitted = np.asarray(m._status, dtype=int) != 0
+    fitted = np.asarray(m.fit_results.status, dtype=int) != 0
     rows = []
     for c in m:
         for p in c.parameters:
@@ -154,9 +154,9 @@ def stored_report(m: Any, name: str) -> str:
             + components]
     n = int(np.prod(m._nav_shape)) if m._nav_shape else 1
     if n == 1:
-        status = int(np.asarray(m._status).ravel()[0])
-        chisq = float(np.asarray(m._chisq).ravel()[0])
-        dof = float(np.asarray(m._dof).ravel()[0])
+        status = int(np.asarray(m.fit_results.status).ravel()[0])
+        chisq = float(np.asarray(m.fit_results.chisq).ravel()[0])
+        dof = float(np.asarray(m.fit_results.dof).ravel()[0])
         red = chisq / dof if dof > 0 else float("nan")
         head.append(f"status {status}: {_status_message(status)}")
         head.append(f"chi-square {chisq:.6g}, degrees of freedom {dof:.0f}, reduced chi-square {red:.6g}")

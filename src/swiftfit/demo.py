@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     m.multifit()
     t_all = time.perf_counter() - t0
     n = int(np.prod(m._nav_shape))
-    ok = np.isin(m._status, [1, 2, 3, 4, 5])
+    ok = np.isin(m.fit_results.status, [1, 2, 3, 4, 5])
     print(f"\nmultifit: {n} pixels in {t_all:.2f} s ({n / t_all:,.0f} fits/s), "
           f"{ok.mean():.1%} converged, median reduced chi-square "
           f"{np.nanmedian(m.red_chisq.data):.3f}")
@@ -130,8 +130,8 @@ def _write_tables(m, out: Path) -> None:
         for p in comp.parameters:
             columns[f"{comp.name}.{p.name}"] = p.map["values"].ravel()
             columns[f"{comp.name}.{p.name}.std"] = p.map["std"].ravel()
-    columns["chisq"] = m._chisq.ravel()
-    columns["status"] = m._status.ravel()
+    columns["chisq"] = m.fit_results.chisq.ravel()
+    columns["status"] = m.fit_results.status.ravel()
     ny, nx = m._nav_shape
     with open(out / "results.csv", "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
+from ..problem.fittable import Fittable
 from ..problem.problem import ParamPlan, Problem
 from ..problem.request import make_request
 from ..problem.solution import Solution
@@ -26,10 +27,6 @@ from ..problem.solution import Solution
 __all__ = ["FitTarget", "LIKELIHOODS"]
 
 LIKELIHOODS = ("gaussian", "poisson")
-
-
-def _is_joint(model) -> bool:
-    return hasattr(model, "models") and hasattr(model, "names") and not hasattr(model, "signal")
 
 
 class FitTarget:
@@ -51,6 +48,9 @@ class FitTarget:
         Their current values.
     lower, upper : ndarray (P,)
         Their bounds (``±inf`` where unset).
+    writable : bool
+        Whether :meth:`write_back` can store into the model (False for a
+        :meth:`restrict`-ed target).
 
     Examples
     --------
@@ -62,21 +62,16 @@ class FitTarget:
     def __init__(self, model, likelihood: str = "gaussian", grad="auto", fd_scheme: str = "2-point"):
         if likelihood not in LIKELIHOODS:
             raise InvalidInputError(f"`likelihood` must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if not isinstance(model, Fittable):
+            raise InvalidTypeError(f"`model` must be a Model1D, Model2D or JointModel (a Fittable), got "
+                                   f"{type(model).__name__}")
         self.model = model
         self.likelihood = likelihood
-        self.joint = _is_joint(model)
-        if self.joint:
-            self.pixel_sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in model.models]
-            self.problem = model._problem(self.pixel_sets, grad, fd_scheme)
-            self._writer = model.models[0]
-            self._parts = list(zip(model.models, self.pixel_sets))
-            self._pixels = None
-        else:
-            pixel = tuple(model.axes_manager._array_indices) if model._nav_shape else ()
-            self.problem = model._problem([pixel], grad=grad, fd_scheme=fd_scheme)
-            self._writer = model
-            self._parts = None
-            self._pixels = [pixel]
+        # several models (the iterative fitter goes model by model; a step is saved as a state)
+        self.joint = hasattr(model, "models") and not hasattr(model, "signal")
+        # the fittable interface: the model (every model, for a joint one) at its current position
+        self.problem = model.compile(grad=grad, fd_scheme=fd_scheme)
+        self.writable = True
         if not np.isfinite(self.problem.data).all():
             raise InvalidInputError("the data at the current position contain NaN or inf inside the signal range")
         # the one request (swiftfit.problem.request) resolves the loss, as at every door
@@ -220,9 +215,10 @@ class FitTarget:
             rescale = False
         solution = Solution(theta=theta, status=np.array([status]), nfev=np.array([nfev or self.nfev]),
                             objective=np.array([self.chi2(x) * self.loss.errordef]), covariance=cov)
-        stats = self._writer._write_back(self.problem, solution, self._pixels, rescale, self.loss, parts=self._parts,
-                                         verify=verify)
-        self._writer._remember_fit(self.loss, False)
+        if not self.writable:
+            raise InvalidInputError("a restricted target (FitTarget.restrict) cannot write back; use the full target")
+        stats = self.model.write_back(self.problem, solution, loss=self.loss, rescale=rescale, verify=verify)
+        self.model.remember_fit(self.loss, False)
         cov_out = stats["covariance"]
         target = self.model
         target.covariance = None if cov_out is None else cov_out[0]
@@ -325,7 +321,7 @@ class FitTarget:
         sub.names = [n for n, k in zip(pb.names, mask) if k]
         out = object.__new__(FitTarget)
         out.model, out.likelihood, out.joint = self.model, self.likelihood, self.joint
-        out.problem, out._writer, out._parts, out._pixels = sub, None, None, None
+        out.problem, out.writable = sub, False
         out.loss, out.names = self.loss, list(sub.names)
         out.x0 = x[mask].copy()
         out.lower, out.upper = self.lower[mask], self.upper[mask]

@@ -152,7 +152,7 @@ class BaseOptimizer:
         self.current_state = np.array(x, dtype=float)
         self.loss_history.append(float(loss))
         self.lambda_history.append(self.current_state.copy())
-        if self.save_steps is not None and self.target._writer is not None:
+        if self.save_steps is not None and self.target.writable:
             self._save_step(self.current_state, len(self.loss_history) - 1)
 
     def _save_step(self, x, step: int) -> None:
@@ -185,7 +185,7 @@ class BaseOptimizer:
         self.status = (Status.OPTIMIZER_SUCCESS if success else
                        Status.MAX_NFEV if message.startswith("fail: max") else Status.OPTIMIZER_FAILURE)
         self.current_state = np.array(x, dtype=float)
-        if self.target._writer is not None:
+        if self.target.writable:
             # the verdict of every door (swiftfit.problem.verify): a fitter's "success" must
             # survive the same check; with constraints the optimum is of the penalised loss
             stats = self.target.write_back(self.current_state, covariance=covariance, status=self.status,

@@ -295,7 +295,7 @@ class LM(BaseOptimizer):
         else:
             self.success, self.message, self.current_state = success, message, x
             self.status = Status.OPTIMIZER_SUCCESS if success else Status.MAX_NFEV
-            if self.target._writer is not None:
+            if self.target.writable:
                 self.target.set_values(x)
             self._say(message)
         return self

@@ -17,7 +17,7 @@ them jointly through :class:`~swiftfit.model.joint.JointModel` and returns a
 Bounds (``bmin``/``bmax``) are always respected, as in Gammapy. Profiles,
 intervals, contours and surfaces (:meth:`Fit.confidence`,
 :meth:`Fit.stat_profile`, ...) work on the joint objective of all datasets
-(:mod:`swiftfit.stats.profile` on a joint view), in the loss's units
+(:mod:`swiftfit.stats.profile` on the joint model), in the loss's units
 (χ² for ls, −ln L for ML-poisson: ``errordef`` 1 and 0.5).
 
 Examples
@@ -39,6 +39,7 @@ import numpy as np
 from .. import losses as _losses
 from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..model.base import BaseModel
+from ..model.fittable_model import fit_summary
 from ..model.joint import JointModel
 from ..optimizers import sherpa as scalar
 from ..problem.request import make_request
@@ -233,8 +234,7 @@ class Fit:
     def _compile(self, datasets) -> _State:
         jm = self._joint(datasets)
         losses = self._losses(jm)
-        sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in jm.models]
-        problem = jm._problem(sets, "auto", "2-point")
+        problem = jm.compile()  # the fittable interface, every model at its current position
         if not np.isfinite(problem.data).all():
             raise InvalidInputError("the data of the datasets contain NaN or inf inside the signal ranges")
         # one loss summed over the stacked data is the joint loss; mixed losses add in −2 ln L units
@@ -310,12 +310,10 @@ class Fit:
         else:
             solution = self._solve(backend, method, opts, state, loss)
         jm, problem = state.jm, state.problem
-        for m, own in zip(jm.models, self._losses(jm)):
-            m._remember_fit(own, state.bounded)
-        parts = [(m, [tuple(m.axes_manager._array_indices) if m._nav_shape else ()]) for m in jm.models]
-        stats = jm.models[0]._write_back(problem, solution, None, None, state.loss, parts=parts)
-        out = jm.models[0]._fit_output(backend if backend != "swiftfit" else method, state.loss.name, "auto",
-                                       state.bounded, problem, solution, stats, time.perf_counter() - start)
+        jm.remember_fit(self._losses(jm), state.bounded)
+        stats = jm.write_back(problem, solution, loss=state.loss)
+        out = fit_summary(backend if backend != "swiftfit" else method, state.loss.name, "auto",
+                          state.bounded, problem, solution, stats, time.perf_counter() - start)
         jm.fit_output = out
         jm.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if len(jm.models) == 1:  # one dataset: its model's own summary, as after m.fit()
@@ -367,7 +365,7 @@ class Fit:
 
     @staticmethod
     def _write_std(state, cov):
-        params = [p for m in state.jm.models for c in m._components for p in c.parameters]
+        params = state.jm.parameters()
         for p, plan in zip(params, state.problem.plans):
             if plan.kind == "free":
                 p.std = float(np.sqrt(abs(cov[plan.column, plan.column])))
@@ -387,11 +385,11 @@ class Fit:
     # ------------------------------------------------------ profiles
     def _profiling(self, datasets) -> _profile._Context:
         """The datasets compiled once for :mod:`swiftfit.stats.profile` (their
-        joint view with the fit's loss and bounds): passed to its functions in
-        place of a model, so a call compiles them once.
+        joint model, a fittable, with the fit's loss and bounds): passed to its
+        functions in place of a model, so a call compiles them once.
         """
         state = self._state_for(datasets)
-        return _profile._Context(_profile.joint_view(state.jm), loss_function=state.loss, bounded=state.bounded)
+        return _profile._Context(state.jm, loss_function=state.loss, bounded=state.bounded)
 
     @staticmethod
     def _resolve(ctx, parameter, what="parameter"):

@@ -18,6 +18,7 @@ from ..stats.mixin import StatsMixin
 from .autosave import PIXEL_ARRAYS
 from .components_table import ModelComponents
 from .fit_mixin import FittingMixin
+from .fittable_model import FittableMixin
 from .hyperspy_compat import HyperSpyCompatMixin
 from .multifit import MultifitMixin
 from .slicing import ModelSlicer
@@ -26,7 +27,7 @@ from .store import StoreMixin
 __all__ = ["BaseModel"]
 
 
-class BaseModel(FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMixin, HyperSpyCompatMixin):
+class BaseModel(FittableMixin, FittingMixin, MultifitMixin, StoreMixin, ModelPlotMixin, StatsMixin, HyperSpyCompatMixin):
     """A sum of components fitted to a signal.
 
     Created by ``signal.create_model()``. Behaves as a list of components.

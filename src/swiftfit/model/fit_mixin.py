@@ -8,7 +8,6 @@ import warnings
 
 import numpy as np
 import sympy
-from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitFailedError, FitWarning, InvalidInputError
@@ -21,10 +20,11 @@ from ..problem.goodness import (
 )
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
-from ..problem.solution import Solution, Status, message
-from ..problem.verify import counts_text, too_few_points
+from ..problem.solution import Solution, Status
+from ..problem.verify import too_few_points
 from ..problem.verify import verify as _verify
 from ..signals.lazy import is_dask_array
+from .fittable_model import fit_summary
 
 _log = logging.getLogger("swiftfit")
 _X = sympy.Symbol("x", real=True)
@@ -215,7 +215,8 @@ class FittingMixin:
         True
         """
         grad, bounded = _none_as_hyperspy(grad, bounded)
-        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
+        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs,
+                                                         fd_scheme=fd_scheme)
         # verify=False: the optimizer's own word (scipy minimizers take it too), unchecked
         verify = self._request.verify
         # a constrained optimum (SLSQP constraints) or ODR's errors-in-variables one is no
@@ -224,7 +225,7 @@ class FittingMixin:
         self._remember_fit(loss, bounded)
         pixel = tuple(self.axes_manager._array_indices) if self._nav_shape else ()
         start = time.perf_counter()
-        problem = self._problem([pixel], grad=grad_mode, fd_scheme=fd_scheme)
+        problem = self.compile([pixel], self._request)  # the fittable interface (swiftfit.problem.fittable)
         if not np.isfinite(problem.data).all():
             raise InvalidInputError(
                 f"the signal data at navigation position {tuple(self.axes_manager.indices)} contain NaN "
@@ -233,10 +234,10 @@ class FittingMixin:
         self._check_problem(spec, loss, problem, bounded)
         problem = poisson_start(problem, loss, bounded)
         solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
-        stats = self._write_back(problem, solution, [pixel], rescale, loss, verify=verify)
+        stats = self.write_back(problem, solution, [pixel], loss=loss, rescale=rescale, verify=verify)
         elapsed = time.perf_counter() - start
-        self.fit_output = self._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed,
-                                           loss_obj=loss)
+        self.fit_output = fit_summary(spec.name, loss.name, grad, bounded, problem, solution, stats, elapsed,
+                                      loss_obj=loss)
         self.covariance = None if stats["covariance"] is None else stats["covariance"][0]
         if not self.fit_output.success:
             warnings.warn(f"fit did not succeed: {self.fit_output.message}", FitWarning, stacklevel=2)
@@ -246,12 +247,12 @@ class FittingMixin:
             print(_info_block(spec.name, loss.name, bounded, grad, self.fit_output))
         return self.fit_output if return_info else None
 
-    def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs):
+    def _fit_setup(self, optimizer, loss_function, grad, bounded, kwargs, fd_scheme="2-point"):
         """Resolve and check optimizer, loss and gradient options, up front, by the
         one request function (:func:`swiftfit.problem.request.make_request`);
         ``kwargs`` keeps only the solver's options. The request is ``self._request``.
         """
-        req = make_request(optimizer, loss_function, grad, bounded, options=kwargs, model=self,
+        req = make_request(optimizer, loss_function, grad, bounded, fd_scheme=fd_scheme, options=kwargs, model=self,
                            parameters=[p for c in self._components for p in c.parameters])
         kwargs.clear()
         kwargs.update(req.options)
@@ -305,47 +306,6 @@ class FittingMixin:
                     value = p._clip(p.value)
                     if value != p.value:
                         p.value = value
-
-    def _fit_output(self, optimizer, loss, grad, bounded, problem, solution: Solution, stats, elapsed,
-                    loss_obj=None):
-        cov = stats["covariance"]
-        status = int(stats["status"][0])
-        text = message(status)
-        if status == Status.TOO_FEW_POINTS:
-            text = f"{text}: {counts_text(problem.P, problem.N)}"
-        scipy_result = solution.info.get("scipy_result")
-        if scipy_result is not None and getattr(scipy_result, "message", None):
-            text = f"{text} ({scipy_result.message})"
-        return OptimizeResult(
-            x=solution.theta[0].copy(),
-            x0=problem.p0[0].copy(),
-            success=status > 0,
-            status=status,
-            message=text,
-            log_likelihood=float(stats["log_likelihood"][0]),
-            aic=float(stats["aic"][0]),
-            aicc=float(stats["aicc"][0]),
-            bic=float(stats["bic"][0]),
-            optimizer_result=scipy_result,
-            minuit=solution.info.get("minuit"),
-            nfev=int(solution.nfev[0]),
-            njev=None if solution.njev is None else int(solution.njev[0]),
-            nit=None if solution.nit is None else int(solution.nit[0]),
-            fun=float(solution.objective[0]),
-            covariance=None if cov is None else cov[0],
-            parameter_names=list(problem.names),
-            rsquared=_rsquared(problem, solution.theta[:1]),
-            prior_stat=(float(loss_obj.prior_stat(problem, solution.theta[:1])[0])
-                        if isinstance(loss_obj, _losses.PriorLoss) else None),
-            chisq=float(stats["chisq"][0]),
-            dof=int(stats["dof"][0]),
-            red_chisq=float(stats["red_chisq"][0]),
-            optimizer=optimizer,
-            loss_function=loss,
-            grad=grad,
-            bounded=bounded,
-            time=elapsed,
-        )
 
     def _write_back(self, problem: Problem, solution: Solution, pixels, rescale=None, loss=None, parts=None,
                     verify: bool = True):
@@ -635,21 +595,6 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     _log.info("ML-poisson: %d pixel(s) start from a least-squares fit (the model was zero where counts "
               "are positive)", int(usable.sum()))
     return out
-
-
-def _rsquared(problem: Problem, theta: np.ndarray) -> float:
-    """R² = 1 − Σ w²(y − f)² / Σ w²(y − ȳ_w)², ȳ_w = Σ w²y / Σ w²: the residual
-    and total sums of squares both weighted by the fit's weights (1/σ) and
-    about the weighted mean, so a weighted fit's R² is its χ² over the χ² of a
-    constant; unweighted it is the usual R². NaN for a constant signal.
-    """
-    with np.errstate(all="ignore"):
-        r = problem.residuals(theta)[0]
-        y = problem.data[0]
-        w2 = np.ones_like(y) if problem.weights is None else problem.weights[0] ** 2
-        mean = np.sum(w2 * y) / np.sum(w2)
-        total = np.sum(w2 * (y - mean) ** 2)
-        return float(1 - np.sum(r * r) / total) if total > 0 else float("nan")
 
 
 def _store(target: np.ndarray, field, idx, values, sel) -> None:

@@ -22,8 +22,10 @@ from ..errors import FitWarning, InvalidInputError, InvalidTypeError, OptimizerE
 from ..optimizers.map_fit import with_priors
 from ..problem.compile import compile_problem
 from ..problem.request import make_request
+from ..problem.solution import Status
 from ..problem.verify import too_few_points
 from .base import BaseModel
+from .fittable_model import fit_summary, resolve_compile_options
 
 __all__ = ["JointModel"]
 
@@ -97,8 +99,9 @@ class JointModel:
         """
         from .report import model_fit_report
 
-        proxy = _ReportProxy(self)
-        return model_fit_report([proxy] + self.models[1:], self.names, show_correl, min_correl)
+        if self.fit_output is None:
+            raise InvalidInputError("there is no fit to report yet; call fit() first")
+        return model_fit_report(self.models, self.names, show_correl, min_correl, output=self.fit_output)
 
     # ---------------------------------------------------------- setup
     def _setup(self, optimizer, loss_function, grad, bounded, kwargs):
@@ -113,8 +116,7 @@ class JointModel:
         kwargs.clear()
         kwargs.update(req.options)
         self._verify = req.verify  # verify=False: the optimizer's own word, unchecked
-        for m, loss in zip(self.models, req.losses):
-            m._remember_fit(loss, req.bounded)  # each model's own loss, for its profiles
+        self.remember_fit(list(req.losses), req.bounded)  # each model's own loss, for its profiles
         return req.optimizer, list(req.losses), req.rescale_covariance
 
     def _loss(self, losses, problem, spec):
@@ -135,6 +137,62 @@ class JointModel:
         return compile_problem(list(zip(self.models, pixel_sets)), grad=grad, fd_scheme=fd_scheme,
                                check=check, prefix=self.names)
 
+    # ------------------------------------------- the fittable interface
+    def parameters(self) -> list:
+        """Every parameter of every model, in the order of a compiled problem's ``plans``."""
+        return [p for m in self.models for p in m.parameters()]
+
+    def _pixel_sets(self, pixels) -> list:
+        """One list of pixels per model: each model's current position, or ``pixels`` for all."""
+        if pixels is None:
+            return [m.current_pixels() for m in self.models]
+        pixels = list(pixels)
+        return [pixels] * len(self.models)
+
+    def free_parameters(self, pixels=None) -> list:
+        """The free columns of :meth:`compile` at ``pixels``: every model's, in order."""
+        return [p for m, px in zip(self.models, self._pixel_sets(pixels)) for p in m.free_parameters(px)]
+
+    def compile(self, pixels=None, request=None, *, grad=None, fd_scheme=None, check: bool = True):
+        """The joint problem of every model at ``pixels`` (default: each model at
+        its current position; given, the same pixels in every model) — see
+        :class:`~swiftfit.problem.fittable.Fittable`. Parameter names are
+        ``"<model name>.Component.parameter"``.
+
+        Examples
+        --------
+        >>> jm = JointModel([m]); jm.compile().names[:2]
+        ['m0.Gaussian.A', 'm0.Gaussian.sigma']
+        """
+        grad, fd_scheme = resolve_compile_options(request, grad, fd_scheme)
+        return self._problem(self._pixel_sets(pixels), grad, fd_scheme, check=check)
+
+    def write_back(self, problem, solution, pixels=None, *, loss=None, rescale=None, verify: bool = True) -> dict:
+        """Verify ``solution`` and store every parameter at its own model's
+        pixels; every model's per-pixel results (``fit_results``) get the
+        joint statistics. Returns them (as :meth:`Model1D.write_back`).
+        """
+        parts = list(zip(self.models, self._pixel_sets(pixels)))
+        return self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts, verify=verify)
+
+    def remember_fit(self, loss, bounded: bool) -> None:
+        """Record the fit's loss (one for all, or a sequence of one per model)
+        and bounds in every model, for their profiles.
+        """
+        losses = list(loss) if isinstance(loss, (list, tuple)) else [loss] * len(self.models)
+        if len(losses) != len(self.models):
+            raise InvalidInputError(f"`loss` must be one loss or {len(self.models)} (one per model), got {len(losses)}")
+        for m, own in zip(self.models, losses):
+            m.remember_fit(own, bounded)
+
+    @property
+    def last_fit_setup(self) -> dict | None:
+        """The loss (its name) and bounds of the last joint fit, from ``fit_output``; None before one."""
+        out = self.fit_output
+        if out is None:
+            return None
+        return {"loss_function": out.get("loss_function", "ls"), "bounded": bool(out.get("bounded", False))}
+
     # ------------------------------------------------------------ fit
     def _with_priors(self, loss, spec):
         """The joint loss with the priors of every model's free parameters (MAP,
@@ -152,19 +210,16 @@ class JointModel:
         ``chisq_per_model``.
         """
         spec, losses, rescale = self._setup(optimizer, loss_function, grad, bounded, kwargs)
-        pixel_sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in self.models]
         start = time.perf_counter()
-        problem = self._problem(pixel_sets, grad, fd_scheme)
+        problem = self.compile(grad=grad, fd_scheme=fd_scheme)
         if not np.isfinite(problem.data).all():
             raise InvalidInputError("the data of a joint fit contain NaN or inf inside the signal ranges")
         loss, spec = self._with_priors(self._loss(losses, problem, spec), spec)
         self.models[0]._check_problem(spec, loss, problem, bounded)
         solution = too_few_points(problem) or spec.solve(problem, loss, bounded=bounded, **kwargs)
-        parts = list(zip(self.models, pixel_sets))
-        stats = self.models[0]._write_back(problem, solution, None, rescale, loss, parts=parts,
-                                           verify=self._verify and not kwargs.get("constraints"))
-        out = self.models[0]._fit_output(spec.name, loss.name, grad, bounded, problem, solution, stats,
-                                         time.perf_counter() - start)
+        stats = self.write_back(problem, solution, loss=loss, rescale=rescale,
+                                verify=self._verify and not kwargs.get("constraints"))
+        out = fit_summary(spec.name, loss.name, grad, bounded, problem, solution, stats, time.perf_counter() - start)
         r = problem.residuals(solution.theta)[0]
         bounds = np.cumsum([0] + [seg.n_points for seg in problem.segments])
         out["chisq_per_model"] = [float(r[a:b] @ r[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -196,7 +251,7 @@ class JointModel:
         pixels = list(np.ndindex(*nav)) if nav else [()]
         for s in range(0, len(pixels), chunk_size):
             chunk = pixels[s:s + chunk_size]
-            problem = self._problem([chunk] * len(self.models), grad, fd_scheme, check=False)
+            problem = self.compile(chunk, grad=grad, fd_scheme=fd_scheme, check=False)
             good = np.flatnonzero(np.isfinite(problem.data).all(axis=1)
                                   & (np.isfinite(problem.weights).all(axis=1) if problem.weights is not None else True))
             if good.size:
@@ -204,27 +259,7 @@ class JointModel:
                 loss, solver = self._with_priors(self._loss(losses, sub, spec), spec)
                 self.models[0]._check_problem(solver, loss, sub, bounded)
                 sol = too_few_points(sub) or solver.solve(sub, loss, bounded=bounded, **kwargs)
-                kept = [chunk[i] for i in good]
-                self.models[0]._write_back(sub, sol, None, rescale, loss, parts=[(m, kept) for m in self.models],
-                                           verify=self._verify)
+                self.write_back(sub, sol, [chunk[i] for i in good], loss=loss, rescale=rescale, verify=self._verify)
             for i in set(range(len(chunk))) - set(good.tolist()):
                 for m in self.models:
-                    m._mark_failed(chunk[i], -4)
-
-
-class _ReportProxy:
-    """The first model, but reporting the joint model's ``fit_output``."""
-
-    def __init__(self, joint):
-        self._joint = joint
-        self._model = joint.models[0]
-
-    @property
-    def _report_output(self):
-        return self._joint.fit_output
-
-    def __iter__(self):
-        return iter(self._model)
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
+                    m.fit_results.mark_failed(chunk[i], Status.BAD_DATA)

@@ -116,11 +116,11 @@ def _fit_block(rows, var_rows, template, maps, active, arrays, mask, options, st
             comp._active_array = a.reshape(B).copy()
     for name, a in arrays.items():
         setattr(model, name, a.reshape(B).copy())
-    solve = model._solve_options(options["optimizer"], options["loss_function"], options["grad"], options["bounded"],
-                                 options["fd_scheme"], dict(options["kwargs"]))
+    request = model._solve_options(options["optimizer"], options["loss_function"], options["grad"],
+                                   options["bounded"], options["fd_scheme"], dict(options["kwargs"]))
     pixels = [(i,) for i in np.flatnonzero(~mask.reshape(B))]
     for s in range(0, len(pixels), chunk_size):
-        model._solve_pixels(pixels[s:s + chunk_size], start=start, **solve)
+        model._solve_pixels(pixels[s:s + chunk_size], request=request, start=start)
     shape = mask.shape
     result = {"maps": [None if p._map.ndim == 0 else p._map.reshape(shape) for p in model._all_parameters()],
               "arrays": {name: getattr(model, name).reshape(shape) for name in PIXEL_ARRAYS}}
@@ -238,8 +238,8 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
     if not nav:
         raise InvalidInputError("a lazy multifit needs navigation axes; for one spectrum use fit()")
     # bad options are refused here, before any task runs
-    solve = model._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, dict(kwargs))
-    spec, loss = solve["spec"], solve["loss"]
+    request = model._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, dict(kwargs))
+    spec, loss = request.optimizer, request.loss
     if not spec.batched:
         _log.info("multifit: %r is not batched; each pixel starts from its own maps (no path)", spec.name)
     options = {"optimizer": optimizer, "loss_function": loss_function, "grad": grad, "bounded": bounded,
@@ -298,9 +298,9 @@ def lazy_multifit(model, mask=None, fetch_only_fixed: bool = False, autosave: bo
             model._multifit_refitted = model_refitted
             if refit_failed:
                 pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
-                model._refit_from_neighbours(pixels, chunk_size, solve)
+                model._refit_from_neighbours(pixels, chunk_size, request)
         elif refit_failed:
-            _refit_store(model, sink, mask, chunk_size, solve)
+            _refit_store(model, sink, mask, chunk_size, request)
         model._multifit_time = time.perf_counter() - begin
 
     if out is None:
@@ -326,7 +326,7 @@ def _write_into_model(model, region, result) -> None:
         getattr(model, name)[region] = a
 
 
-def _refit_store(model, sink, mask, chunk_size, solve) -> None:
+def _refit_store(model, sink, mask, chunk_size, request) -> None:
     """The neighbour refit of an ``out=`` run: only when some pixel failed, on
     a copy of the model loaded from the store; the refitted pixels are written back.
     """
@@ -344,7 +344,7 @@ def _refit_store(model, sink, mask, chunk_size, solve) -> None:
     _load_into(work, sink)
     pixels = [p for p in np.ndindex(*nav) if mask is None or not mask[p]]
     work._multifit_refitted = np.zeros(nav, dtype=bool)
-    work._refit_from_neighbours(pixels, chunk_size, solve)
+    work._refit_from_neighbours(pixels, chunk_size, request)
     sink.write_points(work, np.nonzero(work._multifit_refitted))
 
 

@@ -207,8 +207,8 @@ class MultifitMixin:
                       fd_scheme=fd_scheme, **kwargs)
         # refuse bad fit options before any pixel is touched (fit() would
         # raise them at every pixel, and InvalidInputError would mark all -4)
-        solve = self._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, kwargs)
-        spec, loss = solve["spec"], solve["loss"]
+        request = self._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, kwargs)
+        spec, loss = request.optimizer, request.loss
 
         save = None
         done = np.zeros(nav, dtype=bool)
@@ -239,7 +239,7 @@ class MultifitMixin:
             else:
                 self.fit_output = None  # a single fit's summary no longer describes the maps
                 self._multifit_batched(mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
-                                       refit_failed, solve)
+                                       refit_failed, request)
             completed = True
         finally:
             self._multifit_time = time.perf_counter() - start
@@ -249,16 +249,16 @@ class MultifitMixin:
                 else:
                     save.write(done)  # no-op once frozen (then the last save is the consistent state)
 
-    def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs) -> dict:
+    def _solve_options(self, optimizer, loss_function, grad, bounded, fd_scheme, kwargs):
         """Resolve and check the fit options once (``_fit_setup`` takes its own
-        out of ``kwargs``): the keywords of :meth:`_solve_pixels`.
+        out of ``kwargs``): the request (:class:`~swiftfit.problem.request.FitRequest`)
+        of :meth:`_solve_pixels`.
         """
         from .fit_mixin import _none_as_hyperspy
 
         grad, bounded = _none_as_hyperspy(grad, bounded)
-        spec, loss, grad_mode, rescale = self._fit_setup(optimizer, loss_function, grad, bounded, kwargs)
-        return {"spec": spec, "loss": loss, "grad": grad_mode, "fd_scheme": fd_scheme, "bounded": bounded,
-                "rescale": rescale, "kwargs": kwargs}
+        self._fit_setup(optimizer, loss_function, grad, bounded, kwargs, fd_scheme=fd_scheme)
+        return self._request
 
     def _default_chunk_size(self) -> int:
         """Pixels per batched solve: as many as keep one Jacobian (pixels ×
@@ -270,7 +270,7 @@ class MultifitMixin:
 
     # -------------------------------------------------------- batched
     def _multifit_batched(self, mask, show_progressbar, chunk_size, fetch_only_fixed, done, save,
-                          refit_failed, solve) -> None:
+                          refit_failed, request) -> None:
         nav = self._nav_shape
         if nav:
             # the tuples np.ndindex would give, in its (C) order, without a Python
@@ -300,7 +300,7 @@ class MultifitMixin:
             chunk = pixels[s:s + chunk_size]
             todo = [p for p in chunk if not done[p]]
             if todo:
-                self._solve_pixels(todo, start=start, **solve)
+                self._solve_pixels(todo, request=request, start=start)
                 for p in todo:
                     done[p] = True
                 if save is not None:
@@ -312,11 +312,14 @@ class MultifitMixin:
             # pass; an interrupted refit must not replace it with a half-refitted one
             save.frozen = True
         if refit_failed:
-            self._refit_from_neighbours(pixels, chunk_size, solve)
+            self._refit_from_neighbours(pixels, chunk_size, request)
 
-    def _solve_pixels(self, pixels, *, spec, loss, grad, fd_scheme, bounded, rescale, kwargs, start=None) -> None:
-        """One batched solve of ``pixels``; non-finite data are marked -4."""
-        problem = self._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=False)
+    def _solve_pixels(self, pixels, *, request, start=None) -> None:
+        """One batched solve of ``pixels`` (compile, solve, write back: the
+        fittable interface); non-finite data are marked -4.
+        """
+        spec, loss, bounded = request.optimizer, request.loss, request.bounded
+        problem = self.compile(pixels, request, check=False)
         if start is not None:
             for i, plan in enumerate(problem.plans):
                 if plan.kind == "free":
@@ -332,15 +335,15 @@ class MultifitMixin:
             sub = problem if good.size == problem.B else problem.take(good)
             self._check_problem(spec, loss, sub, bounded)
             sub = poisson_start(sub, loss, bounded)
-            sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **kwargs)
-            self._write_back(sub, sol, [pixels[i] for i in good], rescale, loss,
-                             verify=getattr(self, "_request", None) is None or self._request.verify)
+            sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **request.options)
+            self.write_back(sub, sol, [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
+                            verify=request.verify)
         for i in np.flatnonzero(bad):
             self._mark_failed(pixels[i], _BAD_DATA)
         for i in np.flatnonzero(empty):
             self._mark_failed(pixels[i], _NO_SIGNAL)
 
-    def _refit_from_neighbours(self, pixels, chunk_size, solve) -> None:
+    def _refit_from_neighbours(self, pixels, chunk_size, request) -> None:
         """Refit failed pixels from the median of their converged neighbours.
 
         Every start is computed from the state after the main pass before any
@@ -376,7 +379,7 @@ class MultifitMixin:
         for j, p in enumerate(free):
             p._map["values"][idx] = starts[:, j]
         for s in range(0, len(targets), chunk_size):
-            self._solve_pixels(targets[s:s + chunk_size], **solve)
+            self._solve_pixels(targets[s:s + chunk_size], request=request)
         new_status = self._status[idx]
         with np.errstate(invalid="ignore"):
             new_chisq = np.nan_to_num(self._chisq[idx], nan=np.inf)

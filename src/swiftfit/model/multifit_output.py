@@ -1,4 +1,10 @@
-"""``m.multifit_output``: per-pixel diagnostics of the fits, as signals."""
+"""``m.multifit_output``: per-pixel diagnostics of the fits, as signals.
+
+A read-only snapshot of the model's one per-pixel results object,
+``m.fit_results`` (:class:`~swiftfit.model.fit_results.FitResults`), taken
+when read: the same fields as navigation signals, the form HyperSpy users
+plot and save.
+"""
 
 from __future__ import annotations
 
@@ -66,24 +72,14 @@ class MultifitOutput:
     messages = MappingProxyType(dict(STATUS_MESSAGES))
 
     def __init__(self, model) -> None:
-        nav = model._nav_shape
-        status = np.array(model._status, dtype=int)
-        chisq = np.array(model._chisq, dtype=float)
-        dof = np.array(model._dof, dtype=float)
+        results = model.fit_results  # the one per-pixel results object (a live view)
+        status = np.array(results.status, dtype=int)
+        chisq = np.array(results.chisq, dtype=float)
+        dof = np.array(results.dof, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
             red = chisq / dof
-        flagged = getattr(model, "_goodness_failed", None)
-        if flagged is None or flagged.shape != nav:
-            flagged = np.zeros(nav, dtype=bool)
-        refitted = getattr(model, "_multifit_refitted", None)
-        if refitted is None or refitted.shape != nav:
-            refitted = np.zeros(nav, dtype=bool)
-        varpro = getattr(model, "_varpro", None)
-        if varpro is None or varpro.shape != nav:
-            varpro = np.zeros(nav, dtype=bool)
-        compiled = getattr(model, "_compiled", None)
-        if compiled is None or compiled.shape != nav:
-            compiled = np.zeros(nav, dtype=bool)
+        flagged = results.goodness_failed
+        refitted = results.refitted
 
         def signal(data, title):
             sig = model._nav_signal(data, title)
@@ -94,17 +90,17 @@ class MultifitOutput:
         values = {
             "success": signal(status > 0, "success"),
             "status": signal(status, "status"),
-            "nfev": signal(np.array(model._nfev, dtype=int), "nfev"),
+            "nfev": signal(np.array(results.nfev, dtype=int), "nfev"),
             "chisq": signal(chisq, "chisq"),
             "red_chisq": signal(red, "red_chisq"),
             "dof": signal(dof, "dof"),
             "refitted": signal(np.array(refitted, dtype=bool), "refitted"),
-            "slow_path": signal((status != 0) & ~np.asarray(compiled, dtype=bool), "slow_path"),
+            "slow_path": signal(np.array(results.slow_path, dtype=bool), "slow_path"),
             "goodness_failed": signal(np.array(flagged, dtype=bool), "goodness_failed"),
-            "varpro": signal((status != 0) & np.asarray(varpro, dtype=bool), "varpro"),
+            "varpro": signal(np.array(results.varpro, dtype=bool), "varpro"),
         }
         object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "time", getattr(model, "_multifit_time", None))
+        object.__setattr__(self, "time", results.time)
 
     def __getattr__(self, name: str):
         values = self.__dict__.get("_values", {})

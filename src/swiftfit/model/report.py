@@ -120,13 +120,14 @@ def _label(prefix, comp, p) -> str:
     return f"{prefix}_{base}" if prefix else base
 
 
-def model_fit_report(models, prefixes, show_correl: bool = True, min_correl: float = 0.1) -> str:
+def model_fit_report(models, prefixes, show_correl: bool = True, min_correl: float = 0.1, output=None) -> str:
     """The lmfit-style report of the last fit of ``models`` (one, or a joint set).
 
-    ``fit_output`` of the first model (or of the joint model) provides the
-    statistics; parameter values and std are read at the current position.
+    ``output`` (a joint model's ``fit_output``), else ``fit_output`` of the
+    first model, provides the statistics; parameter values and std are read
+    at the current position.
     """
-    out = models[0]._report_output
+    out = models[0]._report_output if output is None else output
     if out is None:
         raise InvalidInputError("there is no fit to report yet; call fit() first")
     labels = {}

@@ -78,7 +78,7 @@ def plan(problem: Problem, loss=None, max_nonlinear: int = 4) -> VarproPlan | No
     --------
     Gaussian + Offset: ``A`` and ``offset`` linear, ``centre`` and ``sigma`` not.
 
-    >>> vp = plan(m._problem([()]))
+    >>> vp = plan(m.compile())
     >>> vp.linear.tolist(), vp.nonlinear.tolist()
     ([0, 3], [1, 2])
     """
@@ -202,7 +202,7 @@ def varpro(problem: Problem, loss=None, *, bounded: bool = False, ftol: float = 
 
     >>> bool(m.fit(optimizer="varpro").success)
     True
-    >>> sol = varpro(m._problem([()]))
+    >>> sol = varpro(m.compile())
     >>> int(sol.status[0]) > 0, bool(sol.info["varpro"][0])
     (True, True)
     """

@@ -37,8 +37,7 @@ def _current_free(m) -> tuple[Any, np.ndarray, list[str]]:
     """The model's compiled problem at the current position, its free values
     there and their names (the covariance's order).
     """
-    pixel = tuple(m.axes_manager._array_indices) if m._nav_shape else ()
-    problem = m._problem([pixel])
+    problem = m.compile()
     return problem, np.asarray(problem.p0[0], dtype=float), list(problem.names)
 
 

@@ -58,9 +58,9 @@ def parameter_entry(p, field: str = "values") -> MapEntry:
 
 def chisq_entry(model, reduced: bool = True) -> MapEntry:
     """The (reduced) χ² map, failed fits marked."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        data = model._chisq / model._dof if reduced else np.array(model._chisq, float)
-    failed = np.asarray(model._status) < 0
+    results = model.fit_results
+    data = results.red_chisq if reduced else np.array(results.chisq, float)
+    failed = np.asarray(results.status) < 0
     return MapEntry("reduced χ²" if reduced else "χ²", np.array(data, float), None, None,
                     cmap="cividis", failed=failed)
 

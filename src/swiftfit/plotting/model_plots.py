@@ -30,8 +30,7 @@ def _position_title(model, title: str | None) -> str:
 def _red_chisq_here(model) -> float:
     """The reduced χ² stored for the current position (NaN when unfitted)."""
     idx = tuple(model.axes_manager._array_indices) if model._nav_shape else ()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.asarray(model._chisq)[idx] / np.asarray(model._dof)[idx])
+    return float(np.asarray(model.fit_results.red_chisq)[idx])
 
 
 def _components_to_draw(model) -> list:

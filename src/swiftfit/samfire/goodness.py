@@ -1,7 +1,7 @@
 """SAMFire's goodness-of-fit tests: is a fitted pixel good enough to propagate?
 
-Each test reads the maps a fit writes (``model._chisq``, ``_dof``, ``_lnl``,
-``_nfree``) at array-order navigation indices, so the same test runs in the
+Each test reads the per-pixel results a fit writes (``model.fit_results``:
+``chisq``, ``dof``, ``log_likelihood``, ``n_free``) at array-order navigation indices, so the same test runs in the
 main process and in a worker on a copy of the model. The names, ``tolerance``,
 ``expected``, ``test(model, ind)`` and ``map(model, mask)`` are HyperSpy's.
 
@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..model.fit_mixin import information_criteria as _criteria
+from ..problem.goodness import information_criteria as _criteria
 
 __all__ = [
     "AIC_test",
@@ -68,9 +68,10 @@ def information_criteria(model, ind=None) -> dict:
     >>> information_criteria(m, (0, 3))["AICc"]          # doctest: +SKIP
     """
     sel = Ellipsis if ind is None else _index(model, ind)
-    lnl = np.asarray(model._lnl[sel], dtype=float)
-    k = np.asarray(model._nfree[sel], dtype=float)
-    n = np.asarray(model._dof[sel], dtype=float) + k
+    results = model.fit_results
+    lnl = np.asarray(results.log_likelihood[sel], dtype=float)
+    k = np.asarray(results.n_free[sel], dtype=float)
+    n = np.asarray(results.dof[sel], dtype=float) + k
     aic, aicc, bic = _criteria(lnl, k, n)
     return {"AIC": aic, "AICc": aicc, "BIC": bic, "lnL": lnl, "k": k, "n": n}
 
@@ -148,7 +149,7 @@ class red_chisq_test(_GoodnessTest):
 
     def statistic(self, model, ind):
         with np.errstate(all="ignore"):
-            return model._chisq[ind] / model._dof[ind]
+            return model.fit_results.chisq[ind] / model.fit_results.dof[ind]
 
     def _passes(self, stat):
         return np.abs(stat - self.expected) < self.tolerance

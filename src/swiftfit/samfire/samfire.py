@@ -241,7 +241,7 @@ class Samfire:
     def _fitted(self) -> np.ndarray:
         """Pixels fitted and passing the goodness test."""
         with np.errstate(all="ignore"):
-            fitted = np.isfinite(self.model._chisq / self.model._dof)
+            fitted = np.isfinite(self.model.fit_results.red_chisq)
         return self.metadata.goodness_test.map(self.model, fitted)
 
     def refresh_database(self) -> None:

@@ -98,7 +98,7 @@ class ReducedChiSquaredWeight:
 
     def map(self, mask=None) -> np.ndarray:
         with np.errstate(all="ignore"):
-            rc = self.model._chisq / self.model._dof
+            rc = self.model.fit_results.red_chisq
         out = np.abs(rc - self.expected)
         if mask is not None:
             out = np.where(mask, out, np.nan)

@@ -1,7 +1,7 @@
 """SAMFire's fitting of a batch of pixels, and the pools that run it.
 
 :func:`fit_batch` fits a few pixels of a model through the batched engine
-(``model._solve_pixels``), each pixel from its own starting values: for every
+(``model.fit_pixels``, the fittable interface), each pixel from its own starting values: for every
 combination of optional components (on/off), the candidate starts are tried in
 order until the goodness test passes; among the combinations that pass, the
 lowest AICc wins. Pixels that pass nowhere are put back as they were. It
@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 
 from ..errors import FitWarning, InvalidInputError
-from ..model.autosave import PIXEL_ARRAYS
 from ..problem.solution import Status
 from .goodness import information_criteria
 
@@ -35,7 +34,7 @@ _FITTER_ALIASES = {"mpfit": "lm", "leastsq": "lm"}  # HyperSpy 1.x's fitter name
 
 
 def fit_options(model, fit_kwargs: dict):
-    """Resolve ``start(**kwargs)`` once: ``solve`` for ``model._solve_pixels``,
+    """Resolve ``start(**kwargs)`` once: the request for ``model.fit_pixels``,
     or None for a custom loss (which is fitted pixel by pixel with ``fit``).
     """
     kw = dict(fit_kwargs)
@@ -49,16 +48,18 @@ def fit_options(model, fit_kwargs: dict):
     fd_scheme = kw.pop("fd_scheme", "2-point")
     for ignored in ("update_plot", "print_info", "return_info"):
         kw.pop(ignored, None)
-    solve = model._solve_options(optimizer, loss_function, grad, bounded, fd_scheme, kw)
-    if solve["loss"].name == "custom":
+    solve = model.fit_request(optimizer, loss_function, grad, bounded, fd_scheme, **kw)
+    if solve.loss.name == "custom":
+        # the solver's options only, as before the fittable interface (the request's own
+        # keywords, e.g. errordef, are not passed on: a known gap, kept as it was)
         return None, dict(optimizer=optimizer, loss_function=loss_function, grad=grad, bounded=bounded,
-                          fd_scheme=fd_scheme, **kw)
+                          fd_scheme=fd_scheme, **solve.options)
     return solve, None
 
 
 def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
     if solve is not None:
-        model._solve_pixels(list(pixels), **solve)
+        model.fit_pixels(list(pixels), solve)
         return
     am = model.axes_manager
     original = tuple(am.indices)
@@ -68,7 +69,7 @@ def _fit_pixels(model, pixels, solve, per_pixel_kwargs) -> None:
             try:
                 model.fit(**per_pixel_kwargs)
             except InvalidInputError:
-                model._mark_failed(pix, Status.BAD_DATA)  # data it cannot fit, as multifit marks them
+                model.fit_results.mark_failed(pix, Status.BAD_DATA)  # data it cannot fit, as multifit marks them
     finally:
         am.indices = original
 
@@ -113,7 +114,8 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
     comps = list(model)
     saved_maps = [p._map[idx].copy() for p in params]
     saved_active = [comps[c]._active_array[idx].copy() for c in optional]
-    saved_arrays = {name: getattr(model, name)[idx].copy() for name in PIXEL_ARRAYS}
+    results = model.fit_results  # the per-pixel results (live view of the model's)
+    saved_arrays = results.rows(idx)
     best_aicc = np.full(B, np.inf)
     good = np.zeros(B, dtype=bool)
     best_maps = [m.copy() for m in saved_maps]
@@ -135,8 +137,8 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
             kept[rows] = p._map[sub]
         for kept, c in zip(active, optional):
             kept[rows] = comps[c]._active_array[sub]
-        for name, arr in arrays.items():
-            arr[rows] = getattr(model, name)[sub]
+        for name, value in results.rows(sub).items():
+            arrays[name][rows] = value
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -161,7 +163,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
                 aicc = information_criteria(model, sub)["AICc"]
                 aicc = np.where(np.isfinite(aicc), aicc, np.inf)
                 with np.errstate(all="ignore"):
-                    chisq = model._chisq[sub]
+                    chisq = results.chisq[sub]
                     key = np.where(np.isfinite(aicc), aicc, np.where(np.isfinite(chisq), np.finfo(float).max, np.inf))
                 tried[rows] = True
                 keep = ~passed & (key < fallback_key[rows])
@@ -183,8 +185,7 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
         p._map[idx] = bm
     for c, ba in zip(optional, best_active):
         comps[c]._active_array[idx] = ba
-    for name, arr in best_arrays.items():
-        getattr(model, name)[idx] = arr
+    results.set_rows(idx, best_arrays)
     # a pixel that passed nothing keeps its best attempt (flagged by apply_result)
     kept = ~good & np.isfinite(fallback_key)
     for bm, fm in zip(best_maps, fallback_maps):
@@ -200,9 +201,9 @@ def fit_batch(model, pixels, candidates, combos, optional, fit_kwargs, goodness_
 def apply_result(model, pixels, optional, result) -> None:
     """Write ``result`` (of :func:`fit_batch`) into ``model``: its accepted
     pixels, and the best attempt of those that passed no goodness test, which
-    are flagged in ``model._goodness_failed`` (``multifit_output.goodness_failed``).
+    are flagged in ``model.fit_results.goodness_failed`` (``multifit_output.goodness_failed``).
     """
-    flags = goodness_flags(model)
+    flags = model.fit_results.goodness_failed
     good = np.asarray(result["good"], dtype=bool)
     kept = np.asarray(result.get("kept", np.zeros_like(good)), dtype=bool)
     for pix, g, k in zip(pixels, good, kept):
@@ -217,19 +218,7 @@ def apply_result(model, pixels, optional, result) -> None:
         p._map[idx] = rows[good]
     for c, rows in zip(optional, result["active"]):
         comps[c]._active_array[idx] = rows[good]
-    for name, rows in result["arrays"].items():
-        getattr(model, name)[idx] = rows[good]
-
-
-def goodness_flags(model) -> np.ndarray:
-    """``model._goodness_failed`` (nav-shaped bool): pixels whose best fit failed
-    SAMFire's goodness test; created (all False) on first use.
-    """
-    flags = getattr(model, "_goodness_failed", None)
-    if flags is None or flags.shape != tuple(model._nav_shape):
-        flags = np.zeros(model._nav_shape, dtype=bool)
-        model._goodness_failed = flags
-    return flags
+    model.fit_results.set_rows(idx, {name: rows[good] for name, rows in result["arrays"].items()})
 
 
 # ------------------------------------------------------------------ copies
@@ -238,8 +227,7 @@ def _model_copy(model):
     on the same (read-only) signal.
     """
     new = model._copy_onto(model.signal, channel_mask=model._channel_switches)
-    for name in PIXEL_ARRAYS:
-        setattr(new, name, getattr(model, name).copy())
+    new.fit_results.set_rows(Ellipsis, model.fit_results.rows(Ellipsis))
     return new
 
 

@@ -1,8 +1,10 @@
 """Profiles of the fit objective: scans, MINOS-like intervals, contours, surfaces.
 
-Every function takes a fitted model ``m`` (Model1D/Model2D) at its current
-navigation position and works on the Problem/Loss layer: the model is
-compiled for the current pixel, the loss objective (``loss.value``, the same
+Every function takes a fitted model ``m`` (Model1D, Model2D or JointModel:
+any :class:`~swiftfit.problem.fittable.Fittable`) at its current navigation
+position and works on the Problem/Loss layer: the model is compiled for the
+current pixel (``m.compile()``; a joint model: its joint problem, parameters
+named ``"<model name>.Component.parameter"``), the loss objective (``loss.value``, the same
 units as ``m.fit_output.fun``: χ² for ls, Σ(m − d ln m) for ML-poisson) is
 evaluated with one or two parameters held at given values, and — for a
 *profile* — the other free parameters are re-optimised with the ``"lm"``
@@ -46,14 +48,10 @@ _MAX_EXPAND = 60
 
 
 # ------------------------------------------------------------- helpers
-def _all_parameters(m):
-    return [p for c in m._components for p in c.parameters]
-
-
 @contextmanager
 def _preserved(m):
     """Restore every parameter's map and free flag on exit."""
-    saved = [(p, p._map.copy(), p._free) for p in _all_parameters(m)]
+    saved = [(p, p._map.copy(), p._free) for p in m.parameters()]
     try:
         yield
     finally:
@@ -65,39 +63,16 @@ def _preserved(m):
             p._free = free
 
 
-def _pixel(m):
-    if isinstance(m, _JointView):
-        return ()
-    return tuple(m.axes_manager._array_indices) if m._nav_shape else ()
-
-
-class _JointView:
-    """A JointModel seen as one model by the functions here: its components
-    are every model's, and its problem is the joint problem of every model at
-    its current navigation position (parameter names ``"<model name>.C.p"``).
-    ``fit_output`` is the joint fit's; give ``loss_function`` (the joint loss
-    object) since a joint fit may mix losses.
-    """
-
-    def __init__(self, joint):
-        self.joint = joint
-        self._components = [c for m in joint.models for c in m._components]
-        self._nav_shape = ()
-        self.fit_output = joint.fit_output
-
-    def _problem(self, pixels):
-        sets = [[tuple(m.axes_manager._array_indices) if m._nav_shape else ()] for m in self.joint.models]
-        return self.joint._problem(sets, "auto", "2-point")
-
-
 def joint_view(joint):
-    """The object to pass as ``m`` to profile a :class:`~swiftfit.model.joint.JointModel`.
+    """``joint`` itself: a :class:`~swiftfit.model.joint.JointModel` is
+    fittable (:class:`~swiftfit.problem.fittable.Fittable`) and is profiled as
+    it is. Kept so that code written for the former adapter still runs.
 
     Examples
     --------
-    >>> confidence(joint_view(jm), "m1.Gaussian.A", loss_function=PoissonML())  # doctest: +SKIP
+    >>> confidence(jm, "m1.Gaussian.A", loss_function=PoissonML())  # doctest: +SKIP
     """
-    return _JointView(joint)
+    return joint
 
 
 def scan_values(parameter, best, std, name=None):
@@ -146,7 +121,7 @@ class _Context:
         self.m = m
         # the last fit of any kind (fit, multifit, joint, Fit) recorded its loss
         # and bounds; fit_output for models restored from older code paths
-        out = getattr(m, "_last_fit_setup", None) or getattr(m, "fit_output", None)
+        out = m.last_fit_setup or getattr(m, "fit_output", None)
         if loss_function is None:
             loss_function = "ls" if out is None else out.get("loss_function", "ls")
         if loss_function == "custom" or isinstance(loss_function, _losses.CustomLoss) or (
@@ -160,12 +135,11 @@ class _Context:
         # statistic being profiled, and the re-optimisation minimises it too, as the fit did
         from ..problem.request import make_request
 
-        request = make_request("lm", loss_function, bounded=self.bounded, parameters=_all_parameters(m),
+        request = make_request("lm", loss_function, bounded=self.bounded, parameters=m.parameters(),
                                options={"backend": "numpy"})
         self.loss, self.solver = request.loss, request.optimizer
-        self.pixel = _pixel(m)
-        self.problem = m._problem([self.pixel])
-        self.params = _all_parameters(m)
+        self.problem = m.compile()  # the fittable interface: the current position
+        self.params = m.parameters()
         self.best = np.array(self.problem.p0[0], dtype=float)
         with np.errstate(all="ignore"):
             self.f0 = float(self.loss.value(self.problem, self.best[None, :])[0])
@@ -238,7 +212,7 @@ class _Context:
             with _preserved(self.m):
                 for i in indices:
                     self.params[i].free = False
-                self._held[key] = self.m._problem([self.pixel])
+                self._held[key] = self.m.compile()
         return self._held[key]
 
     def fixed_value(self, columns, values):

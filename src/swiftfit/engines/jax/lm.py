@@ -314,7 +314,7 @@ def jax_levenberg_marquardt(problem: Problem, loss=None, *, bounded: bool = Fals
 
     Examples
     --------
-    >>> sol = jax_levenberg_marquardt(m._problem([()]))
+    >>> sol = jax_levenberg_marquardt(m.compile())
     >>> sol.status
     array([1])
     """

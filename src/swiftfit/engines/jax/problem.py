@@ -103,7 +103,7 @@ def lower_problem(problem: Problem) -> LoweredProblem:
 
     Examples
     --------
-    >>> low = lower_problem(m._problem([()]))      # doctest: +SKIP
+    >>> low = lower_problem(m.compile())      # doctest: +SKIP
     >>> low.model(theta, fixed, active, consts)    # doctest: +SKIP
     """
     params = _parameters(problem)
