@@ -14,6 +14,7 @@ import numpy as np
 
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
+from ..preferences import preferences
 from ._two_area_range import check_two_area_range, interval_pairs
 
 __all__ = ["Offset", "Polynomial", "PowerLaw", "Exponential", "RC", "Bleasdale", "SEE"]
@@ -33,6 +34,8 @@ def _drop_backend_kwargs(kwargs: dict) -> dict:
 def _interval_mask(X_full, x1, x2, intervals, axis=None):
     """Channels inside ``[x1, x2]`` or inside any of ``intervals`` (HyperSpy's
     ``(x1, x2)`` tuples or SpanROIs; a bare ``(x1, x2)`` pair is one interval).
+    With ``swiftfit.preferences.conventions = "hyperspy"``, ``x1, x2`` too
+    follow the index convention below (the channel at ``x2`` left out).
 
     ``intervals`` follow HyperSpy's index convention: channels
     ``value2index(x1) <= i < value2index(x2)``.
@@ -49,9 +52,11 @@ def _interval_mask(X_full, x1, x2, intervals, axis=None):
             raise InvalidInputError("`intervals` is empty: need at least one array to concatenate; "
                                     "give at least one (x1, x2) interval")
     mask = np.zeros(X_full.shape, bool)
+    # HyperSpy's conventions (swiftfit.preferences): [x1, x2) by index, as isig[x1:x2]
+    half_open = intervals is not None or (preferences.hyperspy and x2 is not None)
     for lo, hi in pairs:
         lo, hi = min(lo, hi), max(lo, hi)
-        if intervals is not None and axis is not None:
+        if half_open and axis is not None:
             i1, i2 = sorted(int(axis.value2index(v)) for v in (lo, hi))
             mask[i1:i2] = True
         else:
