@@ -57,11 +57,23 @@ def _interval_mask(X_full, x1, x2, intervals, axis=None):
     for lo, hi in pairs:
         lo, hi = min(lo, hi), max(lo, hi)
         if half_open and axis is not None:
-            i1, i2 = sorted(int(axis.value2index(v)) for v in (lo, hi))
+            i1, i2 = sorted(_clipped_index(axis, X_full, v) for v in (lo, hi))
             mask[i1:i2] = True
         else:
             mask |= (X_full >= lo) & (X_full <= hi)
     return mask
+
+
+def _clipped_index(axis, X_full, value) -> int:
+    """``axis.value2index(value)``, or the axis end beyond it (0 or the size), as
+    ``isig`` slices with values past the axis.
+    """
+    sign = 1.0 if X_full[-1] >= X_full[0] else -1.0
+    if (value - X_full[-1]) * sign > 0:
+        return X_full.size
+    if (value - X_full[0]) * sign < 0:
+        return 0
+    return int(axis.value2index(value))
 
 
 def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):

@@ -245,9 +245,9 @@ def _save_model(model: Any, filename: Any, tmp: str, name: str | None, overwrite
 # ------------------------------------------------------------------ loading
 def _component_class(module: str, qualname: str, path: str, allow_import: bool) -> type:
     if module.startswith(_BUILTIN_PREFIX):
-        from ..components import components1d, components2d
+        from ..components import components1d, components2d, legacy
 
-        for ns in (components1d, components2d):
+        for ns in (components1d, components2d, legacy):
             for attr in ns.__all__:
                 cls = getattr(ns, attr)
                 if cls.__module__ == module and cls.__qualname__ == qualname:

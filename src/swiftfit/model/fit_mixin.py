@@ -12,8 +12,8 @@ from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
 from ..errors import FitFailedError, FitWarning, InvalidInputError
-from ..preferences import preferences
 from ..optimizers import registry
+from ..preferences import preferences
 from ..problem.compile import compile_problem
 from ..problem.goodness import (
     goodness,
