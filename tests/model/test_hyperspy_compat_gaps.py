@@ -77,3 +77,50 @@ def test_powerlaw_grad_r_closed_form():
     p = c1.PowerLaw(A=2.0, r=3.0)
     x = np.array([2.0, 5.0])
     np.testing.assert_allclose(p.r.grad(x), -np.log(x) * 2.0 * x ** -3.0, rtol=1e-12)
+
+
+def test_bounded_fit_stuck_at_a_bound_ends_at_the_conditional_optimum():
+    # HyperSpy's TestModelFitBinnedLeastSquares::test_fit_bounded_bad_starting_values:
+    # centre bounded below by 0.5 and started at -1 on a Gaussian at 50. HyperSpy
+    # ends at (A, centre, sigma) = (0, 0.5, 4.9000005), chisq 354.49077018. The
+    # centre and sigma are HyperSpy's; A is the exact least-squares optimum for
+    # them, g.y / g.g (closed form), a hair above HyperSpy's bound value 0.
+    x = np.arange(10, 100, 0.1)
+    s = hs.signals.Signal1D(2.0 * np.exp(-((x - 50) ** 2) / (2 * 5.0**2)))
+    s.axes_manager[0].scale, s.axes_manager[0].offset = 0.1, 10
+    s.axes_manager[0].is_binned = True
+    m = s.create_model()
+    g = c1.Gaussian()
+    g.centre.value, g.A.value, g.sigma.value = 56.0, 250.0, 4.9
+    m.append(g)
+    g.centre.bmin, g.centre.value = 0.5, -1
+    m.fit(optimizer="lm", bounded=True)
+    assert g.centre.value == pytest.approx(0.5, rel=5e-4)
+    assert g.sigma.value == pytest.approx(4.90000050, rel=5e-4)
+    unit = c1.Gaussian(A=1.0, sigma=g.sigma.value, centre=g.centre.value).function(x) * 0.1  # binned
+    assert g.A.value == pytest.approx((unit @ s.data) / (unit @ unit), rel=1e-6)
+    assert 0 < g.A.value < 2e-6
+    assert float(m.chisq.data[0]) == pytest.approx(354.49077018, rel=1e-9)
+
+
+def test_lstsq_multifit_with_a_pixel_where_nothing_is_active():
+    # HyperSpy's TestWarningSlowMultifit::test_active_is_multidimensional: the
+    # pixel with no active component raises RuntimeError (HyperSpy: "Model does
+    # not contain any free components!"); we fit the others in one batch first
+    s = hs.data.two_gaussians().inav[0]
+    m = s.create_model()
+    g1, g2 = c1.Gaussian(centre=40), c1.Gaussian(centre=55)
+    m.extend([g1, g2])
+    m.set_parameters_not_free(only_nonlinear=True)
+    g1.active_is_multidimensional = True
+    g1._active_array[10] = False
+    g2.active = False
+    with pytest.raises(RuntimeError, match="Model does not contain any free components"):
+        m.multifit(optimizer="lstsq")
+    # pixel 9 was fitted: its A is the linear least-squares answer there
+    m.axes_manager.indices = (9,)
+    unit = c1.Gaussian(A=1.0, sigma=g1.sigma.value, centre=g1.centre.value).function(s.axes_manager[-1].axis)
+    if s.axes_manager[-1].is_binned:
+        unit = unit * s.axes_manager[-1].scale
+    data = s.data[9]
+    assert g1.A.value == pytest.approx((unit @ data) / (unit @ unit), rel=1e-8)
