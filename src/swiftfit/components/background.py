@@ -89,8 +89,9 @@ def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
     if out:
         from ..errors import NotSupportedError
 
-        raise NotSupportedError("estimate_parameters(out=True) (estimates returned as signals) is not "
-                                "supported: call it with out=False and read the parameter maps")
+        raise NotSupportedError("estimate_parameters(out=True) (estimates returned, not stored) is "
+                                "supported by PowerLaw only, as in HyperSpy: call it with out=False and "
+                                "read the parameter maps")
     am = signal.axes_manager
     axis = am.signal_axes[0]
     X_full = np.asarray(axis.axis, dtype=float)
@@ -382,9 +383,13 @@ class PowerLaw(Component):
         :math:`A = k (I_1 + I_2) / (u_1^k\,\mathrm{expm1}(k (a + b)))`. (HyperSpy
         uses a closed-form approximation of the same two-area idea.) Pixels
         where the integrals are not positive are left unset.
+
+        With ``out=True`` (HyperSpy's) nothing is written: the estimates are
+        returned as ``(A, r)``, arrays of the navigation shape (NaN where the
+        integrals are not positive).
         """
         x1, x2, intervals = check_two_area_range(signal.axes_manager.signal_axes[0], x1, x2, intervals)
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals)
         origin = self.origin.value
         keep = (X > origin) & (X > self.left_cutoff.value)
         X, Y = X[keep], Y[:, keep]
@@ -405,6 +410,8 @@ class PowerLaw(Component):
             small = np.abs(k) < 1e-12
             denom = np.where(small, a + b, np.expm1(k * (a + b)) / np.where(small, 1.0, k))
             A = (I1 + I2) / (np.exp(k * np.log(U[0])) * denom)
+        if out:
+            return A.reshape(nav), (1.0 - k).reshape(nav)
         return _store_estimates(self, only_current, nav, {"A": A, "r": 1.0 - k})
 
 
