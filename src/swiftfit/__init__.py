@@ -37,6 +37,7 @@ from .io import load
 from .lmfit_api import MinimizerResult, Parameters, fit_report, minimize, report_fit
 from .model import JointModel, Model1D, Model2D
 from .parameters import Parameter
+from .preferences import preferences
 from .signals import BaseSignal, LazySignal1D, LazySignal2D, Signal1D, Signal2D
 from .utils import stack
 
@@ -66,6 +67,7 @@ __all__ = [
     "minimize",
     "report_fit",
     "Parameter",
+    "preferences",
     "Signal1D",
     "Signal2D",
     "LazySignal1D",

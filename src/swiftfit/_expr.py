@@ -73,6 +73,8 @@ FUNCTIONS: dict[str, object] = {
 }
 
 CONSTANTS: dict[str, object] = {"pi": sympy.pi, "E": sympy.E, "e": sympy.E, "oo": sympy.oo}
+# sympy's (and so HyperSpy's) names: ``e`` is a plain symbol, only ``E`` is Euler's number
+SYMPY_CONSTANTS: dict[str, object] = {k: v for k, v in CONSTANTS.items() if k != "e"}
 
 # sympy attaches meanings to these single letters (S, N, Q, I, ...); treat them as
 # plain symbols instead so a user's "I" is a parameter, not the imaginary unit.
@@ -119,8 +121,10 @@ class _Builder:
         allow_dotted: bool,
         symbols: dict[str, sympy.Symbol],
         definitions: dict[str, tuple[str, Node]] | None = None,
+        constants: dict[str, object] | None = None,
     ):
         self.text = text
+        self.constants = CONSTANTS if constants is None else constants
         self.allow_dotted = allow_dotted
         self.symbols = symbols
         # substitutions ``name = expression``: a name with a definition is built
@@ -203,8 +207,8 @@ class _Builder:
             name = node.value
             if name in self.definitions:  # a substitution may shadow a built-in name
                 return self.name(name, depth)
-            if name in CONSTANTS:
-                return CONSTANTS[name]
+            if name in self.constants:
+                return self.constants[name]
             if name in FUNCTIONS:
                 raise _fail(self.text, f"function {name!r} used as a value")
             return self.name(name, depth)
@@ -369,9 +373,12 @@ def parse_with_substitutions(
     *,
     allow_dotted: bool = False,
     symbols: dict[str, sympy.Symbol] | None = None,
+    constants: dict[str, object] | None = None,
 ) -> sympy.Expr:
     """Parse ``"main ; a = ... ; b = ..."``: the first part is the expression,
     the rest are substitutions (symbolic or numeric) in any order.
+    ``constants``: the names read as numbers (default :data:`CONSTANTS`;
+    :data:`SYMPY_CONSTANTS` makes ``e`` a symbol, as sympy and HyperSpy do).
 
     Every name that has a definition is replaced by it, recursively (numbers
     are folded as the tree is built); circular definitions raise
@@ -401,7 +408,7 @@ def parse_with_substitutions(
         if name in definitions:
             raise _fail(text, f"{name!r} is defined twice")
         definitions[name] = _parse_tree(rhs, allow_dotted, text)
-    builder = _Builder(text, allow_dotted, {} if symbols is None else symbols, definitions)
+    builder = _Builder(text, allow_dotted, {} if symbols is None else symbols, definitions, constants)
     result = builder.build(main[1], main[0])
     for name in definitions:  # unused definitions must pass the whitelist too
         builder.name(name, 0)

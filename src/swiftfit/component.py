@@ -302,15 +302,24 @@ class Component(ComponentPlotMixin):
         when ``active_is_multidimensional``).
         """
         if self._active_array is not None and self._axes_manager is not None:
-            return bool(self._active_array[tuple(self._axes_manager._array_indices)])
+            return bool(self._active_array[self._active_index()])
         return self._active
+
+    def _active_index(self) -> tuple:
+        """The current position in ``_active_array``: from the axes manager's
+        public ``indices`` (natural order, reversed), as the parameters find it.
+        """
+        am = self._axes_manager
+        indices = getattr(am, "indices", None)
+        index = tuple(am._array_indices) if indices is None else tuple(indices)[::-1]
+        return index + (0,) * (self._active_array.ndim - len(index))
 
     @active.setter
     def active(self, value: bool) -> None:
         if not isinstance(value, (bool, np.bool_)):
             raise InvalidTypeError(f"`active` must be True or False, got {value!r}")
         if self._active_array is not None and self._axes_manager is not None:
-            self._active_array[tuple(self._axes_manager._array_indices)] = bool(value)
+            self._active_array[self._active_index()] = bool(value)
         else:
             self._active = bool(value)
 
@@ -327,7 +336,7 @@ class Component(ComponentPlotMixin):
                 self._active_array = np.full(shape, self._active, dtype=bool)
         else:
             if self._active_array is not None and self._axes_manager is not None:
-                self._active = bool(self._active_array[tuple(self._axes_manager._array_indices)])
+                self._active = bool(self._active_array[self._active_index()])
             self._active_array = None
 
     def _create_arrays(self) -> None:

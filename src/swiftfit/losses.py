@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .errors import InvalidInputError, InvalidTypeError
+from .preferences import preferences
 from .problem.problem import Problem
 
 __all__ = ["Loss", "LeastSquares", "PoissonML", "Huber", "CustomLoss", "CompositeLoss", "PriorLoss",
@@ -236,6 +237,10 @@ class CustomLoss(Loss):
     calls ``model.fetch_values_from_array`` and ``model(onlyactive=True)``).
     The covariance is ``2·errordef·H⁻¹`` with H the numerical Hessian:
     ``errordef=1`` (default) treats the loss as χ²-like, 0.5 as a −ln L.
+    The values (and a custom gradient) come in the model's order of free
+    parameters (constructor order); with ``swiftfit.preferences.conventions =
+    "hyperspy"``, in HyperSpy's (each component's parameters sorted by name),
+    the order ``fetch_values_from_array`` then takes too.
     """
 
     name: str = "custom"
@@ -244,9 +249,22 @@ class CustomLoss(Loss):
     grad: Callable | None = None
     model: object = field(default=None, compare=False)
 
+    def _user_order(self, n: int):
+        """Column ``k`` of the user's values is ``theta[:, order[k]]`` (None: same order)."""
+        if not preferences.hyperspy or not hasattr(self.model, "_hs_free_parameters"):
+            return None
+        ours, theirs = self.model._free_parameters_at_current(), self.model._hs_free_parameters()
+        if len(ours) != n or len(theirs) != n:
+            return None
+        position = {id(p): i for i, p in enumerate(ours)}
+        return np.array([position[id(p)] for p in theirs])
+
     def _call(self, fn, problem, theta):
         if self.model is None:
             raise InvalidInputError("a custom loss needs the model; call it through Model.fit")
+        order = self._user_order(theta.shape[1])
+        if order is not None:
+            theta = theta[:, order]
         out = []
         for b in range(theta.shape[0]):
             w = None if problem.weights is None else problem.weights[b]
@@ -260,7 +278,13 @@ class CustomLoss(Loss):
     def gradient(self, problem, theta):
         theta = np.atleast_2d(theta)
         if self.grad is not None:
-            return np.array([np.asarray(g, dtype=float).ravel() for g in self._call(self.grad, problem, theta)])
+            g = np.array([np.asarray(g, dtype=float).ravel() for g in self._call(self.grad, problem, theta)])
+            order = self._user_order(theta.shape[1])
+            if order is not None:  # back to the solver's order
+                back = np.empty_like(g)
+                back[:, order] = g
+                g = back
+            return g
         return _numerical_gradient(lambda t: self.value(problem, t), theta)
 
     def gn_hessian(self, problem, theta):

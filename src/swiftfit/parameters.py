@@ -241,12 +241,16 @@ class Parameter(ParameterPlotMixin):
 
         A template-style component sets it (``self.p.grad = callable``); for
         the built-in components it evaluates their closed-form gradients.
+        None where a built-in has no closed-form derivative for this
+        parameter (``PowerLaw.left_cutoff``, ``HeavisideStep.n``), as in HyperSpy.
 
         Examples
         --------
-        >>> from swiftfit.components.components1d import Polynomial
+        >>> from swiftfit.components.components1d import HeavisideStep, Polynomial
         >>> Polynomial(order=2).a2.grad(np.arange(3.0)).tolist()
         [0.0, 1.0, 4.0]
+        >>> HeavisideStep().n.grad is None
+        True
         """
         if self._grad is not None:
             return self._grad
@@ -254,6 +258,10 @@ class Parameter(ParameterPlotMixin):
         if comp is None or not getattr(comp, "_pure", False) or getattr(type(comp), "gradients", None) is None:
             return None
         i = next(k for k, q in enumerate(comp.parameters) if q is self)
+        probe = (np.ones(1),) * getattr(comp, "_ndim", 1)
+        with np.errstate(all="ignore"):
+            if type(comp).gradients(*probe, *[q.value for q in comp.parameters])[i] is None:
+                return None  # no closed form (a cut-off, a step position): None, as HyperSpy's
 
         def grad(*coords):
             values = [q.value for q in comp.parameters]

@@ -156,19 +156,48 @@ def test_remove_pop_iteration():
 
 
 def test_failed_store_stores_nothing():
-    class Local(Component):
-        parameters = ("a",)
-
-        @staticmethod
-        def function(x, a):
-            return a * x
-
     s = hs.signals.Signal1D(np.arange(5.0))
     m = s.create_model()
-    m.append(Local())
-    with pytest.raises(ValueError, match="local to a function"):
+    m.append(c1.Offset())
+    outside = c1.Offset()
+    m[0].offset.twin = outside.offset  # a twin the stored model could not hold
+    with pytest.raises(ValueError, match="twinned to a parameter outside the model"):
         m.store("bad")
     assert len(s.models) == 0
+
+
+def test_local_class_restores_in_the_session_that_saved_it(tmp_path):
+    """HyperSpy's test_loading_non_expression_custom_component: a class defined
+    in a function is saved and restored in the same session (HyperSpy pickles
+    it); here the class object saved is remembered, nothing is read from the file.
+    """
+
+    class Local(Component):
+        def __init__(self, p1=1.0, p2=2.0):
+            Component.__init__(self, ("p1", "p2"))
+            self.p1.value, self.p2.value = p1, p2
+
+        def function(self, x):
+            return self.p1.value + x * self.p2.value
+
+    s = hs.signals.Signal1D(np.arange(10.0))
+    m = s.create_model()
+    m.append(Local())
+    m[0].p2.value = 3.0
+    m.store("a")
+    fn = tmp_path / "local.hspy"
+    s.save(fn)
+    r = load(fn).models.restore("a")
+    assert type(r[0]) is Local and r[0].p2.value == 3.0
+    np.testing.assert_allclose(r.as_signal().data, 1.0 + 3.0 * np.arange(10.0), rtol=1e-12)
+    # another session (nothing saved there) refuses the class, naming why
+    saved = dict(hdf5_model._SAVED_LOCAL)
+    hdf5_model._SAVED_LOCAL.clear()
+    try:
+        with pytest.raises(ValueError, match="defined inside a function; only the session that saved it"):
+            load(fn).models.restore("a")
+    finally:
+        hdf5_model._SAVED_LOCAL.update(saved)
 
 
 def test_save_writes_every_stored_model(tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
+from ..preferences import preferences
 from ._two_area_range import check_two_area_range, interval_pairs
 
 __all__ = ["Offset", "Polynomial", "PowerLaw", "Exponential", "RC", "Bleasdale", "SEE"]
@@ -34,6 +35,8 @@ def _drop_backend_kwargs(kwargs: dict) -> dict:
 def _interval_mask(X_full, x1, x2, intervals, axis=None):
     """Channels inside ``[x1, x2]`` or inside any of ``intervals`` (HyperSpy's
     ``(x1, x2)`` tuples or SpanROIs; a bare ``(x1, x2)`` pair is one interval).
+    With ``swiftfit.preferences.conventions = "hyperspy"``, ``x1, x2`` too
+    follow the index convention below (the channel at ``x2`` left out).
 
     ``intervals`` follow HyperSpy's index convention: channels
     ``value2index(x1) <= i < value2index(x2)``.
@@ -50,14 +53,28 @@ def _interval_mask(X_full, x1, x2, intervals, axis=None):
             raise InvalidInputError("`intervals` is empty: need at least one array to concatenate; "
                                     "give at least one (x1, x2) interval")
     mask = np.zeros(X_full.shape, bool)
+    # HyperSpy's conventions (swiftfit.preferences): [x1, x2) by index, as isig[x1:x2]
+    half_open = intervals is not None or (preferences.hyperspy and x2 is not None)
     for lo, hi in pairs:
         lo, hi = min(lo, hi), max(lo, hi)
-        if intervals is not None and axis is not None:
-            i1, i2 = sorted(int(axis.value2index(v)) for v in (lo, hi))
+        if half_open and axis is not None:
+            i1, i2 = sorted(_clipped_index(axis, X_full, v) for v in (lo, hi))
             mask[i1:i2] = True
         else:
             mask |= (X_full >= lo) & (X_full <= hi)
     return mask
+
+
+def _clipped_index(axis, X_full, value) -> int:
+    """``axis.value2index(value)``, or the axis end beyond it (0 or the size), as
+    ``isig`` slices with values past the axis.
+    """
+    sign = 1.0 if X_full[-1] >= X_full[0] else -1.0
+    if (value - X_full[-1]) * sign > 0:
+        return X_full.size
+    if (value - X_full[0]) * sign < 0:
+        return 0
+    return int(axis.value2index(value))
 
 
 def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
@@ -73,8 +90,9 @@ def _estimation_data(signal, x1, x2, only_current, intervals=None, out=False):
     if out:
         from ..errors import NotSupportedError
 
-        raise NotSupportedError("estimate_parameters(out=True) (estimates returned as signals) is not "
-                                "supported: call it with out=False and read the parameter maps")
+        raise NotSupportedError("estimate_parameters(out=True) (estimates returned, not stored) is "
+                                "supported by PowerLaw only, as in HyperSpy: call it with out=False and "
+                                "read the parameter maps")
     am = signal.axes_manager
     axis = am.signal_axes[0]
     X_full = np.asarray(axis.axis, dtype=float)
@@ -381,9 +399,13 @@ class PowerLaw(Component):
         :math:`A = k (I_1 + I_2) / (u_1^k\,\mathrm{expm1}(k (a + b)))`. (HyperSpy
         uses a closed-form approximation of the same two-area idea.) Pixels
         where the integrals are not positive are left unset.
+
+        With ``out=True`` (HyperSpy's) nothing is written: the estimates are
+        returned as ``(A, r)``, arrays of the navigation shape (NaN where the
+        integrals are not positive).
         """
         x1, x2, intervals = check_two_area_range(signal.axes_manager.signal_axes[0], x1, x2, intervals)
-        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals, out)
+        X, Y, nav = _estimation_data(signal, x1, x2, only_current, intervals)
         origin = self.origin.value
         keep = (X > origin) & (X > self.left_cutoff.value)
         first = int(np.argmax(keep))
@@ -408,6 +430,8 @@ class PowerLaw(Component):
             small = np.abs(k) < 1e-12
             denom = np.where(small, a + b, np.expm1(k * (a + b)) / np.where(small, 1.0, k))
             A = (I1 + I2) / (np.exp(k * np.log(U[0])) * denom)
+        if out:
+            return A.reshape(nav), (1.0 - k).reshape(nav)
         return _store_estimates(self, only_current, nav, {"A": A, "r": 1.0 - k})
 
 

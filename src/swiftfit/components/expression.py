@@ -18,6 +18,7 @@ from .. import _expr
 from .._xp import namespace
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError
+from ..preferences import preferences
 
 __all__ = ["Expression"]
 
@@ -237,7 +238,9 @@ class Expression(Component):
         self._rename_pars = rename_pars
         self.compute_gradients = bool(compute_gradients)
 
-        parsed = _expr.parse_with_substitutions(expression)
+        # HyperSpy's conventions (swiftfit.preferences): ``e`` is a parameter, as in sympy
+        parsed = _expr.parse_with_substitutions(
+            expression, constants=_expr.SYMPY_CONSTANTS if preferences.hyperspy else None)
         free = parsed.free_symbols
         if not free & {_X, _Y}:
             raise InvalidInputError(

@@ -21,6 +21,10 @@ Which component classes are rebuilt
   among the classes exported by ``swiftfit.components.components1d`` and
   ``components2d``; nothing is imported.
 * A class registered with :func:`register_component` is used as registered.
+* A class defined inside a function (``<locals>`` in its qualname) is used
+  only when this Python session saved a model holding it: saving remembers
+  the class object (weakly), and only that object can be found again. No
+  file can name a class into this list.
 * Any other class is used only when its module is already imported (in
   ``sys.modules``), or, with ``allow_import=True``, importable from
   ``sys.path`` (then imported with :func:`importlib.import_module`). It must
@@ -42,6 +46,7 @@ import inspect
 import os
 import shutil
 import sys
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +78,8 @@ __all__ = ["StoredModel", "register_component", "restore_model", "save_model",
 
 _BUILTIN_PREFIX = "swiftfit.components."
 _REGISTRY: dict[tuple[str, str], type] = {}
+# classes defined inside a function that this session saved (never filled from a file)
+_SAVED_LOCAL: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _FIT_STATE = (("_chisq", "chisq", "f"), ("_dof", "dof", "f"), ("_nfev", "nfev", "iu"),
               ("_status", "status", "iu"), ("_lnl", "lnl", "f"), ("_nfree", "nfree", "f"))
 _NONE = type(None)
@@ -106,8 +113,9 @@ def _init_kwargs(comp: Component) -> dict:
 def _write_component(group: Any, comp: Component, path: str) -> None:
     cls = type(comp)
     if "<locals>" in cls.__qualname__:
-        raise ValueError(f"{path}: component class {cls.__qualname__} is local to a function "
-                         "and could not be found on load")
+        # no import can find it again: remember the class object this session
+        # saved, so that this session (and only it) can restore the model
+        _SAVED_LOCAL[(cls.__module__, cls.__qualname__)] = cls
     group.attrs["module"] = cls.__module__
     group.attrs["qualname"] = cls.__qualname__
     group.attrs["name"] = comp.name
@@ -237,9 +245,9 @@ def _save_model(model: Any, filename: Any, tmp: str, name: str | None, overwrite
 # ------------------------------------------------------------------ loading
 def _component_class(module: str, qualname: str, path: str, allow_import: bool) -> type:
     if module.startswith(_BUILTIN_PREFIX):
-        from ..components import components1d, components2d
+        from ..components import components1d, components2d, legacy
 
-        for ns in (components1d, components2d):
+        for ns in (components1d, components2d, legacy):
             for attr in ns.__all__:
                 cls = getattr(ns, attr)
                 if cls.__module__ == module and cls.__qualname__ == qualname:
@@ -247,6 +255,12 @@ def _component_class(module: str, qualname: str, path: str, allow_import: bool) 
         raise ValueError(f"{path}: {module}.{qualname} is not a swiftfit component")
     if (module, qualname) in _REGISTRY:
         return _REGISTRY[(module, qualname)]
+    if (module, qualname) in _SAVED_LOCAL:
+        return _SAVED_LOCAL[(module, qualname)]
+    if "<locals>" in qualname:
+        raise ValueError(f"{path}: component class {module}.{qualname} was defined inside a function; "
+                         "only the session that saved it can restore it (or register the class with "
+                         "register_component)")
     mod = sys.modules.get(module)
     if mod is None and allow_import:
         try:

@@ -112,8 +112,10 @@ def _dataset(obj: Any, path: str, skipped: list, data: bool = False) -> tuple[bo
     if dt.names is None and dt.kind in _NUMERIC and h5py.check_vlen_dtype(dt) is None \
             and h5py.check_ref_dtype(dt) is None:
         return True, np.asarray(obj[()])
-    if dt.names == MAP_DTYPE.names and all(dt[n].kind == MAP_DTYPE[n].kind for n in dt.names):
-        return True, np.asarray(obj[()])  # a parameter map (values, std, is_set)
+    if dt.names == MAP_DTYPE.names and all(dt[n].base.kind == MAP_DTYPE[n].kind for n in dt.names):
+        # a parameter map (values, std, is_set); HyperSpy 1.4's vector parameters
+        # (Polynomial.coefficients) hold a vector of values and std per position
+        return True, np.asarray(obj[()])
     if dt.kind == "S":
         try:
             return True, np.asarray(obj[()]).astype("U")
@@ -317,11 +319,13 @@ def _typed(d: dict, key: str, types: tuple, path: str, default: Any = _MISSING) 
 
 
 def _component_class(id_name: str, name: str, is_2d: bool, path: str) -> type:
-    from ..components import components1d, components2d
+    from ..components import components1d, components2d, legacy
 
     ns = components2d if is_2d else components1d
     if id_name in ns.__all__:
         return getattr(ns, id_name)
+    if not is_2d and id_name in legacy.__all__:  # exspy's, in HyperSpy 1.6 files
+        return getattr(legacy, id_name)
     raise _error(
         path,
         f"component {name!r} is of class {id_name!r}, which is not a swiftfit built-in "
@@ -377,14 +381,21 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     return ``(id, ids of the parameters twinned to p, twin exprs)``.
     """
     stored = d.get("map")
-    if not isinstance(stored, np.ndarray) or stored.dtype.names != MAP_DTYPE.names:
-        raise _error(f"{path}.map", "missing or not a (values, std, is_set) map")
+    if not isinstance(stored, np.ndarray) or stored.dtype.names != MAP_DTYPE.names \
+            or any(stored.dtype[n].shape for n in MAP_DTYPE.names):
+        raise _error(f"{path}.map", "missing or not a (values, std, is_set) map of one value per position")
     if stored.size != int(np.prod(nav_shape)):
         raise _error(f"{path}.map", f"has {stored.size} positions; the signal has "
                                     f"navigation shape {nav_shape}")
     new = np.zeros(nav_shape, dtype=MAP_DTYPE)
     for field in MAP_DTYPE.names:
         new[field] = stored[field].reshape(nav_shape)
+    value = d.get("value")
+    here = (0,) * len(nav_shape)  # a restored model is at the first position
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not new["is_set"][here]:
+        # HyperSpy keeps the current value apart from the map; files of 1.x
+        # hold it only there (map not stored): it is the value at this position
+        new["values"][here] = float(value)
     p._map = new
     p.free = _typed(d, "free", (bool,), path)
     bounds = _typed(d, "_bounds", (tuple, list), path, (None, None))
@@ -403,11 +414,70 @@ def _restore_parameter(p: Any, d: dict, path: str, nav_shape: tuple) -> tuple:
     return _typed(d, "self", (int, type(None)), path, None), twins, fexpr, iexpr
 
 
+def _legacy_component(id_name: str, cd: dict, is_2d: bool, path: str) -> tuple:
+    """HyperSpy 1.4/1.5 names for what exspy now holds: ``Arctan(minimum_at_zero=True)``
+    is ``EELSArctan`` (``False``: today's ``Arctan``), the 8-parameter ``Voigt``
+    is ``PESVoigt``. Returns the class name and the component dict to use.
+    """
+    if is_2d:
+        return id_name, cd
+    if id_name == "Arctan" and "minimum_at_zero" in cd:
+        at_zero = _typed(cd, "minimum_at_zero", (bool,), path)
+        cd = {k: v for k, v in cd.items() if k != "minimum_at_zero"}
+        if isinstance(cd.get("_whitelist"), dict):
+            cd["_whitelist"] = {k: v for k, v in cd["_whitelist"].items() if k != "minimum_at_zero"}
+        return ("EELSArctan" if at_zero else "Arctan"), cd
+    if id_name == "Voigt" and len(_typed(cd, "parameters", (list,), path, [])) == 8:
+        return "PESVoigt", cd
+    if id_name == "Polynomial":
+        cd = _split_coefficients(cd, path)
+    return id_name, cd
+
+
+def _split_coefficients(cd: dict, path: str) -> dict:
+    """HyperSpy 1.4's Polynomial held one vector parameter ``coefficients``
+    (highest order first); HyperSpy >= 1.5 and swiftfit have ``a0 ... aN``.
+    The component dict with that parameter split into those.
+    """
+    params = _typed(cd, "parameters", (list,), path, [])
+    if len(params) != 1 or not isinstance(params[0], dict) or params[0].get("_id_name") != "coefficients":
+        return cd
+    pd, where = params[0], f"{path}.parameters.0"
+    stored = pd.get("map")
+    if not isinstance(stored, np.ndarray) or stored.dtype.names != MAP_DTYPE.names \
+            or stored.dtype["values"].ndim != 1:
+        raise _error(f"{where}.map", "expected a map of coefficient vectors")
+    n = stored.dtype["values"].shape[0]
+    order = _typed(cd, "order", (int,), path, n - 1)
+    if order != n - 1:
+        raise _error(f"{path}.order", f"is {order}, the coefficients hold {n} values")
+    value = pd.get("value")
+    bounds = pd.get("_bounds")
+    split = []
+    for i in range(n):  # a_i is coefficient n - 1 - i (highest order first)
+        j = n - 1 - i
+        m = np.zeros(stored.shape, dtype=MAP_DTYPE)
+        m["values"], m["std"], m["is_set"] = stored["values"][..., j], stored["std"][..., j], stored["is_set"]
+        part = {k: v for k, v in pd.items() if k not in ("map", "value", "_bounds", "self", "_twins")}
+        part.update(_id_name=f"a{i}", name=f"a{i}", map=m, _twins=[])
+        if isinstance(value, (tuple, list)) and len(value) == n:
+            part["value"] = value[j]
+        if isinstance(bounds, (tuple, list)) and len(bounds) == n:
+            part["_bounds"] = bounds[j]
+        if i == 0 and "self" in pd:
+            part["self"] = pd["self"]
+        split.append(part)
+    if pd.get("_twins"):
+        raise _error(f"{where}._twins", "a twin of the whole coefficient vector has no a0..aN equivalent")
+    return {**cd, "parameters": split, "order": order}
+
+
 def _build_component(cd: Any, path: str, is_2d: bool) -> tuple:
     if not isinstance(cd, dict):
         raise _error(path, "a component must be a group")
     id_name = _typed(cd, "_id_name", (str,), path)
     name = _typed(cd, "name", (str,), path)
+    id_name, cd = _legacy_component(id_name, cd, is_2d, path)
     cls = _component_class(id_name, name, is_2d, path)
     init = _init_args(cd, cls, path)
     if id_name == "Polynomial" and "order" not in init:

@@ -14,6 +14,7 @@ import numpy as np
 from ..component import Component
 from ..errors import InvalidInputError, InvalidTypeError, UnknownKeyError
 from ..plotting.mixins import ModelPlotMixin
+from ..preferences import preferences
 from ..stats.mixin import StatsMixin
 from .autosave import PIXEL_ARRAYS
 from .components_table import ModelComponents
@@ -294,8 +295,11 @@ class BaseModel(FittableMixin, FittingMixin, MultifitMixin, StoreMixin, ModelPlo
         return [p for c in self._components if c.active for p in c.parameters if p.free]
 
     def fetch_values_from_array(self, array, array_std=None) -> None:
-        """Set the free parameters (model order) at the current position from ``array``."""
-        params = self._free_parameters_at_current()
+        """Set the free parameters (model order; HyperSpy's, each component's sorted by
+        name, with ``swiftfit.preferences.conventions = "hyperspy"``) at the current
+        position from ``array``.
+        """
+        params = self._hs_free_parameters() if preferences.hyperspy else self._free_parameters_at_current()
         array = np.asarray(array, dtype=float).ravel()
         if array.size != len(params):
             raise InvalidInputError(f"`array` must have {len(params)} values (the free parameters), got {array.size}")

@@ -12,6 +12,7 @@ import sympy
 from .. import losses as _losses
 from ..errors import FitFailedError, FitWarning, InvalidInputError
 from ..optimizers import registry
+from ..preferences import preferences
 from ..problem.compile import compile_problem
 from ..problem.goodness import (
     goodness,
@@ -456,15 +457,22 @@ class FittingMixin:
         """Degrees of freedom: points in the signal range minus free parameters.
 
         HyperSpy stores the number of free parameters here; we store what the
-        statistics need (``red_chisq = chisq / dof``).
+        statistics need (``red_chisq = chisq / dof``). With
+        ``swiftfit.preferences.conventions = "hyperspy"``, HyperSpy's: the
+        number of free parameters.
         """
+        if preferences.hyperspy:
+            return self._nav_signal(np.asarray(self._nfree, dtype=float), "dof")
         return self._nav_signal(self._dof, "dof")
 
     @property
     def red_chisq(self):
-        """Reduced χ² map, ``chisq / dof``."""
+        """Reduced χ² map, ``chisq / dof`` (``chisq / (N − k − 1)`` with
+        ``swiftfit.preferences.conventions = "hyperspy"``).
+        """
+        dof = self._dof - 1 if preferences.hyperspy else self._dof
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._nav_signal(self._chisq / self._dof, "red_chisq")
+            return self._nav_signal(self._chisq / dof, "red_chisq")
 
     @property
     def log_likelihood(self):

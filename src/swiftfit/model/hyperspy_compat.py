@@ -87,7 +87,9 @@ class HyperSpyCompatMixin:
             return thing
         if np.iterable(thing):
             return [self._get_component(t) for t in thing]
-        raise InvalidInputError(f"`thing` must be a component, its index or its name, got {thing!r}")
+        # the words HyperSpy's message starts with, which scripts match on
+        raise InvalidInputError(f"Not a component or component id: `thing` must be a component, its index "
+                                f"or its name, got {thing!r}")
 
     @property
     def p0(self) -> tuple:
