@@ -145,7 +145,7 @@ def solve(problem, loss=None, *, bounded=False, ftol=1e-12, xtol=1e-10, max_nfev
 
     Examples
     --------
-    >>> solve(m._problem([()])) is None   # a Gaussian model: not an EELS fine structure
+    >>> solve(m.compile([()])) is None   # a Gaussian model: not an EELS fine structure
     True
     """
     from .. import losses

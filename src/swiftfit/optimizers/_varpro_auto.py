@@ -42,7 +42,7 @@ def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
 
     Examples
     --------
-    >>> low, vp = compiled_plan(m._problem([()]))
+    >>> low, vp = compiled_plan(m.compile([()]))
     >>> vp.linear.tolist(), vp.nonlinear.tolist()
     ([0, 3], [1, 2])
     """
@@ -76,7 +76,7 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
     --------
     ``m`` (a Gaussian and an Offset) starts near its best linear values: LM.
 
-    >>> p = m._problem([()])
+    >>> p = m.compile([()])
     >>> sol = solve_default(p)
     >>> sol.info["path"], bool(sol.status[0] > 0)
     ('lm', True)

@@ -296,7 +296,7 @@ def why_not(problem: Problem, loss=None, bounded: bool = False) -> str | None:
     >>> s = sf.signals.Signal1D(np.ones(20))
     >>> m = s.create_model()
     >>> m.append(Odd())
-    >>> print(why_not(m._problem([()])))
+    >>> print(why_not(m.compile([()])))
     component 0 (Odd): Odd defines function without declaring its compiled form (class attribute compiled_kind or compiled_expression)
     """
     low = _lower(problem, loss, bounded)
