@@ -424,6 +424,16 @@ class Component(ComponentPlotMixin):
         cls = type(self)
         return (cls.__module__, cls.__qualname__, len(self.parameters))
 
+    def _array_function(self):
+        """``f(coords, values)``: this component's maths for any array namespace,
+        ``values`` ``(B, 1)`` arrays or scalars (one pixel), the result
+        broadcastable to ``(B, N)``: the static ``function`` itself (what
+        :meth:`_function_nd` broadcasts), so that a JAX trace of one pixel is
+        the scalar code, as written.
+        """
+        f = type(self).function
+        return lambda coords, values: f(*coords, *values)
+
     def _function_nd(self, coords: Sequence[np.ndarray], values: Sequence[np.ndarray]) -> np.ndarray:
         """Evaluate for a batch: ``coords`` are ``(N,)`` arrays, ``values`` one
         ``(B, 1)`` array per parameter; returns ``(B, N)``.

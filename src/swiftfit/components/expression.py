@@ -492,6 +492,9 @@ class Expression(Component):
         """The structure of :meth:`_function_nd` (array-namespace code): the expression."""
         return ("Expression", sympy.srepr(self._internal_expr), self._ndim)
 
+    def _array_function(self):
+        return self._function_nd  # (B, 1) values or scalars: the shape broadcasts
+
     def _jax(self):
         """``(function, (indices, joint gradients))`` lambdified to JAX (sympy's
         JAX printer), compiled when first asked for.

@@ -243,6 +243,9 @@ class ScalableFixedPattern(Component):
             digest.update(np.ascontiguousarray(a, dtype=float).tobytes())
         return ("ScalableFixedPattern", self._interpolate, int(self.f.k), digest.hexdigest())
 
+    def _array_function(self):
+        return lambda coords, values: self._evaluate(coords[0], *values)
+
     def _function_nd(self, coords, values):
         xp = namespace(coords[0], *values)
         x = xp.asarray(coords[0], dtype=float)

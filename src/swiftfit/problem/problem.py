@@ -210,18 +210,21 @@ class Problem(ProblemShape):
     def component_function(self, c: int):
         """Component ``c``'s evaluation callback, for any array namespace.
 
-        Returns ``(function, key, label)``: ``function(coords, values) -> (B, N)``
-        is the callback :meth:`evaluate` calls (``coords`` ``(N,)`` arrays,
-        ``values`` one ``(B, 1)`` array per parameter), written against an
-        array namespace (:mod:`swiftfit._xp`) so that it also runs on JAX
-        arrays; ``key`` is a hashable structure of it (equal keys, the same
-        maths), None where the component has no array-namespace form (a
-        HyperSpy-style ``function(self, x)``); ``label`` names the component.
+        Returns ``(function, key, label)``: ``function(coords, values)`` is the
+        component's maths that :meth:`evaluate` broadcasts to ``(B, N)``
+        (``coords`` ``(N,)`` arrays, ``values`` one ``(B, 1)`` array or one
+        scalar per parameter), written against an array namespace
+        (:mod:`swiftfit._xp`) so that it also runs on JAX arrays; ``key`` is a
+        hashable structure of it (equal keys, the same maths), None where the
+        component has no array-namespace form (a HyperSpy-style
+        ``function(self, x)``); ``label`` names the component.
         Engines get the components' maths here, without importing a component class.
         """
         comp = self.components[c]
         cls = type(comp)
-        return comp._function_nd, comp._array_key(), f"{comp.name!r} ({cls.__module__}.{cls.__qualname__})"
+        key = comp._array_key()
+        fn = comp._array_function() if key is not None else comp._function_nd
+        return fn, key, f"{comp.name!r} ({cls.__module__}.{cls.__qualname__})"
 
     def _component_values(self, values, c):
         return [np.reshape(values[i], (-1, 1)) for i in self.slots[c]]

@@ -19,9 +19,9 @@ sympy trees -- user text is never evaluated.
 
 Each component's maths comes from the component itself, through
 :meth:`~swiftfit.problem.problem.Problem.component_function`: the same
-callback the NumPy problem evaluates, written against an array namespace
-(:mod:`swiftfit._xp`), here called on JAX tracers (so the engine imports no
-component class). A component is tried once per structure key with
+function the NumPy problem evaluates (and broadcasts), written against an
+array namespace (:mod:`swiftfit._xp`), here called on JAX tracers with one
+pixel's scalar values (so the engine imports no component class). A component is tried once per structure key with
 ``jax.eval_shape`` before it is compiled into a solver.
 
 What cannot be lowered raises :class:`NotLowerable`, naming the component and
@@ -170,9 +170,11 @@ def lower_problem(problem: Problem) -> LoweredProblem:
             M = coords[0].shape[0]
             total = jnp.zeros((M,), dtype=theta.dtype)
             for c in members:
-                # the problem's own callback, on one pixel: values (1, 1), result (1, M)
-                f = comps[c](coords, [jnp.reshape(values[i], (1, 1)) for i in slots[c]])
-                f = jnp.broadcast_to(f, (1, M))[0].astype(theta.dtype)
+                # the component's own maths, on one pixel's scalar values (XLA
+                # compiles it as the scalar code it is: shaped (1, 1) values
+                # changed float32 results by an ulp)
+                f = comps[c](coords, [values[i] for i in slots[c]])
+                f = jnp.broadcast_to(f, (1, M)).reshape(M).astype(theta.dtype)
                 total = total + jnp.where(active[c], f, 0.0)
             blocks.append(total * scale)
         return blocks[0] if len(blocks) == 1 else jnp.concatenate(blocks)
@@ -195,7 +197,7 @@ def _try_on_jax(problem: Problem, c: int, seg_consts) -> None:
     seg = next((k for k, s in enumerate(problem.segments) if c in s.components), 0)
     dt = jax.dtypes.canonicalize_dtype(np.float64)  # float32 where x64 is off
     coords = tuple(jax.ShapeDtypeStruct(np.shape(a), dt) for a in seg_consts[seg][0])
-    values = [jax.ShapeDtypeStruct((1, 1), dt) for _ in problem.slots[c]]
+    values = [jax.ShapeDtypeStruct((), dt) for _ in problem.slots[c]]
     try:
         jax.eval_shape(fn, coords, values)
     except Exception as exc:
