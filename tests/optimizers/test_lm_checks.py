@@ -91,7 +91,7 @@ def test_numpy_lm_verification_evaluates_nothing(monkeypatch):
     assert np.isfinite(gap[status > 0]).all()
 
 
-@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("weighted", [False, pytest.param(True, marks=pytest.mark.slow)])  # JAX compiles ~30 s
 def test_jax_lm_checks_equal_numpy_verification(weighted):
     pytest.importorskip("jax")
     from swiftfit.engines.jax.lm import jax_levenberg_marquardt

@@ -201,7 +201,10 @@ def covariance(problem: Problem, theta: np.ndarray, rel: np.ndarray, Jw: np.ndar
     if not ok.any():
         return cov
     rows = np.flatnonzero(ok)
-    J = weighted_jacobian(problem.take(rows), theta[rows]) if Jw is None else Jw[rows]
+    if Jw is None:
+        J = weighted_jacobian(problem.take(rows), theta[rows])
+    else:
+        J = Jw if rows.size == B else Jw[rows]  # (no copy of the chunk's Jacobian when every pixel is in)
     finite = np.isfinite(J).all(axis=(1, 2))
     J = np.where(rel[rows][:, None, :], np.nan_to_num(J), 0.0)
     norms = np.sqrt(np.einsum("bnp,bnp->bp", J, J))
