@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from ..model.fit_mixin import information_criteria as _criteria
+from ..preferences import preferences
 
 __all__ = [
     "AIC_test",
@@ -147,8 +148,11 @@ class red_chisq_test(_GoodnessTest):
         self.expected = 1.0
 
     def statistic(self, model, ind):
+        # the model's red_chisq: chisq / (N - k), or HyperSpy's chisq / (N - k - 1)
+        # with swiftfit.preferences.conventions = "hyperspy"
+        dof = model._dof[ind] - 1 if preferences.hyperspy else model._dof[ind]
         with np.errstate(all="ignore"):
-            return model._chisq[ind] / model._dof[ind]
+            return model._chisq[ind] / dof
 
     def _passes(self, stat):
         return np.abs(stat - self.expected) < self.tolerance
