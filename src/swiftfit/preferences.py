@@ -6,16 +6,15 @@ both are legitimate (README, "Differences from HyperSpy"). Setting
 ``SWIFTFIT_CONVENTIONS=hyperspy`` before import) gives HyperSpy's choice for
 each of them:
 
-==========================  =========================  ===========================
-what                        ``"swiftfit"`` (default)   ``"hyperspy"``
-==========================  =========================  ===========================
-``m.dof``                   N − k (points − free)      k (free parameters)
-``m.red_chisq``             χ² / (N − k)               χ² / (N − k − 1)
-``estimate_parameters``     ``[x1, x2]`` (x2 in)       ``[x1, x2)`` (as ``isig``)
-``e`` in an Expression      Euler's number             a parameter (as sympy: E)
-``fetch_values_from_array``  constructor order         parameters sorted by name
-and a custom loss's values
-==========================  =========================  ===========================
+- ``m.dof``: N − k (points − free parameters); HyperSpy's: k.
+- ``m.red_chisq``: χ² / (N − k); HyperSpy's: χ² / (N − k − 1).
+- ``estimate_parameters(signal, x1, x2)``: ``x1 <= x <= x2``; HyperSpy's:
+  channels ``[value2index(x1), value2index(x2))``, as ``isig[x1:x2]``.
+- ``e`` in an ``Expression``: Euler's number; HyperSpy's (sympy's): a
+  parameter named ``e`` (``E`` stays Euler's number).
+- ``fetch_values_from_array`` and a custom loss's values (and gradient):
+  constructor order (Gaussian: A, sigma, centre); HyperSpy's: each
+  component's parameters sorted by name (A, centre, sigma).
 
 HyperSpy's bugs are not conventions and stay refused or corrected whatever
 this says (a variance of another shape than the data, non-rotations from

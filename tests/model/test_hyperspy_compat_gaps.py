@@ -141,3 +141,24 @@ def test_powerlaw_estimate_out_true_returns_the_estimates():
     np.testing.assert_allclose(A, 50015.156, rtol=2e-4)
     np.testing.assert_allclose(r, 1.2, rtol=2e-4)
     assert p.A.value == 10e5 and not p.A.map["is_set"].any()
+
+
+def test_local_component_class_round_trips_through_a_dictionary():
+    # HyperSpy round-trips any component through m.as_dictionary() /
+    # _load_dictionary (it pickles the class); here the class object of this
+    # session is remembered when the dictionary is made, nothing is imported
+    class Local(Component):
+        def __init__(self, p1=1.0):
+            Component.__init__(self, ("p1",))
+            self.p1.value = p1
+
+        def function(self, x):
+            return self.p1.value * x
+
+    s = hs.signals.Signal1D(np.arange(5.0))
+    m = s.create_model()
+    m.append(Local(3.0))
+    m2 = s.create_model()
+    m2._load_dictionary(m.as_dictionary())
+    assert type(m2[0]) is Local and m2[0].p1.value == 3.0
+    np.testing.assert_allclose(m2.as_signal().data, 3.0 * np.arange(5.0), rtol=1e-12)

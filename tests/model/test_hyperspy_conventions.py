@@ -127,3 +127,11 @@ def test_preferences_validate_and_read_the_environment():
     env = dict(os.environ, SWIFTFIT_CONVENTIONS="hyperspy")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "hyperspy"
+
+
+def test_samfire_red_chisq_test_follows_the_model(hyperspy_conventions):
+    from swiftfit.samfire.goodness import red_chisq_test
+
+    m = _offset_model()
+    assert red_chisq_test(0.5).statistic(m, ()) == pytest.approx(float(m.red_chisq.data[0]), rel=1e-12)
+    assert float(m.red_chisq.data[0]) == pytest.approx(5.2 / 3, rel=1e-12)

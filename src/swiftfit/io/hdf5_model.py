@@ -94,6 +94,15 @@ def register_component(cls: type) -> type:
 
 
 # ------------------------------------------------------------------ saving
+def remember_local_class(cls: type) -> None:
+    """A class defined inside a function cannot be imported again: remember the
+    class object this session saved (or put in a model dictionary), so that this
+    session, and only it, can rebuild it.
+    """
+    if "<locals>" in cls.__qualname__:
+        _SAVED_LOCAL[(cls.__module__, cls.__qualname__)] = cls
+
+
 def _init_kwargs(comp: Component) -> dict:
     from ..components.pattern import ScalableFixedPattern
 
@@ -112,10 +121,7 @@ def _init_kwargs(comp: Component) -> dict:
 
 def _write_component(group: Any, comp: Component, path: str) -> None:
     cls = type(comp)
-    if "<locals>" in cls.__qualname__:
-        # no import can find it again: remember the class object this session
-        # saved, so that this session (and only it) can restore the model
-        _SAVED_LOCAL[(cls.__module__, cls.__qualname__)] = cls
+    remember_local_class(cls)
     group.attrs["module"] = cls.__module__
     group.attrs["qualname"] = cls.__qualname__
     group.attrs["name"] = comp.name

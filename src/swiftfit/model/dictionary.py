@@ -133,7 +133,9 @@ def parameter_load_dictionary(p: Any, dic: dict, *, ties: bool = True) -> int:
 def component_as_dictionary(c: Any, fullcopy: bool = True) -> dict:
     """The component ``c`` as HyperSpy's component dictionary (see module doc)."""
     from .. import __version__
-    from ..io.hdf5_model import _init_kwargs
+    from ..io.hdf5_model import _init_kwargs, remember_local_class
+
+    remember_local_class(type(c))
 
     dic: dict = {"parameters": [parameter_as_dictionary(p, fullcopy) for p in c.parameters],
                  "package": "swiftfit", "package_version": __version__,
@@ -175,7 +177,7 @@ def component_load_dictionary(c: Any, dic: dict, *, ties: bool = True) -> dict:
 
 
 def _component_from_dictionary(dic: dict, where: str) -> Any:
-    from ..components import components1d, components2d
+    from ..components import components1d, components2d, legacy
     from ..io.hdf5_model import _component_class
 
     whitelist = dic.get("_whitelist", {})
@@ -187,7 +189,8 @@ def _component_from_dictionary(dic: dict, where: str) -> Any:
         cls = _component_class(str(cls_info[0]), str(cls_info[1]), where, allow_import=False)
     else:  # a dictionary made by HyperSpy: find the class by its _id_name
         name = _check_key(dic, "_id_name", where)
-        cls = getattr(components1d, name, None) or getattr(components2d, name, None)
+        cls = getattr(components1d, name, None) or getattr(components2d, name, None) \
+            or (getattr(legacy, name, None) if name in legacy.__all__ else None)  # exspy's, HyperSpy 1.x
         if cls is None:
             raise ValueError(f"{where}: no swiftfit component is called {name!r}")
     return cls(**init)

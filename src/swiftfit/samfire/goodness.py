@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..preferences import preferences
 from ..problem.goodness import information_criteria as _criteria
 
 __all__ = [
@@ -148,8 +149,11 @@ class red_chisq_test(_GoodnessTest):
         self.expected = 1.0
 
     def statistic(self, model, ind):
+        # the model's red_chisq: chisq / (N - k), or HyperSpy's chisq / (N - k - 1)
+        # with swiftfit.preferences.conventions = "hyperspy"
+        dof = model.fit_results.dof[ind] - 1 if preferences.hyperspy else model.fit_results.dof[ind]
         with np.errstate(all="ignore"):
-            return model.fit_results.chisq[ind] / model.fit_results.dof[ind]
+            return model.fit_results.chisq[ind] / dof
 
     def _passes(self, stat):
         return np.abs(stat - self.expected) < self.tolerance
