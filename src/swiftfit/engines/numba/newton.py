@@ -117,8 +117,8 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
     ``δ = 1`` is 10× the tolerance ``0.1·σ`` (σ = 1), so the gap is 10.
 
     >>> one, inf = np.ones(1), np.full(1, np.inf)
-    >>> float(gap(1.0, 2 * one, 2 * np.ones((1, 1)), one, 0.0, 2 * one, -inf, inf,
-    ...           np.ones(1, dtype=bool), 1.0, False, 10))
+    >>> round(float(gap(1.0, 2 * one, 2 * np.ones((1, 1)), one, 0.0, 2 * one, -inf, inf,
+    ...                 np.ones(1, dtype=bool), 1.0, False, 10)), 12)
     10.0
     """
     P = theta.size
