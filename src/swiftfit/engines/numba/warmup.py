@@ -150,8 +150,7 @@ def compile_now(problem: Problem) -> None:
     """Compile (or load) the fused kernel in this process and write the marker.
 
     What the background process runs, on
-    :func:`swiftfit.problem.warmup.warmup_problem`; benchmarks call it the same
-    way before timing warm fits.
+    :func:`swiftfit.problem.warmup.warmup_problem`.
     """
     import numpy as np
 
