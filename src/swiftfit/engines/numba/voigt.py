@@ -10,7 +10,10 @@ J. Numer. Anal. 31, 1497 (1994)) with ``N = 40`` terms,
 
 valid for ``Im z ≥ 0`` (below the real axis ``w(z) = 2 e^{-z²} − w(−z)``).
 The coefficients of the degree-``N−1`` polynomial ``p`` are computed once, by
-an FFT, at import. Accuracy against ``scipy.special.wofz`` on the grid
+an FFT, at import. From ``|z| ≥ 8`` Laplace's continued fraction (10 terms,
+6 from ``|z| ≥ 15``) replaces it: as accurate there (≤ 1e-14 relative) and
+about half the work (the far Lorentzian tails are most of a spectrum's
+channels). Accuracy against ``scipy.special.wofz`` on the grid
 ``x ∈ ±[1e-3, 1e3]`` (logarithmic, and 0), ``y ∈ {0} ∪ [1e-6, 1e3]``
 (tests/optimizers/test_fused_components.py): ``|Δw| ≤ 2e-14 |w|``
 everywhere; the real part (what the Voigt profile uses) to ``1e-12``
@@ -56,11 +59,32 @@ def _upper(z):
 
 
 @njit(cache=True, error_model="numpy")
+def _far(z, K):
+    """Laplace's continued fraction ``w(z) = (i/√π) / (z − ½/(z − 1/(z − 3/2/(z − …))))``,
+    ``K`` terms: far from the origin it is as accurate as :func:`_upper` and cheaper.
+    """
+    t = z
+    for k in range(K, 0, -1):
+        t = z - (0.5 * k) / t
+    return (1j / _SQRT_PI) / t
+
+
+@njit(cache=True, error_model="numpy")
+def _upper_fast(z):
+    a = z.real * z.real + z.imag * z.imag
+    if a >= 225.0:  # |z| ≥ 15: 6 terms (≤ 7e-15 relative against wofz)
+        return _far(z, 6)
+    if a >= 64.0:  # |z| ≥ 8: 10 terms (≤ 1e-14)
+        return _far(z, 10)
+    return _upper(z)
+
+
+@njit(cache=True, error_model="numpy")
 def faddeeva(z):
     """``w(z) = e^{−z²} erfc(−iz)`` for a complex ``z`` (see the module)."""
     if z.imag >= 0.0:
-        return _upper(z)
-    return 2.0 * np.exp(-z * z) - _upper(-z)
+        return _upper_fast(z)
+    return 2.0 * np.exp(-z * z) - _upper_fast(-z)
 
 
 @njit(cache=True, error_model="numpy")
