@@ -72,7 +72,7 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
     """``"lm"`` as the default optimizer: compiled variable projection on the
     pixels whose start's linear values are far from their best (the rule of
     the module docstring, decided per pixel), with the same options (``ftol``, ``xtol``, ``max_nfev``,
-    ``radius0``), else :func:`.lm.levenberg_marquardt`. Any other LM option
+    ``radius0``), else the registered ``"lm"`` (its losses too). Any other LM option
     (a damping, ``kernel``, ``geodesic``…) keeps the problem on LM.
 
     Examples
@@ -89,7 +89,7 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
     >>> far.info["path"], bool(abs(far.theta[0, 2] - sol.theta[0, 2]) < 1e-6)
     ('varpro', True)
     """
-    from .lm import levenberg_marquardt
+    from .registry import get
 
     if set(options) <= {"ftol", "xtol", "max_nfev", "radius0"} and not getattr(problem, "prefer_varpro", False):
         found = compiled_plan(problem, loss, bounded)
@@ -99,4 +99,4 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
             low, vp = found
             return fused_varpro(problem, low, vp, ftol=options.get("ftol", 1e-12), xtol=options.get("xtol", 1e-10),
                                 max_nfev=options.get("max_nfev"), radius0=options.get("radius0", 1.0), far_only=True)
-    return levenberg_marquardt(problem, loss, bounded=bounded, **options)
+    return get("lm").solve(problem, loss, bounded=bounded, **options)  # the registered LM (losses too)
