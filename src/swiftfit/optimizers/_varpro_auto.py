@@ -10,15 +10,18 @@ affine in) goes to :func:`swiftfit.engines.numba.varpro.fused_varpro` with
 ``optimizer="lm"`` named explicitly always runs LM; ``optimizer="varpro"``
 the batched NumPy variable projection (:mod:`.varpro`).
 
-The rule, per pixel (so results do not depend on chunks), from the battery
-(``benchmarks/battery.py``; the README's table): one evaluation at the
-start gives the best linear values there; where some linear value's best
-differs from its start by more than ``FAR`` (0.5) of itself — amplitudes
-started 20× low — the pixel is searched by variable projection (bad
-amplitude starts then cost neither iterations nor minima) and polished by
-LM; elsewhere LM fits it from its own start, exactly as ``optimizer="lm"``
-(the fused LM takes fewer evaluations from good starts: variable projection
-adds its polishing stage), at the cost of that one evaluation.
+The rule, per pixel (so results do not depend on chunks), calibrated on the
+battery (``benchmarks/battery.py``; the README's table): one evaluation at
+the start gives the best linear values there; where at least two linear
+values' best values differ from their starts by more than 0.8 of themselves
+(a start below 1/5 of it or above 1.8×) *and* the linear solve alone removes at least 90 % of the start's
+χ² — several amplitudes started far off, e.g. 20× low — the pixel is searched
+by variable projection (bad amplitude starts then cost neither iterations
+nor minima) and polished by LM; elsewhere LM fits it from its own start,
+exactly as ``optimizer="lm"``, at the cost of that one evaluation (the fused
+LM takes fewer evaluations from such starts: variable projection adds its
+polishing stage). The constants are :data:`swiftfit.engines.numba.varpro.FAR`,
+``FAR_COLUMNS`` and ``FAR_GAIN``.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
     """``"lm"`` as the default optimizer: compiled variable projection on the
     pixels whose start's linear values are far from their best (the rule of
     the module docstring, decided per pixel), with the same options (``ftol``, ``xtol``, ``max_nfev``,
-    ``radius0``), else :func:`.lm.levenberg_marquardt`. Any other LM option
+    ``radius0``), else the registered ``"lm"`` (its losses too). Any other LM option
     (a damping, ``kernel``, ``geodesic``…) keeps the problem on LM.
 
     Examples
@@ -80,12 +83,13 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
     >>> sol = solve_default(p)
     >>> sol.info["path"], bool(sol.status[0] > 0)
     ('lm', True)
-    >>> p.p0[:, [0, 3]] *= 0.05  # amplitude and offset started 20× low
+    >>> p.p0[:, [0, 3]] *= 0.05  # amplitude and offset started 20× low,
+    >>> p.p0[:, [1, 2]] = sol.theta[:, [1, 2]]  # the shape at its best: 99 % of χ² is linear
     >>> far = solve_default(p)
     >>> far.info["path"], bool(abs(far.theta[0, 2] - sol.theta[0, 2]) < 1e-6)
     ('varpro', True)
     """
-    from .lm import levenberg_marquardt
+    from .registry import get
 
     if set(options) <= {"ftol", "xtol", "max_nfev", "radius0"} and not getattr(problem, "prefer_varpro", False):
         found = compiled_plan(problem, loss, bounded)
@@ -95,4 +99,4 @@ def solve_default(problem: Problem, loss=None, *, bounded: bool = False, **optio
             low, vp = found
             return fused_varpro(problem, low, vp, ftol=options.get("ftol", 1e-12), xtol=options.get("xtol", 1e-10),
                                 max_nfev=options.get("max_nfev"), radius0=options.get("radius0", 1.0), far_only=True)
-    return levenberg_marquardt(problem, loss, bounded=bounded, **options)
+    return get("lm").solve(problem, loss, bounded=bounded, **options)  # the registered LM (losses too)

@@ -57,9 +57,17 @@ _EPS = np.finfo(np.float64).eps
 # 14.5 channels against LM's 10.2), λ₀ = 1 lands near LM's (11.1) and is faster.
 LAMBDA0 = 1.0
 NEAR = 6  # varpro_status of a pixel fused_varpro(far_only=True) leaves to LM (see far_block)
-# a linear value whose best value differs from its start by more than this
-# fraction of itself (a start below ~2/3 or above 2× of it) makes the start "far"
-FAR = 0.5
+# The default's rule (fused_varpro(far_only=True), far_block): a start is "far" when
+# at least FAR_COLUMNS linear values' best values differ from their starts by more
+# than FAR of themselves (a start below 1/5 of it or above 1.8×) and the linear solve
+# alone removes at least FAR_GAIN of the start's χ². Calibrated on the battery
+# (benchmarks/battery.py, README): broad3 (3 amplitudes of 4 far, 98 % of χ²) wins
+# with variable projection; powerlaw_lor (1 far column: the power law's scale at the
+# wrong exponent, 99.8 %; with FAR = 0.5 a Lorentzian's amplitude made 24 of 128
+# pixels far) and multiexp (2 far, 69 %) are faster with LM.
+FAR = 0.8
+FAR_COLUMNS = 2
+FAR_GAIN = 0.9
 MOVED = 0.05  # relative change of a linear value above which J_q is re-evaluated (see _moved)
 
 
@@ -130,10 +138,9 @@ def _linear_step(G, g, lin, rel, d, Gs, L, rhs, tmp, dc):
 @njit(cache=True, error_model="numpy")
 def _moved(dc, theta, lin, rel, tol):
     """Whether a linear solve moved some relevant linear value by more than
-    ``tol`` of its new size. With ``MOVED``: then ``∂m/∂q`` (affine in ``c``,
-    proportional to it for an amplitude) is re-evaluated at the new values
-    instead of reused; with ``FAR``: the start was far from its best linear
-    values (the default's rule, see :func:`fused_varpro`).
+    ``tol`` of its new size (``MOVED``: then ``∂m/∂q``, affine in ``c`` and
+    proportional to it for an amplitude, is re-evaluated at the new values
+    instead of reused).
     """
     for a in range(lin.size):
         if rel[lin[a]] and abs(dc[a]) > tol * abs(theta[lin[a]]):
@@ -377,8 +384,10 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
 @njit(cache=True, nogil=True, error_model="numpy")
 def far_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, lin,
               ex, n_reg, far):
-    """``far[b]`` for rows ``b0:b1``: whether some linear value's best value at the
-    start differs from its start by more than ``FAR`` of itself (one evaluation).
+    """``far[b]`` for rows ``b0:b1``: whether the start is far from its best linear
+    values — at least ``FAR_COLUMNS`` linear values whose best value at the start
+    differs from it by more than ``FAR`` of itself, and the linear solve alone
+    removes at least ``FAR_GAIN`` of the start's χ² (one evaluation).
     """
     P = THETA.shape[1]
     N = Y.shape[1]
@@ -392,7 +401,7 @@ def far_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     G = np.empty((P, P))
     g = np.empty(P)
     rel = np.zeros(P, dtype=np.bool_)
-    d, rhs, tmp, dc, new = np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    d, rhs, tmp, dc = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
     Gs, L = np.empty((K, K)), np.empty((K, K))
     for b in range(b0, b1):
         q = FIXED[b].copy()
@@ -423,12 +432,14 @@ def far_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                     lo, hi = max(jlo[i], jlo[j]), min(jhi[i], jhi[j])
                     G[i, j] = _dot(J[i], J[j], lo, hi) if hi > lo else 0.0
                     G[j, i] = G[i, j]
-        ok, _ = _linear_step(G, g, lin, rel, d, Gs, L, rhs, tmp, dc)
-        if not ok:
+        ok, gain = _linear_step(G, g, lin, rel, d, Gs, L, rhs, tmp, dc)
+        if not ok or not gain >= FAR_GAIN * cost:
             continue
+        n_far = 0
         for a in range(K):
-            new[a] = THETA[b, lin[a]] + dc[a]
-        far[b] = _moved(dc, new, np.arange(K), rel[lin], FAR)
+            if rel[lin[a]] and abs(dc[a]) > FAR * abs(THETA[b, lin[a]] + dc[a]):
+                n_far += 1
+        far[b] = n_far >= FAR_COLUMNS
     return far
 
 
@@ -486,11 +497,11 @@ def fused_varpro(problem, low: dict, vp, *, ftol: float, xtol: float, max_nfev: 
     convergence tests, covariance and the verification's checks).
 
     ``vp`` is the separable structure (:func:`swiftfit.optimizers.varpro.plan`).
-    With ``far_only`` (the default optimizer's rule), a pixel whose start's
-    linear values are all within ``FAR`` of their best values (one evaluation
-    tells) is not searched: LM fits it from its own start, exactly as
-    ``optimizer="lm"`` would; the decision is per pixel, so results do not
-    depend on how pixels are chunked.
+    With ``far_only`` (the default optimizer's rule), only the pixels whose
+    start is far from its best linear values (:func:`far_block`: one
+    evaluation tells) are searched; LM fits the others from their own start,
+    exactly as ``optimizer="lm"`` would. The decision is per pixel, so
+    results do not depend on how pixels are chunked.
 
     Returns the LM's :class:`~swiftfit.problem.solution.Solution` with the
     evaluations of both stages in ``nfev``, ``info["varpro"]`` (B,) the pixels
