@@ -40,7 +40,8 @@ def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
     """``(low, vp)`` for the compiled variable projection of ``problem``, or None.
 
     None where the fused kernel cannot lower the problem (see
-    :func:`swiftfit.engines.numba.lower.lower`), where it is not separable
+    :func:`swiftfit.engines.numba.lower.lower`), with bounds or compiled ties
+    (the search has no box and no tie rows), where it is not separable
     (:func:`.varpro.plan`) or not affine in its linear columns at the start.
 
     Examples
@@ -53,8 +54,12 @@ def compiled_plan(problem: Problem, loss=None, bounded: bool = False):
 
     if not _fused.available():
         return None
+    if bounded:  # the compiled search has no box (the fused LM has)
+        return None
     low = _fused.lower(problem, loss, bounded)
     if low is None or problem.B == 0:
+        return None
+    if low["ex"][7].shape[0]:  # compiled ties: their Jacobian rows are the fused LM's alone
         return None
     from .varpro import _affine, plan
 
