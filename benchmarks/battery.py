@@ -8,10 +8,7 @@ timed in the same process, alternately, ``--runs`` times (default 3): the
 table gives min/median/max fits/s, the ratio of the medians, the median
 absolute error of the case's key parameters on the pixels both fitted, and
 the pixels swiftfit fitted outside its compiled kernel
-(``multifit_output.slow_path``) and the solver its default ``multifit()``
-ran (``lm``, or ``varpro k/B``: variable projection on the k pixels whose
-starts were far from their best linear values, see
-``swiftfit/optimizers/_varpro_auto.py``). swiftfit's first (compiling) fit is a
+(``multifit_output.slow_path``). swiftfit's first (compiling) fit is a
 warm-up on two pixels, excluded and reported.
 
 Cases (``--case``, default all):
@@ -251,25 +248,6 @@ def _fit(api, data, build, hs):
     return elapsed, values(), slow
 
 
-def _solver(build, data):
-    """Which solver the default ``multifit()`` runs on the case's pixels (outside
-    the timing): ``"varpro k/B"`` where variable projection searched k of the B
-    pixels (starts far from their best linear values), ``"lm"`` where the fused
-    Levenberg–Marquardt fitted them all, ``"other"`` where the problem is not
-    on the compiled path."""
-    import swiftfit as sf
-    from swiftfit.engines.numba.lower import lower
-    from swiftfit.optimizers._varpro_auto import compiled_plan, solve_default
-
-    m, _ = build(sf, data)
-    m.assign_current_values_to_all()
-    problem = m._problem(list(np.ndindex(*m._nav_shape)))
-    if compiled_plan(problem) is None:
-        return "lm" if lower(problem) is not None else "other"
-    searched = int(np.sum(solve_default(problem).info.get("varpro", 0)))
-    return f"varpro {searched}/{problem.B}" if searched else "lm"
-
-
 def run_case(name, n, hs_pixels, runs, seed=0):
     import swiftfit as sf
 
@@ -296,7 +274,7 @@ def run_case(name, n, hs_pixels, runs, seed=0):
     rate_hs = k / np.array(hs_t) if hs is not None else np.full(1, np.nan)
     return dict(case=name, pixels=B, hs_pixels=k if hs is not None else 0, warm=warm, rate_sf=rate_sf,
                 rate_hs=rate_hs, ratio=np.median(rate_sf) / np.median(rate_hs), err_sf=err_sf, err_hs=err_hs,
-                key=key, slow=slow, solver=_solver(build, data))
+                key=key, slow=slow)
 
 
 def _num(v):
@@ -330,14 +308,13 @@ def main(argv=None) -> int:
     except ImportError:
         print("HyperSpy not installed: swiftfit alone")
     print("\n| case | pixels (sf / HS) | swiftfit fits/s min / median / max | HyperSpy fits/s min / median / max "
-          "| median ratio | key parameter | median abs. error sf / HS | slow-path pixels | sf solver "
-          "| sf warm-up (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| median ratio | key parameter | median abs. error sf / HS | slow-path pixels | sf warm-up (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
         r = run_case(name, args.pixels * args.scale, args.hs_pixels * args.scale, args.runs)
         print(f"| {r['case']} | {r['pixels']} / {r['hs_pixels']} | {_mmm(r['rate_sf'])} | {_mmm(r['rate_hs'])} "
               f"| {r['ratio']:.1f}× | {r['key']} | {r['err_sf']:.3g} / {r['err_hs']:.3g} | {r['slow']} "
-              f"| {r['solver']} | {r['warm']:.1f} |", flush=True)
+              f"| {r['warm']:.1f} |", flush=True)
     return 0
 
 

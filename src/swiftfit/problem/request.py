@@ -203,14 +203,6 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
         from ..engines.jax.lm import jax_spec
 
         spec = jax_spec(spec, loss, dtype)
-    elif optimizer is None and spec.name == "lm" and spec.solve is registry.get("lm").solve:
-        # the default (no optimizer named): compiled variable projection where it wins
-        # (optimizers/_varpro_auto.py); an explicit optimizer="lm" stays on LM
-        from dataclasses import replace
-
-        from ..optimizers._varpro_auto import solve_default
-
-        spec = replace(spec, solve=solve_default)
     return FitRequest(optimizer=spec, loss=loss, losses=losses, gradients="auto" if custom_grad else grad,
                       fd_scheme=fd_scheme, bounded=bounded, rescale_covariance=rescale, engine=engine,
                       dtype=dtype, verify=verify, options=MappingProxyType(opts))
