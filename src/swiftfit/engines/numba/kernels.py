@@ -48,26 +48,6 @@ NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no
 
 
 @njit(cache=True, error_model="numpy")
-def _cholesky(A, L, lam):
-    """Lower Cholesky factor of ``A + lam·I`` into ``L``; False if not positive definite."""
-    P = A.shape[0]
-    for i in range(P):
-        for j in range(i + 1):
-            s = A[i, j] + (lam if i == j else 0.0)
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return False
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-        for j in range(i + 1, P):
-            L[i, j] = 0.0
-    return True
-
-
-@njit(cache=True, error_model="numpy")
 def _forward(L, b, out):
     P = b.size
     for i in range(P):
@@ -100,7 +80,7 @@ def _gn_ok(Gs, L):
     """Cholesky of the scaled Gram matrix for an undamped step, refused when the
     matrix is numerically singular (pivot below the reference's rank cut).
     """
-    if not _cholesky(Gs, L, 0.0):
+    if not _newton.cholesky(Gs, L, 0.0):
         return False
     P = Gs.shape[0]
     big = 0.0
@@ -170,7 +150,7 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
 @njit(cache=True, error_model="numpy")
 def _solve_damped(Gs, gs, lam, L, tmp, z):
     """``z = (Gs + λI)⁻¹ gs``; returns False if the factorisation failed."""
-    if not _cholesky(Gs, L, lam):
+    if not _newton.cholesky(Gs, L, lam):
         return False
     _forward(L, gs, tmp)
     _backward(L, tmp, z)

@@ -45,6 +45,29 @@ def _nanmax2(a, b):
 
 
 @njit(cache=True, error_model="numpy")
+def cholesky(A, L, lam):
+    """Lower Cholesky factor of ``A + lam·I`` into ``L`` (upper triangle zeroed);
+    False if not positive definite. The one compiled Cholesky: the fused LM's
+    damped steps (:mod:`.kernels`) and :func:`_inverse` use it.
+    """
+    P = A.shape[0]
+    for i in range(P):
+        for j in range(i + 1):
+            s = A[i, j] + (lam if i == j else 0.0)
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return False
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+        for j in range(i + 1, P):
+            L[i, j] = 0.0
+    return True
+
+
+@njit(cache=True, error_model="numpy")
 def _inverse(A, L, out):
     """``out = A⁻¹`` of the symmetric ``A`` by Cholesky (``L`` scratch) when
     ``A`` is positive definite and ``trace(A)·trace(A⁻¹) < FAST_CONDITION``;
@@ -58,16 +81,8 @@ def _inverse(A, L, out):
     trace = 0.0
     for i in range(P):
         trace += A[i, i]
-        for j in range(i + 1):
-            s = A[i, j]
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return False
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
+    if not cholesky(A, L, 0.0):
+        return False
     # out ← L⁻¹ (lower), then A⁻¹ = L⁻ᵀ L⁻¹
     for j in range(P):
         for i in range(P):
