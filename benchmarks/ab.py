@@ -131,9 +131,10 @@ def compare(base: dict, head: dict) -> dict:
 CASES: dict = {}
 
 
-def _case(bench: str, name: str):
+def _case(bench: str, name: str, scale: int = 1):
+    """Register a case; ``scale`` multiplies ``--n`` (cheap cases get more pixels, for a CPU time above noise)."""
     def deco(func):
-        CASES[f"{bench}/{name}"] = func
+        CASES[f"{bench}/{name}"] = lambda n: func(n * scale)
         return func
     return deco
 
@@ -208,8 +209,9 @@ def _battery(name):
     return run
 
 
-for _n in ("broad3", "narrow", "powerlaw_lor", "voigt", "multiexp", "eds20", "spots2d", "gpufit5x5"):
-    _case("battery", _n)(_battery(_n))
+for _n, _s in (("broad3", 1), ("narrow", 16), ("powerlaw_lor", 4), ("voigt", 1), ("multiexp", 16), ("eds20", 1),
+               ("spots2d", 1), ("gpufit5x5", 8)):
+    _case("battery", _n, _s)(_battery(_n))
 
 
 def _gauss3(**opts):
@@ -221,7 +223,7 @@ def _gauss3(**opts):
     return run
 
 
-_case("multifit", "gauss3")(_gauss3())
+_case("multifit", "gauss3", 16)(_gauss3())
 _case("multifit", "gauss3 numpy")(_gauss3(kernel="numpy"))
 _case("multifit", "gauss3 jax f64")(_gauss3(backend="jax", dtype="float64"))
 
@@ -239,11 +241,11 @@ def _linear(varying):
     return run
 
 
-_case("multifit_linear", "fixed")(_linear(False))
-_case("multifit_linear", "varying")(_linear(True))
+_case("multifit_linear", "fixed", 16)(_linear(False))
+_case("multifit_linear", "varying", 4)(_linear(True))
 
 
-@_case("model2d", "10 spots")
+@_case("model2d", "10 spots", 4)
 def _model2d(n):
     m2 = _load("model2d")
     frames = max(2, n // 16)
@@ -263,7 +265,7 @@ def _model2d(n):
     return _timed(make, lambda m: m.multifit(), data, data[:1])
 
 
-@_case("lazy", "threads")
+@_case("lazy", "threads", 16)
 def _lazy(n):
     import tempfile
 
@@ -332,8 +334,8 @@ def _coverage(name):
     return run
 
 
-for _n in ("poisson-low", "poisson-high", "ls-exp"):
-    _case("coverage", _n)(_coverage(_n))
+for _n, _s in (("poisson-low", 4), ("poisson-high", 8), ("ls-exp", 32)):
+    _case("coverage", _n, _s)(_coverage(_n))
 
 
 @_case("samplers", "MHMCMC/MALA/HMC")
@@ -387,8 +389,8 @@ def _cpufit(kind):
     return run
 
 
-_case("cpufit", "GAUSS_2D 5x5")(_cpufit("2d"))
-_case("cpufit", "GAUSS_1D 25")(_cpufit("1d"))
+_case("cpufit", "GAUSS_2D 5x5", 8)(_cpufit("2d"))
+_case("cpufit", "GAUSS_1D 25", 16)(_cpufit("1d"))
 
 
 def child(out: str, cases: list[str], n: int) -> None:
