@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint test-slow bench clean compat sherpa fuzz-expr fuzz kill-writers
+.PHONY: demo test lint test-slow bench clean compat sherpa fuzz-expr fuzz kill-writers ab
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/model2d.py
 	$(PY) benchmarks/samplers.py
 	$(PY) benchmarks/lazy.py
+
+# issue 15: every benchmark's swiftfit side at the pre-refactor tree (be93721^) and at HEAD,
+# maps compared to 1e-10 and fit CPU time (git worktrees under /tmp; ~15 min, nice -n 10)
+AB_ARGS ?=
+ab: $(STAMP)
+	MPLBACKEND=Agg $(PY) benchmarks/ab.py $(AB_ARGS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache build src/*.egg-info .compat_cache
