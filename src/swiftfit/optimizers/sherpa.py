@@ -154,7 +154,8 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
         Check every success sherpa reports with
         :func:`~swiftfit.optimizers.scipy_min.newton_gap`, as for scipy.
     **options
-        Keys of the optimiser's ``config`` (e.g. ``ftol``, ``maxfev``).
+        Keys of the optimiser's ``config`` (e.g. ``ftol``, ``maxfev``; ``max_nfev``,
+        the name of the evaluation cap at the other optimizers, is ``maxfev``).
 
     Returns
     -------
@@ -179,6 +180,10 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
         raise OptimizerError(f"sherpa `method` must be one of {sorted(SHERPA_METHODS)}, got {method!r}")
     base = getattr(loss, "_loss", loss)  # a TracedLoss's own loss: the checks below are not fit calls
     options = dict(options)
+    if "max_nfev" in options:  # the evaluation cap's name at every door (scipy_min, minuit, lm)
+        if "maxfev" in options:
+            raise OptimizerError("give `maxfev` or `max_nfev` to a sherpa optimizer, not both")
+        options["maxfev"] = options.pop("max_nfev")
     if "refine" in options:  # GridSearch's own ``method``, renamed: ``method`` picks the optimiser here
         if method != "gridsearch":
             raise OptimizerError(f"`refine` is an option of sherpa's gridsearch only, got method={method!r}")
