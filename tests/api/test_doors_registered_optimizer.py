@@ -156,6 +156,8 @@ def test_bad_loss_gets_one_error_text_at_every_door():
         assert str(err.value) == text, door
     with pytest.raises(InvalidInputError, match=r"`loss_function` must be one loss or 2 \(one per model\), got 3"):
         Fit(loss_function=["ls"] * 3).run(Datasets([peak()[0], peak(seed=4)[0]]))
+    with pytest.raises(InvalidInputError, match="custom loss functions are for single models"):
+        Fit(loss_function=lambda model, values, data, weights=None: 0.0).run(peak()[0])
 
 
 # ------------------------------------------------- one wrapper of minimize

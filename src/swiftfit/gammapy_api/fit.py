@@ -230,11 +230,17 @@ class Fit:
         return self._state is not None and _same(self._state.jm.models, self._models(datasets))
 
     def _losses(self, jm):
-        """One loss per dataset, resolved and checked by the one request builder
-        (:func:`~swiftfit.problem.request.make_request`): a bad ``loss_function``
-        gets the same error here as at ``m.fit`` and ``JointModel.fit``.
+        """One loss per dataset; a name is checked by :func:`swiftfit.losses.get`, the
+        one check of the request builder (:func:`~swiftfit.problem.request.make_request`),
+        so a bad ``loss_function`` gets the same error here as at ``m.fit`` and
+        ``JointModel.fit``.
         """
-        return list(make_request("lm", self.loss_function, n_datasets=len(jm), options={"backend": "numpy"}).losses)
+        names = self.loss_function if isinstance(self.loss_function, (list, tuple)) else [self.loss_function] * len(jm)
+        if len(names) != len(jm):
+            raise InvalidInputError(f"`loss_function` must be one loss or {len(jm)} (one per model), got {len(names)}")
+        if any(callable(n) and not isinstance(n, _losses.Loss) for n in names):
+            raise InvalidInputError("custom loss functions are for single models; Fit takes named losses (or a Loss)")
+        return [_losses.get(n) for n in names]
 
     def _compile(self, datasets) -> _State:
         jm = self._joint(datasets)

@@ -39,6 +39,9 @@ Status
 (also ``fval``, ``nfcn``, ``ngrad``, ``message``);
 ``info["scipy_result"]`` an :class:`~scipy.optimize.OptimizeResult` of the
 same, so the fit's message names the flags.
+
+:func:`hesse_covariance` runs HESSE alone at a given point (``Fit``'s
+``covariance_opts={"backend": "minuit"}`` after another backend's fit).
 """
 
 from __future__ import annotations
