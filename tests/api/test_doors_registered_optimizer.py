@@ -69,8 +69,10 @@ def test_fit_scipy_backend_is_the_registered_method(method, loss):
     out = m.fit(optimizer=method, loss_function=loss, bounded=True)
     ref_x, ref_status, ref_success = values(pars), int(out.status), bool(out.success)
     m, pars = peak()
-    res = Fit(backend="scipy", loss_function=loss, optimize_opts={"method": method}).run(m)
+    res = Fit(backend="scipy", loss_function=loss, store_trace=True, optimize_opts={"method": method}).run(m)
     np.testing.assert_allclose(values(pars), ref_x, rtol=1e-12)
+    # the trace holds the optimizer's own calls (the Newton check's evaluation is not one)
+    assert len(res.optimize_result.trace) == res.optimize_result.nfev == int(m.fit_output.nfev) > 0
     assert int(m.fit_output.status) == ref_status and res.optimize_result.success == ref_success
     assert res.optimize_result.method == method and res.optimize_result.backend == "scipy"
 
