@@ -468,6 +468,11 @@ KNOWN: dict = {
         "through m.fit the model doors' check (analytic J) says 'not a minimum'")
        for opt in ("trust-krylov", "trust-ncg")},
     ("SLSQP", "zero_pixel", "minimize"): _NEAR_ZERO.format(opt="SLSQP"),
+    ("SLSQP", "zero_pixel", "Fit.run"): (
+        "Fit always respects bmin/bmax (the Gaussian's A >= 0) where this case's m.fit is unbounded: with the "
+        "bound SLSQP ends elsewhere in the all-zero valley (A 32.9, sigma 273; m.fit(bounded=True) gives the same "
+        "point and the same success), unbounded at A 19.2, which the Newton check calls 'not a minimum': two "
+        "problems, two verdicts"),
     ("TNC", "linear", "minimize"): (
         "minimize passes lmfit's cap (maxfun = 2*2000*(P+1)) to TNC, m.fit scipy's default: at the same "
         "minimum TNC then reports 'Converged' through minimize and 'Linear search failed' (a reported "

@@ -9,6 +9,8 @@ the three engines on ``m.fit``/``m.multifit``; the full product is ``slow``.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from battery import DOORS, GLOBAL, KNOWN, contract, make_cases, run_door
@@ -16,6 +18,18 @@ from battery import DOORS, GLOBAL, KNOWN, contract, make_cases, run_door
 from swiftfit.optimizers import registry
 
 CASES = make_cases()
+_HAS_SHERPA = importlib.util.find_spec("sherpa") is not None
+
+
+def _param(optimizer: str, *marks):
+    """A sherpa optimizer's case is marked ``sherpa`` and skipped where sherpa is
+    not installed (no wheel everywhere: ``make sherpa``)."""
+    if optimizer.startswith("sherpa-"):
+        marks = (*marks, pytest.mark.sherpa,
+                 pytest.mark.skipif(not _HAS_SHERPA, reason="sherpa is not installed (`make sherpa`)"))
+    return pytest.param(optimizer, marks=marks)
+
+
 OPTIMIZERS = registry.available()
 LOCAL = [o for o in OPTIMIZERS if o not in GLOBAL]
 
@@ -39,7 +53,7 @@ def test_lm_every_door(case):
 
 # COBYLA and COBYQA take 3-110 s a door here (minimize gives them lmfit's 2·2000·(P+1) calls)
 _SLOW = ("COBYLA", "COBYQA")
-_DEFAULT = [pytest.param(o, marks=pytest.mark.slow) if o in _SLOW else o for o in LOCAL]
+_DEFAULT = [_param(o, pytest.mark.slow) if o in _SLOW else _param(o) for o in LOCAL]
 
 
 @pytest.mark.parametrize("optimizer", _DEFAULT)
@@ -50,13 +64,13 @@ def test_every_local_optimizer(optimizer):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", LOCAL)
+@pytest.mark.parametrize("optimizer", [_param(o) for o in LOCAL])
 def test_every_local_optimizer_on_a_bound(optimizer):
     _assert_contract(contract(CASES["on_bound"], optimizer))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("optimizer", [_param(o) for o in OPTIMIZERS])
 @pytest.mark.parametrize("case", list(CASES))
 def test_full_battery(case, optimizer):
     _assert_contract(contract(CASES[case], optimizer))

@@ -82,7 +82,8 @@ def test_poisson_toy_lbfgsb_same_verdict_from_every_door():
     fitter = ScipyFit(m, method="L-BFGS-B", likelihood="poisson", verbose=0).fit()
     assert not fitter.success and fitter.status == Status.NOT_A_MINIMUM
     assert "not a minimum" in fitter.message
-    assert g.A.value == pytest.approx(a_fit, rel=1e-6)
+    # the registered L-BFGS-B on the same loss: the same point as m.fit, not just near it
+    assert g.A.value == pytest.approx(a_fit, rel=1e-12)
 
     # where the answer is a minimum, the doors agree on success (and on the answer)
     m, g = poisson_toy()
@@ -92,6 +93,43 @@ def test_poisson_toy_lbfgsb_same_verdict_from_every_door():
     assert Fit(backend="scipy", loss_function="ML-poisson",
                optimize_opts={"method": "L-BFGS-B", "options": {"ftol": 1e-15, "gtol": 1e-12}}).run(m).success
     assert g.A.value == pytest.approx(ml, rel=1e-6)
+
+
+@pytest.mark.sherpa
+def test_poisson_toy_sherpa_same_verdict_from_every_door():
+    """Sherpa's optimisers are registered optimizers: ``m.fit(optimizer="sherpa-...")``
+    and ``Fit(backend="sherpa")`` give one verdict, checked as scipy's is. The
+    simplex and MonCar reach the ML answer (trust-exact's, 1e-6); an unrefined
+    grid search, which sherpa calls "successful termination", is not a minimum
+    at either door."""
+    pytest.importorskip("sherpa.optmethods")
+    m, g = poisson_toy()
+    assert m.fit(optimizer="trust-exact", loss_function="ML-poisson").success
+    ml = np.array([g.A.value, g.centre.value, g.sigma.value])
+    for method in ("simplex", "moncar"):
+        m, g = poisson_toy()
+        out = m.fit(optimizer=f"sherpa-{method}", loss_function="ML-poisson")
+        assert out.status == Status.OPTIMIZER_SUCCESS and out.success, out.message
+        np.testing.assert_allclose([g.A.value, g.centre.value, g.sigma.value], ml, rtol=1e-6)
+        a = g.A.value
+        m, g = poisson_toy()
+        res = Fit(backend="sherpa", loss_function="ML-poisson", optimize_opts={"method": method}).run(m)
+        assert res.optimize_result.success and m.fit_output.status == Status.OPTIMIZER_SUCCESS
+        assert g.A.value == pytest.approx(a, rel=1e-12)
+
+    def boxed():
+        m, g = poisson_toy()
+        for p, lo, hi in ((g.A, 5000, 20000), (g.centre, 45, 55), (g.sigma, 3, 7)):
+            p.bmin, p.bmax = lo, hi
+        return m, g
+
+    m, g = boxed()
+    out = m.fit(optimizer="sherpa-gridsearch", loss_function="ML-poisson", bounded=True, num=5)
+    assert out.optimizer_result.success  # sherpa's own word
+    assert out.status == Status.NOT_A_MINIMUM and not out.success
+    m, g = boxed()
+    res = Fit(backend="sherpa", loss_function="ML-poisson", optimize_opts={"method": "gridsearch", "num": 5}).run(m)
+    assert not res.optimize_result.success and m.fit_output.status == Status.NOT_A_MINIMUM
 
 
 # ------------------------------------------------------------ (3) determined

@@ -178,11 +178,13 @@ class BaseOptimizer:
         if self.verbose >= level:
             print(text)
 
-    def _finish(self, x, success: bool, message: str, covariance=None) -> None:
-        """Set the outcome and write ``x`` back into the model (full targets only)."""
+    def _finish(self, x, success: bool, message: str, covariance=None, status=None) -> None:
+        """Set the outcome and write ``x`` back into the model (full targets only);
+        ``status``: the optimizer's own code, when it gives one.
+        """
         self.success = bool(success)
         self.message = message
-        self.status = (Status.OPTIMIZER_SUCCESS if success else
+        self.status = (Status(int(status)) if status is not None else Status.OPTIMIZER_SUCCESS if success else
                        Status.MAX_NFEV if message.startswith("fail: max") else Status.OPTIMIZER_FAILURE)
         self.current_state = np.array(x, dtype=float)
         if self.target.writable:

@@ -1,4 +1,12 @@
-"""ScipyFit: ``scipy.optimize.minimize`` on ``−2 ln L`` (AstroPhot's ``fit.scipy_fit``)."""
+"""ScipyFit: a registered ``scipy.optimize.minimize`` method on the loss (AstroPhot's ``fit.scipy_fit``).
+
+The minimisation is the registered optimizer's (:mod:`swiftfit.optimizers.scipy_min`,
+reached through :func:`~swiftfit.problem.request.make_request`), exactly as
+``m.fit(optimizer=method)`` runs it: same objective, gradient, Hessian,
+status and Newton check. What is AstroPhot's here is around it: the
+per-iteration record (a ``callback``), ``max_iter``, ``tol``, the likelihood
+choice and the write-back.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,12 @@ from scipy import optimize
 
 from ..errors import InvalidInputError, InvalidTypeError
 from ..problem.request import make_request
+from ..problem.solution import Status
 from .base import BaseOptimizer
 
 __all__ = ["ScipyFit"]
 
 METHODS = ("Nelder-Mead", "L-BFGS-B", "TNC", "SLSQP", "Powell", "trust-constr")
-_USES_GRADIENT = {"L-BFGS-B", "TNC", "SLSQP", "trust-constr"}
 
 
 class ScipyFit(BaseOptimizer):
@@ -25,9 +33,12 @@ class ScipyFit(BaseOptimizer):
     model : Model1D, Model2D or JointModel
     initial_state : array_like (P,), optional
     method : {"Nelder-Mead", "L-BFGS-B", "TNC", "SLSQP", "Powell", "trust-constr"}
-        The gradient-based ones get our analytic gradient
-        (:meth:`FitTarget.gradient`); ``trust-constr`` also the Gauss–Newton
-        Hessian.
+        The registered optimizer of that name runs the fit: the gradient-based
+        ones get the loss's analytic gradient, ``trust-constr`` also the
+        Gauss–Newton / Fisher Hessian. It minimises the loss as ``m.fit``
+        does (χ² for gaussian data, ``−ln L`` for poisson: half of
+        :meth:`density`, the same minimum); a success scipy reports must pass
+        the Newton check of every door (else :attr:`status` is ``-7``).
     likelihood : {"gaussian", "poisson"}
     ndf : int, optional
         Degrees of freedom for :meth:`chi2min`; default ``N − P``.
@@ -45,7 +56,9 @@ class ScipyFit(BaseOptimizer):
     Attributes
     ----------
     scipy_res : scipy.optimize.OptimizeResult
-        scipy's answer, after :meth:`fit`.
+        scipy's own answer, after :meth:`fit`.
+    status : Status
+        The registered optimizer's verdict (verified), after :meth:`fit`.
 
     Examples
     --------
@@ -91,7 +104,7 @@ class ScipyFit(BaseOptimizer):
                 for lo, hi in zip(lower, upper)]
 
     def fit(self) -> ScipyFit:
-        """Run ``scipy.optimize.minimize`` once; record each iteration; write back."""
+        """Run the registered scipy optimizer once; record each iteration; write back."""
         t = self.target
         if not self.loss_history:
             self._record(self.current_state, self._loss(self.current_state))
@@ -103,26 +116,32 @@ class ScipyFit(BaseOptimizer):
             if self.verbose >= 2:
                 self._say(f"iter {self.iteration}: -2lnL/ndf {self.loss_history[-1] / self.ndf:.8g}", 2)
 
-        bounds = self.numpy_bounds()
-        kw = {}
-        if self.method in _USES_GRADIENT:
-            kw["jac"] = t.gradient
-        if self.method == "trust-constr":
-            kw["hess"] = t.hessian
-        if bounds is not None:
-            lower, upper = self._bounds()
-            # trust-constr may step outside bounds unless told to keep feasible
-            kw["bounds"] = (optimize.Bounds(lower, upper, keep_feasible=True) if self.method == "trust-constr"
-                            else bounds)
+        bounded = self.numpy_bounds() is not None
         options = {"maxiter": self.max_iter, **self.options}
         if self.method == "TNC":
             options.setdefault("maxfun", options.pop("maxiter"))
-        res = optimize.minimize(t.chi2, self.current_state, method=self.method, tol=self.tol,
-                                options=options, callback=callback, **kw)
+        kw = {"options": options, "callback": callback}
+        if self.tol is not None:
+            kw["tol"] = self.tol
+        if bounded and self.method == "trust-constr":
+            # trust-constr may step outside bounds unless told to keep feasible
+            kw["bounds"] = optimize.Bounds(*self._bounds(), keep_feasible=True)
+        problem = t.problem.take([0])  # the target's one pixel, started at the current state
+        problem.p0 = np.array(self.current_state, dtype=float)[None, :]
+        solution = self.request.optimizer.solve(problem, self.request.loss, bounded=bounded, **kw)
+        res = solution.info["scipy_result"]
         self.scipy_res = res
-        x = np.asarray(res.x, dtype=float)
-        if bounds is not None:  # scipy may end a rounding error outside
+        t.nfev += int(solution.nfev[0])
+        status = Status(int(solution.status[0]))
+        x = np.asarray(solution.theta[0], dtype=float)
+        if bounded:  # scipy may end a rounding error outside
             x = self._valid(x)
         self._record(x, self._loss(x))
-        self._finish(self.res(), bool(res.success), ("success: " if res.success else "fail: ") + str(res.message))
+        if status.success:
+            message = f"success: {res.message}"
+        elif res.success:  # scipy's success, refused by the Newton check
+            message = f"fail: {status.message} (scipy said: {res.message})"
+        else:
+            message = f"fail: {res.message}"
+        self._finish(self.res(), status.success, message, status=status)
         return self

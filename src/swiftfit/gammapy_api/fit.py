@@ -8,11 +8,18 @@ them jointly through :class:`~swiftfit.model.joint.JointModel` and returns a
 ``"swiftfit"``  our optimizers (``optimize_opts["method"]``, default ``"lm"``);
 ``"minuit"``    our ``"minuit"`` optimizer: MIGRAD then HESSE (``tol``,
                 ``strategy``, ``migrad_opts={"ncall": ...}``);
-``"scipy"``     :func:`scipy.optimize.minimize` (default ``"L-BFGS-B"``);
-``"sherpa"``    Sherpa's optimisers ("simplex", "levmar", "moncar",
-                "gridsearch"); needs ``pip install sherpa`` (``make sherpa``)
-                — tested against sherpa 4.19; a success sherpa reports must
-                pass the Newton check of the scipy door too.
+``"scipy"``     the registered :func:`scipy.optimize.minimize` method
+                (:mod:`~swiftfit.optimizers.scipy_min`, default ``"L-BFGS-B"``);
+``"sherpa"``    the registered sherpa optimizer (:mod:`~swiftfit.optimizers.sherpa`:
+                method "simplex", "levmar", "moncar" or "gridsearch" is
+                ``optimizer="sherpa-<method>"``); needs ``pip install sherpa``
+                (``make sherpa``) — tested against sherpa 4.19.
+
+Every backend is one registered optimizer, reached through the one request
+(:func:`~swiftfit.problem.request.make_request`) as ``m.fit`` reaches it, so
+the same options mean the same thing and a success is verified by the same
+Newton check (``Fit(backend="scipy", optimize_opts={"method": "TNC"})`` is
+``m.fit(optimizer="TNC", bounded=True)`` on the joint model).
 
 Bounds (``bmin``/``bmax``) are always respected, as in Gammapy. Profiles,
 intervals, contours and surfaces (:meth:`Fit.confidence`,
@@ -41,7 +48,8 @@ from ..errors import InvalidInputError, InvalidTypeError, OptimizerError
 from ..model.base import BaseModel
 from ..model.fittable_model import fit_summary
 from ..model.joint import JointModel
-from ..optimizers import sherpa as scalar
+from ..optimizers import scipy_min, sherpa
+from ..optimizers.minuit import hesse_covariance
 from ..problem.request import make_request
 from ..problem.verify import too_few_points
 from ..stats import profile as _profile
@@ -222,13 +230,16 @@ class Fit:
         return self._state is not None and _same(self._state.jm.models, self._models(datasets))
 
     def _losses(self, jm):
+        """One loss per dataset; a name is checked by :func:`swiftfit.losses.get`, the
+        one check of the request builder (:func:`~swiftfit.problem.request.make_request`),
+        so a bad ``loss_function`` gets the same error here as at ``m.fit`` and
+        ``JointModel.fit``.
+        """
         names = self.loss_function if isinstance(self.loss_function, (list, tuple)) else [self.loss_function] * len(jm)
         if len(names) != len(jm):
-            raise InvalidInputError(f"`loss_function` must be one loss or {len(jm)} (one per dataset), got {len(names)}")
-        for n in names:
-            if not isinstance(n, _losses.Loss) and n not in _losses.LOSS_NAMES:
-                raise InvalidInputError(
-                    f"`loss_function` must be one of {_losses.LOSS_NAMES} (or a Loss), got {n!r}")
+            raise InvalidInputError(f"`loss_function` must be one loss or {len(jm)} (one per model), got {len(names)}")
+        if any(callable(n) and not isinstance(n, _losses.Loss) for n in names):
+            raise InvalidInputError("custom loss functions are for single models; Fit takes named losses (or a Loss)")
         return [_losses.get(n) for n in names]
 
     def _compile(self, datasets) -> _State:
@@ -259,11 +270,11 @@ class Fit:
         refused = too_few_points(problem)  # no solver needs to see N < P
         if refused is not None:
             return refused
-        if backend == "scipy":
-            return scalar.solve_scipy(problem, loss, bounded=bounded, method=method, **opts)
-        if backend == "sherpa":
-            return scalar.solve_sherpa(problem, loss, bounded=bounded, method=method, **opts)
-        if backend == "minuit":
+        if backend == "scipy":  # Gammapy's scipy backend: the registered scipy.optimize.minimize method
+            method = scipy_min.canonical(method)
+        elif backend == "sherpa":  # the registered sherpa optimizer ("levmar" -> "sherpa-levmar")
+            method = sherpa.registered_name(method)
+        elif backend == "minuit":
             if method != "migrad":
                 raise OptimizerError(f"the minuit backend's `method` is 'migrad', got {method!r}")
             migrad = dict(opts.pop("migrad_opts", None) or {})
@@ -354,7 +365,7 @@ class Fit:
                 msg = "Hesse terminated successfully." if ok else "Hesse failed."
             else:
                 theta = np.array(state.solution.theta[0], dtype=float)
-                cov, ok, msg = scalar.hesse_covariance(state.problem, state.loss, theta)
+                cov, ok, msg = hesse_covariance(state.problem, state.loss, theta)
                 if ok:  # the errors follow the covariance asked for
                     self._write_std(state, cov)
             return CovarianceResult(bool(ok), cov, names, "minuit", "hesse", msg)

@@ -446,8 +446,9 @@ def minimize(fcn, params, method="leastsq", args=(), kws=None, scale_covar=True,
     if cap is not None:
         if spec.name in ("lm", "trf", "dogbox"):
             options.setdefault("max_nfev", cap)
-        elif spec.name == "minuit":  # MINUIT's call budget is ncall (it takes no maxiter)
-            if "ncall" not in options:
+        elif spec.name == "minuit" or spec.name.startswith("sherpa-"):
+            # MINUIT's call budget is ncall, sherpa's maxfev (neither takes maxiter)
+            if "ncall" not in options and "maxfev" not in options:
                 options.setdefault("max_nfev", cap)
         elif spec.kind == "local" and not spec.linear and "maxiter" not in options \
                 and "maxiter" not in (options.get("options") or {}):

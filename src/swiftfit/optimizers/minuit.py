@@ -39,6 +39,9 @@ Status
 (also ``fval``, ``nfcn``, ``ngrad``, ``message``);
 ``info["scipy_result"]`` an :class:`~scipy.optimize.OptimizeResult` of the
 same, so the fit's message names the flags.
+
+:func:`hesse_covariance` runs HESSE alone at a given point (``Fit``'s
+``covariance_opts={"backend": "minuit"}`` after another backend's fit).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from ..problem.solution import Solution, Status
 from .registry import OptimizerSpec, register
 from .scipy_min import ALL_LOSSES, scalar_functions
 
-__all__ = ["FLAG_FIELDS", "flags_message", "solve_minuit"]
+__all__ = ["FLAG_FIELDS", "flags_message", "solve_minuit", "hesse_covariance"]
 
 FLAG_FIELDS = (
     "is_valid", "has_accurate_covar", "has_posdef_covar", "has_made_posdef_covar",
@@ -218,3 +221,20 @@ register(
         description="iminuit's MIGRAD then HESSE on the loss objective, one pixel at a time",
     )
 )
+
+
+def hesse_covariance(problem, loss, theta) -> tuple[np.ndarray | None, bool, str]:
+    """MINUIT's HESSE covariance of the loss objective at ``theta``.
+
+    Returns ``(matrix, success, message)``.
+    """
+    iminuit = require("iminuit", extra="iminuit")
+    fun, jac, _ = scalar_functions(loss, problem)
+    mn = iminuit.Minuit(fun, np.asarray(theta, dtype=float), grad=jac)
+    mn.errordef = float(loss.errordef)
+    with np.errstate(all="ignore"):
+        mn.hesse()
+    cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
+    fmin = mn.fmin
+    ok = cov is not None and bool(np.isfinite(cov).all()) and (fmin is None or bool(fmin.has_posdef_covar))
+    return cov, bool(ok), "Hesse terminated successfully." if ok else "Hesse failed."

@@ -79,7 +79,8 @@ def check_capabilities(spec: OptimizerSpec, *, loss_name: str, bounded: bool) ->
 
 
 # each module registers its optimizers when imported
-_BUILTIN_MODULES = ("lm", "scipy_lsq", "scipy_min", "scipy_global", "linear", "odr", "minuit", "varpro")
+_BUILTIN_MODULES = ("lm", "scipy_lsq", "scipy_min", "scipy_global", "linear", "odr", "minuit", "varpro",
+                    "sherpa")
 _LOADED = False
 
 

@@ -274,7 +274,8 @@ class PixelResults:
 
     def record(self, b: int, res, code: int, loss, one: Problem, lo=None, hi=None) -> None:
         if code == Status.OPTIMIZER_SUCCESS and self.check:
-            self.gap[b] = newton_gap(loss, one, res.x, lo, hi)
+            # a wrapped loss's own loss (Fit's TracedLoss): the check is no call of the fit
+            self.gap[b] = newton_gap(getattr(loss, "_loss", loss), one, res.x, lo, hi)
             if self.gap[b] > 1:
                 code = Status.NOT_A_MINIMUM
         self.status[b] = code

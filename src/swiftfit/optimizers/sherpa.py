@@ -1,27 +1,42 @@
-"""Backends of ``Fit`` that minimise the scalar objective directly.
+"""Sherpa's optimisers as registered swiftfit optimizers (the one wrapper of the sherpa library).
 
-``solve_scipy``: :func:`scipy.optimize.minimize` (Gammapy's "scipy" backend);
-``solve_sherpa``: Sherpa's optimisers (Gammapy's "sherpa" backend);
-``hesse_covariance``: MINUIT's HESSE at a given point (``covariance_opts``
-``backend="minuit"``).
+===================== ============================== ====== =========================
+registered name       sherpa class (sherpa.optmethods) losses notes
+===================== ============================== ====== =========================
+``sherpa-simplex``    ``NelderMead``                 every
+``sherpa-levmar``     ``LevMar`` (MINPACK's lmdif)   ``ls`` reads the residual vector
+``sherpa-moncar``     ``MonCar`` (diff. evolution)   every  seeded: reproducible
+``sherpa-gridsearch`` ``GridSearch`` (+ ``refine``)  every  needs finite bounds
+===================== ============================== ====== =========================
 
-Each solver returns a :class:`~swiftfit.problem.solution.Solution` for the
-one-pixel problem of a ``Fit``, with ``nfev`` the count of objective
-evaluations (scipy's own; for sherpa every call made, as sherpa's own count
-misses some) and ``info["scipy_result"]`` carrying the backend's verdict and
-message.
+The names are sherpa's own (``set_method("levmar")``) with the library in
+front, as the registry spells every optimizer the way its library does
+(scipy's ``"Nelder-Mead"``, ``"L-BFGS-B"``; ``"minuit"``): a bare
+``"simplex"`` would read as a second name of scipy's Nelder-Mead and
+``"levmar"`` as one of ``"lm"``, while they are other implementations with
+other stopping rules. Every door reaches them through the registry:
+``m.fit(optimizer="sherpa-levmar")``, ``m.multifit`` (one pixel at a time),
+joint fits, and ``Fit(backend="sherpa", optimize_opts={"method": "levmar"})``
+(Gammapy's spelling: the backend names the library, the method sherpa's
+optimiser).
 
-The sherpa adapter follows Sherpa's optimiser API
-(``sherpa.optmethods.NelderMead/LevMar/MonCar/GridSearch``, ``config`` dict,
-``fit(statfunc, pars, parmins, parmaxes)`` returning
-``(success, x, fval, message, {"nfev": ...})``) and is tested against the
-real sherpa 4.19 (``make sherpa``; ``tests/api/test_sherpa_real.py``, skipped
-where sherpa is not installed). Sherpa's own success flag is not trusted
-alone: every reported success passes the Newton check of the scipy door.
+Each call of sherpa's ``fit`` is one pixel; ``nfev`` counts every objective
+call made (sherpa's own count misses some) and ``info["scipy_result"]``
+carries sherpa's own verdict and message. The adapter follows Sherpa's
+optimiser API (``config`` dict, ``fit(statfunc, pars, parmins, parmaxes)``
+returning ``(success, x, fval, message, {"nfev": ...})``) and is tested
+against the real sherpa 4.19 (``make sherpa``; ``tests/api/test_sherpa_real.py``,
+skipped where sherpa is not installed). Sherpa's own success flag is not
+trusted alone: every reported success passes the Newton check every door runs
+(:func:`~swiftfit.optimizers.scipy_min.newton_gap`).
 
 Examples
 --------
->>> sol = solve_scipy(problem, loss, bounded=True, method="L-BFGS-B")   # doctest: +SKIP
+>>> from swiftfit.optimizers import registry
+>>> spec = registry.get("sherpa-levmar")
+>>> spec.name, sorted(spec.losses), spec.bounds
+('sherpa-levmar', ['ls'], True)
+>>> m.fit(optimizer="sherpa-simplex", ftol=1e-10)   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -29,22 +44,22 @@ from __future__ import annotations
 import importlib
 
 import numpy as np
-from scipy.optimize import OptimizeResult, minimize
+from scipy.optimize import OptimizeResult
 
-from .._optional import require
 from ..errors import OptimizerError
-from ..losses import PriorLoss
+from ..losses import LeastSquares, PriorLoss
 from ..problem.solution import Solution, Status
-from .scipy_min import newton_gap, scalar_functions
+from .registry import OptimizerSpec, register
+from .scipy_min import ALL_LOSSES, newton_gap, scalar_functions
 
-__all__ = ["solve_scipy", "solve_sherpa", "hesse_covariance", "SHERPA_METHODS", "SHERPA_HUGE",
-           "SCIPY_GRADIENT_METHODS"]
+__all__ = ["solve_sherpa", "solve_sherpa_pixels", "registered_name", "SHERPA_METHODS", "SHERPA_HUGE",
+           "PREFIX"]
 
-SCIPY_GRADIENT_METHODS = frozenset({"L-BFGS-B", "BFGS", "CG", "TNC", "SLSQP", "Newton-CG", "trust-constr"})
-_SCIPY_BOUNDED = frozenset({"L-BFGS-B", "TNC", "SLSQP", "Powell", "Nelder-Mead", "trust-constr", "COBYLA"})
 SHERPA_METHODS = {"simplex": "NelderMead", "levmar": "LevMar", "moncar": "MonCar", "gridsearch": "GridSearch"}
 #: sherpa's ``sherpa.models.parameter.hugeval`` (float32's max): its stand-in for an infinite bound
 SHERPA_HUGE = float(np.finfo(np.float32).max)
+#: the registry's names are ``PREFIX + method`` (``"sherpa-levmar"``)
+PREFIX = "sherpa-"
 
 
 def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, info_extra=None,
@@ -60,43 +75,15 @@ def _solution(problem, x, fun, success, message, nfev, njev=0, covariance=None, 
                     covariance, np.array([int(njev)]), None, info)
 
 
-def solve_scipy(problem, loss, *, bounded: bool = False, method: str = "L-BFGS-B", **options) -> Solution:
-    """Minimise the loss objective with :func:`scipy.optimize.minimize`.
-
-    ``options`` go to ``minimize`` (``options=``, ``tol=``); the loss's
-    gradient is passed as ``jac`` to the gradient methods. ``nfev`` is
-    scipy's count of objective calls.
-    """
-    fun, jac, _ = scalar_functions(loss, problem)
-    x0 = np.array(problem.p0[0], dtype=float)
-    kwargs = dict(options)
-    if bounded and problem.bounded:
-        if method not in _SCIPY_BOUNDED:
-            raise OptimizerError(
-                f"scipy method {method!r} ignores bounds; use one of {sorted(_SCIPY_BOUNDED)} for a "
-                "model with bmin/bmax"
-            )
-        lo, hi = np.asarray(problem.lower, float), np.asarray(problem.upper, float)
-        x0 = np.clip(x0, lo, hi)
-        kwargs["bounds"] = [(a if np.isfinite(a) else None, b if np.isfinite(b) else None) for a, b in zip(lo, hi)]
-    if method in SCIPY_GRADIENT_METHODS:
-        kwargs["jac"] = jac
-    with np.errstate(all="ignore"):
-        try:
-            res = minimize(fun, x0, method=method, **kwargs)
-        except (TypeError, ValueError) as exc:
-            raise OptimizerError(f"scipy.optimize.minimize(method={method!r}) refused the options: {exc}") from exc
-    return _solution(problem, res.x, res.fun, res.success, res.message, res.nfev, getattr(res, "njev", 0) or 0)
-
-
 def _sherpa_optmethods():
     try:
         return importlib.import_module("sherpa.optmethods")
     except ImportError as exc:
         raise ImportError(
-            "Fit(backend='sherpa') needs the sherpa package: `pip install sherpa` (the extra "
-            "swiftfit[sherpa]; where no wheel exists its sdist builds with byacc, flex, FFTW and "
-            "pkg-config, see `make sherpa`), or use backend='minuit', 'scipy' or 'swiftfit'"
+            "the sherpa optimizers (Fit(backend='sherpa'), optimizer='sherpa-...') need the sherpa "
+            "package: `pip install sherpa` (the extra swiftfit[sherpa]; where no wheel exists its sdist "
+            "builds with byacc, flex, FFTW and pkg-config, see `make sherpa`), or use backend='minuit', "
+            "'scipy' or 'swiftfit'"
         ) from exc
 
 
@@ -167,7 +154,8 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
         Check every success sherpa reports with
         :func:`~swiftfit.optimizers.scipy_min.newton_gap`, as for scipy.
     **options
-        Keys of the optimiser's ``config`` (e.g. ``ftol``, ``maxfev``).
+        Keys of the optimiser's ``config`` (e.g. ``ftol``, ``maxfev``; ``max_nfev``,
+        the name of the evaluation cap at the other optimizers, is ``maxfev``).
 
     Returns
     -------
@@ -192,6 +180,10 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
         raise OptimizerError(f"sherpa `method` must be one of {sorted(SHERPA_METHODS)}, got {method!r}")
     base = getattr(loss, "_loss", loss)  # a TracedLoss's own loss: the checks below are not fit calls
     options = dict(options)
+    if "max_nfev" in options:  # the evaluation cap's name at every door (scipy_min, minuit, lm)
+        if "maxfev" in options:
+            raise OptimizerError("give `maxfev` or `max_nfev` to a sherpa optimizer, not both")
+        options["maxfev"] = options.pop("max_nfev")
     if "refine" in options:  # GridSearch's own ``method``, renamed: ``method`` picks the optimiser here
         if method != "gridsearch":
             raise OptimizerError(f"`refine` is an option of sherpa's gridsearch only, got method={method!r}")
@@ -245,18 +237,68 @@ def solve_sherpa(problem, loss, *, bounded: bool = False, method: str = "simplex
                      info_extra={"sherpa_result": sherpa_result, "newton_gap": np.array([gap])})
 
 
-def hesse_covariance(problem, loss, theta) -> tuple[np.ndarray | None, bool, str]:
-    """MINUIT's HESSE covariance of the loss objective at ``theta``.
+def solve_sherpa_pixels(problem, loss=None, *, method: str = "simplex", bounded: bool = False,
+                        verify: bool = True, **options) -> Solution:
+    """:func:`solve_sherpa` on each pixel of ``problem`` in turn (the registered optimizers' ``solve``).
 
-    Returns ``(matrix, success, message)``.
+    Returns one :class:`~swiftfit.problem.solution.Solution` of ``B`` rows;
+    ``info`` is the single pixel's (sherpa's verdict, the Newton gap) when
+    ``B == 1``, else ``info["newton_gap"]`` holds every pixel's.
     """
-    iminuit = require("iminuit", extra="iminuit")
-    fun, jac, _ = scalar_functions(loss, problem)
-    mn = iminuit.Minuit(fun, np.asarray(theta, dtype=float), grad=jac)
-    mn.errordef = float(loss.errordef)
-    with np.errstate(all="ignore"):
-        mn.hesse()
-    cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
-    fmin = mn.fmin
-    ok = cov is not None and bool(np.isfinite(cov).all()) and (fmin is None or bool(fmin.has_posdef_covar))
-    return cov, bool(ok), "Hesse terminated successfully." if ok else "Hesse failed."
+    loss = LeastSquares() if loss is None else loss
+    B, P = problem.B, problem.P
+    if P == 0:  # nothing to fit: the objective at the fixed values
+        with np.errstate(all="ignore"):
+            objective = np.asarray(loss.value(problem, np.array(problem.p0, dtype=float)), dtype=float)
+        status = np.where(np.isfinite(objective), Status.CLOSED_FORM, Status.NONFINITE).astype(int)
+        return Solution(np.array(problem.p0, dtype=float), status, np.zeros(B, int), objective, None,
+                        np.zeros(B, int), None, {})
+    if B == 1:
+        return solve_sherpa(problem, loss, bounded=bounded, method=method, verify=verify, **options)
+    parts = [solve_sherpa(problem.take([b]), loss, bounded=bounded, method=method, verify=verify, **options)
+             for b in range(B)]
+    info = {"newton_gap": np.concatenate([p.info["newton_gap"] for p in parts])}
+    return Solution(np.concatenate([p.theta for p in parts]), np.concatenate([p.status for p in parts]),
+                    np.concatenate([p.nfev for p in parts]), np.concatenate([p.objective for p in parts]),
+                    None, np.concatenate([p.njev for p in parts]), None, info)
+
+
+def registered_name(method: str) -> str:
+    """The registry's name of sherpa's ``method`` (``"levmar"`` → ``"sherpa-levmar"``).
+
+    Examples
+    --------
+    >>> registered_name("levmar")
+    'sherpa-levmar'
+    """
+    if method not in SHERPA_METHODS:
+        raise OptimizerError(f"sherpa `method` must be one of {tuple(SHERPA_METHODS)}, got {method!r}")
+    return PREFIX + method
+
+
+_DESCRIPTIONS = {
+    "simplex": "sherpa's NelderMead simplex on the loss objective, one pixel at a time",
+    "levmar": "sherpa's LevMar (MINPACK lmdif) on the residuals (ls only), one pixel at a time",
+    "moncar": "sherpa's MonCar (differential evolution, seeded) on the loss objective, one pixel at a time",
+    "gridsearch": "sherpa's GridSearch between finite bounds (option refine='neldermead'/'levmar'), "
+                  "one pixel at a time",
+}
+
+
+def _spec(method: str) -> OptimizerSpec:
+    return OptimizerSpec(
+        name=PREFIX + method,
+        solve=lambda problem, loss=None, _m=method, **kw: solve_sherpa_pixels(problem, loss, method=_m, **kw),
+        bounds=True,
+        gradients=False,
+        errors=True,
+        losses=frozenset({"ls"}) if method == "levmar" else ALL_LOSSES,
+        batched=False,
+        kind="global" if method in ("moncar", "gridsearch") else "local",
+        needs_finite_bounds=method == "gridsearch",
+        description=_DESCRIPTIONS[method],
+    )
+
+
+for _method in SHERPA_METHODS:
+    register(_spec(_method))

@@ -209,13 +209,14 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
 
 
 def _takes_verify() -> frozenset:
-    """The optimizers whose ``solve`` takes ``verify`` itself (scipy's minimizers
-    and global optimizers: each checks the successes it reports).
+    """The optimizers whose ``solve`` takes ``verify`` itself (scipy's minimizers,
+    its global optimizers and sherpa's: each checks the successes it reports).
     """
     from ..optimizers.scipy_global import GLOBAL_METHODS
     from ..optimizers.scipy_min import METHODS
+    from ..optimizers.sherpa import PREFIX, SHERPA_METHODS
 
-    return frozenset(METHODS) | frozenset(GLOBAL_METHODS)
+    return frozenset(METHODS) | frozenset(GLOBAL_METHODS) | {PREFIX + m for m in SHERPA_METHODS}
 
 
 def check_finite_bounds(spec, problem) -> None:
