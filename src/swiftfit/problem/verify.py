@@ -76,7 +76,8 @@ def _model(problem, theta, checks):
 
 def _same_loss(gap_loss, loss, least_squares) -> bool:
     """Was ``checks["gap"]`` computed for ``loss``? (no ``loss`` key: least squares;
-    else the very loss object the solver minimised)"""
+    else the very loss object the solver minimised)
+    """
     if gap_loss is None:
         return type(loss) is least_squares
     return gap_loss is loss
