@@ -45,6 +45,72 @@ def _solve(H, g, lam, D, frozen):
         return out
 
 
+class _Held:
+    """The model and Jacobian of the pixels whose fit has ended, taken from the
+    memo their last gradient and Hessian were computed from (no evaluation).
+    """
+
+    def __init__(self, B):
+        self.seen = np.zeros(B, dtype=bool)
+        self.parts = []
+
+    def keep(self, need, sub, th, final):
+        """Keep the rows ``final`` of ``need`` (the memo ``sub`` at ``th``)."""
+        if final.any():
+            with np.errstate(all="ignore"):  # a custom loss has not evaluated the model
+                self.parts.append((need[final], sub.evaluate(th)[final], sub.jacobian(th)[final]))
+            self.seen[need[final]] = True
+
+    def checks(self, problem, loss, theta, status, f, G, H, rel) -> dict:
+        """``info`` with ``chisq`` (weighted ``Σ r²``) and ``checks`` (see
+        :func:`swiftfit.problem.verify.verify`): ``model`` (B, N), ``model_sq``,
+        ``columns`` and ``finite`` (the weighted Jacobian's column norms, its
+        finiteness) and ``gap`` of ``loss`` from the gradient and Hessian the
+        fit ended with. A pixel that ended after a rejected step or at the
+        evaluation limit was not held: its model is evaluated once here, and
+        its Jacobian where it converged (the verification judges no other).
+        """
+        from ..problem.verify import newton_gaps
+
+        B, N, P = problem.B, problem.N, problem.P
+        rest = np.flatnonzero(~self.seen)
+        if rest.size:
+            part = problem.take(rest) if rest.size < B else problem
+            th = theta[rest]
+            conv = status[rest] > 0
+            J = np.full((rest.size, N, P), np.nan)
+            with np.errstate(all="ignore"):
+                m = part.evaluate(th)
+                if conv.all():
+                    J = part.jacobian(th)
+                elif conv.any():
+                    J[conv] = part.take(np.flatnonzero(conv)).jacobian(th[conv])
+            self.parts.append((rest, m, J))
+        # every pixel is in exactly one part
+        model = np.empty((B, N))
+        J = np.empty((B, N, P))
+        for rows, m, jac in self.parts:
+            model[rows] = m
+            J[rows] = jac
+        w = problem.weights
+        with np.errstate(all="ignore"):
+            wm = model if w is None else model * w
+            r = problem.data - model
+            r = r if w is None else r * w
+            Jw = J if w is None else J * w[:, :, None]
+            columns = np.sqrt(np.einsum("bnp,bnp->bp", Jw, Jw))
+            finite = np.isfinite(J).all(axis=(1, 2))
+        gap = np.full(B, np.nan)
+        k = np.flatnonzero(status > 0)
+        if k.size:
+            sub = problem.take(k) if k.size < B else problem
+            Jk = J if k.size == B else J[k]
+            gap[k] = newton_gaps(sub, loss, theta[k], Jk, free=rel[k], derivatives=(f[k], G[k], H[k]))
+        checks = {"model": model, "model_sq": np.einsum("bn,bn->b", wm, wm), "columns": columns, "finite": finite,
+                  "gap": gap, "relevant": rel, "loss": loss}
+        return {"chisq": np.einsum("bn,bn->b", r, r), "checks": checks}
+
+
 def damped_newton(
     problem: Problem,
     loss,
@@ -95,6 +161,7 @@ def damped_newton(
     H = np.zeros((B, P, P))
     frozen = np.zeros((B, P), dtype=bool)
     stale = np.ones(B, dtype=bool)
+    held = _Held(B)  # the model and Jacobian each pixel ended with, for the verification
     while True:
         idx = np.flatnonzero(status == Status.NOT_FITTED)
         if idx.size == 0:
@@ -123,6 +190,7 @@ def damped_newton(
                                        xtol)
             done = (small | (np.abs(decrement) <= dtol * loss.errordef)) & (status[need] == Status.NOT_FITTED)
             status[need[done]] = np.where(small[done], Status.XTOL, Status.FTOL)
+            held.keep(need, sub, th, status[need] != Status.NOT_FITTED)
             stale[need] = False
             idx = np.flatnonzero(status == Status.NOT_FITTED)
             if idx.size == 0:
@@ -150,4 +218,7 @@ def damped_newton(
         status[idx[~accept & tiny]] = Status.XTOL
         over = (status[idx] == Status.NOT_FITTED) & (nfev[idx] >= max_nfev)
         status[idx[over]] = Status.MAX_NFEV
-    return Solution(theta, status, nfev, f, None, njev, nit)
+    # what the verification needs at the answer (problem.verify's `checks`): the write-back
+    # evaluates neither the model nor the Jacobian again
+    info = held.checks(problem, loss, theta, status, f, G, H, rel)
+    return Solution(theta, status, nfev, f, None, njev, nit, info=info)

@@ -67,6 +67,22 @@ def _derivatives(problem, loss, theta, J):
             np.asarray(loss.gn_hessian(problem, theta), float).reshape(theta.shape + theta.shape[-1:]))
 
 
+def _model(problem, theta, checks):
+    """The model at ``theta`` (B, N): the solver's (``checks["model"]``) or evaluated."""
+    if checks is not None and "model" in checks:
+        return np.asarray(checks["model"], dtype=float)
+    return np.asarray(problem.evaluate(theta), dtype=float)
+
+
+def _same_loss(gap_loss, loss, least_squares) -> bool:
+    """Was ``checks["gap"]`` computed for ``loss``? (no ``loss`` key: least squares;
+    else the very loss object the solver minimised)
+    """
+    if gap_loss is None:
+        return type(loss) is least_squares
+    return gap_loss is loss
+
+
 def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None, *, lower=None,
                 upper=None) -> np.ndarray:
     """How far each pixel's ``theta`` is from a minimum, measured by one Gauss–Newton step.
@@ -173,8 +189,12 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         loss, :func:`newton_gaps` is computed here); varpro gives the same
         keys; the linear solvers give ``columns`` (B, P), the weighted
         Jacobian's column norms, and either ``model_sq`` (a shared design) or
-        ``residuals`` (B, N) weighted. Default: everything from the problem's
-        NumPy evaluation.
+        ``residuals`` (B, N) weighted; damped Newton (the other losses) gives
+        ``model`` (B, N) (also used by the Poisson and underflow checks),
+        ``model_sq``, ``columns``, ``finite`` (B,) (its Jacobian's
+        finiteness), ``relevant`` and ``gap`` with ``loss``, the loss object
+        the gap was computed for (without ``loss``, ``gap`` is least
+        squares'). Default: everything from the problem's NumPy evaluation.
 
     Returns
     -------
@@ -219,14 +239,14 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         under = open_ & (amax > 0) & (amax < _UNDERFLOW)
     if under.any():
         with np.errstate(all="ignore"):
-            m = np.asarray(problem.evaluate(theta), dtype=float)
+            m = _model(problem, theta, checks)
             wm = m if w is None else m * w
             under &= ~(np.max(np.abs(wm), axis=1) >= _UNDERFLOW)
         status[under] = Status.UNDERFLOW
         open_ &= ~under
     if loss.name == "ML-poisson" and open_.any():
         with np.errstate(all="ignore"):
-            m = np.asarray(problem.evaluate(theta), dtype=float)
+            m = _model(problem, theta, checks)
         zero = open_ & (((m <= 0) & (data > 0)).any(axis=1) | (m < 0).any(axis=1))
         status[zero & ((status > 0) | (status == Status.NONFINITE))] = Status.ZERO_MODEL
     check = open_ & (status > 0)
@@ -251,6 +271,8 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         else:
             raw = np.asarray(checks["columns"], dtype=float)[idx]
             finite = np.isfinite(raw).all(axis=1)
+            if "finite" in checks:  # the Jacobian's own (a huge finite column's norm may overflow)
+                finite = np.asarray(checks["finite"], dtype=bool)[idx]
     status[idx[~finite]] = Status.NONFINITE
     # a column that does not move the model is not determined by the data
     with np.errstate(all="ignore"):
@@ -280,7 +302,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         k = np.flatnonzero(judge)
         gaps = np.full(len(k), np.nan)
         here = np.ones(len(k), dtype=bool)  # computed here, not taken from the engine
-        if checks is not None and "gap" in checks and type(loss) is LeastSquares:
+        if checks is not None and "gap" in checks and _same_loss(checks.get("loss"), loss, LeastSquares):
             gaps = np.asarray(checks["gap"], dtype=float)[idx[k]].copy()
             here = ~(np.asarray(checks["relevant"], dtype=bool)[idx[k]] == rel[k]).all(axis=1)
         if here.any():

@@ -50,10 +50,11 @@ def fit_options(model, fit_kwargs: dict):
         kw.pop(ignored, None)
     solve = model.fit_request(optimizer, loss_function, grad, bounded, fd_scheme, **kw)
     if solve.loss.name == "custom":
-        # the solver's options only, as before the fittable interface (the request's own
-        # keywords, e.g. errordef, are not passed on: a known gap, kept as it was)
+        # every keyword of start(), the request's own (errordef, rescale_covariance, verify,
+        # huber_delta, backend) as well as the solver's: each pixel's fit is the m.fit a user
+        # would call with them (solve.options alone dropped errordef: issue 15, item 8)
         return None, dict(optimizer=optimizer, loss_function=loss_function, grad=grad, bounded=bounded,
-                          fd_scheme=fd_scheme, **solve.options)
+                          fd_scheme=fd_scheme, **kw)
     return solve, None
 
 
