@@ -145,6 +145,37 @@ def _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
+def _gauss_rows(A, cx, cy, i1, i2, norm, j0, j1, j2, j3, j4, r0, r1, c0, c1, W, x, y, bs, w, use_w, f, J, R):
+    """An unrotated Gaussian2D on a raster, from its factors ``R[0, i]``
+    (column) and ``R[1, r]`` (row): the same expressions as the general loop
+    of :func:`_elliptical` at angle 0 (``cos = 1``, ``sin = 0`` dropped, so no
+    rotated coordinates and no branch per pixel); a twin's shared column (``sigma_y`` twinned to
+    ``sigma_x``: ``j1 == j2``) gets one sum per pixel.
+    """
+    same = j1 == j2
+    for r in range(r0, r1):
+        ey = R[1, r]
+        for i in range(c0, c1):
+            n = r * W + i
+            sn = bs[n] * (w[n] if use_w else 1.0)
+            p = (x[n] - cx) * i1
+            qq = (y[n] - cy) * i2
+            g = R[0, i] * ey * norm
+            fv = A * g
+            d1 = fv * (p * p - 1.0) * i1
+            d2 = fv * (qq * qq - 1.0) * i2
+            f[n] += fv
+            J[j0, n] += g * sn
+            if same:
+                J[j1, n] += d1 * sn + d2 * sn
+            else:
+                J[j1, n] += d1 * sn
+                J[j2, n] += d2 * sn
+            J[j3, n] += fv * p * i1 * sn
+            J[j4, n] += fv * qq * i2 * sn
+
+
+@njit(cache=True, error_model="numpy")
 def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
     """Gaussian2D and Lorentzian2D, with or without rotation, over the box of
     :func:`box` (the whole image for a Lorentzian2D or a point set).
@@ -173,6 +204,8 @@ def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
         for r in range(r0, r1):
             qq = (y[r * W] - cy) * i2
             R[1, r] = math.exp(-0.5 * qq * qq)
+        _gauss_rows(A, cx, cy, i1, i2, norm, j0, j1, j2, j3, j4, r0, r1, c0, c1, W, x, y, bs, w, use_w, f, J, R)
+        return
     for r in range(r0, r1):
         for i in range(c0, c1):
             n = r * W + i
