@@ -68,3 +68,50 @@ def test_narrow_is_false_only_for_whole_frames():
     assert not m2.narrow(*whole, grid)
     spot = np.array([0, 9], dtype=np.int64), np.array([W * H, 3 * W + 4], dtype=np.int64)
     assert m2.narrow(*spot, grid)
+
+
+def test_twinned_spots_on_boxes_equal_numpy_reference():
+    """spots2d's layout (32×32 frames, four unrotated Gaussian2D with sigma_y
+    twinned to sigma_x, an Offset): the kernel's model, Jacobian and Gram
+    matrix on column boxes equal the NumPy path's (to 1e-10), and the fit
+    the NumPy reference's minimum (1e-8 relative)."""
+    import swiftfit as sf
+    from swiftfit.engines.numba import lower as fused
+
+    C2 = sf.model.components2D
+    rng = np.random.default_rng(11)
+    n = 4
+    X, Y = np.meshgrid(np.arange(32.0), np.arange(32.0))
+    base = [(8.0, 8.0), (8.0, 24.0), (24.0, 8.0), (24.0, 24.0)]
+    lam = np.full((n, 32, 32), 5.0)
+    for bx, by in base:
+        dx, dy = rng.uniform(-1, 1, (2, n, 1, 1))
+        cx, cy = bx + dx, by + dy
+        lam = lam + 400 / (2 * np.pi * 1.5**2) * np.exp(-((X - cx) ** 2 + (Y - cy) ** 2) / (2 * 1.5**2))
+    data = rng.poisson(lam).astype(float)
+    fits = {}
+    for kernel in ("numba", "numpy"):
+        m = sf.signals.Signal2D(data).create_model()
+        gs = [C2.Gaussian2D(A=360.0, sigma_x=1.7, sigma_y=1.7, centre_x=bx + 0.3, centre_y=by - 0.3)
+              for bx, by in base]
+        m.extend(gs + [C2.Offset(offset=4.0)])
+        for g in gs:
+            g.sigma_y.twin = g.sigma_x
+        m.assign_current_values_to_all()
+        if kernel == "numba":
+            problem = m._problem(list(np.ndindex(*m._nav_shape)))
+            low = fused.lower(problem)
+            assert low is not None and low["grid"][6] == 1  # 1,024 pixels: columns kept as boxes
+            theta = problem.p0 * rng.uniform(0.95, 1.05, problem.p0.shape)
+            F, R, G, g, J, _ = fused.evaluate(problem, theta, low, norms=True)
+            ref_J = problem.jacobian(theta)
+            np.testing.assert_allclose(F, problem.evaluate(theta), rtol=1e-10, atol=1e-10 * np.abs(F).max())
+            for j in range(ref_J.shape[-1]):
+                col = ref_J[..., j]
+                np.testing.assert_allclose(J[..., j], col, rtol=1e-10, atol=1e-10 * np.abs(col).max())
+            ref_G = np.einsum("bnp,bnq->bpq", ref_J, ref_J)
+            np.testing.assert_allclose(G, ref_G, rtol=1e-9, atol=1e-10 * np.abs(ref_G).max())
+        m.multifit(kernel=kernel)
+        assert (m._status > 0).all()
+        fits[kernel] = np.stack([g.centre_x.map["values"] for g in gs] + [g.sigma_x.map["values"] for g in gs], -1)
+    np.testing.assert_allclose(fits["numba"], fits["numpy"], rtol=1e-8)
