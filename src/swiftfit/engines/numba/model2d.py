@@ -145,6 +145,37 @@ def _moffat(q, k0, col, x, y, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
+def _gauss_rows(A, cx, cy, i1, i2, norm, j0, j1, j2, j3, j4, r0, r1, c0, c1, W, x, y, bs, w, use_w, f, J, R):
+    """An unrotated Gaussian2D on a raster, from its factors ``R[0, i]``
+    (column) and ``R[1, r]`` (row): the same expressions as the general loop
+    of :func:`_elliptical` at angle 0 (``cos = 1``, ``sin = 0`` dropped, so no
+    rotated coordinates and no branch per pixel); a twin's shared column (``sigma_y`` twinned to
+    ``sigma_x``: ``j1 == j2``) gets one sum per pixel.
+    """
+    same = j1 == j2
+    for r in range(r0, r1):
+        ey = R[1, r]
+        for i in range(c0, c1):
+            n = r * W + i
+            sn = bs[n] * (w[n] if use_w else 1.0)
+            p = (x[n] - cx) * i1
+            qq = (y[n] - cy) * i2
+            g = R[0, i] * ey * norm
+            fv = A * g
+            d1 = fv * (p * p - 1.0) * i1
+            d2 = fv * (qq * qq - 1.0) * i2
+            f[n] += fv
+            J[j0, n] += g * sn
+            if same:
+                J[j1, n] += d1 * sn + d2 * sn
+            else:
+                J[j1, n] += d1 * sn
+                J[j2, n] += d2 * sn
+            J[j3, n] += fv * p * i1 * sn
+            J[j4, n] += fv * qq * i2 * sn
+
+
+@njit(cache=True, error_model="numpy")
 def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
     """Gaussian2D and Lorentzian2D, with or without rotation, over the box of
     :func:`box` (the whole image for a Lorentzian2D or a point set).
@@ -173,6 +204,8 @@ def _elliptical(kind, q, k0, m, col, x, y, grid, bs, w, use_w, f, J, P, R):
         for r in range(r0, r1):
             qq = (y[r * W] - cy) * i2
             R[1, r] = math.exp(-0.5 * qq * qq)
+        _gauss_rows(A, cx, cy, i1, i2, norm, j0, j1, j2, j3, j4, r0, r1, c0, c1, W, x, y, bs, w, use_w, f, J, R)
+        return
     for r in range(r0, r1):
         for i in range(c0, c1):
             n = r * W + i
@@ -371,48 +404,192 @@ def _dot(a, b, lo, hi):
 
 
 @njit(cache=True, error_model="numpy")
-def _box_dot(a, b, r0, r1, c0, c1, W):
-    if r1 <= r0 or c1 <= c0:
-        return 0.0
-    if c0 == 0 and c1 == W:  # whole rows: one contiguous range
-        return _dot(a, b, r0 * W, r1 * W)
-    s = 0.0
-    for r in range(r0, r1):
-        s += _dot(a, b, r * W + c0, r * W + c1)
-    return s
-
-
-@njit(cache=True, error_model="numpy")
 def narrow(jlo, jhi, grid):
-    """True when some Jacobian column's box is under half the raster's width
-    (then :func:`gram` pays for its integer arithmetic; on a small ROI, where
-    every column spans the frame, the flat products are cheaper).
+    """True when some Jacobian column's box is not the whole raster: then
+    :func:`gram` (tiles over the intersections of boxes) does less work than
+    the flat products over the flattened ranges, which on a frame with spots
+    also cover the pixels of the rows in between.
     """
-    W = int(grid[0])
-    N = W * int(grid[1])
+    N = int(grid[0]) * int(grid[1])
     for j in range(jlo.size):
-        if jlo[j] == 0 and jhi[j] == N:  # the whole frame (no integer division)
-            continue
-        r0, r1, c0, c1 = _decode(jlo[j], jhi[j], W)
-        if r1 - r0 > 1 and 2 * (c1 - c0) < W:
+        if jhi[j] > jlo[j] and not (jlo[j] == 0 and jhi[j] == N):
             return True
     return False
 
 
 @njit(cache=True, error_model="numpy")
+def _flat(r0, r1, c0, c1, W):
+    """The loop of a box for :func:`_tile`: its rows, or — when the box is at
+    least half the raster's width — the one flattened range from its first to
+    its last pixel (the pixels in between are outside a column's box, where
+    its Jacobian is zero, so the sums are the same; long runs vectorise).
+    """
+    if 2 * (c1 - c0) >= W or r1 - r0 == 1:
+        return 0, 1, r0 * W + c0, (r1 - 1) * W + c1, 0
+    return r0, r1, c0, c1, W
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _tile(a0, a1, a2, a3, b0, b1, b2, b3, r0, r1, c0, c1, W, out):
+    """The 16 products ``Σ a_i·b_j`` (i, j < 4) over the box rows ``[r0, r1)``,
+    columns ``[c0, c1)`` of a raster of width ``W``, into ``out`` (row-major):
+    one pass over the pixels for 16 sums (8 loads for 16 multiply-adds, against
+    2 for 1 in separate dot products).
+    """
+    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
+    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = 0.0
+    for row in range(r0, r1):
+        for n in range(row * W + c0, row * W + c1):
+            x0 = a0[n]
+            x1 = a1[n]
+            x2 = a2[n]
+            x3 = a3[n]
+            y0 = b0[n]
+            y1 = b1[n]
+            y2 = b2[n]
+            y3 = b3[n]
+            s00 += x0 * y0
+            s01 += x0 * y1
+            s02 += x0 * y2
+            s03 += x0 * y3
+            s10 += x1 * y0
+            s11 += x1 * y1
+            s12 += x1 * y2
+            s13 += x1 * y3
+            s20 += x2 * y0
+            s21 += x2 * y1
+            s22 += x2 * y2
+            s23 += x2 * y3
+            s30 += x3 * y0
+            s31 += x3 * y1
+            s32 += x3 * y2
+            s33 += x3 * y3
+    out[0], out[1], out[2], out[3] = s00, s01, s02, s03
+    out[4], out[5], out[6], out[7] = s10, s11, s12, s13
+    out[8], out[9], out[10], out[11] = s20, s21, s22, s23
+    out[12], out[13], out[14], out[15] = s30, s31, s32, s33
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _tile_sym(a0, a1, a2, a3, r0, r1, c0, c1, W, out):
+    """:func:`_tile` of four columns with themselves: the 10 sums ``i ≤ j``."""
+    s00 = s01 = s02 = s03 = s11 = s12 = s13 = s22 = s23 = s33 = 0.0
+    for row in range(r0, r1):
+        for n in range(row * W + c0, row * W + c1):
+            x0 = a0[n]
+            x1 = a1[n]
+            x2 = a2[n]
+            x3 = a3[n]
+            s00 += x0 * x0
+            s01 += x0 * x1
+            s02 += x0 * x2
+            s03 += x0 * x3
+            s11 += x1 * x1
+            s12 += x1 * x2
+            s13 += x1 * x3
+            s22 += x2 * x2
+            s23 += x2 * x3
+            s33 += x3 * x3
+    out[0], out[1], out[2], out[3] = s00, s01, s02, s03
+    out[4], out[5], out[6], out[7] = s01, s11, s12, s13
+    out[8], out[9], out[10], out[11] = s02, s12, s22, s23
+    out[12], out[13], out[14], out[15] = s03, s13, s23, s33
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _tile_1(a, b, r0, r1, c0, c1, W):
+    """``Σ a·b`` over a box."""
+    s = 0.0
+    for row in range(r0, r1):
+        for n in range(row * W + c0, row * W + c1):
+            s += a[n] * b[n]
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _tile_r(a0, a1, a2, a3, r, r0, r1, c0, c1, W, out):
+    """``Σ a_i·r`` (i < 4) over a box, into ``out[:4]``."""
+    s0 = s1 = s2 = s3 = 0.0
+    for row in range(r0, r1):
+        for n in range(row * W + c0, row * W + c1):
+            v = r[n]
+            s0 += a0[n] * v
+            s1 += a1[n] * v
+            s2 += a2[n] * v
+            s3 += a3[n] * v
+    out[0], out[1], out[2], out[3] = s0, s1, s2, s3
+
+
+@njit(cache=True, error_model="numpy")
 def gram(J, jlo, jhi, grid, r, G, g):
-    """``G = JᵀJ`` and ``g = Jᵀr`` on a raster, each product over the
-    intersection of the two columns' boxes (a spot's Jacobian is zero outside
-    its box: the flattened range would also cover the rows' other pixels).
+    """``G = JᵀJ`` and ``g = Jᵀr`` on a raster whose column ranges are boxes
+    (``grid[6] > 0``, see :func:`extend`), each product over the intersection
+    of the two columns' boxes (a spot's Jacobian is zero outside its box).
+
+    Consecutive columns with the same box (a component's parameters) form a
+    group; each pair of groups is summed in 4×4 tiles (:func:`_tile`) over
+    the intersection of their boxes, the diagonal blocks once (``G`` is
+    symmetric). A tile short of 4 columns repeats its last column and drops
+    those sums. The same products as one dot product per pair, summed in
+    another order (the last bits differ).
     """
     W = int(grid[0])
     P = G.shape[0]
+    out = np.empty(16)
+    starts = np.empty(P + 1, dtype=np.int64)
+    ng = 0
+    i = 0
+    while i < P:
+        starts[ng] = i
+        k = i + 1
+        while k < P and jlo[k] == jlo[i] and jhi[k] == jhi[i]:
+            k += 1
+        ng += 1
+        i = k
+    starts[ng] = P
     for i in range(P):
-        a = J[i]
-        ri0, ri1, ci0, ci1 = _decode(jlo[i], jhi[i], W)
-        g[i] = _box_dot(a, r, ri0, ri1, ci0, ci1, W)
-        for j in range(i, P):
-            rj0, rj1, cj0, cj1 = _decode(jlo[j], jhi[j], W)
-            s = _box_dot(a, J[j], max(ri0, rj0), min(ri1, rj1), max(ci0, cj0), min(ci1, cj1), W)
-            G[i, j] = s
-            G[j, i] = s
+        g[i] = 0.0
+        for j in range(P):
+            G[i, j] = 0.0
+    for ga in range(ng):
+        a_lo, a_hi = starts[ga], starts[ga + 1]
+        ar0, ar1, ac0, ac1 = _decode(jlo[a_lo], jhi[a_lo], W)
+        if ar1 <= ar0 or ac1 <= ac0:
+            continue
+        for ia in range(a_lo, a_hi, 4):
+            na = min(4, a_hi - ia)
+            i0, i1, i2, i3 = ia, ia + min(1, na - 1), ia + min(2, na - 1), ia + min(3, na - 1)
+            _tile_r(J[i0], J[i1], J[i2], J[i3], r, *_flat(ar0, ar1, ac0, ac1, W), out)
+            for u in range(na):
+                g[ia + u] = out[u]
+        for gb in range(ga, ng):
+            b_lo, b_hi = starts[gb], starts[gb + 1]
+            br0, br1, bc0, bc1 = _decode(jlo[b_lo], jhi[b_lo], W)
+            r0, r1 = max(ar0, br0), min(ar1, br1)
+            c0, c1 = max(ac0, bc0), min(ac1, bc1)
+            if r1 <= r0 or c1 <= c0:
+                continue
+            r0, r1, c0, c1, Wl = _flat(r0, r1, c0, c1, W)
+            for ia in range(a_lo, a_hi, 4):
+                na = min(4, a_hi - ia)
+                i0, i1, i2, i3 = ia, ia + min(1, na - 1), ia + min(2, na - 1), ia + min(3, na - 1)
+                for ib in range(ia if gb == ga else b_lo, b_hi, 4):
+                    nb = min(4, b_hi - ib)
+                    j0, j1, j2, j3 = ib, ib + min(1, nb - 1), ib + min(2, nb - 1), ib + min(3, nb - 1)
+                    if nb == 1 and na == 1:
+                        out[0] = _tile_1(J[i0], J[j0], r0, r1, c0, c1, Wl)
+                    elif nb == 1:
+                        _tile_r(J[i0], J[i1], J[i2], J[i3], J[j0], r0, r1, c0, c1, Wl, out)
+                        for u in range(1, na):
+                            out[4 * u] = out[u]
+                    elif na == 1:
+                        _tile_r(J[j0], J[j1], J[j2], J[j3], J[i0], r0, r1, c0, c1, Wl, out)
+                    elif ib == ia and na == 4:
+                        _tile_sym(J[i0], J[i1], J[i2], J[i3], r0, r1, c0, c1, Wl, out)
+                    else:
+                        _tile(J[i0], J[i1], J[i2], J[i3], J[j0], J[j1], J[j2], J[j3], r0, r1, c0, c1, Wl, out)
+                    for u in range(na):
+                        for v in range(nb):
+                            if ia + u <= ib + v:
+                                G[ia + u, ib + v] = out[4 * u + v]
+                                G[ib + v, ia + u] = out[4 * u + v]
