@@ -53,6 +53,7 @@ class _Builder:
         if ndim == 2:
             self.where[_Y] = 1 + len(params)
         self.const_reg: dict[float, int] = {}
+        self.done: dict[tuple[int, int, int], int] = {}
 
     def new(self, vec: bool) -> int:
         self.vec.append(vec)
@@ -67,9 +68,17 @@ class _Builder:
 
     def op(self, code: int, a: int, b: int | None = None) -> int:
         # a unary operation's unused operand b is register 0 (x): not a dependency
-        out = self.new(self.vec[a] or (b is not None and self.vec[b]))
+        vec = self.vec[a] or (b is not None and self.vec[b])
         b = 0 if b is None else b
+        # the same operation on the same registers once: folding n-ary products
+        # makes partial products (-1·x in -x/t1 and -x/t2) that sympy's cse
+        # cannot see, as they are no nodes of the tree
+        key = (code, a, b)
+        if key in self.done:
+            return self.done[key]
+        out = self.new(vec)
         self.ins.append((code, a, b, out))
+        self.done[key] = out
         return out
 
     def fold(self, code: int, args) -> int:

@@ -52,7 +52,7 @@ def _window(kind, q, k0, x, ascending):
 
 
 @njit(cache=True, error_model="numpy")
-def _gauss_shape(x, lo, hi, c0, inv, dx):
+def _gauss_shape(x, lo, hi, c0, inv, dx, buf):
     """``exp(-u²/2)``, ``u = (x - c0)·inv``, for the channels ``[lo, hi)``.
 
     On a uniform grid (``dx > 0``) by a recurrence outward from the channel
@@ -62,7 +62,7 @@ def _gauss_shape(x, lo, hi, c0, inv, dx):
     a window, ~1e-13 of values that are themselves below 1e-4 of the peak
     beyond a few σ. Elsewhere (``dx == 0``) one exponential per channel.
     """
-    out = np.empty(max(hi - lo, 0))
+    out = buf[:max(hi - lo, 0)]
     if hi <= lo:
         return out
     if dx <= 0.0:
@@ -90,6 +90,80 @@ def _gauss_shape(x, lo, hi, c0, inv, dx):
         rho *= kappa
         out[n - lo] = g
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _gaussian(q, k0, col, x, lo, hi, dx, bs, w, use_w, f, J, P, scratch):
+    """``A/(σ√(2π)) exp(−u²/2)``, ``u = (x − c)/σ``, and its derivatives over
+    ``[lo, hi)``; the shape in ``scratch`` (a free row of ``R``: no
+    allocation per evaluation), the loops over row slices indexed from 0 so
+    they vectorise (see :func:`_lorentzian`).
+    """
+    A = q[k0]
+    s = q[k0 + 1]
+    c0 = q[k0 + 2]
+    # a fixed parameter's derivative goes to the scratch row P
+    ja = col[k0] if col[k0] >= 0 else P
+    js = col[k0 + 1] if col[k0 + 1] >= 0 else P
+    jc = col[k0 + 2] if col[k0 + 2] >= 0 else P
+    norm = 1.0 / (s * _SQRT2PI)
+    inv = 1.0 / s
+    if hi <= lo:
+        return
+    gb = _gauss_shape(x, lo, hi, c0, inv, dx, scratch)
+    xs = x[lo:hi]
+    fs = f[lo:hi]
+    bss = bs[lo:hi]
+    ws = w[lo:hi] if use_w else bss
+    Ja = J[ja, lo:hi]
+    Js = J[js, lo:hi]
+    Jc = J[jc, lo:hi]
+    for n in range(xs.size):
+        u = (xs[n] - c0) * inv
+        g = norm * gb[n]
+        fs[n] += A * g
+        sn = bss[n] * ws[n] if use_w else bss[n]
+        gs = g * sn
+        ags = A * gs * inv
+        Ja[n] += gs
+        Js[n] += ags * (u * u - 1.0)
+        Jc[n] += ags * u
+
+
+@njit(cache=True, error_model="numpy")
+def _polynomial(q, k0, m, col, x, lo, hi, bs, w, use_w, f, J, scratch):
+    """``Σ_i q_i x^i`` (``m`` coefficients; an offset is ``m = 1``) over
+    ``[lo, hi)`` by Horner, and the columns ``x^i`` by running products in
+    ``scratch``; loops over row slices indexed from 0 (see :func:`_lorentzian`).
+    """
+    if hi <= lo:
+        return
+    xs = x[lo:hi]
+    fs = f[lo:hi]
+    bss = bs[lo:hi]
+    ws = w[lo:hi] if use_w else bss
+    if m == 1:
+        k = q[k0]
+        for n in range(xs.size):
+            fs[n] += k
+    else:
+        for n in range(xs.size):
+            acc = q[k0 + m - 1]
+            for i in range(m - 2, -1, -1):
+                acc = acc * xs[n] + q[k0 + i]
+            fs[n] += acc
+    pw = scratch[:xs.size]
+    for n in range(xs.size):
+        pw[n] = bss[n] * ws[n] if use_w else bss[n]
+    for i in range(m):
+        j = col[k0 + i]
+        if j >= 0:
+            Jj = J[j, lo:hi]
+            for n in range(xs.size):
+                Jj[n] += pw[n]
+        if i + 1 < m:
+            for n in range(xs.size):
+                pw[n] *= xs[n]
 
 
 @njit(cache=True, error_model="numpy")
@@ -322,8 +396,9 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
     for j in range(P + 1 + T):
         if j == P:
             continue
-        for n in range(jlo[j], jhi[j]):
-            J[j, n] = 0.0
+        Jj = J[j, max(jlo[j], 0):max(jhi[j], 0)]  # a slice from 0: a contiguous store
+        for n in range(Jj.size):
+            Jj[n] = 0.0
         jlo[j] = N
         jhi[j] = 0
     coef = np.empty(ex[8].size)
@@ -349,29 +424,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 if hi > jhi[j]:
                     jhi[j] = hi
         if kind == GAUSSIAN:
-            A = q[k0]
-            s = q[k0 + 1]
-            c0 = q[k0 + 2]
-            ja = col[k0]
-            js = col[k0 + 1]
-            jc = col[k0 + 2]
-            norm = 1.0 / (s * _SQRT2PI)
-            inv = 1.0 / s
-            gb = _gauss_shape(x, lo, hi, c0, inv, dx)
-            # a fixed parameter's derivative goes to the scratch row P
-            ja = ja if ja >= 0 else P
-            js = js if js >= 0 else P
-            jc = jc if jc >= 0 else P
-            for n in range(lo, hi):
-                u = (x[n] - c0) * inv
-                g = norm * gb[n - lo]
-                f[n] += A * g
-                sn = bs[n] * (w[n] if use_w else 1.0)
-                gs = g * sn
-                ags = A * gs * inv
-                J[ja, n] += gs
-                J[js, n] += ags * (u * u - 1.0)
-                J[jc, n] += ags * u
+            _gaussian(q, k0, col, x, lo, hi, dx, bs, w, use_w, f, J, P, R[0])
         elif kind == GAUSSIAN_HF:
             h = q[k0]
             fw = q[k0 + 1]
@@ -381,7 +434,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
             jc = col[k0 + 2]
             inv = 1.0 / fw
             # exp(-4 ln2 u²) = exp(-v²/2) with v = u·sqrt(8 ln2)
-            gb = _gauss_shape(x, lo, hi, c0, inv * _FWHM_PER_SIGMA, dx)
+            gb = _gauss_shape(x, lo, hi, c0, inv * _FWHM_PER_SIGMA, dx, R[0])
             for n in range(lo, hi):
                 u = (x[n] - c0) * inv
                 e = gb[n - lo]
@@ -396,27 +449,8 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                     J[jc, n] += k * sn
         elif kind == LORENTZIAN:
             _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J)
-        elif kind == OFFSET:
-            k = q[k0]
-            jo = col[k0]
-            for n in range(lo, hi):
-                f[n] += k
-                if jo >= 0:
-                    J[jo, n] += bs[n] * (w[n] if use_w else 1.0)
-        elif kind == POLYNOMIAL:
-            m = nq[c]
-            for n in range(lo, hi):
-                acc = q[k0 + m - 1]
-                for i in range(m - 2, -1, -1):
-                    acc = acc * x[n] + q[k0 + i]
-                f[n] += acc
-                sn = bs[n] * (w[n] if use_w else 1.0)
-                p = 1.0
-                for i in range(m):
-                    j = col[k0 + i]
-                    if j >= 0:
-                        J[j, n] += p * sn
-                    p *= x[n]
+        elif kind == OFFSET or kind == POLYNOMIAL:
+            _polynomial(q, k0, nq[c], col, x, lo, hi, bs, w, use_w, f, J, R[0])
         elif kind == POWERLAW:
             _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c)
         elif kind == VOIGT:
