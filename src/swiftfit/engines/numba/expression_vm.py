@@ -22,6 +22,8 @@ import numpy as np
 import sympy
 from numba import njit
 
+from .vexp import exp_into as _vexp
+
 # opcodes
 (ADD, MUL, POW, SQUARE, RECIP, SQRT, EXP, LOG, SIN, COS, TAN, ASIN, ACOS, ATAN, ATAN2, SINH, COSH, TANH,
  ASINH, ACOSH, ATANH, ABS, SIGN, ERF, ERFC, GAMMA, LGAMMA, HEAVISIDE, MIN, MAX, FLOOR, CEIL) = range(32)
@@ -51,6 +53,7 @@ class _Builder:
         if ndim == 2:
             self.where[_Y] = 1 + len(params)
         self.const_reg: dict[float, int] = {}
+        self.done: dict[tuple[int, int, int], int] = {}
 
     def new(self, vec: bool) -> int:
         self.vec.append(vec)
@@ -65,9 +68,17 @@ class _Builder:
 
     def op(self, code: int, a: int, b: int | None = None) -> int:
         # a unary operation's unused operand b is register 0 (x): not a dependency
-        out = self.new(self.vec[a] or (b is not None and self.vec[b]))
+        vec = self.vec[a] or (b is not None and self.vec[b])
         b = 0 if b is None else b
+        # the same operation on the same registers once: folding n-ary products
+        # makes partial products (-1·x in -x/t1 and -x/t2) that sympy's cse
+        # cannot see, as they are no nodes of the tree
+        key = (code, a, b)
+        if key in self.done:
+            return self.done[key]
+        out = self.new(vec)
         self.ins.append((code, a, b, out))
+        self.done[key] = out
         return out
 
     def fold(self, code: int, args) -> int:
@@ -230,20 +241,50 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
         if not isvec[o]:
             R[o, 0] = _apply(code, R[a, 0], R[b, 0])
             continue
-        sa = 1 if isvec[a] else 0
-        sb = 1 if isvec[b] else 0
-        if code == ADD:
+        # one loop per operand layout over row views from index 0, so each is a
+        # contiguous loop the compiler vectorises (a stride ``n * sa`` is not)
+        ro = R[o, :m]
+        va = isvec[a]
+        vb = isvec[b]
+        if code == EXP and va:
+            _vexp(R[a, :m], ro)
+        elif code == ADD or code == MUL:
+            if va and vb:
+                _binary_vv(code, R[a, :m], R[b, :m], ro)
+            elif va:
+                _binary_vs(code, R[a, :m], R[b, 0], ro)
+            else:
+                _binary_vs(code, R[b, :m], R[a, 0], ro)
+        elif code == SQUARE and va:
+            ra = R[a, :m]
             for n in range(m):
-                R[o, n] = R[a, n * sa] + R[b, n * sb]
-        elif code == MUL:
+                ro[n] = ra[n] * ra[n]
+        elif code == RECIP and va:
+            ra = R[a, :m]
             for n in range(m):
-                R[o, n] = R[a, n * sa] * R[b, n * sb]
-        elif code == SQUARE:
-            for n in range(m):
-                R[o, n] = R[a, n * sa] * R[a, n * sa]
-        elif code == EXP:
-            for n in range(m):
-                R[o, n] = math.exp(R[a, n * sa])
+                ro[n] = 1.0 / ra[n]
         else:
+            sa = 1 if va else 0
+            sb = 1 if vb else 0
             for n in range(m):
-                R[o, n] = _apply(code, R[a, n * sa], R[b, n * sb])
+                ro[n] = _apply(code, R[a, n * sa], R[b, n * sb])
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_vv(code, ra, rb, ro):
+    if code == ADD:
+        for n in range(ro.size):
+            ro[n] = ra[n] + rb[n]
+    else:
+        for n in range(ro.size):
+            ro[n] = ra[n] * rb[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _binary_vs(code, ra, s, ro):
+    if code == ADD:
+        for n in range(ro.size):
+            ro[n] = ra[n] + s
+    else:
+        for n in range(ro.size):
+            ro[n] = ra[n] * s

@@ -75,7 +75,7 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels", "newton_loss")
+    names = ("vexp", "expression_vm", "model2d", "voigt", "spline", "model", "svd", "newton", "kernels", "newton_loss")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -244,6 +244,25 @@ def _tie_program(sym, n_deps: int):
     return _tie_program_cached(expr, tuple(names))
 
 
+def _powerlaw_table(problem: Problem, origin: np.ndarray):
+    """``[origin, log d (N), 1/d (N)]`` with ``d = x − origin`` (0 where
+    ``d ≤ 0``) as the constants of an empty program, when the origin is one
+    finite number in every pixel (``model._powerlaw`` checks it against the
+    origin it is given, so a free origin simply computes its own); else None.
+    """
+    x = np.asarray(problem.coords[0], dtype=float)
+    if origin.size == 0 or x.ndim != 1 or not np.all(origin == origin[0]) or not np.isfinite(origin[0]):
+        return None
+    d = x - origin[0]
+    pos = d > 0
+    L = np.zeros_like(d)
+    inv = np.zeros_like(d)
+    L[pos] = np.log(d[pos])
+    inv[pos] = 1.0 / d[pos]
+    data = np.concatenate([[origin[0]], L, inv])
+    return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), [(0, float(v)) for v in data], [0]
+
+
 def _expression_tables(programs):
     """Pack the programs of the model's Expression components into the flat
     arrays the kernel takes (see ``model._expression``).
@@ -257,7 +276,7 @@ def _expression_tables(programs):
         creg.extend(r for r, _ in consts)
         cval.extend(v for _, v in consts)
         out.extend(outputs)
-        n_reg = max(n_reg, len(isvec))
+        n_reg = max(n_reg, len(isvec) + 1)  # + a row for the channel weights (model._expression)
     return (np.array(meta, dtype=np.int64).reshape(-1, 7), np.array(ins, dtype=np.int64).reshape(-1, 4),
             np.array(vec, dtype=np.bool_), np.array(creg, dtype=np.int64), np.array(cval, dtype=float),
             np.array(out, dtype=np.int64)), n_reg
@@ -399,7 +418,15 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
             programs.append(prog)
         elif plan.kind != "fixed":
             return f"parameter {i}: a {plan.kind} parameter"
+    powerlaws = [c for c, kind in enumerate(kinds) if kind == kinds_of["powerlaw"]]
+    for c in powerlaws:
+        table = _powerlaw_table(problem, fixed[:, qoff[c] + 2])
+        if table is not None:
+            cexpr[c] = len(programs)
+            programs.append(table)
     tables, n_reg = _expression_tables(programs)
+    if powerlaws:
+        n_reg = max(n_reg, 4)  # model._powerlaw's scratch rows
     ex = (*tables, np.array(cexpr, dtype=np.int64), np.array(ties, dtype=np.int64).reshape(-1, 6),
           np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64))
     for c, i in must_fix:
