@@ -44,6 +44,9 @@ from .model import mark_relevant as _mark_relevant
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
 GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) solved through JᵀJ
+# the linear projection's second test (see _fit_pixel): some linear value moves
+# by more than this factor (or changes sign). 10: an order of magnitude off
+LINEAR_FACTOR = 10.0
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
@@ -316,17 +319,21 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     trust radius and the ``xtol`` test use the projected step.
 
     ``linear`` (P bool): the columns the model is affine in (amplitudes,
-    offsets, polynomial coefficients: :func:`.lower.linear_columns`). At a
-    new point before polishing, when the linear columns' own least squares at
-    the current non-linear values promises to remove more than ``lin_tau``
-    of ``χ²`` (:func:`_linear_step`), the fit first moves there (one
-    evaluation, kept only where ``χ²`` drops). Why: a start with amplitudes
-    20× low sits far down the linear directions, and the trust region walks
-    there in many short damped steps (broad3: median 67 evaluations), while
-    the linear solve gets there in one; a start whose linear values are
-    already near their optimum (``< lin_tau`` of ``χ²`` to gain) is not
-    touched, so its iterates are the plain LM's. At most
-    ``log(χ²₀/χ²_min) / −log(1 − lin_tau)`` such moves per fit.
+    offsets, polynomial coefficients: :mod:`.linear_start`). At the start,
+    when the linear columns' own least squares at the start's non-linear
+    values (:func:`_linear_step`) promises to remove more than ``lin_tau``
+    of ``χ²`` *and* moves some linear value by more than ``LINEAR_FACTOR``
+    (or flips its sign), the fit first moves there (one evaluation, kept only
+    where ``χ²`` drops; repeated while that holds, which for an affine model
+    is once). Why: a start with amplitudes 20× low sits far down the linear
+    directions; the trust region walks there in many short damped steps
+    and often ends in a worse local minimum on the way, while the linear
+    solve gets there in one. Why only then: where the linear values are
+    within a factor of a few, the damped steps fix them together with the
+    non-linear parameters they are coupled to, and projecting first can cost
+    (a power law's ``A`` projected at a wrong exponent ``r`` lands in the
+    wrong part of the (A, r) valley: 12 → 28 evaluations). A start that
+    fails either test runs exactly the plain LM's iterates.
     ``lin_tau = inf`` turns it off.
     """
     N = x.size
@@ -416,16 +423,21 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             if cost == 0.0:
                 status = 4
                 break
-            if project and not polish:
+            if project and nit == 0:
                 # linear projection (see the docstring): the linear columns'
                 # exact optimum at the current non-linear values, taken only
-                # when it promises more than lin_tau of χ² and delivers a decrease
+                # at the start, when it promises more than lin_tau of χ², moves
+                # a linear value by more than LINEAR_FACTOR, and delivers a decrease
                 pl = _linear_step(Gs, gs, linear, act, H, L, tmp, e, z)
-                if pl > lin_tau * cost:
-                    for i in range(P):
-                        trial[i] = theta[i] + z[i] / Dn[i]
-                        if bounded:
-                            trial[i] = min(max(trial[i], lo[i]), hi[i])
+                far = False
+                for i in range(P):
+                    trial[i] = theta[i] + z[i] / Dn[i]
+                    if bounded:
+                        trial[i] = min(max(trial[i], lo[i]), hi[i])
+                    if linear[i] and act[i] and trial[i] != theta[i]:
+                        ratio = abs(trial[i] / theta[i]) if theta[i] != 0 else np.inf
+                        far = far or not (1.0 / LINEAR_FACTOR <= ratio <= LINEAR_FACTOR) or trial[i] * theta[i] < 0
+                if far and pl > lin_tau * cost:
                     nxt = 1 - cur
                     _fill(trial)
                     cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq,

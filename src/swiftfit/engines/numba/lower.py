@@ -568,8 +568,7 @@ def _linear(problem: Problem, on: bool):
     """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`)."""
     from .linear_start import LINEAR_TAU, linear_columns
 
-    tau = float(os.environ.get("SWIFTFIT_LIN_TAU", LINEAR_TAU))
-    return (linear_columns(problem), tau) if on else (np.zeros(problem.P, dtype=bool), np.inf)
+    return (linear_columns(problem), LINEAR_TAU) if on else (np.zeros(problem.P, dtype=bool), np.inf)
 
 
 def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,
