@@ -88,6 +88,7 @@ def levenberg_marquardt(
     alpha: float = 0.75,
     kernel: str = "auto",
     tolerance: float | None = None,
+    linear_start: bool = True,
     **unused,
 ) -> Solution:
     """Fit every pixel of ``problem`` by Levenberg–Marquardt.
@@ -127,6 +128,14 @@ def levenberg_marquardt(
         (``benchmarks/cpufit.py``): about half the evaluations of the
         defaults; the answers move by a small fraction of a standard error
         (median ~1 % on Gpufit's problems) — less polished, not less converged.
+    linear_start : bool
+        Compiled kernel only: before the damped steps, and again wherever it
+        removes more than half of ``χ²``, move the parameters the model is
+        affine in (amplitudes, offsets, polynomial coefficients) to their
+        linear least-squares optimum at the current non-linear values
+        (:mod:`swiftfit.engines.numba.linear_start`): amplitudes started far
+        off cost one evaluation, not a walk of damped steps. ``False`` runs
+        the plain iteration (the NumPy code here always does).
     kernel : {"auto", "numba", "numpy"}
         ``"auto"``: the compiled fused kernel (:mod:`._fused`) when numba is
         installed and the problem allows it (components that declare a
@@ -167,7 +176,8 @@ def levenberg_marquardt(
         # on a fresh install the kernel compiles in a background process; until
         # it is cached, "auto" fits here on the NumPy path (engines/numba/warmup.py)
         if low is not None and _warmup.ready(wait=kernel == "numba"):
-            return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0)
+            return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0,
+                                   linear_start=bool(linear_start))
         if kernel == "numba":
             why = _fused.why_not(problem, loss, bounded) if _fused.available() else "numba is not installed"
             raise OptimizerError(

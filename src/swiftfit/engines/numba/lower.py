@@ -554,8 +554,10 @@ def checks(problem: Problem, theta: np.ndarray, low=None):
 
 
 def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev: int | None,
-             radius0: float) -> Solution:
-    """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel."""
+             radius0: float, linear_start: bool = True) -> Solution:
+    """Levenberg–Marquardt on every pixel of ``problem`` by the compiled kernel
+    (``linear_start``: the linear projection of :mod:`.linear_start`).
+    """
     _refresh_kernel_cache()
     from . import kernels as k
 
@@ -570,7 +572,8 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
         np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"], theta,
-        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi, bounded)
+        float(ftol), float(xtol), limit, float(radius0), low["ex"], low["n_reg"], lo, hi, bounded,
+        *_linear(problem, linear_start))
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
@@ -586,6 +589,13 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
                           "relevant": _relevant(low, problem.B, problem.P)}
     _warmup.loaded()
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
+
+
+def _linear(problem: Problem, on: bool):
+    """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`)."""
+    from .linear_start import LINEAR_TAU, linear_columns
+
+    return (linear_columns(problem), LINEAR_TAU) if on else (np.zeros(problem.P, dtype=bool), np.inf)
 
 
 def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,
