@@ -36,12 +36,7 @@ def linear_columns(problem: Problem) -> np.ndarray:
     analysis does not apply: finite-difference Jacobians, expression ties on
     them, a loss other than least squares).
 
-    >>> import swiftfit as sf
-    >>> m = sf.signals.Signal1D(np.ones((2, 16))).create_model()
-    >>> m.extend([sf.model.components1D.Gaussian(), sf.model.components1D.Offset()])
-    >>> from swiftfit.engines.numba.linear_start import linear_columns
-    >>> linear_columns(m._problem([(0,), (1,)])).tolist()  # A, centre, sigma, offset
-    [True, False, False, True]
+    ``tests/optimizers/test_linear_start.py`` shows it on Gaussians + Offset.
     """
     from ...optimizers.varpro import plan
 
