@@ -36,16 +36,16 @@ def linear_columns(problem: Problem) -> np.ndarray:
     analysis does not apply: finite-difference Jacobians, expression ties on
     them, a loss other than least squares).
 
-    >>> import swiftfit as sf
-    >>> m = sf.signals.Signal1D(np.ones((2, 16))).create_model()
-    >>> m.extend([sf.model.components1D.Gaussian(), sf.model.components1D.Offset()])
-    >>> from swiftfit.engines.numba.linear_start import linear_columns
-    >>> linear_columns(m._problem([(0,), (1,)])).tolist()  # A, centre, sigma, offset
-    [True, False, False, True]
+    ``tests/optimizers/test_linear_start.py`` shows it on Gaussians + Offset.
     """
     from ...optimizers.varpro import plan
 
     out = np.zeros(problem.P, dtype=bool)
+    # not for Expression models: on NIST StRD's far starts (Lanczos, MGH09/10/17)
+    # projecting their linear coefficients first ends at singular points or the
+    # evaluation limit (tests/optimizers/test_nist_strd.py); measured, not yet understood
+    if any(type(c).__name__ == "Expression" for c in getattr(problem, "components", ())):
+        return out
     vp = plan(problem, None, max_nonlinear=max(problem.P, 1))
     if vp is not None:
         out[vp.linear] = True
