@@ -44,7 +44,8 @@ def linear_columns(problem: Problem) -> np.ndarray:
     # not for Expression models: on NIST StRD's far starts (Lanczos, MGH09/10/17)
     # projecting their linear coefficients first ends at singular points or the
     # evaluation limit (tests/optimizers/test_nist_strd.py); measured, not yet understood
-    if any(type(c).__name__ == "Expression" for c in getattr(problem, "components", ())):
+    # (read from what the component declares: the engines import no component class)
+    if any(getattr(c, "compiled_kind", None) == "expression" for c in getattr(problem, "components", ())):
         return out
     vp = plan(problem, None, max_nonlinear=max(problem.P, 1))
     if vp is not None:
