@@ -701,7 +701,8 @@ def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACT
     turns it on).
 
     Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
-    Python threads, each running :func:`fit_block` without the GIL. Why not
+    Python threads (the caller's and :mod:`.blocks`' workers, made once per
+    process), each running :func:`fit_block` without the GIL. Why not
     ``prange``: the parallel (parfor) wrapper alone took as long to compile
     as the whole LM kernel (15 of 32 CPU-seconds of the first multifit on a
     fresh install), and threads over blocks give the same speed-up.
@@ -730,13 +731,9 @@ def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACT
     if threads <= 1:
         fit_block(0, B, *args, *out, bounded, linear, lin_tau)
         return out
-    from concurrent.futures import ThreadPoolExecutor
+    from .blocks import run_blocks  # threads made once per process (issue #16: fixed cost per call)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        jobs = [pool.submit(fit_block, edges[i], edges[i + 1], *args, *out, bounded, linear, lin_tau)
-                for i in range(n_blocks)]
-        for job in jobs:
-            job.result()
+    run_blocks(lambda b0, b1: fit_block(b0, b1, *args, *out, bounded, linear, lin_tau), edges, threads)
     return out
 
 
