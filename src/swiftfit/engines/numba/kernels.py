@@ -183,7 +183,13 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
         new = lam + (n / qn) ** 2 * (n - delta) / delta
         if not math.isfinite(new):
             new = upper
-        lam = min(max(new, floor), upper)
+        new = min(max(new, floor), upper)
+        if new == lam:
+            # a fixed point (bit for bit): every further iteration would
+            # repeat this one, and z is already the step at lam. Exact, not a
+            # tolerance: the answer is the 12 iterations' (issue 16, small fits)
+            return lam
+        lam = new
     _solve_damped(Gs, gs, lam, L, tmp, z)
     return lam
 
@@ -201,19 +207,30 @@ def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
                 Gs[i, j] = G[i, j] / (D[i] * D[j])
             else:
                 Gs[i, j] = 1.0 if i == j else 0.0
-    for i in range(P):
-        for j in range(P):
-            out[i, j] = np.nan
     if not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel):
+        for i in range(P):
+            for j in range(P):
+                out[i, j] = np.nan
         return False
     for j in range(P):
-        for i in range(P):
-            e[i] = 1.0 if i == j else 0.0
-        _forward(L, e, tmp)
+        if not rel[j]:
+            for i in range(P):
+                out[i, j] = np.nan
+            continue
+        # column j of Gs⁻¹: L t = e_j (forward) then Lᵀ c = t. The forward
+        # solve of a unit vector has t[:j] = 0 exactly, so it starts at j:
+        # the same numbers as _forward(L, e_j) bit for bit, in a third of the work
+        for i in range(j):
+            tmp[i] = 0.0
+        tmp[j] = 1.0 / L[j, j]
+        for i in range(j + 1, P):
+            acc = 0.0
+            for k in range(j, i):
+                acc -= L[i, k] * tmp[k]
+            tmp[i] = acc / L[i, i]
         _backward(L, tmp, colv)
         for i in range(P):
-            if rel[i] and rel[j]:
-                out[i, j] = colv[i] / (D[i] * D[j])
+            out[i, j] = colv[i] / (D[i] * D[j]) if rel[i] else np.nan
     return True
 
 
@@ -339,7 +356,7 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     N = x.size
     P = theta.size
     Q = fixedq.size
-    vecs, mats, rel, q, A, qtr = wk
+    vecs, mats, rel, q, A, qtr, gw = wk
     g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv, grad, colnorm = vecs
     G, Gs, L, vt, Rt, H = mats
     for k in range(Q):
@@ -359,7 +376,11 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
                 q[k] = th[col[k]]
 
     # the columns a step moves: the relevant ones, less those frozen at a bound
-    act = rel.copy() if bounded else rel
+    act = rel
+    if bounded:
+        act = gw[3]
+        for j in range(P):
+            act[j] = rel[j]
 
     cur = 0
     _fill(theta)
@@ -589,13 +610,13 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             _svd.covariance(sv, vt, rel, Dn, N, out_cov)
             nsvd += 1
         _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
-                     lo, hi, H, grad, colnorm, out_gram, out_check)
+                     lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2])
     return status, nfev, njev, nit, cost, nsvd
 
 
 @njit(cache=True, error_model="numpy")
 def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, lo, hi, H, grad, colnorm,
-                 out_gram, out_check):
+                 out_gram, out_check, gfree, gvecs, gmats):
     """What :func:`swiftfit.problem.verify.verify` needs at the answer, from
     this point's evaluation (no second one): ``out_gram`` ← ``JwᵀJw``,
     ``out_check[0]`` ← ``Σ (w·model)²`` and ``out_check[1]`` ← the Newton gap
@@ -604,7 +625,8 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
     ``G``/``g`` are ``JwᵀJw``/``Jwᵀr`` as :func:`.model.gram_grid` made them;
     on a large 2-D raster (``grid[6] > 0``) a column's range is a box
     (:mod:`.model2d`) and its norm is summed over the box. ``H``, ``grad``,
-    ``colnorm`` are scratch (from :func:`_work`).
+    ``colnorm`` are scratch (from :func:`_work`), and so are ``gfree``,
+    ``gvecs``, ``gmats`` (:func:`.newton.gap_into`'s).
     """
     P = theta.size
     N = y.size
@@ -632,7 +654,8 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
         model_sq += wm * wm
         data_sq += y[n] * y[n]
     out_check[0] = model_sq
-    out_check[1] = _newton.gap(cost, grad, H, colnorm, math.sqrt(data_sq), theta, lo, hi, rel, 1.0, not use_w, N)
+    out_check[1] = _newton.gap_into(cost, grad, H, colnorm, math.sqrt(data_sq), theta, lo, hi, rel, 1.0, not use_w, N,
+                                    gfree, gvecs, gmats)
 
 
 @njit(cache=True, error_model="numpy")
@@ -640,14 +663,16 @@ def _work(P, Q, N):
     """The small work arrays of :func:`_fit_pixel`, made once per block:
     14 vectors and 6 matrices of ``P`` (the last two vectors and the last
     matrix are :func:`_check_point`'s), the relevance mask, the parameter
-    vector ``q`` (``Q``) and the SVD's ``(P, N)`` and ``N`` arrays.
+    vector ``q`` (``Q``), the SVD's ``(P, N)`` and ``N`` arrays and the
+    Newton check's scratch (:func:`.newton.gap_into`).
     """
     vecs = np.empty((14, P))
     mats = np.empty((6, P, P))
     v = (vecs[0], vecs[1], vecs[2], vecs[3], vecs[4], vecs[5], vecs[6], vecs[7], vecs[8], vecs[9], vecs[10],
          vecs[11], vecs[12], vecs[13])
     return (v, (mats[0], mats[1], mats[2], mats[3], mats[4], mats[5]), np.zeros(P, dtype=np.bool_), np.empty(Q),
-            np.empty((P, N)), np.empty(N))
+            np.empty((P, N)), np.empty(N),
+            (np.zeros(P, dtype=np.bool_), np.zeros((5, P)), np.zeros((3, P, P)), np.zeros(P, dtype=np.bool_)))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -816,5 +841,5 @@ def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, A
                             r, J, jlo, jhi, ex, Rg)
         _gram(J, jlo, jhi, grid, r, G, g)
         _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, Y[b], wb, use_w, THETA[b], relevant[b], lo, hi, H, grad,
-                     colnorm, gram[b], check[b])
+                     colnorm, gram[b], check[b], wk[6][0], wk[6][1], wk[6][2])
     return gram, check, relevant

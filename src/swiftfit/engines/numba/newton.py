@@ -137,6 +137,18 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
     10.0
     """
     P = theta.size
+    return gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, np.empty(P, dtype=np.bool_),
+                    np.empty((5, P)), np.empty((3, P, P)))
+
+
+@njit(cache=True, error_model="numpy")
+def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, free, vecs, mats):
+    """:func:`gap` with its scratch passed in (``free`` P bools, ``vecs``
+    ``(≥5, P)``, ``mats`` ``(≥3, P, P)``), so that a fit allocates nothing:
+    nine small arrays per pixel cost ~0.5 µs, a tenth of a 5×5 fit's kernel
+    time (issue 16). The same arithmetic as :func:`gap`, which calls it.
+    """
+    P = theta.size
     if P == 0:
         return 0.0
     ok = math.isfinite(f)
@@ -148,17 +160,13 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
                 ok = False
     if not ok:
         return 0.0
-    free = np.empty(P, dtype=np.bool_)
     for i in range(P):
         free[i] = free_in[i] and H[i, i] > 0
-    d = np.empty(P)
-    hs = np.empty((P, P))
-    gs = np.empty(P)
-    coef = np.empty(P)
-    delta = np.zeros(P)
-    inv_diag = np.zeros(P)
-    L = np.empty((P, P))
-    Ainv = np.empty((P, P))
+    d, gs, coef, delta, inv_diag = vecs[0], vecs[1], vecs[2], vecs[3], vecs[4]
+    hs, L, Ainv = mats[0], mats[1], mats[2]
+    for i in range(P):
+        delta[i] = 0.0
+        inv_diag[i] = 0.0
     for _ in range(P + 1):
         n_free = 0
         for i in range(P):
