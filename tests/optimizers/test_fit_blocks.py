@@ -45,9 +45,11 @@ def test_threads_give_the_one_thread_maps_bit_for_bit():
     x = np.arange(200.0)
     c = 100 + rng.uniform(-3, 3, 70)
     data = rng.poisson(20 + 500 * np.exp(-0.5 * ((x - c[:, None]) / 6.0) ** 2)).astype(float)
+    if numba.config.NUMBA_NUM_THREADS < 2:  # one thread against one thread could not fail
+        pytest.skip("numba allows one thread here: nothing to compare the one-thread maps with")
     maps = []
     n0 = numba.get_num_threads()
-    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+    for threads in (1, 2):
         numba.set_num_threads(threads)
         try:
             m = sf.signals.Signal1D(data).create_model()
