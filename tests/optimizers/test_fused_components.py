@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from check_problems import assert_kernel_equals_numpy
 from scipy import special
 
 import swiftfit as sf
@@ -94,13 +95,7 @@ def test_compiled_value_and_jacobian_equal_numpy(name):
     low = _fused.lower(problem)
     assert low is not None, _fused.why_not(problem)
     theta = problem.p0 * np.array([[1.0], [1.03]])
-    F, _, _, _, J = _fused.evaluate(problem, theta, low)
-    ref_f = problem.evaluate(theta)
-    ref_J = problem.jacobian(theta)
-    np.testing.assert_allclose(F, ref_f, rtol=0, atol=1e-12 * np.abs(ref_f).max())
-    for j in range(ref_J.shape[-1]):
-        np.testing.assert_allclose(J[..., j], ref_J[..., j], rtol=0, atol=1e-12 * np.abs(ref_J[..., j]).max(),
-                                   err_msg=f"{name} column {j}")
+    assert_kernel_equals_numpy(problem, theta, low, label=f"{name} ")
 
 
 def _simulate(truth_components, starts, nav=6, seed=0, noise=0.05):

@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pytest
 import sympy
+from check_problems import assert_kernel_equals_numpy
 
 import swiftfit as sf
 from swiftfit.engines.numba import expression_vm as vm
@@ -55,16 +56,6 @@ def _problem(components, x, nav=3, fixed=(), jitter=None):
     return m, m._problem(list(np.ndindex(nav)))
 
 
-def _assert_kernel_equals_numpy(problem, theta, low):
-    F, _, _, _, J = _fused.evaluate(problem, theta, low)
-    ref_f = problem.evaluate(theta)
-    ref_J = problem.jacobian(theta)
-    np.testing.assert_allclose(F, ref_f, rtol=0, atol=1e-12 * np.abs(ref_f).max())
-    for j in range(ref_J.shape[-1]):
-        np.testing.assert_allclose(J[..., j], ref_J[..., j], rtol=0, atol=1e-12 * np.abs(ref_J[..., j]).max(),
-                                   err_msg=f"column {j}")
-
-
 X = np.linspace(400.0, 800.0, 500)
 
 
@@ -79,7 +70,7 @@ def test_powerlaw_with_its_log_table_equals_numpy():
     low = _fused.lower(problem)
     assert low["ex"][6][0] >= 0  # one fixed origin in every pixel: the table is built
     theta = problem.p0 * np.array([[1.0], [1.03], [0.97]])
-    _assert_kernel_equals_numpy(problem, theta, low)
+    assert_kernel_equals_numpy(problem, theta, low)
 
 
 def test_powerlaw_without_table_equals_numpy():
@@ -93,13 +84,13 @@ def test_powerlaw_without_table_equals_numpy():
     low = _fused.lower(problem)
     assert low["ex"][6][0] == -1
     theta = problem.p0 * np.array([[1.0], [1.03], [0.97]])
-    _assert_kernel_equals_numpy(problem, theta, low)
+    assert_kernel_equals_numpy(problem, theta, low)
     # a free origin moved off the value the table was made for: the kernel checks and computes its own
     comps = _powerlaw_lorentzians()
     m, problem = _problem(comps, X, fixed=[(comps[0], "left_cutoff")])
     low = _fused.lower(problem)
     theta = problem.p0 * np.array([[1.0], [1.01], [0.99]])
-    _assert_kernel_equals_numpy(problem, theta, low)
+    assert_kernel_equals_numpy(problem, theta, low)
 
 
 def test_gaussians_and_polynomial_equal_numpy():
@@ -110,7 +101,7 @@ def test_gaussians_and_polynomial_equal_numpy():
     m, problem = _problem(comps, x, fixed=[(comps[4], "offset")])
     low = _fused.lower(problem)
     theta = problem.p0 * np.array([[1.0], [1.02], [0.98]])
-    _assert_kernel_equals_numpy(problem, theta, low)
+    assert_kernel_equals_numpy(problem, theta, low)
 
 
 def test_expression_programs_of_every_operand_layout_equal_numpy():
@@ -123,7 +114,7 @@ def test_expression_programs_of_every_operand_layout_equal_numpy():
     low = _fused.lower(problem)
     assert low is not None, _fused.why_not(problem)
     theta = problem.p0 * np.array([[1.0], [1.02], [0.97]])
-    _assert_kernel_equals_numpy(problem, theta, low)
+    assert_kernel_equals_numpy(problem, theta, low)
 
 
 def test_register_program_has_no_repeated_instruction():

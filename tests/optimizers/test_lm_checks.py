@@ -12,33 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from check_problems import gauss_offset_problem
 
-import swiftfit as sf
 from swiftfit import losses
 from swiftfit.optimizers import _lm_steps as steps
 from swiftfit.optimizers.lm import levenberg_marquardt
 from swiftfit.problem.problem import Problem, relevance
 from swiftfit.problem.solution import Status
 from swiftfit.problem.verify import verify
-
-
-def _problem(weighted: bool):
-    rng = np.random.default_rng(7)
-    x = np.arange(100.0)
-    B = 8
-    centre = 50 + rng.uniform(-3, 3, B)
-    amp = rng.uniform(200, 400, B)
-    amp[6] = 0.0  # no peak at pixel 6: its width and centre are barely determined
-    lam = 10 + amp[:, None] * np.exp(-0.5 * ((x - centre[:, None]) / 4) ** 2)
-    data = rng.poisson(lam).astype(float)
-    s = sf.signals.Signal1D(data)
-    if weighted:
-        s.set_noise_variance(np.maximum(data, 1.0))
-    m = s.create_model()
-    m.extend([sf.model.components1D.Gaussian(A=2000.0, centre=48.0, sigma=5.0),
-              sf.model.components1D.Offset(offset=8.0)])
-    m.assign_current_values_to_all()
-    return m._problem(list(np.ndindex(*m._nav_shape)))
 
 
 def _same_verdicts(problem, theta, status, checks, rel):
@@ -60,7 +41,7 @@ def _moved_off(problem, theta):
 @pytest.mark.parametrize("bounded", [False, True])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_numpy_lm_checks_equal_numpy_verification(weighted, bounded):
-    problem = _problem(weighted)
+    problem = gauss_offset_problem(weighted)
     if bounded:
         problem.lower = np.where(np.array(problem.names) == "Gaussian.A", 0.0, -np.inf)
     sol = levenberg_marquardt(problem, losses.get("ls"), kernel="numpy", bounded=bounded)
@@ -78,7 +59,7 @@ def test_numpy_lm_checks_equal_numpy_verification(weighted, bounded):
 
 def test_numpy_lm_verification_evaluates_nothing(monkeypatch):
     """With the LM's checks the verification calls no evaluation of the problem."""
-    problem = _problem(True)
+    problem = gauss_offset_problem(True)
     sol = levenberg_marquardt(problem, losses.get("ls"), kernel="numpy")
     rel = relevance(problem, sol.theta)
 
@@ -96,7 +77,7 @@ def test_jax_lm_checks_equal_numpy_verification(weighted):
     pytest.importorskip("jax")
     from swiftfit.engines.jax.lm import jax_levenberg_marquardt
 
-    problem = _problem(weighted)
+    problem = gauss_offset_problem(weighted)
     sol = jax_levenberg_marquardt(problem, dtype="float64")
     r = problem.residuals(sol.theta)
     np.testing.assert_allclose(sol.info["chisq"], np.einsum("bn,bn->b", r, r), rtol=1e-12)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from check_problems import gauss_offset_problem
 
-import swiftfit as sf
 from swiftfit import losses
 from swiftfit.optimizers.damped_newton import _Held, damped_newton
 from swiftfit.problem.problem import Problem, relevance
@@ -22,23 +22,8 @@ from swiftfit.problem.verify import verify
 
 
 def _problem(weighted: bool, B: int = 8):
-    """Poisson counts of a Gaussian on an offset; pixel 6 has no peak."""
-    rng = np.random.default_rng(7)
-    x = np.arange(100.0)
-    centre = 50 + rng.uniform(-3, 3, B)
-    amp = rng.uniform(200, 400, B)
-    amp[6] = 0.0
-    lam = 10 + amp[:, None] * np.exp(-0.5 * ((x - centre[:, None]) / 4) ** 2)
-    data = rng.poisson(lam).astype(float)
-    data[:, ::23] += 60.0  # outliers, for Huber
-    s = sf.signals.Signal1D(data)
-    if weighted:
-        s.set_noise_variance(np.maximum(data, 1.0))
-    m = s.create_model()
-    m.extend([sf.model.components1D.Gaussian(A=2000.0, centre=48.0, sigma=5.0),
-              sf.model.components1D.Offset(offset=8.0)])
-    m.assign_current_values_to_all()
-    return m._problem(list(np.ndindex(*m._nav_shape)))
+    """The Gaussian-on-offset counts with outliers every 23rd channel (for Huber)."""
+    return gauss_offset_problem(weighted, B, outliers=True)
 
 
 def _same_verdicts(problem, loss, theta, status, checks, rel):
