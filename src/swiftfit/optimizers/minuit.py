@@ -158,7 +158,7 @@ def solve_minuit(problem: Problem, loss=None, *, bounded: bool = False, **option
     if P == 0:
         with np.errstate(all="ignore"):
             objective = np.asarray(loss.value(problem, theta), dtype=float)
-        status[:] = np.where(np.isfinite(objective), 5, -2)
+        status[:] = np.where(np.isfinite(objective), Status.CLOSED_FORM, Status.NONFINITE)
         return Solution(theta, status, nfev, objective, None, njev, None, info)
     covariance = np.full((B, P, P), np.nan)
     use_grad = not (isinstance(loss, CustomLoss) and loss.grad is None)

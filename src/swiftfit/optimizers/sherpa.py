@@ -50,7 +50,7 @@ from ..errors import OptimizerError
 from ..losses import LeastSquares, PriorLoss
 from ..problem.solution import Solution, Status
 from .registry import OptimizerSpec, register
-from .scipy_min import ALL_LOSSES, newton_gap, scalar_functions
+from .scipy_min import ALL_LOSSES, PixelResults, newton_gap, scalar_functions
 
 __all__ = ["solve_sherpa", "solve_sherpa_pixels", "registered_name", "SHERPA_METHODS", "SHERPA_HUGE",
            "PREFIX"]
@@ -247,12 +247,8 @@ def solve_sherpa_pixels(problem, loss=None, *, method: str = "simplex", bounded:
     """
     loss = LeastSquares() if loss is None else loss
     B, P = problem.B, problem.P
-    if P == 0:  # nothing to fit: the objective at the fixed values
-        with np.errstate(all="ignore"):
-            objective = np.asarray(loss.value(problem, np.array(problem.p0, dtype=float)), dtype=float)
-        status = np.where(np.isfinite(objective), Status.CLOSED_FORM, Status.NONFINITE).astype(int)
-        return Solution(np.array(problem.p0, dtype=float), status, np.zeros(B, int), objective, None,
-                        np.zeros(B, int), None, {})
+    if P == 0:  # nothing to fit: the objective at the fixed values, as at scipy's optimizers
+        return PixelResults(problem, verify).without_parameters(loss, problem)
     if B == 1:
         return solve_sherpa(problem, loss, bounded=bounded, method=method, verify=verify, **options)
     parts = [solve_sherpa(problem.take([b]), loss, bounded=bounded, method=method, verify=verify, **options)
