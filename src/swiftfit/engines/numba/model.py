@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
+from . import separable2d as _sep
 from . import spline as _spline
 from . import voigt as _voigt
 from .expression_vm import run as _run_program
@@ -401,6 +402,10 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
             Jj[n] = 0.0
         jlo[j] = N
         jhi[j] = 0
+    if T == 0 and not use_w and grid[6] > 0 and _sep.plan(kinds, qoff, nq, active, col, q, grid, bs, P) >= 0:
+        # spots on a raster: the Gram matrix from 1-D sums (see .separable2d)
+        _sep.evaluate(kinds, qoff, nq, active, q, col, x, xy, grid, bs, f, J, jlo, jhi, P)
+        return _residuals(y, f, bs, w, use_w, r)
     coef = np.empty(ex[8].size)
     if T > 0:
         _ties(ex, q, x, xy, R, coef)
@@ -478,6 +483,8 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                     J[jt, n] += A * e * x[n] / (tau * tau) * sn
     if T > 0:
         _fold_ties(ex, col, coef, J, jlo, jhi, P)
+    if grid[6] > 0:
+        J[P, 0] = 0.0  # row P holds no factors (.separable2d.MARK)
     return _residuals(y, f, bs, w, use_w, r)
 
 
@@ -541,10 +548,14 @@ def gram(J, jlo, jhi, r, G, g):
 
 @njit(cache=True, error_model="numpy")
 def gram_grid(J, jlo, jhi, grid, r, G, g):
-    """:func:`gram`, or on a large 2-D raster (``grid[6] > 0``) over the
-    intersections of the columns' boxes (:func:`.model2d.gram`).
+    """:func:`gram`, or on a large 2-D raster (``grid[6] > 0``) from the
+    1-D factors the evaluation stored in ``J[P]`` (:func:`.separable2d.gram`:
+    spots and an offset), else over the intersections of the columns' boxes
+    (:func:`.model2d.gram`).
     """
-    if grid[6] > 0 and _m2.narrow(jlo, jhi, grid):
+    if grid[6] > 0 and _sep.stored(J, G.shape[0]):
+        _sep.gram(J, r, int(grid[0]), G, g)
+    elif grid[6] > 0 and _m2.narrow(jlo, jhi, grid):
         _m2.gram(J, jlo, jhi, grid, r, G, g)
     else:
         gram(J, jlo, jhi, r, G, g)
