@@ -78,9 +78,11 @@ def plan(kinds, qoff, nq, active, col, q, grid, bs, P):
     if grid[6] <= 0 or grid[0] <= 0:
         return -1
     b = bs[0]
-    for n in range(N):
-        if bs[n] != b:
-            return -1
+    same = True
+    for n in range(N):  # no early exit: the loop vectorises
+        same &= bs[n] == b
+    if not same:
+        return -1
     W = int(grid[0])
     H = int(grid[1])
     K = 0
@@ -264,19 +266,19 @@ def _dot(a, b):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
-def _row_sums(res, X, nk, wc, out):
-    """``out[k] = Σᵢ res[i]·X[k·wc + i]`` for ``k < nk`` (one pass over ``res``)."""
-    s0 = s1 = s2 = 0.0
+def _axpy3(res, y0, y1, y2, z0, z1, z2, nk):
+    """``z_k += y_k·res`` for ``k < nk`` (1 or 3): a pixel row into the
+    column sums (no reduction per row, so the loop vectorises along it).
+    """
     if nk == 3:
-        for i in range(wc):
+        for i in range(res.size):
             v = res[i]
-            s0 += v * X[i]
-            s1 += v * X[wc + i]
-            s2 += v * X[2 * wc + i]
+            z0[i] += y0 * v
+            z1[i] += y1 * v
+            z2[i] += y2 * v
     else:
-        for i in range(wc):
-            s0 += res[i] * X[i]
-    out[0], out[1], out[2] = s0, s1, s2
+        for i in range(res.size):
+            z0[i] += y0 * res[i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -295,20 +297,25 @@ def gram(J, r, W, G, g):
             box[s, k] = int(row[sb + _SET * s + k])
     DX = np.zeros((K, 3, K, 3))
     DY = np.zeros((K, 3, K, 3))
-    V = np.zeros((K, 3, 3))  # V[s, kx, ky] = Σ_r Y_ky[r] Σ_i r[r, i] X_kx[i]
-    u = np.empty(3)
+    V = np.zeros((K, 3, 3))  # V[s, kx, ky] = Σ_i X_kx[i] Σ_r Y_ky[r] r[r, i]
+    Z = np.empty((3, W))  # Z[ky, i] = Σ_r Y_ky[r] r[r, i] over a box
     for a in range(K):
         ar0, ar1, ac0, ac1, ak, ao = box[a, 0], box[a, 1], box[a, 2], box[a, 3], box[a, 4], box[a, 5]
         aw = ac1 - ac0
         ah = ar1 - ar0
         ay = ao + ak * aw
+        for k in range(ak):
+            for i in range(aw):
+                Z[k, i] = 0.0
+        z0, z1, z2 = Z[0, :aw], Z[1, :aw], Z[2, :aw]
         for rr in range(ah):
             n0 = (ar0 + rr) * W + ac0
-            _row_sums(r[n0:n0 + aw], row[ao:ao + ak * aw], ak, aw, u)
-            for ky in range(ak):
-                yv = row[ay + ky * ah + rr]
-                for kx in range(ak):
-                    V[a, kx, ky] += yv * u[kx]
+            y1 = row[ay + ah + rr] if ak == 3 else 0.0
+            y2 = row[ay + 2 * ah + rr] if ak == 3 else 0.0
+            _axpy3(r[n0:n0 + aw], row[ay + rr], y1, y2, z0, z1, z2, ak)
+        for ky in range(ak):
+            for kx in range(ak):
+                V[a, kx, ky] = _dot(Z[ky, :aw], row[ao + kx * aw:ao + (kx + 1) * aw])
         for b in range(a, K):
             br0, br1, bc0, bc1, bk, bo = box[b, 0], box[b, 1], box[b, 2], box[b, 3], box[b, 4], box[b, 5]
             bw = bc1 - bc0
