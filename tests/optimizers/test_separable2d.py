@@ -134,3 +134,32 @@ def test_factored_fit_reaches_the_numpy_minimum():
         fits[kernel] = np.stack([g.centre_x.map["values"] for g in gs] + [g.centre_y.map["values"] for g in gs]
                                 + [gs[0].sigma_x.map["values"]], -1)
     np.testing.assert_allclose(fits["numba"], fits["numpy"], rtol=1e-7)
+
+
+def test_layouts_changing_from_pixel_to_pixel():
+    """A spot switched off on some frames (``active_is_multidimensional``)
+    changes the number of terms stored in row P from one pixel to the next;
+    ``checks`` runs every pixel through one reused Jacobian buffer, so a
+    stale term of the previous pixel would show in its ``JᵀJ``. Truth: the
+    dense products of each pixel's own Jacobian (a fresh buffer per pixel)."""
+    spots = [(8, 8), (8, 24), (24, 8), (24, 24)]
+    rng = np.random.default_rng(3)
+    m = _model(_frames(rng, 4, 32, 32, spots), spots, tie="own")
+    last = m[3]
+    last.active_is_multidimensional = True
+    last._active_array[...] = np.array([[True, False], [True, False]]).reshape(last._active_array.shape)
+    problem, low = _problem(m)
+    assert not low["active"][:, 3].all() and low["active"][:, 3].any()
+    theta = problem.p0 * rng.uniform(0.97, 1.03, problem.p0.shape)
+    for b in range(theta.shape[0]):
+        q = low["fixed"][b].copy()
+        for k in range(q.size):
+            if 0 <= low["col"][k] < problem.P:
+                q[k] = theta[b, low["col"][k]]
+        assert sep.plan(low["kinds"], low["qoff"], low["nq"], low["active"][b], low["col"], q, low["grid"],
+                        low["bs"], problem.P) > 0
+    G = fused.checks(problem, theta, low)["gram"]
+    _, _, _, _, J, _ = fused.evaluate(problem, theta, low, norms=True)
+    ref_G = np.einsum("bnp,bnq->bpq", J, J)
+    d = np.sqrt(np.einsum("bpp->bp", ref_G))
+    assert np.all(np.abs(G - ref_G) <= 1e-12 * (d[:, :, None] * d[:, None, :]) + 1e-300)

@@ -102,7 +102,7 @@ def plan(kinds, qoff, nq, active, col, q, grid, bs, P):
             size += 3 * (max(c1 - c0, 0) + max(r1 - r0, 0))
             for i in range(5):
                 if col[k0 + i] >= 0:
-                    T += 2 if i == 1 and col[k0 + 1] == col[k0 + 2] else 1
+                    T += 1  # one term per free parameter (a twinned width: one from each)
         else:
             return -1
         K += 1
@@ -154,7 +154,7 @@ def evaluate(kinds, qoff, nq, active, q, col, x, y, grid, bs, f, J, jlo, jhi, P)
             else:
                 for i in range(5):
                     if col[k0 + i] >= 0:
-                        T += 2 if i == 1 and col[k0 + 1] == col[k0 + 2] else 1
+                        T += 1  # one term per free parameter (a twinned width: one from each)
     row[0] = MARK
     row[1] = K
     row[2] = T
