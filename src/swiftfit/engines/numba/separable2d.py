@@ -22,8 +22,8 @@ products of two 1-D sums, ``Σₙ a(xₙ)b(yₙ)·c(xₙ)d(yₙ) = (Σᵢ a c)(�
 over the intersection of the two boxes (the columns are zero outside their
 box, as on the general path): ``O(W + H)`` per pair of factors instead of
 ``O(W·H)`` per pair of columns. ``Jᵀr`` still visits each pixel of a box once,
-for three sums (``Σᵢ r·e``, ``Σᵢ r·e·p``, ``Σᵢ r·e·(p² − 1)`` per row),
-instead of one per column. The same products summed in another order: the
+for three sums (the column sums ``Σᵣ r·h``, ``Σᵣ r·h·q``, ``Σᵣ r·h·(q² − 1)``,
+then three short dots with the ``x`` factors), instead of one per column. The same products summed in another order: the
 last bits differ from the dense sums, nothing else.
 
 Where it applies (:func:`plan`): a raster whose columns are kept as boxes
