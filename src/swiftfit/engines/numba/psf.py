@@ -79,24 +79,19 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
     if ex[10].shape[0] == 0:
         return _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J,
                          jlo, jhi, ex, R)
-    return _convolved(grid, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R)
+    return _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R)
 
 
 @njit(cache=True, error_model="numpy")
-def _average(src, k, Ws, R0, R1, C0, C1, We, img):
+def _average(src, k, Ws, R0, R1, C0, C1, We, Z0, Z1, img):
     """Sub-pixels → pixels: ``img[R·We + C]`` the mean of the ``k × k``
     sub-pixels of ``src`` (a raster ``Ws`` wide) over pixel rows ``[R0, R1)``,
-    columns ``[C0, C1)``.
+    columns ``[C0, C1)``; the rest of rows ``[Z0, Z1)`` zero (where the
+    convolution reads).
     """
-    if k == 1:
-        for R in range(R0, R1):
-            for C in range(C0, C1):
-                img[R * We + C] = src[R * Ws + C]
-        return
+    img[Z0 * We:Z1 * We] = 0.0
     scale = 1.0 / (k * k)
     for R in range(R0, R1):
-        for C in range(C0, C1):
-            img[R * We + C] = 0.0
         for s in range(k):
             row = (R * k + s) * Ws
             for C in range(C0, C1):
@@ -108,33 +103,31 @@ def _average(src, k, Ws, R0, R1, C0, C1, We, img):
             img[R * We + C] *= scale
 
 
-@njit(cache=True, error_model="numpy")
-def _convolve(img, We, R0, R1, C0, C1, kern, i0, i1, j0, j1, nx, out):
-    """``out[i·nx + j] = Σ_ab img[(i+a)·We + j+b] · kern[ky−1−a, kx−1−b]``
-    (``valid`` convolution) over the output box ``[i0, i1) × [j0, j1)``,
-    reading ``img`` only in its box ``[R0, R1) × [C0, C1)`` (zero beyond).
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _convolve(img, We, i0, i1, j0, j1, kern, ob):
+    """``ob[i·We + j] = Σ_ab img[(i+a)·We + j+b] · kern[ky−1−a, kx−1−b]``
+    (``valid`` convolution) for the output box ``[i0, i1) × [j0, j1)``, with
+    ``img`` zero outside its values' box in the rows read. The output keeps
+    the padded grid's row stride ``We``, so each tap is one loop over the
+    flattened range from the box's first to its last pixel (the pixels in
+    between are computed and not used): long runs that vectorise.
     """
     ky, kx = kern.shape
-    for i in range(i0, i1):
-        o = out[i * nx + j0:i * nx + j1]
-        for jj in range(o.size):
-            o[jj] = 0.0
-        for a in range(max(0, R0 - i), min(ky, R1 - i)):
-            base = (i + a) * We
-            for b in range(kx):
-                wgt = kern[ky - 1 - a, kx - 1 - b]
-                lo = max(j0, C0 - b)
-                hi = min(j1, C1 - b)
-                if hi <= lo:
-                    continue
-                src = img[base + lo + b:base + hi + b]
-                dst = o[lo - j0:hi - j0]
-                for n in range(src.size):
-                    dst[n] += wgt * src[n]
+    t0 = i0 * We + j0
+    t1 = (i1 - 1) * We + j1
+    o = ob[t0:t1]
+    for n in range(o.size):
+        o[n] = 0.0
+    for a in range(ky):
+        for b in range(kx):
+            wgt = kern[ky - 1 - a, kx - 1 - b]
+            src = img[t0 + a * We + b:t1 + a * We + b]
+            for n in range(o.size):
+                o[n] += wgt * src[n]
 
 
 @njit(cache=True, error_model="numpy")
-def _convolved(grid, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
+def _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
     kern, xe, ye, ge, dims, pix = ex[10], ex[11], ex[12], ex[13], ex[14], ex[15]
     k, nx, ny = dims[0], dims[1], dims[2]
     ky, kx = kern.shape
@@ -145,7 +138,8 @@ def _convolved(grid, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, 
     N = f.size
     rows = J.shape[0]
     P = rows - 1 - ex[7].shape[0]
-    # the components on the extended grid: no bin width, no weights (applied per data point below)
+    # the components on the extended grid: no bin width, no weights (applied per data point below);
+    # each column is zero outside its box there (ge[6] = 1: boxes)
     fe = np.empty(M)
     Je = np.zeros((rows, M))
     jloe = np.zeros(rows, dtype=np.int64)
@@ -153,14 +147,13 @@ def _convolved(grid, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, 
     ones = np.ones(M)
     _evaluate(xe, ye, ge, False, 0.0, ones, ones, ones, False, kinds, qoff, nq, active, q, col, fe, np.empty(M),
               Je, jloe, jhie, ex, np.empty((R.shape[0], M)))
-    img = np.empty(We * He)
-    masked = pix.size > 0
-    out = np.empty(nx * ny) if masked else f
-    _average(fe, k, Ws, 0, He, 0, We, We, img)
-    _convolve(img, We, 0, He, 0, We, kern, 0, ny, 0, nx, nx, out)
-    if masked:
-        for n in range(N):
-            f[n] = out[pix[n]]
+    img = np.empty(We * He) if k > 1 else fe
+    ob = np.empty(We * He)
+    if k > 1:
+        _average(fe, k, Ws, 0, He, 0, We, We, 0, He, img)
+    _convolve(img, We, 0, ny, 0, nx, kern, ob)
+    for n in range(N):
+        f[n] = ob[(pix[n] // nx) * We + pix[n] % nx] if pix.size > 0 else ob[(n // nx) * We + n % nx]
     for j in range(P):
         Jj = J[j, max(jlo[j], 0):max(jhi[j], 0)]
         for n in range(Jj.size):
@@ -175,25 +168,27 @@ def _convolved(grid, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, 
         j0, j1 = max(C0 - kx + 1, 0), min(C1, nx)
         if i1 <= i0 or j1 <= j0:
             continue
-        _average(Je[j], k, Ws, R0, R1, C0, C1, We, img)
-        if not masked:
-            _convolve(img, We, R0, R1, C0, C1, kern, i0, i1, j0, j1, nx, J[j])
+        src = Je[j]
+        if k > 1:
+            _average(src, k, Ws, R0, R1, C0, C1, We, i0, min(i1 + ky - 1, He), img)
+            src = img
+        _convolve(src, We, i0, i1, j0, j1, kern, ob)
+        if pix.size == 0:
             for i in range(i0, i1):
-                for n in range(i * nx + j0, i * nx + j1):
-                    J[j, n] *= bs[n] * (w[n] if use_w else 1.0)
+                for jj in range(j0, j1):
+                    n = i * nx + jj
+                    J[j, n] = ob[i * We + jj] * bs[n] * (w[n] if use_w else 1.0)
             # the box's range: a box on a large raster (model2d.gram), else a
             # flat range whose pixels outside the box are zero
             jlo[j], jhi[j] = i0 * nx + j0, (i1 - 1) * nx + j1
             continue
-        _convolve(img, We, R0, R1, C0, C1, kern, i0, i1, j0, j1, nx, out)
         lo = np.searchsorted(pix, i0 * nx + j0)
         hi = np.searchsorted(pix, (i1 - 1) * nx + j1)
         for n in range(lo, hi):
-            p = pix[n]
-            i = p // nx
-            jj = p - i * nx
+            i = pix[n] // nx
+            jj = pix[n] - i * nx
             if j0 <= jj < j1:
-                J[j, n] = out[p] * bs[n] * (w[n] if use_w else 1.0)
+                J[j, n] = ob[i * We + jj] * bs[n] * (w[n] if use_w else 1.0)
         if hi > lo:
             jlo[j], jhi[j] = lo, hi
     return _residuals(y, f, bs, w, use_w, r)
