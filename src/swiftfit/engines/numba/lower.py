@@ -14,10 +14,13 @@ returns None when the problem needs something only the NumPy path does:
   using something the register machine does not run (derivatives sympy
   cannot take); a free step position (HeavisideStep ``n``, PowerLaw
   ``left_cutoff``: their derivative is a delta);
-* ties in a 2-D problem, or whose expression the register machine does not
-  run (1-D ``expr`` ties and twins through a function are compiled:
+* ties whose expression the register machine does not run (``expr`` ties
+  and twins through a function are compiled, in 1-D and 2-D:
   :func:`.model._ties`; an identity twin reads its source's column);
-* a PSF/operator, several datasets, more than two coordinates,
+* an operator other than Model2D's PSF/oversampling (Model2D's
+  ``set_psf``: :mod:`.psf` convolves in the kernel) — e.g. the EELS
+  low-loss convolution (a kernel per pixel, some components only);
+  several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
   squares, ``ML-poisson`` and ``huber`` (those two: :func:`fused_newton`). Bounds (``bounded=True``) run in the kernel, kept as the NumPy
   reference keeps them (see :func:`.kernels._fit_pixel`).
@@ -456,8 +459,8 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
 
 
 def _psf_tables(problem: Problem):
-    """``(ex[10:16], x, y)`` for the kernel's PSF path (:mod:`.psf`): empty
-    tables and None without a transform, Model2D's PSF/oversampling operator's
+    """``(ex[10:], x, y)`` for the kernel's PSF path (:mod:`.psf`): no
+    table and None without a transform, Model2D's PSF/oversampling operator's
     tables and the data points' pixel centres with one; or why not.
     """
     from . import psf

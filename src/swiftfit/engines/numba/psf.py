@@ -20,18 +20,24 @@ For the PSFs of spot fitting (3×3 to 15×15) that beats an FFT of the frame
 per column; an FFT would only pay for PSFs comparable to the frame.
 
 :func:`evaluate` has :func:`.model.evaluate`'s signature and is what the
-kernels call: without a PSF (``ex[10]`` empty) it *is* that call. The PSF's
-tables ride in ``ex[10:16]`` (:func:`tables`, built by :func:`.lower.lower`):
-``kern`` (ky, kx) the normalised PSF, ``xe``/``ye`` the extended grid's
-coordinates, ``ge`` its raster (``model2d`` ``grid``), ``dims``
-``[oversampling, nx, ny]`` and ``pix`` the image pixel of each data point
-(empty when every pixel is fitted).
+kernels call; which code it is is decided when they are compiled, by the
+length of ``ex``: a problem without a PSF passes the 10 tables of
+:func:`.lower.lower` and gets :func:`.model.evaluate` itself (the kernel's
+machine code is what it was without this module), a PSF problem passes an
+11th, ``ex[10]``, one float array (:func:`tables`): ``[ky, kx,
+oversampling, nx, ny, M, npix, 0]``, the extended grid's raster
+(``model2d`` ``grid``, 7), the normalised PSF (``ky·kx``, row-major), the
+extended grid's coordinates ``xe`` and ``ye`` (``M`` each) and ``pix``, the
+image pixel of each data point (``npix``: none when every pixel is fitted).
+The PSF specialisation of the kernels is compiled on the first PSF fit (the
+background compile of :mod:`.warmup` covers the common signature only).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from . import model2d as _m2
 from .model import _residuals
@@ -41,13 +47,12 @@ __all__ = ["evaluate", "tables", "no_tables"]
 
 
 def no_tables():
-    """``ex[10:16]`` of a problem without a PSF operator (``kern`` empty)."""
-    return (np.zeros((0, 0)), np.zeros(0), np.zeros(0), np.zeros(7), np.zeros(3, dtype=np.int64),
-            np.zeros(0, dtype=np.int64))
+    """What a problem without a PSF operator adds to ``ex``: nothing."""
+    return ()
 
 
 def tables(transform, N: int):
-    """``ex[10:16]`` for Model2D's transform (a
+    """``ex[10]`` for Model2D's transform (a
     :class:`swiftfit.model.psf.MaskedImage`), and the image coordinates
     ``(x, y)`` of the ``N`` data points; or a string saying why not.
     """
@@ -56,9 +61,9 @@ def tables(transform, N: int):
     op, mask = transform.op, transform.mask
     if mask.size != op.nx * op.ny or int(mask.sum()) != N:
         return f"a PSF operator whose mask ({mask.size} pixels, {int(mask.sum())} kept) does not match {N} data points"
-    kern = np.ones((1, 1)) if op.psf is None else np.ascontiguousarray(op.psf, dtype=float)
-    xe = np.ascontiguousarray(op.coords[0], dtype=float)
-    ye = np.ascontiguousarray(op.coords[1], dtype=float)
+    kern = np.ones((1, 1)) if op.psf is None else np.asarray(op.psf, dtype=float)
+    xe = np.asarray(op.coords[0], dtype=float)
+    ye = np.asarray(op.coords[1], dtype=float)
     ge = _raster(xe, ye)
     eh, ew = op.ext_shape
     k = op.oversampling
@@ -68,18 +73,38 @@ def tables(transform, N: int):
     X, Y = np.meshgrid(op.x, op.y)
     x = np.ascontiguousarray(X.ravel()[mask])
     y = np.ascontiguousarray(Y.ravel()[mask])
-    pix = np.zeros(0, dtype=np.int64) if mask.all() else np.flatnonzero(mask).astype(np.int64)
-    dims = np.array([k, op.nx, op.ny], dtype=np.int64)
-    return (kern, xe, ye, ge, dims, pix), x, y
+    pix = np.zeros(0) if mask.all() else np.flatnonzero(mask).astype(float)
+    head = [kern.shape[0], kern.shape[1], k, op.nx, op.ny, xe.size, pix.size, 0]
+    return (np.concatenate([head, ge, kern.ravel(), xe, ye, pix]),), x, y
 
 
-@njit(cache=True, error_model="numpy")
 def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
-    """:func:`.model.evaluate`, through the PSF operator when ``ex`` carries one."""
-    if ex[10].shape[0] == 0:
-        return _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J,
-                         jlo, jhi, ex, R)
-    return _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R)
+    """:func:`.model.evaluate`, through the PSF operator when ``ex`` carries
+    one (compiled code only: see :func:`_evaluate_typed`).
+    """
+    raise NotImplementedError("engines.numba.psf.evaluate runs inside compiled kernels only")
+
+
+@overload(evaluate, inline="always")
+def _evaluate_typed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
+                    ex, R):
+    """Chosen when the kernel is compiled, by the type of ``ex``: without a PSF
+    (10 tables) the call *is* :func:`.model.evaluate` — the same machine code
+    as before the PSF existed (a branch taken at run time cost 8 % on 5×5
+    ROIs, measured); with one (11) :func:`_convolved`. A PSF problem so
+    compiles its own specialisation of the kernels, on its first fit.
+    """
+    if len(ex) <= 10:
+        def plain(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
+                  ex, R):
+            return _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r,
+                             J, jlo, jhi, ex, R)
+        return plain
+
+    def convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
+                  ex, R):
+        return _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R)
+    return convolved
 
 
 @njit(cache=True, error_model="numpy")
@@ -128,13 +153,19 @@ def _convolve(img, We, i0, i1, j0, j1, kern, ob):
 
 @njit(cache=True, error_model="numpy")
 def _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
-    kern, xe, ye, ge, dims, pix = ex[10], ex[11], ex[12], ex[13], ex[14], ex[15]
-    k, nx, ny = dims[0], dims[1], dims[2]
-    ky, kx = kern.shape
+    tab = ex[10]
+    ky, kx, k, nx, ny, M, npix = int(tab[0]), int(tab[1]), int(tab[2]), int(tab[3]), int(tab[4]), int(tab[5]), int(tab[6])
+    ge = tab[8:15]
+    o = 15 + ky * kx
+    kern = tab[15:o].reshape((ky, kx))
+    xe = tab[o:o + M]
+    ye = tab[o + M:o + 2 * M]
+    pix = np.empty(npix, dtype=np.int64)
+    for n in range(npix):
+        pix[n] = int(tab[o + 2 * M + n])
     We = nx + kx - 1
     He = ny + ky - 1
     Ws = int(ge[0])
-    M = xe.size
     N = f.size
     rows = J.shape[0]
     P = rows - 1 - ex[7].shape[0]
