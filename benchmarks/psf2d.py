@@ -6,8 +6,8 @@ swiftfit's compiled kernel (``kernel="numba"``: the PSF convolution runs in
 per column) on the same frames and starts. HyperSpy is not in the table: its
 Model2D has no PSF convolution (HyperSpy 2.5: ``hyperspy/models/model2d.py``
 has no convolution; Model1D convolves EELS spectra with a low-loss only), so
-it cannot fit this model. AstroPhot is timed when it is installed (it is not a
-dependency: ``--astrophot`` is skipped with a note otherwise).
+it cannot fit this model. AstroPhot is not timed: the script has no driver for
+it yet and says whether it is installed.
 
     python benchmarks/psf2d.py                          # 200 frames, 3 runs
     python benchmarks/psf2d.py --frames 100 --numpy-frames 20 --runs 3

@@ -94,6 +94,8 @@ class MaskedImage:
     True
     """
 
+    compiled_operator = "image"  # what engines/numba/lower.py looks for (it imports no model class)
+
     def __init__(self, op: ImageOperator, mask: np.ndarray):
         self.op = op
         self.mask = np.asarray(mask, dtype=bool)

@@ -467,9 +467,8 @@ def _psf_tables(problem: Problem):
 
     if problem.transform is None:
         return psf.no_tables(), None, None
-    from ...model.psf import MaskedImage
-
-    if not isinstance(problem.transform, MaskedImage) or len(problem.coords) != 2:
+    # what the operator declares (as components declare compiled_kind; engines import no model class)
+    if getattr(problem.transform, "compiled_operator", None) != "image" or len(problem.coords) != 2:
         # e.g. the EELS low-loss convolution (eels.convolution.ConvolvedProblem): a
         # kernel per pixel and only some components convolved
         return (f"an operator other than Model2D's PSF/oversampling ({type(problem.transform).__name__}: "
