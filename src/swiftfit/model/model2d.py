@@ -102,7 +102,9 @@ class Model2D(BaseModel):
         binscale = 1.0
         if self._is_binned:
             binscale = float(np.prod([abs(ax.scale) for ax in (self.xaxis, self.yaxis) if ax.is_binned]))
-        return op.coords, binscale, (lambda values: op.apply(values)[:, mask])
+        from .psf import MaskedImage
+
+        return op.coords, binscale, MaskedImage(op, mask)
 
     @property
     def xaxis(self):

@@ -37,9 +37,9 @@ from numba import njit, prange
 from . import model2d as _m2
 from . import newton as _newton
 from . import svd as _svd
-from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
 from .model import mark_relevant as _mark_relevant
+from .psf import evaluate as _evaluate  # model.evaluate, through a PSF where the problem has one
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13

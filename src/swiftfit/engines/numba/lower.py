@@ -14,10 +14,13 @@ returns None when the problem needs something only the NumPy path does:
   using something the register machine does not run (derivatives sympy
   cannot take); a free step position (HeavisideStep ``n``, PowerLaw
   ``left_cutoff``: their derivative is a delta);
-* ties in a 2-D problem, or whose expression the register machine does not
-  run (1-D ``expr`` ties and twins through a function are compiled:
+* ties whose expression the register machine does not run (``expr`` ties
+  and twins through a function are compiled, in 1-D and 2-D:
   :func:`.model._ties`; an identity twin reads its source's column);
-* a PSF/operator, several datasets, more than two coordinates,
+* an operator other than Model2D's PSF/oversampling (Model2D's
+  ``set_psf``: :mod:`.psf` convolves in the kernel) — e.g. the EELS
+  low-loss convolution (a kernel per pixel, some components only);
+  several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
   squares, ``ML-poisson`` and ``huber`` (those two: :func:`fused_newton`). Bounds (``bounded=True``) run in the kernel, kept as the NumPy
   reference keeps them (see :func:`.kernels._fit_pixel`).
@@ -75,7 +78,8 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("vexp", "expression_vm", "model2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels", "newton_loss")
+    names = ("vexp", "expression_vm", "model2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
+             "newton_loss", "psf")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -333,8 +337,9 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
         if type(loss) not in (Huber, PoissonML):  # a wrapper (e.g. one that records a trace) sees every call
             return f"loss {type(loss).__name__} (the kernel runs the plain PoissonML and Huber losses)"
     ndim = len(problem.coords)
-    if problem.transform is not None:
-        return "a PSF/operator (transform)"
+    psf = _psf_tables(problem)
+    if isinstance(psf, str):
+        return psf
     if len(problem.segments) > 1:
         return "several datasets"
     if ndim not in (1, 2):
@@ -400,9 +405,8 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
         elif plan.kind in ("twin", "expr"):
             # a twin through a function or an expr tie: its value and partial
             # derivatives by a register program, its Jacobian row P + 1 + t
-            # folded into its dependencies' (model._ties, model._fold_ties)
-            if ndim != 1:
-                return f"parameter {i}: a {plan.kind} tie in a 2-D problem"
+            # folded into its dependencies' (model._ties, model._fold_ties; on
+            # a 2-D raster's boxes too)
             deps = [plan.source] if plan.kind == "twin" else list(plan.deps)
             prog = _tie_program(plan.sym, len(deps))
             if isinstance(prog, str):
@@ -428,17 +432,19 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
     if powerlaws:
         n_reg = max(n_reg, 4)  # model._powerlaw's scratch rows
     ex = (*tables, np.array(cexpr, dtype=np.int64), np.array(ties, dtype=np.int64).reshape(-1, 6),
-          np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64))
+          np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64), *psf[0])
     for c, i in must_fix:
         if col[qoff[c] + i] >= 0:
             # its derivative is a delta: the NumPy path takes finite differences
             return f"component {c}: its parameter {i} is a step position and free"
-    x = np.ascontiguousarray(problem.coords[0], dtype=float)
+    # with a PSF the components are evaluated on the operator's grid (ex[11:13]);
+    # x, xy are then the data points' pixel centres on the image
+    x = np.ascontiguousarray(problem.coords[0] if psf[1] is None else psf[1], dtype=float)
     if x.ndim != 1 or x.size != problem.N:
         return "coordinates that are not one flat array per pixel"
     xy, grid = np.empty(0), np.zeros(7)
     if ndim == 2:
-        xy = np.ascontiguousarray(problem.coords[1], dtype=float)
+        xy = np.ascontiguousarray(problem.coords[1] if psf[2] is None else psf[2], dtype=float)
         if xy.shape != x.shape:
             return "a second coordinate not shaped as the first"
         grid = _raster(x, xy)
@@ -450,6 +456,24 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
     uniform = ascending and x.size > 1 and bool(np.allclose(step, step[0], rtol=1e-9, atol=0.0))
     return dict(bounded=bool(bounded and problem.bounded), x=x, xy=xy, grid=grid, ascending=ascending, dx=float(step[0]) if uniform else 0.0, bs=bs, kinds=np.array(kinds, dtype=np.int64), qoff=qoff, nq=nq,
                 fixed=fixed, col=col, active=np.ascontiguousarray(problem.active, dtype=np.bool_), ex=ex, n_reg=n_reg)
+
+
+def _psf_tables(problem: Problem):
+    """``(ex[10:], x, y)`` for the kernel's PSF path (:mod:`.psf`): no
+    table and None without a transform, Model2D's PSF/oversampling operator's
+    tables and the data points' pixel centres with one; or why not.
+    """
+    from . import psf
+
+    if problem.transform is None:
+        return psf.no_tables(), None, None
+    # what the operator declares (as components declare compiled_kind; engines import no model class)
+    if getattr(problem.transform, "compiled_operator", None) != "image" or len(problem.coords) != 2:
+        # e.g. the EELS low-loss convolution (eels.convolution.ConvolvedProblem): a
+        # kernel per pixel and only some components convolved
+        return (f"an operator other than Model2D's PSF/oversampling ({type(problem.transform).__name__}: "
+                "the kernel convolves with one PSF image, as Model2D.set_psf)")
+    return psf.tables(problem.transform, problem.N)
 
 
 def _raster(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -341,7 +341,7 @@ def _ties(ex, q, x, y, R, coef):
     ``ex[7]`` rows: ``(k, program, first dependency, dependencies, first
     column, columns)``.
     """
-    meta, ins, vec, creg, cval, out, _, ties, tdeps, _ = ex
+    meta, ins, vec, creg, cval, out, ties, tdeps = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[7], ex[8]
     for t in range(ties.shape[0]):
         k, e, d0, nd = ties[t, 0], ties[t, 1], ties[t, 2], ties[t, 3]
         i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
@@ -355,10 +355,12 @@ def _ties(ex, q, x, y, R, coef):
 
 
 @njit(cache=True, error_model="numpy")
-def _fold_ties(ex, col, coef, J, jlo, jhi, P):
+def _fold_ties(ex, col, coef, J, jlo, jhi, P, grid):
     """Add each tie's Jacobian row (``P + 1 + t``) to its dependencies' rows,
     times the tie's partial derivatives (the chain rule), last tie first so a
-    tie of a tie reaches the free columns; then the tie rows are spent.
+    tie of a tie reaches the free columns; then the tie rows are spent. On a
+    large raster (``grid[6] > 0``) the ranges are boxes: widened to the
+    bounding box (:func:`.model2d.extend`), not to the union of flat ranges.
     """
     ties, tdeps = ex[7], ex[8]
     for t in range(ties.shape[0] - 1, -1, -1):
@@ -375,6 +377,9 @@ def _fold_ties(ex, col, coef, J, jlo, jhi, P):
             a = coef[d]
             for n in range(lo, hi):
                 J[j, n] += a * J[v, n]
+            if grid[6] > 0:
+                _m2.extend(jlo, jhi, j, lo, hi, grid)
+                continue
             if lo < jlo[j]:
                 jlo[j] = lo
             if hi > jhi[j]:
@@ -482,7 +487,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 if jt >= 0:
                     J[jt, n] += A * e * x[n] / (tau * tau) * sn
     if T > 0:
-        _fold_ties(ex, col, coef, J, jlo, jhi, P)
+        _fold_ties(ex, col, coef, J, jlo, jhi, P, grid)
     if grid[6] > 0:
         J[P, 0] = 0.0  # row P holds no factors (.separable2d.MARK)
     return _residuals(y, f, bs, w, use_w, r)

@@ -20,8 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .model import evaluate as _evaluate
 from .model import mark_relevant as _mark_relevant
+from .psf import evaluate as _evaluate  # model.evaluate, through a PSF where the problem has one
 
 POISSON, HUBER = 0, 1
 _TINY = 1e-300
