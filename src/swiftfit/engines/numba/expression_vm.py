@@ -81,8 +81,24 @@ class _Builder:
         self.done[key] = out
         return out
 
+    def live(self, outputs) -> list[tuple[int, int, int, int]]:
+        """The instructions that the outputs need (dead ones dropped)."""
+        need = set(outputs)
+        kept = []
+        for ins in reversed(self.ins):
+            if ins[3] in need:
+                kept.append(ins)
+                need.update(ins[1:3])
+        return kept[::-1]
+
     def fold(self, code: int, args) -> int:
+        # the operands that do not depend on x first: their sum or product is one
+        # number per evaluation, and the vectors then take one pass each
+        # (``-x/t1`` is ``x·(−1/t1)``: one vector multiplication, not two). A
+        # reassociation: each result within an ulp per operation of the tree's
+        # order (a product by −1 or a power of two is exact)
         regs = [self.emit(a) for a in args]
+        regs = [r for r in regs if not self.vec[r]] + [r for r in regs if self.vec[r]]
         acc = regs[0]
         for r in regs[1:]:
             acc = self.op(code, acc, r)
@@ -146,7 +162,7 @@ def lower(expr, grads, params, ndim=1):
     for sym, sub in replacements:
         b.where[sym] = b.emit(sub)
     outputs = [b.emit(e) for e in reduced]
-    ins = np.array(b.ins, dtype=np.int64).reshape(-1, 4)
+    ins = np.array(b.live(outputs), dtype=np.int64).reshape(-1, 4)
     return ins, np.array(b.vec, dtype=np.bool_), b.consts, outputs
 
 
