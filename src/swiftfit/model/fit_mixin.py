@@ -22,7 +22,7 @@ from ..problem.goodness import (
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status
-from ..problem.verify import too_few_points
+from ..problem.verify import status_in, too_few_points
 from ..problem.verify import verify as _verify
 from ..signals.lazy import is_dask_array
 from .fittable_model import fit_summary
@@ -361,7 +361,7 @@ class FittingMixin:
                 rescale = problem.weights is None and loss.name == "ls"
             cov = scale_covariance(cov, red, rescale)
             # not determined: no error bars at all (NaN, never a std of 0)
-            undetermined = np.isin(status, _UNDETERMINED)
+            undetermined = status_in(status, _UNDETERMINED)
             if undetermined.any():
                 cov = np.array(cov, dtype=float)
                 cov[undetermined] = np.nan
