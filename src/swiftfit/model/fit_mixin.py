@@ -22,7 +22,7 @@ from ..problem.goodness import (
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status
-from ..problem.verify import too_few_points
+from ..problem.verify import status_in, too_few_points
 from ..problem.verify import verify as _verify
 from ..signals.lazy import is_dask_array
 from .fittable_model import fit_summary
@@ -361,19 +361,22 @@ class FittingMixin:
                 rescale = problem.weights is None and loss.name == "ls"
             cov = scale_covariance(cov, red, rescale)
             # not determined: no error bars at all (NaN, never a std of 0)
-            undetermined = np.isin(status, _UNDETERMINED)
+            undetermined = status_in(status, _UNDETERMINED)
             if undetermined.any():
                 cov = np.array(cov, dtype=float)
                 cov[undetermined] = np.nan
         aic, aicc, bic = good.aic, good.aicc, good.bic
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
+        # where each model's maps are written, found once (not per parameter and field)
+        take = None if sel.size == problem.B else sel
+        pos_of = {key: _positions(idx, sel) for key, idx in idx_of.items()}
         if cov is not None:
             cov_diag = np.einsum("bpp->bp", cov)
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
-                _store(p._map, "is_set", idx_of[id(p.component.model)], np.ones(problem.B, bool), sel)
+                _store(p._map, "is_set", pos_of[id(p.component.model)], np.ones(problem.B, bool), take)
                 continue
             v = np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":
@@ -392,24 +395,24 @@ class FittingMixin:
                 std = np.where(undetermined, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
-            idx = idx_of[id(p.component.model)]
-            _store(p._map, "values", idx, v, sel)
-            _store(p._map, "std", idx, std, sel)
-            _store(p._map, "is_set", idx, np.ones(problem.B, bool), sel)
+            idx = pos_of[id(p.component.model)]
+            _store(p._map, "values", idx, v, take)
+            _store(p._map, "std", idx, std, take)
+            _store(p._map, "is_set", idx, np.ones(problem.B, bool), take)
         for m, _ in parts:
-            idx = idx_of[id(m)]
-            _store(m._chisq, None, idx, chisq, sel)
-            _store(m._dof, None, idx, dof.astype(float), sel)
-            _store(m._nfev, None, idx, solution.nfev, sel)
-            _store(m._status, None, idx, status, sel)
+            idx = pos_of[id(m)]
+            _store(m._chisq, None, idx, chisq, take)
+            _store(m._dof, None, idx, dof.astype(float), take)
+            _store(m._nfev, None, idx, solution.nfev, take)
+            _store(m._status, None, idx, status, take)
             compiled = getattr(m, "_compiled", None)
             if compiled is not None and compiled.shape == m._status.shape:
-                _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), sel)
+                _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), take)
             vp = getattr(m, "_varpro", None)
             if vp is not None and vp.shape == m._status.shape:
-                _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), sel)
-            _store(m._lnl, None, idx, lnl, sel)
-            _store(m._nfree, None, idx, kk.astype(float), sel)
+                _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), take)
+            _store(m._lnl, None, idx, lnl, take)
+            _store(m._nfree, None, idx, kk.astype(float), take)
         return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
                 "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
 
@@ -605,14 +608,26 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     return out
 
 
-def _store(target: np.ndarray, field, idx, values, sel) -> None:
+def _positions(idx, sel):
+    """Where :func:`_store` writes the pixels ``sel`` of a model whose pixels
+    are at ``idx`` (its ``_nav_index``): ``()`` without navigation (None when
+    nothing is selected), else the selected pixels' index arrays.
+    """
+    if idx == ():
+        return () if sel.size else None
+    return tuple(i[sel] for i in idx)
+
+
+def _store(target: np.ndarray, field, pos, values, take=None) -> None:
+    """``target[field][pos] = values[take]`` (``take`` None: every value)."""
+    if pos is None:
+        return
     arr = target if field is None else target[field]
     values = np.asarray(values)
-    if idx == ():
-        if sel.size:
-            arr[()] = values[0]
+    if pos == ():
+        arr[()] = values[0 if take is None else take[0]]
         return
-    arr[tuple(i[sel] for i in idx)] = values[sel]
+    arr[pos] = values if take is None else values[take]
 
 
 def _none_as_hyperspy(grad, bounded):

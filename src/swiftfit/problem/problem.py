@@ -426,6 +426,16 @@ def relevance(problem: Problem, theta: np.ndarray, dvals=None) -> np.ndarray:
     """
     if hasattr(problem, "_relevance"):
         return problem._relevance(theta)
+    plans = problem.plans
+    if all(plan.kind in ("free", "fixed") for plan in plans):
+        # no ties: a free column reaches the model where its component is active
+        # (what the derivatives below say, without computing them)
+        rel = np.zeros(np.shape(theta), dtype=bool)
+        for c, slot in enumerate(problem.slots):
+            cols = [plans[i].column for i in slot if plans[i].kind == "free"]
+            if cols:
+                rel[:, cols] |= problem.active[:, c, None]
+        return rel
     if dvals is None:  # a caller that has them already passes parameter_values' derivatives
         _, dvals = problem.parameter_values(np.asarray(theta, dtype=float), derivatives=True)
     B, P = np.shape(theta)

@@ -163,6 +163,21 @@ def newton_gaps(problem, loss, theta, J=None, free=None, derivatives=None, *, lo
     return gap
 
 
+def status_in(status: np.ndarray, codes) -> np.ndarray:
+    """``np.isin(status, codes)`` for a few status codes, by comparisons (a
+    tenth of ``isin``'s fixed cost on a small array).
+
+    Examples
+    --------
+    >>> status_in(np.array([1, -4, 0, -8]), (Status.BAD_DATA, Status.NOT_FITTED))
+    array([False,  True,  True, False])
+    """
+    out = np.zeros(np.shape(status), dtype=bool)
+    for code in codes:
+        out |= status == int(code)
+    return out
+
+
 def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bool = True,
            checks=None):
     """The statuses of ``theta`` after the checks of the module docstring.
@@ -212,7 +227,7 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     B, P = theta.shape
     gap = np.full(B, np.nan)
     relevant = np.ones((B, P), dtype=bool) if relevant is None else np.asarray(relevant, dtype=bool)
-    open_ = ~np.isin(status, [int(s) for s in _KEEP])
+    open_ = ~status_in(status, _KEEP)
     if not open_.any():
         return status, gap
     data = np.asarray(problem.data, dtype=float)

@@ -299,7 +299,9 @@ def lower(problem: Problem, loss=None, bounded: bool = False):
     """The kernel's description of ``problem``, or None if it needs the NumPy
     path (:func:`why_not` says why; the reason is also logged at DEBUG level).
     """
-    low = _lower(problem, loss, bounded)
+    from .lower_cache import lowered  # the structure's tables kept between calls
+
+    low = lowered(problem, loss, bounded, _lower, declared_form)
     if isinstance(low, str):
         _log.debug("fused kernel refused: %s", low)
         return None

@@ -187,10 +187,13 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
         s = R[v, 0]
         for n in range(N):
             f[n] += s
-    # the channel weights once (rows of R past the program's are free: R[nr])
-    sn = R[nr] if nr < R.shape[0] else np.empty(N)
-    for n in range(N):
-        sn[n] = bs[n] * w[n] if use_w else bs[n]
+    # the channel weights once (rows of R past the program's are free: R[nr]);
+    # without weights they are the bin scales themselves (no copy)
+    sn = bs
+    if use_w:
+        sn = R[nr] if nr < R.shape[0] else np.empty(N)
+        for n in range(N):
+            sn[n] = bs[n] * w[n]
     for i in range(m):
         j = col[k0 + i]
         if j < 0:  # a fixed parameter's derivative: not needed
