@@ -83,6 +83,38 @@ def test_gap_into_matches_gap_with_dirty_scratch():
     free = np.ones(P, dtype=bool)
     want = newton.gap(3.0, g, H, col, 10.0, theta, lo, hi, free, 1.0, True, 30)
     got = newton.gap_into(3.0, g, H, col, 10.0, theta, lo, hi, free, 1.0, True, 30, np.ones(P, dtype=bool),
-                          np.full((5, P), 1e300), np.full((3, P, P), np.nan))
+                          np.full((5, P), 1e300), np.full((3, P, P), np.nan), np.full((P, P), np.nan), False)
     assert np.isfinite(want) and want > 0
     assert got == want
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cov_core_leaves_the_scaled_inverse_for_the_newton_check(seed):
+    """``_cov_core`` leaves ``Gs⁻¹`` (``Gs = D⁻¹GD⁻¹``, identity off the relevant
+    columns) in ``L`` (rel. 1e-12 of np.linalg.inv) with the bound
+    ``trace(Gs)·trace(Gs⁻¹)``; the Newton check given that inverse
+    (``pre_ok``) finds the gap :func:`newton.gap` finds by factoring ``2G``
+    itself (rel. 1e-10)."""
+    rng = np.random.default_rng(seed)
+    P = 5
+    G = _spd(rng, P, cond_scale=30.0)
+    rel = np.ones(P, dtype=bool)
+    rel[seed % P] = seed % 2 == 0  # half the cases with an irrelevant column
+    D = np.sqrt(np.diag(G))
+    out, L = np.empty((P, P)), np.full((P, P), np.nan)
+    ok, bound = k._cov_core(G, rel, D, out, L, np.empty(P), np.empty(P), np.empty(P), np.empty((P, P)))
+    assert ok
+    Gs = np.where(np.outer(rel, rel), G / np.outer(D, D), np.eye(P))
+    inv = np.linalg.inv(Gs)
+    np.testing.assert_allclose(L, inv, rtol=1e-12, atol=1e-12 * np.abs(inv).max())
+    assert bound == pytest.approx(np.trace(Gs) * np.trace(inv), rel=1e-12)
+    assert bound < newton.FAST_CONDITION
+    g = rng.normal(size=P)
+    theta = rng.normal(size=P) * 10
+    col = np.sqrt(np.diag(G))
+    lo, hi = np.full(P, -np.inf), np.full(P, np.inf)
+    want = newton.gap(3.0, -2 * g, 2 * G, col, 10.0, theta, lo, hi, rel, 1.0, True, 30)
+    got = newton.gap_into(3.0, -2 * g, 2 * G, col, 10.0, theta, lo, hi, rel, 1.0, True, 30, np.ones(P, dtype=bool),
+                          np.full((5, P), 1e300), np.full((3, P, P), np.nan), L, True)
+    assert np.isfinite(want) and want > 0
+    assert got == pytest.approx(want, rel=1e-10)

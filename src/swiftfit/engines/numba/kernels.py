@@ -44,7 +44,7 @@ from .psf import evaluate as _evaluate  # model.evaluate, through a PSF where th
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
 GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) solved through JᵀJ
-# the linear projection's second test (see _fit_pixel): some linear value moves
+# the linear projection's second test (see _fit_rows): some linear value moves
 # by more than this factor (or changes sign). 10: an order of magnitude off
 LINEAR_FACTOR = 10.0
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
@@ -199,39 +199,95 @@ def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
     Cholesky; False (and NaN) where the Gram matrix is singular or too ill
     conditioned for it (the caller then takes the SVD). ``Gs`` is scratch.
+    See :func:`_cov_core`, which this calls.
+    """
+    return _cov_core(G, rel, D, out, L, tmp, e, colv, Gs)[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
+    """:func:`_cov`, and what the Newton check can take from it:
+    ``(ok, bound)``, with ``L`` left holding ``Gs⁻¹`` (``Gs = D⁻¹GD⁻¹``; the
+    identity's rows and columns where not relevant) and ``bound`` the
+    Newton check's bound on its condition number (``trace(Gs)·trace(Gs⁻¹)``
+    over the whole ``P×P`` matrix, see :func:`.newton._inverse`; inf when not ok).
+
+    One inverse of the Cholesky factor ``M = L⁻¹`` (its columns are those
+    :func:`_inverse_trace` sums, in the same order, so the conditioning test
+    is the same arithmetic), then ``Gs⁻¹ = MᵀM``: no triangular solve per
+    column (issue 16: the per-fit fixed cost of a 5×5 ROI), and the Newton
+    check (:func:`_check_point`) reuses ``Gs⁻¹`` instead of factoring the
+    same matrix again. ``Gs`` ends as scratch (it holds ``M``).
     """
     P = G.shape[0]
     for i in range(P):
+        colv[i] = 1.0 / D[i]  # one division per column, not per entry
+    for i in range(P):
         for j in range(P):
             if rel[i] and rel[j]:
-                Gs[i, j] = G[i, j] / (D[i] * D[j])
+                Gs[i, j] = G[i, j] * colv[i] * colv[j]
             else:
                 Gs[i, j] = 1.0 if i == j else 0.0
-    if not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, rel):
+    ok = _gn_ok(Gs, L)
+    trace = 0.0
+    n_irr = 0
+    for i in range(P):
+        if rel[i]:
+            trace += Gs[i, i]
+        else:
+            n_irr += 1
+    inv_trace = 0.0
+    if ok:
+        # M = L⁻¹ over the relevant columns (into Gs), as _inverse_trace computes it
+        for j in range(P):
+            for i in range(P):
+                Gs[i, j] = 0.0
+        for j in range(P):
+            if not rel[j]:
+                continue
+            Gs[j, j] = 1.0 / L[j, j]
+            for i in range(j + 1, P):
+                acc = 0.0
+                for k in range(j, i):
+                    acc -= L[i, k] * Gs[k, j]
+                Gs[i, j] = acc / L[i, i]
+            for i in range(j, P):
+                inv_trace += Gs[i, j] * Gs[i, j]
+        # _ill_conditioned's test: the bound settles it, else inverse power iterations
+        if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
+            growth = 0.0
+            for i in range(P):
+                e[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
+            for _ in range(4):
+                _forward(L, e, tmp)
+                _backward(L, tmp, e)
+                growth = _norm(e)
+                if not (growth > 0) or not math.isfinite(growth):
+                    growth = np.inf
+                    break
+                for i in range(P):
+                    e[i] = e[i] / growth if rel[i] else 0.0
+            ok = not (trace * growth > GRAM_MAX_COND * GRAM_MAX_COND)
+    if not ok:
         for i in range(P):
             for j in range(P):
                 out[i, j] = np.nan
-        return False
-    for j in range(P):
-        if not rel[j]:
-            for i in range(P):
-                out[i, j] = np.nan
-            continue
-        # column j of Gs⁻¹: L t = e_j (forward) then Lᵀ c = t. The forward
-        # solve of a unit vector has t[:j] = 0 exactly, so it starts at j:
-        # the same numbers as _forward(L, e_j) bit for bit, in a third of the work
-        for i in range(j):
-            tmp[i] = 0.0
-        tmp[j] = 1.0 / L[j, j]
-        for i in range(j + 1, P):
-            acc = 0.0
-            for k in range(j, i):
-                acc -= L[i, k] * tmp[k]
-            tmp[i] = acc / L[i, i]
-        _backward(L, tmp, colv)
-        for i in range(P):
-            out[i, j] = colv[i] / (D[i] * D[j]) if rel[i] else np.nan
-    return True
+        return False, np.inf
+    # Gs⁻¹ = MᵀM (M lower triangular, zero off the relevant columns) into L
+    for i in range(P):
+        for j in range(i, P):
+            if rel[i] and rel[j]:
+                acc = 0.0
+                for k in range(j, P):
+                    acc += Gs[k, i] * Gs[k, j]
+            else:
+                acc = 1.0 if i == j else 0.0
+            L[i, j] = acc
+            L[j, i] = acc
+    for i in range(P):
+        for j in range(P):
+            out[i, j] = L[i, j] * colv[i] * colv[j] if (rel[i] and rel[j]) else np.nan
+    return True, (trace + n_irr) * (inv_trace + n_irr)
 
 
 @njit(cache=True, error_model="numpy")
@@ -315,19 +371,32 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
 
 
 @njit(cache=True, error_model="numpy")
-def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, fixedq, col, theta,
-               ftol, xtol, max_nfev, radius0, out_cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, out_gram,
-               out_check, bounded, linear, lin_tau):
-    """One pixel's Levenberg–Marquardt. ``theta`` is updated in place.
+def _fill_q(q, col, th, P):
+    """The model's parameter vector ``q`` at the free values ``th`` (a tie's
+    ``col`` is its Jacobian row: its value comes from :func:`.model.evaluate`).
+    """
+    for k in range(q.size):
+        if 0 <= col[k] < P:
+            q[k] = th[col[k]]
+
+
+@njit(cache=True, error_model="numpy")
+def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
+              ftol, xtol, max_nfev, radius0, cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram, check,
+              bounded, linear, lin_tau, status_out, nfev_out, njev_out, nit_out, cost_out, nsvd_out):
+    """Levenberg–Marquardt of the pixels (rows) ``b0:b1``, one after the other;
+    ``THETA[b]`` is updated in place and the other outputs written at ``b``.
     ``fb, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap;
     two of each: the current point's and the trial's), and so are the small
     arrays in ``wk`` (see :func:`_work`): a fit allocates nothing, which
     matters on small problems (a 5×5 ROI).
-    Returns ``(status, nfev, njev, nit, cost, nsvd)``, ``nsvd`` the number of
-    SVD factorisations (ill-conditioned points) it took. At the answer it also
-    fills what the verification needs (:func:`_check_point`): ``out_gram``
-    (``JwᵀJw``) and ``out_check`` (``Σ (w·model)²``, the Newton gap).
+    Writes ``(status, nfev, njev, nit, cost, nsvd)`` of each pixel into the
+    ``*_out`` arrays, ``nsvd`` the number of SVD factorisations
+    (ill-conditioned points) it took. At the answer it also fills what the
+    verification needs (:func:`_check_point`): ``gram[b]`` (``JwᵀJw``) and
+    ``check[b]`` (``Σ (w·model)²``, the Newton gap); NaN where the fit ended
+    on non-finite values.
 
     ``bounded``: the box ``[lo, hi]`` is kept as the NumPy reference keeps it
     (:mod:`swiftfit.optimizers.lm`): at each new point a parameter at a bound
@@ -354,269 +423,292 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     ``lin_tau = inf`` turns it off.
     """
     N = x.size
-    P = theta.size
-    Q = fixedq.size
+    P = THETA.shape[1]
+    Q = FIXED.shape[1]
     vecs, mats, rel, q, A, qtr, gw = wk
     g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv, grad, colnorm = vecs
     G, Gs, L, vt, Rt, H = mats
-    for k in range(Q):
-        q[k] = fixedq[k]
-    for j in range(P):
-        D[j] = 0.0
-        Dn[j] = 1.0
-        rel[j] = False
-    # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
-    # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
-    svd = False
-    _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
-
-    def _fill(th):
+    for b in range(b0, b1):
+        # this pixel's rows (the loop over pixels is here, not in fit_block: a call of
+        # this function with its ~70 arrays cost ~0.7 µs in reference counts, issue 16)
+        y = Y[b]
+        w = W[b] if use_w else W[0]
+        active = ACTIVE[b]
+        fixedq = FIXED[b]
+        theta = THETA[b]
+        out_cov = cov[b]
+        out_gram = gram[b]
+        out_check = check[b]
+        for i in range(P):
+            for j in range(P):
+                out_gram[i, j] = np.nan
+        out_check[0] = np.nan
+        out_check[1] = np.nan
         for k in range(Q):
-            if 0 <= col[k] < P:  # (a tie's col is its Jacobian row: its value comes from model.evaluate)
-                q[k] = th[col[k]]
-
-    # the columns a step moves: the relevant ones, less those frozen at a bound
-    act = rel
-    if bounded:
-        act = gw[3]
+            q[k] = fixedq[k]
         for j in range(P):
-            act[j] = rel[j]
+            D[j] = 0.0
+            Dn[j] = 1.0
+            rel[j] = False
+        # the SVD of J D⁻¹ at points where Cholesky of the Gram matrix is not
+        # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
+        svd = False
+        _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
 
-    cur = 0
-    _fill(theta)
-    cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
-                                fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
-    nfev = 1
-    njev = 1
-    nit = 0
-    nsvd = 0
-    status = 0
-    if not math.isfinite(cost):
-        return -2, nfev, njev, nit, cost, nsvd
-    if P == 0:
-        return 5, nfev, njev, nit, cost, nsvd
-    delta = np.nan
-    lam = 0.0
-    polish = False
-    zlast = np.inf
-    located = 0
-    code = 0
-    stale = True
-    noise = 0.0
-    zn = np.inf
-    gain = np.inf
-    lam_step = 0.0
-    project = lin_tau < np.inf
-    while status == 0:
-        r = rb[cur]
-        if stale:
-            stale = False
-            J = Jb[cur]
-            jlo = jlob[cur]
-            jhi = jhib[cur]
-            _gram(J, jlo, jhi, grid, r, G, g)
-            # a non-finite entry of a column makes its squared norm non-finite
-            finite = True
+        # the columns a step moves: the relevant ones, less those frozen at a bound
+        act = rel
+        if bounded:
+            act = gw[3]
             for j in range(P):
-                if not (math.isfinite(G[j, j]) and math.isfinite(g[j])):
-                    finite = False
-            if not finite:
-                status = -2
-                break
-            for j in range(P):
-                D[j] = max(D[j], math.sqrt(G[j, j]))
-                Dn[j] = D[j] if D[j] > 0 else 1.0
-            if bounded:
+                act[j] = rel[j]
+
+        cur = 0
+        _fill_q(q, col, theta, P)
+        cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
+                                    fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
+        nfev = 1
+        njev = 1
+        nit = 0
+        nsvd = 0
+        status = 0
+        if not math.isfinite(cost) or P == 0:
+            status_out[b] = -2 if not math.isfinite(cost) else 5
+            nfev_out[b] = nfev
+            njev_out[b] = njev
+            nit_out[b] = nit
+            cost_out[b] = cost
+            nsvd_out[b] = nsvd
+            continue
+        delta = np.nan
+        lam = 0.0
+        polish = False
+        zlast = np.inf
+        located = 0
+        code = 0
+        stale = True
+        noise = 0.0
+        zn = np.inf
+        gain = np.inf
+        lam_step = 0.0
+        project = lin_tau < np.inf
+        while status == 0:
+            r = rb[cur]
+            if stale:
+                stale = False
+                J = Jb[cur]
+                jlo = jlob[cur]
+                jhi = jhib[cur]
+                _gram(J, jlo, jhi, grid, r, G, g)
+                # a non-finite entry of a column makes its squared norm non-finite
+                finite = True
                 for j in range(P):
-                    act[j] = rel[j] and not ((theta[j] <= lo[j] and g[j] < 0) or (theta[j] >= hi[j] and g[j] > 0))
-            for i in range(P):
-                gs[i] = g[i] / Dn[i] if act[i] else 0.0
+                    if not (math.isfinite(G[j, j]) and math.isfinite(g[j])):
+                        finite = False
+                if not finite:
+                    status = -2
+                    break
                 for j in range(P):
-                    if act[i] and act[j]:
-                        Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
-                    else:
-                        Gs[i, j] = 1.0 if i == j else 0.0
-            noise = 8 * _EPS * math.sqrt(noise_sum)
-            xn = 0.0
-            for j in range(P):
-                xn += (Dn[j] * theta[j]) ** 2
-            xn = math.sqrt(xn)
-            if cost == 0.0:
-                status = 4
-                break
-            if project and nit == 0:
-                # linear projection (see the docstring): the linear columns'
-                # exact optimum at the current non-linear values, taken only
-                # at the start, when it promises more than lin_tau of χ², moves
-                # a linear value by more than LINEAR_FACTOR, and delivers a decrease
-                pl = _linear_step(Gs, gs, linear, act, H, L, tmp, e, z)
-                far = False
+                    D[j] = max(D[j], math.sqrt(G[j, j]))
+                    Dn[j] = D[j] if D[j] > 0 else 1.0
+                if bounded:
+                    for j in range(P):
+                        act[j] = rel[j] and not ((theta[j] <= lo[j] and g[j] < 0) or (theta[j] >= hi[j] and g[j] > 0))
                 for i in range(P):
-                    trial[i] = theta[i] + z[i] / Dn[i]
-                    if bounded:
-                        trial[i] = min(max(trial[i], lo[i]), hi[i])
-                    if linear[i] and act[i] and trial[i] != theta[i]:
-                        ratio = abs(trial[i] / theta[i]) if theta[i] != 0 else np.inf
-                        far = far or not (1.0 / LINEAR_FACTOR <= ratio <= LINEAR_FACTOR) or trial[i] * theta[i] < 0
-                if far and pl > lin_tau * cost:
-                    nxt = 1 - cur
-                    _fill(trial)
-                    cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq,
-                                                    active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
-                                                    jhib[nxt], ex, R)
-                    nfev += 1
-                    njev += 1
-                    if math.isfinite(cost_new) and cost_new < cost:
-                        for i in range(P):
-                            theta[i] = trial[i]
-                        cost = cost_new
-                        noise_sum = noise_new
-                        cur = nxt
-                        stale = True
+                    gs[i] = g[i] / Dn[i] if act[i] else 0.0
+                    for j in range(P):
+                        if act[i] and act[j]:
+                            Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
+                        else:
+                            Gs[i, j] = 1.0 if i == j else 0.0
+                noise = 8 * _EPS * math.sqrt(noise_sum)
+                xn = 0.0
+                for j in range(P):
+                    xn += (Dn[j] * theta[j]) ** 2
+                xn = math.sqrt(xn)
+                if cost == 0.0:
+                    status = 4
+                    break
+                if project and nit == 0:
+                    # linear projection (see the docstring): the linear columns'
+                    # exact optimum at the current non-linear values, taken only
+                    # at the start, when it promises more than lin_tau of χ², moves
+                    # a linear value by more than LINEAR_FACTOR, and delivers a decrease
+                    pl = _linear_step(Gs, gs, linear, act, H, L, tmp, e, z)
+                    far = False
+                    for i in range(P):
+                        trial[i] = theta[i] + z[i] / Dn[i]
+                        if bounded:
+                            trial[i] = min(max(trial[i], lo[i]), hi[i])
+                        if linear[i] and act[i] and trial[i] != theta[i]:
+                            ratio = abs(trial[i] / theta[i]) if theta[i] != 0 else np.inf
+                            far = far or not (1.0 / LINEAR_FACTOR <= ratio <= LINEAR_FACTOR) or trial[i] * theta[i] < 0
+                    if far and pl > lin_tau * cost:
+                        nxt = 1 - cur
+                        _fill_q(q, col, trial, P)
+                        cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq,
+                                                        active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
+                                                        jhib[nxt], ex, R)
+                        nfev += 1
+                        njev += 1
+                        if math.isfinite(cost_new) and cost_new < cost:
+                            for i in range(P):
+                                theta[i] = trial[i]
+                            cost = cost_new
+                            noise_sum = noise_new
+                            cur = nxt
+                            stale = True
+                            if nfev >= max_nfev:
+                                status = -1
+                            continue
+                        # not affine after all (a tie, a bound): no more projections
+                        project = False
+                        _fill_q(q, col, theta, P)
                         if nfev >= max_nfev:
                             status = -1
-                        continue
-                    # not affine after all (a tie, a bound): no more projections
-                    project = False
-                    _fill(theta)
-                    if nfev >= max_nfev:
-                        status = -1
+                            break
+                svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, act)
+                if svd:
+                    # a rank-deficient or badly conditioned Jacobian: the
+                    # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
+                    _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, act, A, qtr, Rt, vt, sv, cv)
+                    nsvd += 1
+                    gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
+                else:
+                    # from here on the undamped (Gauss-Newton) step always exists
+                    _forward(L, gs, tmp)
+                    gain = 0.0
+                    for i in range(P):
+                        gain += tmp[i] * tmp[i]
+                    _backward(L, tmp, zgn)
+                zn = _norm(zgn)
+                if not math.isfinite(delta):
+                    delta = radius0 * xn if xn > 0 else max(zn, 1.0)
+                x_ok, f_ok = _point_tests(zn, gain, xn, cost, noise, ftol, xtol)
+                if (x_ok or f_ok) and not polish:
+                    code = _polish_code(f_ok, x_ok)
+                    polish = True
+                    zlast = np.inf
+                if polish:
+                    if x_ok:
+                        located += 1
+                    if _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
+                        status = code
                         break
-            svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, act)
-            if svd:
-                # a rank-deficient or badly conditioned Jacobian: the
-                # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
-                _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, act, A, qtr, Rt, vt, sv, cv)
-                nsvd += 1
-                gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
-            else:
-                # from here on the undamped (Gauss-Newton) step always exists
-                _forward(L, gs, tmp)
-                gain = 0.0
+            # --- one trial step
+            if polish:
                 for i in range(P):
-                    gain += tmp[i] * tmp[i]
-                _backward(L, tmp, zgn)
-            zn = _norm(zgn)
-            if not math.isfinite(delta):
-                delta = radius0 * xn if xn > 0 else max(zn, 1.0)
-            x_ok, f_ok = _point_tests(zn, gain, xn, cost, noise, ftol, xtol)
-            if (x_ok or f_ok) and not polish:
+                    z[i] = zgn[i]
+                lam_step = 0.0
+                if _norm(z) > delta:
+                    status = code
+                    break
+            else:
+                if zn <= 1.1 * delta:
+                    lam_step = 0.0
+                    lam = 0.0  # as the reference: the next damped step starts afresh
+                    for i in range(P):
+                        z[i] = zgn[i]
+                elif svd:
+                    lam = _svd.trust_step(sv, vt, cv, N, delta, lam, z)
+                    lam_step = lam
+                else:
+                    lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
+                    lam_step = lam
+            for i in range(P):
+                trial[i] = theta[i] + (z[i] / Dn[i] if act[i] else 0.0)
+            zlen = _norm(z)
+            if bounded:
+                # the projected step, scaled: what the predictions and tests below use
+                for i in range(P):
+                    trial[i] = min(max(trial[i], lo[i]), hi[i])
+                    z[i] = Dn[i] * (trial[i] - theta[i])
+            # predicted reduction 2 zᵀgs − zᵀGs z (scaled variables)
+            pred = 0.0
+            if svd:
+                pred = _svd.predicted(sv, vt, cv, z)
+            else:
+                for i in range(P):
+                    acc = 0.0
+                    for j in range(P):
+                        acc += Gs[i, j] * z[j]
+                    pred += z[i] * (2.0 * gs[i] - acc)
+            nxt = 1 - cur
+            _fill_q(q, col, trial, P)
+            cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
+                                            col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+            nfev += 1
+            njev += 1
+            nit += 1
+            rn = rb[nxt]
+            finite = math.isfinite(cost_new)
+            actual = -np.inf
+            if finite:
+                actual = 0.0
+                for n in range(N):
+                    actual += (r[n] - rn[n]) * (r[n] + rn[n])
+            rho = _gain_ratio(actual, pred)
+            accept = _accept(finite, rho, polish, actual, noise)
+            pn = 0.0
+            xnorm = 0.0
+            for i in range(P):
+                pn += z[i] * z[i]
+                xnorm += (Dn[i] * theta[i]) ** 2
+            pn = math.sqrt(pn)
+            xnorm = math.sqrt(xnorm)
+            if not polish:
+                delta = _radius_update(delta, pn, rho, lam_step, nit == 1)
+            f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
+            if accept:
+                for i in range(P):
+                    theta[i] = trial[i]
+                cost = cost_new
+                noise_sum = noise_new
+                cur = nxt
+                stale = True
+            elif not polish:
+                # the current point's Jacobian is still in Jb[cur]: restore its
+                # parameter vector for the next trial
+                _fill_q(q, col, theta, P)
+            if polish:
+                zlast = zlen
+                if not accept:
+                    status = code
+                    break
+            elif f_ok or x_ok:
                 code = _polish_code(f_ok, x_ok)
                 polish = True
                 zlast = np.inf
-            if polish:
-                if x_ok:
-                    located += 1
-                if _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
-                    status = code
-                    break
-        # --- one trial step
-        if polish:
-            for i in range(P):
-                z[i] = zgn[i]
-            lam_step = 0.0
-            if _norm(z) > delta:
-                status = code
-                break
-        else:
-            if zn <= 1.1 * delta:
-                lam_step = 0.0
-                lam = 0.0  # as the reference: the next damped step starts afresh
-                for i in range(P):
-                    z[i] = zgn[i]
-            elif svd:
-                lam = _svd.trust_step(sv, vt, cv, N, delta, lam, z)
-                lam_step = lam
-            else:
-                lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
-                lam_step = lam
-        for i in range(P):
-            trial[i] = theta[i] + (z[i] / Dn[i] if act[i] else 0.0)
-        zlen = _norm(z)
-        if bounded:
-            # the projected step, scaled: what the predictions and tests below use
-            for i in range(P):
-                trial[i] = min(max(trial[i], lo[i]), hi[i])
-                z[i] = Dn[i] * (trial[i] - theta[i])
-        # predicted reduction 2 zᵀgs − zᵀGs z (scaled variables)
-        pred = 0.0
-        if svd:
-            pred = _svd.predicted(sv, vt, cv, z)
-        else:
-            for i in range(P):
-                acc = 0.0
-                for j in range(P):
-                    acc += Gs[i, j] * z[j]
-                pred += z[i] * (2.0 * gs[i] - acc)
-        nxt = 1 - cur
-        _fill(trial)
-        cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
-                                        col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
-        nfev += 1
-        njev += 1
-        nit += 1
-        rn = rb[nxt]
-        finite = math.isfinite(cost_new)
-        actual = -np.inf
-        if finite:
-            actual = 0.0
-            for n in range(N):
-                actual += (r[n] - rn[n]) * (r[n] + rn[n])
-        rho = _gain_ratio(actual, pred)
-        accept = _accept(finite, rho, polish, actual, noise)
-        pn = 0.0
-        xnorm = 0.0
-        for i in range(P):
-            pn += z[i] * z[i]
-            xnorm += (Dn[i] * theta[i]) ** 2
-        pn = math.sqrt(pn)
-        xnorm = math.sqrt(xnorm)
-        if not polish:
-            delta = _radius_update(delta, pn, rho, lam_step, nit == 1)
-        f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
-        if accept:
-            for i in range(P):
-                theta[i] = trial[i]
-            cost = cost_new
-            noise_sum = noise_new
-            cur = nxt
-            stale = True
-        elif not polish:
-            # the current point's Jacobian is still in Jb[cur]: restore its
-            # parameter vector for the next trial
-            _fill(theta)
-        if polish:
-            zlast = zlen
-            if not accept:
-                status = code
-                break
-        elif f_ok or x_ok:
-            code = _polish_code(f_ok, x_ok)
-            polish = True
-            zlast = np.inf
-        if status == 0 and nfev >= max_nfev:
-            status = -1
-    # covariance at the final point (the Gram matrix of the current Jacobian)
-    _fill(theta)
-    if status != -2 and status != NEEDS_REFERENCE:
-        if stale:  # G is already the Gram matrix at theta unless a step was just accepted
-            _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
-        for j in range(P):
-            Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
-        if not _cov(G, rel, Dn, out_cov, L, tmp, e, colv, Gs):
-            # singular or too ill conditioned for Cholesky: the reference's
-            # SVD and rank test decide
-            _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
-            _svd.covariance(sv, vt, rel, Dn, N, out_cov)
-            nsvd += 1
-        _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
-                     lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2])
-    return status, nfev, njev, nit, cost, nsvd
+            if status == 0 and nfev >= max_nfev:
+                status = -1
+        # covariance at the final point (the Gram matrix of the current Jacobian)
+        _fill_q(q, col, theta, P)
+        if status != -2 and status != NEEDS_REFERENCE:
+            if stale:  # G is already the Gram matrix at theta unless a step was just accepted
+                _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
+            for j in range(P):
+                Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
+            ok, bound = _cov_core(G, rel, Dn, out_cov, L, tmp, e, colv, Gs)
+            if not ok:
+                # singular or too ill conditioned for Cholesky: the reference's
+                # SVD and rank test decide
+                _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, rel, A, qtr, Rt, vt, sv, cv)
+                _svd.covariance(sv, vt, rel, Dn, N, out_cov)
+                nsvd += 1
+            # the Newton check's scaled Hessian is Gs (Jacobi-scaled JᵀJ): its inverse is in L
+            _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
+                         lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2], L,
+                         ok and bound < _newton.FAST_CONDITION)
+        status_out[b] = status
+        nfev_out[b] = nfev
+        njev_out[b] = njev
+        nit_out[b] = nit
+        cost_out[b] = cost
+        nsvd_out[b] = nsvd
 
 
 @njit(cache=True, error_model="numpy")
 def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, lo, hi, H, grad, colnorm,
-                 out_gram, out_check, gfree, gvecs, gmats):
+                 out_gram, out_check, gfree, gvecs, gmats, pre_inv, pre_ok):
     """What :func:`swiftfit.problem.verify.verify` needs at the answer, from
     this point's evaluation (no second one): ``out_gram`` ← ``JwᵀJw``,
     ``out_check[0]`` ← ``Σ (w·model)²`` and ``out_check[1]`` ← the Newton gap
@@ -626,7 +718,10 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
     on a large 2-D raster (``grid[6] > 0``) a column's range is a box
     (:mod:`.model2d`) and its norm is summed over the box. ``H``, ``grad``,
     ``colnorm`` are scratch (from :func:`_work`), and so are ``gfree``,
-    ``gvecs``, ``gmats`` (:func:`.newton.gap_into`'s).
+    ``gvecs``, ``gmats`` (:func:`.newton.gap_into`'s). With ``pre_ok``,
+    ``pre_inv`` is the inverse of the Jacobi-scaled ``G`` over ``rel`` (from
+    :func:`_cov_core`), which the Newton check then takes instead of
+    inverting the same matrix again.
     """
     P = theta.size
     N = y.size
@@ -637,6 +732,11 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
         for j in range(P):
             out_gram[i, j] = G[i, j]
             H[i, j] = 2 * G[i, j]
+        if not (boxes or use_w):
+            # the column's norm is G's diagonal: the same products over the same
+            # range (model.gram), so no second pass over J (issue 16, per-fit cost)
+            colnorm[i] = math.sqrt(G[i, i])
+            continue
         acc = 0.0
         if boxes:
             r0, r1, c0, c1 = _m2._decode(jlo[i], jhi[i], Wr)
@@ -655,12 +755,12 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
         data_sq += y[n] * y[n]
     out_check[0] = model_sq
     out_check[1] = _newton.gap_into(cost, grad, H, colnorm, math.sqrt(data_sq), theta, lo, hi, rel, 1.0, not use_w, N,
-                                    gfree, gvecs, gmats)
+                                    gfree, gvecs, gmats, pre_inv, pre_ok)
 
 
 @njit(cache=True, error_model="numpy")
 def _work(P, Q, N):
-    """The small work arrays of :func:`_fit_pixel`, made once per block:
+    """The small work arrays of :func:`_fit_rows`, made once per block:
     14 vectors and 6 matrices of ``P`` (the last two vectors and the last
     matrix are :func:`_check_point`'s), the relevance mask, the parameter
     vector ``q`` (``Q``), the SVD's ``(P, N)`` and ``N`` arrays and the
@@ -693,23 +793,9 @@ def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     rb = np.empty((2, N))
     R = np.empty((n_reg, N))
     wk = _work(P, FIXED.shape[1], N)
-    for b in range(b0, b1):
-        wb = W[b] if use_w else W[0]
-        for i in range(P):
-            for j in range(P):
-                gram[b, i, j] = np.nan
-        check[b, 0] = np.nan
-        check[b, 1] = np.nan
-        st, nf, nj, ni, cs, ns = _fit_pixel(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq,
-                                            ACTIVE[b], FIXED[b], col, THETA[b], ftol, xtol, max_nfev, radius0,
-                                            cov[b], fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram[b], check[b],
-                                            bounded, linear, lin_tau)
-        status[b] = st
-        nfev[b] = nf
-        njev[b] = nj
-        nit[b] = ni
-        cost[b] = cs
-        nsvd[b] = ns
+    _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ftol,
+              xtol, max_nfev, radius0, cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram, check, bounded, linear,
+              lin_tau, status, nfev, njev, nit, cost, nsvd)
 
 
 def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
@@ -720,9 +806,9 @@ def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACT
     takes from the final point: ``JwᵀJw`` (B, P, P) and ``(Σ (w·model)², Newton
     gap)`` (B, 2), NaN where the fit ended on non-finite values. ``lo``,
     ``hi`` (P): the bounds the Newton check holds parameters at, and with
-    ``bounded`` the box the fit keeps to (see :func:`_fit_pixel`);
+    ``bounded`` the box the fit keeps to (see :func:`_fit_rows`);
     ``linear`` (P bool, default none) and ``lin_tau``: the linear projection
-    (see :func:`_fit_pixel`; off by default here, :func:`.lower.fused_lm`
+    (see :func:`_fit_rows`; off by default here, :func:`.lower.fused_lm`
     turns it on).
 
     Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
@@ -840,6 +926,13 @@ def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, A
         cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
                             r, J, jlo, jhi, ex, Rg)
         _gram(J, jlo, jhi, grid, r, G, g)
+        # as at the end of a fit (_fit_rows): the covariance's inverse goes to the Newton check
+        vecs, mats = wk[0], wk[1]
+        Dn = vecs[6]
+        for j in range(P):
+            Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
+        ok, bound = _cov_core(G, relevant[b], Dn, mats[4], mats[2], vecs[2], vecs[8], vecs[9], mats[1])
         _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, Y[b], wb, use_w, THETA[b], relevant[b], lo, hi, H, grad,
-                     colnorm, gram[b], check[b], wk[6][0], wk[6][1], wk[6][2])
+                     colnorm, gram[b], check[b], wk[6][0], wk[6][1], wk[6][2], mats[2],
+                     ok and bound < _newton.FAST_CONDITION)
     return gram, check, relevant

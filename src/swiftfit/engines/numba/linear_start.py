@@ -1,6 +1,6 @@
 """Which free columns the compiled Levenberg–Marquardt may project linearly.
 
-The fused kernel (:func:`.kernels._fit_pixel`) can move a pixel to the
+The fused kernel (:func:`.kernels._fit_rows`) can move a pixel to the
 weighted linear least-squares optimum of the parameters the model is affine
 in (amplitudes, offsets, polynomial coefficients) at the current non-linear
 values, before its damped steps: a start with amplitudes far off (20× low)

@@ -23,7 +23,7 @@ returns None when the problem needs something only the NumPy path does:
   several datasets, more than two coordinates,
   finite-difference gradients asked for explicitly, a loss other than least
   squares, ``ML-poisson`` and ``huber`` (those two: :func:`fused_newton`). Bounds (``bounded=True``) run in the kernel, kept as the NumPy
-  reference keeps them (see :func:`.kernels._fit_pixel`).
+  reference keeps them (see :func:`.kernels._fit_rows`).
 
 2-D problems (Model2D: Gaussian2D with or without rotation, Lorentzian2D,
 Moffat2D, Sersic2D, Polynomial2D, Offset and 2-D Expressions; see :mod:`.model2d`)

@@ -137,16 +137,25 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
     10.0
     """
     P = theta.size
+    mats = np.empty((3, P, P))
     return gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, np.empty(P, dtype=np.bool_),
-                    np.empty((5, P)), np.empty((3, P, P)))
+                    np.empty((5, P)), mats, mats[0], False)
 
 
 @njit(cache=True, error_model="numpy")
-def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, free, vecs, mats):
+def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, free, vecs, mats, pre_inv, pre_ok):
     """:func:`gap` with its scratch passed in (``free`` P bools, ``vecs``
     ``(≥5, P)``, ``mats`` ``(≥3, P, P)``), so that a fit allocates nothing:
     nine small arrays per pixel cost ~0.5 µs, a tenth of a 5×5 fit's kernel
     time (issue 16). The same arithmetic as :func:`gap`, which calls it.
+
+    ``pre_ok``: ``pre_inv`` (P, P) already holds the inverse of the scaled
+    Hessian ``hs = H_ij / √(H_ii H_jj)`` over the columns of ``free_in``
+    (identity elsewhere), known to be well conditioned (the bound of
+    :func:`_inverse` below ``FAST_CONDITION``) — the fused kernel's
+    covariance computed it (``kernels._cov_core``; the same matrix up to
+    rounding): the first pass takes it instead of factoring ``hs`` again,
+    provided every column of ``free_in`` has ``H_ii > 0``.
     """
     P = theta.size
     if P == 0:
@@ -162,6 +171,8 @@ def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, f
         return 0.0
     for i in range(P):
         free[i] = free_in[i] and H[i, i] > 0
+        if free_in[i] and not free[i]:
+            pre_ok = False
     d, gs, coef, delta, inv_diag = vecs[0], vecs[1], vecs[2], vecs[3], vecs[4]
     hs, L, Ainv = mats[0], mats[1], mats[2]
     for i in range(P):
@@ -176,37 +187,47 @@ def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, f
         for i in range(P):
             d[i] = math.sqrt(H[i, i]) if free[i] else 1.0
         for i in range(P):
-            for j in range(P):
-                v = H[i, j] / (d[i] * d[j]) if (free[i] and free[j]) else (1.0 if i == j else 0.0)
-                hs[i, j] = v if math.isfinite(v) else (1.0 if i == j else 0.0)
-        for i in range(P):
             gs[i] = g[i] / d[i] if free[i] else 0.0
-        if _inverse(hs, L, Ainv):
-            # well conditioned (see _inverse): the eigenvalue test passes and
-            # the step and the inverse's diagonal come from the Cholesky inverse
+        if pre_ok:
+            # the first pass, with the inverse already in hand (see the docstring)
+            pre_ok = False
             for i in range(P):
                 step = 0.0
                 for k in range(P):
-                    step += Ainv[i, k] * gs[k]
+                    step += pre_inv[i, k] * gs[k]
                 delta[i] = step / d[i]
-                inv_diag[i] = Ainv[i, i] / (d[i] * d[i])
+                inv_diag[i] = pre_inv[i, i] / (d[i] * d[i])
         else:
-            w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
-            if not (w[0] > CONDITION * w[P - 1]):
-                return 0.0
-            for k in range(P):  # Vᵀ gs / λ
-                proj = 0.0
-                for j in range(P):
-                    proj += V[j, k] * gs[j]
-                coef[k] = proj / w[k]
             for i in range(P):
-                step = 0.0
-                inv = 0.0
-                for k in range(P):
-                    step += V[i, k] * coef[k]
-                    inv += V[i, k] * V[i, k] / w[k]
-                delta[i] = step / d[i]
-                inv_diag[i] = inv / (d[i] * d[i])
+                for j in range(P):
+                    v = H[i, j] / (d[i] * d[j]) if (free[i] and free[j]) else (1.0 if i == j else 0.0)
+                    hs[i, j] = v if math.isfinite(v) else (1.0 if i == j else 0.0)
+            if _inverse(hs, L, Ainv):
+                # well conditioned (see _inverse): the eigenvalue test passes and
+                # the step and the inverse's diagonal come from the Cholesky inverse
+                for i in range(P):
+                    step = 0.0
+                    for k in range(P):
+                        step += Ainv[i, k] * gs[k]
+                    delta[i] = step / d[i]
+                    inv_diag[i] = Ainv[i, i] / (d[i] * d[i])
+            else:
+                w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
+                if not (w[0] > CONDITION * w[P - 1]):
+                    return 0.0
+                for k in range(P):  # Vᵀ gs / λ
+                    proj = 0.0
+                    for j in range(P):
+                        proj += V[j, k] * gs[j]
+                    coef[k] = proj / w[k]
+                for i in range(P):
+                    step = 0.0
+                    inv = 0.0
+                    for k in range(P):
+                        step += V[i, k] * coef[k]
+                        inv += V[i, k] * V[i, k] / w[k]
+                    delta[i] = step / d[i]
+                    inv_diag[i] = inv / (d[i] * d[i])
         crossing = False
         for i in range(P):
             trial = theta[i] - delta[i]
