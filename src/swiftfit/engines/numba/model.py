@@ -214,25 +214,27 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
-def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J):
+def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P):
     """``A γ / (π ((x − c)² + γ²))`` and its derivatives over ``[lo, hi)``:
     one division per channel (``1/D``), and loops over row slices indexed from
     0 so they vectorise (a signed index from ``lo`` makes numba check for a
-    negative index and the loop gather).
+    negative index and the loop gather). A fixed parameter's derivative goes
+    to the scratch row ``P`` (no test per channel: a loop with one was 0.3 µs
+    slower over 800 channels).
     """
     A = q[k0]
     gam = q[k0 + 1]
     c0 = q[k0 + 2]
-    ja = col[k0]
-    jg = col[k0 + 1]
-    jc = col[k0 + 2]
+    ja = col[k0] if col[k0] >= 0 else P
+    jg = col[k0 + 1] if col[k0 + 1] >= 0 else P
+    jc = col[k0 + 2] if col[k0 + 2] >= 0 else P
     xs = x[lo:hi]
     fs = f[lo:hi]
     bss = bs[lo:hi]
     ws = w[lo:hi] if use_w else bs[lo:hi]
-    Ja = J[ja, lo:hi] if ja >= 0 else fs
-    Jg = J[jg, lo:hi] if jg >= 0 else fs
-    Jc = J[jc, lo:hi] if jc >= 0 else fs
+    Ja = J[ja, lo:hi]
+    Jg = J[jg, lo:hi]
+    Jc = J[jc, lo:hi]
     a = gam / math.pi
     b = A / math.pi
     g2 = gam * gam
@@ -242,13 +244,10 @@ def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J):
         sn = bss[n] * ws[n] if use_w else bss[n]
         v = a * iD
         fs[n] += A * v
-        if ja >= 0:
-            Ja[n] += v * sn
+        Ja[n] += v * sn
         bi = b * iD * iD * sn
-        if jg >= 0:
-            Jg[n] += (u * u - g2) * bi
-        if jc >= 0:
-            Jc[n] += 2.0 * gam * u * bi
+        Jg[n] += (u * u - g2) * bi
+        Jc[n] += 2.0 * gam * u * bi
 
 
 @njit(cache=True, error_model="numpy")
@@ -266,9 +265,10 @@ def _powerlaw(q, k0, col, x, lo, hi, ascending, bs, w, use_w, f, J, R, ex, c):
     (``lower`` reserves them).
 
     On ascending channels with a finite origin and cut-off, ``[lo, hi)`` is
-    where both conditions hold (:func:`_window`) and nothing is masked; the
-    value and its partial derivatives then go in one pass over the slices
-    (the exponential ``g`` read once). Elsewhere every channel, masked.
+    where both conditions hold (:func:`_window`) and nothing is masked;
+    elsewhere every channel, masked. One loop per output (a loop that adds
+    to the value and three columns at once, each behind its own test, was
+    0.35 µs slower over 800 channels: it does not vectorise).
     """
     A = q[k0]
     rr = q[k0 + 1]
@@ -308,25 +308,29 @@ def _powerlaw(q, k0, col, x, lo, hi, ascending, bs, w, use_w, f, J, R, ex, c):
         xs = x[lo:hi]
         for n in range(gs.size):
             gs[n] = gs[n] if (xs[n] > xc and xs[n] - x0 > 0) else 0.0
+    fs = f[lo:hi]
+    for n in range(gs.size):
+        fs[n] += A * gs[n]
+    sn = ts  # the exponent's row is spent: the channel weights
+    bss = bs[lo:hi]
+    ws = w[lo:hi] if use_w else bss
+    for n in range(sn.size):
+        sn[n] = bss[n] * ws[n] if use_w else bss[n]
     ja = col[k0]
     jr = col[k0 + 1]
     jo = col[k0 + 2]
-    fs = f[lo:hi]
-    bss = bs[lo:hi]
-    ws = w[lo:hi] if use_w else bss
-    Ja = J[ja, lo:hi] if ja >= 0 else fs
-    Jr = J[jr, lo:hi] if jr >= 0 else fs
-    Jo = J[jo, lo:hi] if jo >= 0 else fs
-    for n in range(gs.size):
-        g = gs[n]
-        fs[n] += A * g
-        sn = bss[n] * ws[n] if use_w else bss[n]
-        if ja >= 0:
-            Ja[n] += g * sn
-        if jr >= 0:
-            Jr[n] += -A * g * Ls[n] * sn
-        if jo >= 0:
-            Jo[n] += A * rr * g * iDs[n] * sn
+    if ja >= 0:
+        Jj = J[ja, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += gs[n] * sn[n]
+    if jr >= 0:
+        Jj = J[jr, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += -A * gs[n] * Ls[n] * sn[n]
+    if jo >= 0:
+        Jj = J[jo, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += A * rr * gs[n] * iDs[n] * sn[n]
 
 
 @njit(cache=True, error_model="numpy")
@@ -465,7 +469,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 if jc >= 0:
                     J[jc, n] += k * sn
         elif kind == LORENTZIAN:
-            _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J)
+            _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
         elif kind == OFFSET or kind == POLYNOMIAL:
             _polynomial(q, k0, nq[c], col, x, lo, hi, bs, w, use_w, f, J, R[0])
         elif kind == POWERLAW:
