@@ -38,6 +38,13 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 def _window(kind, q, k0, x, ascending):
     """Channels ``[lo, hi)`` where a component is not negligible."""
     N = x.size
+    if ascending and kind == POWERLAW:
+        # x > left_cutoff and x > origin: a suffix (see _powerlaw)
+        x0 = q[k0 + 2]
+        xc = q[k0 + 3]
+        if not (math.isfinite(x0) and math.isfinite(xc)):
+            return 0, N
+        return np.searchsorted(x, max(x0, xc), side="right"), N
     if not ascending or (kind != GAUSSIAN and kind != GAUSSIAN_HF):
         return 0, N
     if kind == GAUSSIAN:
@@ -211,25 +218,27 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
 
 
 @njit(cache=True, error_model="numpy")
-def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J):
+def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P):
     """``A γ / (π ((x − c)² + γ²))`` and its derivatives over ``[lo, hi)``:
     one division per channel (``1/D``), and loops over row slices indexed from
     0 so they vectorise (a signed index from ``lo`` makes numba check for a
-    negative index and the loop gather).
+    negative index and the loop gather). A fixed parameter's derivative goes
+    to the scratch row ``P`` (no test per channel: a loop with one was 0.3 µs
+    slower over 800 channels).
     """
     A = q[k0]
     gam = q[k0 + 1]
     c0 = q[k0 + 2]
-    ja = col[k0]
-    jg = col[k0 + 1]
-    jc = col[k0 + 2]
+    ja = col[k0] if col[k0] >= 0 else P
+    jg = col[k0 + 1] if col[k0 + 1] >= 0 else P
+    jc = col[k0 + 2] if col[k0 + 2] >= 0 else P
     xs = x[lo:hi]
     fs = f[lo:hi]
     bss = bs[lo:hi]
     ws = w[lo:hi] if use_w else bs[lo:hi]
-    Ja = J[ja, lo:hi] if ja >= 0 else fs
-    Jg = J[jg, lo:hi] if jg >= 0 else fs
-    Jc = J[jc, lo:hi] if jc >= 0 else fs
+    Ja = J[ja, lo:hi]
+    Jg = J[jg, lo:hi]
+    Jc = J[jc, lo:hi]
     a = gam / math.pi
     b = A / math.pi
     g2 = gam * gam
@@ -239,17 +248,14 @@ def _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J):
         sn = bss[n] * ws[n] if use_w else bss[n]
         v = a * iD
         fs[n] += A * v
-        if ja >= 0:
-            Ja[n] += v * sn
+        Ja[n] += v * sn
         bi = b * iD * iD * sn
-        if jg >= 0:
-            Jg[n] += (u * u - g2) * bi
-        if jc >= 0:
-            Jc[n] += 2.0 * gam * u * bi
+        Jg[n] += (u * u - g2) * bi
+        Jc[n] += 2.0 * gam * u * bi
 
 
 @njit(cache=True, error_model="numpy")
-def _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c):
+def _powerlaw(q, k0, col, x, lo, hi, ascending, bs, w, use_w, f, J, R, ex, c):
     """``A (x − origin)^−r`` where ``x > left_cutoff`` and ``x > origin``, else
     0 (the left cut-off is fixed on this path: its derivative is a delta).
 
@@ -261,12 +267,20 @@ def _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c):
     channel instead of a ``pow`` and a ``log``; the value differs from
     ``d**−r`` by about ``|r log d|`` ulp. Rows 0–3 of ``R`` are its scratch
     (``lower`` reserves them).
+
+    On ascending channels with a finite origin and cut-off, ``[lo, hi)`` is
+    where both conditions hold (:func:`_window`) and nothing is masked;
+    elsewhere every channel, masked. One loop per output (a loop that adds
+    to the value and three columns at once, each behind its own test, was
+    0.35 µs slower over 800 channels: it does not vectorise).
     """
-    N = x.size
     A = q[k0]
     rr = q[k0 + 1]
     x0 = q[k0 + 2]
     xc = q[k0 + 3]
+    N = x.size
+    if hi <= lo:
+        return
     e = ex[6][c]
     L = R[1]
     iD = R[2]
@@ -279,7 +293,7 @@ def _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c):
             iD = tab[N + 1:]
             table = True
     if not table:
-        for n in range(N):
+        for n in range(lo, hi):
             d = x[n] - x0
             if d > 0:
                 L[n] = math.log(d)
@@ -287,33 +301,40 @@ def _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c):
             else:
                 L[n] = 0.0
                 iD[n] = 0.0
-    t = R[3]
-    g = R[0]
-    for n in range(N):
-        t[n] = -rr * L[n]
-    _vexp(t[:N], g[:N])
-    for n in range(N):
-        g[n] = g[n] if (x[n] > xc and x[n] - x0 > 0) else 0.0
-    for n in range(N):
-        f[n] += A * g[n]
-    sn = t  # the exponent's row is spent: the channel weights
-    for n in range(N):
-        sn[n] = bs[n] * w[n] if use_w else bs[n]
+    Ls = L[lo:hi]
+    iDs = iD[lo:hi]
+    ts = R[3, lo:hi]
+    gs = R[0, lo:hi]
+    for n in range(ts.size):
+        ts[n] = -rr * Ls[n]
+    _vexp(ts, gs)
+    if not (ascending and math.isfinite(x0) and math.isfinite(xc)):
+        xs = x[lo:hi]
+        for n in range(gs.size):
+            gs[n] = gs[n] if (xs[n] > xc and xs[n] - x0 > 0) else 0.0
+    fs = f[lo:hi]
+    for n in range(gs.size):
+        fs[n] += A * gs[n]
+    sn = ts  # the exponent's row is spent: the channel weights
+    bss = bs[lo:hi]
+    ws = w[lo:hi] if use_w else bss
+    for n in range(sn.size):
+        sn[n] = bss[n] * ws[n] if use_w else bss[n]
     ja = col[k0]
     jr = col[k0 + 1]
     jo = col[k0 + 2]
     if ja >= 0:
-        Jj = J[ja]
-        for n in range(N):
-            Jj[n] += g[n] * sn[n]
+        Jj = J[ja, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += gs[n] * sn[n]
     if jr >= 0:
-        Jj = J[jr]
-        for n in range(N):
-            Jj[n] += -A * g[n] * L[n] * sn[n]
+        Jj = J[jr, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += -A * gs[n] * Ls[n] * sn[n]
     if jo >= 0:
-        Jj = J[jo]
-        for n in range(N):
-            Jj[n] += A * rr * g[n] * iD[n] * sn[n]
+        Jj = J[jo, lo:hi]
+        for n in range(Jj.size):
+            Jj[n] += A * rr * gs[n] * iDs[n] * sn[n]
 
 
 @njit(cache=True, error_model="numpy")
@@ -461,11 +482,11 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
                 if jc >= 0:
                     J[jc, n] += k * sn
         elif kind == LORENTZIAN:
-            _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J)
+            _lorentzian(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
         elif kind == OFFSET or kind == POLYNOMIAL:
             _polynomial(q, k0, nq[c], col, x, lo, hi, bs, w, use_w, f, J, R[0])
         elif kind == POWERLAW:
-            _powerlaw(q, k0, col, x, bs, w, use_w, f, J, R, ex, c)
+            _powerlaw(q, k0, col, x, lo, hi, ascending, bs, w, use_w, f, J, R, ex, c)
         elif kind == VOIGT:
             _voigt.evaluate(q, k0, col, x, lo, hi, bs, w, use_w, f, J, P)
         elif kind == SPLINE:
@@ -537,10 +558,168 @@ def _dot(a, b, lo, hi):
     return s
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _dot2x4(J, i, k, lo, hi):
+    """The eight products ``Σ J[i+u]·J[k+v]`` (``u < 2``, ``v < 4``) over
+    ``lo:hi`` in one pass, row ``i``'s four first:
+    six loads for eight multiply-adds where eight :func:`_dot` load sixteen
+    (the Gram matrix of 800 channels is bound by loads, not arithmetic).
+    Rows by index and sliced unconditionally (a view chosen by a branch
+    keeps numba's reference counting in the caller), indexed from 0 as
+    :func:`_dot`.
+    """
+    x0 = J[i, lo:hi]
+    x1 = J[i + 1, lo:hi]
+    c0 = J[k, lo:hi]
+    c1 = J[k + 1, lo:hi]
+    c2 = J[k + 2, lo:hi]
+    c3 = J[k + 3, lo:hi]
+    s0 = s1 = s2 = s3 = t0 = t1 = t2 = t3 = 0.0
+    for n in range(x0.size):
+        u = x0[n]
+        v = x1[n]
+        s0 += u * c0[n]
+        s1 += u * c1[n]
+        s2 += u * c2[n]
+        s3 += u * c3[n]
+        t0 += v * c0[n]
+        t1 += v * c1[n]
+        t2 += v * c2[n]
+        t3 += v * c3[n]
+    return s0, s1, s2, s3, t0, t1, t2, t3
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def _dot2x1(J, i, k, lo, hi):
+    """``Σ J[i]·J[k]`` and ``Σ J[i+1]·J[k]`` over ``lo:hi``."""
+    x0 = J[i, lo:hi]
+    x1 = J[i + 1, lo:hi]
+    c0 = J[k, lo:hi]
+    s0 = t0 = 0.0
+    for n in range(x0.size):
+        s0 += x0[n] * c0[n]
+        t0 += x1[n] * c0[n]
+    return s0, t0
+
+
+@njit(cache=True, error_model="numpy")
+def _gram_pair(J, G, g, i, lo, hi):
+    """Rows ``i`` and ``i + 1`` of ``G`` from column ``i`` on, and ``g[i]``,
+    ``g[i + 1]``, over ``[lo, hi)``: the two rows' common range, which every
+    later column's contains (:func:`gram` checks), and the residuals are row
+    ``P`` of ``J`` here. Four columns at a time (:func:`_dot2x4`), then one.
+    Writes ``G[i + 1, i]`` too (:func:`gram`'s symmetric fill overwrites it).
+    """
+    P = G.shape[0]
+    t = i
+    while t + 4 <= P + 1:
+        s0, s1, s2, s3, t0, t1, t2, t3 = _dot2x4(J, i, t, lo, hi)
+        G[i, t] = s0
+        G[i + 1, t] = t0
+        G[i, t + 1] = s1
+        G[i + 1, t + 1] = t1
+        G[i, t + 2] = s2
+        G[i + 1, t + 2] = t2
+        if t + 3 < P:
+            G[i, t + 3] = s3
+            G[i + 1, t + 3] = t3
+        else:
+            g[i] = s3
+            g[i + 1] = t3
+        t += 4
+    while t <= P:
+        s0, t0 = _dot2x1(J, i, t, lo, hi)
+        if t < P:
+            G[i, t] = s0
+            G[i + 1, t] = t0
+        else:
+            g[i] = s0
+            g[i + 1] = t0
+        t += 1
+
+
+@njit(cache=True, error_model="numpy")
+def _gram_row(J, jlo, jhi, r, G, g, i):
+    """Row ``i`` of ``G`` from the diagonal on, and ``g[i]``, one product at a time."""
+    a = J[i]
+    g[i] = _dot(a, r, jlo[i], jhi[i])
+    for j in range(i, G.shape[0]):
+        lo = max(jlo[i], jlo[j])
+        hi = min(jhi[i], jhi[j])
+        G[i, j] = _dot(a, J[j], lo, hi) if hi > lo else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _copy_row(r, J, P):
+    """``J[P] = r``."""
+    JP = J[P]
+    for n in range(r.size):
+        JP[n] = r[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _paired(jlo, jhi, i, P):
+    """Whether rows ``i``, ``i + 1`` go by :func:`_gram_pair`: the same range
+    of at least ``GRAM_BLOCK`` channels, contained in every later column's.
+    """
+    lo = jlo[i]
+    hi = jhi[i]
+    if i + 1 >= P or jlo[i + 1] != lo or jhi[i + 1] != hi or hi - lo < GRAM_BLOCK:
+        return False
+    for t in range(i + 2, P):
+        if jlo[t] > lo or jhi[t] < hi:
+            return False
+    return True
+
+
+GRAM_BLOCK = 160  # channels from which two rows at a time pay (measured: 100 channels slower, 200 faster)
+
+
+@njit(cache=True, error_model="numpy")
+def _any_paired(jlo, jhi, P):
+    """Whether :func:`_paired` holds for some row."""
+    for i in range(P - 1):
+        if jhi[i] - jlo[i] >= GRAM_BLOCK and _paired(jlo, jhi, i, P):
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _gram_paired(J, jlo, jhi, r, G, g):
+    """:func:`gram` with some rows in pairs (:func:`_gram_pair`), the others
+    by :func:`_gram_row`; then the lower triangle from the upper. Row ``P``
+    of ``J`` (its scratch row: the fixed parameters' derivatives, spent once
+    :func:`evaluate` returns) is overwritten with ``r``.
+    """
+    P = G.shape[0]
+    _copy_row(r, J, P)
+    i = 0
+    while i < P:
+        if _paired(jlo, jhi, i, P):
+            _gram_pair(J, G, g, i, jlo[i], jhi[i])
+            i += 2
+        else:
+            _gram_row(J, jlo, jhi, r, G, g, i)
+            i += 1
+    for i in range(P):
+        for j in range(i + 1, P):
+            G[j, i] = G[i, j]
+
+
 @njit(cache=True, error_model="numpy")
 def gram(J, jlo, jhi, r, G, g):
-    """``G = JᵀJ`` and ``g = Jᵀr`` over the overlaps of the column ranges."""
+    """``G = JᵀJ`` and ``g = Jᵀr`` over the overlaps of the column ranges.
+
+    Two rows at a time (:func:`_gram_paired`) where :func:`_paired` says
+    so for some row (a component's columns share its window; a Lorentzian's
+    and a power law's cover every channel), else one product at a time.
+    Measured on 8 columns × 800 channels: 2.3 µs instead of 4.6; row ``P``
+    of ``J`` is then overwritten with ``r``.
+    """
     P = G.shape[0]
+    if _any_paired(jlo, jhi, P):
+        _gram_paired(J, jlo, jhi, r, G, g)
+        return
     for i in range(P):
         a = J[i]
         g[i] = _dot(a, r, jlo[i], jhi[i])
@@ -550,8 +729,6 @@ def gram(J, jlo, jhi, r, G, g):
             s = _dot(a, J[j], lo, hi) if hi > lo else 0.0
             G[i, j] = s
             G[j, i] = s
-
-
 
 
 @njit(cache=True, error_model="numpy")
