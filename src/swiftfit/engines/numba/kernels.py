@@ -47,6 +47,9 @@ GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) so
 # the linear projection's second test (see _fit_pixel): some linear value moves
 # by more than this factor (or changes sign). 10: an order of magnitude off
 LINEAR_FACTOR = 10.0
+# the zig-zag test (see _unzigzag): a Gauss–Newton step whose cosine with the
+# last accepted step is below −ZIG_COS is shortened
+ZIG_COS = 0.9
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
@@ -246,6 +249,32 @@ def _radius_update(delta, pn, rho, lam_step, first):
 
 
 @njit(cache=True, error_model="numpy")
+def _unzigzag(z, prev, Dn):
+    """Shorten a Gauss–Newton step ``z`` (scaled) that points back along the
+    last accepted step ``prev`` (unscaled; cosine below ``−ZIG_COS``): there
+    the iteration overshoots a slow mode, ``e → −κ e`` with ``κ = −zᵀp/pᵀp``
+    (``p = D prev``), and ``z = −(1 + κ) e``, so ``z / (1 + κ)`` lands on
+    that mode's minimum (a large-residual problem, where ``JᵀJ`` misses
+    ``Σ rᵢ∇²fᵢ``, converges linearly that way). No evaluation; unchanged
+    unless ``0 < κ < 1``.
+    """
+    dot = 0.0
+    pp = 0.0
+    zz = 0.0
+    for i in range(z.size):
+        p = Dn[i] * prev[i]
+        dot += z[i] * p
+        pp += p * p
+        zz += z[i] * z[i]
+    if not (pp > 0.0 and zz > 0.0) or dot >= -ZIG_COS * math.sqrt(pp * zz):
+        return
+    kappa = -dot / pp
+    if 0.0 < kappa < 1.0:
+        for i in range(z.size):
+            z[i] = z[i] / (1.0 + kappa)
+
+
+@njit(cache=True, error_model="numpy")
 def _gain_ratio(actual, pred):
     """``actual / pred``, ``−∞`` where ``pred ≤ 0``: ``_lm_rules.gain_ratio``, scalar."""
     return actual / pred if pred > 0 else -np.inf
@@ -407,6 +436,10 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
     gain = np.inf
     lam_step = 0.0
     project = lin_tau < np.inf
+    # the last accepted step (unscaled), for the zig-zag test; `grad` is free
+    # until _check_point
+    prev = grad
+    have_prev = False
     while status == 0:
         r = rb[cur]
         if stale:
@@ -530,6 +563,8 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
             else:
                 lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
                 lam_step = lam
+        if lam_step == 0.0 and have_prev:
+            _unzigzag(z, prev, Dn)
         for i in range(P):
             trial[i] = theta[i] + (z[i] / Dn[i] if act[i] else 0.0)
         zlen = _norm(z)
@@ -576,7 +611,9 @@ def _fit_pixel(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, act
         f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
         if accept:
             for i in range(P):
+                prev[i] = trial[i] - theta[i]
                 theta[i] = trial[i]
+            have_prev = True
             cost = cost_new
             noise_sum = noise_new
             cur = nxt
