@@ -219,6 +219,9 @@ def levenberg_marquardt(
     zlast = np.full(B, np.inf)  # length of the previous polishing step
     located = np.zeros(B, dtype=int)  # polishing steps taken below xtol
     code = np.zeros(B, dtype=int)  # status to report when polishing ends
+    # the last accepted step (unscaled; 0: none), for the zig-zag correction
+    # of Gauss–Newton steps (rules.unzigzag; the trust region's, as the kernel)
+    prev = np.zeros((B, P))
 
     def start_polish(rows, f_ok, x_ok):
         code[rows] = rules.polish_code(f_ok, x_ok)
@@ -288,6 +291,9 @@ def levenberg_marquardt(
             idx, pol, lam_step, z = idx[keep], pol[keep], lam_step[keep], z[keep]
             if idx.size == 0:
                 continue
+        if damping == "trust" and not geodesic:
+            gn = lam_step == 0
+            z[gn] = rules.unzigzag(z[gn], prev[idx[gn]], Dn[idx[gn]])
         sub = problem.take(idx)
         v = np.where(frozen[idx], 0.0, z / Dn[idx])
         acc = np.zeros_like(v)
@@ -335,6 +341,7 @@ def levenberg_marquardt(
         xnorm = np.linalg.norm(Dn[idx] * theta[idx], axis=1)
         f_ok, x_ok = rules.step_tests(actual, pred, rho, cost[idx], nz, pn, xnorm, ftol, xtol)
         acc_idx = idx[accept]
+        prev[acc_idx] = step[accept]
         theta[acc_idx] = trial[accept]
         r[acc_idx] = r_new[accept]
         cost[acc_idx] = cost_new[accept]

@@ -12,7 +12,11 @@ of which ``_gain_ratio``, ``_radius_update``, ``_accept``, ``_point_tests``, ``_
 piece in ``tests/optimizers/test_one_lm.py``): MINPACK's scaling ``D`` (running maximum of
 the column norms), a trust region on the scaled step with ``λ`` from Moré's
 Newton iteration, MINPACK's ``ftol``/``xtol`` tests, then undamped
-Gauss–Newton "polishing" steps until they stop gaining. It solves the damped
+Gauss–Newton "polishing" steps until they stop gaining; a Gauss–Newton
+step that points back along the last accepted step (a zig-zag across a slow
+mode, as on large-residual problems) is shortened to that mode's minimum
+(``_unzigzag``, the copy of ``_lm_rules.unzigzag``; no extra evaluation).
+It solves the damped
 normal equations by Cholesky (``P`` is small; the reference factors through
 an SVD), which is why the two agree to the precision of the minimum (tested
 to 1e-8 relative), not bit for bit.
@@ -47,9 +51,7 @@ GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) so
 # the linear projection's second test (see _fit_pixel): some linear value moves
 # by more than this factor (or changes sign). 10: an order of magnitude off
 LINEAR_FACTOR = 10.0
-# the zig-zag test (see _unzigzag): a Gauss–Newton step whose cosine with the
-# last accepted step is below −ZIG_COS is shortened
-ZIG_COS = 0.9
+ZIG_COS = 0.9  # as _lm_rules.ZIG_COS (see _unzigzag)
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
@@ -250,13 +252,10 @@ def _radius_update(delta, pn, rho, lam_step, first):
 
 @njit(cache=True, error_model="numpy")
 def _unzigzag(z, prev, Dn):
-    """Shorten a Gauss–Newton step ``z`` (scaled) that points back along the
-    last accepted step ``prev`` (unscaled; cosine below ``−ZIG_COS``): there
-    the iteration overshoots a slow mode, ``e → −κ e`` with ``κ = −zᵀp/pᵀp``
-    (``p = D prev``), and ``z = −(1 + κ) e``, so ``z / (1 + κ)`` lands on
-    that mode's minimum (a large-residual problem, where ``JᵀJ`` misses
-    ``Σ rᵢ∇²fᵢ``, converges linearly that way). No evaluation; unchanged
-    unless ``0 < κ < 1``.
+    """Shorten a Gauss–Newton step ``z`` (scaled) that zig-zags against the
+    last accepted step ``prev`` (unscaled), in place: ``_lm_rules.unzigzag``,
+    one pixel (``z / (1 + κ)``, ``κ = −zᵀp/pᵀp``, ``p = D prev``, where the
+    cosine of ``z`` and ``p`` is below ``−ZIG_COS`` and ``0 < κ < 1``).
     """
     dot = 0.0
     pp = 0.0
