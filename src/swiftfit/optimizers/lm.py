@@ -20,7 +20,11 @@ Damping. By default ``λ`` follows a trust region on the scaled step length
 doubles after a step the linear model predicted well and halves after a
 poor one, and ``λ`` is the root of ``‖z(λ)‖ = Δ``, found in a few Newton
 iterations on the SVD; the Gauss–Newton step is taken as soon as it fits in
-the region, so the last iterations converge like Gauss–Newton. Nielsen's
+the region, so the last iterations converge like Gauss–Newton. On large-residual problems
+(where ``JᵀJ`` misses ``Σ rᵢ∇²fᵢ``) Gauss–Newton overshoots a slow mode and
+zig-zags, converging linearly; a Gauss–Newton step that points back along the
+last accepted step is shortened to that mode's minimum (``_lm_rules.unzigzag``;
+trust region only; the compiled kernel takes the same steps). Nielsen's
 ``λ`` update and Transtrum & Sethna's "delayed gratification" are options.
 Evidence (``benchmarks/accuracy.py --variants`` and ``--random``): on the 26
 one-predictor NIST StRD problems the trust region reaches the certified
