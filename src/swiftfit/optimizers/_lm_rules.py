@@ -34,10 +34,13 @@ import numpy as np
 from ..problem.solution import Status
 
 __all__ = ["ACCEPT_RHO", "gain_ratio", "accepted", "trust_radius", "nielsen", "delayed", "first_radius",
-           "scaled_small", "point_tests", "step_tests", "polish_code", "polish_ends", "gradient_test"]
+           "scaled_small", "point_tests", "step_tests", "polish_code", "polish_ends", "gradient_test",
+           "ZIG_COS", "unzigzag"]
 
 #: smallest gain ratio (actual / predicted reduction) of an accepted damped step
 ACCEPT_RHO = 1e-4
+#: a Gauss–Newton step whose cosine with the last accepted step is below −ZIG_COS zig-zags
+ZIG_COS = 0.9
 
 
 def gain_ratio(actual, pred, xp=np):
@@ -150,3 +153,22 @@ def gradient_test(g, norms, cost, frozen, gtol, xp=np):
         cosang = xp.abs(g) / (norms * xp.sqrt(cost)[..., None])
     cosang = xp.where(frozen | (norms == 0), 0.0, xp.nan_to_num(cosang))
     return (xp.max(cosang, axis=-1) <= gtol) | (cost == 0)
+
+
+def unzigzag(z, prev, dn, xp=np):
+    """The Gauss–Newton steps ``z`` (scaled, rows), shortened where they point
+    back along the last accepted step ``prev`` (unscaled; cosine below
+    ``−ZIG_COS``, :data:`ZIG_COS`). There the iteration overshoots a slow mode,
+    ``e → −κ e`` with ``κ = −zᵀp / pᵀp`` (``p = D prev``; a large-residual
+    problem, where ``JᵀJ`` misses ``Σ rᵢ∇²fᵢ``, converges linearly that way), and
+    ``z = −(1 + κ) e``: ``z / (1 + κ)`` lands on that mode's minimum, without an
+    evaluation. Unchanged unless ``0 < κ < 1``; ``prev = 0``: no previous step.
+    """
+    p = dn * prev
+    dot = xp.sum(z * p, axis=-1)
+    pp = xp.sum(p * p, axis=-1)
+    zz = xp.sum(z * z, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = -dot / xp.where(pp > 0, pp, 1.0)
+    on = (pp > 0) & (zz > 0) & (dot < -ZIG_COS * xp.sqrt(pp * zz)) & (kappa > 0) & (kappa < 1)
+    return xp.where(on[..., None], z / (1.0 + xp.where(on, kappa, 0.0))[..., None], z)

@@ -20,7 +20,11 @@ Damping. By default ``λ`` follows a trust region on the scaled step length
 doubles after a step the linear model predicted well and halves after a
 poor one, and ``λ`` is the root of ``‖z(λ)‖ = Δ``, found in a few Newton
 iterations on the SVD; the Gauss–Newton step is taken as soon as it fits in
-the region, so the last iterations converge like Gauss–Newton. Nielsen's
+the region, so the last iterations converge like Gauss–Newton. On large-residual problems
+(where ``JᵀJ`` misses ``Σ rᵢ∇²fᵢ``) Gauss–Newton overshoots a slow mode and
+zig-zags, converging linearly; a Gauss–Newton step that points back along the
+last accepted step is shortened to that mode's minimum (``_lm_rules.unzigzag``;
+trust region only; the compiled kernel takes the same steps). Nielsen's
 ``λ`` update and Transtrum & Sethna's "delayed gratification" are options.
 Evidence (``benchmarks/accuracy.py --variants`` and ``--random``): on the 26
 one-predictor NIST StRD problems the trust region reaches the certified
@@ -219,6 +223,9 @@ def levenberg_marquardt(
     zlast = np.full(B, np.inf)  # length of the previous polishing step
     located = np.zeros(B, dtype=int)  # polishing steps taken below xtol
     code = np.zeros(B, dtype=int)  # status to report when polishing ends
+    # the last accepted step (unscaled; 0: none), for the zig-zag correction
+    # of Gauss–Newton steps (rules.unzigzag; the trust region's, as the kernel)
+    prev = np.zeros((B, P))
 
     def start_polish(rows, f_ok, x_ok):
         code[rows] = rules.polish_code(f_ok, x_ok)
@@ -288,6 +295,9 @@ def levenberg_marquardt(
             idx, pol, lam_step, z = idx[keep], pol[keep], lam_step[keep], z[keep]
             if idx.size == 0:
                 continue
+        if damping == "trust" and not geodesic:
+            gn = lam_step == 0
+            z[gn] = rules.unzigzag(z[gn], prev[idx[gn]], Dn[idx[gn]])
         sub = problem.take(idx)
         v = np.where(frozen[idx], 0.0, z / Dn[idx])
         acc = np.zeros_like(v)
@@ -335,6 +345,7 @@ def levenberg_marquardt(
         xnorm = np.linalg.norm(Dn[idx] * theta[idx], axis=1)
         f_ok, x_ok = rules.step_tests(actual, pred, rho, cost[idx], nz, pn, xnorm, ftol, xtol)
         acc_idx = idx[accept]
+        prev[acc_idx] = step[accept]
         theta[acc_idx] = trial[accept]
         r[acc_idx] = r_new[accept]
         cost[acc_idx] = cost_new[accept]

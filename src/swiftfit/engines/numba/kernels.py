@@ -12,7 +12,11 @@ of which ``_gain_ratio``, ``_radius_update``, ``_accept``, ``_point_tests``, ``_
 piece in ``tests/optimizers/test_one_lm.py``): MINPACK's scaling ``D`` (running maximum of
 the column norms), a trust region on the scaled step with ``λ`` from Moré's
 Newton iteration, MINPACK's ``ftol``/``xtol`` tests, then undamped
-Gauss–Newton "polishing" steps until they stop gaining. It solves the damped
+Gauss–Newton "polishing" steps until they stop gaining; a Gauss–Newton
+step that points back along the last accepted step (a zig-zag across a slow
+mode, as on large-residual problems) is shortened to that mode's minimum
+(``_unzigzag``, the copy of ``_lm_rules.unzigzag``; no extra evaluation).
+It solves the damped
 normal equations by Cholesky (``P`` is small; the reference factors through
 an SVD), which is why the two agree to the precision of the minimum (tested
 to 1e-8 relative), not bit for bit.
@@ -47,6 +51,7 @@ GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) so
 # the linear projection's second test (see _fit_rows): some linear value moves
 # by more than this factor (or changes sign). 10: an order of magnitude off
 LINEAR_FACTOR = 10.0
+ZIG_COS = 0.9  # as _lm_rules.ZIG_COS (see _unzigzag)
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
@@ -302,6 +307,29 @@ def _radius_update(delta, pn, rho, lam_step, first):
 
 
 @njit(cache=True, error_model="numpy")
+def _unzigzag(z, prev, Dn):
+    """Shorten a Gauss–Newton step ``z`` (scaled) that zig-zags against the
+    last accepted step ``prev`` (unscaled), in place: ``_lm_rules.unzigzag``,
+    one pixel (``z / (1 + κ)``, ``κ = −zᵀp/pᵀp``, ``p = D prev``, where the
+    cosine of ``z`` and ``p`` is below ``−ZIG_COS`` and ``0 < κ < 1``).
+    """
+    dot = 0.0
+    pp = 0.0
+    zz = 0.0
+    for i in range(z.size):
+        p = Dn[i] * prev[i]
+        dot += z[i] * p
+        pp += p * p
+        zz += z[i] * z[i]
+    if not (pp > 0.0 and zz > 0.0) or dot >= -ZIG_COS * math.sqrt(pp * zz):
+        return
+    kappa = -dot / pp
+    if 0.0 < kappa < 1.0:
+        for i in range(z.size):
+            z[i] = z[i] / (1.0 + kappa)
+
+
+@njit(cache=True, error_model="numpy")
 def _gain_ratio(actual, pred):
     """``actual / pred``, ``−∞`` where ``pred ≤ 0``: ``_lm_rules.gain_ratio``, scalar."""
     return actual / pred if pred > 0 else -np.inf
@@ -491,6 +519,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         gain = np.inf
         lam_step = 0.0
         project = lin_tau < np.inf
+        # the last accepted step (unscaled), for the zig-zag test; `grad` is free
+        # until _check_point
+        prev = grad
+        have_prev = False
         while status == 0:
             r = rb[cur]
             if stale:
@@ -614,6 +646,8 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 else:
                     lam = _trust_step(Gs, gs, delta, lam, L, tmp, z)
                     lam_step = lam
+            if lam_step == 0.0 and have_prev:
+                _unzigzag(z, prev, Dn)
             for i in range(P):
                 trial[i] = theta[i] + (z[i] / Dn[i] if act[i] else 0.0)
             zlen = _norm(z)
@@ -660,7 +694,9 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
             if accept:
                 for i in range(P):
+                    prev[i] = trial[i] - theta[i]
                     theta[i] = trial[i]
+                have_prev = True
                 cost = cost_new
                 noise_sum = noise_new
                 cur = nxt
