@@ -8,7 +8,8 @@ MINPACK's running column scaling ``D``, its stopping tests (relative
 reduction below ``ftol``, scaled step below ``xtol``, gradient cosine below
 ``gtol``), a projected step with an active set for bounds, and, once a test
 holds, undamped Gauss–Newton "polishing" steps until they stop shrinking or
-are below ``xtol`` with nothing left to gain -- so both engines end at the
+are below ``xtol`` with nothing left to gain, and a Gauss–Newton step that
+zig-zags against the last accepted one shortened (``rules.unzigzag``) -- so both engines end at the
 minimum to nearly the precision of the cost, and agree there to ~1e-10 and
 better. Status codes are those of :data:`~swiftfit.problem.solution.STATUS_MESSAGES`
 (1, 2, 3, 4 converged; -1 evaluation limit; -2 non-finite; -3 singular).
@@ -156,7 +157,7 @@ def _build(low, dtype: str):
             frozen=jnp.zeros((P,), bool), s=jnp.zeros((P,), dt), Vt=jnp.eye(P, dtype=dt),
             c=jnp.zeros((P,), dt), lam=zero + jnp.nan, radius=zero + jnp.nan, noise=zero,
             polish=jnp.zeros((), bool), zlast=zero + jnp.inf, located=jnp.zeros((), jnp.int32),
-            code=jnp.zeros((), jnp.int32),
+            code=jnp.zeros((), jnp.int32), prev=jnp.zeros((P,), dt),
         )
 
         def at_fresh_point(st):
@@ -204,6 +205,10 @@ def _build(low, dtype: str):
             znorm = jnp.sqrt(jnp.sum(z * z))
             bail = run & pol & (znorm > st["radius"])
             go = run & ~bail
+            # a Gauss–Newton step that zig-zags against the last accepted one is
+            # shortened (rules.unzigzag: as the NumPy reference and the kernel)
+            z = jnp.where(lam_step == 0, rules.unzigzag(z, st["prev"], Dn, xp=jnp), z)
+            znorm = jnp.sqrt(jnp.sum(z * z))
             v = jnp.where(st["frozen"], 0.0, z / Dn)
             trial = jnp.clip(theta + v, lo, hi)
             step = trial - theta
@@ -236,7 +241,7 @@ def _build(low, dtype: str):
                 st, theta=jnp.where(accept, trial, theta), r=jnp.where(accept, r_new, r),
                 J=jnp.where(accept, J_new, st["J"]), cost=jnp.where(accept, cost_new, cost),
                 fresh=accept, status=status, nfev=nfev, nit=nit, lam=jnp.where(go, lam, st["lam"]),
-                radius=radius, code=code, zlast=zlast, polish=polish,
+                radius=radius, code=code, zlast=zlast, polish=polish, prev=jnp.where(accept, step, st["prev"]),
             )
 
         def running(st):
