@@ -100,7 +100,8 @@ def test_fit_csv_end_to_end(tmp_path, capsys):
     assert m.signal.axes_manager.signal_axes[0].name == "energy"
     code, text, err = _run(["report", out], capsys)
     assert code == 0, err
-    assert "model 'cli'" in text and "status 1: converged" in text or "status 2: converged" in text
+    # statuses 1-4 are the converged ones (which of MINPACK's tests ended the fit moves with the solver's path)
+    assert "model 'cli'" in text and re.search(r"status [1-4]: converged", text)
     assert re.search(r"peak1\.centre\s+(29\d|30\d)\.", text)
     assert "twin of peak1.sigma" in text
 
