@@ -264,7 +264,9 @@ def _powerlaw_table(problem: Problem, origin: np.ndarray):
     L[pos] = np.log(d[pos])
     inv[pos] = 1.0 / d[pos]
     data = np.concatenate([[origin[0]], L, inv])
-    return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), [(0, float(v)) for v in data], [0]
+    # the constants as two arrays (registers, values), not 2N + 1 pairs: packing
+    # 1,601 Python tuples cost ~1 ms per multifit on an 800-channel spectrum
+    return np.zeros((0, 4), dtype=np.int64), np.ones(1, dtype=np.bool_), (np.zeros(data.size, dtype=np.int64), data), [0]
 
 
 def _expression_tables(programs):
@@ -273,17 +275,23 @@ def _expression_tables(programs):
     """
     meta, ins, vec, creg, cval, out = [], [], [], [], [], []
     n_reg = 1
+    n_const = 0
     for prog_ins, isvec, consts, outputs in programs:
-        meta.append((len(ins), len(prog_ins), len(vec), len(isvec), len(creg), len(consts), len(out)))
+        if isinstance(consts, tuple):  # (registers, values) as arrays: _powerlaw_table
+            regs, vals = consts
+        else:  # (register, value) pairs
+            regs, vals = [r for r, _ in consts], [v for _, v in consts]
+        meta.append((len(ins), len(prog_ins), len(vec), len(isvec), n_const, len(regs), len(out)))
         ins.extend(map(tuple, prog_ins))
         vec.extend(isvec)
-        creg.extend(r for r, _ in consts)
-        cval.extend(v for _, v in consts)
+        creg.append(np.asarray(regs, dtype=np.int64))
+        cval.append(np.asarray(vals, dtype=float))
+        n_const += len(regs)
         out.extend(outputs)
         n_reg = max(n_reg, len(isvec) + 1)  # + a row for the channel weights (model._expression)
     return (np.array(meta, dtype=np.int64).reshape(-1, 7), np.array(ins, dtype=np.int64).reshape(-1, 4),
-            np.array(vec, dtype=np.bool_), np.array(creg, dtype=np.int64), np.array(cval, dtype=float),
-            np.array(out, dtype=np.int64)), n_reg
+            np.array(vec, dtype=np.bool_), np.concatenate(creg) if creg else np.zeros(0, dtype=np.int64),
+            np.concatenate(cval) if cval else np.zeros(0), np.array(out, dtype=np.int64)), n_reg
 
 
 def _is_identity(plan) -> bool:
