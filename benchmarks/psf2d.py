@@ -43,25 +43,32 @@ def make_stack(n_frames: int, seed: int = 0):
     A 300–600, σ 1.0–1.5 px, offset 5, convolved with the PSF by the NumPy
     path (model/psf.py) frame by frame, Gaussian noise σ = 1. Returns data and
     the truth (n_frames, SPOTS, 5)."""
-    import swiftfit as sf
-
     rng = np.random.default_rng(seed)
     truth = np.empty((n_frames, SPOTS, 5))
     truth[..., 0] = rng.uniform(300, 600, (n_frames, SPOTS))
     truth[..., 1:3] = rng.uniform(1.0, 1.5, (n_frames, SPOTS, 2))
     truth[..., 3] = np.array([1.5, 22.0, 10.0, 24.0]) + rng.uniform(-1, 1, (n_frames, SPOTS))
     truth[..., 4] = np.array([9.0, 8.0, 23.0, 22.0]) + rng.uniform(-1, 1, (n_frames, SPOTS))
-    m = sf.signals.Signal2D(np.zeros((n_frames, SIZE, SIZE))).create_model()
+    m, _ = _model(np.zeros((n_frames, SIZE, SIZE)), truth)
+    m[-1].offset.map["values"] = 5.0
+    clean = m.as_signal().data
+    return clean + rng.normal(0, 1.0, clean.shape), truth
+
+
+def _model(data, values):
+    """The spots + offset model with the PSF, its spots' maps set to
+    ``values`` (frames, SPOTS, 5); returns the model and its spots."""
+    import swiftfit as sf
+
+    m = sf.signals.Signal2D(data).create_model()
     spots = [sf.model.components2D.Gaussian2D() for _ in range(SPOTS)]
     m.extend(spots)
     m.append(sf.model.components2D.Offset(offset=5.0))
     m.set_psf(moffat_psf())
     for k, g in enumerate(spots):
         for i, name in enumerate(NAMES):
-            getattr(g, name).map["values"] = truth[:, k, i]
-    m[-1].offset.map["values"] = 5.0
-    clean = m.as_signal().data
-    return clean + rng.normal(0, 1.0, clean.shape), truth
+            getattr(g, name).map["values"] = values[:, k, i]
+    return m, spots
 
 
 def _starts(truth, seed=1):
@@ -74,16 +81,7 @@ def _starts(truth, seed=1):
 
 
 def run_swiftfit(data, start, kernel):
-    import swiftfit as sf
-
-    m = sf.signals.Signal2D(data).create_model()
-    spots = [sf.model.components2D.Gaussian2D() for _ in range(SPOTS)]
-    m.extend(spots)
-    m.append(sf.model.components2D.Offset(offset=5.0))
-    m.set_psf(moffat_psf())
-    for k, g in enumerate(spots):
-        for i, name in enumerate(NAMES):
-            getattr(g, name).map["values"] = start[:, k, i]
+    m, spots = _model(data, start)
     t0 = time.perf_counter()
     m.multifit(kernel=kernel)
     elapsed = time.perf_counter() - t0
