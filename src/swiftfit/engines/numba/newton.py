@@ -143,6 +143,21 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
 
 
 @njit(cache=True, error_model="numpy")
+def _step_from_inverse(inv, gs, d, delta, inv_diag, P):
+    """The Newton step ``delta = D⁻¹ inv gs`` and the inverse's diagonal
+    ``inv_diag = diag(inv) / d²``, from the inverse ``inv`` of the scaled
+    Hessian (``d``: the scales, ``gs``: the scaled gradient), over the first
+    ``P`` entries of the work vectors.
+    """
+    for i in range(P):
+        step = 0.0
+        for k in range(P):
+            step += inv[i, k] * gs[k]
+        delta[i] = step / d[i]
+        inv_diag[i] = inv[i, i] / (d[i] * d[i])
+
+
+@njit(cache=True, error_model="numpy")
 def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, free, vecs, mats, pre_inv, pre_ok):
     """:func:`gap` with its scratch passed in (``free`` P bools, ``vecs``
     ``(≥5, P)``, ``mats`` ``(≥3, P, P)``), so that a fit allocates nothing:
@@ -191,12 +206,7 @@ def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, f
         if pre_ok:
             # the first pass, with the inverse already in hand (see the docstring)
             pre_ok = False
-            for i in range(P):
-                step = 0.0
-                for k in range(P):
-                    step += pre_inv[i, k] * gs[k]
-                delta[i] = step / d[i]
-                inv_diag[i] = pre_inv[i, i] / (d[i] * d[i])
+            _step_from_inverse(pre_inv, gs, d, delta, inv_diag, P)
         else:
             for i in range(P):
                 for j in range(P):
@@ -205,12 +215,7 @@ def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, f
             if _inverse(hs, L, Ainv):
                 # well conditioned (see _inverse): the eigenvalue test passes and
                 # the step and the inverse's diagonal come from the Cholesky inverse
-                for i in range(P):
-                    step = 0.0
-                    for k in range(P):
-                        step += Ainv[i, k] * gs[k]
-                    delta[i] = step / d[i]
-                    inv_diag[i] = Ainv[i, i] / (d[i] * d[i])
+                _step_from_inverse(Ainv, gs, d, delta, inv_diag, P)
             else:
                 w, V = np.linalg.eigh(hs)  # LAPACK (syevd), ascending
                 if not (w[0] > CONDITION * w[P - 1]):
