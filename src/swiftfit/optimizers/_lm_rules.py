@@ -35,12 +35,21 @@ from ..problem.solution import Status
 
 __all__ = ["ACCEPT_RHO", "gain_ratio", "accepted", "trust_radius", "nielsen", "delayed", "first_radius",
            "scaled_small", "point_tests", "step_tests", "polish_code", "polish_ends", "gradient_test",
-           "ZIG_COS", "unzigzag"]
+           "ZIG_COS", "unzigzag", "STALL_EVALS", "STALL_GAIN", "STALL_GROWTH", "STALL_WINDOWS",
+           "stalled_window"]
 
 #: smallest gain ratio (actual / predicted reduction) of an accepted damped step
 ACCEPT_RHO = 1e-4
 #: a Gauss–Newton step whose cosine with the last accepted step is below −ZIG_COS zig-zags
 ZIG_COS = 0.9
+#: the stall test (:func:`stalled_window`) looks back every STALL_EVALS evaluations
+STALL_EVALS = 50
+#: ... at most this relative fall of the cost in a window is no progress ...
+STALL_GAIN = 1e-5
+#: ... while some parameter's magnitude grew by more than this factor in it ...
+STALL_GROWTH = 1.2
+#: ... and STALL_WINDOWS such windows in a row end the fit (``Status.NO_PROGRESS``)
+STALL_WINDOWS = 3
 
 
 def gain_ratio(actual, pred, xp=np):
@@ -172,3 +181,27 @@ def unzigzag(z, prev, dn, xp=np):
         kappa = -dot / xp.where(pp > 0, pp, 1.0)
     on = (pp > 0) & (zz > 0) & (dot < -ZIG_COS * xp.sqrt(pp * zz)) & (kappa > 0) & (kappa < 1)
     return xp.where(on[..., None], z / (1.0 + xp.where(on, kappa, 0.0))[..., None], z)
+
+
+def stalled_window(cost_ref, cost, theta_ref, theta, xp=np):
+    """Was the last window of :data:`STALL_EVALS` evaluations a degenerate
+    walk? The cost fell by at most ``STALL_GAIN·cost`` (``cost_ref`` at the
+    window's start) while some parameter's magnitude grew by more than
+    ``STALL_GROWTH`` (``θ_ref`` at the start; one that was 0 grows by
+    moving). A peak spreading into an offset walks that way — ``A``, ``σ``
+    and ``−offset`` growing without bound, each step gaining ~1e-8 of the
+    cost with ρ ≈ 0.6, so neither the trust radius nor the tolerances stop
+    it before ``max_nfev``. :data:`STALL_WINDOWS` such windows in a row end
+    the fit as failed (``Status.NO_PROGRESS``): a budget rule like
+    ``max_nfev``, never a convergence test. Polishing steps are not tested
+    (the caller skips them). Rows: pixels; ``theta`` carries the parameters
+    on the last axis.
+
+    Examples
+    --------
+    >>> stalled_window(np.array([100.0, 100.0]), np.array([99.9999, 90.0]),
+    ...                np.array([[1.0, 5.0], [1.0, 5.0]]), np.array([[3.0, 5.0], [3.0, 5.0]]))
+    array([ True, False])
+    """
+    grew = xp.any(xp.abs(theta) > STALL_GROWTH * xp.abs(theta_ref), axis=-1)
+    return (cost_ref - cost <= STALL_GAIN * cost) & grew

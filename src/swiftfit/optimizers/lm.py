@@ -226,6 +226,12 @@ def levenberg_marquardt(
     # the last accepted step (unscaled; 0: none), for the zig-zag correction
     # of Gauss–Newton steps (rules.unzigzag; the trust region's, as the kernel)
     prev = np.zeros((B, P))
+    # the stall test (rules.stalled_window): the cost and theta at the last look
+    # back, the evaluation count of the next one, and the stalled windows in a row
+    cost_ref = cost.copy()
+    theta_ref = theta.copy()
+    check_at = np.full(B, rules.STALL_EVALS)
+    stalls = np.zeros(B, dtype=int)
 
     def start_polish(rows, f_ok, x_ok):
         code[rows] = rules.polish_code(f_ok, x_ok)
@@ -356,6 +362,14 @@ def levenberg_marquardt(
         status[idx[done]] = code[idx[done]]
         new = ~pol & (f_ok | x_ok)
         start_polish(idx[new], f_ok[new], x_ok[new])
+        # every STALL_EVALS evaluations: a degenerate walk (not while polishing)
+        due = idx[(status[idx] == Status.NOT_FITTED) & (nfev[idx] >= check_at[idx])]
+        if due.size:
+            win = rules.stalled_window(cost_ref[due], cost[due], theta_ref[due], theta[due]) & ~polish[due]
+            stalls[due] = np.where(win, stalls[due] + 1, 0)
+            cost_ref[due], theta_ref[due] = cost[due], theta[due]
+            check_at[due] = nfev[due] + rules.STALL_EVALS
+            status[due[stalls[due] >= rules.STALL_WINDOWS]] = Status.NO_PROGRESS
         over = (status[idx] == Status.NOT_FITTED) & (nfev[idx] >= max_nfev)
         status[idx[over]] = Status.MAX_NFEV
 

@@ -46,6 +46,7 @@ class Status(enum.IntEnum):
     ZERO_MODEL = -10
     UNDERFLOW = -11
     OVERFLOW = -12
+    NO_PROGRESS = -13
 
     @property
     def success(self) -> bool:
@@ -83,6 +84,9 @@ _MESSAGES: dict[Status, str] = {
                       "squares underflow double precision; rescale the data (and variance)",
     Status.OVERFLOW: "failed: the noise variance is below ~1e-290 (or subnormal), so the weights "
                      "1/sigma and the chi-square overflow; check the variance (or rescale data and variance)",
+    Status.NO_PROGRESS: "failed: no progress: in three windows of 50 evaluations in a row the objective fell by "
+                        "less than 1e-5 of itself while a parameter kept growing (a degenerate valley, e.g. a "
+                        "peak spreading into the offset); stopped before the evaluation limit",
     Status.NOT_FITTED: "not fitted",
 }
 STATUS_MESSAGES: dict[int, str] = {int(k): v for k, v in _MESSAGES.items()}

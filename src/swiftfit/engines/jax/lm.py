@@ -51,7 +51,7 @@ from ...errors import OptimizerError
 from ...optimizers import _lm_rules as rules
 from ...optimizers import _lm_steps as steps
 from ...problem.problem import Problem, relevance
-from ...problem.solution import Solution
+from ...problem.solution import Solution, Status
 from .. import check_dtype, enable_jax
 from .problem import NotLowerable, lower_problem
 
@@ -158,6 +158,10 @@ def _build(low, dtype: str):
             c=jnp.zeros((P,), dt), lam=zero + jnp.nan, radius=zero + jnp.nan, noise=zero,
             polish=jnp.zeros((), bool), zlast=zero + jnp.inf, located=jnp.zeros((), jnp.int32),
             code=jnp.zeros((), jnp.int32), prev=jnp.zeros((P,), dt),
+            # the stall test (rules.stalled_window): the cost and theta at the last
+            # look back, the evaluation count of the next one, stalled windows in a row
+            cost_ref=cost0, theta_ref=theta0, check_at=jnp.full((), rules.STALL_EVALS, jnp.int32),
+            stalls=jnp.zeros((), jnp.int32),
         )
 
         def at_fresh_point(st):
@@ -236,12 +240,21 @@ def _build(low, dtype: str):
             code = jnp.where(new, rules.polish_code(f_ok, x_ok, xp=jnp), st["code"])
             zlast = jnp.where(new, jnp.inf, jnp.where(go & pol, znorm, st["zlast"]))
             polish = pol | new
+            theta_new = jnp.where(accept, trial, theta)
+            cost_next = jnp.where(accept, cost_new, cost)
+            # every STALL_EVALS evaluations: a degenerate walk (not while polishing)
+            due = go & (status == 0) & (nfev >= st["check_at"])
+            win = rules.stalled_window(st["cost_ref"], cost_next, st["theta_ref"], theta_new, xp=jnp) & ~polish
+            stalls = jnp.where(due, jnp.where(win, st["stalls"] + 1, 0), st["stalls"])
+            status = jnp.where(due & (stalls >= rules.STALL_WINDOWS), int(Status.NO_PROGRESS), status)
             status = jnp.where((status == 0) & (nfev >= max_nfev), -1, status)
             return dict(
-                st, theta=jnp.where(accept, trial, theta), r=jnp.where(accept, r_new, r),
-                J=jnp.where(accept, J_new, st["J"]), cost=jnp.where(accept, cost_new, cost),
+                st, theta=theta_new, r=jnp.where(accept, r_new, r),
+                J=jnp.where(accept, J_new, st["J"]), cost=cost_next,
                 fresh=accept, status=status, nfev=nfev, nit=nit, lam=jnp.where(go, lam, st["lam"]),
                 radius=radius, code=code, zlast=zlast, polish=polish, prev=jnp.where(accept, step, st["prev"]),
+                cost_ref=jnp.where(due, cost_next, st["cost_ref"]), theta_ref=jnp.where(due, theta_new, st["theta_ref"]),
+                check_at=jnp.where(due, nfev + rules.STALL_EVALS, st["check_at"]), stalls=stalls,
             )
 
         def running(st):

@@ -52,6 +52,12 @@ GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) so
 # by more than this factor (or changes sign). 10: an order of magnitude off
 LINEAR_FACTOR = 10.0
 ZIG_COS = 0.9  # as _lm_rules.ZIG_COS (see _unzigzag)
+# as _lm_rules.STALL_EVALS, STALL_GAIN, STALL_GROWTH, STALL_WINDOWS (see _stalled_window)
+STALL_EVALS = 50
+STALL_GAIN = 1e-5
+STALL_GROWTH = 1.2
+STALL_WINDOWS = 3
+NO_PROGRESS = -13  # Status.NO_PROGRESS
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
@@ -330,6 +336,19 @@ def _unzigzag(z, prev, Dn):
 
 
 @njit(cache=True, error_model="numpy")
+def _stalled_window(cost_ref, cost, theta_ref, theta):
+    """A window of ``STALL_EVALS`` evaluations without progress while a
+    parameter runs off: ``_lm_rules.stalled_window``, one pixel.
+    """
+    if not cost_ref - cost <= STALL_GAIN * cost:
+        return False
+    for i in range(theta.size):
+        if abs(theta[i]) > STALL_GROWTH * abs(theta_ref[i]):
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
 def _gain_ratio(actual, pred):
     """``actual / pred``, ``−∞`` where ``pred ≤ 0``: ``_lm_rules.gain_ratio``, scalar."""
     return actual / pred if pred > 0 else -np.inf
@@ -523,6 +542,14 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         # until _check_point
         prev = grad
         have_prev = False
+        # the stall test (_stalled_window): theta and the cost at the last look
+        # back (`colnorm` is free until _check_point), the next look, windows in a row
+        ref = colnorm
+        for i in range(P):
+            ref[i] = theta[i]
+        cost_ref = cost
+        check_at = STALL_EVALS
+        stalls = 0
         while status == 0:
             r = rb[cur]
             if stale:
@@ -714,6 +741,15 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 code = _polish_code(f_ok, x_ok)
                 polish = True
                 zlast = np.inf
+            if status == 0 and nfev >= check_at:
+                # every STALL_EVALS evaluations: a degenerate walk (not while polishing)
+                stalls = stalls + 1 if not polish and _stalled_window(cost_ref, cost, ref, theta) else 0
+                for i in range(P):
+                    ref[i] = theta[i]
+                cost_ref = cost
+                check_at = nfev + STALL_EVALS
+                if stalls >= STALL_WINDOWS:
+                    status = NO_PROGRESS
             if status == 0 and nfev >= max_nfev:
                 status = -1
         # covariance at the final point (the Gram matrix of the current Jacobian)
