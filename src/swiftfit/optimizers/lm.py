@@ -24,7 +24,10 @@ the region, so the last iterations converge like Gauss–Newton. On large-residu
 (where ``JᵀJ`` misses ``Σ rᵢ∇²fᵢ``) Gauss–Newton overshoots a slow mode and
 zig-zags, converging linearly; a Gauss–Newton step that points back along the
 last accepted step is shortened to that mode's minimum (``_lm_rules.unzigzag``;
-trust region only; the compiled kernel takes the same steps). Nielsen's
+trust region only; the compiled kernel takes the same steps). A fit that walks
+a degenerate valley (a parameter running off while the cost stays flat: three
+windows of 50 evaluations in a row, ``_lm_rules.stalled_window``) ends early as
+failed, ``Status.NO_PROGRESS``, not at ``max_nfev``. Nielsen's
 ``λ`` update and Transtrum & Sethna's "delayed gratification" are options.
 Evidence (``benchmarks/accuracy.py --variants`` and ``--random``): on the 26
 one-predictor NIST StRD problems the trust region reaches the certified
