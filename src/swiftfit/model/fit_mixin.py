@@ -94,10 +94,12 @@ class FittingMixin:
 
     # ----------------------------------------------------- pixels & data
     def _nav_index(self, pixels):
-        if not self._nav_shape:
+        nav = self._nav_shape
+        if not nav:
             return ()
-        pixels = list(pixels)
-        return tuple(np.array([p[k] for p in pixels], dtype=np.intp) for k in range(len(self._nav_shape)))
+        # one conversion of the index tuples (B, ndim), not one list per dimension
+        at = np.array(pixels if isinstance(pixels, list) else list(pixels), dtype=np.intp).reshape(-1, len(nav))
+        return tuple(np.ascontiguousarray(at[:, k]) for k in range(len(nav)))
 
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
         """``array`` (nav + signal shaped) at ``pixels``, in range: ``(B, N)``."""
@@ -325,7 +327,10 @@ class FittingMixin:
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
         written = status != Status.BAD_DATA
-        values, dvals = problem.parameter_values(theta, derivatives=True)
+        # the derivatives serve the ties (their relevance and std) only
+        tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
+        values, dvals = problem.parameter_values(theta, derivatives=True) if tied else \
+            (problem.parameter_values(theta), [None] * len(problem.plans))
         with np.errstate(all="ignore"):
             chisq = solution.info.get("chisq")
             if chisq is None:  # a solver that knows the weighted χ² at theta passes it on
@@ -378,7 +383,7 @@ class FittingMixin:
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
                 _store(p._map, "is_set", pos_of[id(p.component.model)], np.ones(problem.B, bool), take)
                 continue
-            v = np.broadcast_to(values[i], (problem.B,))
+            v = values[i] if np.shape(values[i]) == (problem.B,) else np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":
                 with np.errstate(invalid="ignore"):
                     std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
@@ -615,6 +620,12 @@ def _positions(idx, sel):
     """
     if idx == ():
         return () if sel.size else None
+    if len(idx) == 1 and sel.size and sel.size == idx[0].size:
+        # every pixel of a run of consecutive ones (a batched chunk of a 1-D map):
+        # a slice, written without a fancy-index per field
+        first, last = int(idx[0][0]), int(idx[0][-1])
+        if last - first == sel.size - 1 and (sel.size == 1 or bool((np.diff(idx[0]) == 1).all())):
+            return (slice(first, last + 1),)
     return tuple(i[sel] for i in idx)
 
 

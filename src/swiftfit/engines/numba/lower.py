@@ -625,11 +625,46 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 
+_LINEAR_COLUMNS: dict = {}  # structure -> linear_columns' answer (see _linear_key)
+
+
+def _linear_key(problem: Problem):
+    """What :func:`.linear_start.linear_columns` reads of a problem without ties:
+    each plan's kind and column, each component's compiled form and its
+    parameters' ``_linear`` flags, ``P`` and the gradient mode; None with ties
+    (their derivatives are evaluated at the start values) or another problem type.
+    """
+    if type(problem) is not Problem:
+        return None
+    plans = []
+    for plan in problem.plans:
+        if plan.kind not in ("free", "fixed"):
+            return None
+        plans.append((plan.kind, plan.column))
+    comps = tuple((type(c), getattr(c, "compiled_kind", None), tuple(bool(getattr(p, "_linear", False))
+                                                                      for p in c.parameters))
+                  for c in problem.components)
+    return tuple(plans), comps, tuple(len(s) for s in problem.slots), problem.P, problem.grad
+
+
 def _linear(problem: Problem, on: bool):
-    """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`)."""
+    """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`);
+    the linear columns of a structure without ties are found once (varpro's
+    analysis, ~0.3 ms, evaluates the model) and kept.
+    """
     from .linear_start import LINEAR_TAU, linear_columns
 
-    return (linear_columns(problem), LINEAR_TAU) if on else (np.zeros(problem.P, dtype=bool), np.inf)
+    if not on:
+        return np.zeros(problem.P, dtype=bool), np.inf
+    key = _linear_key(problem)
+    cols = None if key is None else _LINEAR_COLUMNS.get(key)
+    if cols is None:
+        cols = linear_columns(problem)
+        if key is not None:
+            if len(_LINEAR_COLUMNS) >= 64:
+                _LINEAR_COLUMNS.clear()
+            _LINEAR_COLUMNS[key] = cols
+    return cols.copy(), LINEAR_TAU
 
 
 def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,
