@@ -66,7 +66,6 @@ def _patch(clock):
     from swiftfit.engines.numba import kernels, lower
     from swiftfit.model import fit_mixin, fittable_model
     from swiftfit.optimizers import lm
-    from swiftfit.problem import verify
 
     undo = []
 
