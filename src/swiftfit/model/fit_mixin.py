@@ -97,9 +97,19 @@ class FittingMixin:
         nav = self._nav_shape
         if not nav:
             return ()
+        pixels = pixels if isinstance(pixels, list) else list(pixels)
+        # one multifit chunk asks several times (compile, rows, write-back) for the
+        # same pixels: the last answer is kept (read-only) while they are equal
+        memo = getattr(self, "_nav_memo", None)
+        if memo is not None and memo[0] == nav and memo[1] == pixels:
+            return memo[2]
         # one conversion of the index tuples (B, ndim), not one list per dimension
-        at = np.array(pixels if isinstance(pixels, list) else list(pixels), dtype=np.intp).reshape(-1, len(nav))
-        return tuple(np.ascontiguousarray(at[:, k]) for k in range(len(nav)))
+        at = np.array(pixels, dtype=np.intp).reshape(-1, len(nav))
+        idx = tuple(np.ascontiguousarray(at[:, k]) for k in range(len(nav)))
+        for i in idx:
+            i.flags.writeable = False
+        self._nav_memo = (nav, list(pixels), idx)
+        return idx
 
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
         """``array`` (nav + signal shaped) at ``pixels``, in range: ``(B, N)``."""
