@@ -386,17 +386,19 @@ class FittingMixin:
         # where each model's maps are written, found once (not per parameter and field)
         take = None if sel.size == problem.B else sel
         pos_of = {key: _positions(idx, sel) for key, idx in idx_of.items()}
+        ones = np.ones(problem.B, bool)
         if cov is not None:
             cov_diag = np.einsum("bpp->bp", cov)
+            with np.errstate(invalid="ignore"):
+                std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
-                _store(p._map, "is_set", pos_of[id(p.component.model)], np.ones(problem.B, bool), take)
+                _store(p._map, "is_set", pos_of[id(p.component.model)], ones, take)
                 continue
             v = values[i] if np.shape(values[i]) == (problem.B,) else np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":
-                with np.errstate(invalid="ignore"):
-                    std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
+                std = std_free[:, plan.column]
             elif cov is not None and dvals[i] is not None:
                 # only the columns it depends on somewhere (a twin: one; the
                 # others add exact zeros to the sum)
@@ -413,7 +415,7 @@ class FittingMixin:
             idx = pos_of[id(p.component.model)]
             _store(p._map, "values", idx, v, take)
             _store(p._map, "std", idx, std, take)
-            _store(p._map, "is_set", idx, np.ones(problem.B, bool), take)
+            _store(p._map, "is_set", idx, ones, take)
         for m, _ in parts:
             idx = pos_of[id(m)]
             _store(m._chisq, None, idx, chisq, take)

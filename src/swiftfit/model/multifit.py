@@ -337,12 +337,21 @@ class MultifitMixin:
             for i, plan in enumerate(problem.plans):
                 if plan.kind == "free":
                     problem.p0[:, plan.column] = start[i]
-        bad = ~finite_rows(problem.data)  # (no temporary of the chunk's size)
+        # a row is finite where Σ d² is (no temporary of the chunk's size); the
+        # verification reads the same Σ d² (problem.data_norm2): one pass, not three
+        sq = problem.data_norm2()
+        bad = ~np.isfinite(sq)
+        if bad.any():  # not finite, or finite values whose squares overflowed
+            bad[bad] = ~finite_rows(problem.data[bad])
         if problem.weights is not None:
             bad |= ~np.isfinite(problem.weights).all(axis=1)
         # zeros everywhere in the range (outside the sample, a dead pixel): no
         # signal determines a peak's position or width, whatever a solver says
-        empty = ~bad & ~problem.data.any(axis=1)
+        empty = np.zeros(problem.B, dtype=bool)
+        zero = np.flatnonzero(sq == 0)  # all zero, or values whose squares underflow
+        if zero.size:
+            empty[zero] = ~problem.data[zero].any(axis=1)
+        empty &= ~bad
         good = np.flatnonzero(~bad & ~empty)
         if good.size:
             sub = problem if good.size == problem.B else problem.take(good)

@@ -357,14 +357,19 @@ def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
     with np.errstate(all="ignore"):
         if w is None:
             over = np.zeros(B, dtype=bool)
-            wd = data
+            # ‖d‖²: kept by the multifit's finiteness test when it computed it (the same einsum)
+            memo = getattr(problem, "__dict__", {}).get("_data_norm2")
+            wd2 = memo[1] if memo is not None and memo[0] is problem.data else np.einsum("bn,bn->b", data, data)
         else:
             over = ((np.asarray(w) > _W_MAX) | ~np.isfinite(w)).any(axis=1)
             wd = data * w
-        wd2 = np.einsum("bn,bn->b", wd, wd)
+            wd2 = np.einsum("bn,bn->b", wd, wd)
     out = status.astype(np.int64)  # a copy: left unused if the NumPy code must decide
+    p0 = problem.p0
+    if not (isinstance(p0, np.ndarray) and p0.shape == theta.shape and p0.dtype == float):
+        p0 = np.broadcast_to(np.asarray(p0, dtype=float), theta.shape)
     gap, ok = gram_verdict(
-        out, np.ascontiguousarray(theta), np.ascontiguousarray(np.broadcast_to(problem.p0, theta.shape), dtype=float),
+        out, np.ascontiguousarray(theta), np.ascontiguousarray(p0),
         np.ascontiguousarray(checks["gram"], dtype=float), np.ascontiguousarray(checks["model_sq"], dtype=float),
         np.ascontiguousarray(checks["gap"], dtype=float), np.ascontiguousarray(checks["relevant"], dtype=np.bool_),
         np.ascontiguousarray(relevant, dtype=np.bool_), wd2, problem.N, over, _KEEP_CODES,
