@@ -368,8 +368,9 @@ def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
     p0 = problem.p0
     if not (isinstance(p0, np.ndarray) and p0.shape == theta.shape and p0.dtype == float):
         p0 = np.broadcast_to(np.asarray(p0, dtype=float), theta.shape)
-    gap, ok = gram_verdict(
-        out, np.ascontiguousarray(theta), np.ascontiguousarray(p0),
+    gap = np.full(B, np.nan)
+    ok = gram_verdict(
+        out, gap, np.ascontiguousarray(theta), np.ascontiguousarray(p0),
         np.ascontiguousarray(checks["gram"], dtype=float), np.ascontiguousarray(checks["model_sq"], dtype=float),
         np.ascontiguousarray(checks["gap"], dtype=float), np.ascontiguousarray(checks["relevant"], dtype=np.bool_),
         np.ascontiguousarray(relevant, dtype=np.bool_), wd2, problem.N, over, _KEEP_CODES,

@@ -24,19 +24,18 @@ __all__ = ["gram_verdict"]
 
 
 @njit(cache=True, nogil=True)
-def gram_verdict(status, theta, p0, gram, model_sq, gap_in, kernel_rel, rel, wd2, N, over, keep, under_limit,
+def gram_verdict(status, gap, theta, p0, gram, model_sq, gap_in, kernel_rel, rel, wd2, N, over, keep, under_limit,
                  dead_column, singular, too_few, overflow, nonfinite, not_a_minimum, closed_form,
                  closed_form_exact):  # pragma: no cover - compiled (its twin is verify.verify's NumPy code)
     """Statuses and Newton gaps of ``verify``'s ``gram`` branch, in place.
 
-    ``status`` (B,) int64 is changed in place; returns ``(gap (B,), ok)``,
-    ``ok`` False when some pixel needs the NumPy code (then nothing in
-    ``status`` may be used). ``over`` (B,) bool: weights above the largest
+    ``status`` (B,) int64 and ``gap`` (B,), NaN-filled, are written in place;
+    returns False when some pixel needs the NumPy code (then nothing in
+    ``status`` or ``gap`` may be used), else True. ``over`` (B,) bool: weights above the largest
     representable or not finite; ``keep`` (K,) the status codes left as they
     are; ``under_limit`` ``N·_UNDERFLOW²``.
     """
     B, P = theta.shape
-    gap = np.full(B, np.nan)
     raw = np.empty(P)
     col = np.empty(P)
     for b in range(B):
@@ -58,7 +57,7 @@ def gram_verdict(status, theta, p0, gram, model_sq, gap_in, kernel_rel, rel, wd2
             status[b] = overflow
             continue
         if not (wd2[b] >= under_limit):
-            return gap, False  # a tiny (or zero, or NaN) ‖w·d‖²: the underflow check needs max |w·d| and the model
+            return False  # a tiny (or zero, or NaN) ‖w·d‖²: the underflow check needs max |w·d| and the model
         if s <= 0 or P == 0:
             continue
         finite = True
@@ -105,8 +104,8 @@ def gram_verdict(status, theta, p0, gram, model_sq, gap_in, kernel_rel, rel, wd2
             continue
         for j in range(P):
             if kernel_rel[b, j] != rel[b, j]:
-                return gap, False  # the kernel's gap is over other columns: newton_gaps here
+                return False  # the kernel's gap is over other columns: newton_gaps here
         gap[b] = gap_in[b]
         if gap_in[b] > 1:
             status[b] = not_a_minimum
-    return gap, True
+    return True
