@@ -358,7 +358,7 @@ class MultifitMixin:
             self._check_problem(spec, loss, sub, bounded)
             sub = poisson_start(sub, loss, bounded)
             sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **request.options)
-            self.write_back(sub, sol, [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
+            self.write_back(sub, sol, pixels if good.size == len(pixels) else [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
                             verify=request.verify)
         for i in np.flatnonzero(bad):
             self._mark_failed(pixels[i], _BAD_DATA)

@@ -611,7 +611,11 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
-    relevant = relevance(problem, theta).any(axis=1)
+    # the columns that reach the model: the kernel's own count without ties (the
+    # same as problem.relevance there), problem.relevance's derivatives with them
+    reach = _relevant(low, problem.B, problem.P)
+    tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
+    relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = Status.SINGULAR
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
@@ -619,8 +623,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
-        info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
-                          "relevant": _relevant(low, problem.B, problem.P)}
+        info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": reach}
     _warmup.loaded()
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
