@@ -100,15 +100,21 @@ class FittingMixin:
         pixels = pixels if isinstance(pixels, list) else list(pixels)
         # one multifit chunk asks several times (compile, rows, write-back) for the
         # same pixels: the last answer is kept (read-only) while they are equal
+        # (tuples only: they cannot change in place, and compare without ambiguity)
         memo = getattr(self, "_nav_memo", None)
-        if memo is not None and memo[0] == nav and memo[1] == pixels:
-            return memo[2]
+        tuples = bool(pixels) and type(pixels[0]) is tuple
+        if tuples and memo is not None and memo[0] == nav:
+            try:
+                if memo[1] == pixels:
+                    return memo[2]
+            except (ValueError, TypeError):  # e.g. an array inside a tuple
+                pass
         # one conversion of the index tuples (B, ndim), not one list per dimension
         at = np.array(pixels, dtype=np.intp).reshape(-1, len(nav))
         idx = tuple(np.ascontiguousarray(at[:, k]) for k in range(len(nav)))
         for i in idx:
             i.flags.writeable = False
-        self._nav_memo = (nav, list(pixels), idx)
+        self._nav_memo = (nav, list(pixels), idx) if tuples else None
         return idx
 
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
