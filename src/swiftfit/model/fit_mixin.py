@@ -94,10 +94,28 @@ class FittingMixin:
 
     # ----------------------------------------------------- pixels & data
     def _nav_index(self, pixels):
-        if not self._nav_shape:
+        nav = self._nav_shape
+        if not nav:
             return ()
-        pixels = list(pixels)
-        return tuple(np.array([p[k] for p in pixels], dtype=np.intp) for k in range(len(self._nav_shape)))
+        pixels = pixels if isinstance(pixels, list) else list(pixels)
+        # one multifit chunk asks several times (compile, rows, write-back) for the
+        # same pixels: the last answer is kept (read-only) while they are equal
+        # (tuples only: they cannot change in place, and compare without ambiguity)
+        memo = getattr(self, "_nav_memo", None)
+        tuples = bool(pixels) and type(pixels[0]) is tuple
+        if tuples and memo is not None and memo[0] == nav:
+            try:
+                if memo[1] == pixels:
+                    return memo[2]
+            except (ValueError, TypeError):  # e.g. an array inside a tuple
+                pass
+        # one conversion of the index tuples (B, ndim), not one list per dimension
+        at = np.array(pixels, dtype=np.intp).reshape(-1, len(nav))
+        idx = tuple(np.ascontiguousarray(at[:, k]) for k in range(len(nav)))
+        for i in idx:
+            i.flags.writeable = False
+        self._nav_memo = (nav, list(pixels), idx) if tuples else None
+        return idx
 
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
         """``array`` (nav + signal shaped) at ``pixels``, in range: ``(B, N)``."""
@@ -325,7 +343,10 @@ class FittingMixin:
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
         written = status != Status.BAD_DATA
-        values, dvals = problem.parameter_values(theta, derivatives=True)
+        # the derivatives serve the ties (their relevance and std) only
+        tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
+        values, dvals = problem.parameter_values(theta, derivatives=True) if tied else \
+            (problem.parameter_values(theta), [None] * len(problem.plans))
         with np.errstate(all="ignore"):
             chisq = solution.info.get("chisq")
             if chisq is None:  # a solver that knows the weighted χ² at theta passes it on
@@ -371,17 +392,19 @@ class FittingMixin:
         # where each model's maps are written, found once (not per parameter and field)
         take = None if sel.size == problem.B else sel
         pos_of = {key: _positions(idx, sel) for key, idx in idx_of.items()}
+        ones = np.ones(problem.B, bool)
         if cov is not None:
             cov_diag = np.einsum("bpp->bp", cov)
+            with np.errstate(invalid="ignore"):
+                std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
-                _store(p._map, "is_set", pos_of[id(p.component.model)], np.ones(problem.B, bool), take)
+                _store(p._map, "is_set", pos_of[id(p.component.model)], ones, take)
                 continue
-            v = np.broadcast_to(values[i], (problem.B,))
+            v = values[i] if np.shape(values[i]) == (problem.B,) else np.broadcast_to(values[i], (problem.B,))
             if cov is not None and plan.kind == "free":
-                with np.errstate(invalid="ignore"):
-                    std = np.sqrt(cov_diag[:, plan.column])  # NaN where undetermined
+                std = std_free[:, plan.column]
             elif cov is not None and dvals[i] is not None:
                 # only the columns it depends on somewhere (a twin: one; the
                 # others add exact zeros to the sum)
@@ -398,7 +421,7 @@ class FittingMixin:
             idx = pos_of[id(p.component.model)]
             _store(p._map, "values", idx, v, take)
             _store(p._map, "std", idx, std, take)
-            _store(p._map, "is_set", idx, np.ones(problem.B, bool), take)
+            _store(p._map, "is_set", idx, ones, take)
         for m, _ in parts:
             idx = pos_of[id(m)]
             _store(m._chisq, None, idx, chisq, take)
@@ -615,6 +638,12 @@ def _positions(idx, sel):
     """
     if idx == ():
         return () if sel.size else None
+    if len(idx) == 1 and sel.size and sel.size == idx[0].size:
+        # every pixel of a run of consecutive ones (a batched chunk of a 1-D map):
+        # a slice, written without a fancy-index per field
+        first, last = int(idx[0][0]), int(idx[0][-1])
+        if last - first == sel.size - 1 and (sel.size == 1 or bool((np.diff(idx[0]) == 1).all())):
+            return (slice(first, last + 1),)
     return tuple(i[sel] for i in idx)
 
 

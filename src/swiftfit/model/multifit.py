@@ -276,7 +276,8 @@ class MultifitMixin:
             # the tuples np.ndindex would give, in its (C) order, without a Python
             # step per pixel (90,000 pixels: seconds)
             keep = np.ones(nav, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
-            pixels = list(zip(*(idx.tolist() for idx in np.nonzero(keep))))
+            where = np.nonzero(keep)
+            pixels = list(zip(*(idx.tolist() for idx in where)))
         else:
             pixels = [()] if mask is None or not mask[()] else []
         meta = save.meta if save is not None else {}
@@ -295,24 +296,36 @@ class MultifitMixin:
             start = [np.nan if v is None else v for v in saved] if saved else [p.value for p in params]
             meta["start_values"] = [float(v) for v in start]
         meta["chunk_size"] = int(chunk_size)
-        bar = tqdm(total=len(pixels), disable=not show_progressbar, desc="multifit")
+        # no bar object at all without a bar (tqdm's set-up is ~0.1 ms a call)
+        bar = tqdm(total=len(pixels), desc="multifit") if show_progressbar else None
+        # `done` by flat position: one vector read and write per chunk, not one per pixel
+        flat = np.ravel_multi_index(where, nav) if nav else np.zeros(len(pixels), dtype=np.intp)
         for s in range(0, len(pixels), chunk_size):
             chunk = pixels[s:s + chunk_size]
-            todo = [p for p in chunk if not done[p]]
+            open_ = ~done.flat[flat[s:s + chunk_size]]
+            todo = chunk if open_.all() else [chunk[i] for i in np.flatnonzero(open_)]
             if todo:
                 self._solve_pixels(todo, request=request, start=start)
-                for p in todo:
-                    done[p] = True
+                done.flat[flat[s:s + chunk_size]] = True
                 if save is not None:
                     save.write(done)
-            bar.update(len(chunk))
-        bar.close()
+            if bar is not None:
+                bar.update(len(chunk))
+        if bar is not None:
+            bar.close()
         if save is not None:
             # the last chunk's save (or the loaded file) is the state after the
             # pass; an interrupted refit must not replace it with a half-refitted one
             save.frozen = True
-        if refit_failed:
+        if refit_failed and self._any_refit_candidate(keep if nav else None):
             self._refit_from_neighbours(pixels, chunk_size, request)
+
+    def _any_refit_candidate(self, keep) -> bool:
+        """Whether some fitted pixel failed for a reason other than its data (what
+        :meth:`_refit_from_neighbours` looks for), by one vector test.
+        """
+        status = self._status if keep is None else self._status[keep]
+        return bool(((status < 0) & (status != _BAD_DATA) & (status != _NO_SIGNAL)).any())
 
     def _solve_pixels(self, pixels, *, request, start=None) -> None:
         """One batched solve of ``pixels`` (compile, solve, write back: the
@@ -324,19 +337,28 @@ class MultifitMixin:
             for i, plan in enumerate(problem.plans):
                 if plan.kind == "free":
                     problem.p0[:, plan.column] = start[i]
-        bad = ~finite_rows(problem.data)  # (no temporary of the chunk's size)
+        # a row is finite where Σ d² is (no temporary of the chunk's size); the
+        # verification reads the same Σ d² (problem.data_norm2): one pass, not three
+        sq = problem.data_norm2()
+        bad = ~np.isfinite(sq)
+        if bad.any():  # not finite, or finite values whose squares overflowed
+            bad[bad] = ~finite_rows(problem.data[bad])
         if problem.weights is not None:
             bad |= ~np.isfinite(problem.weights).all(axis=1)
         # zeros everywhere in the range (outside the sample, a dead pixel): no
         # signal determines a peak's position or width, whatever a solver says
-        empty = ~bad & ~problem.data.any(axis=1)
+        empty = np.zeros(problem.B, dtype=bool)
+        zero = np.flatnonzero(sq == 0)  # all zero, or values whose squares underflow
+        if zero.size:
+            empty[zero] = ~problem.data[zero].any(axis=1)
+        empty &= ~bad
         good = np.flatnonzero(~bad & ~empty)
         if good.size:
             sub = problem if good.size == problem.B else problem.take(good)
             self._check_problem(spec, loss, sub, bounded)
             sub = poisson_start(sub, loss, bounded)
             sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **request.options)
-            self.write_back(sub, sol, [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
+            self.write_back(sub, sol, pixels if good.size == len(pixels) else [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
                             verify=request.verify)
         for i in np.flatnonzero(bad):
             self._mark_failed(pixels[i], _BAD_DATA)

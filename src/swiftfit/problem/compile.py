@@ -121,7 +121,8 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
         for p in comp.parameters:
             fixed_cols.append(p._map["values"][idx] if p._map.ndim else np.full(B, p._map["values"][()]))
     fixed = np.stack(fixed_cols, axis=1).astype(float) if fixed_cols else np.zeros((B, 0))
-    owner_of = np.repeat(np.arange(len(comps)), [len(c.parameters) for c in comps])
+    owner_of = [c for c, comp in enumerate(comps) for _ in comp.parameters]
+    anywhere = active.any(axis=0).tolist()  # each component active at some pixel
     plans, names, columns = [], [], []
     for i, p in enumerate(params):
         c = owner_of[i]
@@ -132,7 +133,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
             plans.append(_twin_plan(label, p, where))
         elif p._expr_sympy is not None:
             plans.append(_expr_plan(label, p, where))
-        elif p.free and active[:, c].any():
+        elif p.free and anywhere[c]:
             plans.append(ParamPlan(label, "free", column=len(names)))
             names.append(label)
             columns.append(i)
@@ -140,8 +141,9 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
             plans.append(ParamPlan(label, "fixed"))
     order = topological_order(plans)
     p0 = fixed[:, columns] if columns else np.zeros((B, 0))
-    lower = np.array([params[i]._bounds()[0] for i in columns], dtype=float)
-    upper = np.array([params[i]._bounds()[1] for i in columns], dtype=float)
+    bounds = [params[i]._bounds() for i in columns]
+    lower = np.array([b[0] for b in bounds], dtype=float)
+    upper = np.array([b[1] for b in bounds], dtype=float)
     weights = None
     if any(v is not None for v in variances):
         var = np.concatenate([np.ones_like(d) if v is None else v for d, v in zip(datas, variances)], axis=1)

@@ -378,6 +378,24 @@ class Problem(ProblemShape):
         return J
 
     # ------------------------------------------------------------ slices
+    def data_norm2(self) -> np.ndarray:
+        """``Σ data²`` per pixel (B,), computed once per data array and kept on
+        the problem: a multifit chunk's finiteness test computes it and the
+        verification reads it (the data must not be changed in place after).
+
+        Examples
+        --------
+        >>> problem.data_norm2().shape == (problem.B,)   # doctest: +SKIP
+        True
+        """
+        memo = self.__dict__.get("_data_norm2")
+        if memo is not None and memo[0] is self.data:
+            return memo[1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            sq = np.einsum("bn,bn->b", self.data, self.data)
+        self._data_norm2 = (self.data, sq)  # with the array it belongs to: take() gives new data
+        return sq
+
     def take(self, rows) -> Problem:
         """The same problem restricted to some pixels (a view where possible)."""
         rows = np.asarray(rows)

@@ -41,6 +41,7 @@ DEAD_COLUMN = 1e-12
 _UNDERFLOW = 1e-150
 _W_MAX = 1 / np.sqrt(np.finfo(float).tiny)  # 1/σ for the smallest normal variance
 _KEEP = (Status.BAD_DATA, Status.NO_SIGNAL, Status.NOT_FITTED)
+_KEEP_CODES = np.array([int(s) for s in _KEEP], dtype=np.int64)
 
 
 def _scale(theta, p0):
@@ -230,6 +231,9 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     open_ = ~status_in(status, _KEEP)
     if not open_.any():
         return status, gap
+    fast = _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
+    if fast is not None:
+        return fast
     data = np.asarray(problem.data, dtype=float)
     w = problem.weights
     # too few data points: nothing else is meaningful
@@ -330,6 +334,50 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
         gap[idx[k]] = gaps
         status[idx[k[gaps > 1]]] = Status.NOT_A_MINIMUM
     return status, gap
+
+
+def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact):
+    """``(status, gap)`` by the compiled twin of :func:`verify`'s code below
+    (:func:`swiftfit.engines.numba.verdict.gram_verdict`: the same decisions on
+    the same numbers) when the compiled kernel's checks are at hand, least
+    squares is the loss and numba is installed; None to run the NumPy code.
+    """
+    from ..losses import LeastSquares
+
+    if checks is None or not all(key in checks for key in ("gram", "model_sq", "gap", "relevant")) \
+            or not _same_loss(checks.get("loss"), loss, LeastSquares) or type(loss) is not LeastSquares:
+        return None
+    try:
+        from ..engines.numba.verdict import gram_verdict
+    except ImportError:  # numba not installed
+        return None
+    B, P = theta.shape
+    data = np.asarray(problem.data, dtype=float)
+    w = problem.weights
+    with np.errstate(all="ignore"):
+        if w is None:
+            over = np.zeros(B, dtype=bool)
+            # ‖d‖²: kept by the multifit's finiteness test when it computed it (the same einsum)
+            memo = getattr(problem, "__dict__", {}).get("_data_norm2")
+            wd2 = memo[1] if memo is not None and memo[0] is problem.data else np.einsum("bn,bn->b", data, data)
+        else:
+            over = ((np.asarray(w) > _W_MAX) | ~np.isfinite(w)).any(axis=1)
+            wd = data * w
+            wd2 = np.einsum("bn,bn->b", wd, wd)
+    out = status.astype(np.int64)  # a copy: left unused if the NumPy code must decide
+    p0 = problem.p0
+    if not (isinstance(p0, np.ndarray) and p0.shape == theta.shape and p0.dtype == float):
+        p0 = np.broadcast_to(np.asarray(p0, dtype=float), theta.shape)
+    gap = np.full(B, np.nan)
+    ok = gram_verdict(
+        out, gap, np.ascontiguousarray(theta), np.ascontiguousarray(p0),
+        np.ascontiguousarray(checks["gram"], dtype=float), np.ascontiguousarray(checks["model_sq"], dtype=float),
+        np.ascontiguousarray(checks["gap"], dtype=float), np.ascontiguousarray(checks["relevant"], dtype=np.bool_),
+        np.ascontiguousarray(relevant, dtype=np.bool_), wd2, problem.N, over, _KEEP_CODES,
+        problem.N * _UNDERFLOW**2, DEAD_COLUMN, int(Status.SINGULAR), int(Status.TOO_FEW_POINTS),
+        int(Status.OVERFLOW), int(Status.NONFINITE), int(Status.NOT_A_MINIMUM), int(Status.CLOSED_FORM),
+        bool(closed_form_exact))
+    return (out, gap) if ok else None
 
 
 def too_few_points(problem):

@@ -611,7 +611,11 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
     status = status.astype(int)
-    relevant = relevance(problem, theta).any(axis=1)
+    # the columns that reach the model: the kernel's own count without ties (the
+    # same as problem.relevance there), problem.relevance's derivatives with them
+    reach = _relevant(low, problem.B, problem.P)
+    tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
+    relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = Status.SINGULAR
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
@@ -619,17 +623,51 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
-        info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
-                          "relevant": _relevant(low, problem.B, problem.P)}
+        info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": reach}
     _warmup.loaded()
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 
+_LINEAR_COLUMNS: dict = {}  # structure -> linear_columns' answer (see _linear_key)
+
+
+def _linear_key(problem: Problem):
+    """What :func:`.linear_start.linear_columns` reads of a problem without ties:
+    each plan's kind and column, each component's compiled form and its
+    parameters' ``_linear`` flags, ``P`` and the gradient mode; None with ties
+    (their derivatives are evaluated at the start values) or another problem type.
+    """
+    if type(problem) is not Problem:
+        return None
+    plans = []
+    for plan in problem.plans:
+        if plan.kind not in ("free", "fixed"):
+            return None
+        plans.append((plan.kind, plan.column))
+    comps = tuple((type(c), getattr(c, "compiled_kind", None), tuple(bool(getattr(p, "_linear", False))
+                                                                      for p in c.parameters))
+                  for c in problem.components)
+    return tuple(plans), comps, tuple(len(s) for s in problem.slots), problem.P, problem.grad
+
+
 def _linear(problem: Problem, on: bool):
-    """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`)."""
+    """The kernel's ``(linear, lin_tau)`` arguments (see :mod:`.linear_start`);
+    the linear columns of a structure without ties are found once (varpro's
+    analysis, ~0.3 ms, evaluates the model) and kept.
+    """
     from .linear_start import LINEAR_TAU, linear_columns
 
-    return (linear_columns(problem), LINEAR_TAU) if on else (np.zeros(problem.P, dtype=bool), np.inf)
+    if not on:
+        return np.zeros(problem.P, dtype=bool), np.inf
+    key = _linear_key(problem)
+    cols = None if key is None else _LINEAR_COLUMNS.get(key)
+    if cols is None:
+        cols = linear_columns(problem)
+        if key is not None:
+            if len(_LINEAR_COLUMNS) >= 64:
+                _LINEAR_COLUMNS.clear()
+            _LINEAR_COLUMNS[key] = cols
+    return cols.copy(), LINEAR_TAU
 
 
 def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol: float = 1e-12,

@@ -20,8 +20,9 @@ a parameter freed or fixed, a component added or removed, bounds put on or
 off, another signal axis — gives another key, so nothing stale is served.
 Structures whose tables read parameter *values* or other state are not
 cached (lowered afresh every time, as before): ties (``twin``, ``expr``), a
-power law (its table depends on the fixed origin), a ScalableFixedPattern
-(its pattern), and any problem the kernel refuses.
+power law whose origin differs between pixels (one origin, the same at every
+pixel, is part of the key: its table is computed from it), a
+ScalableFixedPattern (its pattern), and any problem the kernel refuses.
 
 ``ENABLED`` (default True) turns the cache off, for tests that compare the
 two.
@@ -82,15 +83,31 @@ def _component_key(comp, declared_form):
             tuple(comp._internal_symbols), bool(getattr(comp, "compute_gradients", True)))
 
 
+def _powerlaw_key(problem, c, comp, declared_form):
+    """A power law's key: its class and the origin its table is computed from
+    (``lower._powerlaw_table`` reads ``fixed[:, origin]``), when that origin is
+    one finite number at every pixel; else None (lowered afresh, as before).
+    """
+    form = declared_form(type(comp))
+    if isinstance(form, str) or form != ("kind", "powerlaw") or len(problem.slots[c]) < 3:
+        return None
+    origin = problem.fixed[:, problem.slots[c][0] + 2]
+    if origin.size == 0 or not np.isfinite(origin[0]) or not (origin == origin[0]).all():
+        return None
+    return (type(comp), form, getattr(comp, "_ndim", 1), "origin", float(origin[0]))
+
+
 def structure_key(problem, loss, bounded, declared_form):
     """The key of ``problem``'s structure, or None when it is not cached."""
     if not isinstance(problem, Problem) or problem.transform is not None or len(problem.segments) > 1:
         return None
     comps = []
-    for comp in problem.components:
+    for c, comp in enumerate(problem.components):
         key = _component_key(comp, declared_form)
         if key is None:
-            return None
+            key = _powerlaw_key(problem, c, comp, declared_form)
+            if key is None:
+                return None
         comps.append(key)
     plans = []
     for plan in problem.plans:

@@ -159,6 +159,11 @@ def compile_now(problem: Problem) -> None:
     sol = fused_lm(problem, lower(problem), ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
     if not np.all(sol.status > 0):
         raise RuntimeError(f"the warm-up fit failed: status {sol.status}")
+    # the write-back's verification of a kernel answer is compiled too (.verdict): once here
+    from ... import losses
+    from ...problem.verify import verify
+
+    verify(problem, losses.get("ls"), sol.theta, sol.status, checks=sol.info.get("checks"))
     loaded()
     marker = _marker()
     if marker is not None:

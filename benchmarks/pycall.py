@@ -1,0 +1,134 @@
+"""The Python around the compiled kernel, per ``multifit`` call, by stage (issue 16).
+
+Times repeated ``multifit`` calls of a battery case (``benchmarks/battery.py``)
+in CPU time of the calling thread (``time.thread_time``; run with
+``NUMBA_NUM_THREADS=1`` so the kernel runs in that thread too, and
+``SWIFTFIT_COMPILE=inline``) and splits each call into stages by wrapping the
+functions that start them (each stage's own time, its sub-stages taken out).
+Every call fits a fresh model from the case's starting values, as the battery
+does (a second multifit of the same model would start at the answer):
+
+==============  ==========================================================
+``kernel``      the compiled fit (``kernels.fit_block``)
+``lowering``    Problem → kernel tables (``lower.lower``, cached per structure)
+``driver``      ``levenberg_marquardt`` and ``fused_lm`` around the two above
+``compile``     model → Problem (``FittableMixin.compile``)
+``verify``      the verification (``problem.verify.verify``)
+``write_back``  maps, std, status, χ² … (``_write_back`` less ``verify``)
+``wrapper``     ``multifit`` less all of the above
+``python``      the whole call less ``kernel``
+==============  ==========================================================
+
+    NUMBA_NUM_THREADS=1 SWIFTFIT_COMPILE=inline PYTHONPATH=src \\
+        python benchmarks/pycall.py multiexp powerlaw_lor --pixels 128 --calls 60
+
+Prints per case and stage the median (and min) over the calls, in ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+STAGES = ("kernel", "lowering", "driver", "compile", "verify", "write_back", "wrapper", "python", "total")
+
+
+class _Clock:
+    """Own time per stage: a stack of open stages, each child's time taken out of its parent."""
+
+    def __init__(self):
+        self.own = dict.fromkeys(STAGES, 0.0)
+        self.stack = []
+
+    def wrap(self, stage, func):
+        def timed(*args, **kwargs):
+            t0 = time.thread_time()
+            self.stack.append(0.0)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                dt = time.thread_time() - t0
+                children = self.stack.pop()
+                self.own[stage] += dt - children
+                if self.stack:
+                    self.stack[-1] += dt
+        timed.__wrapped__ = func
+        return timed
+
+
+def _patch(clock):
+    from swiftfit.engines.numba import kernels, lower
+    from swiftfit.model import fit_mixin, fittable_model
+    from swiftfit.optimizers import lm
+
+    undo = []
+
+    def put(owner, name, stage):
+        old = getattr(owner, name)
+        undo.append((owner, name, old))
+        setattr(owner, name, clock.wrap(stage, old))
+
+    put(kernels, "fit_block", "kernel")
+    put(lower, "lower", "lowering")
+    put(lm, "levenberg_marquardt", "driver")
+    put(fittable_model.FittableMixin, "compile", "compile")
+    put(fit_mixin, "_verify", "verify")
+    put(fit_mixin.FittingMixin, "_write_back", "write_back")
+    return lambda: [setattr(o, n, v) for o, n, v in reversed(undo)]
+
+
+def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
+    """``{stage: array of ms per call}`` for ``calls`` multifit calls of case ``name``."""
+    import battery
+
+    import swiftfit as sf
+
+    data, build, _, _ = battery.CASES[name](pixels, np.random.default_rng(seed))
+    battery._fit(sf, data[:2], build, False)  # compile / warm
+    for _ in range(3):
+        battery._fit(sf, data, build, False)
+    clock = _Clock()
+    restore = _patch(clock)
+    rows = {s: [] for s in STAGES}
+    try:
+        multifit = clock.wrap("wrapper", type(build(sf, data[:1])[0]).multifit)
+        for _ in range(calls):
+            m, _ = build(sf, data)  # a fresh model, as the battery times (the maps hold the starts)
+            m.assign_current_values_to_all()
+            clock.own = dict.fromkeys(STAGES, 0.0)
+            t0 = time.thread_time()
+            multifit(m)
+            total = time.thread_time() - t0
+            own = dict(clock.own)
+            own["total"] = total
+            own["python"] = total - own["kernel"]
+            for s in STAGES:
+                rows[s].append(own[s] * 1e3)
+    finally:
+        restore()
+    return {s: np.array(v) for s, v in rows.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cases", nargs="+")
+    parser.add_argument("--pixels", type=int, default=128)
+    parser.add_argument("--calls", type=int, default=60)
+    args = parser.parse_args(argv)
+    print("| case | " + " | ".join(STAGES) + " |")
+    print("|---|" + "---|" * len(STAGES))
+    for name in args.cases:
+        t = measure(name, args.pixels, args.calls)
+        cells = [f"{np.median(t[s]):.3f} ({t[s].min():.3f})" for s in STAGES]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
