@@ -621,7 +621,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1],
                           "relevant": _relevant(low, problem.B, problem.P)}
-    _warmup.loaded()
+    _warmup.loaded(low)
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 
