@@ -44,7 +44,7 @@ def test_chunks_on_either_path_give_the_same_maps(monkeypatch):
     ref.multifit(chunk_size=8)
     assert int(np.asarray(ref.multifit_output.slow_path.data).sum()) == 0
     answers = iter([False, False, True, True])  # the compile finishes after two chunks
-    monkeypatch.setattr(warmup, "ready", lambda wait=False: wait or next(answers))
+    monkeypatch.setattr(warmup, "ready", lambda wait=False, low=None: wait or next(answers))
     m = _model()
     m.multifit(chunk_size=8)
     slow = np.asarray(m.multifit_output.slow_path.data)
@@ -64,23 +64,23 @@ class _FakeProcess:
 def test_ready_starts_one_compile_and_waits_for_its_marker(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SWIFTFIT_COMPILE", "background")
-    monkeypatch.setattr(warmup, "_STATE", {"loaded": False, "proc": None, "failed": False})
+    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": None, "failed": False})
     started = []
     proc = _FakeProcess([None, 0])
-    monkeypatch.setattr(warmup, "_start", lambda: started.append(1) or proc)
+    monkeypatch.setattr(warmup, "_start", lambda first: started.append(first) or proc)
     assert warmup.ready() is False  # starts it
     assert warmup.ready() is False  # still running (poll: None)
     (tmp_path / "swiftfit_fused.compiled").write_text(warmup._signature())
     assert warmup.ready() is True
-    assert started == [1]
+    assert started == ["plain"]
     assert warmup.ready(wait=True) is True
 
 
 def test_a_failed_compile_falls_back_to_compiling_here(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SWIFTFIT_COMPILE", "background")
-    monkeypatch.setattr(warmup, "_STATE", {"loaded": False, "proc": None, "failed": False})
-    monkeypatch.setattr(warmup, "_start", lambda: _FakeProcess([1]))
+    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": None, "failed": False})
+    monkeypatch.setattr(warmup, "_start", lambda first: _FakeProcess([1]))
     assert warmup.ready() is False
     assert warmup.ready() is True  # exit code 1 and no marker: compile inline
     assert warmup._STATE["failed"]
@@ -129,7 +129,7 @@ def test_cold_first_multifit_does_not_wait_for_numba(tmp_path):
     src = str(Path(sf.__file__).resolve().parents[1])
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), SWIFTFIT_COMPILE="background",
                PYTHONPATH=os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]))
-    res = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=900)
+    res = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=1800)  # two signatures compiled
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["first"] < 5.0

@@ -185,7 +185,7 @@ def levenberg_marquardt(
             low = _fused.lower(problem, loss, bounded)
         # on a fresh install the kernel compiles in a background process; until
         # it is cached, "auto" fits here on the NumPy path (engines/numba/warmup.py)
-        if low is not None and _warmup.ready(wait=kernel == "numba"):
+        if low is not None and _warmup.ready(wait=kernel == "numba", low=low):
             return _fused.fused_lm(problem, low, ftol=ftol, xtol=xtol, max_nfev=max_nfev, radius0=radius0,
                                    linear_start=bool(linear_start))
         if kernel == "numba":

@@ -41,9 +41,11 @@ from numba import njit, prange
 from . import model2d as _m2
 from . import newton as _newton
 from . import svd as _svd
+from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
 from .model import mark_relevant as _mark_relevant
-from .psf import evaluate as _evaluate  # model.evaluate, through a PSF where the problem has one
+from .psf import PLAIN_TABLES as _PLAIN_TABLES
+from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -511,8 +513,12 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
 
         cur = 0
         _fill_q(q, col, theta, P)
-        cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
-                                    fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
+        if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+            cost, noise_sum = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
+                                         fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
+        else:
+            cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
+                                        fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
         nfev = 1
         njev = 1
         nit = 0
@@ -604,9 +610,14 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                     if far and pl > lin_tau * cost:
                         nxt = 1 - cur
                         _fill_q(q, col, trial, P)
-                        cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq,
-                                                        active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
-                                                        jhib[nxt], ex, R)
+                        if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+                            cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
+                                                             nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
+                                                             jhib[nxt], ex, R)
+                        else:
+                            cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
+                                                            nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
+                                                            jhib[nxt], ex, R)
                         nfev += 1
                         njev += 1
                         if math.isfinite(cost_new) and cost_new < cost:
@@ -695,8 +706,12 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                     pred += z[i] * (2.0 * gs[i] - acc)
             nxt = 1 - cur
             _fill_q(q, col, trial, P)
-            cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
-                                            col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+            if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+                cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active,
+                                                 q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+            else:
+                cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
+                                                col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
             nfev += 1
             njev += 1
             nit += 1
@@ -948,8 +963,12 @@ def evaluate_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq
         wb = W[b] if use_w else W[0]
         f = np.empty(N)
         Rg = np.empty((n_reg, N))
-        _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J, jlo, jhi,
-                  ex, Rg)
+        if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+            _convolved(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J,
+                       jlo, jhi, ex, Rg)
+        else:
+            _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f, R[b], J,
+                      jlo, jhi, ex, Rg)
         for n in range(N):
             F[b, n] = f[n] * bs[n]
             if dense:
@@ -995,8 +1014,12 @@ def check_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, A
                 q[k] = THETA[b, col[k]]
         _mark_relevant(kinds, qoff, nq, ACTIVE[b], col, ex, P, relevant[b])
         wb = W[b] if use_w else W[0]
-        cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
-                            r, J, jlo, jhi, ex, Rg)
+        if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+            cost, _ = _convolved(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
+                                 r, J, jlo, jhi, ex, Rg)
+        else:
+            cost, _ = _evaluate(x, xy, grid, ascending, dx, bs, Y[b], wb, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f,
+                                r, J, jlo, jhi, ex, Rg)
         _gram(J, jlo, jhi, grid, r, G, g)
         # as at the end of a fit (_fit_rows): the covariance's inverse goes to the Newton check
         vecs, mats = wk[0], wk[1]

@@ -79,7 +79,7 @@ def _refresh_kernel_cache() -> None:
     _CACHE_CHECKED = True
     here = Path(__file__).parent
     names = ("vexp", "expression_vm", "model2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
-             "newton_loss", "psf")
+             "newton_loss", "psf", "warmup", "verdict")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -624,7 +624,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": reach}
-    _warmup.loaded()
+    _warmup.loaded(low)
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 

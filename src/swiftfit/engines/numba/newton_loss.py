@@ -20,8 +20,10 @@ import math
 import numpy as np
 from numba import njit
 
+from .model import evaluate as _evaluate
 from .model import mark_relevant as _mark_relevant
-from .psf import evaluate as _evaluate  # model.evaluate, through a PSF where the problem has one
+from .psf import PLAIN_TABLES as _PLAIN_TABLES
+from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
 
 POISSON, HUBER = 0, 1
 _TINY = 1e-300
@@ -146,8 +148,12 @@ def newton_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, 
             if 0 <= col[k] < P:
                 q[k] = theta[col[k]]
         cur = 0
-        _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[cur], r[cur],
-                  J[cur], jlo[cur], jhi[cur], ex, R)
+        if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+            _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[cur], r[cur],
+                       J[cur], jlo[cur], jhi[cur], ex, R)
+        else:
+            _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[cur], r[cur],
+                      J[cur], jlo[cur], jhi[cur], ex, R)
         fb = _value(loss, delta, f[cur], bs, y, r[cur])
         if not math.isfinite(fb):
             status[b] = -2
@@ -204,8 +210,12 @@ def newton_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, 
                 if 0 <= col[k] < P:
                     q[k] = trial[col[k]]
             nxt = 1 - cur
-            _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[nxt],
-                      r[nxt], J[nxt], jlo[nxt], jhi[nxt], ex, R)
+            if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
+                _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[nxt],
+                           r[nxt], J[nxt], jlo[nxt], jhi[nxt], ex, R)
+            else:
+                _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, ACTIVE[b], q, col, f[nxt],
+                          r[nxt], J[nxt], jlo[nxt], jhi[nxt], ex, R)
             f_new = _value(loss, delta, f[nxt], bs, y, r[nxt])
             nfev[b] += 1
             nit[b] += 1

@@ -19,18 +19,31 @@ the tap loop outermost so the innermost loop runs along a row and vectorises.
 For the PSFs of spot fitting (3×3 to 15×15) that beats an FFT of the frame
 per column; an FFT would only pay for PSFs comparable to the frame.
 
-:func:`evaluate` has :func:`.model.evaluate`'s signature and is what the
-kernels call; which code it is is decided when they are compiled, by the
-length of ``ex``: a problem without a PSF passes the 10 tables of
-:func:`.lower.lower` and gets :func:`.model.evaluate` itself (the kernel's
-machine code is what it was without this module), a PSF problem passes an
-11th, ``ex[10]``, one float array (:func:`tables`): ``[ky, kx,
-oversampling, nx, ny, M, npix, 0]``, the extended grid's raster
-(``model2d`` ``grid``, 7), the normalised PSF (``ky·kx``, row-major), the
-extended grid's coordinates ``xe`` and ``ye`` (``M`` each) and ``pix``, the
-image pixel of each data point (``npix``: none when every pixel is fitted).
-The PSF specialisation of the kernels is compiled on the first PSF fit (the
-background compile of :mod:`.warmup` covers the common signature only).
+:func:`convolved` has :func:`.model.evaluate`'s signature; the kernels
+(:mod:`.kernels`, :mod:`.newton_loss`) call it where ``len(ex) >
+PLAIN_TABLES`` and :func:`.model.evaluate` itself otherwise, at each call site:
+the length of the ``ex`` tuple is a constant of the compiled signature, so the
+branch not taken is folded away. A problem without a PSF passes the 10
+tables of :func:`.lower.lower` and runs :func:`.model.evaluate`'s call
+exactly as before this module existed; a PSF problem passes an 11th,
+``ex[10]``, one float array (:func:`tables`): ``[ky, kx, oversampling, nx,
+ny, M, npix, 0]``, the extended grid's raster (``model2d`` ``grid``, 7), the
+normalised PSF (``ky·kx``, row-major), the extended grid's coordinates ``xe``
+and ``ye`` (``M`` each) and ``pix``, the image pixel of each data point
+(``npix``: none when every pixel is fitted). A PSF problem so has its own
+compiled signature of the kernels, which the background compile of
+:mod:`.warmup` compiles too (its ``"psf"`` variant).
+
+Why not an overload choosing between the two at one call (what this module
+did at stop 24): numba inlines an overload's body at the IR level, and its
+arguments become new variables, each array among them increfed before the
+call and decrefed after it — ~140 more ``NRT_incref``/``NRT_decref`` calls
+in ``kernels._fit_rows`` (439 ``call`` instructions against 301 with the
+direct call; 45.4 against 43.4 kB of machine code), ~5–8 % of a 5×5 fit.
+With the branch at the call site the plain kernels' machine code is the
+direct call's (same size, same calls). And not a ``from . import psf`` at the
+end of ``model.py`` with the choice inside ``model.evaluate``: loading the
+PSF kernels from numba's cache then crashed.
 """
 
 from __future__ import annotations
@@ -42,8 +55,9 @@ from numba.extending import overload
 from . import model2d as _m2
 from .model import _residuals
 from .model import evaluate as _evaluate
+from .warmup import PLAIN_TABLES
 
-__all__ = ["evaluate", "tables", "no_tables"]
+__all__ = ["convolved", "tables", "no_tables", "PLAIN_TABLES"]
 
 
 def no_tables():
@@ -78,33 +92,33 @@ def tables(transform, N: int):
     return (np.concatenate([head, ge, kern.ravel(), xe, ye, pix]),), x, y
 
 
-def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
-    """:func:`.model.evaluate`, through the PSF operator when ``ex`` carries
-    one (compiled code only: see :func:`_evaluate_typed`).
+def convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex,
+              R):
+    """:func:`.model.evaluate` through the PSF operator ``ex[PLAIN_TABLES]``
+    (compiled code only: see :func:`_convolved_typed`).
     """
-    raise NotImplementedError("engines.numba.psf.evaluate runs inside compiled kernels only")
+    raise NotImplementedError("engines.numba.psf.convolved runs inside compiled kernels only")
 
 
-@overload(evaluate, inline="always")
-def _evaluate_typed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
+@overload(convolved, inline="never")
+def _convolved_typed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
+                     ex, R):
+    """Typed when the kernels are compiled, by the length of ``ex``: with a
+    PSF table, :func:`_convolved`; without one, a stub (the kernels' branch on
+    ``len(ex)`` never reaches it, and the compiler drops it) that only has to
+    type. ``inline="never"``: an inlined overload adds reference counting of
+    every array argument around the call (module docstring).
+    """
+    if len(ex) <= PLAIN_TABLES:
+        def unreachable(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo,
+                        jhi, ex, R):
+            return np.nan, np.nan
+        return unreachable
+
+    def through_psf(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
                     ex, R):
-    """Chosen when the kernel is compiled, by the type of ``ex``: without a PSF
-    (10 tables) the call *is* :func:`.model.evaluate` — the same machine code
-    as before the PSF existed (a branch taken at run time cost 8 % on 5×5
-    ROIs, measured); with one (11) :func:`_convolved`. A PSF problem so
-    compiles its own specialisation of the kernels, on its first fit.
-    """
-    if len(ex) <= 10:
-        def plain(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
-                  ex, R):
-            return _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r,
-                             J, jlo, jhi, ex, R)
-        return plain
-
-    def convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi,
-                  ex, R):
         return _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R)
-    return convolved
+    return through_psf
 
 
 @njit(cache=True, error_model="numpy")
@@ -153,7 +167,7 @@ def _convolve(img, We, i0, i1, j0, j1, kern, ob):
 
 @njit(cache=True, error_model="numpy")
 def _convolved(bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
-    tab = ex[10]
+    tab = ex[10]  # PLAIN_TABLES (a tuple index must be a literal)
     ky, kx, k, nx, ny, M, npix = int(tab[0]), int(tab[1]), int(tab[2]), int(tab[3]), int(tab[4]), int(tab[5]), int(tab[6])
     ge = tab[8:15]
     o = 15 + ky * kx

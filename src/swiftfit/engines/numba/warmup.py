@@ -16,7 +16,13 @@ loaded from the cache and used. Pixels fitted meanwhile are counted in
 ``multifit_output.slow_path``.
 
 One signature serves 1-D and 2-D models (an empty ``xy`` and a zero raster in
-1-D), so one background compile covers both.
+1-D). A Model2D with a PSF, oversampling or masked pixels passes one more
+table (:mod:`.psf`), and numba compiles the kernels again for it: a second
+signature, ``"psf"`` (:func:`variant`). The background process compiles both,
+the one the first fit asked for first, and writes one marker per signature as
+each is cached (:data:`VARIANTS`); a fit asks :func:`ready` about its own, so
+the first PSF fit after install fits on the NumPy path while its
+specialisation compiles, as the first plain fit does.
 
 ``SWIFTFIT_COMPILE`` chooses: ``"background"`` (the default) as above;
 ``"inline"`` compiles in the calling process the first time (the old
@@ -42,11 +48,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ...problem.problem import Problem
 
-__all__ = ["ready", "compile_now", "mode"]
+__all__ = ["ready", "compile_now", "mode", "variant", "VARIANTS"]
 
 _MODES = ("background", "inline")
+#: the kernel signatures the background process compiles, by :func:`variant`
+VARIANTS = ("plain", "psf")
+#: how many tables ``ex`` holds without a PSF (:func:`.lower.lower`; :mod:`.psf` adds one)
+PLAIN_TABLES = 10
 _LOCK = threading.Lock()
-_STATE = {"loaded": False, "proc": None, "failed": False}
+_STATE = {"loaded": set(), "proc": None, "failed": False}
+
+
+def variant(low: dict | None) -> str:
+    """Which compiled signature a lowered problem (:func:`.lower.lower`) runs:
+    ``"psf"`` when its tables carry a PSF operator (:mod:`.psf`), else
+    ``"plain"`` (also for None).
+
+    >>> variant({"ex": (0,) * PLAIN_TABLES}), variant({"ex": (0,) * (PLAIN_TABLES + 1)}), variant(None)
+    ('plain', 'psf', 'plain')
+    """
+    return "psf" if low is not None and len(low["ex"]) > PLAIN_TABLES else "plain"
 
 
 def mode() -> str:
@@ -61,15 +82,15 @@ def mode() -> str:
     return value
 
 
-def _marker() -> Path | None:
-    """Where the background compile says it is done; None if it cannot be written."""
+def _marker(which: str = "plain") -> Path | None:
+    """Where the background compile says signature ``which`` is cached; None if it cannot be written."""
     from .lower import _cache_dir, _refresh_kernel_cache
 
     _refresh_kernel_cache()
     cache = _cache_dir()
     if not os.access(cache, os.W_OK):
         return None
-    return cache / "swiftfit_fused.compiled"
+    return cache / ("swiftfit_fused.compiled" if which == "plain" else f"swiftfit_fused_{which}.compiled")
 
 
 def _signature() -> str:
@@ -92,30 +113,34 @@ def _cached(marker: Path) -> bool:
         return False
 
 
-def ready(wait: bool = False) -> bool:
-    """True when the fused kernel can run now without a long compile here.
+def ready(wait: bool = False, low: dict | None = None) -> bool:
+    """True when the fused kernel can run ``low`` (:func:`.lower.lower`'s
+    tables; None: a problem without a PSF) now without a long compile here.
 
     ``wait=True`` (``kernel="numba"``) or ``SWIFTFIT_COMPILE=inline``: always
     True (the caller compiles or loads it). Otherwise True once this process
-    has used the kernel, or numba's cache holds it; else starts the background
-    compile (once per process) and answers False until it has finished.
+    has used the kernel's signature for ``low`` (:func:`variant`), or numba's
+    cache holds it; else starts the background compile (once per process; it
+    compiles every signature, this one first) and answers False until that
+    signature is cached.
 
     >>> isinstance(ready(), bool)
     True
     """
-    if wait or _STATE["loaded"] or mode() == "inline":
+    which = variant(low)
+    if wait or which in _STATE["loaded"] or mode() == "inline":
         return True
     with _LOCK:
         if _STATE["failed"]:
             return True
-        marker = _marker()
+        marker = _marker(which)
         if marker is None:  # nowhere to keep what a background process compiles
             return True
         if _cached(marker):
             return True
         proc = _STATE["proc"]
         if proc is None:
-            _STATE["proc"] = _start()
+            _STATE["proc"] = _start(which)
             return _STATE["proc"] is None  # could not start one: compile here
         code = proc.poll()
         if code is None:
@@ -125,48 +150,66 @@ def ready(wait: bool = False) -> bool:
         return True
 
 
-def loaded() -> None:
-    """Note that this process now holds the compiled kernel (ready() is True from here on)."""
-    _STATE["loaded"] = True
+def loaded(low: dict | None = None) -> None:
+    """Note that this process now holds the compiled kernel for ``low``'s
+    signature (:func:`variant`; ready() is True for it from here on).
+    """
+    _STATE["loaded"].add(variant(low))
 
 
-def _start():
+def _start(first: str = "plain"):
     env = dict(os.environ)
     # the child must import this same swiftfit (an editable install or PYTHONPATH)
     src = str(Path(__file__).resolve().parents[3])
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     env["SWIFTFIT_COMPILE"] = "inline"
     env["NUMBA_NUM_THREADS"] = "1"
+    if first not in VARIANTS:
+        raise ValueError(f"first must be one of {VARIANTS}, got {first!r}")
     try:
         return subprocess.Popen([sys.executable, "-c", "from swiftfit.engines.numba.warmup import compile_now; "
-                                 "from swiftfit.problem.warmup import warmup_problem; "
-                                 "compile_now(warmup_problem())"], env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "from swiftfit.problem.warmup import warmup_problems; "
+                                 f"compile_now(warmup_problems(), first={first!r})"], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
 
 
-def compile_now(problem: Problem) -> None:
-    """Compile (or load) the fused kernel in this process and write the marker.
+def compile_now(problems: Problem | dict[str, Problem], first: str = "plain") -> list[str]:
+    """Compile (or load) the fused kernel in this process for each of
+    ``problems`` (a Problem, or a dict of them by :func:`variant`; the one
+    named ``first`` first) and write each signature's marker once it is
+    cached. Returns the signatures compiled, in order.
 
     What the background process runs, on
-    :func:`swiftfit.problem.warmup.warmup_problem`.
+    :func:`swiftfit.problem.warmup.warmup_problems`.
     """
     import numpy as np
 
-    from .lower import fused_lm, lower
-
-    sol = fused_lm(problem, lower(problem), ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
-    if not np.all(sol.status > 0):
-        raise RuntimeError(f"the warm-up fit failed: status {sol.status}")
-    # the write-back's verification of a kernel answer is compiled too (.verdict): once here
     from ... import losses
     from ...problem.verify import verify
+    from .lower import fused_lm, lower, why_not
 
-    verify(problem, losses.get("ls"), sol.theta, sol.status, checks=sol.info.get("checks"))
-    loaded()
-    marker = _marker()
-    if marker is not None:
-        tmp = marker.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(_signature())
-        os.replace(tmp, marker)
+    if not isinstance(problems, dict):
+        problems = {"given": problems}
+    order = sorted(problems, key=lambda k: k != first)
+    done = []
+    for key in order:
+        problem = problems[key]
+        low = lower(problem)
+        if low is None:
+            raise RuntimeError(f"the warm-up problem {key!r} has no compiled path: {why_not(problem)}")
+        which = variant(low)
+        sol = fused_lm(problem, low, ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
+        if not np.all(sol.status > 0):
+            raise RuntimeError(f"the warm-up fit {key!r} failed: status {sol.status}")
+        # the write-back's verification of a kernel answer is compiled too (.verdict): once here
+        verify(problem, losses.get("ls"), sol.theta, sol.status, checks=sol.info.get("checks"))
+        loaded(low)
+        done.append(which)
+        marker = _marker(which)
+        if marker is not None:
+            tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(_signature())
+            os.replace(tmp, marker)
+    return done
