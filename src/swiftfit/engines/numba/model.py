@@ -259,7 +259,8 @@ def _scale_row(dst, bs, w, use_w):
 @njit(cache=True, error_model="numpy")
 def _add_row(rv, dst, bs, w, use_w, scale, put):
     """``dst += rv`` (a value), or with ``scale`` ``dst += rv·bs·w`` (a
-    derivative; ``bs`` without weights); with ``put`` stored, not added."""
+    derivative; ``bs`` without weights); with ``put`` stored, not added.
+    """
     if not scale:
         if put:
             for n in range(dst.size):
