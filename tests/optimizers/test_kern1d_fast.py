@@ -127,9 +127,13 @@ def test_register_program_has_no_repeated_instruction():
     assert len(keys) == len(set(keys))
     # vector instructions: 14 with -1·x twice, 13 with it once, 12 with the scalars of each
     # product folded first (x·(−1/t1): one vector product per exponential argument), 10 with
-    # exp(s·x) as one instruction (EXPX: no vector product before the exponential)
-    assert sum(1 for row in ins if isvec[row[3]]) == 10
+    # exp(s·x) as one instruction (EXPX: no vector product before the exponential), 7 with
+    # (s·a)·b and (s + a) + b as one pass each (MUL3, ADD3: A1/t1²·(A1·e₁)·x, (c + A1·e₁) + A2·e₂;
+    # each followed by an ARG row naming its scalar, no operation of its own)
+    assert sum(1 for row in ins if isvec[row[3]] and row[0] != vm.ARG) == 7
     assert sum(1 for row in ins if row[0] == vm.EXPX) == 2
+    assert sum(1 for row in ins if row[0] in (vm.ADD3, vm.MUL3)) == 3
+    assert all(ins[t + 1][0] == vm.ARG for t in range(len(ins)) if ins[t][0] in (vm.ADD3, vm.MUL3))
 
 
 @pytest.mark.parametrize("case", ["multiexp", "powerlaw_lor"])

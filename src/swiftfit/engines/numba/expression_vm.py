@@ -28,6 +28,9 @@ from .vexp import exp_into as _vexp
 (ADD, MUL, POW, SQUARE, RECIP, SQRT, EXP, LOG, SIN, COS, TAN, ASIN, ACOS, ATAN, ATAN2, SINH, COSH, TANH,
  ASINH, ACOSH, ATANH, ABS, SIGN, ERF, ERFC, GAMMA, LGAMMA, HEAVISIDE, MIN, MAX, FLOOR, CEIL) = range(32)
 EXPX = 32  # exp(s·x): s the scalar register a, x register 0 (b); see _expx
+ARG = 34  # (ARG, s, 0, reg): the scalar operand of the ADD3/MUL3 before it; no operation of its own
+ADD3 = 35  # out = (a + s) + b, a and b vectors, s the ARG row's scalar: s + a, then + b, in one pass
+MUL3 = 36  # out = (a · s) · b, the same for products
 
 _UNARY = {
     sympy.exp: EXP, sympy.log: LOG, sympy.sin: SIN, sympy.cos: COS, sympy.tan: TAN, sympy.asin: ASIN,
@@ -172,8 +175,53 @@ def lower(expr, grads, params, ndim=1):
     for sym, sub in replacements:
         b.where[sym] = b.emit(sub)
     outputs = [b.emit(e) for e in reduced]
-    ins = np.array(b.live(outputs), dtype=np.int64).reshape(-1, 4)
+    ins = np.array(_fuse(b.live(outputs), b.vec, outputs), dtype=np.int64).reshape(-1, 4)
     return ins, np.array(b.vec, dtype=np.bool_), b.consts, outputs
+
+
+def _fuse(ins, vec, outputs):
+    """Fewer passes over the channels, the same arithmetic.
+
+    * ``u = s ∘ a; o = u ∘ b`` (``∘`` the same + or ·, ``s`` a number, ``a``
+      and ``b`` vectors, ``u`` read by nothing else) is one instruction
+      ``(ADD3|MUL3, a, b, o)`` followed by ``(ARG, s, 0, o)``: each channel
+      computes ``(a[n] ∘ s) ∘ b[n]``, the operations of the two instructions
+      in their order (bit for bit the same values). The battery's
+      ``A1/t1²·(A1·e)·x`` and ``(c + A1·e₁) + A2·e₂`` take one pass each.
+    """
+    reads: dict[int, int] = {}
+    for code, a, b, o in ins:
+        reads[a] = reads.get(a, 0) + 1
+        reads[b] = reads.get(b, 0) + 1
+    outs = set(outputs)
+    writer = {row[3]: t for t, row in enumerate(ins)}
+    absorbed: dict[int, tuple[int, int]] = {}  # second instruction -> (first, its scalar)
+    taken = set()
+    for t, (code, a, b, o) in enumerate(ins):
+        if code not in (ADD, MUL) or not (vec[a] and vec[b]):
+            continue
+        for u, other in ((a, b), (b, a)):
+            t1 = writer.get(u)
+            if t1 is None or t1 in taken or reads.get(u, 0) != 1 or u in outs:
+                continue
+            c1, p, q, _ = ins[t1]
+            if c1 != code or vec[p] == vec[q]:
+                continue
+            s, va = (p, q) if not vec[p] else (q, p)
+            absorbed[t] = (t1, s)
+            taken.add(t1)
+            ins[t] = (code, va, other, o)
+            break
+    rows = []
+    for t, (code, a, b, o) in enumerate(ins):
+        if t in taken:
+            continue
+        if t in absorbed:
+            rows.append((ADD3 if code == ADD else MUL3, a, b, o))
+            rows.append((ARG, absorbed[t][1], 0, o))
+        else:
+            rows.append((code, a, b, o))
+    return rows
 
 
 @njit(cache=True, error_model="numpy")
@@ -249,6 +297,25 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
     ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar). ``y`` is empty for a
     1-D program, else the second coordinate (register ``1 + params.size``).
     """
+    run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, R, np.empty(0, dtype=np.int64))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _row(R, J, where, r, m):
+    # a vector register's row: R[r], or where where[r] ≥ R.shape[0] a row of J
+    if where.size == 0:
+        return R[r, :m]
+    k = where[r]
+    return R[k, :m] if k < R.shape[0] else J[k - R.shape[0], :m]
+
+
+@njit(cache=True, error_model="numpy")
+def run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, J, where):
+    """:func:`run`, with the vector registers ``r`` that ``where[r] ≥
+    R.shape[0]`` names kept in row ``where[r] − R.shape[0]`` of ``J``
+    instead (``model._expression``: a derivative computed where the Jacobian
+    wants it, not copied there); ``where`` empty: every register in ``R``.
+    """
     m = hi - lo
     step = np.nan  # x's uniform step, found at the first EXPX (0: not uniform)
     for n in range(m):
@@ -262,6 +329,8 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
         R[consts_reg[k], 0] = consts_val[k]
     for t in range(ins.shape[0]):
         code = ins[t, 0]
+        if code == ARG:
+            continue
         a = ins[t, 1]
         b = ins[t, 2]
         o = ins[t, 3]
@@ -270,7 +339,7 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
             continue
         # one loop per operand layout over row views from index 0, so each is a
         # contiguous loop the compiler vectorises (a stride ``n * sa`` is not)
-        ro = R[o, :m]
+        ro = _row(R, J, where, o, m)
         va = isvec[a]
         vb = isvec[b]
         if code == EXPX:
@@ -279,27 +348,70 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
             # scratch: the row past the program's registers (lower.py reserves one)
             _expx(R[a, 0], x[lo:hi], step, ro, R[isvec.size, :m] if isvec.size < R.shape[0] else np.empty(m))
         elif code == EXP and va:
-            _vexp(R[a, :m], ro)
+            _vexp(_row(R, J, where, a, m), ro)
         elif code == ADD or code == MUL:
             if va and vb:
-                _binary_vv(code, R[a, :m], R[b, :m], ro)
+                _binary_vv(code, _row(R, J, where, a, m), _row(R, J, where, b, m), ro)
             elif va:
-                _binary_vs(code, R[a, :m], R[b, 0], ro)
+                _binary_vs(code, _row(R, J, where, a, m), R[b, 0], ro)
             else:
-                _binary_vs(code, R[b, :m], R[a, 0], ro)
+                _binary_vs(code, _row(R, J, where, b, m), R[a, 0], ro)
+        elif code == ADD3 or code == MUL3:
+            _ternary(code, _row(R, J, where, a, m), R[ins[t + 1, 1], 0], _row(R, J, where, b, m), ro)
         elif code == SQUARE and va:
-            ra = R[a, :m]
+            ra = _row(R, J, where, a, m)
             for n in range(m):
                 ro[n] = ra[n] * ra[n]
         elif code == RECIP and va:
-            ra = R[a, :m]
+            ra = _row(R, J, where, a, m)
             for n in range(m):
                 ro[n] = 1.0 / ra[n]
         else:
+            ra = _row(R, J, where, a, m)
+            rb = _row(R, J, where, b, m)
             sa = 1 if va else 0
             sb = 1 if vb else 0
             for n in range(m):
-                ro[n] = _apply(code, R[a, n * sa], R[b, n * sb])
+                ro[n] = _apply(code, ra[n * sa], rb[n * sb])
+
+
+@njit(cache=True, error_model="numpy")
+def _ternary(code, ra, s, rb, ro):
+    if code == ADD3:
+        for n in range(ro.size):
+            ro[n] = (ra[n] + s) + rb[n]
+    else:
+        for n in range(ro.size):
+            ro[n] = (ra[n] * s) * rb[n]
+
+
+@njit(cache=True, error_model="numpy")
+def add_row(rv, dst, scale, bss, w, lo, use_w, put):
+    """``dst += rv`` (the value), or ``dst += rv·(bs·w)`` (a derivative;
+    ``bs`` without weights); with ``put`` stored, not added (``dst`` held
+    zeros that nothing else adds to: the same numbers, one load less).
+    """
+    if not scale:
+        if put:
+            for n in range(dst.size):
+                dst[n] = rv[n]
+        else:
+            for n in range(dst.size):
+                dst[n] += rv[n]
+    elif use_w:
+        ws = w[lo:lo + dst.size]
+        if put:
+            for n in range(dst.size):
+                dst[n] = rv[n] * (bss[n] * ws[n])
+        else:
+            for n in range(dst.size):
+                dst[n] += rv[n] * (bss[n] * ws[n])
+    elif put:
+        for n in range(dst.size):
+            dst[n] = rv[n] * bss[n]
+    else:
+        for n in range(dst.size):
+            dst[n] += rv[n] * bss[n]
 
 
 @njit(cache=True, error_model="numpy")

@@ -21,7 +21,9 @@ from . import model2d as _m2
 from . import separable2d as _sep
 from . import spline as _spline
 from . import voigt as _voigt
+from .expression_vm import _row
 from .expression_vm import run as _run_program
+from .expression_vm import run_mapped as _run_mapped
 from .vexp import exp_into as _vexp
 
 # component kinds (lower.KINDS maps the names components declare to these)
@@ -178,43 +180,125 @@ def _polynomial(q, k0, m, col, x, lo, hi, bs, w, use_w, f, J, scratch):
 def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
     value to ``f`` and the derivatives to the Jacobian columns.
+
+    A column that no other parameter slot has holds zeros here (``evaluate``)
+    and nothing else adds to it: a derivative computed by an instruction
+    (and the output of no other parameter) is computed in that Jacobian row
+    itself (``expression_vm.run_mapped``) and scaled there by ``bs·w``
+    (nothing to do for unit bin scales without weights); another is stored
+    from its register, not added to zeros, and so is the value of a
+    one-component model. The same numbers, fewer passes over the channels.
     """
     meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
     e = cexpr[c]
     i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
     N = x.size
     isvec = vec[r0:r0 + nr]
-    _run_program(ins[i0:i0 + ni], isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R)
+    prog = ins[i0:i0 + ni]
+    nin = 1 + m + (1 if y.size > 0 else 0)  # x, the parameters (and y): registers no instruction writes
+    where = np.arange(nr)
+    own = np.zeros(m, dtype=np.int64)  # 1: stored, 2: computed in its Jacobian row
+    for i in range(m):
+        j = col[k0 + i]
+        if j < 0:
+            continue
+        seen = 0
+        for kk in range(col.size):
+            seen += col[kk] == j
+        if seen != 1:
+            continue
+        own[i] = 1
+        gr = out[o0 + 1 + i]
+        if gr < nin or not isvec[gr]:
+            continue
+        twice = gr == out[o0]
+        for u in range(m):
+            twice = twice or (u != i and out[o0 + 1 + u] == gr)
+        if not twice:
+            own[i] = 2
+            where[gr] = R.shape[0] + j
+    _run_mapped(prog, isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R, J, where)
     v = out[o0]
     if isvec[v]:
-        rv = R[v]
-        for n in range(N):
-            f[n] += rv[n]
+        _add_row(_row(R, J, where, v, N), f, bs, w, use_w, False, cexpr.size == 1)
     else:
         s = R[v, 0]
         for n in range(N):
             f[n] += s
-    # the channel weights once (rows of R past the program's are free: R[nr]);
-    # without weights they are the bin scales themselves (no copy)
-    sn = bs
-    if use_w:
-        sn = R[nr] if nr < R.shape[0] else np.empty(N)
-        for n in range(N):
-            sn[n] = bs[n] * w[n]
+    ones = not use_w
+    for n in range(N):
+        if not ones:
+            break
+        ones = bs[n] == 1.0
     for i in range(m):
         j = col[k0 + i]
         if j < 0:  # a fixed parameter's derivative: not needed
             continue
-        Jj = J[j]
         gr = out[o0 + 1 + i]
-        if isvec[gr]:
-            rg = R[gr]
-            for n in range(N):
-                Jj[n] += rg[n] * sn[n]
+        Jj = J[j]
+        if own[i] == 2:
+            if not ones:
+                _scale_row(Jj, bs, w, use_w)
+        elif isvec[gr]:
+            _add_row(R[gr], Jj, bs, w, use_w, True, own[i] == 1)
         else:
-            s = R[gr, 0]
-            for n in range(N):
-                Jj[n] += s * sn[n]
+            _add_const(R[gr, 0], Jj, bs, w, use_w, own[i] == 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _scale_row(dst, bs, w, use_w):
+    """``dst ·= bs·w`` (``bs`` without weights): as :func:`_add_row` scales."""
+    if use_w:
+        for n in range(dst.size):
+            dst[n] = dst[n] * (bs[n] * w[n])
+    else:
+        for n in range(dst.size):
+            dst[n] = dst[n] * bs[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _add_row(rv, dst, bs, w, use_w, scale, put):
+    """``dst += rv`` (a value), or with ``scale`` ``dst += rv·bs·w`` (a
+    derivative; ``bs`` without weights); with ``put`` stored, not added.
+    """
+    if not scale:
+        if put:
+            for n in range(dst.size):
+                dst[n] = rv[n]
+        else:
+            for n in range(dst.size):
+                dst[n] += rv[n]
+    elif use_w:
+        if put:
+            for n in range(dst.size):
+                dst[n] = rv[n] * (bs[n] * w[n])
+        else:
+            for n in range(dst.size):
+                dst[n] += rv[n] * (bs[n] * w[n])
+    elif put:
+        for n in range(dst.size):
+            dst[n] = rv[n] * bs[n]
+    else:
+        for n in range(dst.size):
+            dst[n] += rv[n] * bs[n]
+
+
+@njit(cache=True, error_model="numpy")
+def _add_const(s, dst, bs, w, use_w, put):
+    """``dst += s·bs·w`` (``bs`` without weights); with ``put`` stored."""
+    if use_w:
+        if put:
+            for n in range(dst.size):
+                dst[n] = s * (bs[n] * w[n])
+        else:
+            for n in range(dst.size):
+                dst[n] += s * (bs[n] * w[n])
+    elif put:
+        for n in range(dst.size):
+            dst[n] = s * bs[n]
+    else:
+        for n in range(dst.size):
+            dst[n] += s * bs[n]
 
 
 @njit(cache=True, error_model="numpy")
