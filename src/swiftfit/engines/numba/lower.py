@@ -78,7 +78,7 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("vexp", "expression_vm", "model2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
+    names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
              "newton_loss", "psf")
     sources = [here / f"{name}.py" for name in names]
     try:
