@@ -79,7 +79,7 @@ def _refresh_kernel_cache() -> None:
     _CACHE_CHECKED = True
     here = Path(__file__).parent
     names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
-             "newton_loss", "psf")
+             "newton_loss", "psf", "roi_dispatch")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()

@@ -18,7 +18,6 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
-from . import roi2d as _roi
 from . import separable2d as _sep
 from . import spline as _spline
 from . import voigt as _voigt
@@ -422,10 +421,6 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
     N = x.size
     T = ex[7].shape[0]  # tied parameters: rows P + 1 ... P + T of J (see _ties)
     P = J.shape[0] - 1 - T  # row P is scratch (derivatives of fixed parameters)
-    if T == 0 and _roi.plan(kinds, qoff, nq, active, col, q, grid, P, N):
-        # one Gaussian2D (+ Offset) on a small ROI: one pass, the same values (.roi2d)
-        _roi.evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
-        return _residuals(y, f, bs, w, use_w, r)
     for n in range(N):
         f[n] = 0.0
     for j in range(P + 1 + T):

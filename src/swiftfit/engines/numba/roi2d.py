@@ -121,3 +121,4 @@ def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P
     for k in range(qoff[0], qoff[0] + (6 if off else 5)):
         jlo[col[k]] = 0
         jhi[col[k]] = N
+
