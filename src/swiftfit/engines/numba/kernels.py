@@ -43,8 +43,7 @@ from . import newton as _newton
 from . import svd as _svd
 from .model import gram_grid as _gram
 from .model import mark_relevant as _mark_relevant
-# model.evaluate, through a PSF where the problem has one; one Gaussian2D (+ Offset) on a small ROI in one pass
-from .roi_dispatch import evaluate_any as _evaluate
+from .roi_dispatch import evaluate_any as _evaluate  # psf.evaluate, a small ROI's Gaussian2D in one pass first
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13

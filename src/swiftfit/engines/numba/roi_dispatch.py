@@ -26,7 +26,7 @@ def evaluate_any(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, a
     taken first where :func:`plan` holds and the problem has no PSF operator
     (compiled code only: see :func:`_evaluate_any_typed`).
     """
-    raise NotImplementedError("engines.numba.roi2d.evaluate_any runs inside compiled kernels only")
+    raise NotImplementedError("engines.numba.roi_dispatch.evaluate_any runs inside compiled kernels only")
 
 
 @overload(evaluate_any, inline="always")
