@@ -45,7 +45,9 @@ def _evaluate_any_typed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff
         return convolved
 
     def fused(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J, jlo, jhi, ex, R):
-        if ex[7].shape[0] == 0 and plan(kinds, qoff, nq, active, col, q, grid, J.shape[0] - 1, x.size):
+        # a raster with flat column ranges first, read here: a 1-D problem never pays plan's call
+        if grid[0] > 0 and grid[6] <= 0 and ex[7].shape[0] == 0 and plan(kinds, qoff, nq, active, col, q, grid,
+                                                                          J.shape[0] - 1, x.size):
             evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, J.shape[0] - 1)
             return _residuals(y, f, bs, w, use_w, r)
         return _psf_evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col, f, r, J,
