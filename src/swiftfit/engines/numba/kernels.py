@@ -41,11 +41,14 @@ from numba import njit, prange
 from . import model2d as _m2
 from . import newton as _newton
 from . import svd as _svd
+from .model import _residuals
 from .model import evaluate as _evaluate
 from .model import gram_grid as _gram
 from .model import mark_relevant as _mark_relevant
 from .psf import PLAIN_TABLES as _PLAIN_TABLES
 from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
+from .roi2d import evaluate as _roi_evaluate  # one unrotated Gaussian2D (+ Offset) on a small ROI, one pass
+from .roi2d import plan as _roi_plan
 
 _EPS = np.finfo(np.float64).eps
 _RCOND = 1e-13
@@ -477,6 +480,9 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     vecs, mats, rel, q, A, qtr, gw = wk
     g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv, grad, colnorm = vecs
     G, Gs, L, vt, Rt, H = mats
+    # a raster with flat column ranges and no tie table: roi2d.plan is asked per evaluation
+    roi = grid[0] > 0 and grid[6] <= 0 and ex[7].shape[0] == 0
+    PT = Jb.shape[1] - 1  # the Jacobian's rows less the scratch row (P, plus the ties')
     for b in range(b0, b1):
         # this pixel's rows (the loop over pixels is here, not in fit_block: a call of
         # this function with its ~70 arrays cost ~0.7 µs in reference counts, issue 16)
@@ -516,6 +522,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
             cost, noise_sum = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                          fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
+        elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+            # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
+            _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, fb[cur], Jb[cur], jlob[cur], jhib[cur], R, PT)
+            cost, noise_sum = _residuals(y, fb[cur], bs, w, use_w, rb[cur])
         else:
             cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                         fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
@@ -614,6 +624,11 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                             cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
                                                              nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
                                                              jhib[nxt], ex, R)
+                        elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+                            # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
+                            _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w,
+                                          fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], R, PT)
+                            cost_new, noise_new = _residuals(y, fb[nxt], bs, w, use_w, rb[nxt])
                         else:
                             cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
                                                             nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
@@ -709,6 +724,11 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
                 cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active,
                                                  q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+            elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+                # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
+                _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w,
+                              fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], R, PT)
+                cost_new, noise_new = _residuals(y, fb[nxt], bs, w, use_w, rb[nxt])
             else:
                 cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
                                                 col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)

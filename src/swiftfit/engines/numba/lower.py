@@ -78,8 +78,8 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("vexp", "expression_vm", "model2d", "separable2d", "voigt", "spline", "model", "svd", "newton", "kernels",
-             "newton_loss", "psf", "warmup", "verdict")
+    names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "model", "svd", "newton",
+             "kernels", "newton_loss", "psf", "warmup", "verdict")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
