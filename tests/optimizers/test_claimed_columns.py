@@ -48,15 +48,15 @@ def _gauss_twin(comps):
     comps[1].sigma.twin = comps[0].sigma
 
 
-CASES = {
-    "gaussians_offset": ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Gaussian(A=30.0, sigma=3.0, centre=70.0),
+CASES = {  # fresh components per test (a component belongs to one model)
+    "gaussians_offset": lambda: ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Gaussian(A=30.0, sigma=3.0, centre=70.0),
                           C.Offset(offset=1.0)], None),
-    "twinned_sigma": ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Gaussian(A=30.0, sigma=3.0, centre=70.0),
+    "twinned_sigma": lambda: ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Gaussian(A=30.0, sigma=3.0, centre=70.0),
                        C.Polynomial(order=2)], _gauss_twin),
-    "powerlaw_lorentzians": ([C.PowerLaw(A=1e6, r=2.5, origin=0.0), C.Lorentzian(A=90.0, gamma=3.0, centre=40.0),
+    "powerlaw_lorentzians": lambda: ([C.PowerLaw(A=1e6, r=2.5, origin=0.0), C.Lorentzian(A=90.0, gamma=3.0, centre=40.0),
                               C.Lorentzian(A=60.0, gamma=2.0, centre=60.0)],
                              lambda c: setattr(c[0].origin, "free", False) or setattr(c[0].left_cutoff, "free", False)),
-    "fixed_centre": ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Lorentzian(A=20.0, gamma=4.0, centre=60.0),
+    "fixed_centre": lambda: ([C.Gaussian(A=50.0, sigma=2.0, centre=30.0), C.Lorentzian(A=20.0, gamma=4.0, centre=60.0),
                       C.Offset(offset=2.0)],
                      lambda c: setattr(c[0].centre, "free", False) or setattr(c[1].gamma, "free", False)),
 }
@@ -65,7 +65,7 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("use_w", [False, True])
 def test_reused_buffer_equals_fresh(name, use_w):
-    comps, setup = CASES[name]
+    comps, setup = CASES[name]()
     x = np.linspace(10.0, 110.0, 120)
     problem, low = _lowered(comps, x, setup)
     P = problem.P
