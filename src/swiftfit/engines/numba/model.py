@@ -535,7 +535,7 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
         # spots on a raster: the Gram matrix from 1-D sums (see .separable2d)
         _sep.evaluate(kinds, qoff, nq, active, q, col, x, xy, grid, bs, f, J, jlo, jhi, P)
         return _residuals(y, f, bs, w, use_w, r)
-    coef = np.empty(ex[8].size)
+    coef = np.empty(ex[8].size) if T > 0 else q[:0]  # no allocation per evaluation without ties
     if T > 0:
         _ties(ex, q, x, xy, R, coef)
     for c in range(kinds.size):
