@@ -449,7 +449,7 @@ def _fold_ties(ex, col, coef, J, jlo, jhi, P, grid):
                 jhi[j] = hi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _zero(J, j, lo, hi):
     """``J[j, lo:hi] = 0`` (an empty range when ``hi <= lo``)."""
     Jj = J[j, max(lo, 0):max(hi, 0)]  # a slice from 0: a contiguous store
@@ -457,7 +457,7 @@ def _zero(J, j, lo, hi):
         Jj[n] = 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _claim(J, jlo, jhi, j, lo, hi, assign):
     """Column ``j`` gets the channels ``[lo, hi)`` of a component.
 
@@ -488,7 +488,7 @@ def _claim(J, jlo, jhi, j, lo, hi, assign):
     jhi[j] = hi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _fresh(col, k0, m, jlo):
     """Whether every free column of a component's ``m`` parameters is fresh
     (unclaimed in this evaluation, see :func:`_claim`) and none is shared by
@@ -518,9 +518,9 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
     P = J.shape[0] - 1 - T  # row P is scratch (derivatives of fixed parameters)
     for n in range(N):
         f[n] = 0.0
-    # 1-D (and small 2-D rasters) without ties: the rows are zeroed as the
-    # components claim them (_claim); else all of them first
-    lazy = T == 0 and grid[6] == 0
+    # 1-D without ties: the rows are zeroed as the components claim them
+    # (_claim); 2-D and ties: all of them first
+    lazy = T == 0 and xy.size == 0
     for j in range(P + 1 + T):
         if j == P:
             continue
@@ -528,7 +528,9 @@ def evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, activ
             jlo[j] = -1 - max(jlo[j], 0)
             jhi[j] = -1 - max(jhi[j], 0)
             continue
-        _zero(J, j, jlo[j], jhi[j])
+        Jj = J[j, max(jlo[j], 0):max(jhi[j], 0)]  # a slice from 0: a contiguous store
+        for n in range(Jj.size):
+            Jj[n] = 0.0
         jlo[j] = N
         jhi[j] = 0
     if T == 0 and not use_w and grid[6] > 0 and _sep.plan(kinds, qoff, nq, active, col, q, grid, bs, P) >= 0:
