@@ -6,7 +6,7 @@ components (a twin), fixed parameters, a power law, a polynomial — the
 Jacobian, its ranges, the model and the residuals are bit for bit those of an
 evaluation into a fresh zeroed buffer, and every row is zero outside its range.
 Truth: the fresh buffer (the evaluation the NumPy path is checked against in
-test_fused_components.py)."""
+test_fused_components.py). Below ``CLAIM_MIN`` channels every row is zeroed first, as before."""
 
 from __future__ import annotations
 
@@ -64,9 +64,11 @@ CASES = {  # fresh components per test (a component belongs to one model)
 
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("use_w", [False, True])
-def test_reused_buffer_equals_fresh(name, use_w):
+@pytest.mark.parametrize("npts", [400, 120])  # claiming (≥ CLAIM_MIN) and zeroing first
+def test_reused_buffer_equals_fresh(name, use_w, npts):
     comps, setup = CASES[name]()
-    x = np.linspace(10.0, 110.0, 120)
+    x = np.linspace(10.0, 110.0, npts)
+    assert (npts >= _model.CLAIM_MIN) == (npts == 400)
     problem, low = _lowered(comps, x, setup)
     P = problem.P
     N = x.size
