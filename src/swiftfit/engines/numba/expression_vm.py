@@ -386,35 +386,6 @@ def _ternary(code, ra, s, rb, ro):
 
 
 @njit(cache=True, error_model="numpy")
-def add_row(rv, dst, scale, bss, w, lo, use_w, put):
-    """``dst += rv`` (the value), or ``dst += rv·(bs·w)`` (a derivative;
-    ``bs`` without weights); with ``put`` stored, not added (``dst`` held
-    zeros that nothing else adds to: the same numbers, one load less).
-    """
-    if not scale:
-        if put:
-            for n in range(dst.size):
-                dst[n] = rv[n]
-        else:
-            for n in range(dst.size):
-                dst[n] += rv[n]
-    elif use_w:
-        ws = w[lo:lo + dst.size]
-        if put:
-            for n in range(dst.size):
-                dst[n] = rv[n] * (bss[n] * ws[n])
-        else:
-            for n in range(dst.size):
-                dst[n] += rv[n] * (bss[n] * ws[n])
-    elif put:
-        for n in range(dst.size):
-            dst[n] = rv[n] * bss[n]
-    else:
-        for n in range(dst.size):
-            dst[n] += rv[n] * bss[n]
-
-
-@njit(cache=True, error_model="numpy")
 def _binary_vv(code, ra, rb, ro):
     if code == ADD:
         for n in range(ro.size):
