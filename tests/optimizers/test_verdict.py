@@ -102,3 +102,46 @@ def test_compiled_verdict_hands_back_to_numpy(monkeypatch):
     assert V._compiled(problem, losses.get("huber"), theta, status.copy(), rel, checks, True) is None
     problem.data[4] = 1e-200  # squares underflow
     assert V._compiled(problem, ls, theta, status.copy(), rel, checks, True) is None
+
+
+_COLD = r"""
+import sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import test_verdict as T
+from swiftfit import losses
+from swiftfit.engines.numba import warmup
+from swiftfit.engines.numba.verdict import gram_verdict
+from swiftfit.problem import verify as V
+rng = np.random.default_rng(3)
+problem = T._problem(16, 30, rng)
+status, theta, gram, model_sq, gap, rel = T._case(rng, 16, problem.P)
+checks = {"gram": gram, "model_sq": model_sq, "gap": gap, "relevant": rel}
+got = V.verify(problem, losses.get("ls"), theta, status, rel, checks=checks)
+print(V._compiled(problem, losses.get("ls"), theta, status, rel, checks, True) is None,
+      len(gram_verdict.signatures), warmup._STATE["proc"] is None, warmup.any_cached(), int(got[0].sum()))
+"""
+
+
+def test_cold_process_verifies_with_numpy_and_compiles_nothing(tmp_path):
+    """A cold first fit (background compile mode, numba's cache empty) verifies
+    with the NumPy code: compiling the verdict there cost the first multifit
+    ~1.8 s (measured, issue 16's 5 s start-up). Truth: nothing compiled, no
+    background process started, the NumPy code's statuses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, SWIFTFIT_COMPILE="background", NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _COLD, str(Path(__file__).parent)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    declined, signatures, no_proc, cached, total = out.stdout.split()
+    assert (declined, signatures, no_proc, cached) == ("True", "0", "True", "False")
+    rng = np.random.default_rng(3)
+    problem = _problem(16, 30, rng)
+    status, theta, gram, model_sq, gap, rel = _case(rng, 16, problem.P)
+    want = V.verify(problem, losses.get("ls"), theta, status, rel,
+                    checks={"gram": gram, "model_sq": model_sq, "gap": gap, "relevant": rel})
+    assert int(total) == int(want[0].sum())

@@ -348,8 +348,14 @@ def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
             or not _same_loss(checks.get("loss"), loss, LeastSquares) or type(loss) is not LeastSquares:
         return None
     try:
+        from ..engines.numba import warmup
         from ..engines.numba.verdict import gram_verdict
     except ImportError:  # numba not installed
+        return None
+    if not gram_verdict.signatures and not warmup.any_cached():
+        # not compiled here and not cached yet (a cold first fit, on the NumPy path while the
+        # background process compiles the kernel and this verdict): compiling it here would
+        # cost the first multifit ~1.8 s (measured), the NumPy code below decides the same
         return None
     B, P = theta.shape
     data = np.asarray(problem.data, dtype=float)

@@ -150,6 +150,22 @@ def ready(wait: bool = False, low: dict | None = None) -> bool:
         return True
 
 
+def any_cached() -> bool:
+    """True when this process has used a kernel signature, or numba's cache
+    holds one, or compiling here is the rule (``SWIFTFIT_COMPILE=inline``, no
+    writable cache): what the compiled verification (:mod:`.verdict`, compiled
+    and cached with every warm-up fit) may be called on without a long compile.
+    Starts nothing.
+
+    >>> isinstance(any_cached(), bool)
+    True
+    """
+    if _STATE["loaded"] or mode() == "inline":
+        return True
+    markers = [_marker(which) for which in ("plain", "psf")]
+    return any(m is None or _cached(m) for m in markers)
+
+
 def loaded(low: dict | None = None) -> None:
     """Note that this process now holds the compiled kernel for ``low``'s
     signature (:func:`variant`; ready() is True for it from here on).
