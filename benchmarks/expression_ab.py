@@ -1,7 +1,7 @@
 """One evaluation of the battery's multiexp Expression, before and after stop 25 (mexp2), in one process.
 
-``base``: ``model._expression`` as it was at 6851ffa (copied below: every output added into rows
-zeroed first) running the unfused program; ``new``: ``model._expression`` with the fused program
+``base``: ``forms1d._expression`` as it was at 6851ffa (copied below: every output added into rows
+zeroed first) running the unfused program; ``new``: ``forms1d._expression`` with the fused program
 (ADD3/MUL3) and derivatives computed in their Jacobian rows. Both zero f and the 5 rows first (as
 ``evaluate`` does), alternate 15 times × 5,000 calls, CPU time; the outputs are checked bit-identical.
 
@@ -14,7 +14,7 @@ import sympy
 from numba import njit
 
 from swiftfit.engines.numba import expression_vm as v
-from swiftfit.engines.numba import model as fm
+from swiftfit.engines.numba import forms1d as fm
 
 x=v._X
 A1,t1,A2,t2,c=sympy.symbols('A1 t1 A2 t2 c',real=True)

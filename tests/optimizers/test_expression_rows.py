@@ -1,4 +1,4 @@
-"""The Expression's outputs placed by ``model._expression`` (issue 16, multiexp).
+"""The Expression's outputs placed by ``forms1d._expression`` (issue 16, multiexp).
 
 A derivative that owns its Jacobian column is computed in that row
 (``expression_vm.run_mapped``) and scaled there; other outputs are stored or

@@ -1,4 +1,4 @@
-"""The 1-D Gram matrix two rows at a time (engines/numba/model.py ``gram``):
+"""The 1-D Gram matrix two rows at a time (engines/numba/gram.py ``gram``):
 the same ``JᵀJ`` and ``Jᵀr`` as NumPy's products over the columns' ranges,
 on the row-at-a-time path (short ranges) and the paired one (long ranges,
 mixed with columns of other ranges)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swiftfit.engines.numba import model as m
+from swiftfit.engines.numba import gram as m
 
 
 def _case(rng, N, ranges):

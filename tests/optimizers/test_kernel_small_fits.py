@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swiftfit.engines.numba import kernels as k
+from swiftfit.engines.numba import lm_linalg as k
 from swiftfit.engines.numba import newton
 
 

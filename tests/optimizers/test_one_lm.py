@@ -91,7 +91,7 @@ def test_the_numpy_solvers_use_the_rules_not_copies():
 
 
 # ---------------------------------------------------------------- numba's scalar copies
-kernels = pytest.importorskip("swiftfit.engines.numba.kernels")
+lm_rules = pytest.importorskip("swiftfit.engines.numba.lm_rules")
 
 
 def _scalar(fn, *cols):
@@ -101,34 +101,34 @@ def _scalar(fn, *cols):
 def test_numba_gain_ratio_and_accept_match():
     s = _states(1)
     want = rules.gain_ratio(s["actual"], s["pred"])
-    got = _scalar(kernels._gain_ratio, s["actual"], s["pred"])
+    got = _scalar(lm_rules._gain_ratio, s["actual"], s["pred"])
     np.testing.assert_array_equal(got, want)
     want = rules.accepted(s["rho"], s["finite"], s["polish"], s["actual"], s["noise"])
-    got = _scalar(kernels._accept, s["finite"], s["rho"], s["polish"], s["actual"], s["noise"])
+    got = _scalar(lm_rules._accept, s["finite"], s["rho"], s["polish"], s["actual"], s["noise"])
     np.testing.assert_array_equal(got, want)
 
 
 def test_numba_radius_update_matches():
     s = _states(2)
     want = rules.trust_radius(s["delta"], s["pn"], s["rho"], s["lam_step"], s["first"])
-    got = _scalar(kernels._radius_update, s["delta"], s["pn"], s["rho"], s["lam_step"], s["first"])
+    got = _scalar(lm_rules._radius_update, s["delta"], s["pn"], s["rho"], s["lam_step"], s["first"])
     np.testing.assert_array_equal(got, want)  # exactly: the same operations in the same order
 
 
 def test_numba_convergence_verdicts_match():
     s = _states(3)
     x_ok, f_ok = rules.point_tests(s["zn"], s["gain"], s["xn"], s["cost"], s["noise"], s["ftol"], s["xtol"])
-    got = _scalar(kernels._point_tests, s["zn"], s["gain"], s["xn"], s["cost"], s["noise"], s["ftol"], s["xtol"])
+    got = _scalar(lm_rules._point_tests, s["zn"], s["gain"], s["xn"], s["cost"], s["noise"], s["ftol"], s["xtol"])
     np.testing.assert_array_equal(got, np.stack([x_ok, f_ok], -1))
     f2, x2 = rules.step_tests(s["actual"], s["pred"], s["rho"], s["cost"], s["noise"], s["pn"], s["xnorm"],
                               s["ftol"], s["xtol"])
-    got = _scalar(kernels._step_tests, s["actual"], s["pred"], s["rho"], s["cost"], s["noise"], s["pn"],
+    got = _scalar(lm_rules._step_tests, s["actual"], s["pred"], s["rho"], s["cost"], s["noise"], s["pn"],
                   s["xnorm"], s["ftol"], s["xtol"])
     np.testing.assert_array_equal(got, np.stack([f2, x2], -1))
     ends = rules.polish_ends(x_ok, s["gain"], s["cost"], s["ftol"], s["located"], s["zn"], s["zlast"])
-    got = _scalar(kernels._polish_ends, x_ok, s["gain"], s["cost"], s["ftol"], s["located"], s["zn"], s["zlast"])
+    got = _scalar(lm_rules._polish_ends, x_ok, s["gain"], s["cost"], s["ftol"], s["located"], s["zn"], s["zlast"])
     np.testing.assert_array_equal(got, ends)
-    np.testing.assert_array_equal(_scalar(kernels._polish_code, f_ok, x_ok), rules.polish_code(f_ok, x_ok))
+    np.testing.assert_array_equal(_scalar(lm_rules._polish_code, f_ok, x_ok), rules.polish_code(f_ok, x_ok))
     # the states are not degenerate: every verdict occurs both ways
     for v in (x_ok, f_ok, f2, x2, ends):
         assert 0.05 < v.mean() < 0.95

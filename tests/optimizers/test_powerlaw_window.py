@@ -1,4 +1,4 @@
-"""The compiled PowerLaw's window (engines/numba/model.py ``_window``,
+"""The compiled PowerLaw's window (engines/numba/forms1d.py ``_window``,
 ``_powerlaw``): on ascending channels it is evaluated only past
 ``max(origin, left_cutoff)``, elsewhere every channel is masked. Truth: the
 NumPy component's values and gradients, to 1e-12 of each column's largest
@@ -11,8 +11,8 @@ import pytest
 from check_problems import assert_kernel_equals_numpy
 
 import swiftfit as sf
+from swiftfit.engines.numba import forms1d as _model
 from swiftfit.engines.numba import lower as _fused
-from swiftfit.engines.numba import model as _model
 
 pytest.importorskip("numba")
 C = sf.model.components1D

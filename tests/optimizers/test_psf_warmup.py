@@ -96,7 +96,8 @@ def _compiled():
     from numba.core.registry import CPUDispatcher
 
     out = set()
-    for name in ("kernels", "model", "model2d", "separable2d", "psf", "newton", "svd", "linear_start",
+    for name in ("kernels", "lm_linalg", "lm_rules", "endcheck", "model", "forms1d", "gram", "model2d", "separable2d",
+                 "roi2d", "psf", "newton", "svd", "linear_start",
                  "expression_vm", "vexp", "voigt", "spline"):
         mod = importlib.import_module(f"swiftfit.engines.numba.{name}")
         for attr, d in vars(mod).items():

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
+from swiftfit.engines.numba import gram as gm
 from swiftfit.engines.numba import kernels as k
 from swiftfit.engines.numba import model as nm
 from swiftfit.engines.numba import roi2d
@@ -71,7 +72,7 @@ def _both(args, theta, use_w=False, seed=0):
                                       col, f, r, J, jlo, jhi, ex, R)
         else:
             roi2d.evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
-            cost, noise = nm._residuals(Y[0], f, bs, w, use_w, r)
+            cost, noise = gm._residuals(Y[0], f, bs, w, use_w, r)
         outs.append((f, r, J[:P], jlo[:P], jhi[:P], cost, noise))
     return outs
 

@@ -73,11 +73,11 @@ def test_a_window_is_stalled_when_the_cost_is_flat_and_a_parameter_grows():
 
 def test_numba_copy_matches_the_rule():
     pytest.importorskip("numba")
-    from swiftfit.engines.numba import kernels
+    from swiftfit.engines.numba import lm_rules
 
-    assert (kernels.STALL_EVALS, kernels.STALL_GAIN, kernels.STALL_GROWTH, kernels.STALL_WINDOWS) == (
+    assert (lm_rules.STALL_EVALS, lm_rules.STALL_GAIN, lm_rules.STALL_GROWTH, lm_rules.STALL_WINDOWS) == (
         rules.STALL_EVALS, rules.STALL_GAIN, rules.STALL_GROWTH, rules.STALL_WINDOWS)
-    assert kernels.NO_PROGRESS == Status.NO_PROGRESS
+    assert lm_rules.NO_PROGRESS == Status.NO_PROGRESS
     rng = np.random.default_rng(7)
     B, P = 4000, 5
     cost_ref = np.exp(rng.normal(5, 3, B))
@@ -86,7 +86,7 @@ def test_numba_copy_matches_the_rule():
     theta_ref = rng.normal(size=(B, P)) * (rng.random((B, P)) < 0.9)
     theta = theta_ref * rng.uniform(0.5, 1.3, (B, P)) * rng.choice([1, -1], (B, P))
     want = rules.stalled_window(cost_ref, cost, theta_ref, theta)
-    got = np.array([kernels._stalled_window(cost_ref[b], cost[b], theta_ref[b], theta[b]) for b in range(B)])
+    got = np.array([lm_rules._stalled_window(cost_ref[b], cost[b], theta_ref[b], theta[b]) for b in range(B)])
     np.testing.assert_array_equal(got, want)
     assert 0.1 < want.mean() < 0.9  # both verdicts occur
 

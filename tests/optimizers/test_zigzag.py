@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("numba")
 
 import swiftfit as sf  # noqa: E402
-from swiftfit.engines.numba import kernels  # noqa: E402
+from swiftfit.engines.numba import lm_rules  # noqa: E402
 from swiftfit.optimizers import _lm_rules as rules  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def _overshoot(kappa, seed=0):
 @pytest.mark.parametrize("kappa", [0.1, 0.5, 0.86, 0.99])
 def test_corrected_step_lands_on_the_slow_modes_minimum(kappa):
     Dn, e, prev, z = _overshoot(kappa)
-    kernels._unzigzag(z, prev, Dn)
+    lm_rules._unzigzag(z, prev, Dn)
     # from e_{k+1} = −κ e the corrected step reaches 0
     np.testing.assert_allclose(-kappa * e + z, 0.0, atol=1e-12)
 
@@ -45,7 +45,7 @@ def test_steps_that_do_not_zig_zag_are_left_alone():
     # κ ≥ 1: the iteration would diverge along the mode, not overshoot it
     big = (1 + 1.5) * 1.5 * e
     kept = big.copy()
-    kernels._unzigzag(kept, (-1.5 * e - e) / Dn, Dn)
+    lm_rules._unzigzag(kept, (-1.5 * e - e) / Dn, Dn)
     np.testing.assert_array_equal(kept, big)
     # not anti-parallel (cosine −0.8 > −ZIG_COS) or parallel: unchanged
     rng = np.random.default_rng(1)
@@ -55,11 +55,11 @@ def test_steps_that_do_not_zig_zag_are_left_alone():
     q *= np.linalg.norm(p) / np.linalg.norm(q)
     for step in (-0.8 * p + 0.6 * q, p, np.zeros(5)):
         kept = step.copy()
-        kernels._unzigzag(kept, prev, Dn)
+        lm_rules._unzigzag(kept, prev, Dn)
         np.testing.assert_array_equal(kept, step)
     # no previous step (zeros): unchanged
     kept = z.copy()
-    kernels._unzigzag(kept, np.zeros(5), Dn)
+    lm_rules._unzigzag(kept, np.zeros(5), Dn)
     np.testing.assert_array_equal(kept, z)
 
 
@@ -98,7 +98,7 @@ def test_numba_copy_matches_the_rule():
     want = rules.unzigzag(z, prev, Dn)
     got = z.copy()
     for b in range(B):
-        kernels._unzigzag(got[b], prev[b], Dn[b])
+        lm_rules._unzigzag(got[b], prev[b], Dn[b])
     np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
     changed = (want != z).any(axis=1)
     assert 0.1 * B < changed.sum() < 0.9 * B  # both branches are exercised

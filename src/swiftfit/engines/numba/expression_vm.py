@@ -313,7 +313,7 @@ def _row(R, J, where, r, m):
 def run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, J, where):
     """:func:`run`, with the vector registers ``r`` that ``where[r] ≥
     R.shape[0]`` names kept in row ``where[r] − R.shape[0]`` of ``J``
-    instead (``model._expression``: a derivative computed where the Jacobian
+    instead (``forms1d._expression``: a derivative computed where the Jacobian
     wants it, not copied there); ``where`` empty: every register in ``R``.
     """
     m = hi - lo

@@ -78,8 +78,9 @@ def _refresh_kernel_cache() -> None:
         return
     _CACHE_CHECKED = True
     here = Path(__file__).parent
-    names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "model", "svd", "newton",
-             "kernels", "newton_loss", "psf", "warmup", "verdict")
+    names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "forms1d", "gram", "model",
+             "svd", "newton", "lm_linalg", "lm_rules", "endcheck", "kernels", "probe", "newton_loss", "psf", "warmup",
+             "verdict")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -107,7 +108,7 @@ def _cache_dir() -> Path:
 def _kinds() -> dict:
     """Kernel kind codes by the names components declare (``compiled_kind``)."""
     _refresh_kernel_cache()
-    from . import model as k
+    from . import forms1d as k
     from . import model2d as k2
 
     return {
@@ -251,7 +252,7 @@ def _tie_program(sym, n_deps: int):
 def _powerlaw_table(problem: Problem, origin: np.ndarray):
     """``[origin, log d (N), 1/d (N)]`` with ``d = x − origin`` (0 where
     ``d ≤ 0``) as the constants of an empty program, when the origin is one
-    finite number in every pixel (``model._powerlaw`` checks it against the
+    finite number in every pixel (``forms1d._powerlaw`` checks it against the
     origin it is given, so a free origin simply computes its own); else None.
     """
     x = np.asarray(problem.coords[0], dtype=float)
@@ -271,7 +272,7 @@ def _powerlaw_table(problem: Problem, origin: np.ndarray):
 
 def _expression_tables(programs):
     """Pack the programs of the model's Expression components into the flat
-    arrays the kernel takes (see ``model._expression``).
+    arrays the kernel takes (see ``forms1d._expression``).
     """
     meta, ins, vec, creg, cval, out = [], [], [], [], [], []
     n_reg = 1
@@ -288,7 +289,7 @@ def _expression_tables(programs):
         cval.append(np.asarray(vals, dtype=float))
         n_const += len(regs)
         out.extend(outputs)
-        n_reg = max(n_reg, len(isvec) + 1)  # + a row for the channel weights (model._expression)
+        n_reg = max(n_reg, len(isvec) + 1)  # + a row for the channel weights (forms1d._expression)
     return (np.array(meta, dtype=np.int64).reshape(-1, 7), np.array(ins, dtype=np.int64).reshape(-1, 4),
             np.array(vec, dtype=np.bool_), np.concatenate(creg) if creg else np.zeros(0, dtype=np.int64),
             np.concatenate(cval) if cval else np.zeros(0), np.array(out, dtype=np.int64)), n_reg
@@ -440,7 +441,7 @@ def _lower(problem: Problem, loss=None, bounded: bool = False):
             programs.append(table)
     tables, n_reg = _expression_tables(programs)
     if powerlaws:
-        n_reg = max(n_reg, 4)  # model._powerlaw's scratch rows
+        n_reg = max(n_reg, 4)  # forms1d._powerlaw's scratch rows
     ex = (*tables, np.array(cexpr, dtype=np.int64), np.array(ties, dtype=np.int64).reshape(-1, 6),
           np.array(tdeps, dtype=np.int64), np.array(tcols, dtype=np.int64), *psf[0])
     for c, i in must_fix:
@@ -525,11 +526,11 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None, dense: bool = True, 
     with the NumPy path).
     """
     _refresh_kernel_cache()
-    from . import kernels as k
+    from . import probe
 
     low = lower(problem) if low is None else low
     W, use_w = _weights(problem)
-    out = k.evaluate_pixels(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
+    out = probe.evaluate_pixels(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], np.ascontiguousarray(problem.data, dtype=float),
                              W, use_w, low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],
                              np.ascontiguousarray(theta, dtype=float), low["ex"], low["n_reg"], dense)
     return out if norms else out[:5]
@@ -572,14 +573,14 @@ def checks(problem: Problem, theta: np.ndarray, low=None):
     to the NumPy verification.
     """
     _refresh_kernel_cache()
-    from . import kernels as k
+    from . import probe
 
     low = lower(problem) if low is None else low
     if low is None:
         return None
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
-    gram, check, rel = k.check_pixels(
+    gram, check, rel = probe.check_pixels(
         low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"],
         np.ascontiguousarray(problem.data, dtype=float), W, use_w,
         low["kinds"], low["qoff"], low["nq"], low["active"], low["fixed"], low["col"],

@@ -38,7 +38,7 @@ from numba import njit
 FIRST = 100
 GAUSSIAN2D, LORENTZIAN2D, MOFFAT2D, POLYNOMIAL2D, SERSIC2D = 100, 101, 102, 103, 104
 BOX_PIXELS = 1024  # frames from 32×32 up keep Jacobian columns as boxes
-WINDOW = 9.0  # as model.WINDOW: half-width of a Gaussian's box, in its larger sigma
+WINDOW = 9.0  # as forms1d.WINDOW: half-width of a Gaussian's box, in its larger sigma
 _TWO_PI = 2.0 * math.pi
 
 

@@ -168,7 +168,7 @@ def gap_into(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N, f
     Hessian ``hs = H_ij / √(H_ii H_jj)`` over the columns of ``free_in``
     (identity elsewhere), known to be well conditioned (the bound of
     :func:`_inverse` below ``FAST_CONDITION``) — the fused kernel's
-    covariance computed it (``kernels._cov_core``; the same matrix up to
+    covariance computed it (``lm_linalg._cov_core``; the same matrix up to
     rounding): the first pass takes it instead of factoring ``hs`` again,
     provided every column of ``free_in`` has ``H_ii > 0``.
     """

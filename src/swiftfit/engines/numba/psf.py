@@ -53,7 +53,7 @@ from numba import njit
 from numba.extending import overload
 
 from . import model2d as _m2
-from .model import _residuals
+from .gram import _residuals
 from .model import evaluate as _evaluate
 from .warmup import PLAIN_TABLES
 

@@ -8,11 +8,11 @@ sigma_x`` gives both the same column) and no tie rows: Gpufit's and Cpufit's
 ``GAUSS_2D`` problem, a spot cut out of a frame. The general path
 (:func:`.model.evaluate`) zeroes the Jacobian's rows, visits the components
 one after the other (the Gaussian by :func:`.model2d._gauss_rows`, the offset
-by :func:`.model._polynomial`), each adding into ``f`` and ``J``; here the
+by :func:`.forms1d._polynomial`), each adding into ``f`` and ``J``; here the
 model and the whole Jacobian are written in one pass over the pixels, each
 entry stored once, with the same expressions in the same order: every value
 is bit for bit the general path's (``0 + v`` is ``v``; the residuals and their
-sums come from the same :func:`.model._residuals`). Issue 16: on a 5×5 ROI the
+sums come from the same :func:`.gram._residuals`). Issue 16: on a 5×5 ROI the
 evaluation was ~0.7 µs of a ~1.6 µs iteration, of which the zeroing, the
 component dispatch and the second pass of the offset were most.
 
@@ -28,8 +28,7 @@ import math
 from numba import njit
 
 from . import model2d as _m2
-
-_OFFSET = 3  # model.OFFSET (not imported: model imports this module)
+from .forms1d import OFFSET as _OFFSET
 
 
 @njit(cache=True, error_model="numpy")
@@ -68,7 +67,7 @@ def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P
     """Model into ``f`` and the weighted Jacobian into ``J`` (rows of the free
     columns, whole range: ``jlo = 0``, ``jhi = N``) where :func:`plan` holds;
     the same expressions as :func:`.model2d._elliptical`'s separable branch,
-    :func:`.model2d._gauss_rows` and :func:`.model._polynomial` (``R`` holds the
+    :func:`.model2d._gauss_rows` and :func:`.forms1d._polynomial` (``R`` holds the
     column and row factors, as there).
     """
     N = x.size

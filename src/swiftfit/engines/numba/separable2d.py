@@ -49,9 +49,9 @@ import numpy as np
 from numba import njit
 
 from . import model2d as _m2
+from .forms1d import OFFSET
 
 MARK = 8191.5  # J[P, 0] when row P holds the factored columns (see the docstring)
-OFFSET = 3  # model.OFFSET (not imported: model imports this module)
 _HEAD = 3
 _TERM = 5
 _SET = 6

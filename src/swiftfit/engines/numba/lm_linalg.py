@@ -1,0 +1,297 @@
+"""The small dense linear algebra of the compiled Levenberg–Marquardt step
+(:mod:`.kernels`): triangular solves, the Gauss–Newton and damped steps by
+Cholesky of the scaled ``P×P`` normal equations, the trust-region step
+(Moré's λ iteration), the covariance and its conditioning bound, and the
+linear columns' own step (the linear projection at the start).
+
+``P`` is small (a handful to a few dozen parameters), so these are plain
+loops that numba compiles inline into the kernel; LAPACK through NumPy would
+cost a call and an allocation per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from . import newton as _newton
+
+_EPS = np.finfo(np.float64).eps
+_RCOND = 1e-13
+GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) solved through JᵀJ
+
+
+
+@njit(cache=True, error_model="numpy")
+def _forward(L, b, out):
+    P = b.size
+    for i in range(P):
+        s = b[i]
+        for k in range(i):
+            s -= L[i, k] * out[k]
+        out[i] = s / L[i, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _backward(L, b, out):
+    P = b.size
+    for i in range(P - 1, -1, -1):
+        s = b[i]
+        for k in range(i + 1, P):
+            s -= L[k, i] * out[k]
+        out[i] = s / L[i, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _norm(v):
+    s = 0.0
+    for i in range(v.size):
+        s += v[i] * v[i]
+    return math.sqrt(s)
+
+
+@njit(cache=True, error_model="numpy")
+def _gn_ok(Gs, L):
+    """Cholesky of the scaled Gram matrix for an undamped step, refused when the
+    matrix is numerically singular (pivot below the reference's rank cut).
+    """
+    if not _newton.cholesky(Gs, L, 0.0):
+        return False
+    P = Gs.shape[0]
+    big = 0.0
+    small = np.inf
+    for i in range(P):
+        d = L[i, i]
+        big = max(big, d)
+        small = min(small, d)
+    return small > _RCOND * big * max(P, 1)
+
+
+@njit(cache=True, error_model="numpy")
+def _inverse_trace(L, rel, col):
+    """``Σ_{i relevant} (Gs⁻¹)_ii`` from the Cholesky factor ``L`` (the
+    irrelevant rows and columns of ``Gs`` are the identity's: Gs⁻¹ is block
+    diagonal), one column of ``L⁻¹`` at a time in ``col``.
+    """
+    P = L.shape[0]
+    acc = 0.0
+    for j in range(P):
+        if not rel[j]:
+            continue
+        for i in range(P):
+            if i < j:
+                col[i] = 0.0
+            elif i == j:
+                col[i] = 1.0 / L[i, i]
+            else:
+                s = 0.0
+                for k in range(j, i):
+                    s -= L[i, k] * col[k]
+                col[i] = s / L[i, i]
+        for i in range(j, P):
+            acc += col[i] * col[i]
+    return acc
+
+
+@njit(cache=True, error_model="numpy")
+def _ill_conditioned(Gs, L, tmp, v, rel):
+    """True when the scaled Gram matrix (Cholesky factor ``L``) is too ill
+    conditioned for the normal equations: ``trace / λ_min > GRAM_MAX_COND²``,
+    ``λ_min`` from a few inverse-power iterations (cheap: two triangular
+    solves each). The NumPy reference factorises ``J`` itself (SVD) there.
+    """
+    P = Gs.shape[0]
+    trace = 0.0
+    for i in range(P):
+        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
+        trace += Gs[i, i] if rel[i] else 0.0
+    # the same answer cheaper where the bound 1/λ_min ≤ trace(Gs⁻¹) = ‖L⁻¹‖_F²
+    # (over the relevant columns; P³/6 flops, against 4 power iterations' 8 P²)
+    # already settles it: the iteration's estimate never exceeds 1/λ_min
+    if _inverse_trace(L, rel, tmp) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
+        return False
+    growth = 0.0
+    for _ in range(4):
+        _forward(L, v, tmp)
+        _backward(L, tmp, v)
+        growth = _norm(v)
+        if not (growth > 0) or not math.isfinite(growth):
+            return True
+        for i in range(P):
+            v[i] = v[i] / growth if rel[i] else 0.0
+    return trace * growth > GRAM_MAX_COND * GRAM_MAX_COND
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_damped(Gs, gs, lam, L, tmp, z):
+    """``z = (Gs + λI)⁻¹ gs``; returns False if the factorisation failed."""
+    if not _newton.cholesky(Gs, L, lam):
+        return False
+    _forward(L, gs, tmp)
+    _backward(L, tmp, z)
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _trust_step(Gs, gs, delta, lam, L, tmp, z):
+    """Damping ``λ > 0`` whose step has scaled length ``‖z(λ)‖ ≈ Δ``, and that
+    step in ``z``: the same safeguarded Newton iteration on ``1/‖z(λ)‖``
+    (Hebden; Moré) as the reference (``_lm_steps.trust_lambda``) — same start,
+    bounds and number of iterations, so both take the same steps — with
+    ``d‖z‖/dλ = −‖L⁻¹z‖²/‖z‖`` from the Cholesky factor instead of the SVD.
+    """
+    upper = _norm(gs) / delta
+    floor = 1e-15 * upper
+    if not (lam > 0.0) or not math.isfinite(lam):
+        lam = 1e-3 * upper
+    lam = min(max(lam, floor), upper)
+    for _ in range(12):
+        if not _solve_damped(Gs, gs, lam, L, tmp, z):
+            lam = upper
+            continue
+        n = _norm(z)
+        _forward(L, z, tmp)
+        qn = _norm(tmp)
+        new = lam + (n / qn) ** 2 * (n - delta) / delta
+        if not math.isfinite(new):
+            new = upper
+        new = min(max(new, floor), upper)
+        if new == lam:
+            # a fixed point (bit for bit): every further iteration would
+            # repeat this one, and z is already the step at lam. Exact, not a
+            # tolerance: the answer is the 12 iterations' (issue 16, small fits)
+            return lam
+        lam = new
+    _solve_damped(Gs, gs, lam, L, tmp, z)
+    return lam
+
+
+@njit(cache=True, error_model="numpy")
+def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
+    """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
+    Cholesky; False (and NaN) where the Gram matrix is singular or too ill
+    conditioned for it (the caller then takes the SVD). ``Gs`` is scratch.
+    See :func:`_cov_core`, which this calls.
+    """
+    return _cov_core(G, rel, D, out, L, tmp, e, colv, Gs)[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
+    """:func:`_cov`, and what the Newton check can take from it:
+    ``(ok, bound)``, with ``L`` left holding ``Gs⁻¹`` (``Gs = D⁻¹GD⁻¹``; the
+    identity's rows and columns where not relevant) and ``bound`` the
+    Newton check's bound on its condition number (``trace(Gs)·trace(Gs⁻¹)``
+    over the whole ``P×P`` matrix, see :func:`.newton._inverse`; inf when not ok).
+
+    One inverse of the Cholesky factor ``M = L⁻¹`` (its columns are those
+    :func:`_inverse_trace` sums, in the same order, so the conditioning test
+    is the same arithmetic), then ``Gs⁻¹ = MᵀM``: no triangular solve per
+    column (issue 16: the per-fit fixed cost of a 5×5 ROI), and the Newton
+    check (:func:`_check_point`) reuses ``Gs⁻¹`` instead of factoring the
+    same matrix again. ``Gs`` ends as scratch (it holds ``M``).
+    """
+    P = G.shape[0]
+    for i in range(P):
+        colv[i] = 1.0 / D[i]  # one division per column, not per entry
+    for i in range(P):
+        for j in range(P):
+            if rel[i] and rel[j]:
+                Gs[i, j] = G[i, j] * colv[i] * colv[j]
+            else:
+                Gs[i, j] = 1.0 if i == j else 0.0
+    ok = _gn_ok(Gs, L)
+    trace = 0.0
+    n_irr = 0
+    for i in range(P):
+        if rel[i]:
+            trace += Gs[i, i]
+        else:
+            n_irr += 1
+    inv_trace = 0.0
+    if ok:
+        # M = L⁻¹ over the relevant columns (into Gs), as _inverse_trace computes it
+        for j in range(P):
+            for i in range(P):
+                Gs[i, j] = 0.0
+        for j in range(P):
+            if not rel[j]:
+                continue
+            Gs[j, j] = 1.0 / L[j, j]
+            for i in range(j + 1, P):
+                acc = 0.0
+                for k in range(j, i):
+                    acc -= L[i, k] * Gs[k, j]
+                Gs[i, j] = acc / L[i, i]
+            for i in range(j, P):
+                inv_trace += Gs[i, j] * Gs[i, j]
+        # _ill_conditioned's test: the bound settles it, else inverse power iterations
+        if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
+            growth = 0.0
+            for i in range(P):
+                e[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
+            for _ in range(4):
+                _forward(L, e, tmp)
+                _backward(L, tmp, e)
+                growth = _norm(e)
+                if not (growth > 0) or not math.isfinite(growth):
+                    growth = np.inf
+                    break
+                for i in range(P):
+                    e[i] = e[i] / growth if rel[i] else 0.0
+            ok = not (trace * growth > GRAM_MAX_COND * GRAM_MAX_COND)
+    if not ok:
+        for i in range(P):
+            for j in range(P):
+                out[i, j] = np.nan
+        return False, np.inf
+    # Gs⁻¹ = MᵀM (M lower triangular, zero off the relevant columns) into L
+    for i in range(P):
+        for j in range(i, P):
+            if rel[i] and rel[j]:
+                acc = 0.0
+                for k in range(j, P):
+                    acc += Gs[k, i] * Gs[k, j]
+            else:
+                acc = 1.0 if i == j else 0.0
+            L[i, j] = acc
+            L[j, i] = acc
+    for i in range(P):
+        for j in range(P):
+            out[i, j] = L[i, j] * colv[i] * colv[j] if (rel[i] and rel[j]) else np.nan
+    return True, (trace + n_irr) * (inv_trace + n_irr)
+
+
+@njit(cache=True, error_model="numpy")
+def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
+    """The best step of the linear columns alone (``lin`` and ``act``), the
+    others held: ``z`` (scaled, zero off those columns) solves the linear
+    columns' block of the scaled normal equations, ``Gs_LL z_L = gs_L``.
+    For a model affine in those columns this is their exact weighted linear
+    least squares at the current non-linear values (one Cholesky of a
+    ``P×P`` matrix whose other rows are the identity's). Returns the
+    predicted reduction of ``Σ r²`` (``gs_Lᵀ z_L``, exact for an affine
+    model), or −1 where the block is singular or there is no linear column.
+    ``H`` and ``gl`` are scratch.
+    """
+    P = Gs.shape[0]
+    some = False
+    for i in range(P):
+        on = lin[i] and act[i]
+        some = some or on
+        gl[i] = gs[i] if on else 0.0
+        for j in range(P):
+            if on and lin[j] and act[j]:
+                H[i, j] = Gs[i, j]
+            else:
+                H[i, j] = 1.0 if i == j else 0.0
+    if not some or not _gn_ok(H, L):
+        return -1.0
+    _forward(L, gl, tmp)
+    _backward(L, tmp, z)
+    pred = 0.0
+    for i in range(P):
+        pred += gl[i] * z[i]
+    return pred
