@@ -16,7 +16,10 @@ cache the background process wrote, and compares its maps with the first's:
   signature (``engines/numba/psf.py``), which the background process compiles
   first when the first fit asks for it. "its signature cached after" is when
   the fit's own signature was cached (its marker written), "background compile
-  done" when both signatures were.
+  done" when both signatures were;
+* ``poisson``: the ``1d`` problem fitted with ``loss_function="ML-poisson"``:
+  the damped-Newton kernel (``engines/numba/newton_loss.py``), a family of
+  signatures compiled by a background process of its own when first asked for.
 
 ``--runs`` repetitions (cold and warm alternate); min / median / max seconds.
 ``SWIFTFIT_COMPILE=inline`` in the environment measures the old behaviour
@@ -44,7 +47,8 @@ import swiftfit as sf
 t1 = time.perf_counter()
 case = sys.argv[1]
 rng = np.random.default_rng(0)
-if case == "1d":
+kw = {"loss_function": "ML-poisson"} if case == "poisson" else {}
+if case in ("1d", "poisson"):
     x = np.arange(100.0)
     data = 500 * np.exp(-(x - 50 - rng.uniform(-2, 2, (64, 1))) ** 2 / 50) + 10
     m = sf.signals.Signal1D(rng.poisson(data).astype(float)).create_model()
@@ -62,14 +66,14 @@ else:
         a = np.exp(-0.5 * (np.arange(5.0) - 2) ** 2)
         m.set_psf(np.outer(a, a) / a.sum() ** 2)
 from swiftfit.engines.numba import warmup
-which = "psf" if case == "psf" else "plain"
+which = {"psf": "psf", "poisson": "newton"}.get(case, "plain")
 start = [p.map["values"].copy() for c in m for p in c.parameters]
 t2 = time.perf_counter()
-m.multifit()
+m.multifit(**kw)
 t3 = time.perf_counter()
 slow = int(np.asarray(m.multifit_output.slow_path.data).sum())
 first = np.array([p.map["values"].copy() for p in m[0].parameters])  # the peak's maps
-proc = warmup._STATE["proc"]
+proc = warmup._STATE["proc"].get("newton" if case == "poisson" else "lm")
 own = None
 if proc is not None:  # the background compile: wait for it (what a long session would not notice)
     marker = warmup._marker(which)
@@ -80,7 +84,7 @@ if proc is not None:  # the background compile: wait for it (what a long session
 for p, v in zip([p for c in m for p in c.parameters], start):  # the same starts as the first multifit
     p.map["values"][:] = v
 t4 = time.perf_counter()
-m.multifit()
+m.multifit(**kw)
 t5 = time.perf_counter()
 again = np.array([p.map["values"] for p in m[0].parameters])
 print(json.dumps({"import": t1 - t0, "multifit": t3 - t2, "slow": slow, "background": t4 - t2,
@@ -106,10 +110,10 @@ def _mmm(v) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--case", choices=("1d", "2d", "psf", "both", "all"), default="all",
-                        help="both: 1d and 2d; all: 1d, 2d and psf")
+    parser.add_argument("--case", choices=("1d", "2d", "psf", "poisson", "both", "all"), default="all",
+                        help="both: 1d and 2d; all: 1d, 2d, psf and poisson")
     args = parser.parse_args(argv)
-    cases = {"all": ("1d", "2d", "psf"), "both": ("1d", "2d")}.get(args.case, (args.case,))
+    cases = {"all": ("1d", "2d", "psf", "poisson"), "both": ("1d", "2d")}.get(args.case, (args.case,))
     print("| case | import s | cold: first multifit s | cold: its signature cached after s | cold: background compile "
           "done after s | cold: next multifit (kernel loaded) s | warm (new process): first multifit s | slow-path "
           "pixels cold / next / warm | max rel. diff. NumPy-path vs kernel maps |")

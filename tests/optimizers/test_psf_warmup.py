@@ -114,7 +114,7 @@ def test_warmup_compiles_every_signature_users_fits_need(monkeypatch, tmp_path):
     from swiftfit.engines.numba import kernels as k
 
     monkeypatch.setattr(warmup, "_marker", lambda which="plain": tmp_path / f"{which}.compiled")
-    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": None, "failed": False})
+    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": {}, "failed": False})
     assert warmup.compile_now(warmup_problems(), first="psf") == ["psf", "plain"]
     for which in warmup.VARIANTS:
         assert warmup._cached(tmp_path / f"{which}.compiled")
@@ -143,7 +143,7 @@ def test_a_psf_fit_waits_for_its_own_marker(monkeypatch, tmp_path):
     written; plain fits stay ready throughout."""
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("SWIFTFIT_COMPILE", "background")
-    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": None, "failed": False})
+    monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": {}, "failed": False})
     started = []
     monkeypatch.setattr(warmup, "_start", lambda first: started.append(first) or _FakeProcess([None, None, 0]))
     (tmp_path / "swiftfit_fused.compiled").write_text(warmup._signature())

@@ -119,7 +119,7 @@ status, theta, gram, model_sq, gap, rel = T._case(rng, 16, problem.P)
 checks = {"gram": gram, "model_sq": model_sq, "gap": gap, "relevant": rel}
 got = V.verify(problem, losses.get("ls"), theta, status, rel, checks=checks)
 print(V._compiled(problem, losses.get("ls"), theta, status, rel, checks, True) is None,
-      len(gram_verdict.signatures), warmup._STATE["proc"] is None, warmup.any_cached(), int(got[0].sum()))
+      len(gram_verdict.signatures), not warmup._STATE["proc"], warmup.any_cached(), int(got[0].sum()))
 """
 
 

@@ -401,7 +401,9 @@ def solve_lm(problem: Problem, loss=None, *, bounded: bool = False, **options) -
     if kernel != "numpy" and _fused.available():
         low = _fused.lower(problem, loss, bounded)
         unused = set(options) - {"xtol", "dtol", "max_nfev", "lambda0"}
-        if low is not None and not unused:
+        # as for least squares: on a fresh install the Poisson/Huber kernel compiles in
+        # a background process when first asked for, and "auto" fits here on NumPy meanwhile
+        if low is not None and not unused and _warmup.ready(wait=kernel == "numba", low=low, family="newton"):
             return _fused.fused_newton(problem, low, loss, **options)
     if kernel == "numba":
         why = _fused.why_not(problem, loss, bounded) if _fused.available() else "numba is not installed"

@@ -61,12 +61,18 @@ def warmup_psf_problem() -> Problem:
     return m.compile([(0,), (1,)])
 
 
-def warmup_problems() -> dict:
+def warmup_problems(family: str = "lm") -> dict:
     """What the background compile fits, by the kernel signature each
     compiles (the keys of :func:`swiftfit.engines.numba.warmup.variant`):
-    ``"plain"`` and ``"psf"``.
+    ``"plain"`` and ``"psf"`` for the least-squares kernel (``family="lm"``),
+    ``"newton"`` and ``"newton_psf"`` for the Poisson/Huber one
+    (``family="newton"``: the same problems, fitted with the Poisson loss; their
+    data are counts-like and positive).
 
-    >>> sorted(warmup_problems())
-    ['plain', 'psf']
+    >>> sorted(warmup_problems()), sorted(warmup_problems("newton"))
+    (['plain', 'psf'], ['newton', 'newton_psf'])
     """
-    return {"plain": warmup_problem(), "psf": warmup_psf_problem()}
+    if family not in ("lm", "newton"):
+        raise ValueError(f"family must be 'lm' or 'newton', got {family!r}")
+    names = ("plain", "psf") if family == "lm" else ("newton", "newton_psf")
+    return dict(zip(names, (warmup_problem(), warmup_psf_problem())))

@@ -696,5 +696,6 @@ def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol
         float(getattr(loss, "delta", 1.0)), float(loss.errordef), float(xtol), float(dtol), int(limit),
         float(lambda0))
     info = {"kernel": "numba", "compiled": np.ones(problem.B, dtype=bool)}
+    _warmup.loaded(low, "newton")
     return Solution(theta, status.astype(int), nfev.astype(int), value, None, njev.astype(int), nit.astype(int),
                     info=info)

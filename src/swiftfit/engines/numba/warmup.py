@@ -24,6 +24,13 @@ each is cached (:data:`VARIANTS`); a fit asks :func:`ready` about its own, so
 the first PSF fit after install fits on the NumPy path while its
 specialisation compiles, as the first plain fit does.
 
+The Poisson and Huber losses run another kernel (:mod:`.newton_loss`, the
+damped Newton), a second family of signatures, ``"newton"`` and
+``"newton_psf"`` (:data:`NEWTON_VARIANTS`). It is compiled the same way but
+only when a fit first asks for it (most users never fit those losses, and
+compiling it costs as much again): its own background process, the first
+such fit and those after it on the NumPy ``damped_newton`` until it is cached.
+
 ``SWIFTFIT_COMPILE`` chooses: ``"background"`` (the default) as above;
 ``"inline"`` compiles in the calling process the first time (the old
 behaviour; the test suite sets it, so tests that ask for the compiled path
@@ -48,26 +55,35 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ...problem.problem import Problem
 
-__all__ = ["ready", "compile_now", "mode", "variant", "VARIANTS"]
+__all__ = ["ready", "compile_now", "mode", "variant", "VARIANTS", "NEWTON_VARIANTS"]
 
 _MODES = ("background", "inline")
 #: the kernel signatures the background process compiles, by :func:`variant`
 VARIANTS = ("plain", "psf")
+#: the same for the Poisson/Huber kernel (:mod:`.newton_loss`), compiled when first asked for
+NEWTON_VARIANTS = ("newton", "newton_psf")
+_FAMILIES = {"lm": VARIANTS, "newton": NEWTON_VARIANTS}
 #: how many tables ``ex`` holds without a PSF (:func:`.lower.lower`; :mod:`.psf` adds one)
 PLAIN_TABLES = 10
 _LOCK = threading.Lock()
-_STATE = {"loaded": set(), "proc": None, "failed": False}
+_STATE = {"loaded": set(), "proc": {}, "failed": False}  # proc: the background process per family
 
 
-def variant(low: dict | None) -> str:
+def variant(low: dict | None, family: str = "lm") -> str:
     """Which compiled signature a lowered problem (:func:`.lower.lower`) runs:
     ``"psf"`` when its tables carry a PSF operator (:mod:`.psf`), else
-    ``"plain"`` (also for None).
+    ``"plain"`` (also for None); with ``family="newton"`` (the Poisson/Huber
+    kernel) ``"newton_psf"`` or ``"newton"``.
 
     >>> variant({"ex": (0,) * PLAIN_TABLES}), variant({"ex": (0,) * (PLAIN_TABLES + 1)}), variant(None)
     ('plain', 'psf', 'plain')
+    >>> variant(None, "newton")
+    'newton'
     """
-    return "psf" if low is not None and len(low["ex"]) > PLAIN_TABLES else "plain"
+    if family not in _FAMILIES:
+        raise ValueError(f"family must be one of {tuple(_FAMILIES)}, got {family!r}")
+    psf = low is not None and len(low["ex"]) > PLAIN_TABLES
+    return _FAMILIES[family][1 if psf else 0]
 
 
 def mode() -> str:
@@ -113,21 +129,23 @@ def _cached(marker: Path) -> bool:
         return False
 
 
-def ready(wait: bool = False, low: dict | None = None) -> bool:
+def ready(wait: bool = False, low: dict | None = None, family: str = "lm") -> bool:
     """True when the fused kernel can run ``low`` (:func:`.lower.lower`'s
-    tables; None: a problem without a PSF) now without a long compile here.
+    tables; None: a problem without a PSF) now without a long compile here;
+    ``family``: ``"lm"`` (least squares, :func:`.lower.fused_lm`) or
+    ``"newton"`` (Poisson/Huber, :func:`.lower.fused_newton`).
 
     ``wait=True`` (``kernel="numba"``) or ``SWIFTFIT_COMPILE=inline``: always
     True (the caller compiles or loads it). Otherwise True once this process
     has used the kernel's signature for ``low`` (:func:`variant`), or numba's
     cache holds it; else starts the background compile (once per process; it
     compiles every signature, this one first) and answers False until that
-    signature is cached.
+    signature is cached. Each family has its own background process.
 
     >>> isinstance(ready(), bool)
     True
     """
-    which = variant(low)
+    which = variant(low, family)
     if wait or which in _STATE["loaded"] or mode() == "inline":
         return True
     with _LOCK:
@@ -138,10 +156,10 @@ def ready(wait: bool = False, low: dict | None = None) -> bool:
             return True
         if _cached(marker):
             return True
-        proc = _STATE["proc"]
+        proc = _STATE["proc"].get(family)
         if proc is None:
-            _STATE["proc"] = _start(which)
-            return _STATE["proc"] is None  # could not start one: compile here
+            proc = _STATE["proc"][family] = _start(which)
+            return proc is None  # could not start one: compile here
         code = proc.poll()
         if code is None:
             return False
@@ -166,11 +184,11 @@ def any_cached() -> bool:
     return any(m is None or _cached(m) for m in markers)
 
 
-def loaded(low: dict | None = None) -> None:
+def loaded(low: dict | None = None, family: str = "lm") -> None:
     """Note that this process now holds the compiled kernel for ``low``'s
     signature (:func:`variant`; ready() is True for it from here on).
     """
-    _STATE["loaded"].add(variant(low))
+    _STATE["loaded"].add(variant(low, family))
 
 
 def _start(first: str = "plain"):
@@ -180,12 +198,13 @@ def _start(first: str = "plain"):
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     env["SWIFTFIT_COMPILE"] = "inline"
     env["NUMBA_NUM_THREADS"] = "1"
-    if first not in VARIANTS:
-        raise ValueError(f"first must be one of {VARIANTS}, got {first!r}")
+    family = next((f for f, names in _FAMILIES.items() if first in names), None)
+    if family is None:
+        raise ValueError(f"first must be one of {VARIANTS + NEWTON_VARIANTS}, got {first!r}")
     try:
         return subprocess.Popen([sys.executable, "-c", "from swiftfit.engines.numba.warmup import compile_now; "
                                  "from swiftfit.problem.warmup import warmup_problems; "
-                                 f"compile_now(warmup_problems(), first={first!r})"], env=env,
+                                 f"compile_now(warmup_problems({family!r}), first={first!r})"], env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
         return None
@@ -195,7 +214,9 @@ def compile_now(problems: Problem | dict[str, Problem], first: str = "plain") ->
     """Compile (or load) the fused kernel in this process for each of
     ``problems`` (a Problem, or a dict of them by :func:`variant`; the one
     named ``first`` first) and write each signature's marker once it is
-    cached. Returns the signatures compiled, in order.
+    cached. Returns the signatures compiled, in order. Keys of
+    :data:`NEWTON_VARIANTS` are fitted with the Poisson loss through
+    :func:`.lower.fused_newton` (Huber runs the same compiled signature).
 
     What the background process runs, on
     :func:`swiftfit.problem.warmup.warmup_problems`.
@@ -204,7 +225,7 @@ def compile_now(problems: Problem | dict[str, Problem], first: str = "plain") ->
 
     from ... import losses
     from ...problem.verify import verify
-    from .lower import fused_lm, lower, why_not
+    from .lower import fused_lm, fused_newton, lower, why_not
 
     if not isinstance(problems, dict):
         problems = {"given": problems}
@@ -212,16 +233,22 @@ def compile_now(problems: Problem | dict[str, Problem], first: str = "plain") ->
     done = []
     for key in order:
         problem = problems[key]
-        low = lower(problem)
+        family = "newton" if key in NEWTON_VARIANTS else "lm"
+        loss = losses.get("ML-poisson") if family == "newton" else None
+        low = lower(problem, loss)
         if low is None:
-            raise RuntimeError(f"the warm-up problem {key!r} has no compiled path: {why_not(problem)}")
-        which = variant(low)
-        sol = fused_lm(problem, low, ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
+            raise RuntimeError(f"the warm-up problem {key!r} has no compiled path: {why_not(problem, loss)}")
+        which = variant(low, family)
+        if family == "newton":
+            sol = fused_newton(problem, low, loss)
+        else:
+            sol = fused_lm(problem, low, ftol=1e-12, xtol=1e-10, max_nfev=None, radius0=1.0)
         if not np.all(sol.status > 0):
             raise RuntimeError(f"the warm-up fit {key!r} failed: status {sol.status}")
-        # the write-back's verification of a kernel answer is compiled too (.verdict): once here
-        verify(problem, losses.get("ls"), sol.theta, sol.status, checks=sol.info.get("checks"))
-        loaded(low)
+        if family == "lm":
+            # the write-back's verification of a kernel answer is compiled too (.verdict): once here
+            verify(problem, losses.get("ls"), sol.theta, sol.status, checks=sol.info.get("checks"))
+        loaded(low, family)
         done.append(which)
         marker = _marker(which)
         if marker is not None:
