@@ -682,6 +682,9 @@ def fused_newton(problem: Problem, low: dict, loss, *, xtol: float = 1e-10, dtol
 
     bounded = low.get("bounded", False)
     lo, hi, limit, theta, *_ = steps.start(problem, bounded, max_nfev)
+    # one layout for every caller (a model's p0 is column-major): the signature the
+    # background compile caches (engines/numba/warmup.py), as in fused_lm
+    theta = np.ascontiguousarray(theta)
     lo = np.ascontiguousarray(np.broadcast_to(np.asarray(lo, dtype=float), (problem.P,)))
     hi = np.ascontiguousarray(np.broadcast_to(np.asarray(hi, dtype=float), (problem.P,)))
     poisson = loss.name == "ML-poisson"
