@@ -19,6 +19,7 @@ from ..problem.goodness import (
     information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
     scale_covariance,
 )
+from ..problem.pixels import PixelChunk
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status
@@ -97,6 +98,8 @@ class FittingMixin:
         nav = self._nav_shape
         if not nav:
             return ()
+        if type(pixels) is PixelChunk and pixels.nav == nav:  # a batched chunk: its own index arrays
+            return pixels.index
         pixels = pixels if isinstance(pixels, list) else list(pixels)
         # one multifit chunk asks several times (compile, rows, write-back) for the
         # same pixels: the last answer is kept (read-only) while they are equal
@@ -122,6 +125,10 @@ class FittingMixin:
         idx = self._nav_index(pixels)
         if idx == ():
             rows = array[None]
+        elif type(pixels) is PixelChunk and pixels.run is not None and pixels.nav == self._nav_shape \
+                and isinstance(array, np.ndarray) and array.flags.c_contiguous:
+            # a run of consecutive pixels (a batched chunk), known from its flat positions: a view
+            rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[pixels.run[0]:pixels.run[1]]
         else:
             flat = np.ravel_multi_index(idx, self._nav_shape)
             if isinstance(array, np.ndarray) and array.flags.c_contiguous and flat.size and \
@@ -141,7 +148,7 @@ class FittingMixin:
         variance = md.get_item("Signal.Noise_properties.variance") if md.has_item("Signal.Noise_properties.variance") else None
         if variance is None:
             return None
-        B = len(list(pixels))
+        B = len(pixels) if isinstance(pixels, (list, PixelChunk)) else len(list(pixels))
         if hasattr(variance, "data"):
             if is_dask_array(variance.data) and tuple(variance.data.shape) == tuple(self.signal.data.shape):
                 return self._rows(variance.data, pixels)  # lazy: read at these pixels only
@@ -159,7 +166,8 @@ class FittingMixin:
 
     def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True) -> Problem:
         """Compile the model for ``pixels`` (array-order index tuples)."""
-        return compile_problem([(self, list(pixels))], grad=grad, fd_scheme=fd_scheme, check=check)
+        pixels = pixels if type(pixels) is PixelChunk else list(pixels)
+        return compile_problem([(self, pixels)], grad=grad, fd_scheme=fd_scheme, check=check)
 
     def _evaluation(self):
         """Where components are evaluated and how that maps to the data points:
@@ -340,6 +348,8 @@ class FittingMixin:
         loss = _losses.get("ls") if loss is None else loss
         parts = [(self, pixels)] if parts is None else parts
         idx_of = {id(m): m._nav_index(px) for m, px in parts}
+        # a batched chunk that is one run of consecutive pixels is written through a slice
+        run_of = {id(m): px.run if type(px) is PixelChunk and px.nav == m._nav_shape else None for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
         written = status != Status.BAD_DATA
@@ -391,7 +401,7 @@ class FittingMixin:
         sel = np.flatnonzero(written)
         # where each model's maps are written, found once (not per parameter and field)
         take = None if sel.size == problem.B else sel
-        pos_of = {key: _positions(idx, sel) for key, idx in idx_of.items()}
+        pos_of = {key: _positions(idx, sel, run_of[key]) for key, idx in idx_of.items()}
         ones = np.ones(problem.B, bool)
         if cov is not None:
             cov_diag = np.einsum("bpp->bp", cov)
@@ -631,13 +641,18 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     return out
 
 
-def _positions(idx, sel):
+def _positions(idx, sel, run=None):
     """Where :func:`_store` writes the pixels ``sel`` of a model whose pixels
     are at ``idx`` (its ``_nav_index``): ``()`` without navigation (None when
-    nothing is selected), else the selected pixels' index arrays.
+    nothing is selected), a ``slice`` of the flattened maps when every pixel
+    is written and they are one ``run`` of consecutive flat positions
+    (:class:`~swiftfit.problem.pixels.PixelChunk`), else the selected pixels'
+    index arrays.
     """
     if idx == ():
         return () if sel.size else None
+    if run is not None and sel.size and sel.size == idx[0].size:
+        return slice(run[0], run[1])
     if len(idx) == 1 and sel.size and sel.size == idx[0].size:
         # every pixel of a run of consecutive ones (a batched chunk of a 1-D map):
         # a slice, written without a fancy-index per field
@@ -653,7 +668,12 @@ def _store(target: np.ndarray, field, pos, values, take=None) -> None:
         return
     arr = target if field is None else target[field]
     values = np.asarray(values)
-    if pos == ():
+    if type(pos) is slice:  # consecutive flat positions (C order) of the maps
+        if target.flags.c_contiguous:
+            arr = target.reshape(-1) if field is None else target.reshape(-1)[field]  # views
+        else:
+            pos = np.unravel_index(np.arange(pos.start, pos.stop), target.shape)
+    elif pos == ():
         arr[()] = values[0 if take is None else take[0]]
         return
     arr[pos] = values if take is None else values[take]

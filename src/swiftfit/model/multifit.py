@@ -26,6 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from ..problem.pixels import PixelChunk
 from ..problem.rows import finite_rows
 from ..problem.solution import Status
 from ..problem.verify import too_few_points
@@ -277,7 +278,9 @@ class MultifitMixin:
             # step per pixel (90,000 pixels: seconds)
             keep = np.ones(nav, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
             where = np.nonzero(keep)
-            pixels = list(zip(*(idx.tolist() for idx in where)))
+            # the pixels as index arrays (PixelChunk), not one tuple per pixel
+            flat = np.ravel_multi_index(where, nav)
+            pixels = PixelChunk(where, nav, flat)
         else:
             pixels = [()] if mask is None or not mask[()] else []
         meta = save.meta if save is not None else {}
@@ -299,11 +302,18 @@ class MultifitMixin:
         # no bar object at all without a bar (tqdm's set-up is ~0.1 ms a call)
         bar = tqdm(total=len(pixels), desc="multifit") if show_progressbar else None
         # `done` by flat position: one vector read and write per chunk, not one per pixel
-        flat = np.ravel_multi_index(where, nav) if nav else np.zeros(len(pixels), dtype=np.intp)
+        if not nav:
+            flat = np.zeros(len(pixels), dtype=np.intp)
         for s in range(0, len(pixels), chunk_size):
             chunk = pixels[s:s + chunk_size]
             open_ = ~done.flat[flat[s:s + chunk_size]]
-            todo = chunk if open_.all() else [chunk[i] for i in np.flatnonzero(open_)]
+            if open_.all():
+                todo = chunk
+            elif nav:
+                keep_ = np.flatnonzero(open_)
+                todo = PixelChunk(tuple(i[keep_] for i in chunk.index), nav, chunk.flat[keep_])
+            else:
+                todo = []
             if todo:
                 self._solve_pixels(todo, request=request, start=start)
                 done.flat[flat[s:s + chunk_size]] = True

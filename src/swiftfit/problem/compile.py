@@ -16,6 +16,7 @@ import sympy
 
 from .. import _expr
 from ..errors import InvalidInputError
+from .pixels import PixelChunk
 from .problem import ParamPlan, Problem, Segment, compile_tie
 
 _X = sympy.Symbol("x", real=True)
@@ -89,7 +90,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     B = len(parts[0][1])
     comps, owners, segments, datas, variances = [], [], [], [], []
     for k, (model, pixels) in enumerate(parts):
-        pixels = list(pixels)
+        pixels = pixels if type(pixels) is PixelChunk else list(pixels)  # a chunk keeps its index arrays
         if len(pixels) != B:
             raise InvalidInputError("every part of a joint problem needs the same number of pixels")
         if not model._components:
