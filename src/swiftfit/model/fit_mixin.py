@@ -368,7 +368,9 @@ class FittingMixin:
         k = problem.P
         # free parameters that reach the model at each pixel (a component
         # inactive there takes its own out), as a single fit there would count
-        rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
+        rel = solution.info.get("relevance")  # an engine that knows it exactly (the compiled kernel)
+        if not (isinstance(rel, np.ndarray) and rel.shape == (problem.B, k) and rel.dtype == bool):
+            rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
         kk = rel.sum(axis=1)
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
             # a solver hands over what the checks need at its answer (no second evaluation)

@@ -546,20 +546,50 @@ def _relevant(low: dict, B: int, P: int) -> np.ndarray:
     """(B, P): the columns the kernel counts as reaching the model (a free
     parameter of a component active at the pixel), as ``problem.relevance``.
     """
+    active = low["active"]
+    per_comp = _component_columns(low, P)
+    if active.all():  # every component active everywhere: the union of their columns at every pixel
+        row = np.zeros(P, dtype=bool)
+        for cols in per_comp:
+            row[cols] = True
+        rel = np.empty((B, P), dtype=bool)
+        rel[:] = row
+        return rel
     rel = np.zeros((B, P), dtype=bool)
-    col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
+    for c, cols in enumerate(per_comp):
+        if cols:
+            rel[:, cols] |= active[:, c, None]
+    return rel
+
+
+_COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns): kept with the cached tables
+
+
+def _component_columns(low: dict, P: int) -> list:
+    """Each component's free columns (a tie's: the columns it reaches), from
+    the structural tables (``col``, ``qoff``, ``nq``, ties); computed once per
+    ``col`` array (the lowering cache hands the same one to every call).
+    """
+    col = low["col"]
+    memo = _COMPONENT_COLUMNS.get(id(col))
+    if memo is not None and memo[0] is col and memo[1] == P:
+        return memo[2]
+    qoff, nq = low["qoff"], low["nq"]
     ties, tcols = low["ex"][7], low["ex"][9]
+    out = []
     for c in range(len(nq)):
         cols = []
         for j in col[qoff[c]:qoff[c] + nq[c]]:
             if 0 <= j < P:
-                cols.append(j)
+                cols.append(int(j))
             elif j > P:  # a tie's row: the free columns it reaches
                 t = ties[j - P - 1]
-                cols.extend(tcols[t[4]:t[4] + t[5]])
-        if cols:
-            rel[:, cols] |= active[:, c, None]
-    return rel
+                cols.extend(int(v) for v in tcols[t[4]:t[4] + t[5]])
+        out.append(cols)
+    if len(_COMPONENT_COLUMNS) >= 64:
+        _COMPONENT_COLUMNS.clear()
+    _COMPONENT_COLUMNS[id(col)] = (col, P, out)  # holds col: its id is not reused while kept
+    return out
 
 
 def checks(problem: Problem, theta: np.ndarray, low=None):
@@ -614,12 +644,18 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # the columns that reach the model: the kernel's own count without ties (the
     # same as problem.relevance there), problem.relevance's derivatives with them
     reach = _relevant(low, problem.B, problem.P)
-    tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
+    # an identity twin reads its source's column (lower: col[i] == col[source]): its
+    # derivative is its source's, so problem.relevance is the kernel's count there too
+    col = low["col"]
+    tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
+               for i, plan in enumerate(problem.plans))
     relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
     singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
     status[singular] = Status.SINGULAR
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
             "svd_factorizations": nsvd.astype(int)}
+    if not tied:  # problem.relevance at the answer, for the write-back (never written to)
+        info["relevance"] = reach
     # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
