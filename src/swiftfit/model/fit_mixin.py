@@ -14,9 +14,9 @@ from ..errors import FitFailedError, FitWarning, InvalidInputError
 from ..optimizers import registry
 from ..preferences import preferences
 from ..problem.compile import compile_problem
+from ..problem.fastops import LazyStats, all_nan_blocks, row_counts
 from ..problem.goodness import (
-    goodness,
-    information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
+    information_criteria,  # (also re-exported: samfire imports it here)
     scale_covariance,
 )
 from ..problem.pixels import PixelChunk
@@ -371,7 +371,7 @@ class FittingMixin:
         rel = solution.info.get("relevance")  # an engine that knows it exactly (the compiled kernel)
         if not (isinstance(rel, np.ndarray) and rel.shape == (problem.B, k) and rel.dtype == bool):
             rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
-        kk = rel.sum(axis=1)
+        kk = row_counts(rel)  # rel.sum(axis=1), exactly
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
             # a solver hands over what the checks need at its answer (no second evaluation)
             status, gap = _verify(problem, loss, theta, status, rel, checks=solution.info.get("checks"))
@@ -380,35 +380,51 @@ class FittingMixin:
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
-        good = goodness(chisq, n, kk, lnl)
-        dof, red = good.dof, good.red_chisq
+        # goodness()'s dof and reduced χ² (its information criteria only when read: lazy_stats)
+        ndata, nfree = np.asarray(n), np.asarray(kk)
+        dof = ndata - nfree
+        with np.errstate(all="ignore"):
+            red = np.where(dof > 0, np.asarray(chisq, dtype=float) / np.where(dof > 0, dof, 1), np.nan)
+            lnl_arr = np.asarray(lnl, float)
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):
             with np.errstate(all="ignore"):
                 cov = loss.covariance(problem, theta)
+        raw_cov, undetermined, scaled = cov, None, None
         if cov is not None and k:
-            singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0)
+            singular = all_nan_blocks(cov) & (status > 0)  # np.isnan(cov).all(axis=(1, 2)), exactly
             status[singular] = Status.SINGULAR
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
-            cov = scale_covariance(cov, red, rescale)
             # not determined: no error bars at all (NaN, never a std of 0)
             undetermined = status_in(status, _UNDETERMINED)
-            if undetermined.any():
-                cov = np.array(cov, dtype=float)
-                cov[undetermined] = np.nan
-        aic, aicc, bic = good.aic, good.aicc, good.bic
+            if not undetermined.any():
+                undetermined = None
+            if tied:  # the ties' errors read the whole (scaled) matrix
+                scaled = _scaled_covariance(raw_cov, red, rescale, undetermined)
+                cov = scaled
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         # where each model's maps are written, found once (not per parameter and field)
         take = None if sel.size == problem.B else sel
         pos_of = {key: _positions(idx, sel, run_of[key]) for key, idx in idx_of.items()}
         ones = np.ones(problem.B, bool)
-        if cov is not None:
+        if cov is not None and k:
+            # the diagonal of the scaled matrix: the same products, without the (B, P, P) pass
             cov_diag = np.einsum("bpp->bp", cov)
+            if scaled is None:
+                if rescale:
+                    cov_diag = scale_covariance(cov_diag[:, :, None], red, True)[:, :, 0]
+                if undetermined is not None:
+                    cov_diag = np.array(cov_diag, dtype=float)
+                    cov_diag[undetermined] = np.nan
             with np.errstate(invalid="ignore"):
                 std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
+        elif cov is not None:
+            cov_diag = np.einsum("bpp->bp", cov)
+            with np.errstate(invalid="ignore"):
+                std_free = np.sqrt(cov_diag)
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
@@ -448,8 +464,19 @@ class FittingMixin:
                 _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), take)
             _store(m._lnl, None, idx, lnl, take)
             _store(m._nfree, None, idx, kk.astype(float), take)
-        return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
-                "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
+        def covariance():
+            if raw_cov is None or not k or scaled is not None:
+                return cov
+            return _scaled_covariance(raw_cov, red, rescale, undetermined)
+
+        def criteria():
+            return information_criteria(lnl_arr, nfree, ndata)
+
+        return LazyStats(
+            {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": covariance, "status": status,
+             "log_likelihood": lnl, "aic": lambda: criteria()[0], "aicc": lambda: criteria()[1],
+             "bic": lambda: criteria()[2]},
+            lazy=("covariance", "aic", "aicc", "bic"))
 
     @property
     def _report_output(self):
@@ -641,6 +668,17 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     _log.info("ML-poisson: %d pixel(s) start from a least-squares fit (the model was zero where counts "
               "are positive)", int(usable.sum()))
     return out
+
+
+def _scaled_covariance(cov, red, rescale, undetermined):
+    """The covariance the write-back returns: scaled by the reduced χ² when
+    ``rescale``, NaN at the ``undetermined`` pixels (None: none).
+    """
+    cov = scale_covariance(cov, red, rescale)
+    if undetermined is not None:
+        cov = np.array(cov, dtype=float)
+        cov[undetermined] = np.nan
+    return cov
 
 
 def _positions(idx, sel, run=None):

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ...optimizers import _lm_steps as steps
+from ...problem.fastops import all_nan_blocks
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
 from . import warmup as _warmup
@@ -650,7 +651,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
                for i, plan in enumerate(problem.plans))
     relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
-    singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
+    singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
     status[singular] = Status.SINGULAR
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
             "svd_factorizations": nsvd.astype(int)}
