@@ -401,7 +401,9 @@ class FittingMixin:
             undetermined = status_in(status, _UNDETERMINED)
             if not undetermined.any():
                 undetermined = None
-            if tied:  # the ties' errors read the whole (scaled) matrix
+            # the ties' errors read the whole (scaled) matrix, but for identity twins (its diagonal)
+            if tied and any(plan.kind != "free" and dvals[i] is not None and _unit_column(dvals[i]) < 0
+                            for i, plan in enumerate(problem.plans)):
                 scaled = _scaled_covariance(raw_cov, red, rescale, undetermined)
                 cov = scaled
         params = [p for c in problem.components for p in c.parameters]
@@ -436,14 +438,21 @@ class FittingMixin:
             elif cov is not None and dvals[i] is not None:
                 # only the columns it depends on somewhere (a twin: one; the
                 # others add exact zeros to the sum)
-                on = np.flatnonzero(nonzero_columns(dvals[i]))
-                d = dvals[i][:, on]
-                with np.errstate(invalid="ignore"):
-                    cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
-                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
-                # undetermined if it depends on a column whose variance is unknown
-                undetermined = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
-                std = np.where(undetermined, np.nan, std)
+                j = _unit_column(dvals[i])
+                if j >= 0:  # d = one column's unit row (an identity twin): the sum below is that variance
+                    c = cov_diag[:, j]
+                    with np.errstate(invalid="ignore"):
+                        std = np.sqrt(np.nan_to_num(c, nan=0.0) + 0.0)  # + 0.0: the sum's +0 for a -0
+                    std = np.where(np.isnan(c), np.nan, std)
+                else:
+                    on = np.flatnonzero(nonzero_columns(dvals[i]))
+                    d = dvals[i][:, on]
+                    with np.errstate(invalid="ignore"):
+                        cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
+                        std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
+                    # undetermined if it depends on a column whose variance is unknown
+                    unknown = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
+                    std = np.where(unknown, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
             idx = pos_of[id(p.component.model)]
@@ -668,6 +677,18 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     _log.info("ML-poisson: %d pixel(s) start from a least-squares fit (the model was zero where counts "
               "are positive)", int(usable.sum()))
     return out
+
+
+def _unit_column(d) -> int:
+    """The column of a derivative ``(B, P)`` that is one row at every pixel
+    (broadcast) with a single nonzero entry, exactly 1 — an identity twin's —
+    else -1.
+    """
+    if d is None or np.ndim(d) != 2 or d.shape[0] == 0 or d.strides[0] != 0:
+        return -1
+    row = d[0]
+    nz = np.flatnonzero(row)
+    return int(nz[0]) if nz.size == 1 and row[nz[0]] == 1.0 else -1
 
 
 def _scaled_covariance(cov, red, rescale, undetermined):

@@ -334,8 +334,13 @@ class MultifitMixin:
         """Whether some fitted pixel failed for a reason other than its data (what
         :meth:`_refit_from_neighbours` looks for), by one vector test.
         """
-        status = self._status if keep is None else self._status[keep]
-        return bool(((status < 0) & (status != _BAD_DATA) & (status != _NO_SIGNAL)).any())
+        failed = self._status < 0
+        if keep is not None:
+            failed &= keep
+        if not failed.any():  # the common case: one comparison, no copy
+            return False
+        status = self._status[failed]
+        return bool(((status != _BAD_DATA) & (status != _NO_SIGNAL)).any())
 
     def _solve_pixels(self, pixels, *, request, start=None) -> None:
         """One batched solve of ``pixels`` (compile, solve, write back: the

@@ -670,17 +670,22 @@ _LINEAR_COLUMNS: dict = {}  # structure -> linear_columns' answer (see _linear_k
 
 def _linear_key(problem: Problem):
     """What :func:`.linear_start.linear_columns` reads of a problem without ties:
-    each plan's kind and column, each component's compiled form and its
-    parameters' ``_linear`` flags, ``P`` and the gradient mode; None with ties
-    (their derivatives are evaluated at the start values) or another problem type.
+    each plan's kind and column (a twin through ``"x"``: its source), each
+    component's compiled form and its parameters' ``_linear`` flags, ``P``
+    and the gradient mode; None with other ties (their derivatives are
+    evaluated at the start values) or another problem type.
     """
     if type(problem) is not Problem:
         return None
     plans = []
     for plan in problem.plans:
-        if plan.kind not in ("free", "fixed"):
+        if plan.kind in ("free", "fixed"):
+            plans.append((plan.kind, plan.column))
+        elif plan.kind == "twin" and plan.sym is not None and getattr(plan.sym[0], "is_Symbol", False):
+            # twin_function_expr "x": the source's value and derivative (1) at any value
+            plans.append(("twin", plan.source))
+        else:
             return None
-        plans.append((plan.kind, plan.column))
     comps = tuple((type(c), getattr(c, "compiled_kind", None), tuple(bool(getattr(p, "_linear", False))
                                                                       for p in c.parameters))
                   for c in problem.components)
