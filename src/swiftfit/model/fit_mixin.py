@@ -352,7 +352,7 @@ class FittingMixin:
         run_of = {id(m): px.run if type(px) is PixelChunk and px.nav == m._nav_shape else None for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
-        written = status != Status.BAD_DATA
+        written = status != _BAD_DATA_CODE  # an int: comparing with the IntEnum costs ~8 µs a call
         # the derivatives serve the ties (their relevance and std) only
         tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
         values, dvals = problem.parameter_values(theta, derivatives=True) if tied else \
@@ -363,7 +363,7 @@ class FittingMixin:
                 resid = problem.residuals(theta)
                 chisq = np.einsum("bn,bn->b", resid, resid)
             objective = chisq if loss.name == "ls" else loss.value(problem, theta)
-        status[(status > 0) & ~np.isfinite(objective)] = Status.NONFINITE
+        status[(status > 0) & ~np.isfinite(objective)] = _NONFINITE_CODE
         n = problem.N
         k = problem.P
         # free parameters that reach the model at each pixel (a component
@@ -394,7 +394,7 @@ class FittingMixin:
         raw_cov, undetermined, scaled = cov, None, None
         if cov is not None and k:
             singular = all_nan_blocks(cov) & (status > 0)  # np.isnan(cov).all(axis=(1, 2)), exactly
-            status[singular] = Status.SINGULAR
+            status[singular] = _SINGULAR_CODE
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
             # not determined: no error bars at all (NaN, never a std of 0)
@@ -640,6 +640,7 @@ class FittingMixin:
         out[start:start + len(chunk)][:, mask] = total
 
 
+_BAD_DATA_CODE, _NONFINITE_CODE, _SINGULAR_CODE = int(Status.BAD_DATA), int(Status.NONFINITE), int(Status.SINGULAR)
 # statuses whose parameters are not determined: their errors are NaN
 _UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
                                   Status.OVERFLOW)]

@@ -652,7 +652,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
                for i, plan in enumerate(problem.plans))
     relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
     singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
-    status[singular] = Status.SINGULAR
+    status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
             "svd_factorizations": nsvd.astype(int)}
     if not tied:  # problem.relevance at the answer, for the write-back (never written to)
@@ -665,6 +665,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
 
 
+_SINGULAR = int(Status.SINGULAR)
 _LINEAR_COLUMNS: dict = {}  # structure -> linear_columns' answer (see _linear_key)
 
 
