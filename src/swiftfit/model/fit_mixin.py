@@ -416,8 +416,8 @@ class FittingMixin:
             # the diagonal of the scaled matrix: the same products, without the (B, P, P) pass
             cov_diag = np.einsum("bpp->bp", cov)
             if scaled is None:
-                if rescale:
-                    cov_diag = scale_covariance(cov_diag[:, :, None], red, True)[:, :, 0]
+                if rescale:  # scale_covariance's products on the diagonal (red (B,): one per pixel)
+                    cov_diag = cov_diag * red[:, None]
                 if undetermined is not None:
                     cov_diag = np.array(cov_diag, dtype=float)
                     cov_diag[undetermined] = np.nan
