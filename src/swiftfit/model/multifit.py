@@ -36,7 +36,7 @@ from .autosave import (
     Autosave,
     check_autosave_every,
 )
-from .fit_mixin import poisson_start
+from .fit_mixin import _none_as_hyperspy, poisson_start
 from .multifit_output import MultifitOutput
 
 _log = logging.getLogger("swiftfit")
@@ -255,8 +255,6 @@ class MultifitMixin:
         out of ``kwargs``): the request (:class:`~swiftfit.problem.request.FitRequest`)
         of :meth:`_solve_pixels`.
         """
-        from .fit_mixin import _none_as_hyperspy
-
         grad, bounded = _none_as_hyperspy(grad, bounded)
         self._fit_setup(optimizer, loss_function, grad, bounded, kwargs, fd_scheme=fd_scheme)
         return self._request
