@@ -369,9 +369,12 @@ class FittingMixin:
         # free parameters that reach the model at each pixel (a component
         # inactive there takes its own out), as a single fit there would count
         rel = solution.info.get("relevance")  # an engine that knows it exactly (the compiled kernel)
+        kk = solution.info.get("relevance_counts")
         if not (isinstance(rel, np.ndarray) and rel.shape == (problem.B, k) and rel.dtype == bool):
             rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
-        kk = row_counts(rel)  # rel.sum(axis=1), exactly
+            kk = None
+        if not (isinstance(kk, np.ndarray) and kk.shape == (problem.B,)):
+            kk = row_counts(rel)  # rel.sum(axis=1), exactly
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
             # a solver hands over what the checks need at its answer (no second evaluation)
             status, gap = _verify(problem, loss, theta, status, rel, checks=solution.info.get("checks"))

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ...optimizers import _lm_steps as steps
-from ...problem.fastops import all_nan_blocks
+from ...problem.fastops import all_nan_blocks, row_counts
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
 from . import warmup as _warmup
@@ -655,13 +655,16 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     col = low["col"]
     tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
                for i, plan in enumerate(problem.plans))
-    relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
+    # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
+    counts = None if tied else row_counts(reach)
+    relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
     singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
     status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
             "svd_factorizations": nsvd.astype(int)}
-    if not tied:  # problem.relevance at the answer, for the write-back (never written to)
+    if not tied:  # problem.relevance at the answer and its row counts, for the write-back (never written to)
         info["relevance"] = reach
+        info["relevance_counts"] = counts
     # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
