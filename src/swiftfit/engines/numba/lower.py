@@ -563,6 +563,16 @@ def _relevant(low: dict, B: int, P: int) -> np.ndarray:
     return rel
 
 
+def _reach_counts(reach: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """``reach.sum(axis=1)``: with every component active everywhere each row is
+    the union of their columns (:func:`_relevant`), one count for all; else
+    :func:`~swiftfit.problem.fastops.row_counts`.
+    """
+    if reach.shape[0] and active.all():
+        return np.full(reach.shape[0], int(np.count_nonzero(reach[0])), dtype=int)
+    return row_counts(reach)
+
+
 _COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns): kept with the cached tables
 
 
@@ -646,7 +656,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         *_linear(problem, linear_start))
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
-    status = status.astype(int)
+    status = status.astype(int, copy=False)  # the kernel's fresh int64 arrays: no copies needed
     # the columns that reach the model: the kernel's own count without ties (the
     # same as problem.relevance there), problem.relevance's derivatives with them
     reach = _relevant(low, problem.B, problem.P)
@@ -656,12 +666,12 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
                for i, plan in enumerate(problem.plans))
     # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
-    counts = None if tied else row_counts(reach)
+    counts = None if tied else _reach_counts(reach, low["active"])
     relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
     singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
     status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
-            "svd_factorizations": nsvd.astype(int)}
+            "svd_factorizations": nsvd.astype(int, copy=False)}
     if not tied:  # problem.relevance at the answer and its row counts, for the write-back (never written to)
         info["relevance"] = reach
         info["relevance_counts"] = counts
@@ -670,7 +680,8 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": reach}
     _warmup.loaded(low)
-    return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
+    return Solution(theta, status, nfev.astype(int, copy=False), cost, cov, njev.astype(int, copy=False),
+                    nit.astype(int, copy=False), info=info)
 
 
 _SINGULAR = int(Status.SINGULAR)
