@@ -22,7 +22,13 @@ does (a second multifit of the same model would start at the answer):
     NUMBA_NUM_THREADS=1 SWIFTFIT_COMPILE=inline PYTHONPATH=src \\
         python benchmarks/pycall.py multiexp powerlaw_lor --pixels 128 --calls 60
 
-Prints per case and stage the median (and min) over the calls, in ms.
+Prints per case and stage the median (and min) over the calls, in ms
+(``--per-fit``: µs per fit). ``cpufit5x5`` is Cpufit's 5×5 problem
+(``benchmarks/cpufit.py``'s model, ``tolerance=1e-4``), e.g. 20,000 fits in
+one call::
+
+    NUMBA_NUM_THREADS=1 PYTHONPATH=src python benchmarks/pycall.py cpufit5x5 \\
+        --pixels 20000 --calls 7 --per-fit
 """
 
 from __future__ import annotations
@@ -83,16 +89,52 @@ def _patch(clock):
     return lambda: [setattr(o, n, v) for o, n, v in reversed(undo)]
 
 
+def _cpufit_case(pixels: int, seed: int):
+    """Cpufit's 2-D Gaussian 5×5 (``benchmarks/cpufit.py``'s ``run_swiftfit_2d``
+    model: Gaussian2D with σy twinned to σx, an Offset, per-pixel starts), fitted
+    at ``tolerance=1e-4``: ``(build, options)``."""
+    import cpufit
+
+    data, _, start = cpufit.gauss2d_problem(pixels, 5, np.random.default_rng(seed))
+
+    def build(sf, d=data):
+        m = sf.signals.Signal2D(d).create_model()
+        g = sf.model.components2D.Gaussian2D()
+        off = sf.model.components2D.Offset()
+        m.extend([g, off])
+        g.sigma_y.twin = g.sigma_x
+        n = d.shape[0]
+        g.A.map["values"] = start[:n, 0] * 2 * np.pi * start[:n, 3] ** 2
+        g.centre_x.map["values"] = start[:n, 1]
+        g.centre_y.map["values"] = start[:n, 2]
+        g.sigma_x.map["values"] = start[:n, 3]
+        off.offset.map["values"] = start[:n, 4]
+        for p in (g.A, g.centre_x, g.centre_y, g.sigma_x, off.offset):
+            p.map["is_set"] = True
+        return m
+
+    return data, build, {"tolerance": 1e-4}
+
+
 def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
-    """``{stage: array of ms per call}`` for ``calls`` multifit calls of case ``name``."""
+    """``{stage: array of ms per call}`` for ``calls`` multifit calls of case
+    ``name`` (a battery case, or ``"cpufit5x5"``: see :func:`_cpufit_case`)."""
     import battery
 
     import swiftfit as sf
 
-    data, build, _, _ = battery.CASES[name](pixels, np.random.default_rng(seed))
-    battery._fit(sf, data[:2], build, False)  # compile / warm
-    for _ in range(3):
-        battery._fit(sf, data, build, False)
+    if name == "cpufit5x5":
+        data, build_model, options = _cpufit_case(pixels, seed)
+        build = lambda sf, d: (build_model(sf, d), None)  # noqa: E731
+        build(sf, data[:50])[0].multifit(**options)  # compile / warm
+        for _ in range(2):
+            build(sf, data)[0].multifit(**options)
+    else:
+        data, build, _, _ = battery.CASES[name](pixels, np.random.default_rng(seed))
+        options = {}
+        battery._fit(sf, data[:2], build, False)  # compile / warm
+        for _ in range(3):
+            battery._fit(sf, data, build, False)
     clock = _Clock()
     restore = _patch(clock)
     rows = {s: [] for s in STAGES}
@@ -100,10 +142,11 @@ def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
         multifit = clock.wrap("wrapper", type(build(sf, data[:1])[0]).multifit)
         for _ in range(calls):
             m, _ = build(sf, data)  # a fresh model, as the battery times (the maps hold the starts)
-            m.assign_current_values_to_all()
+            if name != "cpufit5x5":
+                m.assign_current_values_to_all()
             clock.own = dict.fromkeys(STAGES, 0.0)
             t0 = time.thread_time()
-            multifit(m)
+            multifit(m, **options)
             total = time.thread_time() - t0
             own = dict(clock.own)
             own["total"] = total
@@ -120,12 +163,15 @@ def main(argv=None) -> int:
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--pixels", type=int, default=128)
     parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--per-fit", action="store_true",
+                        help="µs per fit (ms per call / pixels × 1000) instead of ms per call")
     args = parser.parse_args(argv)
     print("| case | " + " | ".join(STAGES) + " |")
     print("|---|" + "---|" * len(STAGES))
     for name in args.cases:
         t = measure(name, args.pixels, args.calls)
-        cells = [f"{np.median(t[s]):.3f} ({t[s].min():.3f})" for s in STAGES]
+        scale = 1e3 / args.pixels if args.per_fit else 1.0
+        cells = [f"{np.median(t[s]) * scale:.3f} ({t[s].min() * scale:.3f})" for s in STAGES]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

@@ -19,7 +19,7 @@ from swiftfit.problem import verify as V
 from swiftfit.problem.solution import Status
 
 
-def _old_positions(idx, sel):
+def _old_positions(idx, sel, run=None):
     if idx == ():
         return () if sel.size else None
     return tuple(i[sel] for i in idx)

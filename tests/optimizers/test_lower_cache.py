@@ -59,6 +59,23 @@ def _twin(m, e):
     return {}
 
 
+def _twin_scaled(m, e):
+    e.A2.twin = e.A1
+    e.A2.twin_function_expr = "0.5*x"  # not the identity: a register program
+    return {}
+
+
+def _twin_of_fixed(m, e):
+    e.t1.free = False  # the identity twin of a fixed parameter reads its values (lower copies them)
+    e.t2.twin = e.t1
+    return {}
+
+
+def _expr_tie(m, e):
+    e.t2.expr = "4*t1 + 3"
+    return {}
+
+
 def _new_component(m, e):
     m.append(sf.model.components1D.Offset())
     return {}
@@ -69,7 +86,7 @@ def _bounds(m, e):
     return {"bounded": True}
 
 
-@pytest.mark.parametrize("change", [_fix, _twin, _new_component, _bounds])
+@pytest.mark.parametrize("change", [_fix, _twin, _twin_scaled, _twin_of_fixed, _expr_tie, _new_component, _bounds])
 def test_a_change_of_structure_between_two_calls_is_not_served_stale(change):
     data, scale = _data()
     lower_cache.ENABLED = True
@@ -101,6 +118,13 @@ def test_a_change_of_structure_between_two_calls_is_not_served_stale(change):
         np.testing.assert_array_equal(t2, 45.0)
     elif change is _twin:
         np.testing.assert_array_equal(a1, a2)
+    elif change is _twin_scaled:
+        np.testing.assert_allclose(a2, 0.5 * a1, rtol=1e-15)
+    elif change is _twin_of_fixed:
+        np.testing.assert_array_equal(t1, 13.0)
+        np.testing.assert_array_equal(t2, 13.0)
+    elif change is _expr_tie:
+        np.testing.assert_allclose(t2, 4 * t1 + 3, rtol=1e-15)
     elif change is _bounds:
         assert ((t1 >= 12.5) & (t1 <= 14.0)).all()
         assert (np.abs(t1 - 10) > 2).all()  # the truths (8-12) lie outside: the bound holds the fit
@@ -138,3 +162,28 @@ def test_another_signal_axis_is_another_structure():
     assert lower_cache.stats() == {"hits": 0, "misses": 2, "size": 2}
     # twice the axis scale: twice the lifetimes, to the fit's precision
     np.testing.assert_allclose(e2.t1.map["values"], 2 * e.t1.map["values"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("tie", [_twin, _twin_scaled, _twin_of_fixed, _expr_tie])
+def test_tied_structures_are_kept_and_give_the_maps_of_no_cache(tie):
+    """Ties are part of the key: the second and third calls are served from the
+    cache, with the same maps and evaluation counts as lowering every call."""
+    data, scale = _data()
+    out = {}
+    try:
+        for on in (True, False):
+            lower_cache.ENABLED = on
+            lower_cache.clear()
+            m, e = _model(data, scale)
+            tie(m, e)
+            for _ in range(3):
+                _restart(m)
+                m.assign_current_values_to_all()
+                m.multifit()
+            out[on] = (_maps(m), np.asarray(m.multifit_output.nfev.data).copy(),
+                       np.concatenate([p.map["std"].ravel() for c in m for p in c.parameters]))
+            assert lower_cache.stats()["hits"] == (2 if on else 0)
+    finally:
+        lower_cache.ENABLED = True
+    for a, b in zip(out[True], out[False]):
+        np.testing.assert_array_equal(a, b)

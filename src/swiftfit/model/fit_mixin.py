@@ -14,11 +14,12 @@ from ..errors import FitFailedError, FitWarning, InvalidInputError
 from ..optimizers import registry
 from ..preferences import preferences
 from ..problem.compile import compile_problem
+from ..problem.fastops import LazyStats, all_nan_blocks, row_counts
 from ..problem.goodness import (
-    goodness,
-    information_criteria,  # noqa: F401  (re-exported: samfire imports it here)
+    information_criteria,  # (also re-exported: samfire imports it here)
     scale_covariance,
 )
+from ..problem.pixels import PixelChunk
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status
@@ -97,6 +98,8 @@ class FittingMixin:
         nav = self._nav_shape
         if not nav:
             return ()
+        if type(pixels) is PixelChunk and pixels.nav == nav:  # a batched chunk: its own index arrays
+            return pixels.index
         pixels = pixels if isinstance(pixels, list) else list(pixels)
         # one multifit chunk asks several times (compile, rows, write-back) for the
         # same pixels: the last answer is kept (read-only) while they are equal
@@ -122,6 +125,10 @@ class FittingMixin:
         idx = self._nav_index(pixels)
         if idx == ():
             rows = array[None]
+        elif type(pixels) is PixelChunk and pixels.run is not None and pixels.nav == self._nav_shape \
+                and isinstance(array, np.ndarray) and array.flags.c_contiguous:
+            # a run of consecutive pixels (a batched chunk), known from its flat positions: a view
+            rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[pixels.run[0]:pixels.run[1]]
         else:
             flat = np.ravel_multi_index(idx, self._nav_shape)
             if isinstance(array, np.ndarray) and array.flags.c_contiguous and flat.size and \
@@ -141,7 +148,7 @@ class FittingMixin:
         variance = md.get_item("Signal.Noise_properties.variance") if md.has_item("Signal.Noise_properties.variance") else None
         if variance is None:
             return None
-        B = len(list(pixels))
+        B = len(pixels) if isinstance(pixels, (list, PixelChunk)) else len(list(pixels))
         if hasattr(variance, "data"):
             if is_dask_array(variance.data) and tuple(variance.data.shape) == tuple(self.signal.data.shape):
                 return self._rows(variance.data, pixels)  # lazy: read at these pixels only
@@ -159,7 +166,8 @@ class FittingMixin:
 
     def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True) -> Problem:
         """Compile the model for ``pixels`` (array-order index tuples)."""
-        return compile_problem([(self, list(pixels))], grad=grad, fd_scheme=fd_scheme, check=check)
+        pixels = pixels if type(pixels) is PixelChunk else list(pixels)
+        return compile_problem([(self, pixels)], grad=grad, fd_scheme=fd_scheme, check=check)
 
     def _evaluation(self):
         """Where components are evaluated and how that maps to the data points:
@@ -340,9 +348,11 @@ class FittingMixin:
         loss = _losses.get("ls") if loss is None else loss
         parts = [(self, pixels)] if parts is None else parts
         idx_of = {id(m): m._nav_index(px) for m, px in parts}
+        # a batched chunk that is one run of consecutive pixels is written through a slice
+        run_of = {id(m): px.run if type(px) is PixelChunk and px.nav == m._nav_shape else None for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
-        written = status != Status.BAD_DATA
+        written = status != _BAD_DATA_CODE  # an int: comparing with the IntEnum costs ~8 µs a call
         # the derivatives serve the ties (their relevance and std) only
         tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
         values, dvals = problem.parameter_values(theta, derivatives=True) if tied else \
@@ -353,13 +363,18 @@ class FittingMixin:
                 resid = problem.residuals(theta)
                 chisq = np.einsum("bn,bn->b", resid, resid)
             objective = chisq if loss.name == "ls" else loss.value(problem, theta)
-        status[(status > 0) & ~np.isfinite(objective)] = Status.NONFINITE
+        status[(status > 0) & ~np.isfinite(objective)] = _NONFINITE_CODE
         n = problem.N
         k = problem.P
         # free parameters that reach the model at each pixel (a component
         # inactive there takes its own out), as a single fit there would count
-        rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
-        kk = rel.sum(axis=1)
+        rel = solution.info.get("relevance")  # an engine that knows it exactly (the compiled kernel)
+        kk = solution.info.get("relevance_counts")
+        if not (isinstance(rel, np.ndarray) and rel.shape == (problem.B, k) and rel.dtype == bool):
+            rel = relevance(problem, theta, dvals) if k else np.zeros((problem.B, 0), dtype=bool)
+            kk = None
+        if not (isinstance(kk, np.ndarray) and kk.shape == (problem.B,)):
+            kk = row_counts(rel)  # rel.sum(axis=1), exactly
         if verify:  # success means verified, whichever door and optimizer (swiftfit.problem.verify)
             # a solver hands over what the checks need at its answer (no second evaluation)
             status, gap = _verify(problem, loss, theta, status, rel, checks=solution.info.get("checks"))
@@ -368,35 +383,53 @@ class FittingMixin:
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
-        good = goodness(chisq, n, kk, lnl)
-        dof, red = good.dof, good.red_chisq
+        # goodness()'s dof and reduced χ² (its information criteria only when read: lazy_stats)
+        ndata, nfree = np.asarray(n), np.asarray(kk)
+        dof = ndata - nfree
+        with np.errstate(all="ignore"):
+            red = np.where(dof > 0, np.asarray(chisq, dtype=float) / np.where(dof > 0, dof, 1), np.nan)
+            lnl_arr = np.asarray(lnl, float)
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):
             with np.errstate(all="ignore"):
                 cov = loss.covariance(problem, theta)
+        raw_cov, undetermined, scaled = cov, None, None
         if cov is not None and k:
-            singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0)
-            status[singular] = Status.SINGULAR
+            singular = all_nan_blocks(cov) & (status > 0)  # np.isnan(cov).all(axis=(1, 2)), exactly
+            status[singular] = _SINGULAR_CODE
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
-            cov = scale_covariance(cov, red, rescale)
             # not determined: no error bars at all (NaN, never a std of 0)
             undetermined = status_in(status, _UNDETERMINED)
-            if undetermined.any():
-                cov = np.array(cov, dtype=float)
-                cov[undetermined] = np.nan
-        aic, aicc, bic = good.aic, good.aicc, good.bic
+            if not undetermined.any():
+                undetermined = None
+            # the ties' errors read the whole (scaled) matrix, but for identity twins (its diagonal)
+            if tied and any(plan.kind != "free" and dvals[i] is not None and _unit_column(dvals[i]) < 0
+                            for i, plan in enumerate(problem.plans)):
+                scaled = _scaled_covariance(raw_cov, red, rescale, undetermined)
+                cov = scaled
         params = [p for c in problem.components for p in c.parameters]
         sel = np.flatnonzero(written)
         # where each model's maps are written, found once (not per parameter and field)
         take = None if sel.size == problem.B else sel
-        pos_of = {key: _positions(idx, sel) for key, idx in idx_of.items()}
+        pos_of = {key: _positions(idx, sel, run_of[key]) for key, idx in idx_of.items()}
         ones = np.ones(problem.B, bool)
-        if cov is not None:
+        if cov is not None and k:
+            # the diagonal of the scaled matrix: the same products, without the (B, P, P) pass
             cov_diag = np.einsum("bpp->bp", cov)
+            if scaled is None:
+                if rescale:  # scale_covariance's products on the diagonal (red (B,): one per pixel)
+                    cov_diag = cov_diag * red[:, None]
+                if undetermined is not None:
+                    cov_diag = np.array(cov_diag, dtype=float)
+                    cov_diag[undetermined] = np.nan
             with np.errstate(invalid="ignore"):
                 std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
+        elif cov is not None:
+            cov_diag = np.einsum("bpp->bp", cov)
+            with np.errstate(invalid="ignore"):
+                std_free = np.sqrt(cov_diag)
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
@@ -408,14 +441,21 @@ class FittingMixin:
             elif cov is not None and dvals[i] is not None:
                 # only the columns it depends on somewhere (a twin: one; the
                 # others add exact zeros to the sum)
-                on = np.flatnonzero(nonzero_columns(dvals[i]))
-                d = dvals[i][:, on]
-                with np.errstate(invalid="ignore"):
-                    cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
-                    std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
-                # undetermined if it depends on a column whose variance is unknown
-                undetermined = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
-                std = np.where(undetermined, np.nan, std)
+                j = _unit_column(dvals[i])
+                if j >= 0:  # d = one column's unit row (an identity twin): the sum below is that variance
+                    c = cov_diag[:, j]
+                    with np.errstate(invalid="ignore"):
+                        std = np.sqrt(np.nan_to_num(c, nan=0.0) + 0.0)  # + 0.0: the sum's +0 for a -0
+                    std = np.where(np.isnan(c), np.nan, std)
+                else:
+                    on = np.flatnonzero(nonzero_columns(dvals[i]))
+                    d = dvals[i][:, on]
+                    with np.errstate(invalid="ignore"):
+                        cov_known = np.nan_to_num(cov[:, on[:, None], on], nan=0.0)
+                        std = np.sqrt(np.einsum("bp,bpq,bq->b", d, cov_known, d))
+                    # undetermined if it depends on a column whose variance is unknown
+                    unknown = (np.isnan(cov_diag[:, on]) & (d != 0)).any(axis=1)
+                    std = np.where(unknown, np.nan, std)
             else:
                 std = np.full(problem.B, np.nan)
             idx = pos_of[id(p.component.model)]
@@ -436,8 +476,19 @@ class FittingMixin:
                 _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), take)
             _store(m._lnl, None, idx, lnl, take)
             _store(m._nfree, None, idx, kk.astype(float), take)
-        return {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": cov, "status": status,
-                "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
+        def covariance():
+            if raw_cov is None or not k or scaled is not None:
+                return cov
+            return _scaled_covariance(raw_cov, red, rescale, undetermined)
+
+        def criteria():
+            return information_criteria(lnl_arr, nfree, ndata)
+
+        return LazyStats(
+            {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": covariance, "status": status,
+             "log_likelihood": lnl, "aic": lambda: criteria()[0], "aicc": lambda: criteria()[1],
+             "bic": lambda: criteria()[2]},
+            lazy=("covariance", "aic", "aicc", "bic"))
 
     @property
     def _report_output(self):
@@ -592,6 +643,7 @@ class FittingMixin:
         out[start:start + len(chunk)][:, mask] = total
 
 
+_BAD_DATA_CODE, _NONFINITE_CODE, _SINGULAR_CODE = int(Status.BAD_DATA), int(Status.NONFINITE), int(Status.SINGULAR)
 # statuses whose parameters are not determined: their errors are NaN
 _UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
                                   Status.OVERFLOW)]
@@ -631,13 +683,41 @@ def poisson_start(problem: Problem, loss, bounded: bool) -> Problem:
     return out
 
 
-def _positions(idx, sel):
+def _unit_column(d) -> int:
+    """The column of a derivative ``(B, P)`` that is one row at every pixel
+    (broadcast) with a single nonzero entry, exactly 1 — an identity twin's —
+    else -1.
+    """
+    if d is None or np.ndim(d) != 2 or d.shape[0] == 0 or d.strides[0] != 0:
+        return -1
+    row = d[0]
+    nz = np.flatnonzero(row)
+    return int(nz[0]) if nz.size == 1 and row[nz[0]] == 1.0 else -1
+
+
+def _scaled_covariance(cov, red, rescale, undetermined):
+    """The covariance the write-back returns: scaled by the reduced χ² when
+    ``rescale``, NaN at the ``undetermined`` pixels (None: none).
+    """
+    cov = scale_covariance(cov, red, rescale)
+    if undetermined is not None:
+        cov = np.array(cov, dtype=float)
+        cov[undetermined] = np.nan
+    return cov
+
+
+def _positions(idx, sel, run=None):
     """Where :func:`_store` writes the pixels ``sel`` of a model whose pixels
     are at ``idx`` (its ``_nav_index``): ``()`` without navigation (None when
-    nothing is selected), else the selected pixels' index arrays.
+    nothing is selected), a ``slice`` of the flattened maps when every pixel
+    is written and they are one ``run`` of consecutive flat positions
+    (:class:`~swiftfit.problem.pixels.PixelChunk`), else the selected pixels'
+    index arrays.
     """
     if idx == ():
         return () if sel.size else None
+    if run is not None and sel.size and sel.size == idx[0].size:
+        return slice(run[0], run[1])
     if len(idx) == 1 and sel.size and sel.size == idx[0].size:
         # every pixel of a run of consecutive ones (a batched chunk of a 1-D map):
         # a slice, written without a fancy-index per field
@@ -653,7 +733,12 @@ def _store(target: np.ndarray, field, pos, values, take=None) -> None:
         return
     arr = target if field is None else target[field]
     values = np.asarray(values)
-    if pos == ():
+    if type(pos) is slice:  # consecutive flat positions (C order) of the maps
+        if target.flags.c_contiguous:
+            arr = target.reshape(-1) if field is None else target.reshape(-1)[field]  # views
+        else:
+            pos = np.unravel_index(np.arange(pos.start, pos.stop), target.shape)
+    elif pos == ():
         arr[()] = values[0 if take is None else take[0]]
         return
     arr[pos] = values if take is None else values[take]

@@ -16,6 +16,7 @@ import sympy
 
 from .. import _expr
 from ..errors import InvalidInputError
+from .pixels import PixelChunk
 from .problem import ParamPlan, Problem, Segment, compile_tie
 
 _X = sympy.Symbol("x", real=True)
@@ -30,13 +31,29 @@ def _twin_derivative(text: str):
     return sympy.lambdify([_X], sympy.diff(_expr.parse_expression(text), _X), modules=["numpy", "scipy"])
 
 
+@functools.lru_cache(maxsize=256)
+def _twin_expression(text: str):
+    """A twin function's expression parsed once per text (sympy expressions are immutable)."""
+    return _expr.parse_expression(text)
+
+
 def _twin_plan(label, p, where):
     if id(p.twin) not in where:
         raise InvalidInputError(f"{label} is twinned to {p.twin!r}, which is not in the fitted model(s)")
     dfun = _twin_derivative(p.twin_function_expr)
     return ParamPlan(label, "twin", source=where[id(p.twin)], func=p.twin_function,
                      dfunc=lambda v, f=dfun: np.broadcast_to(f(v), np.shape(v)),
-                     sym=(_expr.parse_expression(p.twin_function_expr), ["x"]))
+                     sym=(_twin_expression(p.twin_function_expr), ["x"]))
+
+
+def _at(arr: np.ndarray, idx, run):
+    """``arr[idx]`` of a navigation-shaped array; a view of its flattened
+    positions ``run`` (``(first, stop)``, a chunk of consecutive pixels) when
+    it is C-contiguous.
+    """
+    if run is not None and arr.flags.c_contiguous:
+        return arr.reshape(-1)[run[0]:run[1]]
+    return arr[idx]
 
 
 def _expr_plan(label, p, where):
@@ -89,7 +106,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     B = len(parts[0][1])
     comps, owners, segments, datas, variances = [], [], [], [], []
     for k, (model, pixels) in enumerate(parts):
-        pixels = list(pixels)
+        pixels = pixels if type(pixels) is PixelChunk else list(pixels)  # a chunk keeps its index arrays
         if len(pixels) != B:
             raise InvalidInputError("every part of a joint problem needs the same number of pixels")
         if not model._components:
@@ -105,24 +122,28 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     params = [p for c in comps for p in c.parameters]
     where = {id(p): i for i, p in enumerate(params)}
     active = np.empty((B, len(comps)), dtype=bool)
-    slots, fixed_cols, n = [], [], 0
+    # every parameter's values at the pixels, written column by column (as float)
+    fixed = np.empty((B, len(params)))
+    slots, n, anywhere = [], 0, []  # anywhere: each component active at some pixel
     nav_index: dict = {}  # once per part, not per component
     for c, comp in enumerate(comps):
         k, model, pixels = owners[c]
         if k not in nav_index:
-            nav_index[k] = model._nav_index(pixels)
-        idx = nav_index[k]
+            # a chunk of consecutive pixels is read through slices of the maps
+            run = pixels.run if type(pixels) is PixelChunk and pixels.nav == model._nav_shape else None
+            nav_index[k] = (model._nav_index(pixels), run)
+        idx, run = nav_index[k]
         if comp._active_array is not None:
-            active[:, c] = comp._active_array[idx] if idx != () else comp._active_array[()]
+            active[:, c] = _at(comp._active_array, idx, run) if idx != () else comp._active_array[()]
+            anywhere.append(bool(active[:, c].any()))  # a column at a time: ~10x active.any(axis=0)
         else:
             active[:, c] = comp._active
+            anywhere.append(B > 0 and bool(active[0, c]))
         slots.append(list(range(n, n + len(comp.parameters))))
-        n += len(comp.parameters)
         for p in comp.parameters:
-            fixed_cols.append(p._map["values"][idx] if p._map.ndim else np.full(B, p._map["values"][()]))
-    fixed = np.stack(fixed_cols, axis=1).astype(float) if fixed_cols else np.zeros((B, 0))
+            fixed[:, n] = _at(p._map, idx, run)["values"] if p._map.ndim else p._map["values"][()]
+            n += 1
     owner_of = [c for c, comp in enumerate(comps) for _ in comp.parameters]
-    anywhere = active.any(axis=0).tolist()  # each component active at some pixel
     plans, names, columns = [], [], []
     for i, p in enumerate(params):
         c = owner_of[i]

@@ -336,27 +336,42 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     return status, gap
 
 
+_VERDICT: dict = {}  # "fn": the compiled verdict, once it is usable in this process
+
+
+def _least_squares():
+    cls = _VERDICT.get("ls")
+    if cls is None:
+        from ..losses import LeastSquares
+
+        cls = _VERDICT["ls"] = LeastSquares
+    return cls
+
+
 def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact):
     """``(status, gap)`` by the compiled twin of :func:`verify`'s code below
     (:func:`swiftfit.engines.numba.verdict.gram_verdict`: the same decisions on
     the same numbers) when the compiled kernel's checks are at hand, least
     squares is the loss and numba is installed; None to run the NumPy code.
     """
-    from ..losses import LeastSquares
-
-    if checks is None or not all(key in checks for key in ("gram", "model_sq", "gap", "relevant")) \
-            or not _same_loss(checks.get("loss"), loss, LeastSquares) or type(loss) is not LeastSquares:
+    if checks is None or not all(key in checks for key in ("gram", "model_sq", "gap", "relevant")):
         return None
-    try:
-        from ..engines.numba import warmup
-        from ..engines.numba.verdict import gram_verdict
-    except ImportError:  # numba not installed
+    LeastSquares = _least_squares()
+    if not _same_loss(checks.get("loss"), loss, LeastSquares) or type(loss) is not LeastSquares:
         return None
-    if not gram_verdict.signatures and not warmup.any_cached():
-        # not compiled here and not cached yet (a cold first fit, on the NumPy path while the
-        # background process compiles the kernel and this verdict): compiling it here would
-        # cost the first multifit ~1.8 s (measured), the NumPy code below decides the same
-        return None
+    gram_verdict = _VERDICT.get("fn")
+    if gram_verdict is None:  # imported and found compiled once per process (the checks cost ~15 µs a call)
+        try:
+            from ..engines.numba import warmup
+            from ..engines.numba.verdict import gram_verdict
+        except ImportError:  # numba not installed
+            return None
+        if not gram_verdict.signatures and not warmup.any_cached():
+            # not compiled here and not cached yet (a cold first fit, on the NumPy path while the
+            # background process compiles the kernel and this verdict): compiling it here would
+            # cost the first multifit ~1.8 s (measured), the NumPy code below decides the same
+            return None
+        _VERDICT["fn"] = gram_verdict  # compiled, or loaded from the cache by the call below
     B, P = theta.shape
     data = np.asarray(problem.data, dtype=float)
     w = problem.weights

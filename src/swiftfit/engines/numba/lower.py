@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ...optimizers import _lm_steps as steps
+from ...problem.fastops import all_nan_blocks, row_counts
 from ...problem.problem import Problem, relevance
 from ...problem.solution import Solution, Status
 from . import warmup as _warmup
@@ -547,20 +548,60 @@ def _relevant(low: dict, B: int, P: int) -> np.ndarray:
     """(B, P): the columns the kernel counts as reaching the model (a free
     parameter of a component active at the pixel), as ``problem.relevance``.
     """
+    active = low["active"]
+    per_comp = _component_columns(low, P)
+    if active.all():  # every component active everywhere: the union of their columns at every pixel
+        row = np.zeros(P, dtype=bool)
+        for cols in per_comp:
+            row[cols] = True
+        rel = np.empty((B, P), dtype=bool)
+        rel[:] = row
+        return rel
     rel = np.zeros((B, P), dtype=bool)
-    col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
+    for c, cols in enumerate(per_comp):
+        if cols:
+            rel[:, cols] |= active[:, c, None]
+    return rel
+
+
+def _reach_counts(reach: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """``reach.sum(axis=1)``: with every component active everywhere each row is
+    the union of their columns (:func:`_relevant`), one count for all; else
+    :func:`~swiftfit.problem.fastops.row_counts`.
+    """
+    if reach.shape[0] and active.all():
+        return np.full(reach.shape[0], int(np.count_nonzero(reach[0])), dtype=int)
+    return row_counts(reach)
+
+
+_COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns): kept with the cached tables
+
+
+def _component_columns(low: dict, P: int) -> list:
+    """Each component's free columns (a tie's: the columns it reaches), from
+    the structural tables (``col``, ``qoff``, ``nq``, ties); computed once per
+    ``col`` array (the lowering cache hands the same one to every call).
+    """
+    col = low["col"]
+    memo = _COMPONENT_COLUMNS.get(id(col))
+    if memo is not None and memo[0] is col and memo[1] == P:
+        return memo[2]
+    qoff, nq = low["qoff"], low["nq"]
     ties, tcols = low["ex"][7], low["ex"][9]
+    out = []
     for c in range(len(nq)):
         cols = []
         for j in col[qoff[c]:qoff[c] + nq[c]]:
             if 0 <= j < P:
-                cols.append(j)
+                cols.append(int(j))
             elif j > P:  # a tie's row: the free columns it reaches
                 t = ties[j - P - 1]
-                cols.extend(tcols[t[4]:t[4] + t[5]])
-        if cols:
-            rel[:, cols] |= active[:, c, None]
-    return rel
+                cols.extend(int(v) for v in tcols[t[4]:t[4] + t[5]])
+        out.append(cols)
+    if len(_COMPONENT_COLUMNS) >= 64:
+        _COMPONENT_COLUMNS.clear()
+    _COMPONENT_COLUMNS[id(col)] = (col, P, out)  # holds col: its id is not reused while kept
+    return out
 
 
 def checks(problem: Problem, theta: np.ndarray, low=None):
@@ -597,10 +638,15 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     from . import kernels as k
 
     bounded = low.get("bounded", False)
-    _, _, limit, theta, *_ = steps.start(problem, bounded, max_nfev)  # the start moved into the box
-    # one layout for every caller (a model's p0 is column-major): one compiled
-    # signature, the one the background compile caches (engines/numba/warmup.py)
-    theta = np.ascontiguousarray(theta)
+    # steps.start's limit and start (p0 moved into the box), without its counters; one
+    # layout for every caller (a model's p0 is column-major): one compiled signature,
+    # the one the background compile caches (engines/numba/warmup.py)
+    limit = 100 * (problem.P + 1) if max_nfev is None else int(max_nfev)
+    if bounded:
+        _, _, _, theta, *_ = steps.start(problem, bounded, max_nfev)
+        theta = np.ascontiguousarray(theta)
+    else:  # np.clip at ±inf is the identity (NaN and -0 included): the copy alone
+        theta = np.array(problem.p0, dtype=float, order="C")
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
@@ -611,40 +657,56 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
         *_linear(problem, linear_start))
     # rank-deficient and ill-conditioned Jacobians are solved in the kernel
     # too (SVD of J D⁻¹, see engines/numba/svd.py): no pixel is handed back to NumPy
-    status = status.astype(int)
+    status = status.astype(int, copy=False)  # the kernel's fresh int64 arrays: no copies needed
     # the columns that reach the model: the kernel's own count without ties (the
     # same as problem.relevance there), problem.relevance's derivatives with them
     reach = _relevant(low, problem.B, problem.P)
-    tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
-    relevant = (relevance(problem, theta) if tied else reach).any(axis=1)
-    singular = np.isnan(cov).all(axis=(1, 2)) & (status > 0) & relevant
-    status[singular] = Status.SINGULAR
+    # an identity twin reads its source's column (lower: col[i] == col[source]): its
+    # derivative is its source's, so problem.relevance is the kernel's count there too
+    col = low["col"]
+    tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
+               for i, plan in enumerate(problem.plans))
+    # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
+    counts = None if tied else _reach_counts(reach, low["active"])
+    relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
+    singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
+    status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
-            "svd_factorizations": nsvd.astype(int)}
+            "svd_factorizations": nsvd.astype(int, copy=False)}
+    if not tied:  # problem.relevance at the answer and its row counts, for the write-back (never written to)
+        info["relevance"] = reach
+        info["relevance_counts"] = counts
     # the verification's inputs at the answer (problem.verify's `checks`); the kernel's
     # column norms divide by the weights, so only where every weight is positive
     if problem.weights is None or (np.asarray(problem.weights) > 0).all():
         info["checks"] = {"gram": gram, "model_sq": check[:, 0], "gap": check[:, 1], "relevant": reach}
     _warmup.loaded(low)
-    return Solution(theta, status, nfev.astype(int), cost, cov, njev.astype(int), nit.astype(int), info=info)
+    return Solution(theta, status, nfev.astype(int, copy=False), cost, cov, njev.astype(int, copy=False),
+                    nit.astype(int, copy=False), info=info)
 
 
+_SINGULAR = int(Status.SINGULAR)
 _LINEAR_COLUMNS: dict = {}  # structure -> linear_columns' answer (see _linear_key)
 
 
 def _linear_key(problem: Problem):
     """What :func:`.linear_start.linear_columns` reads of a problem without ties:
-    each plan's kind and column, each component's compiled form and its
-    parameters' ``_linear`` flags, ``P`` and the gradient mode; None with ties
-    (their derivatives are evaluated at the start values) or another problem type.
+    each plan's kind and column (a twin through ``"x"``: its source), each
+    component's compiled form and its parameters' ``_linear`` flags, ``P``
+    and the gradient mode; None with other ties (their derivatives are
+    evaluated at the start values) or another problem type.
     """
     if type(problem) is not Problem:
         return None
     plans = []
     for plan in problem.plans:
-        if plan.kind not in ("free", "fixed"):
+        if plan.kind in ("free", "fixed"):
+            plans.append((plan.kind, plan.column))
+        elif plan.kind == "twin" and plan.sym is not None and getattr(plan.sym[0], "is_Symbol", False):
+            # twin_function_expr "x": the source's value and derivative (1) at any value
+            plans.append(("twin", plan.source))
+        else:
             return None
-        plans.append((plan.kind, plan.column))
     comps = tuple((type(c), getattr(c, "compiled_kind", None), tuple(bool(getattr(p, "_linear", False))
                                                                       for p in c.parameters))
                   for c in problem.components)

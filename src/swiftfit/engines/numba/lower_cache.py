@@ -18,9 +18,12 @@ scales (their bytes); ``N``, ``P``, the gradient mode, whether any bound is
 finite, ``bounded`` and the loss (its class and name). Any change of those —
 a parameter freed or fixed, a component added or removed, bounds put on or
 off, another signal axis — gives another key, so nothing stale is served.
-Structures whose tables read parameter *values* or other state are not
-cached (lowered afresh every time, as before): ties (``twin``, ``expr``), a
-power law whose origin differs between pixels (one origin, the same at every
+A tie (``twin``, ``expr``) is part of the key by its kind, its
+dependencies and its expression (its register program, and whether a twin
+is the identity, come from that); an identity twin's row of ``fixed`` is
+its source's, copied again from each problem. Structures whose tables read
+parameter *values* or other state are not cached (lowered afresh every
+time, as before): a power law whose origin differs between pixels (one origin, the same at every
 pixel, is part of the key: its table is computed from it), a
 ScalableFixedPattern (its pattern), and any problem the kernel refuses.
 
@@ -101,19 +104,29 @@ def structure_key(problem, loss, bounded, declared_form):
     """The key of ``problem``'s structure, or None when it is not cached."""
     if not isinstance(problem, Problem) or problem.transform is not None or len(problem.segments) > 1:
         return None
-    comps = []
+    comps, powerlaw = [], False
     for c, comp in enumerate(problem.components):
         key = _component_key(comp, declared_form)
         if key is None:
             key = _powerlaw_key(problem, c, comp, declared_form)
             if key is None:
                 return None
+            powerlaw = True
         comps.append(key)
     plans = []
     for plan in problem.plans:
-        if plan.kind not in ("free", "fixed"):
+        if plan.kind in ("free", "fixed"):
+            plans.append((plan.kind, plan.column))
+        elif plan.kind in ("twin", "expr") and plan.sym is not None and not powerlaw:
+            # (not with a power law: its origin's key reads problem.fixed, which a twin rewrites)
+            # a tie's tables are its register program (from its expression) and
+            # its dependencies; a twin's function is compiled from the same text
+            # as its expression (Parameter.twin_function_expr), so the expression
+            # decides whether it is the identity (lower._is_identity)
+            deps = (plan.source,) if plan.kind == "twin" else tuple(plan.deps)
+            plans.append((plan.kind, deps, plan.sym[0], tuple(plan.sym[1])))
+        else:
             return None
-        plans.append((plan.kind, plan.column))
     coords = tuple((np.asarray(c).dtype.str, np.shape(c), np.ascontiguousarray(c).tobytes())
                    for c in problem.coords)
     bs = np.asarray(problem.binscale)
@@ -140,14 +153,24 @@ def lowered(problem, loss, bounded, lower_fn, declared_form):
         low = lower_fn(problem, loss, bounded)
         if isinstance(low, str):  # refused: not kept (its reason may depend on more than the key)
             return low
+        # an identity twin reads its source's column: lower copied the source's values
+        # into its row of `fixed` (in problem.order); the copies are repeated on a hit
+        col = low["col"]
+        copies = tuple((i, problem.plans[i].source) for i in problem.order
+                       if problem.plans[i].kind == "twin" and col[i] == col[problem.plans[i].source])
         with _LOCK:
             _STATS["misses"] += 1
-            _CACHE[key] = {k: v for k, v in low.items() if k not in ("fixed", "active")}
+            _CACHE[key] = ({k: v for k, v in low.items() if k not in ("fixed", "active")}, copies)
             while len(_CACHE) > _SIZE:
                 _CACHE.popitem(last=False)
         return low
+    template, copies = template
     low = dict(template)
-    # what lower computes from the values (no twins here: fixed is the problem's, copied)
-    low["fixed"] = np.array(problem.fixed, dtype=float, order="C")
+    # what lower computes from the values: fixed is the problem's, copied (and an
+    # identity twin's row its source's, as lower writes it)
+    fixed = np.array(problem.fixed, dtype=float, order="C")
+    for i, source in copies:
+        fixed[:, i] = fixed[:, source]
+    low["fixed"] = fixed
     low["active"] = np.ascontiguousarray(problem.active, dtype=np.bool_)
     return low
