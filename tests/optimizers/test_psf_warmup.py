@@ -161,7 +161,7 @@ def test_a_psf_fit_waits_for_its_own_marker(monkeypatch, tmp_path):
 
 
 def test_start_refuses_an_unknown_signature():
-    with pytest.raises(ValueError, match=r"first must be one of \('plain', 'psf'\), got 'other'"):
+    with pytest.raises(ValueError, match=r"first must be one of \('plain', 'psf', 'newton', 'newton_psf'\), got 'other'"):
         warmup._start("other")
 
 
