@@ -50,6 +50,7 @@ from . import svd as _svd
 from .endcheck import _check_point, _work
 from .gram import _residuals
 from .gram import gram_grid as _gram
+from .gram import reduction as _reduction
 from .lm_linalg import _backward, _cov_core, _forward, _gn_ok, _ill_conditioned, _linear_step, _norm, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
@@ -396,9 +397,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             finite = math.isfinite(cost_new)
             actual = -np.inf
             if finite:
-                actual = 0.0
-                for n in range(N):
-                    actual += (r[n] - rn[n]) * (r[n] + rn[n])
+                actual = _reduction(r, rn)
             rho = _gain_ratio(actual, pred)
             accept = _accept(finite, rho, polish, actual, noise)
             pn = 0.0
