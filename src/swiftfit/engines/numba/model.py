@@ -41,7 +41,6 @@ from .forms1d import (
     SPLINE,
     VOIGT,
     _expression,
-    expression_owns as _expression_owns,
     _gauss_shape,
     _gaussian,
     _lorentzian,
@@ -49,6 +48,7 @@ from .forms1d import (
     _powerlaw,
     _window,
 )
+from .forms1d import expression_owns as _expression_owns
 from .gram import _residuals
 
 
