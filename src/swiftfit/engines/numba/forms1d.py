@@ -210,8 +210,10 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     """An Expression component: run its program over every channel, add the
     value to ``f`` and the derivatives to the Jacobian columns.
 
-    A column that no other parameter slot has holds zeros here (``evaluate``)
-    and nothing else adds to it: a derivative computed by an instruction
+    A column that no other parameter slot has (:func:`expression_owns`) is
+    written here over every channel and nothing else adds to it (it holds
+    zeros from ``evaluate``, or on the claimed path, ``model._evaluate_claimed``,
+    the last evaluation's values, overwritten): a derivative computed by an instruction
     (and the output of no other parameter) is computed in that Jacobian row
     itself (``expression_vm.run_mapped``) and scaled there by ``bs·w``
     (nothing to do for unit bin scales without weights); another is stored
