@@ -37,6 +37,20 @@ def _residuals(y, f, bs, w, use_w, r):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+def reduction(r, rn):
+    """``Σ (r − rn)(r + rn)``: the actual reduction of ``Σ r²`` from the
+    residuals ``r`` to ``rn`` (the LM's gain ratio), reassociated so it
+    vectorises (issue 16: the serial sum cost 0.32 µs over 400 channels per
+    iteration, 0.04 this way). NaN/inf semantics are kept; the sum differs
+    from the serial one in its rounding only (relative ε·N at most).
+    """
+    s = 0.0
+    for n in range(r.size):
+        s += (r[n] - rn[n]) * (r[n] + rn[n])
+    return s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 def _dot(a, b, lo, hi):
     """``Σ a[n]·b[n]`` over ``lo:hi``, reassociated so it vectorises.
 

@@ -50,6 +50,7 @@ from . import svd as _svd
 from .endcheck import _check_point, _work
 from .gram import _residuals
 from .gram import gram_grid as _gram
+from .gram import reduction as _reduction
 from .lm_linalg import _backward, _cov_core, _forward, _gn_ok, _ill_conditioned, _linear_step, _norm, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
@@ -65,6 +66,8 @@ from .lm_rules import (
     _step_tests,
     _unzigzag,
 )
+from .model import CLAIM_MIN as _CLAIM_MIN
+from .model import _evaluate_claimed
 from .model import evaluate as _evaluate
 from .model import mark_relevant as _mark_relevant
 from .psf import PLAIN_TABLES as _PLAIN_TABLES
@@ -140,6 +143,8 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     # a raster with flat column ranges and no tie table: roi2d.plan is asked per evaluation
     roi = grid[0] > 0 and grid[6] <= 0 and ex[7].shape[0] == 0
     PT = Jb.shape[1] - 1  # the Jacobian's rows less the scratch row (P, plus the ties')
+    # 1-D, no ties, from CLAIM_MIN channels: what model.evaluate hands to _evaluate_claimed
+    claimed = ex[7].shape[0] == 0 and xy.size == 0 and N >= _CLAIM_MIN
     for b in range(b0, b1):
         # this pixel's rows (the loop over pixels is here, not in fit_block: a call of
         # this function with its ~70 arrays cost ~0.7 µs in reference counts, issue 16)
@@ -386,6 +391,12 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w,
                               fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], R, PT)
                 cost_new, noise_new = _residuals(y, fb[nxt], bs, w, use_w, rb[nxt])
+            elif claimed:
+                # model.evaluate's branch for these problems, called directly: one call level
+                # less (its ~35 arrays' passing, ~0.2 µs per evaluation; issue 16, multiexp)
+                cost_new, noise_new = _evaluate_claimed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq,
+                                                        active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
+                                                        jhib[nxt], ex, R)
             else:
                 cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
                                                 col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
@@ -396,9 +407,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             finite = math.isfinite(cost_new)
             actual = -np.inf
             if finite:
-                actual = 0.0
-                for n in range(N):
-                    actual += (r[n] - rn[n]) * (r[n] + rn[n])
+                actual = _reduction(r, rn)
             rho = _gain_ratio(actual, pred)
             accept = _accept(finite, rho, polish, actual, noise)
             pn = 0.0

@@ -48,6 +48,7 @@ from .forms1d import (
     _powerlaw,
     _window,
 )
+from .forms1d import expression_owns as _expression_owns
 from .gram import _residuals
 
 
@@ -207,8 +208,9 @@ def _evaluate_claimed(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, 
         k0 = qoff[c]
         lo, hi = _window(kind, q, k0, x, ascending)
         # the components that can write their columns (not add to them) when fresh
-        assign = (kind == LORENTZIAN or kind == GAUSSIAN or kind == POWERLAW or kind == OFFSET
-                  or kind == POLYNOMIAL) and _fresh(col, k0, nq[c], jlo)
+        assign = ((kind == LORENTZIAN or kind == GAUSSIAN or kind == POWERLAW or kind == OFFSET
+                   or kind == POLYNOMIAL) and _fresh(col, k0, nq[c], jlo)
+                  or kind == EXPRESSION and _expression_owns(col, k0, nq[c]))  # stores every column it owns
         for i in range(nq[c]):
             j = col[k0 + i]
             if j >= 0:
