@@ -270,27 +270,69 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
     others held: ``z`` (scaled, zero off those columns) solves the linear
     columns' block of the scaled normal equations, ``Gs_LL z_L = gs_L``.
     For a model affine in those columns this is their exact weighted linear
-    least squares at the current non-linear values (one Cholesky of a
-    ``P×P`` matrix whose other rows are the identity's). Returns the
+    least squares at the current non-linear values. Returns the
     predicted reduction of ``Σ r²`` (``gs_Lᵀ z_L``, exact for an affine
     model), or −1 where the block is singular or there is no linear column.
-    ``H`` and ``gl`` are scratch.
+    ``H`` is unused (kept for the callers' signature); ``gl`` is scratch.
+
+    The arithmetic of one Cholesky of the ``P×P`` matrix whose other rows
+    and columns are the identity's (and of its two triangular solves, and
+    of :func:`_gn_ok`'s rank test over all ``P`` pivots), with the exact
+    zeros and ones of those rows skipped: the same values bit for bit, on
+    the linear block alone (issue 16: a 5×5 Gaussian's two linear columns,
+    not five, at each fit's start).
     """
     P = Gs.shape[0]
     some = False
+    n_on = 0
     for i in range(P):
         on = lin[i] and act[i]
         some = some or on
+        n_on += on
         gl[i] = gs[i] if on else 0.0
-        for j in range(P):
-            if on and lin[j] and act[j]:
-                H[i, j] = Gs[i, j]
-            else:
-                H[i, j] = 1.0 if i == j else 0.0
-    if not some or not _gn_ok(H, L):
+    if not some:
         return -1.0
-    _forward(L, gl, tmp)
-    _backward(L, tmp, z)
+    # Cholesky of the linear block (newton.cholesky's loops, the off rows skipped)
+    big = 1.0 if n_on < P else 0.0  # the identity's pivots
+    small = 1.0 if n_on < P else np.inf
+    for i in range(P):
+        if not (lin[i] and act[i]):
+            continue
+        for j in range(i + 1):
+            if not (lin[j] and act[j]):
+                continue
+            s = Gs[i, j]
+            for k in range(j):
+                if lin[k] and act[k]:
+                    s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return -1.0
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+        big = max(big, L[i, i])
+        small = min(small, L[i, i])
+    if not (small > _RCOND * big * max(P, 1)):
+        return -1.0
+    # forward then backward solve over the linear block (_forward, _backward)
+    for i in range(P):
+        if not (lin[i] and act[i]):
+            continue
+        s = gl[i]
+        for k in range(i):
+            if lin[k] and act[k]:
+                s -= L[i, k] * tmp[k]
+        tmp[i] = s / L[i, i]
+    for i in range(P - 1, -1, -1):
+        if not (lin[i] and act[i]):
+            z[i] = 0.0
+            continue
+        s = tmp[i]
+        for k in range(i + 1, P):
+            if lin[k] and act[k]:
+                s -= L[k, i] * z[k]
+        z[i] = s / L[i, i]
     pred = 0.0
     for i in range(P):
         pred += gl[i] * z[i]
