@@ -70,27 +70,35 @@ def _gn_ok(Gs, L):
 
 
 @njit(cache=True, error_model="numpy")
-def _inverse_trace(L, rel, col):
+def _inverse_trace(L, rel, col, rdiag):
     """``Σ_{i relevant} (Gs⁻¹)_ii`` from the Cholesky factor ``L`` (the
     irrelevant rows and columns of ``Gs`` are the identity's: Gs⁻¹ is block
-    diagonal), one column of ``L⁻¹`` at a time in ``col``.
+    diagonal), one column of ``L⁻¹`` at a time in ``col``; ``rdiag`` (scratch)
+    takes the reciprocals of ``L``'s diagonal.
+
+    Multiplied by those ``P`` reciprocals, not divided by the diagonal in
+    each of the ``P(P+1)/2`` entries: the divisions were one dependent chain
+    per column, ~0.1 µs of each iteration of a 5-parameter fit (issue 16).
+    The sum then differs from the divided one by a few roundings; it only
+    decides whether a bound settles the conditioning test (see
+    :func:`_ill_conditioned`), which could change only where
+    ``trace·trace(Gs⁻¹)`` lies within those roundings of ``GRAM_MAX_COND²``
+    — and there the power iteration then decides, as it does above it.
     """
     P = L.shape[0]
+    for i in range(P):
+        rdiag[i] = 1.0 / L[i, i]
     acc = 0.0
     for j in range(P):
         if not rel[j]:
             continue
-        for i in range(P):
-            if i < j:
-                col[i] = 0.0
-            elif i == j:
-                col[i] = 1.0 / L[i, i]
-            else:
-                s = 0.0
-                for k in range(j, i):
-                    s -= L[i, k] * col[k]
-                col[i] = s / L[i, i]
-        for i in range(j, P):
+        col[j] = rdiag[j]
+        acc += col[j] * col[j]
+        for i in range(j + 1, P):
+            s = 0.0
+            for k in range(j, i):
+                s -= L[i, k] * col[k]
+            col[i] = s * rdiag[i]
             acc += col[i] * col[i]
     return acc
 
@@ -105,13 +113,14 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     P = Gs.shape[0]
     trace = 0.0
     for i in range(P):
-        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
         trace += Gs[i, i] if rel[i] else 0.0
     # the same answer cheaper where the bound 1/λ_min ≤ trace(Gs⁻¹) = ‖L⁻¹‖_F²
     # (over the relevant columns; P³/6 flops, against 4 power iterations' 8 P²)
     # already settles it: the iteration's estimate never exceeds 1/λ_min
-    if _inverse_trace(L, rel, tmp) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
+    if _inverse_trace(L, rel, tmp, v) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
         return False
+    for i in range(P):
+        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
     growth = 0.0
     for _ in range(4):
         _forward(L, v, tmp)
@@ -187,8 +196,9 @@ def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
     over the whole ``P×P`` matrix, see :func:`.newton._inverse`; inf when not ok).
 
     One inverse of the Cholesky factor ``M = L⁻¹`` (its columns are those
-    :func:`_inverse_trace` sums, in the same order, so the conditioning test
-    is the same arithmetic), then ``Gs⁻¹ = MᵀM``: no triangular solve per
+    :func:`_inverse_trace` sums, in the same order; divided here, so the
+    covariance is unchanged, where the per-iteration test multiplies by the
+    reciprocals: the same test up to a few roundings of the bound), then ``Gs⁻¹ = MᵀM``: no triangular solve per
     column (issue 16: the per-fit fixed cost of a 5×5 ROI), and the Newton
     check (:func:`_check_point`) reuses ``Gs⁻¹`` instead of factoring the
     same matrix again. ``Gs`` ends as scratch (it holds ``M``).
