@@ -29,6 +29,7 @@ from numba import njit
 
 from . import model2d as _m2
 from .forms1d import OFFSET as _OFFSET
+from .gram import _residuals
 
 
 @njit(cache=True, error_model="numpy")
@@ -140,25 +141,8 @@ def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P
 @njit(cache=True, error_model="numpy")
 def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P):
     """:func:`evaluate` and then :func:`.gram._residuals` (``r = (y − f·bs)·w``,
-    returns ``(Σ r², noise sum)``) in one call: the same expressions in the
-    same order (the sums over the pixels in the same order), so every value
-    is bit for bit theirs; one call less per evaluation of the kernel.
+    returns ``(Σ r², noise sum)``, its sums reassociated as there) in one
+    call from the kernel: every value bit for bit theirs.
     """
     evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
-    cost = 0.0
-    noise = 0.0
-    if use_w:
-        for n in range(yd.size):
-            rn = (yd[n] - f[n] * bs[n]) * w[n]
-            r[n] = rn
-            cost += rn * rn
-            t = rn * (2.0 * abs(yd[n] * w[n]) + abs(rn))
-            noise += t * t
-    else:
-        for n in range(yd.size):
-            rn = yd[n] - f[n] * bs[n]
-            r[n] = rn
-            cost += rn * rn
-            t = rn * (2.0 * abs(yd[n]) + abs(rn))
-            noise += t * t
-    return cost, noise
+    return _residuals(yd, f, bs, w, use_w, r)
