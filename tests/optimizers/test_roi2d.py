@@ -3,7 +3,9 @@
 Truth: :func:`swiftfit.engines.numba.model.evaluate` (the general evaluation the
 kernel took before) on the same lowered problem and the same parameter vector.
 The one-pass branch is meant as an exact rewrite, so model, Jacobian rows, their
-ranges, residuals, cost and noise sum must be equal bit for bit; and
+ranges, residuals, cost and noise sum must be equal bit for bit (the kernel's
+call, :func:`.roi2d.evaluate_residuals`, after :func:`.roi2d.fits` and
+:func:`.roi2d.covers`, which together are :func:`.roi2d.plan`); and
 :func:`.roi2d.plan` must refuse the frames it does not cover.
 """
 
@@ -13,7 +15,6 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.engines.numba import gram as gm
 from swiftfit.engines.numba import kernels as k
 from swiftfit.engines.numba import model as nm
 from swiftfit.engines.numba import roi2d
@@ -71,8 +72,11 @@ def _both(args, theta, use_w=False, seed=0):
             cost, noise = nm.evaluate(x, xy, grid, ascending, dx, bs, Y[0], w, use_w, kinds, qoff, nq, ACTIVE[0], q,
                                       col, f, r, J, jlo, jhi, ex, R)
         else:
-            roi2d.evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
-            cost, noise = gm._residuals(Y[0], f, bs, w, use_w, r)
+            # what the kernel calls: the structure once per pixel, the box per evaluation
+            assert roi2d.fits(kinds, qoff, nq, ACTIVE[0], col, grid, P, N)
+            assert roi2d.covers(q, qoff, grid, N)
+            cost, noise = roi2d.evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, Y[0], w, use_w, f, J, jlo,
+                                                   jhi, r, R, P)
         outs.append((f, r, J[:P], jlo[:P], jhi[:P], cost, noise))
     return outs
 

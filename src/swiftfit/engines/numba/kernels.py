@@ -48,7 +48,6 @@ from numba import njit
 from . import newton as _newton
 from . import svd as _svd
 from .endcheck import _check_point, _work
-from .gram import _residuals
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
 from .lm_linalg import _backward, _cov_core, _forward, _gn_ok, _ill_conditioned, _linear_step, _norm, _trust_step
@@ -72,8 +71,9 @@ from .model import evaluate as _evaluate
 from .model import mark_relevant as _mark_relevant
 from .psf import PLAIN_TABLES as _PLAIN_TABLES
 from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
-from .roi2d import evaluate as _roi_evaluate  # one unrotated Gaussian2D (+ Offset) on a small ROI, one pass
-from .roi2d import plan as _roi_plan
+from .roi2d import covers as _roi_covers
+from .roi2d import evaluate_residuals as _roi_evaluate  # one unrotated Gaussian2D (+ Offset) on a small ROI, one pass
+from .roi2d import fits as _roi_fits
 
 _EPS = np.finfo(np.float64).eps
 # the linear projection's second test (see _fit_rows): some linear value moves
@@ -140,7 +140,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     vecs, mats, rel, q, A, qtr, gw = wk
     g, gs, tmp, z, zgn, D, Dn, trial, e, colv, sv, cv, grad, colnorm = vecs
     G, Gs, L, vt, Rt, H = mats
-    # a raster with flat column ranges and no tie table: roi2d.plan is asked per evaluation
+    # a raster with flat column ranges and no tie table: roi2d.fits is asked per pixel, roi2d.covers per evaluation
     roi = grid[0] > 0 and grid[6] <= 0 and ex[7].shape[0] == 0
     PT = Jb.shape[1] - 1  # the Jacobian's rows less the scratch row (P, plus the ties')
     # 1-D, no ties, from CLAIM_MIN channels: what model.evaluate hands to _evaluate_claimed
@@ -171,6 +171,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         # trusted (see svd.py); sv, vt, cv, Rt, A and qtr are its work arrays
         svd = False
         _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
+        roi_px = roi and _roi_fits(kinds, qoff, nq, active, col, grid, PT, N)
 
         # the columns a step moves: the relevant ones, less those frozen at a bound
         act = rel
@@ -184,10 +185,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
             cost, noise_sum = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                          fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
-        elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+        elif roi_px and _roi_covers(q, qoff, grid, N):
             # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
-            _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, fb[cur], Jb[cur], jlob[cur], jhib[cur], R, PT)
-            cost, noise_sum = _residuals(y, fb[cur], bs, w, use_w, rb[cur])
+            cost, noise_sum = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[cur], Jb[cur], jlob[cur],
+                                            jhib[cur], rb[cur], R, PT)
         else:
             cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                         fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
@@ -286,11 +287,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                             cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
                                                              nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
                                                              jhib[nxt], ex, R)
-                        elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+                        elif roi_px and _roi_covers(q, qoff, grid, N):
                             # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
-                            _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w,
-                                          fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], R, PT)
-                            cost_new, noise_new = _residuals(y, fb[nxt], bs, w, use_w, rb[nxt])
+                            cost_new, noise_new = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w,
+                                                                fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT)
                         else:
                             cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
                                                             nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
@@ -386,11 +386,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
                 cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active,
                                                  q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
-            elif roi and _roi_plan(kinds, qoff, nq, active, col, q, grid, PT, N):
+            elif roi_px and _roi_covers(q, qoff, grid, N):
                 # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
-                _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w,
-                              fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], R, PT)
-                cost_new, noise_new = _residuals(y, fb[nxt], bs, w, use_w, rb[nxt])
+                cost_new, noise_new = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w,
+                                                    fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT)
             elif claimed:
                 # model.evaluate's branch for these problems, called directly: one call level
                 # less (its ~35 arrays' passing, ~0.2 µs per evaluation; issue 16, multiexp)

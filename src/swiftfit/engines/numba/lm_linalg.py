@@ -70,27 +70,35 @@ def _gn_ok(Gs, L):
 
 
 @njit(cache=True, error_model="numpy")
-def _inverse_trace(L, rel, col):
+def _inverse_trace(L, rel, col, rdiag):
     """``Σ_{i relevant} (Gs⁻¹)_ii`` from the Cholesky factor ``L`` (the
     irrelevant rows and columns of ``Gs`` are the identity's: Gs⁻¹ is block
-    diagonal), one column of ``L⁻¹`` at a time in ``col``.
+    diagonal), one column of ``L⁻¹`` at a time in ``col``; ``rdiag`` (scratch)
+    takes the reciprocals of ``L``'s diagonal.
+
+    Multiplied by those ``P`` reciprocals, not divided by the diagonal in
+    each of the ``P(P+1)/2`` entries: the divisions were one dependent chain
+    per column, ~0.1 µs of each iteration of a 5-parameter fit (issue 16).
+    The sum then differs from the divided one by a few roundings; it only
+    decides whether a bound settles the conditioning test (see
+    :func:`_ill_conditioned`), which could change only where
+    ``trace·trace(Gs⁻¹)`` lies within those roundings of ``GRAM_MAX_COND²``
+    — and there the power iteration then decides, as it does above it.
     """
     P = L.shape[0]
+    for i in range(P):
+        rdiag[i] = 1.0 / L[i, i]
     acc = 0.0
     for j in range(P):
         if not rel[j]:
             continue
-        for i in range(P):
-            if i < j:
-                col[i] = 0.0
-            elif i == j:
-                col[i] = 1.0 / L[i, i]
-            else:
-                s = 0.0
-                for k in range(j, i):
-                    s -= L[i, k] * col[k]
-                col[i] = s / L[i, i]
-        for i in range(j, P):
+        col[j] = rdiag[j]
+        acc += col[j] * col[j]
+        for i in range(j + 1, P):
+            s = 0.0
+            for k in range(j, i):
+                s -= L[i, k] * col[k]
+            col[i] = s * rdiag[i]
             acc += col[i] * col[i]
     return acc
 
@@ -105,13 +113,14 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     P = Gs.shape[0]
     trace = 0.0
     for i in range(P):
-        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
         trace += Gs[i, i] if rel[i] else 0.0
     # the same answer cheaper where the bound 1/λ_min ≤ trace(Gs⁻¹) = ‖L⁻¹‖_F²
     # (over the relevant columns; P³/6 flops, against 4 power iterations' 8 P²)
     # already settles it: the iteration's estimate never exceeds 1/λ_min
-    if _inverse_trace(L, rel, tmp) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
+    if _inverse_trace(L, rel, tmp, v) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
         return False
+    for i in range(P):
+        v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
     growth = 0.0
     for _ in range(4):
         _forward(L, v, tmp)
@@ -187,8 +196,9 @@ def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
     over the whole ``P×P`` matrix, see :func:`.newton._inverse`; inf when not ok).
 
     One inverse of the Cholesky factor ``M = L⁻¹`` (its columns are those
-    :func:`_inverse_trace` sums, in the same order, so the conditioning test
-    is the same arithmetic), then ``Gs⁻¹ = MᵀM``: no triangular solve per
+    :func:`_inverse_trace` sums, in the same order; divided here, so the
+    covariance is unchanged, where the per-iteration test multiplies by the
+    reciprocals: the same test up to a few roundings of the bound), then ``Gs⁻¹ = MᵀM``: no triangular solve per
     column (issue 16: the per-fit fixed cost of a 5×5 ROI), and the Newton
     check (:func:`_check_point`) reuses ``Gs⁻¹`` instead of factoring the
     same matrix again. ``Gs`` ends as scratch (it holds ``M``).
@@ -270,27 +280,69 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
     others held: ``z`` (scaled, zero off those columns) solves the linear
     columns' block of the scaled normal equations, ``Gs_LL z_L = gs_L``.
     For a model affine in those columns this is their exact weighted linear
-    least squares at the current non-linear values (one Cholesky of a
-    ``P×P`` matrix whose other rows are the identity's). Returns the
+    least squares at the current non-linear values. Returns the
     predicted reduction of ``Σ r²`` (``gs_Lᵀ z_L``, exact for an affine
     model), or −1 where the block is singular or there is no linear column.
-    ``H`` and ``gl`` are scratch.
+    ``H`` is unused (kept for the callers' signature); ``gl`` is scratch.
+
+    The arithmetic of one Cholesky of the ``P×P`` matrix whose other rows
+    and columns are the identity's (and of its two triangular solves, and
+    of :func:`_gn_ok`'s rank test over all ``P`` pivots), with the exact
+    zeros and ones of those rows skipped: the same values bit for bit, on
+    the linear block alone (issue 16: a 5×5 Gaussian's two linear columns,
+    not five, at each fit's start).
     """
     P = Gs.shape[0]
     some = False
+    n_on = 0
     for i in range(P):
         on = lin[i] and act[i]
         some = some or on
+        n_on += on
         gl[i] = gs[i] if on else 0.0
-        for j in range(P):
-            if on and lin[j] and act[j]:
-                H[i, j] = Gs[i, j]
-            else:
-                H[i, j] = 1.0 if i == j else 0.0
-    if not some or not _gn_ok(H, L):
+    if not some:
         return -1.0
-    _forward(L, gl, tmp)
-    _backward(L, tmp, z)
+    # Cholesky of the linear block (newton.cholesky's loops, the off rows skipped)
+    big = 1.0 if n_on < P else 0.0  # the identity's pivots
+    small = 1.0 if n_on < P else np.inf
+    for i in range(P):
+        if not (lin[i] and act[i]):
+            continue
+        for j in range(i + 1):
+            if not (lin[j] and act[j]):
+                continue
+            s = Gs[i, j]
+            for k in range(j):
+                if lin[k] and act[k]:
+                    s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return -1.0
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+        big = max(big, L[i, i])
+        small = min(small, L[i, i])
+    if not (small > _RCOND * big * max(P, 1)):
+        return -1.0
+    # forward then backward solve over the linear block (_forward, _backward)
+    for i in range(P):
+        if not (lin[i] and act[i]):
+            continue
+        s = gl[i]
+        for k in range(i):
+            if lin[k] and act[k]:
+                s -= L[i, k] * tmp[k]
+        tmp[i] = s / L[i, i]
+    for i in range(P - 1, -1, -1):
+        if not (lin[i] and act[i]):
+            z[i] = 0.0
+            continue
+        s = tmp[i]
+        for k in range(i + 1, P):
+            if lin[k] and act[k]:
+                s -= L[k, i] * z[k]
+        z[i] = s / L[i, i]
     pred = 0.0
     for i in range(P):
         pred += gl[i] * z[i]
