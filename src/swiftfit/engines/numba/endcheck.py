@@ -104,12 +104,7 @@ def _check_ready(G, g, cost, f, bs, y, theta, rel, lo, hi, out_gram, out_check, 
         gs[i] = gi / d[i] if free else 0.0
     if not ok or n_free == 0:
         return False
-    for i in range(P):
-        step = 0.0
-        for k in range(P):
-            step += pre_inv[i, k] * gs[k]
-        delta[i] = step / d[i]
-        inv_diag[i] = pre_inv[i, i] / (d[i] * d[i])
+    _newton._step_from_inverse(pre_inv, gs, d, delta, inv_diag, P)
     for i in range(P):
         trial = theta[i] - delta[i]
         if rel[i] and (trial < lo[i] or trial > hi[i]):

@@ -195,14 +195,18 @@ def expression_owns(col, k0, m):
     """
     for i in range(m):
         j = col[k0 + i]
-        if j < 0:
-            continue
-        seen = 0
-        for kk in range(col.size):
-            seen += col[kk] == j
-        if seen != 1:
+        if j >= 0 and not _sole(col, j):
             return False
     return True
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sole(col, j):
+    """Whether exactly one parameter slot has column ``j``."""
+    seen = 0
+    for kk in range(col.size):
+        seen += col[kk] == j
+    return seen == 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -233,10 +237,7 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
         j = col[k0 + i]
         if j < 0:
             continue
-        seen = 0
-        for kk in range(col.size):
-            seen += col[kk] == j
-        if seen != 1:
+        if not _sole(col, j):
             continue
         own[i] = 1
         gr = out[o0 + 1 + i]
