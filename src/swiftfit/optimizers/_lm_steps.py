@@ -27,10 +27,25 @@ def start(problem: Problem, bounded: bool, max_nfev: int | None):
     B, P = problem.B, problem.P
     lo = problem.lower if bounded else np.full(P, -np.inf)
     hi = problem.upper if bounded else np.full(P, np.inf)
-    limit = 100 * (P + 1) if max_nfev is None else int(max_nfev)
-    theta = np.clip(np.array(problem.p0, dtype=float), lo, hi)
     counters = np.zeros(B, dtype=int), np.ones(B, dtype=int), np.zeros(B, dtype=int), np.zeros(B, dtype=int)
-    return lo, hi, limit, theta, *counters
+    return lo, hi, nfev_limit(P, max_nfev), start_point(problem, bounded), *counters
+
+
+def nfev_limit(P: int, max_nfev: int | None) -> int:
+    """The evaluation limit: ``max_nfev``, by default ``100·(P+1)``.
+
+    >>> nfev_limit(4, None), nfev_limit(4, 7)
+    (500, 7)
+    """
+    return 100 * (P + 1) if max_nfev is None else int(max_nfev)
+
+
+def start_point(problem: Problem, bounded: bool, order: str = "K") -> np.ndarray:
+    """``p0`` moved into the box (a float copy in ``order``); without bounds
+    the copy alone (clipping at ±inf is the identity, NaN and −0 included).
+    """
+    theta = np.array(problem.p0, dtype=float, order=order)
+    return np.clip(theta, problem.lower, problem.upper) if bounded else theta
 
 
 def weighted_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:

@@ -641,12 +641,8 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # steps.start's limit and start (p0 moved into the box), without its counters; one
     # layout for every caller (a model's p0 is column-major): one compiled signature,
     # the one the background compile caches (engines/numba/warmup.py)
-    limit = 100 * (problem.P + 1) if max_nfev is None else int(max_nfev)
-    if bounded:
-        _, _, _, theta, *_ = steps.start(problem, bounded, max_nfev)
-        theta = np.ascontiguousarray(theta)
-    else:  # np.clip at ±inf is the identity (NaN and -0 included): the copy alone
-        theta = np.array(problem.p0, dtype=float, order="C")
+    limit = steps.nfev_limit(problem.P, max_nfev)
+    theta = steps.start_point(problem, bounded, order="C")
     W, use_w = _weights(problem)
     lo, hi = _bounds(problem)
     status, nfev, njev, nit, cost, cov, nsvd, gram, check = k.fit_pixels(
