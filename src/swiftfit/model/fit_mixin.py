@@ -16,6 +16,7 @@ from ..preferences import preferences
 from ..problem.compile import compile_problem
 from ..problem.fastops import LazyStats, all_nan_blocks, row_counts
 from ..problem.goodness import (
+    dof_and_reduced,
     information_criteria,  # (also re-exported: samfire imports it here)
     scale_covariance,
 )
@@ -383,12 +384,10 @@ class FittingMixin:
             lnl = loss.log_likelihood_from_chisq(problem, chisq) if loss.name == "ls" else loss.log_likelihood(problem, theta)
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
-        # goodness()'s dof and reduced χ² (its information criteria only when read: lazy_stats)
+        # goodness()'s dof and reduced χ² (its information criteria only when read: LazyStats)
         ndata, nfree = np.asarray(n), np.asarray(kk)
-        dof = ndata - nfree
-        with np.errstate(all="ignore"):
-            red = np.where(dof > 0, np.asarray(chisq, dtype=float) / np.where(dof > 0, dof, 1), np.nan)
-            lnl_arr = np.asarray(lnl, float)
+        dof, red = dof_and_reduced(chisq, ndata, nfree)
+        lnl_arr = np.asarray(lnl, float)
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):
@@ -415,10 +414,10 @@ class FittingMixin:
         take = None if sel.size == problem.B else sel
         pos_of = {key: _positions(idx, sel, run_of[key]) for key, idx in idx_of.items()}
         ones = np.ones(problem.B, bool)
-        if cov is not None and k:
-            # the diagonal of the scaled matrix: the same products, without the (B, P, P) pass
+        if cov is not None:
             cov_diag = np.einsum("bpp->bp", cov)
-            if scaled is None:
+            if k and scaled is None:
+                # the diagonal of the scaled matrix: the same products, without the (B, P, P) pass
                 if rescale:  # scale_covariance's products on the diagonal (red (B,): one per pixel)
                     cov_diag = cov_diag * red[:, None]
                 if undetermined is not None:
@@ -426,10 +425,6 @@ class FittingMixin:
                     cov_diag[undetermined] = np.nan
             with np.errstate(invalid="ignore"):
                 std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
-        elif cov is not None:
-            cov_diag = np.einsum("bpp->bp", cov)
-            with np.errstate(invalid="ignore"):
-                std_free = np.sqrt(cov_diag)
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set

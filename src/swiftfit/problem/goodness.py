@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Goodness", "goodness", "information_criteria", "scale_covariance"]
+__all__ = ["Goodness", "dof_and_reduced", "goodness", "information_criteria", "scale_covariance"]
 
 _TINY = 1e-250  # lmfit's floor on χ²/n, so a perfect fit has a finite AIC
 
@@ -42,6 +42,22 @@ def information_criteria(lnl, k, n):
         aicc = aic + np.where(n - k - 1 > 0, 2 * k * (k + 1) / np.maximum(n - k - 1, 1), np.nan)
         bic = k * np.log(n) - 2 * lnl
     return aic, aicc, bic
+
+
+def dof_and_reduced(chisq, ndata, nfree):
+    """``(dof, reduced χ²)``: ``ndata − nfree`` and ``chisq / dof``, NaN where
+    ``dof ≤ 0`` (arrays broadcast; ``chisq`` as float).
+
+    Examples
+    --------
+    >>> dof, red = dof_and_reduced(12.0, 10, 2)
+    >>> int(dof), float(red)
+    (8, 1.5)
+    """
+    dof = np.asarray(ndata) - np.asarray(nfree)
+    with np.errstate(all="ignore"):
+        red = np.where(dof > 0, np.asarray(chisq, dtype=float) / np.where(dof > 0, dof, 1), np.nan)
+    return dof, red
 
 
 @dataclass(frozen=True)
@@ -98,9 +114,8 @@ def goodness(chisq, ndata, nfree, log_likelihood=None, *, convention: str = "lik
     chisq = np.asarray(chisq, dtype=float)
     n = np.asarray(ndata)
     k = np.asarray(nfree)
-    dof = n - k
+    dof, red = dof_and_reduced(chisq, n, k)
     with np.errstate(all="ignore"):
-        red = np.where(dof > 0, chisq / np.where(dof > 0, dof, 1), np.nan)
         if convention == "lmfit":
             lnl = -0.5 * n * np.log(np.maximum(chisq, _TINY * n) / n)
         else:
