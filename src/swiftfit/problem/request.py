@@ -31,6 +31,7 @@ swiftfit.errors.OptimizerError: optimizer 'BFGS' does not support bounds; use bo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -205,20 +206,16 @@ def make_request(optimizer: str | None = None, loss_function="ls", grad="auto", 
                       dtype=dtype, verify=verify, options=MappingProxyType(opts))
 
 
-_LATE: list = []
-
-
+@functools.cache
 def _late_imports():
     """``check_backend``, ``get_backend`` and ``with_priors``, imported on first
     use (their modules import this one) and kept: an import statement in
     :func:`make_request` costs ~5 µs a call.
     """
-    if not _LATE:
-        from ..engines import check_backend, get_backend
-        from ..optimizers.map_fit import with_priors
+    from ..engines import check_backend, get_backend
+    from ..optimizers.map_fit import with_priors
 
-        _LATE.extend((check_backend, get_backend, with_priors))
-    return _LATE
+    return check_backend, get_backend, with_priors
 
 
 def _takes_verify() -> frozenset:
