@@ -20,7 +20,7 @@ from ..problem.goodness import (
     information_criteria,  # (also re-exported: samfire imports it here)
     scale_covariance,
 )
-from ..problem.pixels import PixelChunk
+from ..problem.pixels import PixelChunk, as_pixels, run_in
 from ..problem.problem import Problem, nonzero_columns, relevance
 from ..problem.request import check_finite_bounds, make_request
 from ..problem.solution import Solution, Status
@@ -126,10 +126,10 @@ class FittingMixin:
         idx = self._nav_index(pixels)
         if idx == ():
             rows = array[None]
-        elif type(pixels) is PixelChunk and pixels.run is not None and pixels.nav == self._nav_shape \
-                and isinstance(array, np.ndarray) and array.flags.c_contiguous:
+        elif (run := run_in(pixels, self._nav_shape)) is not None and isinstance(array, np.ndarray) \
+                and array.flags.c_contiguous:
             # a run of consecutive pixels (a batched chunk), known from its flat positions: a view
-            rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[pixels.run[0]:pixels.run[1]]
+            rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[run[0]:run[1]]
         else:
             flat = np.ravel_multi_index(idx, self._nav_shape)
             if isinstance(array, np.ndarray) and array.flags.c_contiguous and flat.size and \
@@ -167,7 +167,7 @@ class FittingMixin:
 
     def _problem(self, pixels, *, grad="auto", fd_scheme="2-point", check=True) -> Problem:
         """Compile the model for ``pixels`` (array-order index tuples)."""
-        pixels = pixels if type(pixels) is PixelChunk else list(pixels)
+        pixels = as_pixels(pixels)
         return compile_problem([(self, pixels)], grad=grad, fd_scheme=fd_scheme, check=check)
 
     def _evaluation(self):
@@ -350,7 +350,7 @@ class FittingMixin:
         parts = [(self, pixels)] if parts is None else parts
         idx_of = {id(m): m._nav_index(px) for m, px in parts}
         # a batched chunk that is one run of consecutive pixels is written through a slice
-        run_of = {id(m): px.run if type(px) is PixelChunk and px.nav == m._nav_shape else None for m, px in parts}
+        run_of = {id(m): run_in(px, m._nav_shape) for m, px in parts}
         theta = solution.theta
         status = np.array(solution.status, dtype=int)
         written = status != _BAD_DATA_CODE  # an int: comparing with the IntEnum costs ~8 µs a call

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from .. import losses as _losses
-from ..problem.pixels import PixelChunk
+from ..problem.pixels import as_pixels
 from ..problem.problem import Problem
 from ..problem.solution import Solution, Status, message
 from ..problem.verify import counts_text
@@ -97,7 +97,7 @@ class FittableMixin:
         >>> problem.B, problem.N, problem.P
         (1, 100, 4)
         """
-        pixels = self.current_pixels() if pixels is None else pixels if type(pixels) is PixelChunk else list(pixels)
+        pixels = self.current_pixels() if pixels is None else as_pixels(pixels)
         grad, fd_scheme = resolve_compile_options(request, grad, fd_scheme)
         return self._problem(pixels, grad=grad, fd_scheme=fd_scheme, check=check)
 
@@ -122,7 +122,7 @@ class FittableMixin:
         >>> int(stats["dof"][0]), round(m[0].centre.value, 2)
         (96, 49.95)
         """
-        pixels = self.current_pixels() if pixels is None else pixels if type(pixels) is PixelChunk else list(pixels)
+        pixels = self.current_pixels() if pixels is None else as_pixels(pixels)
         return self._write_back(problem, solution, pixels, rescale, loss, verify=verify)
 
     def remember_fit(self, loss, bounded: bool) -> None:

@@ -16,7 +16,7 @@ import sympy
 
 from .. import _expr
 from ..errors import InvalidInputError
-from .pixels import PixelChunk
+from .pixels import as_pixels, run_in
 from .problem import ParamPlan, Problem, Segment, compile_tie
 
 _X = sympy.Symbol("x", real=True)
@@ -106,7 +106,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
     B = len(parts[0][1])
     comps, owners, segments, datas, variances = [], [], [], [], []
     for k, (model, pixels) in enumerate(parts):
-        pixels = pixels if type(pixels) is PixelChunk else list(pixels)  # a chunk keeps its index arrays
+        pixels = as_pixels(pixels)  # a chunk keeps its index arrays
         if len(pixels) != B:
             raise InvalidInputError("every part of a joint problem needs the same number of pixels")
         if not model._components:
@@ -130,7 +130,7 @@ def compile_problem(parts, *, grad="auto", fd_scheme="2-point", check=True, pref
         k, model, pixels = owners[c]
         if k not in nav_index:
             # a chunk of consecutive pixels is read through slices of the maps
-            run = pixels.run if type(pixels) is PixelChunk and pixels.nav == model._nav_shape else None
+            run = run_in(pixels, model._nav_shape)
             nav_index[k] = (model._nav_index(pixels), run)
         idx, run = nav_index[k]
         if comp._active_array is not None:

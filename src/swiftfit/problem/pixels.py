@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["PixelChunk"]
+__all__ = ["PixelChunk", "as_pixels", "run_in"]
 
 
 class PixelChunk(Sequence):
@@ -97,3 +97,23 @@ class PixelChunk(Sequence):
 
     def __repr__(self) -> str:
         return f"PixelChunk({len(self)} pixels of {self.nav})"
+
+
+def as_pixels(pixels):
+    """``pixels`` as a sequence: a :class:`PixelChunk` as it is (it keeps its
+    index arrays), any other iterable as a list.
+
+    >>> as_pixels(iter([(0,), (1,)])), type(as_pixels(PixelChunk((np.array([0]),), (2,)))).__name__
+    ([(0,), (1,)], 'PixelChunk')
+    """
+    return pixels if type(pixels) is PixelChunk else list(pixels)
+
+
+def run_in(pixels, nav):
+    """``(first, stop)`` when ``pixels`` is a :class:`PixelChunk` of navigation
+    shape ``nav`` whose pixels are one run of consecutive flat positions, else None.
+
+    >>> run_in(PixelChunk((np.array([1, 2]),), (4,)), (4,)), run_in([(1,), (2,)], (4,))
+    ((1, 3), None)
+    """
+    return pixels.run if type(pixels) is PixelChunk and pixels.nav == nav else None
