@@ -70,7 +70,7 @@ class _Clock:
 
 def _patch(clock):
     from swiftfit.engines.numba import kernels, lower
-    from swiftfit.model import fit_mixin, fittable_model
+    from swiftfit.model import fit_mixin, fittable_model, write_back
     from swiftfit.optimizers import lm
 
     undo = []
@@ -84,7 +84,7 @@ def _patch(clock):
     put(lower, "lower", "lowering")
     put(lm, "levenberg_marquardt", "driver")
     put(fittable_model.FittableMixin, "compile", "compile")
-    put(fit_mixin, "_verify", "verify")
+    put(write_back, "_verify", "verify")
     put(fit_mixin.FittingMixin, "_write_back", "write_back")
     return lambda: [setattr(o, n, v) for o, n, v in reversed(undo)]
 

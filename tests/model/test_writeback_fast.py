@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.model import fit_mixin
+from swiftfit.model import fit_mixin, write_back
 from swiftfit.problem import verify as V
 from swiftfit.problem.solution import Status
 
@@ -93,7 +93,7 @@ def test_writeback_and_verification_as_before(nav, bounded, tolerance, monkeypat
     new.multifit(mask=mask, bounded=bounded, tolerance=tolerance)
     with monkeypatch.context() as mp:
         mp.setattr(V, "_compiled", lambda *a: None)
-        mp.setattr(fit_mixin, "_positions", _old_positions)
+        mp.setattr(write_back, "_positions", _old_positions)
         mp.setattr(fit_mixin.FittingMixin, "_nav_index", _old_nav_index)
         old = _model(nav, bounded)
         old.multifit(mask=mask, bounded=bounded, tolerance=tolerance)

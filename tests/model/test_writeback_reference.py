@@ -23,14 +23,14 @@ import pytest
 import swiftfit as sf
 from swiftfit import losses as _losses
 from swiftfit.engines.numba import lower_cache
-from swiftfit.model import fit_mixin
+from swiftfit.model import fit_mixin, write_back
 from swiftfit.problem import verify as V
 from swiftfit.problem.goodness import goodness, scale_covariance
 from swiftfit.problem.problem import nonzero_columns, relevance
 from swiftfit.problem.solution import Status
 from swiftfit.problem.verify import status_in
 
-_UNDETERMINED = fit_mixin._UNDETERMINED
+_UNDETERMINED = write_back._UNDETERMINED
 
 
 def _old_positions(idx, sel):

@@ -17,6 +17,7 @@ import pytest
 
 import swiftfit as sf
 from swiftfit.engines.numba import lower as _fused
+from swiftfit.engines.numba.lower_tables import _raster
 
 pytest.importorskip("numba")
 C2 = sf.model.components2D
@@ -154,12 +155,12 @@ def test_raster_with_physical_axes_and_negative_step():
 
 def test_raster_detection_refuses_point_sets():
     x, y = np.meshgrid(np.arange(4.0), np.arange(3.0))
-    assert _fused._raster(x.ravel(), y.ravel()).tolist() == [4, 3, 0, 1, 0, 1, 0]
+    assert _raster(x.ravel(), y.ravel()).tolist() == [4, 3, 0, 1, 0, 1, 0]
     shuffled = np.random.default_rng(0).permutation(12)
-    assert not _fused._raster(x.ravel()[shuffled], y.ravel()[shuffled]).any()
+    assert not _raster(x.ravel()[shuffled], y.ravel()[shuffled]).any()
     xs = x.ravel().copy()
     xs[5] += 0.01  # one pixel off the grid
-    assert not _fused._raster(xs, y.ravel()).any()
+    assert not _raster(xs, y.ravel()).any()
 
 
 def _all_maps(m, field):

@@ -88,7 +88,7 @@ def _component_key(comp, declared_form):
 
 def _powerlaw_key(problem, c, comp, declared_form):
     """A power law's key: its class and the origin its table is computed from
-    (``lower._powerlaw_table`` reads ``fixed[:, origin]``), when that origin is
+    (``lower_tables._powerlaw_table`` reads ``fixed[:, origin]``), when that origin is
     one finite number at every pixel; else None (lowered afresh, as before).
     """
     form = declared_form(type(comp))
@@ -122,7 +122,7 @@ def structure_key(problem, loss, bounded, declared_form):
             # a tie's tables are its register program (from its expression) and
             # its dependencies; a twin's function is compiled from the same text
             # as its expression (Parameter.twin_function_expr), so the expression
-            # decides whether it is the identity (lower._is_identity)
+            # decides whether it is the identity (lower_tables._is_identity)
             deps = (plan.source,) if plan.kind == "twin" else tuple(plan.deps)
             plans.append((plan.kind, deps, plan.sym[0], tuple(plan.sym[1])))
         else:

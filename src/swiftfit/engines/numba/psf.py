@@ -70,7 +70,7 @@ def tables(transform, N: int):
     :class:`swiftfit.model.psf.MaskedImage`), and the image coordinates
     ``(x, y)`` of the ``N`` data points; or a string saying why not.
     """
-    from .lower import _raster
+    from .lower_tables import _raster
 
     op, mask = transform.op, transform.mask
     if mask.size != op.nx * op.ny or int(mask.sum()) != N:
