@@ -22,7 +22,31 @@ def test_every_block_exactly_once(threads):
             seen.append((a, b))
 
     run_blocks(block, edges, threads)
-    assert sorted(seen) == list(zip(edges[:-1], edges[1:]))
+    seen.sort()
+    # consecutive blocks covering every row once, cut only where a given block ends
+    assert seen[0][0] == 0 and seen[-1][1] == 21
+    assert all(a[1] == b[0] for a, b in zip(seen, seen[1:]))
+    assert {a for a, _ in seen} <= set(edges) and all(b in edges for _, b in seen)
+    if threads * 4 >= 6:  # enough threads to keep every given block
+        assert seen == list(zip(edges[:-1], edges[1:]))
+
+
+@pytest.mark.parametrize("rows, blocks, threads, expect", [
+    (128, 64, 2, 8),     # the battery's 128 pixels: 8 blocks of 16 rows, not 64 of 2
+    (128, 64, 8, 32),    # more threads keep 4 blocks each
+    (512, 64, 2, 32),    # 16 rows a block
+    (1024, 64, 2, 64),   # as given
+    (4096, 64, 2, 64),
+    (3, 3, 2, 3),        # never split, never more than given
+])
+def test_coarse_edges_merge_small_blocks(rows, blocks, threads, expect):
+    from swiftfit.engines.numba.blocks import coarse_edges
+
+    edges = [b * rows // blocks for b in range(blocks + 1)]
+    out = coarse_edges(edges, threads)
+    assert len(out) - 1 == expect
+    assert out[0] == 0 and out[-1] == rows and set(out) <= set(edges)
+    assert all(a < b for a, b in zip(out, out[1:]))
 
 
 def test_error_in_a_block_is_raised():

@@ -79,7 +79,11 @@ class WriteBackMixin:
                 cov = loss.covariance(problem, theta)
         raw_cov, undetermined, scaled = cov, None, None
         if cov is not None and k:
-            singular = all_nan_blocks(cov) & (status > 0)  # np.isnan(cov).all(axis=(1, 2)), exactly
+            # np.isnan(cov).all(axis=(1, 2)), exactly; the compiled kernel's driver found it already
+            nan_blocks = solution.info.get("cov_nan_blocks")
+            if not (isinstance(nan_blocks, tuple) and nan_blocks[0] is cov):
+                nan_blocks = (cov, all_nan_blocks(cov))
+            singular = nan_blocks[1] & (status > 0)
             status[singular] = _SINGULAR_CODE
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
@@ -122,10 +126,7 @@ class WriteBackMixin:
                 # others add exact zeros to the sum)
                 j = _unit_column(dvals[i])
                 if j >= 0:  # d = one column's unit row (an identity twin): the sum below is that variance
-                    c = cov_diag[:, j]
-                    with np.errstate(invalid="ignore"):
-                        std = np.sqrt(np.nan_to_num(c, nan=0.0) + 0.0)  # + 0.0: the sum's +0 for a -0
-                    std = np.where(np.isnan(c), np.nan, std)
+                    std = _unit_std(cov_diag[:, j])
                 else:
                     on = np.flatnonzero(nonzero_columns(dvals[i]))
                     d = dvals[i][:, on]
@@ -186,6 +187,20 @@ def _unit_column(d) -> int:
     row = d[0]
     nz = np.flatnonzero(row)
     return int(nz[0]) if nz.size == 1 and row[nz[0]] == 1.0 else -1
+
+
+def _unit_std(c: np.ndarray) -> np.ndarray:
+    """An identity twin's error from its source's variance ``c``: the chain
+    rule's ``sqrt(Σ d c d)`` with ``d`` one unit row, i.e.
+    ``sqrt(nan_to_num(c, nan=0) + 0.0)`` (+ 0.0: the sum's +0 for a −0), NaN
+    where ``c`` is NaN. Where every ``c`` is finite ``nan_to_num`` and the
+    NaN mask change nothing and are skipped (three passes of five).
+    """
+    with np.errstate(invalid="ignore"):
+        if np.isfinite(c).all():
+            return np.sqrt(c + 0.0)
+        std = np.sqrt(np.nan_to_num(c, nan=0.0) + 0.0)
+    return np.where(np.isnan(c), np.nan, std)
 
 
 def _scaled_covariance(cov, red, rescale, undetermined):

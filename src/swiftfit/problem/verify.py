@@ -175,10 +175,33 @@ def status_in(status: np.ndarray, codes) -> np.ndarray:
     >>> status_in(np.array([1, -4, 0, -8]), (Status.BAD_DATA, Status.NOT_FITTED))
     array([False,  True,  True, False])
     """
+    if isinstance(status, np.ndarray) and status.dtype == np.int64:
+        # one look-up in a table of the codes (clipped: any other value reads a False end)
+        lo, table = _code_table(tuple(int(c) for c in codes))
+        return table.take(status - lo, mode="clip")
     out = np.zeros(np.shape(status), dtype=bool)
     for code in codes:
         out |= status == int(code)
     return out
+
+
+_CODE_TABLES: dict = {}  # codes -> (offset, table): status_in's look-up tables
+
+
+def _code_table(codes: tuple) -> tuple:
+    """``(lo, table)`` with ``table[s - lo]`` True exactly for ``s`` in ``codes``
+    and False at both ends (where :func:`status_in` clips every other value).
+    """
+    found = _CODE_TABLES.get(codes)
+    if found is None:
+        if not codes:
+            return 0, np.zeros(1, dtype=bool)
+        lo = min(codes) - 1
+        table = np.zeros(max(codes) - lo + 2, dtype=bool)
+        table[np.array(codes, dtype=np.int64) - lo] = True
+        table.flags.writeable = False
+        found = _CODE_TABLES[codes] = (lo, table)
+    return found
 
 
 def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bool = True,

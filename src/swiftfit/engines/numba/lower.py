@@ -323,9 +323,20 @@ def evaluate(problem: Problem, theta: np.ndarray, low=None, dense: bool = True, 
 
 def _bounds(problem: Problem):
     P = problem.P
-    lo = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.lower, dtype=float), (P,)))
-    hi = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.upper, dtype=float), (P,)))
-    return lo, hi
+    return _vector(problem.lower, P), _vector(problem.upper, P)
+
+
+def _vector(v, P: int) -> np.ndarray:
+    """``v`` as a contiguous float vector of ``P`` (broadcast): a read-only view
+    of it when it is one already (compile's bounds) — read-only as
+    ``broadcast_to``'s view was, so the kernel's compiled signature is the
+    same — without ``broadcast_to``'s ~4 µs.
+    """
+    if type(v) is np.ndarray and v.shape == (P,) and v.dtype == np.float64 and v.flags.c_contiguous:
+        out = v.view()
+        out.flags.writeable = False
+        return out
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=float), (P,)))
 
 
 def _relevant(low: dict, B: int, P: int) -> np.ndarray:
@@ -449,10 +460,13 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
     counts = None if tied else _reach_counts(reach, low["active"])
     relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
-    singular = all_nan_blocks(cov) & (status > 0) & relevant  # np.isnan(cov).all(axis=(1, 2)), exactly
+    nan_blocks = all_nan_blocks(cov)  # np.isnan(cov).all(axis=(1, 2)), exactly
+    singular = nan_blocks & (status > 0) & relevant
     status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
-            "svd_factorizations": nsvd.astype(int, copy=False)}
+            "svd_factorizations": nsvd.astype(int, copy=False),
+            # the write-back's singular test reads it again (kept with the matrix it describes)
+            "cov_nan_blocks": (cov, nan_blocks)}
     if not tied:  # problem.relevance at the answer and its row counts, for the write-back (never written to)
         info["relevance"] = reach
         info["relevance_counts"] = counts
