@@ -360,23 +360,27 @@ class MultifitMixin:
             bad |= ~np.isfinite(problem.weights).all(axis=1)
         # zeros everywhere in the range (outside the sample, a dead pixel): no
         # signal determines a peak's position or width, whatever a solver says
-        empty = np.zeros(problem.B, dtype=bool)
         zero = np.flatnonzero(sq == 0)  # all zero, or values whose squares underflow
-        if zero.size:
-            empty[zero] = ~problem.data[zero].any(axis=1)
-        empty &= ~bad
-        good = np.flatnonzero(~bad & ~empty)
-        if good.size:
-            sub = problem if good.size == problem.B else problem.take(good)
+        empty = good = None  # the common case, no bad and no empty pixel: every one is fitted
+        if zero.size or bad.any():
+            empty = np.zeros(problem.B, dtype=bool)
+            if zero.size:
+                empty[zero] = ~problem.data[zero].any(axis=1)
+            empty &= ~bad
+            good = np.flatnonzero(~bad & ~empty)
+        n_good = problem.B if good is None else good.size
+        if n_good:
+            sub = problem if n_good == problem.B else problem.take(good)
             self._check_problem(spec, loss, sub, bounded)
             sub = poisson_start(sub, loss, bounded)
             sol = too_few_points(sub) or spec.solve(sub, loss, bounded=bounded, **request.options)
-            self.write_back(sub, sol, pixels if good.size == len(pixels) else [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
+            self.write_back(sub, sol, pixels if n_good == len(pixels) else [pixels[i] for i in good], loss=loss, rescale=request.rescale_covariance,
                             verify=request.verify)
-        for i in np.flatnonzero(bad):
-            self._mark_failed(pixels[i], _BAD_DATA)
-        for i in np.flatnonzero(empty):
-            self._mark_failed(pixels[i], _NO_SIGNAL)
+        if empty is not None:
+            for i in np.flatnonzero(bad):
+                self._mark_failed(pixels[i], _BAD_DATA)
+            for i in np.flatnonzero(empty):
+                self._mark_failed(pixels[i], _NO_SIGNAL)
 
     def _refit_from_neighbours(self, pixels, chunk_size, request) -> None:
         """Refit failed pixels from the median of their converged neighbours.
