@@ -31,22 +31,37 @@ def test_every_block_exactly_once(threads):
         assert seen == list(zip(edges[:-1], edges[1:]))
 
 
-@pytest.mark.parametrize("rows, blocks, threads, expect", [
-    (128, 64, 2, 8),     # the battery's 128 pixels: 8 blocks of 16 rows, not 64 of 2
-    (128, 64, 8, 32),    # more threads keep 4 blocks each
-    (512, 64, 2, 32),    # 16 rows a block
-    (1024, 64, 2, 64),   # as given
-    (4096, 64, 2, 64),
-    (3, 3, 2, 3),        # never split, never more than given
+@pytest.mark.parametrize("blocks, threads, dispatches", [
+    (64, 2, 15),    # the battery's 128 pixels: 15 dispatches, not 64
+    (64, 8, 44),
+    (3, 2, 3),      # never split, never more than given
+    (1, 2, 1),
 ])
-def test_coarse_edges_merge_small_blocks(rows, blocks, threads, expect):
-    from swiftfit.engines.numba.blocks import coarse_edges
+def test_guided_grabs(blocks, threads, dispatches):
+    from swiftfit.engines.numba.blocks import grab_sizes
 
-    edges = [b * rows // blocks for b in range(blocks + 1)]
-    out = coarse_edges(edges, threads)
-    assert len(out) - 1 == expect
-    assert out[0] == 0 and out[-1] == rows and set(out) <= set(edges)
-    assert all(a < b for a, b in zip(out, out[1:]))
+    sizes = grab_sizes(blocks, threads)
+    assert sum(sizes) == blocks and len(sizes) == dispatches
+    assert all(a >= b for a, b in zip(sizes, sizes[1:]))  # large first
+    # the last grabs are single blocks: the threads finish within one given block
+    assert sizes[-min(threads, len(sizes)):] == [1] * min(threads, len(sizes))
+
+
+def test_blocks_handed_out_as_guided_runs():
+    edges = [2 * i for i in range(65)]  # 128 rows in 64 blocks
+    seen = []
+    lock = threading.Lock()
+
+    def block(a, b):
+        with lock:
+            seen.append((a, b))
+
+    run_blocks(block, edges, 2)
+    from swiftfit.engines.numba.blocks import grab_sizes
+
+    assert sorted(b - a for a, b in seen) == sorted(2 * n for n in grab_sizes(64, 2))
+    seen.sort()
+    assert seen[0][0] == 0 and seen[-1][1] == 128 and all(a[1] == b[0] for a, b in zip(seen, seen[1:]))
 
 
 def test_error_in_a_block_is_raised():

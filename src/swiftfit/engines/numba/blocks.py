@@ -13,12 +13,15 @@ so the balance across blocks is as before (a slow block does not hold up the
 others) and a call never waits on a pool that another caller keeps busy (the
 caller alone would finish its blocks).
 
-Small calls get fewer, larger blocks (:func:`coarse_edges`): each block
-costs a dispatch of the compiled function (~6 µs of unboxing ~40 arguments,
-with the GIL held) and its work buffers; at 128 pixels the 64 blocks of two
-pixels each cost ~0.5 ms of CPU per call more than one block. Blocks are
-merged, never split, to at least :data:`MIN_ROWS` rows while every thread
-keeps :data:`BLOCKS_PER_THREAD` of them to balance on.
+Each grab takes a run of consecutive blocks, a share of what is left
+(guided self-scheduling, :func:`grab_sizes`): each block handed out costs a
+dispatch of the compiled function (~6 µs of unboxing ~40 arguments, with the
+GIL held) and its work buffers, and at 128 pixels the 64 blocks of two pixels
+cost ~0.5 ms of CPU per call more than one block. Taking ``left // (2 ·
+threads)`` blocks at a time makes 15 dispatches of the 64 on two threads,
+large ones first, and the last grabs are single blocks, so the threads still
+finish within one given block of each other (merging into a few fixed large
+blocks would not: a slow pixel's block would hold a thread up).
 
 What each pixel computes does not depend on its block, so the results are
 bit-identical to the old scheme's (each pixel is fitted on its own).
@@ -26,14 +29,10 @@ bit-identical to the old scheme's (each pixel is fitted on its own).
 
 from __future__ import annotations
 
-import itertools
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-
-MIN_ROWS = 16  # rows (pixels) a block should hold before dispatch costs little
-BLOCKS_PER_THREAD = 4  # blocks per thread kept, at least, for the balance
 
 _LOCK = threading.Lock()
 _POOL: list = [None, 0, -1]  # executor, its worker count, the pid that made it
@@ -51,37 +50,32 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return pool
 
 
-def coarse_edges(edges: list[int], threads: int) -> list[int]:
-    """``edges`` with consecutive blocks merged so that each holds about
-    :data:`MIN_ROWS` rows or more, keeping at least
-    :data:`BLOCKS_PER_THREAD` blocks per thread (no more than given); a
-    subset of ``edges`` with the same first and last entries.
+def grab_sizes(n_blocks: int, threads: int) -> list[int]:
+    """How many given blocks each successive grab takes: ``max(1, left // (2 ·
+    threads))`` of the ``left`` not yet taken (the order of the grabs, not
+    which thread makes them, decides it).
 
     Examples
     --------
-    >>> coarse_edges([2 * i for i in range(65)], 2)  # 128 rows in 64 blocks
-    [0, 16, 32, 48, 64, 80, 96, 112, 128]
-    >>> coarse_edges([0, 64, 128], 2)
-    [0, 64, 128]
+    >>> grab_sizes(64, 2)  # 128 pixels in 64 blocks: 15 dispatches, not 64
+    [16, 12, 9, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1]
+    >>> grab_sizes(3, 2)
+    [1, 1, 1]
     """
-    n_blocks = len(edges) - 1
-    rows = edges[-1] - edges[0] if n_blocks > 0 else 0
-    want = max(rows // MIN_ROWS, threads * BLOCKS_PER_THREAD, 1)
-    if want >= n_blocks:
-        return list(edges)
-    step = -(-n_blocks // want)  # ceil: at most `want` blocks
-    out = list(edges[::step])
-    if out[-1] != edges[-1]:
-        out.append(edges[-1])
-    return out
+    sizes, left = [], n_blocks
+    while left > 0:
+        take = max(1, left // (2 * max(threads, 1)))
+        sizes.append(take)
+        left -= take
+    return sizes
 
 
 def run_blocks(block: Callable[[int, int], None], edges: list[int], threads: int) -> None:
-    """Call ``block(a, b)`` for blocks of consecutive rows covering
-    ``edges[0]:edges[-1]`` once — the given blocks, or runs of them merged by
-    :func:`coarse_edges` — on ``threads`` threads (the caller's one included);
-    ``block`` should release the GIL (a ``nogil`` numba function). An error in
-    any block is raised here.
+    """Call ``block(a, b)`` for runs of consecutive blocks covering
+    ``edges[0]:edges[-1]`` once — ``a`` and ``b`` entries of ``edges``, each
+    run as :func:`grab_sizes` cuts them — on ``threads`` threads (the
+    caller's one included); ``block`` should release the GIL (a ``nogil``
+    numba function). An error in any block is raised here.
 
     Examples
     --------
@@ -91,18 +85,25 @@ def run_blocks(block: Callable[[int, int], None], edges: list[int], threads: int
     [(0, 2), (2, 5), (5, 9)]
     >>> done = []
     >>> run_blocks(lambda a, b: done.append((a, b)), list(range(0, 161, 5)), 2)
-    >>> sorted(done)  # 32 blocks of 5 rows: 8 of 20
-    [(0, 20), (20, 40), (40, 60), (60, 80), (80, 100), (100, 120), (120, 140), (140, 160)]
+    >>> sorted(done)  # 32 blocks of 5 rows: runs of 8, 6, 4, 3, 2, 2, 1, ... blocks
+    [(0, 40), (40, 70), (70, 90), (90, 105), (105, 115), (115, 125), (125, 130), (130, 135), (135, 140), (140, 145), (145, 150), (150, 155), (155, 160)]
     """
-    edges = coarse_edges(edges, threads)
     n_blocks = len(edges) - 1
-    counter = itertools.count()  # next() is atomic under the GIL
+    share = 2 * max(threads, 1)
+    lock = threading.Lock()
+    left = [0]  # the next block not taken
+
+    def grab():
+        with lock:
+            i = left[0]
+            if i >= n_blocks:
+                return None
+            left[0] = i + max(1, (n_blocks - i) // share)
+            return edges[i], edges[left[0]]
 
     def work() -> None:
-        for i in counter:
-            if i >= n_blocks:
-                return
-            block(edges[i], edges[i + 1])
+        while (run := grab()) is not None:
+            block(*run)
 
     if threads <= 1 or n_blocks <= 1:
         work()
