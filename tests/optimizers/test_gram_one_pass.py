@@ -162,3 +162,82 @@ def test_one_pass_gram_of_expressions(name):
     ref = problem.jacobian(theta)[0]
     for j in range(P):
         np.testing.assert_allclose(J[j], ref[:, j], rtol=0, atol=1e-12 * np.abs(ref[:, j]).max())
+
+
+FUSED = {
+    "multiexp decay": lambda: _problem([_decay()], X),
+    "Gaussian-like": CASES["Gaussian-like"],
+    "binned (bin scale ≠ 1)": CASES["binned (bin scale ≠ 1)"],
+    "non-uniform axis, binned": CASES["non-uniform axis, binned"],
+}
+
+
+@pytest.mark.parametrize("weights", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("name", list(FUSED))
+def test_evaluation_with_its_gram_matrix(name, weights):
+    """``expr_gram.evaluate_gram``: ``f``, ``r`` and the Jacobian rows as the
+    unfused evaluation (``model.evaluate``) gives them, ``G``, ``g`` within
+    ``2 N ε Σ|products|`` of NumPy's ``J.T @ J``, ``J.T @ r`` of those rows,
+    ``Σ r²`` within ``2 N ε Σ r²`` of NumPy's."""
+    from swiftfit.engines.numba import expr_gram
+    from swiftfit.engines.numba.model import evaluate
+
+    problem = FUSED[name]()
+    P = problem.P
+    theta = np.ascontiguousarray(problem.p0, dtype=float) * np.array([[1.03], [0.98]])
+    low = _fused.lower(problem)
+    N = low["x"].size
+    col = low["col"]
+    assert expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], col, low["ex"], P, N)
+    q = np.ascontiguousarray(low["fixed"][0], dtype=float).copy()
+    for k in range(q.size):
+        if 0 <= col[k] < P:
+            q[k] = theta[0, col[k]]
+    y = np.ascontiguousarray(problem.data[0], dtype=float)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, N) if weights else np.ones(N)
+    out = []
+    for fused in (False, True):
+        J = np.full((P + 1, N), np.nan)  # stale values: every row must be stored over every channel
+        jlo = np.full(P + 1, -5, dtype=np.int64)
+        jhi = np.full(P + 1, -5, dtype=np.int64)
+        if not fused:
+            J[:] = 0.0
+            jlo[:] = 0
+            jhi[:] = 0
+        f, r = np.empty(N), np.empty(N)
+        R = np.empty((low["n_reg"], N))
+        G, g = np.full((P, P), np.nan), np.full(P, np.nan)
+        if fused:
+            cost, noise = expr_gram.evaluate_gram(low["x"], low["bs"], y, w, weights, low["qoff"], low["nq"], q, col,
+                                                  f, r, J, jlo, jhi, low["ex"], R, G, g)
+        else:
+            cost, noise = evaluate(low["x"], low["xy"], low["grid"], low["ascending"], low["dx"], low["bs"], y, w,
+                                   weights, low["kinds"], low["qoff"], low["nq"], low["active"][0], q, col, f, r, J,
+                                   jlo, jhi, low["ex"], R)
+        out.append((J[:P].copy(), jlo[:P].copy(), jhi[:P].copy(), f, r, cost, noise, G, g))
+    (J0, lo0, hi0, f0, r0, c0, n0, _, _), (J1, lo1, hi1, f1, r1, c1, n1, G, g) = out
+    assert (lo1 == 0).all() and (hi1 == N).all()
+    np.testing.assert_array_equal(J1, J0)
+    np.testing.assert_array_equal(f1, f0)
+    np.testing.assert_allclose(r1, r0, rtol=0, atol=4 * EPS * np.abs(y * w).max())  # an FMA or not
+    bG, bg = _bound(J1, r1)
+    assert (np.abs(G - J1 @ J1.T) <= bG).all()
+    assert (np.abs(g - J1 @ r1) <= bg).all()
+    assert np.array_equal(G, G.T)
+    assert abs(c1 - r1 @ r1) <= 2 * N * EPS * (r1 @ r1)
+    assert abs(n1 - n0) <= 1e-12 * n0
+
+
+def test_twinned_column_is_not_fused():
+    """A column two components share (a twin) is the sum of their rows: not one Expression's."""
+    from swiftfit.engines.numba import expr_gram
+
+    comps, (a, b) = _twins()
+    problem = _problem(comps, X, twin=(a, b))
+    low = _fused.lower(problem)
+    assert not expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], low["col"], low["ex"],
+                                 problem.P, low["x"].size)
+    one = _problem([_decay()], X)
+    low = _fused.lower(one)
+    assert expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], low["col"], low["ex"], one.P,
+                             low["x"].size)
