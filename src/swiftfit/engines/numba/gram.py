@@ -10,6 +10,8 @@ from numba import njit
 
 from . import model2d as _m2
 from . import separable2d as _sep
+from .gram1 import gram_one_pass as _gram_one_pass
+from .gram1 import one_pass_ok as _one_pass_ok
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
@@ -225,9 +227,13 @@ def gram(J, jlo, jhi, r, G, g):
     so for some row (a component's columns share its window; a Lorentzian's
     and a power law's cover every channel), else one product at a time.
     Measured on 8 columns × 800 channels: 2.3 µs instead of 4.6; row ``P``
-    of ``J`` is then overwritten with ``r``.
+    of ``J`` is then overwritten with ``r``. Three to five rows over one
+    long range (an Expression's columns): all in one pass (:mod:`.gram1`).
     """
     P = G.shape[0]
+    if _one_pass_ok(jlo, jhi, P, r.size):
+        _gram_one_pass(J, P, jlo[0], jhi[0], r, G, g)
+        return
     if _any_paired(jlo, jhi, P):
         _gram_paired(J, jlo, jhi, r, G, g)
         return

@@ -48,6 +48,8 @@ from numba import njit
 from . import newton as _newton
 from . import svd as _svd
 from .endcheck import _check_point, _work
+from .expr_gram import evaluate_gram as _evaluate_gram
+from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
 from .lm_linalg import _backward, _cov_core, _forward, _gn_ok, _ill_conditioned, _linear_step, _norm, _trust_step
@@ -145,6 +147,11 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     PT = Jb.shape[1] - 1  # the Jacobian's rows less the scratch row (P, plus the ties')
     # 1-D, no ties, from CLAIM_MIN channels: what model.evaluate hands to _evaluate_claimed
     claimed = ex[7].shape[0] == 0 and xy.size == 0 and N >= _CLAIM_MIN
+    # one Expression owning every column (expr_gram): the evaluation also sums JᵀJ and
+    # Jᵀr; Gf[k], gf[k] are those of buffer k, valid while fresh[k]
+    Gf = np.empty((2, P, P))
+    gf = np.empty((2, P))
+    fresh = np.zeros(2, dtype=np.bool_)
     for b in range(b0, b1):
         # this pixel's rows (the loop over pixels is here, not in fit_block: a call of
         # this function with its ~70 arrays cost ~0.7 µs in reference counts, issue 16)
@@ -172,6 +179,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         svd = False
         _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
         roi_px = roi and _roi_fits(kinds, qoff, nq, active, col, grid, PT, N)
+        fused = (claimed and len(ex) <= _PLAIN_TABLES and not roi_px
+                 and _fusable(kinds, qoff, nq, active, col, ex, P, N))
+        fresh[0] = False
+        fresh[1] = False
 
         # the columns a step moves: the relevant ones, less those frozen at a bound
         act = rel
@@ -189,6 +200,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
             cost, noise_sum = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[cur], Jb[cur], jlob[cur],
                                             jhib[cur], rb[cur], R, PT)
+        elif fused:
+            cost, noise_sum = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[cur], rb[cur], Jb[cur],
+                                             jlob[cur], jhib[cur], ex, R, Gf[cur], gf[cur])
+            fresh[cur] = True
         else:
             cost, noise_sum = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                         fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
@@ -236,7 +251,13 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 J = Jb[cur]
                 jlo = jlob[cur]
                 jhi = jhib[cur]
-                _gram(J, jlo, jhi, grid, r, G, g)
+                if fresh[cur]:  # summed by the evaluation (expr_gram)
+                    for i in range(P):
+                        g[i] = gf[cur, i]
+                        for j in range(P):
+                            G[i, j] = Gf[cur, i, j]
+                else:
+                    _gram(J, jlo, jhi, grid, r, G, g)
                 # a non-finite entry of a column makes its squared norm non-finite
                 finite = True
                 for j in range(P):
@@ -295,6 +316,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                             cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff,
                                                             nq, active, q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt],
                                                             jhib[nxt], ex, R)
+                        fresh[nxt] = False
                         nfev += 1
                         njev += 1
                         if math.isfinite(cost_new) and cost_new < cost:
@@ -390,6 +412,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
                 cost_new, noise_new = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w,
                                                     fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT)
+            elif fused:
+                # the evaluation and, in its last pass, JᵀJ and Jᵀr (expr_gram; issue 16, multiexp)
+                cost_new, noise_new = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[nxt], rb[nxt], Jb[nxt],
+                                                     jlob[nxt], jhib[nxt], ex, R, Gf[nxt], gf[nxt])
             elif claimed:
                 # model.evaluate's branch for these problems, called directly: one call level
                 # less (its ~35 arrays' passing, ~0.2 µs per evaluation; issue 16, multiexp)
@@ -399,6 +425,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             else:
                 cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
                                                 col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
+            fresh[nxt] = fused
             nfev += 1
             njev += 1
             nit += 1
@@ -455,7 +482,12 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         # covariance at the final point (the Gram matrix of the current Jacobian)
         _fill_q(q, col, theta, P)
         if status != -2 and status != NEEDS_REFERENCE:
-            if stale:  # G is already the Gram matrix at theta unless a step was just accepted
+            if stale and fresh[cur]:  # summed by the evaluation (expr_gram)
+                for i in range(P):
+                    g[i] = gf[cur, i]
+                    for j in range(P):
+                        G[i, j] = Gf[cur, i, j]
+            elif stale:  # G is already the Gram matrix at theta unless a step was just accepted
                 _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
             for j in range(P):
                 Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0

@@ -92,7 +92,7 @@ def _refresh_kernel_cache() -> None:
     here = Path(__file__).parent
     names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "forms1d", "gram", "model",
              "svd", "newton", "lm_linalg", "lm_rules", "endcheck", "kernels", "probe", "newton_loss", "psf", "warmup",
-             "verdict")
+             "verdict", "gram1", "expr_gram")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
