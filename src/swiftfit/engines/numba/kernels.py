@@ -47,7 +47,7 @@ from numba import njit
 
 from . import newton as _newton
 from . import svd as _svd
-from .endcheck import _check_point, _work
+from .endcheck import _check_point, _check_ready, _work
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
 from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _trust_step
@@ -475,9 +475,13 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 _svd.covariance(sv, vt, rel, Dn, N, out_cov)
                 nsvd += 1
             # the Newton check's scaled Hessian is Gs (Jacobi-scaled JᵀJ): its inverse is in L
-            _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
-                         lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2], L,
-                         ok and bound < _newton.FAST_CONDITION)
+            pre_ok = ok and bound < _newton.FAST_CONDITION
+            # _check_point's common case called here, one call level less (issue 16, 5×5); where it
+            # declines (a bound crossed, a non-finite entry), _check_point's general check
+            if not (pre_ok and grid[6] <= 0 and not use_w
+                    and _check_ready(G, g, cost, fb[cur], bs, y, theta, rel, lo, hi, out_gram, out_check, L, gw[1])):
+                _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
+                             lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2], L, pre_ok)
         status_out[b] = status
         nfev_out[b] = nfev
         njev_out[b] = njev

@@ -463,9 +463,10 @@ def _cov_reuse(G, rel, Dn, M, out, pre, da):
     trace = 0.0
     n_irr = 0
     for i in range(P):
-        da[i] = math.sqrt(G[i, i]) if G[i, i] > 0 else 1.0
+        d = math.sqrt(G[i, i]) if G[i, i] > 0 else 1.0
+        da[i] = d / Dn[i]  # Da/Dn: the covariance's scaled inverse to the Jacobi-scaled one
         if rel[i]:
-            r = 1.0 / da[i]
+            r = 1.0 / d
             trace += G[i, i] * r * r
         else:
             n_irr += 1
@@ -477,7 +478,7 @@ def _cov_reuse(G, rel, Dn, M, out, pre, da):
                 for k in range(j, P):
                     acc += M[k, i] * M[k, j]
                 c = acc / (Dn[i] * Dn[j])
-                p = c * (da[i] * da[j])
+                p = acc * (da[i] * da[j])
                 if i == j:
                     inv_trace += p
             else:
