@@ -1,5 +1,5 @@
 """The Gauss–Newton step's factorisation, shared by the conditioning test,
-the step and the fit's end (issue 16, Cpufit's 5×5; rounding-level rewrites).
+the step and the fit's end (issue 16, Cpufit's 5×5).
 
 Truths: NumPy's solve, inverse and eigenvalues on the same matrices, and the
 tests these functions replace run on the same inputs —
@@ -53,7 +53,8 @@ def _factor(Gs, gs, act):
 @pytest.mark.parametrize("seed", range(6))
 def test_gn_factor_step_is_numpys_solve(seed):
     """Well-conditioned matrices, 3–7 parameters, random active columns: the step
-    solves ``Gs z = gs`` (NumPy's solve, 1e-10), the gain is ``gsᵀGs⁻¹gs``, M is ``L⁻¹``."""
+    solves ``Gs z = gs`` (NumPy's solve, 1e-10), the gain is ``gsᵀGs⁻¹gs``, M is ``L⁻¹``;
+    step and gain are the former ``_gn_ok``/``_forward``/``_backward`` path's bit for bit."""
     rng = np.random.default_rng(seed)
     P = 3 + seed % 5
     for trial in range(10):
@@ -69,6 +70,13 @@ def test_gn_factor_step_is_numpys_solve(seed):
         assert gain == pytest.approx(gs @ want, rel=1e-10)
         np.testing.assert_allclose(M, np.linalg.inv(np.linalg.cholesky(Gs)), rtol=1e-10, atol=1e-13)
         assert not _old_decision(Gs, act)
+        # the former path's step, bit for bit: Cholesky (_gn_ok), then the two triangular solves
+        L, t, zref = np.zeros((P, P)), np.empty(P), np.empty(P)
+        assert ll._gn_ok(Gs, L)
+        ll._forward(L, gs, t)
+        ll._backward(L, t, zref)
+        np.testing.assert_array_equal(z, zref)
+        assert gain == sum(v * v for v in t)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -357,21 +357,24 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     (:func:`_gn_ok`'s test) or too ill conditioned (:func:`_ill_conditioned`'s
     test, ``trace(Gs) / λ_min > GRAM_MAX_COND²`` over the ``act`` columns).
 
-    One factorisation serves the test and the step (issue 16, a 5×5 fit's
-    per-iteration cost): the Cholesky factor ``L`` (its pivots' reciprocals in
-    ``rdiag``: one division per column, not per entry) and its inverse
-    ``M = L⁻¹`` (lower, all columns; ``M`` is a ``P×P`` scratch that stays
-    valid until the next call, :func:`_cov_reuse` takes it at the fit's end).
-    ``trace(Gs⁻¹) = ‖M‖_F²`` over the ``act`` columns bounds ``1/λ_min`` from
-    above, so where ``trace·‖M‖_F² ≤ GRAM_MAX_COND²`` the matrix is well enough
-    conditioned (as :func:`_ill_conditioned`'s first test); above it, the
-    same four inverse-power iterations decide. The step is then two
-    matrix–vector products, ``t = M gs`` and ``zgn = Mᵀt`` (``gain = ‖t‖²``),
-    instead of two triangular solves with a division per row. The same
-    decisions and step as :func:`_gn_ok`, :func:`_ill_conditioned`,
-    :func:`_forward` and :func:`_backward` up to a few roundings (the
-    decisions could differ only where the bound lies within those roundings
-    of its threshold).
+    :func:`_gn_ok`, :func:`_ill_conditioned`, :func:`_forward` and
+    :func:`_backward` in one call, with the same arithmetic in the same order:
+    the same decisions and the same step bit for bit (the fit's iterates are
+    unchanged). What is new is where the conditioning bound's work goes: the
+    inverse ``M = L⁻¹`` (lower, every column; a column off ``act`` is the
+    identity's, as ``L``'s is), computed with the pivots' reciprocals in
+    ``rdiag`` exactly as :func:`_inverse_trace` computes its columns, is kept
+    in the ``P×P`` scratch ``M``, valid until the next call, so that the
+    fit's end (:func:`_cov_reuse`) takes it instead of factoring the same
+    Gram matrix again (issue 16, a 5×5 fit's fixed cost). ``trace(Gs⁻¹) =
+    ‖M‖_F²`` over the ``act`` columns bounds ``1/λ_min`` from above; where it
+    does not settle the test, the same four inverse-power iterations decide.
+
+    (Tried: the step as the two products ``t = M gs``, ``zgn = Mᵀt`` instead
+    of the triangular solves, and the Cholesky with reciprocal pivots: ~0.3 µs
+    less per 5×5 fit at the default tolerances, but the iterates move by
+    roundings, and broad3's flat minima turned that into 1.9e-7 relative on
+    its maps, past the 1e-9 a rounding-level change may move them.)
     """
     P = Gs.shape[0]
     for i in range(P):
@@ -384,9 +387,8 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
                     return -1.0
                 d = math.sqrt(s)
                 L[i, i] = d
-                rdiag[i] = 1.0 / d
             else:
-                L[i, j] = s * rdiag[j]
+                L[i, j] = s / L[j, j]
         for j in range(i + 1, P):
             L[i, j] = 0.0
     big = 0.0
@@ -398,6 +400,8 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
         trace += Gs[i, i] if act[i] else 0.0
     if not (small > _RCOND * big * max(P, 1)):
         return -1.0
+    for i in range(P):
+        rdiag[i] = 1.0 / L[i, i]
     # M = L⁻¹, column by column (a column off `act` is the identity's: L's is)
     inv_trace = 0.0
     for j in range(P):
@@ -427,18 +431,11 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
                 v[i] = v[i] / growth if act[i] else 0.0
         if trace * growth > GRAM_MAX_COND * GRAM_MAX_COND:
             return -1.0
+    _forward(L, gs, tmp)
     gain = 0.0
     for i in range(P):
-        s = 0.0
-        for k in range(i + 1):
-            s += M[i, k] * gs[k]
-        tmp[i] = s
-        gain += s * s
-    for i in range(P):
-        s = 0.0
-        for k in range(i, P):
-            s += M[k, i] * tmp[k]
-        zgn[i] = s
+        gain += tmp[i] * tmp[i]
+    _backward(L, tmp, zgn)
     return gain
 
 
