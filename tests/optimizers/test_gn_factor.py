@@ -53,7 +53,7 @@ def _factor(Gs, gs, act):
 @pytest.mark.parametrize("seed", range(6))
 def test_gn_factor_step_is_numpys_solve(seed):
     """Well-conditioned matrices, 3–7 parameters, random active columns: the step
-    solves ``Gs z = gs`` (NumPy's solve, 1e-10), the gain is ``gsᵀGs⁻¹gs``, M is ``L⁻¹``;
+    solves ``Gs z = gs`` (NumPy's solve, 1e-10), the gain is ``gsᵀGs⁻¹gs``, M's lower triangle is ``L⁻¹``;
     step and gain are the former ``_gn_ok``/``_forward``/``_backward`` path's bit for bit."""
     rng = np.random.default_rng(seed)
     P = 3 + seed % 5
@@ -68,7 +68,7 @@ def test_gn_factor_step_is_numpys_solve(seed):
         assert gain >= 0
         np.testing.assert_allclose(z, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
         assert gain == pytest.approx(gs @ want, rel=1e-10)
-        np.testing.assert_allclose(M, np.linalg.inv(np.linalg.cholesky(Gs)), rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(np.tril(M), np.linalg.inv(np.linalg.cholesky(Gs)), rtol=1e-10, atol=1e-13)
         assert not _old_decision(Gs, act)
         # the former path's step, bit for bit: Cholesky (_gn_ok), then the two triangular solves
         L, t, zref = np.zeros((P, P)), np.empty(P), np.empty(P)

@@ -361,8 +361,8 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     :func:`_backward` in one call, with the same arithmetic in the same order:
     the same decisions and the same step bit for bit (the fit's iterates are
     unchanged). What is new is where the conditioning bound's work goes: the
-    inverse ``M = L⁻¹`` (lower, every column; a column off ``act`` is the
-    identity's, as ``L``'s is), computed with the pivots' reciprocals in
+    inverse ``M = L⁻¹`` (its lower triangle, every column; a column off
+    ``act`` is the identity's, as ``L``'s is), computed with the pivots' reciprocals in
     ``rdiag`` exactly as :func:`_inverse_trace` computes its columns, is kept
     in the ``P×P`` scratch ``M``, valid until the next call, so that the
     fit's end (:func:`_cov_reuse`) takes it instead of factoring the same
@@ -402,11 +402,10 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
         return -1.0
     for i in range(P):
         rdiag[i] = 1.0 / L[i, i]
-    # M = L⁻¹, column by column (a column off `act` is the identity's: L's is)
+    # M = L⁻¹, column by column (a column off `act` is the identity's: L's is); its lower
+    # triangle only (the upper one is left as it was: nothing reads it)
     inv_trace = 0.0
     for j in range(P):
-        for i in range(j):
-            M[i, j] = 0.0
         M[j, j] = rdiag[j]
         for i in range(j + 1, P):
             s = 0.0
