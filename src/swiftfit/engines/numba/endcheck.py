@@ -29,7 +29,8 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
     ``colnorm`` are scratch (from :func:`_work`), and so are ``gfree``,
     ``gvecs``, ``gmats`` (:func:`.newton.gap_into`'s). With ``pre_ok``,
     ``pre_inv`` is the inverse of the Jacobi-scaled ``G`` over ``rel`` (from
-    :func:`_cov_core`), which the Newton check then takes instead of
+    :func:`.lm_linalg._cov_core`, or :func:`.lm_linalg._cov_reuse` from the
+    last iteration's factor), which the Newton check then takes instead of
     inverting the same matrix again.
     """
     P = theta.size

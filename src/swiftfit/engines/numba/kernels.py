@@ -47,12 +47,12 @@ from numba import njit
 
 from . import newton as _newton
 from . import svd as _svd
-from .endcheck import _check_point, _work
+from .endcheck import _check_point, _check_ready, _work
 from .expr_gram import evaluate_gram as _evaluate_gram
 from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
-from .lm_linalg import _backward, _cov_core, _forward, _gn_ok, _ill_conditioned, _linear_step, _norm, _trust_step
+from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
     STALL_EVALS,
@@ -244,10 +244,12 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         cost_ref = cost
         check_at = STALL_EVALS
         stalls = 0
+        factored = False
         while status == 0:
             r = rb[cur]
             if stale:
                 stale = False
+                factored = False
                 J = Jb[cur]
                 jlo = jlob[cur]
                 jhi = jhib[cur]
@@ -335,20 +337,16 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                         if nfev >= max_nfev:
                             status = -1
                             break
-                svd = not _gn_ok(Gs, L) or _ill_conditioned(Gs, L, tmp, e, act)
+                # Cholesky, its inverse M (in H) for the conditioning test, and the undamped step
+                gain = _gn_factor(Gs, gs, act, L, H, colv, tmp, e, zgn)
+                svd = gain < 0.0
+                factored = not svd  # H holds L⁻¹ at this point (_cov_reuse at the end)
                 if svd:
                     # a rank-deficient or badly conditioned Jacobian: the
                     # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
                     _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, act, A, qtr, Rt, vt, sv, cv)
                     nsvd += 1
                     gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
-                else:
-                    # from here on the undamped (Gauss-Newton) step always exists
-                    _forward(L, gs, tmp)
-                    gain = 0.0
-                    for i in range(P):
-                        gain += tmp[i] * tmp[i]
-                    _backward(L, tmp, zgn)
                 zn = _norm(zgn)
                 if not math.isfinite(delta):
                     delta = radius0 * xn if xn > 0 else max(zn, 1.0)
@@ -489,9 +487,19 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                         G[i, j] = Gf[cur, i, j]
             elif stale:  # G is already the Gram matrix at theta unless a step was just accepted
                 _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
+            # the last iteration factored G at this point over these columns: its L⁻¹ (in H) gives
+            # the covariance and the Newton check's inverse, no second Cholesky (issue 16, 5×5)
+            reuse = factored and not stale
             for j in range(P):
-                Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
-            ok, bound = _cov_core(G, rel, Dn, out_cov, L, tmp, e, colv, Gs)
+                reuse = reuse and act[j] == rel[j]
+            ok = False
+            bound = np.inf
+            if reuse:
+                ok, bound = _cov_reuse(G, rel, Dn, H, out_cov, L, colv)
+            if not ok:
+                for j in range(P):
+                    Dn[j] = math.sqrt(G[j, j]) if G[j, j] > 0 else 1.0
+                ok, bound = _cov_core(G, rel, Dn, out_cov, L, tmp, e, colv, Gs)
             if not ok:
                 # singular or too ill conditioned for Cholesky: the reference's
                 # SVD and rank test decide
@@ -499,9 +507,13 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 _svd.covariance(sv, vt, rel, Dn, N, out_cov)
                 nsvd += 1
             # the Newton check's scaled Hessian is Gs (Jacobi-scaled JᵀJ): its inverse is in L
-            _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
-                         lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2], L,
-                         ok and bound < _newton.FAST_CONDITION)
+            pre_ok = ok and bound < _newton.FAST_CONDITION
+            # _check_point's common case called here, one call level less (issue 16, 5×5); where it
+            # declines (a bound crossed, a non-finite entry), _check_point's general check
+            if not (pre_ok and grid[6] <= 0 and not use_w
+                    and _check_ready(G, g, cost, fb[cur], bs, y, theta, rel, lo, hi, out_gram, out_check, L, gw[1])):
+                _check_point(G, g, cost, fb[cur], Jb[cur], jlob[cur], jhib[cur], grid, bs, y, w, use_w, theta, rel,
+                             lo, hi, H, grad, colnorm, out_gram, out_check, gw[0], gw[1], gw[2], L, pre_ok)
         status_out[b] = status
         nfev_out[b] = nfev
         njev_out[b] = njev

@@ -347,3 +347,143 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
     for i in range(P):
         pred += gl[i] * z[i]
     return pred
+
+
+@njit(cache=True, error_model="numpy")
+def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
+    """The Gauss–Newton step of the scaled normal equations ``Gs z = gs`` in
+    ``zgn`` and its gain ``‖L⁻¹gs‖²``, or −1 where the step must come from
+    the SVD: ``Gs`` not positive definite, a pivot below the rank cut
+    (:func:`_gn_ok`'s test) or too ill conditioned (:func:`_ill_conditioned`'s
+    test, ``trace(Gs) / λ_min > GRAM_MAX_COND²`` over the ``act`` columns).
+
+    :func:`_gn_ok`, :func:`_ill_conditioned`, :func:`_forward` and
+    :func:`_backward` in one call, with the same arithmetic in the same order:
+    the same decisions and the same step bit for bit (the fit's iterates are
+    unchanged). What is new is where the conditioning bound's work goes: the
+    inverse ``M = L⁻¹`` (its lower triangle, every column; a column off
+    ``act`` is the identity's, as ``L``'s is), computed with the pivots' reciprocals in
+    ``rdiag`` exactly as :func:`_inverse_trace` computes its columns, is kept
+    in the ``P×P`` scratch ``M``, valid until the next call, so that the
+    fit's end (:func:`_cov_reuse`) takes it instead of factoring the same
+    Gram matrix again (issue 16, a 5×5 fit's fixed cost). ``trace(Gs⁻¹) =
+    ‖M‖_F²`` over the ``act`` columns bounds ``1/λ_min`` from above; where it
+    does not settle the test, the same four inverse-power iterations decide.
+
+    (Tried: the step as the two products ``t = M gs``, ``zgn = Mᵀt`` instead
+    of the triangular solves, and the Cholesky with reciprocal pivots: ~0.3 µs
+    less per 5×5 fit at the default tolerances, but the iterates move by
+    roundings, and broad3's flat minima turned that into 1.9e-7 relative on
+    its maps, past the 1e-9 a rounding-level change may move them.)
+    """
+    P = Gs.shape[0]
+    for i in range(P):
+        for j in range(i + 1):
+            s = Gs[i, j]
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not (s > 0.0) or not math.isfinite(s):
+                    return -1.0
+                d = math.sqrt(s)
+                L[i, i] = d
+            else:
+                L[i, j] = s / L[j, j]
+        for j in range(i + 1, P):
+            L[i, j] = 0.0
+    big = 0.0
+    small = np.inf
+    trace = 0.0
+    for i in range(P):
+        big = max(big, L[i, i])
+        small = min(small, L[i, i])
+        trace += Gs[i, i] if act[i] else 0.0
+    if not (small > _RCOND * big * max(P, 1)):
+        return -1.0
+    for i in range(P):
+        rdiag[i] = 1.0 / L[i, i]
+    # M = L⁻¹, column by column (a column off `act` is the identity's: L's is); its lower
+    # triangle only (the upper one is left as it was: nothing reads it)
+    inv_trace = 0.0
+    for j in range(P):
+        M[j, j] = rdiag[j]
+        for i in range(j + 1, P):
+            s = 0.0
+            for k in range(j, i):
+                s -= L[i, k] * M[k, j]
+            M[i, j] = s * rdiag[i]
+        if act[j]:
+            for i in range(j, P):
+                inv_trace += M[i, j] * M[i, j]
+    if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
+        # the bound does not settle it: _ill_conditioned's inverse-power iterations
+        for i in range(P):
+            v[i] = 1.0 / math.sqrt(P) if act[i] else 0.0
+        growth = 0.0
+        for _ in range(4):
+            _forward(L, v, tmp)
+            _backward(L, tmp, v)
+            growth = _norm(v)
+            if not (growth > 0) or not math.isfinite(growth):
+                return -1.0
+            for i in range(P):
+                v[i] = v[i] / growth if act[i] else 0.0
+        if trace * growth > GRAM_MAX_COND * GRAM_MAX_COND:
+            return -1.0
+    _forward(L, gs, tmp)
+    gain = 0.0
+    for i in range(P):
+        gain += tmp[i] * tmp[i]
+    _backward(L, tmp, zgn)
+    return gain
+
+
+@njit(cache=True, error_model="numpy")
+def _cov_reuse(G, rel, Dn, M, out, pre, da):
+    """:func:`_cov_core`'s answer from the last iteration's factorisation:
+    ``M = L⁻¹`` of ``Gs = Dn⁻¹ G Dn⁻¹`` (:func:`_gn_factor` at this point, over
+    these ``rel`` columns), so no second Cholesky of the same ``G`` at the
+    fit's end (issue 16: a 5×5 fit's fixed cost). ``(JᵀJ)⁻¹ = Dn⁻¹ MᵀM Dn⁻¹``
+    into ``out`` (NaN off ``rel``); ``pre`` ← the inverse of the Jacobi-scaled
+    ``G`` (``Da = √diag G``: ``Da (JᵀJ)⁻¹ Da``, the identity's rows off ``rel``),
+    which the Newton check takes; ``da`` scratch. Returns ``(ok, bound)`` as
+    :func:`_cov_core`: ``bound = (trace + n_irr)(trace⁻¹ + n_irr)`` of the
+    Jacobi-scaled matrix. ``ok`` is False (nothing decided: the caller runs
+    :func:`_cov_core`) unless that matrix's ``trace·trace(inverse)`` is at
+    most ``GRAM_MAX_COND²`` — where :func:`_cov_core`'s own bound settles its
+    test, and its pivot test holds too (pivots lie in ``[λ_min, λ_max]``, so
+    their ratio is below ``√cond ≤ GRAM_MAX_COND``). The same covariance,
+    inverse and bound as :func:`_cov_core` up to a few roundings.
+    """
+    P = G.shape[0]
+    trace = 0.0
+    n_irr = 0
+    for i in range(P):
+        d = math.sqrt(G[i, i]) if G[i, i] > 0 else 1.0
+        da[i] = d / Dn[i]  # Da/Dn: the covariance's scaled inverse to the Jacobi-scaled one
+        if rel[i]:
+            r = 1.0 / d
+            trace += G[i, i] * r * r
+        else:
+            n_irr += 1
+    inv_trace = 0.0
+    for i in range(P):
+        for j in range(i, P):
+            if rel[i] and rel[j]:
+                acc = 0.0
+                for k in range(j, P):
+                    acc += M[k, i] * M[k, j]
+                c = acc / (Dn[i] * Dn[j])
+                p = acc * (da[i] * da[j])
+                if i == j:
+                    inv_trace += p
+            else:
+                c = np.nan
+                p = 1.0 if i == j else 0.0
+            out[i, j] = c
+            out[j, i] = c
+            pre[i, j] = p
+            pre[j, i] = p
+    if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
+        return False, np.inf
+    return True, (trace + n_irr) * (inv_trace + n_irr)
