@@ -113,12 +113,15 @@ class WriteBackMixin:
                     cov_diag[undetermined] = np.nan
             with np.errstate(invalid="ignore"):
                 std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
+        B = problem.B
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
                 _store(p._map, "is_set", pos_of[id(p.component.model)], ones, take)
                 continue
-            v = values[i] if np.shape(values[i]) == (problem.B,) else np.broadcast_to(values[i], (problem.B,))
+            v = values[i]
+            if not (type(v) is np.ndarray and v.shape == (B,)):  # np.shape(v) == (B,) else a broadcast
+                v = v if np.shape(v) == (B,) else np.broadcast_to(v, (B,))
             if cov is not None and plan.kind == "free":
                 std = std_free[:, plan.column]
             elif cov is not None and dvals[i] is not None:
@@ -139,6 +142,14 @@ class WriteBackMixin:
             else:
                 std = np.full(problem.B, np.nan)
             idx = pos_of[id(p.component.model)]
+            if type(idx) is slice and take is None and p._map.flags.c_contiguous:
+                # every pixel, consecutive flat positions: the three fields through one view
+                # of the map's rows (what _store writes, field by field)
+                rows = p._map.reshape(-1)[idx]
+                rows["values"] = v
+                rows["std"] = std
+                rows["is_set"] = ones
+                continue
             _store(p._map, "values", idx, v, take)
             _store(p._map, "std", idx, std, take)
             _store(p._map, "is_set", idx, ones, take)

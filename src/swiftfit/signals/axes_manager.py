@@ -105,7 +105,8 @@ class AxesManager:
     # -- shapes ------------------------------------------------------------
     @property
     def navigation_shape(self) -> tuple:
-        return tuple(ax.size for ax in self.navigation_axes)
+        # natural order: the navigation axes in reversed array order (no AxesTuple built)
+        return tuple([ax.size for ax in reversed(self._axes) if ax.navigate])
 
     @property
     def signal_shape(self) -> tuple:
@@ -118,7 +119,9 @@ class AxesManager:
 
     @property
     def _navigation_shape_in_array(self) -> tuple:
-        return self.navigation_shape[::-1]
+        # navigation_shape[::-1]: the navigation axes' sizes in array order (a model
+        # reads it several times per multifit call)
+        return tuple([ax.size for ax in self._axes if ax.navigate])
 
     @property
     def _signal_shape_in_array(self) -> tuple:
