@@ -48,7 +48,9 @@ class WriteBackMixin:
                 resid = problem.residuals(theta)
                 chisq = np.einsum("bn,bn->b", resid, resid)
             objective = chisq if loss.name == "ls" else loss.value(problem, theta)
-        status[(status > 0) & ~np.isfinite(objective)] = _NONFINITE_CODE
+        finite = np.isfinite(objective)
+        if not finite.all():  # (every objective finite: nothing to mark)
+            status[(status > 0) & ~finite] = _NONFINITE_CODE
         n = problem.N
         k = problem.P
         # free parameters that reach the model at each pixel (a component
@@ -83,8 +85,8 @@ class WriteBackMixin:
             nan_blocks = solution.info.get("cov_nan_blocks")
             if not (isinstance(nan_blocks, tuple) and nan_blocks[0] is cov):
                 nan_blocks = (cov, all_nan_blocks(cov))
-            singular = nan_blocks[1] & (status > 0)
-            status[singular] = _SINGULAR_CODE
+            if nan_blocks[1].any():  # (no all-NaN matrix: nothing to mark)
+                status[nan_blocks[1] & (status > 0)] = _SINGULAR_CODE
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
             # not determined: no error bars at all (NaN, never a std of 0)
@@ -184,8 +186,8 @@ class WriteBackMixin:
 
 _BAD_DATA_CODE, _NONFINITE_CODE, _SINGULAR_CODE = int(Status.BAD_DATA), int(Status.NONFINITE), int(Status.SINGULAR)
 # statuses whose parameters are not determined: their errors are NaN
-_UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
-                                  Status.OVERFLOW)]
+_UNDETERMINED = tuple(int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL,
+                                       Status.UNDERFLOW, Status.OVERFLOW))
 
 
 def _unit_column(d) -> int:

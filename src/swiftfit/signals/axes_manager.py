@@ -121,7 +121,8 @@ class AxesManager:
     def _navigation_shape_in_array(self) -> tuple:
         # navigation_shape[::-1]: the navigation axes' sizes in array order (a model
         # reads it several times per multifit call)
-        return tuple([ax.size for ax in self._axes if ax.navigate])
+        # (the attributes behind the read-only ``navigate`` and ``size`` properties)
+        return tuple([ax._size for ax in self._axes if ax._navigate])
 
     @property
     def _signal_shape_in_array(self) -> tuple:
