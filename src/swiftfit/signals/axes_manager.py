@@ -66,12 +66,12 @@ class AxesManager:
     @property
     def navigation_axes(self) -> tuple:
         """Navigation axes in natural order."""
-        return AxesTuple(ax for ax in reversed(self._axes) if ax.navigate)
+        return AxesTuple([ax for ax in reversed(self._axes) if ax._navigate])  # (a list: no generator frame)
 
     @property
     def signal_axes(self) -> tuple:
         """Signal axes in natural order."""
-        return AxesTuple(ax for ax in reversed(self._axes) if not ax.navigate)
+        return AxesTuple([ax for ax in reversed(self._axes) if not ax._navigate])
 
     def _get_axes_in_natural_order(self) -> list:
         return list(self.navigation_axes + self.signal_axes)
