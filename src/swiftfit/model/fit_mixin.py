@@ -117,18 +117,19 @@ class FittingMixin(WriteBackMixin, GoodnessMapsMixin):
     def _rows(self, array: np.ndarray, pixels) -> np.ndarray:
         """``array`` (nav + signal shaped) at ``pixels``, in range: ``(B, N)``."""
         idx = self._nav_index(pixels)
+        nav = self._nav_shape  # read once (a property through the axes manager)
         if idx == ():
             rows = array[None]
-        elif (run := run_in(pixels, self._nav_shape)) is not None and isinstance(array, np.ndarray) \
+        elif (run := run_in(pixels, nav)) is not None and isinstance(array, np.ndarray) \
                 and array.flags.c_contiguous:
             # a run of consecutive pixels (a batched chunk), known from its flat positions: a view
-            rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[run[0]:run[1]]
+            rows = array.reshape((-1,) + array.shape[len(nav):])[run[0]:run[1]]
         else:
-            flat = np.ravel_multi_index(idx, self._nav_shape)
+            flat = np.ravel_multi_index(idx, nav)
             if isinstance(array, np.ndarray) and array.flags.c_contiguous and flat.size and \
                     flat[-1] - flat[0] == flat.size - 1 and (np.diff(flat) == 1).all():
                 # a run of consecutive pixels (a batched chunk): a view, not a gather
-                rows = array.reshape((-1,) + array.shape[len(self._nav_shape):])[flat[0]:flat[-1] + 1]
+                rows = array.reshape((-1,) + array.shape[len(nav):])[flat[0]:flat[-1] + 1]
             elif is_dask_array(array):  # a lazy signal: only these pixels are read (by asarray below)
                 rows = array.vindex[idx]
             else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import time
 import warnings
@@ -274,10 +275,15 @@ class MultifitMixin:
         if nav:
             # the tuples np.ndindex would give, in its (C) order, without a Python
             # step per pixel (90,000 pixels: seconds)
-            keep = np.ones(nav, dtype=bool) if mask is None else ~np.asarray(mask, dtype=bool)
-            where = np.nonzero(keep)
+            if mask is None:  # every pixel: np.nonzero of all-True's positions, in C order, directly
+                keep = None
+                flat = np.arange(math.prod(nav), dtype=np.intp)
+                where = (flat,) if len(nav) == 1 else np.unravel_index(flat, nav)
+            else:
+                keep = ~np.asarray(mask, dtype=bool)
+                where = np.nonzero(keep)
+                flat = np.ravel_multi_index(where, nav)
             # the pixels as index arrays (PixelChunk), not one tuple per pixel
-            flat = np.ravel_multi_index(where, nav)
             pixels = PixelChunk(where, nav, flat)
         else:
             pixels = [()] if mask is None or not mask[()] else []
@@ -325,7 +331,7 @@ class MultifitMixin:
             # the last chunk's save (or the loaded file) is the state after the
             # pass; an interrupted refit must not replace it with a half-refitted one
             save.frozen = True
-        if refit_failed and self._any_refit_candidate(keep if nav else None):
+        if refit_failed and self._any_refit_candidate(keep if nav else None):  # keep None: every pixel
             self._refit_from_neighbours(pixels, chunk_size, request)
 
     def _any_refit_candidate(self, keep) -> bool:

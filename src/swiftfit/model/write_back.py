@@ -48,7 +48,9 @@ class WriteBackMixin:
                 resid = problem.residuals(theta)
                 chisq = np.einsum("bn,bn->b", resid, resid)
             objective = chisq if loss.name == "ls" else loss.value(problem, theta)
-        status[(status > 0) & ~np.isfinite(objective)] = _NONFINITE_CODE
+        finite = np.isfinite(objective)
+        if not finite.all():  # (every objective finite: nothing to mark)
+            status[(status > 0) & ~finite] = _NONFINITE_CODE
         n = problem.N
         k = problem.P
         # free parameters that reach the model at each pixel (a component
@@ -83,8 +85,8 @@ class WriteBackMixin:
             nan_blocks = solution.info.get("cov_nan_blocks")
             if not (isinstance(nan_blocks, tuple) and nan_blocks[0] is cov):
                 nan_blocks = (cov, all_nan_blocks(cov))
-            singular = nan_blocks[1] & (status > 0)
-            status[singular] = _SINGULAR_CODE
+            if nan_blocks[1].any():  # (no all-NaN matrix: nothing to mark)
+                status[nan_blocks[1] & (status > 0)] = _SINGULAR_CODE
             if rescale is None:  # ls only: the others' covariances carry their own scale
                 rescale = problem.weights is None and loss.name == "ls"
             # not determined: no error bars at all (NaN, never a std of 0)
@@ -113,12 +115,15 @@ class WriteBackMixin:
                     cov_diag[undetermined] = np.nan
             with np.errstate(invalid="ignore"):
                 std_free = np.sqrt(cov_diag)  # the free columns' errors, NaN where undetermined
+        B = problem.B
         for i, p in enumerate(params):
             plan = problem.plans[i]
             if plan.kind == "fixed":  # as HyperSpy: every parameter of a fitted pixel is set
                 _store(p._map, "is_set", pos_of[id(p.component.model)], ones, take)
                 continue
-            v = values[i] if np.shape(values[i]) == (problem.B,) else np.broadcast_to(values[i], (problem.B,))
+            v = values[i]
+            if not (type(v) is np.ndarray and v.shape == (B,)):  # np.shape(v) == (B,) else a broadcast
+                v = v if np.shape(v) == (B,) else np.broadcast_to(v, (B,))
             if cov is not None and plan.kind == "free":
                 std = std_free[:, plan.column]
             elif cov is not None and dvals[i] is not None:
@@ -139,6 +144,14 @@ class WriteBackMixin:
             else:
                 std = np.full(problem.B, np.nan)
             idx = pos_of[id(p.component.model)]
+            if type(idx) is slice and take is None and p._map.flags.c_contiguous:
+                # every pixel, consecutive flat positions: the three fields through one view
+                # of the map's rows (what _store writes, field by field)
+                rows = p._map.reshape(-1)[idx]
+                rows["values"] = v
+                rows["std"] = std
+                rows["is_set"] = ones
+                continue
             _store(p._map, "values", idx, v, take)
             _store(p._map, "std", idx, std, take)
             _store(p._map, "is_set", idx, ones, take)
@@ -173,8 +186,8 @@ class WriteBackMixin:
 
 _BAD_DATA_CODE, _NONFINITE_CODE, _SINGULAR_CODE = int(Status.BAD_DATA), int(Status.NONFINITE), int(Status.SINGULAR)
 # statuses whose parameters are not determined: their errors are NaN
-_UNDETERMINED = [int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL, Status.UNDERFLOW,
-                                  Status.OVERFLOW)]
+_UNDETERMINED = tuple(int(s) for s in (Status.SINGULAR, Status.TOO_FEW_POINTS, Status.ZERO_MODEL,
+                                       Status.UNDERFLOW, Status.OVERFLOW))
 
 
 def _unit_column(d) -> int:

@@ -55,8 +55,11 @@ def dof_and_reduced(chisq, ndata, nfree):
     (8, 1.5)
     """
     dof = np.asarray(ndata) - np.asarray(nfree)
+    positive = dof > 0
     with np.errstate(all="ignore"):
-        red = np.where(dof > 0, np.asarray(chisq, dtype=float) / np.where(dof > 0, dof, 1), np.nan)
+        if np.ndim(positive) == 1 and positive.all():  # the common case: the same quotients, one pass
+            return dof, np.asarray(chisq, dtype=float) / dof
+        red = np.where(positive, np.asarray(chisq, dtype=float) / np.where(positive, dof, 1), np.nan)
     return dof, red
 
 

@@ -176,8 +176,17 @@ def status_in(status: np.ndarray, codes) -> np.ndarray:
     array([False,  True,  True, False])
     """
     if isinstance(status, np.ndarray) and status.dtype == np.int64:
-        # one look-up in a table of the codes (clipped: any other value reads a False end)
-        lo, table = _code_table(tuple(int(c) for c in codes))
+        # one look-up in a table of the codes (clipped: any other value reads a False end);
+        # a tuple of codes passed again (the callers' constants) finds its table by identity
+        memo = _TABLE_OF.get(id(codes)) if type(codes) is tuple else None
+        if memo is not None and memo[0] is codes:
+            lo, table = memo[1]
+        else:
+            lo, table = found = _code_table(tuple(int(c) for c in codes))
+            if type(codes) is tuple:
+                if len(_TABLE_OF) >= 64:
+                    _TABLE_OF.clear()
+                _TABLE_OF[id(codes)] = (codes, found)  # holds codes: its id is not reused while kept
         return table.take(status - lo, mode="clip")
     out = np.zeros(np.shape(status), dtype=bool)
     for code in codes:
@@ -186,6 +195,7 @@ def status_in(status: np.ndarray, codes) -> np.ndarray:
 
 
 _CODE_TABLES: dict = {}  # codes -> (offset, table): status_in's look-up tables
+_TABLE_OF: dict = {}  # id(codes tuple) -> (codes, (offset, table)): the same, found without converting the codes
 
 
 def _code_table(codes: tuple) -> tuple:

@@ -66,12 +66,12 @@ class AxesManager:
     @property
     def navigation_axes(self) -> tuple:
         """Navigation axes in natural order."""
-        return AxesTuple(ax for ax in reversed(self._axes) if ax.navigate)
+        return AxesTuple([ax for ax in reversed(self._axes) if ax._navigate])  # (a list: no generator frame)
 
     @property
     def signal_axes(self) -> tuple:
         """Signal axes in natural order."""
-        return AxesTuple(ax for ax in reversed(self._axes) if not ax.navigate)
+        return AxesTuple([ax for ax in reversed(self._axes) if not ax._navigate])
 
     def _get_axes_in_natural_order(self) -> list:
         return list(self.navigation_axes + self.signal_axes)
@@ -105,7 +105,8 @@ class AxesManager:
     # -- shapes ------------------------------------------------------------
     @property
     def navigation_shape(self) -> tuple:
-        return tuple(ax.size for ax in self.navigation_axes)
+        # natural order: the navigation axes in reversed array order (no AxesTuple built)
+        return tuple([ax.size for ax in reversed(self._axes) if ax.navigate])
 
     @property
     def signal_shape(self) -> tuple:
@@ -118,7 +119,10 @@ class AxesManager:
 
     @property
     def _navigation_shape_in_array(self) -> tuple:
-        return self.navigation_shape[::-1]
+        # navigation_shape[::-1]: the navigation axes' sizes in array order (a model
+        # reads it several times per multifit call)
+        # (the attributes behind the read-only ``navigate`` and ``size`` properties)
+        return tuple([ax._size for ax in self._axes if ax._navigate])
 
     @property
     def _signal_shape_in_array(self) -> tuple:

@@ -459,10 +459,10 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
                for i, plan in enumerate(problem.plans))
     # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
     counts = None if tied else _reach_counts(reach, low["active"])
-    relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
     nan_blocks = all_nan_blocks(cov)  # np.isnan(cov).all(axis=(1, 2)), exactly
-    singular = nan_blocks & (status > 0) & relevant
-    status[singular] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
+    if nan_blocks.any():  # (no all-NaN covariance: nothing to mark, the columns reaching the model not needed)
+        relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0
+        status[nan_blocks & (status > 0) & relevant] = _SINGULAR  # an int (an IntEnum costs NumPy a slow conversion)
     info = {"chisq": cost.copy(), "kernel": "numba", "compiled": np.ones(problem.B, dtype=bool),
             "svd_factorizations": nsvd.astype(int, copy=False),
             # the write-back's singular test reads it again (kept with the matrix it describes)
