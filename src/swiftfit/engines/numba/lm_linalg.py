@@ -119,6 +119,18 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     # already settles it: the iteration's estimate never exceeds 1/λ_min
     if _inverse_trace(L, rel, tmp, v) * trace <= GRAM_MAX_COND * GRAM_MAX_COND:
         return False
+    return _power_ill(L, trace, rel, tmp, v)
+
+
+@njit(cache=True, error_model="numpy")
+def _power_ill(L, trace, rel, tmp, v):
+    """The conditioning test where the bound ``trace(Gs⁻¹)`` did not settle it:
+    ``λ_min`` of ``Gs = L Lᵀ`` over the ``rel`` columns from four inverse-power
+    iterations (two triangular solves each); True (too ill conditioned, or a
+    non-finite iterate) where ``trace / λ_min > GRAM_MAX_COND²``. Shared by
+    :func:`_ill_conditioned` and :func:`_gn_factor`.
+    """
+    P = L.shape[0]
     for i in range(P):
         v[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
     growth = 0.0
@@ -415,21 +427,9 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
         if act[j]:
             for i in range(j, P):
                 inv_trace += M[i, j] * M[i, j]
-    if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
-        # the bound does not settle it: _ill_conditioned's inverse-power iterations
-        for i in range(P):
-            v[i] = 1.0 / math.sqrt(P) if act[i] else 0.0
-        growth = 0.0
-        for _ in range(4):
-            _forward(L, v, tmp)
-            _backward(L, tmp, v)
-            growth = _norm(v)
-            if not (growth > 0) or not math.isfinite(growth):
-                return -1.0
-            for i in range(P):
-                v[i] = v[i] / growth if act[i] else 0.0
-        if trace * growth > GRAM_MAX_COND * GRAM_MAX_COND:
-            return -1.0
+    # the bound does not settle it: _ill_conditioned's inverse-power iterations
+    if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND) and _power_ill(L, trace, act, tmp, v):
+        return -1.0
     _forward(L, gs, tmp)
     gain = 0.0
     for i in range(P):
