@@ -74,6 +74,7 @@ from .model import mark_relevant as _mark_relevant
 from .psf import PLAIN_TABLES as _PLAIN_TABLES
 from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
 from .roi2d import covers as _roi_covers
+from .roi2d import evaluate_gram as _roi_gram  # the same, with JᵀJ and Jᵀr in its residuals' pass
 from .roi2d import evaluate_residuals as _roi_evaluate  # one unrotated Gaussian2D (+ Offset) on a small ROI, one pass
 from .roi2d import fits as _roi_fits
 
@@ -147,8 +148,8 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     PT = Jb.shape[1] - 1  # the Jacobian's rows less the scratch row (P, plus the ties')
     # 1-D, no ties, from CLAIM_MIN channels: what model.evaluate hands to _evaluate_claimed
     claimed = ex[7].shape[0] == 0 and xy.size == 0 and N >= _CLAIM_MIN
-    # one Expression owning every column (expr_gram): the evaluation also sums JᵀJ and
-    # Jᵀr; Gf[k], gf[k] are those of buffer k, valid while fresh[k]
+    # one Expression owning every column (expr_gram), or a roi2d pixel: the evaluation also
+    # sums JᵀJ and Jᵀr; Gf[k], gf[k] are those of buffer k, valid while fresh[k]
     Gf = np.empty((2, P, P))
     gf = np.empty((2, P))
     fresh = np.zeros(2, dtype=np.bool_)
@@ -197,9 +198,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             cost, noise_sum = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q, col,
                                          fb[cur], rb[cur], Jb[cur], jlob[cur], jhib[cur], ex, R)
         elif roi_px and _roi_covers(q, qoff, grid, N):
-            # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
-            cost, noise_sum = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[cur], Jb[cur], jlob[cur],
-                                            jhib[cur], rb[cur], R, PT)
+            # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same),
+            # JᵀJ and Jᵀr summed in its residuals' pass
+            cost, noise_sum, fresh[cur] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[cur],
+                                                    Jb[cur], jlob[cur], jhib[cur], rb[cur], R, PT, Gf[cur], gf[cur])
         elif fused:
             cost, noise_sum = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[cur], rb[cur], Jb[cur],
                                              jlob[cur], jhib[cur], ex, R, Gf[cur], gf[cur])
@@ -253,7 +255,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 J = Jb[cur]
                 jlo = jlob[cur]
                 jhi = jhib[cur]
-                if fresh[cur]:  # summed by the evaluation (expr_gram)
+                if fresh[cur]:  # summed by the evaluation (expr_gram, roi2d)
                     for i in range(P):
                         g[i] = gf[cur, i]
                         for j in range(P):
@@ -403,13 +405,16 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                     pred += z[i] * (2.0 * gs[i] - acc)
             nxt = 1 - cur
             _fill_q(q, col, trial, P)
+            fresh[nxt] = fused
             if len(ex) > _PLAIN_TABLES:  # a PSF operator: a constant when compiled (psf.convolved)
                 cost_new, noise_new = _convolved(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active,
                                                  q, col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
             elif roi_px and _roi_covers(q, qoff, grid, N):
-                # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same)
-                cost_new, noise_new = _roi_evaluate(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w,
-                                                    fb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT)
+                # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same),
+                # JᵀJ and Jᵀr summed in its residuals' pass (issue 16, Cpufit 5×5)
+                cost_new, noise_new, fresh[nxt] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[nxt],
+                                                            Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT, Gf[nxt],
+                                                            gf[nxt])
             elif fused:
                 # the evaluation and, in its last pass, JᵀJ and Jᵀr (expr_gram; issue 16, multiexp)
                 cost_new, noise_new = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[nxt], rb[nxt], Jb[nxt],
@@ -423,7 +428,6 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             else:
                 cost_new, noise_new = _evaluate(x, xy, grid, ascending, dx, bs, y, w, use_w, kinds, qoff, nq, active, q,
                                                 col, fb[nxt], rb[nxt], Jb[nxt], jlob[nxt], jhib[nxt], ex, R)
-            fresh[nxt] = fused
             nfev += 1
             njev += 1
             nit += 1
@@ -480,7 +484,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         # covariance at the final point (the Gram matrix of the current Jacobian)
         _fill_q(q, col, theta, P)
         if status != -2 and status != NEEDS_REFERENCE:
-            if stale and fresh[cur]:  # summed by the evaluation (expr_gram)
+            if stale and fresh[cur]:  # summed by the evaluation (expr_gram, roi2d)
                 for i in range(P):
                     g[i] = gf[cur, i]
                     for j in range(P):

@@ -16,6 +16,10 @@ sums come from the same :func:`.gram._residuals`). Issue 16: on a 5×5 ROI the
 evaluation was ~0.7 µs of a ~1.6 µs iteration, of which the zeroing, the
 component dispatch and the second pass of the offset were most.
 
+:func:`evaluate_gram` also sums ``JᵀJ``, ``Jᵀr`` in the residuals' pass
+(issue 16, Cpufit 5×5): the kernel then needs no second sweep over the
+Jacobian at an accepted point (as :mod:`.expr_gram` for one Expression).
+
 Where it does not apply (:func:`plan` is False: the Gaussian's box of
 :data:`.model2d.WINDOW` widths does not cover the frame, a parameter is fixed,
 another component, a rotation, ties), the general path runs unchanged.
@@ -146,3 +150,146 @@ def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J,
     """
     evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
     return _residuals(yd, f, bs, w, use_w, r)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def _tail5(u0, u1, u2, u3, u4, y, f, bs, w, use_w, r):
+    """``r = (y − f·bs)·w`` (the same numbers as :func:`.gram._residuals`: no
+    ``contract``, so no FMA), and in the same loop ``Σ r²``, the noise sum and
+    the 15 products of the rows ``u0 … u4`` (upper triangle, row by row) and
+    their five with ``r``: 22 sums, reassociated so the loop vectorises.
+    """
+    s00 = s01 = s02 = s03 = s04 = s11 = s12 = s13 = s14 = s22 = s23 = s24 = s33 = s34 = s44 = 0.0
+    g0 = g1 = g2 = g3 = g4 = 0.0
+    cost = 0.0
+    noise = 0.0
+    for n in range(y.size):
+        if use_w:
+            rn = (y[n] - f[n] * bs[n]) * w[n]
+            t = rn * (2.0 * abs(y[n] * w[n]) + abs(rn))
+        else:
+            rn = y[n] - f[n] * bs[n]
+            t = rn * (2.0 * abs(y[n]) + abs(rn))
+        r[n] = rn
+        cost += rn * rn
+        noise += t * t
+        a0 = u0[n]
+        a1 = u1[n]
+        a2 = u2[n]
+        a3 = u3[n]
+        a4 = u4[n]
+        s00 += a0 * a0
+        s01 += a0 * a1
+        s02 += a0 * a2
+        s03 += a0 * a3
+        s04 += a0 * a4
+        s11 += a1 * a1
+        s12 += a1 * a2
+        s13 += a1 * a3
+        s14 += a1 * a4
+        s22 += a2 * a2
+        s23 += a2 * a3
+        s24 += a2 * a4
+        s33 += a3 * a3
+        s34 += a3 * a4
+        s44 += a4 * a4
+        g0 += a0 * rn
+        g1 += a1 * rn
+        g2 += a2 * rn
+        g3 += a3 * rn
+        g4 += a4 * rn
+    return (s00, s01, s02, s03, s04, s11, s12, s13, s14, s22, s23, s24, s33, s34, s44, g0, g1, g2, g3, g4,
+            cost, noise)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def _tail6(u0, u1, u2, u3, u4, u5, y, f, bs, w, use_w, r):
+    """:func:`_tail5` for six rows: 21 products, six with ``r``, 29 sums."""
+    s00 = s01 = s02 = s03 = s04 = s05 = s11 = s12 = s13 = s14 = s15 = 0.0
+    s22 = s23 = s24 = s25 = s33 = s34 = s35 = s44 = s45 = s55 = 0.0
+    g0 = g1 = g2 = g3 = g4 = g5 = 0.0
+    cost = 0.0
+    noise = 0.0
+    for n in range(y.size):
+        if use_w:
+            rn = (y[n] - f[n] * bs[n]) * w[n]
+            t = rn * (2.0 * abs(y[n] * w[n]) + abs(rn))
+        else:
+            rn = y[n] - f[n] * bs[n]
+            t = rn * (2.0 * abs(y[n]) + abs(rn))
+        r[n] = rn
+        cost += rn * rn
+        noise += t * t
+        a0 = u0[n]
+        a1 = u1[n]
+        a2 = u2[n]
+        a3 = u3[n]
+        a4 = u4[n]
+        a5 = u5[n]
+        s00 += a0 * a0
+        s01 += a0 * a1
+        s02 += a0 * a2
+        s03 += a0 * a3
+        s04 += a0 * a4
+        s05 += a0 * a5
+        s11 += a1 * a1
+        s12 += a1 * a2
+        s13 += a1 * a3
+        s14 += a1 * a4
+        s15 += a1 * a5
+        s22 += a2 * a2
+        s23 += a2 * a3
+        s24 += a2 * a4
+        s25 += a2 * a5
+        s33 += a3 * a3
+        s34 += a3 * a4
+        s35 += a3 * a5
+        s44 += a4 * a4
+        s45 += a4 * a5
+        s55 += a5 * a5
+        g0 += a0 * rn
+        g1 += a1 * rn
+        g2 += a2 * rn
+        g3 += a3 * rn
+        g4 += a4 * rn
+        g5 += a5 * rn
+    return (s00, s01, s02, s03, s04, s05, s11, s12, s13, s14, s15, s22, s23, s24, s25, s33, s34, s35, s44, s45, s55,
+            g0, g1, g2, g3, g4, g5, cost, noise)
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P, G, g):
+    """:func:`evaluate_residuals`, and ``G = JᵀJ``, ``g = Jᵀr`` at the same
+    point summed in the residuals' pass (:func:`.gram.gram_grid`'s values to
+    rounding). Returns ``(Σ r², noise sum, summed)``: ``summed`` is False (``G``,
+    ``g`` untouched, the residuals as :func:`evaluate_residuals`) where two
+    parameters other than the twinned widths share a column. ``f``, ``J`` and
+    ``r`` are bit for bit :func:`evaluate_residuals`'.
+    """
+    evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
+    k0 = qoff[0]
+    off = kinds.size == 2
+    # the columns are 0 … P−1 (fits), one per parameter but the twinned widths'
+    c = (col[k0], col[k0 + 1], col[k0 + 2], col[k0 + 3], col[k0 + 4], col[qoff[1]] if off else col[k0])
+    twin = c[1] == c[2]
+    for a in range(6):
+        for b in range(a):
+            if (a < 5 or off) and not (a == 2 and twin) and not (b == 2 and twin) and c[a] == c[b]:
+                cost, noise = _residuals(yd, f, bs, w, use_w, r)
+                return cost, noise, False
+    if P == 6:
+        s = _tail6(J[0], J[1], J[2], J[3], J[4], J[5], yd, f, bs, w, use_w, r)
+    else:  # P = 4 repeats its last row, as expr_gram (sums not stored)
+        s5 = _tail5(J[0], J[1], J[2], J[3], J[min(4, P - 1)], yd, f, bs, w, use_w, r)
+        s = (s5[0], s5[1], s5[2], s5[3], s5[4], 0.0, s5[5], s5[6], s5[7], s5[8], 0.0, s5[9], s5[10], s5[11], 0.0,
+             s5[12], s5[13], 0.0, s5[14], 0.0, 0.0, s5[15], s5[16], s5[17], s5[18], s5[19], 0.0, s5[20], s5[21])
+    k = 0
+    for i in range(6):
+        if i < P:
+            g[i] = s[21 + i]
+        for j in range(i, 6):
+            if j < P:
+                G[i, j] = s[k]
+                G[j, i] = s[k]
+            k += 1
+    return s[27], s[28], True
