@@ -128,7 +128,7 @@ def _power_ill(L, trace, rel, tmp, v):
     ``λ_min`` of ``Gs = L Lᵀ`` over the ``rel`` columns from four inverse-power
     iterations (two triangular solves each); True (too ill conditioned, or a
     non-finite iterate) where ``trace / λ_min > GRAM_MAX_COND²``. Shared by
-    :func:`_ill_conditioned` and :func:`_gn_factor`.
+    :func:`_ill_conditioned`, :func:`_gn_factor` and :func:`_cov_core`.
     """
     P = L.shape[0]
     for i in range(P):
@@ -250,20 +250,10 @@ def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
             for i in range(j, P):
                 inv_trace += Gs[i, j] * Gs[i, j]
         # _ill_conditioned's test: the bound settles it, else inverse power iterations
+        # (here trace > 0 and finite: every pivot passed, so a non-finite iterate, which
+        # _power_ill calls ill conditioned, is the old `trace · inf > bound`)
         if not (inv_trace * trace <= GRAM_MAX_COND * GRAM_MAX_COND):
-            growth = 0.0
-            for i in range(P):
-                e[i] = 1.0 / math.sqrt(P) if rel[i] else 0.0
-            for _ in range(4):
-                _forward(L, e, tmp)
-                _backward(L, tmp, e)
-                growth = _norm(e)
-                if not (growth > 0) or not math.isfinite(growth):
-                    growth = np.inf
-                    break
-                for i in range(P):
-                    e[i] = e[i] / growth if rel[i] else 0.0
-            ok = not (trace * growth > GRAM_MAX_COND * GRAM_MAX_COND)
+            ok = not _power_ill(L, trace, rel, tmp, e)
     if not ok:
         for i in range(P):
             for j in range(P):
