@@ -449,4 +449,36 @@ def lambdify(
         overrides = {"erf": special.erf, "erfc": special.erfc, "gamma": special.gamma,
                      "lgamma": special.gammaln, "loggamma": special.gammaln}
         return sympy.lambdify(list(symbols), expr, modules=[overrides, "jax"], cse=cse)
-    return sympy.lambdify(list(symbols), expr, modules=modules[module], cse=cse)
+    printer = None
+    if _many_symbols(expr):
+        from sympy.printing.numpy import SciPyPrinter
+
+        # the settings sympy.lambdify gives its own SciPy printer, plus the
+        # tree's order of terms (see ``unordered_str``)
+        printer = SciPyPrinter({"fully_qualified_modules": False, "inline": True,
+                                "allow_unknown_functions": True, "user_functions": {},
+                                "order": "none"})
+    return sympy.lambdify(list(symbols), expr, modules=modules[module], cse=cse, printer=printer)
+
+
+# sympy prints a sum's terms sorted as monomials over all of the expression's
+# symbols, which costs terms x symbols: quadratic for a long sum of terms with a
+# parameter each. Above this many symbols the terms print in the tree's own
+# (canonical, deterministic) order instead; below it printing is sympy's default,
+# so every ordinary model compiles to the same source as before.
+_ORDERED_PRINT_SYMBOLS = 32
+
+
+def _many_symbols(expr) -> bool:
+    exprs = expr if isinstance(expr, (list, tuple)) else [expr]
+    symbols: set = set()
+    for e in exprs:
+        symbols |= e.free_symbols
+        if len(symbols) > _ORDERED_PRINT_SYMBOLS:
+            return True
+    return False
+
+
+def unordered_str(expr: sympy.Expr) -> str:
+    """``str(expr)``, in linear time for a long sum (see ``_ORDERED_PRINT_SYMBOLS``)."""
+    return sympy.sstr(expr, order="none") if _many_symbols(expr) else str(expr)

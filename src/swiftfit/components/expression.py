@@ -456,7 +456,7 @@ class Expression(Component):
         linear = ", ".join(p.name for p in self.parameters if p._linear) or "none"
         return (
             f"{self.name}: Expression component\n\n"
-            f"    f = {self._sympy_expression}\n\n"
+            f"    f = {_expr.unordered_str(self._sympy_expression)}\n\n"
             f"from {self._str_expression!r}.\n\n"
             f"Parameters: {names}\nLinear parameters: {linear}\n"
         )
