@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import time
 import warnings
@@ -275,16 +274,16 @@ class MultifitMixin:
         if nav:
             # the tuples np.ndindex would give, in its (C) order, without a Python
             # step per pixel (90,000 pixels: seconds)
+            # the pixels as index arrays (PixelChunk), not one tuple per pixel
             if mask is None:  # every pixel: np.nonzero of all-True's positions, in C order, directly
                 keep = None
-                flat = np.arange(math.prod(nav), dtype=np.intp)
-                where = (flat,) if len(nav) == 1 else np.unravel_index(flat, nav)
+                pixels = PixelChunk.every(nav)
+                flat = pixels.flat
             else:
                 keep = ~np.asarray(mask, dtype=bool)
                 where = np.nonzero(keep)
                 flat = np.ravel_multi_index(where, nav)
-            # the pixels as index arrays (PixelChunk), not one tuple per pixel
-            pixels = PixelChunk(where, nav, flat)
+                pixels = PixelChunk(where, nav, flat)
         else:
             pixels = [()] if mask is None or not mask[()] else []
         meta = save.meta if save is not None else {}
@@ -310,8 +309,9 @@ class MultifitMixin:
             flat = np.zeros(len(pixels), dtype=np.intp)
         for s in range(0, len(pixels), chunk_size):
             chunk = pixels if s == 0 and chunk_size >= len(pixels) else pixels[s:s + chunk_size]
-            open_ = ~done.flat[flat[s:s + chunk_size]]
-            if open_.all():
+            if save is None:  # `done` is all False (multifit's fresh one) and read by the autosave only
+                todo = chunk
+            elif (open_ := ~done.flat[flat[s:s + chunk_size]]).all():
                 todo = chunk
             elif nav:
                 keep_ = np.flatnonzero(open_)
@@ -320,8 +320,8 @@ class MultifitMixin:
                 todo = []
             if todo:
                 self._solve_pixels(todo, request=request, start=start)
-                done.flat[flat[s:s + chunk_size]] = True
                 if save is not None:
+                    done.flat[flat[s:s + chunk_size]] = True
                     save.write(done)
             if bar is not None:
                 bar.update(len(chunk))
@@ -359,21 +359,24 @@ class MultifitMixin:
         # a row is finite where Σ d² is (no temporary of the chunk's size); the
         # verification reads the same Σ d² (problem.data_norm2): one pass, not three
         sq = problem.data_norm2()
-        bad = ~np.isfinite(sq)
-        if bad.any():  # not finite, or finite values whose squares overflowed
-            bad[bad] = ~finite_rows(problem.data[bad])
-        if problem.weights is not None:
-            bad |= ~np.isfinite(problem.weights).all(axis=1)
-        # zeros everywhere in the range (outside the sample, a dead pixel): no
-        # signal determines a peak's position or width, whatever a solver says
-        zero = np.flatnonzero(sq == 0)  # all zero, or values whose squares underflow
         empty = good = None  # the common case, no bad and no empty pixel: every one is fitted
-        if zero.size or bad.any():
-            empty = np.zeros(problem.B, dtype=bool)
-            if zero.size:
-                empty[zero] = ~problem.data[zero].any(axis=1)
-            empty &= ~bad
-            good = np.flatnonzero(~bad & ~empty)
+        # every Σ d² finite and nonzero, no weights: nothing below would mark a pixel (two
+        # reductions instead of five NumPy calls, a fixed cost of every multifit call)
+        if not (problem.weights is None and np.isfinite(sq).all() and sq.all()):
+            bad = ~np.isfinite(sq)
+            if bad.any():  # not finite, or finite values whose squares overflowed
+                bad[bad] = ~finite_rows(problem.data[bad])
+            if problem.weights is not None:
+                bad |= ~np.isfinite(problem.weights).all(axis=1)
+            # zeros everywhere in the range (outside the sample, a dead pixel): no
+            # signal determines a peak's position or width, whatever a solver says
+            zero = np.flatnonzero(sq == 0)  # all zero, or values whose squares underflow
+            if zero.size or bad.any():
+                empty = np.zeros(problem.B, dtype=bool)
+                if zero.size:
+                    empty[zero] = ~problem.data[zero].any(axis=1)
+                empty &= ~bad
+                good = np.flatnonzero(~bad & ~empty)
         n_good = problem.B if good is None else good.size
         if n_good:
             sub = problem if n_good == problem.B else problem.take(good)
