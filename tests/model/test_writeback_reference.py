@@ -163,8 +163,9 @@ def _old_write_back(self, problem, solution, pixels, rescale=None, loss=None, pa
             "log_likelihood": lnl, "aic": aic, "aicc": aicc, "bic": bic}
 
 
-def _old_relevant(low, B, P):
-    """stop 25's engines.numba.lower._relevant."""
+def _old_relevant(low, B, P, everywhere=None):
+    """stop 25's engines.numba.lower._relevant (``everywhere``, the caller's
+    ``active.all()`` since stop 28, is not read)."""
     rel = np.zeros((B, P), dtype=bool)
     col, qoff, nq, active = low["col"], low["qoff"], low["nq"], low["active"]
     ties, tcols = low["ex"][7], low["ex"][9]

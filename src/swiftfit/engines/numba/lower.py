@@ -339,34 +339,56 @@ def _vector(v, P: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(np.asarray(v, dtype=float), (P,)))
 
 
-def _relevant(low: dict, B: int, P: int) -> np.ndarray:
+def _relevant(low: dict, B: int, P: int, everywhere: bool | None = None) -> np.ndarray:
     """(B, P): the columns the kernel counts as reaching the model (a free
     parameter of a component active at the pixel), as ``problem.relevance``.
+    ``everywhere``: ``low["active"].all()`` when the caller knows it.
     """
     active = low["active"]
-    per_comp = _component_columns(low, P)
-    if active.all():  # every component active everywhere: the union of their columns at every pixel
-        row = np.zeros(P, dtype=bool)
-        for cols in per_comp:
-            row[cols] = True
+    if everywhere is None:
+        everywhere = bool(active.all())
+    if everywhere:  # every component active everywhere: the union of their columns at every pixel
         rel = np.empty((B, P), dtype=bool)
-        rel[:] = row
+        rel[:] = _union_row(low, P)
         return rel
     rel = np.zeros((B, P), dtype=bool)
-    for c, cols in enumerate(per_comp):
+    for c, cols in enumerate(_component_columns(low, P)):
         if cols:
             rel[:, cols] |= active[:, c, None]
     return rel
 
 
-def _reach_counts(reach: np.ndarray, active: np.ndarray) -> np.ndarray:
+def _reach_counts(reach: np.ndarray, active: np.ndarray, everywhere: bool | None = None) -> np.ndarray:
     """``reach.sum(axis=1)``: with every component active everywhere each row is
     the union of their columns (:func:`_relevant`), one count for all; else
-    :func:`~swiftfit.problem.fastops.row_counts`.
+    :func:`~swiftfit.problem.fastops.row_counts`. ``everywhere``: ``active.all()``
+    when the caller knows it.
     """
-    if reach.shape[0] and active.all():
+    if reach.shape[0] and (active.all() if everywhere is None else everywhere):
         return np.full(reach.shape[0], int(np.count_nonzero(reach[0])), dtype=int)
     return row_counts(reach)
+
+
+_UNION_ROWS: dict = {}  # id(low["col"]) -> (col, P, row): kept with the cached tables
+
+
+def _union_row(low: dict, P: int) -> np.ndarray:
+    """The union of every component's free columns, (P,) bool, read-only;
+    computed once per ``col`` array (the lowering cache hands the same one to
+    every call of a structure), as :func:`_component_columns`.
+    """
+    col = low["col"]
+    memo = _UNION_ROWS.get(id(col))
+    if memo is not None and memo[0] is col and memo[1] == P:
+        return memo[2]
+    row = np.zeros(P, dtype=bool)
+    for cols in _component_columns(low, P):
+        row[cols] = True
+    row.flags.writeable = False
+    if len(_UNION_ROWS) >= 64:
+        _UNION_ROWS.clear()
+    _UNION_ROWS[id(col)] = (col, P, row)  # holds col: its id is not reused while kept
+    return row
 
 
 _COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns): kept with the cached tables
@@ -451,14 +473,15 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     status = status.astype(int, copy=False)  # the kernel's fresh int64 arrays: no copies needed
     # the columns that reach the model: the kernel's own count without ties (the
     # same as problem.relevance there), problem.relevance's derivatives with them
-    reach = _relevant(low, problem.B, problem.P)
+    everywhere = bool(low["active"].all())  # read once for both below
+    reach = _relevant(low, problem.B, problem.P, everywhere)
     # an identity twin reads its source's column (lower: col[i] == col[source]): its
     # derivative is its source's, so problem.relevance is the kernel's count there too
     col = low["col"]
     tied = any(plan.kind == "expr" or (plan.kind == "twin" and col[i] != col[plan.source])
                for i, plan in enumerate(problem.plans))
     # .any(axis=1), exactly: NumPy reduces a short trailing axis one tiny loop per pixel
-    counts = None if tied else _reach_counts(reach, low["active"])
+    counts = None if tied else _reach_counts(reach, low["active"], everywhere)
     nan_blocks = all_nan_blocks(cov)  # np.isnan(cov).all(axis=(1, 2)), exactly
     if nan_blocks.any():  # (no all-NaN covariance: nothing to mark, the columns reaching the model not needed)
         relevant = (row_counts(relevance(problem, theta)) if tied else counts) > 0

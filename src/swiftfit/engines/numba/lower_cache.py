@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import struct
 import threading
 from collections import OrderedDict
 
@@ -100,6 +101,25 @@ def _powerlaw_key(problem, c, comp, declared_form):
     return (type(comp), form, getattr(comp, "_ndim", 1), "origin", float(origin[0]))
 
 
+_F8 = np.dtype(float).str
+_PACK = struct.Struct("=d").pack  # a float64's bytes, as np.float64(v).tobytes()
+
+
+def _array_key(a) -> tuple:
+    """``(dtype.str, shape, C-order bytes)`` of ``np.asarray(a)``; a float (an
+    unbinned model's bin width) and an array without conversions (each NumPy
+    call is a fixed cost of every multifit call, several µs after a model build).
+
+    >>> _array_key(1.0) == _array_key(np.array(1.0)), _array_key(np.arange(3.0)[::2]) == _array_key(np.array([0.0, 2.0]))
+    (True, True)
+    """
+    if type(a) is float:
+        return _F8, (), _PACK(a)
+    if type(a) is not np.ndarray:
+        a = np.asarray(a)
+    return a.dtype.str, a.shape, a.tobytes()  # tobytes: C order, as of a contiguous copy
+
+
 def structure_key(problem, loss, bounded, declared_form):
     """The key of ``problem``'s structure, or None when it is not cached."""
     if not isinstance(problem, Problem) or problem.transform is not None or len(problem.segments) > 1:
@@ -127,11 +147,9 @@ def structure_key(problem, loss, bounded, declared_form):
             plans.append((plan.kind, deps, plan.sym[0], tuple(plan.sym[1])))
         else:
             return None
-    coords = tuple((np.asarray(c).dtype.str, np.shape(c), np.ascontiguousarray(c).tobytes())
-                   for c in problem.coords)
-    bs = np.asarray(problem.binscale)
+    coords = tuple(_array_key(c) for c in problem.coords)
     return (tuple(comps), tuple(plans), tuple(len(s) for s in problem.slots), coords,
-            (bs.dtype.str, bs.shape, np.ascontiguousarray(bs).tobytes()), problem.N, problem.P,
+            _array_key(problem.binscale), problem.N, problem.P,
             problem.grad, bool(problem.bounded), bool(bounded),
             None if loss is None else (type(loss), loss.name))
 
