@@ -42,12 +42,15 @@ class WriteBackMixin:
         tied = any(plan.kind in ("twin", "expr") for plan in problem.plans)
         values, dvals = problem.parameter_values(theta, derivatives=True) if tied else \
             (problem.parameter_values(theta), [None] * len(problem.plans))
-        with np.errstate(all="ignore"):
-            chisq = solution.info.get("chisq")
-            if chisq is None:  # a solver that knows the weighted χ² at theta passes it on
-                resid = problem.residuals(theta)
-                chisq = np.einsum("bn,bn->b", resid, resid)
-            objective = chisq if loss.name == "ls" else loss.value(problem, theta)
+        chisq = solution.info.get("chisq")
+        if chisq is not None and loss.name == "ls":  # the objective as the solver computed it
+            objective = chisq
+        else:
+            with np.errstate(all="ignore"):
+                if chisq is None:  # a solver that knows the weighted χ² at theta passes it on
+                    resid = problem.residuals(theta)
+                    chisq = np.einsum("bn,bn->b", resid, resid)
+                objective = chisq if loss.name == "ls" else loss.value(problem, theta)
         finite = np.isfinite(objective)
         if not finite.all():  # (every objective finite: nothing to mark)
             status[(status > 0) & ~finite] = _NONFINITE_CODE
@@ -71,9 +74,12 @@ class WriteBackMixin:
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
         # goodness()'s dof and reduced χ² (its information criteria only when read: LazyStats)
-        ndata, nfree = np.asarray(n), np.asarray(kk)
-        dof, red = dof_and_reduced(chisq, ndata, nfree)
-        lnl_arr = np.asarray(lnl, float)
+        if type(kk) is np.ndarray and kk.ndim == 1 and kk.dtype == np.int64 and type(chisq) is np.ndarray \
+                and chisq.dtype == np.float64 and ((dof := n - kk) > 0).all():
+            # dof_and_reduced's common case (every dof positive: one quotient) without its conversions
+            red = chisq / dof
+        else:
+            dof, red = dof_and_reduced(chisq, np.asarray(n), np.asarray(kk))
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):
@@ -157,14 +163,23 @@ class WriteBackMixin:
             _store(p._map, "is_set", idx, ones, take)
         for m, _ in parts:
             idx = pos_of[id(m)]
+            compiled = getattr(m, "_compiled", None)
+            vp = getattr(m, "_varpro", None)
+            maps = (m._chisq, m._dof, m._nfev, m._status, compiled, vp, m._lnl, m._nfree)
+            if type(idx) is slice and take is None and all(a is not None and a.flags.c_contiguous for a in maps) \
+                    and compiled.shape == vp.shape == m._status.shape:
+                # every pixel, consecutive flat positions, every map there: what the _store calls
+                # below write, each through one flat view (the int dof and counts cast on assignment)
+                for a, v in zip(maps, (chisq, dof, solution.nfev, status, solution.info.get("compiled"),
+                                       solution.info.get("varpro"), lnl, kk)):
+                    a.reshape(-1)[idx] = False if v is None else v  # None: the _store below's zeros
+                continue
             _store(m._chisq, None, idx, chisq, take)
             _store(m._dof, None, idx, dof.astype(float), take)
             _store(m._nfev, None, idx, solution.nfev, take)
             _store(m._status, None, idx, status, take)
-            compiled = getattr(m, "_compiled", None)
             if compiled is not None and compiled.shape == m._status.shape:
                 _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), take)
-            vp = getattr(m, "_varpro", None)
             if vp is not None and vp.shape == m._status.shape:
                 _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), take)
             _store(m._lnl, None, idx, lnl, take)
@@ -175,7 +190,7 @@ class WriteBackMixin:
             return _scaled_covariance(raw_cov, red, rescale, undetermined)
 
         def criteria():
-            return information_criteria(lnl_arr, nfree, ndata)
+            return information_criteria(np.asarray(lnl, float), np.asarray(kk), np.asarray(n))
 
         return LazyStats(
             {"chisq": chisq, "dof": dof, "red_chisq": red, "covariance": covariance, "status": status,

@@ -259,16 +259,19 @@ def verify(problem, loss, theta, status, relevant=None, *, closed_form_exact: bo
     >>> status, gap = verify(problem, loss, solution.theta, solution.status)   # doctest: +SKIP
     """
     theta = np.asarray(theta, dtype=float)
-    status = np.array(status, dtype=int).reshape(-1)
+    status = np.asarray(status, dtype=int).reshape(-1)  # not written: the verdict writes its own copy
     B, P = theta.shape
-    gap = np.full(B, np.nan)
     relevant = np.ones((B, P), dtype=bool) if relevant is None else np.asarray(relevant, dtype=bool)
-    open_ = ~status_in(status, _KEEP)
-    if not open_.any():
-        return status, gap
+    # the compiled verdict first: it leaves the kept statuses (and their NaN gaps) as they are,
+    # so with every pixel kept it answers what the early return below does
     fast = _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
     if fast is not None:
         return fast
+    status = status.copy()  # the statuses below are written in place: the caller's are not
+    gap = np.full(B, np.nan)
+    open_ = ~status_in(status, _KEEP)
+    if not open_.any():
+        return status, gap
     data = np.asarray(problem.data, dtype=float)
     w = problem.weights
     # too few data points: nothing else is meaningful
@@ -407,18 +410,22 @@ def _compiled(problem, loss, theta, status, relevant, checks, closed_form_exact)
             return None
         _VERDICT["fn"] = gram_verdict  # compiled, or loaded from the cache by the call below
     B, P = theta.shape
-    data = np.asarray(problem.data, dtype=float)
     w = problem.weights
-    with np.errstate(all="ignore"):
-        if w is None:
-            over = np.zeros(B, dtype=bool)
-            # ‖d‖²: kept by the multifit's finiteness test when it computed it (the same einsum)
-            memo = getattr(problem, "__dict__", {}).get("_data_norm2")
-            wd2 = memo[1] if memo is not None and memo[0] is problem.data else np.einsum("bn,bn->b", data, data)
-        else:
-            over = ((np.asarray(w) > _W_MAX) | ~np.isfinite(w)).any(axis=1)
-            wd = data * w
-            wd2 = np.einsum("bn,bn->b", wd, wd)
+    # ‖d‖²: kept by the multifit's finiteness test when it computed it (the same einsum)
+    memo = getattr(problem, "__dict__", {}).get("_data_norm2") if w is None else None
+    if memo is not None and memo[0] is problem.data:  # nothing computed here: nothing to warn about
+        over = np.zeros(B, dtype=bool)
+        wd2 = memo[1]
+    else:
+        data = np.asarray(problem.data, dtype=float)
+        with np.errstate(all="ignore"):
+            if w is None:
+                over = np.zeros(B, dtype=bool)
+                wd2 = np.einsum("bn,bn->b", data, data)
+            else:
+                over = ((np.asarray(w) > _W_MAX) | ~np.isfinite(w)).any(axis=1)
+                wd = data * w
+                wd2 = np.einsum("bn,bn->b", wd, wd)
     out = status.astype(np.int64)  # a copy: left unused if the NumPy code must decide
     p0 = problem.p0
     if not (isinstance(p0, np.ndarray) and p0.shape == theta.shape and p0.dtype == float):
