@@ -23,7 +23,11 @@ does (a second multifit of the same model would start at the answer):
         python benchmarks/pycall.py multiexp powerlaw_lor --pixels 128 --calls 60
 
 Prints per case and stage the median (and min) over the calls, in ms
-(``--per-fit``: µs per fit). ``cpufit5x5`` is Cpufit's 5×5 problem
+(``--per-fit``: µs per fit). ``--between`` runs something between the model's
+build and the timed call: ``thrash`` touches a 32 MB array (the caches
+evicted, as the SymPy build of the battery's ``multiexp`` leaves them),
+``fit`` fits another (two-pixel) model of the case (the same code just run:
+the call's cost when its code is in the caches); default nothing (in place). ``cpufit5x5`` is Cpufit's 5×5 problem
 (``benchmarks/cpufit.py``'s model, ``tolerance=1e-4``), e.g. 20,000 fits in
 one call::
 
@@ -116,9 +120,10 @@ def _cpufit_case(pixels: int, seed: int):
     return data, build, {"tolerance": 1e-4}
 
 
-def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
+def measure(name: str, pixels: int, calls: int, seed: int = 0, between: str = "none") -> dict:
     """``{stage: array of ms per call}`` for ``calls`` multifit calls of case
-    ``name`` (a battery case, or ``"cpufit5x5"``: see :func:`_cpufit_case`)."""
+    ``name`` (a battery case, or ``"cpufit5x5"``: see :func:`_cpufit_case`);
+    ``between``: ``"none"``, ``"thrash"`` or ``"fit"`` (see the module docstring)."""
     import battery
 
     import swiftfit as sf
@@ -135,6 +140,12 @@ def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
         battery._fit(sf, data[:2], build, False)  # compile / warm
         for _ in range(3):
             battery._fit(sf, data, build, False)
+    big = np.ones(4_000_000) if between == "thrash" else None
+    other = None
+    if between == "fit":
+        other = build(sf, data[:2])[0]
+        if name != "cpufit5x5":
+            other.assign_current_values_to_all()
     clock = _Clock()
     restore = _patch(clock)
     rows = {s: [] for s in STAGES}
@@ -144,6 +155,10 @@ def measure(name: str, pixels: int, calls: int, seed: int = 0) -> dict:
             m, _ = build(sf, data)  # a fresh model, as the battery times (the maps hold the starts)
             if name != "cpufit5x5":
                 m.assign_current_values_to_all()
+            if big is not None:
+                big += 1.0
+            elif other is not None:
+                multifit(other, **options)
             clock.own = dict.fromkeys(STAGES, 0.0)
             t0 = time.thread_time()
             multifit(m, **options)
@@ -163,13 +178,15 @@ def main(argv=None) -> int:
     parser.add_argument("cases", nargs="+")
     parser.add_argument("--pixels", type=int, default=128)
     parser.add_argument("--calls", type=int, default=60)
+    parser.add_argument("--between", choices=("none", "thrash", "fit"), default="none",
+                        help="what runs between the model's build and the timed call (default: nothing)")
     parser.add_argument("--per-fit", action="store_true",
                         help="µs per fit (ms per call / pixels × 1000) instead of ms per call")
     args = parser.parse_args(argv)
     print("| case | " + " | ".join(STAGES) + " |")
     print("|---|" + "---|" * len(STAGES))
     for name in args.cases:
-        t = measure(name, args.pixels, args.calls)
+        t = measure(name, args.pixels, args.calls, between=args.between)
         scale = 1e3 / args.pixels if args.per_fit else 1.0
         cells = [f"{np.median(t[s]) * scale:.3f} ({t[s].min() * scale:.3f})" for s in STAGES]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
