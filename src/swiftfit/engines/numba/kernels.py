@@ -85,7 +85,7 @@ LINEAR_FACTOR = 10.0
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fill_q(q, col, th, P):
     """The model's parameter vector ``q`` at the free values ``th`` (a tie's
     ``col`` is its Jacobian row: its value comes from :func:`.model.evaluate`).

@@ -36,7 +36,7 @@ from .forms1d import OFFSET as _OFFSET
 from .gram import _residuals
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def plan(kinds, qoff, nq, active, col, q, grid, P, N):
     """True where :func:`evaluate` gives the general path's values (see the
     module docstring): one active unrotated Gaussian2D first, at most one active
@@ -47,7 +47,7 @@ def plan(kinds, qoff, nq, active, col, q, grid, P, N):
     return fits(kinds, qoff, nq, active, col, grid, P, N) and covers(q, qoff, grid, N)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fits(kinds, qoff, nq, active, col, grid, P, N):
     """The part of :func:`plan` that does not depend on the parameters' values:
     asked once per pixel, not per evaluation (issue 16: ~50 ns of a ~0.4 µs
@@ -72,7 +72,7 @@ def fits(kinds, qoff, nq, active, col, grid, P, N):
     return int(grid[0]) * int(grid[1]) == N
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def covers(q, qoff, grid, N):
     """The part of :func:`plan` asked at each evaluation: the Gaussian's box
     (:func:`.model2d.box`, at ``q``) is the whole frame.
@@ -81,7 +81,7 @@ def covers(q, qoff, grid, N):
     return r0 == 0 and r1 == int(grid[1]) and c0 == 0 and c1 == int(grid[0])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P):
     """Model into ``f`` and the weighted Jacobian into ``J`` (rows of the free
     columns, whole range: ``jlo = 0``, ``jhi = N``) where :func:`plan` holds;
@@ -142,7 +142,7 @@ def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P
 
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P):
     """:func:`evaluate` and then :func:`.gram._residuals` (``r = (y − f·bs)·w``,
     returns ``(Σ r², noise sum)``, its sums reassociated as there) in one
@@ -152,7 +152,7 @@ def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J,
     return _residuals(yd, f, bs, w, use_w, r)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "nsz"})
 def _tail5(u0, u1, u2, u3, u4, y, f, bs, w, use_w, r):
     """``r = (y − f·bs)·w`` (the same numbers as :func:`.gram._residuals`: no
     ``contract``, so no FMA), and in the same loop ``Σ r²``, the noise sum and
@@ -202,7 +202,7 @@ def _tail5(u0, u1, u2, u3, u4, y, f, bs, w, use_w, r):
             cost, noise)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "nsz"})
 def _tail6(u0, u1, u2, u3, u4, u5, y, f, bs, w, use_w, r):
     """:func:`_tail5` for six rows: 21 products, six with ``r``, 29 sums."""
     s00 = s01 = s02 = s03 = s04 = s05 = s11 = s12 = s13 = s14 = s15 = 0.0
@@ -257,7 +257,7 @@ def _tail6(u0, u1, u2, u3, u4, u5, y, f, bs, w, use_w, r):
             g0, g1, g2, g3, g4, g5, cost, noise)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P, G, g):
     """:func:`evaluate_residuals`, and ``G = JᵀJ``, ``g = Jᵀr`` at the same
     point summed in the residuals' pass (:func:`.gram.gram_grid`'s values to
