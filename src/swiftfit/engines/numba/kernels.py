@@ -52,7 +52,7 @@ from .expr_gram import evaluate_gram as _evaluate_gram
 from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
-from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _trust_step
+from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _scale, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
     STALL_EVALS,
@@ -276,13 +276,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 if bounded:
                     for j in range(P):
                         act[j] = rel[j] and not ((theta[j] <= lo[j] and g[j] < 0) or (theta[j] >= hi[j] and g[j] > 0))
-                for i in range(P):
-                    gs[i] = g[i] / Dn[i] if act[i] else 0.0
-                    for j in range(P):
-                        if act[i] and act[j]:
-                            Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
-                        else:
-                            Gs[i, j] = 1.0 if i == j else 0.0
+                _scale(G, g, Dn, act, Gs, gs)  # Gs = Dn⁻¹ G Dn⁻¹, gs = Dn⁻¹ g over the act columns
                 noise = 8 * _EPS * math.sqrt(noise_sum)
                 xn = 0.0
                 for j in range(P):

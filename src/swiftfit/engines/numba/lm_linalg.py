@@ -352,6 +352,29 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _scale(G, g, Dn, act, Gs, gs):
+    """The scaled normal equations of an iteration: ``Gs = Dn⁻¹ G Dn⁻¹`` and
+    ``gs = Dn⁻¹ g`` over the ``act`` columns, the identity's rows and zeros
+    elsewhere. ``Gs[j, i]`` is ``Gs[i, j]``'s quotient where ``G[j, i]``
+    equals ``G[i, j]`` (every Gram matrix here is symmetric; ``Dn[j]·Dn[i]`` is
+    ``Dn[i]·Dn[j]`` exactly), so each pair is divided once: the same values bit
+    for bit as dividing all ``P²`` (zeros divided again: their sign is the
+    quotient's). Issue 16: ~10 divisions less per iteration on a 5×5 fit.
+    """
+    P = G.shape[0]
+    for i in range(P):
+        gs[i] = g[i] / Dn[i] if act[i] else 0.0
+        for j in range(i + 1):
+            if act[i] and act[j]:
+                v = G[i, j] / (Dn[i] * Dn[j])
+                Gs[i, j] = v
+                Gs[j, i] = v if (G[j, i] == G[i, j] and G[i, j] != 0.0) else G[j, i] / (Dn[j] * Dn[i])
+            else:
+                Gs[i, j] = 1.0 if i == j else 0.0
+                Gs[j, i] = Gs[i, j]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     """The Gauss–Newton step of the scaled normal equations ``Gs z = gs`` in
     ``zgn`` and its gain ``‖L⁻¹gs‖²``, or −1 where the step must come from
