@@ -63,7 +63,7 @@ def test_scale_equals_the_former_loop_bit_for_bit(P):
 
 
 @pytest.mark.parametrize("func", [
-    roi2d.evaluate, roi2d.evaluate_gram, roi2d._tail5, roi2d._tail6, roi2d.covers, roi2d.fits,
+    roi2d.evaluate, roi2d.evaluate_gram, roi2d.evaluate_gram_at, roi2d._tail5, roi2d._tail6, roi2d.covers, roi2d.fits,
     lm_linalg._gn_factor, lm_linalg._backward, lm_linalg._cov_reuse, lm_linalg._scale, lm_linalg._trust_step,
     lm_rules._unzigzag, gram.reduction, gram._residuals, endcheck._check_ready, kernels._fill_q,
 ])

@@ -351,3 +351,14 @@ def evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo,
     _putg(g, 3, s[18], P)
     _putg(g, 4, s[19], P)
     return s[20], s[21], True
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def evaluate_gram_at(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, fb, Jb, jlob, jhib, rb, k, R, P, Gf, gf):
+    """:func:`evaluate_gram` into the kernel's buffer ``k`` (``fb[k]``, ``Jb[k]``,
+    ``jlob[k]``, ``jhib[k]``, ``rb[k]``, ``Gf[k]``, ``gf[k]``): the rows are taken
+    here, where numba counts no references, not at the kernel's call (seven views
+    made and released per evaluation; issue 16, Cpufit 5×5).
+    """
+    return evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, fb[k], Jb[k], jlob[k], jhib[k], rb[k], R,
+                         P, Gf[k], gf[k])
