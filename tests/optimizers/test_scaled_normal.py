@@ -69,7 +69,7 @@ def test_scale_equals_the_former_loop_bit_for_bit(P):
 ])
 def test_hot_helpers_run_without_reference_counting(func):
     """The helpers a 5×5 fit calls per iteration take their arrays without
-    numba's reference counts (``_nrt=False``; NRT_incref/decref were 17 % of the
-    kernel's time, issue 16): a helper that drops the option, or starts to
+    numba's reference counts (``_nrt=False``; NRT_incref/decref were 21 % of the
+    kernel's samples, issue 16): a helper that drops the option, or starts to
     allocate (which then fails to compile), shows here."""
     assert func.targetoptions.get("_nrt") is False
