@@ -175,3 +175,45 @@ def test_kernel_takes_the_fused_path(monkeypatch):
         gram_grid(J, jlo, jhi, grid, r, Gp, gp)
         differs += not np.array_equal(Gp, G)
     assert differs > 0
+
+
+def _shared_before(c, off):
+    """The distinct-column test as evaluate_gram wrote it before stop 28 (a loop over a tuple)."""
+    twin = c[1] == c[2]
+    for a in range(6):
+        for b in range(a):
+            if (a < 5 or off) and not (a == 2 and twin) and not (b == 2 and twin) and c[a] == c[b]:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("offset", [True, False])
+def test_distinct_column_test_as_before(monkeypatch, offset):
+    """evaluate_gram's written-out test of shared columns (stop 28) decides as
+    the former loop on every assignment of the six (five) parameters to
+    columns 0 … P−1, twinned widths included: summed exactly where no two
+    parameters but the widths share a column."""
+    import itertools
+
+    args, _ = _capture(monkeypatch, twin=False, offset=offset)
+    x, xy, grid, _, _, bs, Y, W, _, kinds, qoff, nq, ACTIVE, _, col, THETA = args[:16]
+    P = THETA.shape[1]
+    N = Y.shape[1]
+    q = _q(args, THETA[0])
+    k0 = qoff[0]
+    slots = [k0 + i for i in range(5)] + ([qoff[1]] if offset else [])
+    seen = {True: 0, False: 0}
+    for cols in itertools.product(range(P), repeat=len(slots)):
+        c = col.copy()
+        for s, j in zip(slots, cols):
+            c[s] = j
+        G = np.zeros((P, P))
+        g = np.zeros(P)
+        J = np.zeros((P + 1, N))
+        _, _, summed = roi2d.evaluate_gram(kinds, qoff, q, c, x, xy, grid, bs, Y[0], W[0], False, np.zeros(N), J,
+                                           np.zeros(P + 1, dtype=np.int64), np.zeros(P + 1, dtype=np.int64),
+                                           np.zeros(N), np.empty((args[21], N)), P, G, g)
+        full = list(cols) + ([cols[0]] if not offset else [])
+        assert summed == (not _shared_before(full, offset)), cols
+        seen[summed] += 1
+    assert seen[True] and seen[False]

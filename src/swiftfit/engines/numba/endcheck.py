@@ -71,7 +71,7 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
                                     gfree, gvecs, gmats, pre_inv, pre_ok)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _check_ready(G, g, cost, f, bs, y, theta, rel, lo, hi, out_gram, out_check, pre_inv, vecs):
     """:func:`_check_point` on an unweighted flat problem whose scaled
     Hessian's inverse ``pre_inv`` is in hand (``pre_ok``), in one pass over

@@ -14,7 +14,7 @@ from .gram1 import gram_one_pass as _gram_one_pass
 from .gram1 import one_pass_ok as _one_pass_ok
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
 def _residuals(y, f, bs, w, use_w, r):
     """``r = (y − f·bs)·w``; returns ``(Σ r², Σ (r (2|y w| + |r|))²)``, the
     cost and what its rounding noise is computed from (see ``_lm_steps.cost_noise``).
@@ -38,7 +38,7 @@ def _residuals(y, f, bs, w, use_w, r):
     return cost, noise
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
 def reduction(r, rn):
     """``Σ (r − rn)(r + rn)``: the actual reduction of ``Σ r²`` from the
     residuals ``r`` to ``rn`` (the LM's gain ratio), reassociated so it
@@ -52,7 +52,7 @@ def reduction(r, rn):
     return s
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
 def _dot(a, b, lo, hi):
     """``Σ a[n]·b[n]`` over ``lo:hi``, reassociated so it vectorises.
 
@@ -69,7 +69,7 @@ def _dot(a, b, lo, hi):
     return s
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
 def _dot2x4(J, i, k, lo, hi):
     """The eight products ``Σ J[i+u]·J[k+v]`` (``u < 2``, ``v < 4``) over
     ``lo:hi`` in one pass, row ``i``'s four first:
@@ -100,7 +100,7 @@ def _dot2x4(J, i, k, lo, hi):
     return s0, s1, s2, s3, t0, t1, t2, t3
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
 def _dot2x1(J, i, k, lo, hi):
     """``Σ J[i]·J[k]`` and ``Σ J[i+1]·J[k]`` over ``lo:hi``."""
     x0 = J[i, lo:hi]
@@ -113,7 +113,7 @@ def _dot2x1(J, i, k, lo, hi):
     return s0, t0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gram_pair(J, G, g, i, lo, hi):
     """Rows ``i`` and ``i + 1`` of ``G`` from column ``i`` on, and ``g[i]``,
     ``g[i + 1]``, over ``[lo, hi)``: the two rows' common range, which every
@@ -149,7 +149,7 @@ def _gram_pair(J, G, g, i, lo, hi):
         t += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gram_row(J, jlo, jhi, r, G, g, i):
     """Row ``i`` of ``G`` from the diagonal on, and ``g[i]``, one product at a time."""
     a = J[i]
@@ -160,7 +160,7 @@ def _gram_row(J, jlo, jhi, r, G, g, i):
         G[i, j] = _dot(a, J[j], lo, hi) if hi > lo else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _copy_row(r, J, P):
     """``J[P] = r``."""
     JP = J[P]
@@ -168,7 +168,7 @@ def _copy_row(r, J, P):
         JP[n] = r[n]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _paired(jlo, jhi, i, P):
     """Whether rows ``i``, ``i + 1`` go by :func:`_gram_pair`: the same range
     of at least ``GRAM_BLOCK`` channels, contained in every later column's.
@@ -186,7 +186,7 @@ def _paired(jlo, jhi, i, P):
 GRAM_BLOCK = 160  # channels from which two rows at a time pay (measured: 100 channels slower, 200 faster)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _any_paired(jlo, jhi, P):
     """Whether :func:`_paired` holds for some row."""
     for i in range(P - 1):
@@ -195,7 +195,7 @@ def _any_paired(jlo, jhi, P):
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gram_paired(J, jlo, jhi, r, G, g):
     """:func:`gram` with some rows in pairs (:func:`_gram_pair`), the others
     by :func:`_gram_row`; then the lower triangle from the upper. Row ``P``
@@ -219,7 +219,7 @@ def _gram_paired(J, jlo, jhi, r, G, g):
         J[P, 0] = 0.0  # a residual never reads as separable2d's factor mark (.separable2d.stored)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def gram(J, jlo, jhi, r, G, g):
     """``G = JᵀJ`` and ``g = Jᵀr`` over the overlaps of the column ranges.
 

@@ -52,7 +52,7 @@ from .expr_gram import evaluate_gram as _evaluate_gram
 from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
 from .gram import reduction as _reduction
-from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _trust_step
+from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _scale, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
     STALL_EVALS,
@@ -74,7 +74,7 @@ from .model import mark_relevant as _mark_relevant
 from .psf import PLAIN_TABLES as _PLAIN_TABLES
 from .psf import convolved as _convolved  # model.evaluate through a PSF operator (psf.py)
 from .roi2d import covers as _roi_covers
-from .roi2d import evaluate_gram as _roi_gram  # the same, with JᵀJ and Jᵀr in its residuals' pass
+from .roi2d import evaluate_gram_at as _roi_gram  # the same, with JᵀJ and Jᵀr in its residuals' pass
 from .roi2d import evaluate_residuals as _roi_evaluate  # one unrotated Gaussian2D (+ Offset) on a small ROI, one pass
 from .roi2d import fits as _roi_fits
 
@@ -85,7 +85,7 @@ LINEAR_FACTOR = 10.0
 NEEDS_REFERENCE = 99  # status of a pixel handed back to the NumPy reference (no longer produced)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fill_q(q, col, th, P):
     """The model's parameter vector ``q`` at the free values ``th`` (a tie's
     ``col`` is its Jacobian row: its value comes from :func:`.model.evaluate`).
@@ -200,8 +200,8 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         elif roi_px and _roi_covers(q, qoff, grid, N):
             # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same),
             # JᵀJ and Jᵀr summed in its residuals' pass
-            cost, noise_sum, fresh[cur] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[cur],
-                                                    Jb[cur], jlob[cur], jhib[cur], rb[cur], R, PT, Gf[cur], gf[cur])
+            cost, noise_sum, fresh[cur] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb, Jb, jlob,
+                                                    jhib, rb, cur, R, PT, Gf, gf)
         elif fused:
             cost, noise_sum = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[cur], rb[cur], Jb[cur],
                                              jlob[cur], jhib[cur], ex, R, Gf[cur], gf[cur])
@@ -276,13 +276,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 if bounded:
                     for j in range(P):
                         act[j] = rel[j] and not ((theta[j] <= lo[j] and g[j] < 0) or (theta[j] >= hi[j] and g[j] > 0))
-                for i in range(P):
-                    gs[i] = g[i] / Dn[i] if act[i] else 0.0
-                    for j in range(P):
-                        if act[i] and act[j]:
-                            Gs[i, j] = G[i, j] / (Dn[i] * Dn[j])
-                        else:
-                            Gs[i, j] = 1.0 if i == j else 0.0
+                _scale(G, g, Dn, act, Gs, gs)  # Gs = Dn⁻¹ G Dn⁻¹, gs = Dn⁻¹ g over the act columns
                 noise = 8 * _EPS * math.sqrt(noise_sum)
                 xn = 0.0
                 for j in range(P):
@@ -412,9 +406,8 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             elif roi_px and _roi_covers(q, qoff, grid, N):
                 # one unrotated Gaussian2D (+ Offset) on a small raster in one pass (roi2d: bit for bit the same),
                 # JᵀJ and Jᵀr summed in its residuals' pass (issue 16, Cpufit 5×5)
-                cost_new, noise_new, fresh[nxt] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb[nxt],
-                                                            Jb[nxt], jlob[nxt], jhib[nxt], rb[nxt], R, PT, Gf[nxt],
-                                                            gf[nxt])
+                cost_new, noise_new, fresh[nxt] = _roi_gram(kinds, qoff, q, col, x, xy, grid, bs, y, w, use_w, fb, Jb,
+                                                            jlob, jhib, rb, nxt, R, PT, Gf, gf)
             elif fused:
                 # the evaluation and, in its last pass, JᵀJ and Jᵀr (expr_gram; issue 16, multiexp)
                 cost_new, noise_new = _evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, fb[nxt], rb[nxt], Jb[nxt],

@@ -24,7 +24,7 @@ GRAM_MAX_COND = 1e5  # as _lm_steps.GRAM_MAX_COND: the largest cond(J D⁻¹) so
 
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _forward(L, b, out):
     P = b.size
     for i in range(P):
@@ -34,7 +34,7 @@ def _forward(L, b, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _backward(L, b, out):
     P = b.size
     for i in range(P - 1, -1, -1):
@@ -44,7 +44,7 @@ def _backward(L, b, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _norm(v):
     s = 0.0
     for i in range(v.size):
@@ -52,7 +52,7 @@ def _norm(v):
     return math.sqrt(s)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gn_ok(Gs, L):
     """Cholesky of the scaled Gram matrix for an undamped step, refused when the
     matrix is numerically singular (pivot below the reference's rank cut).
@@ -69,7 +69,7 @@ def _gn_ok(Gs, L):
     return small > _RCOND * big * max(P, 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _inverse_trace(L, rel, col, rdiag):
     """``Σ_{i relevant} (Gs⁻¹)_ii`` from the Cholesky factor ``L`` (the
     irrelevant rows and columns of ``Gs`` are the identity's: Gs⁻¹ is block
@@ -103,7 +103,7 @@ def _inverse_trace(L, rel, col, rdiag):
     return acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _ill_conditioned(Gs, L, tmp, v, rel):
     """True when the scaled Gram matrix (Cholesky factor ``L``) is too ill
     conditioned for the normal equations: ``trace / λ_min > GRAM_MAX_COND²``,
@@ -122,7 +122,7 @@ def _ill_conditioned(Gs, L, tmp, v, rel):
     return _power_ill(L, trace, rel, tmp, v)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _power_ill(L, trace, rel, tmp, v):
     """The conditioning test where the bound ``trace(Gs⁻¹)`` did not settle it:
     ``λ_min`` of ``Gs = L Lᵀ`` over the ``rel`` columns from four inverse-power
@@ -145,7 +145,7 @@ def _power_ill(L, trace, rel, tmp, v):
     return trace * growth > GRAM_MAX_COND * GRAM_MAX_COND
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _solve_damped(Gs, gs, lam, L, tmp, z):
     """``z = (Gs + λI)⁻¹ gs``; returns False if the factorisation failed."""
     if not _newton.cholesky(Gs, L, lam):
@@ -155,7 +155,7 @@ def _solve_damped(Gs, gs, lam, L, tmp, z):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _trust_step(Gs, gs, delta, lam, L, tmp, z):
     """Damping ``λ > 0`` whose step has scaled length ``‖z(λ)‖ ≈ Δ``, and that
     step in ``z``: the same safeguarded Newton iteration on ``1/‖z(λ)‖``
@@ -189,7 +189,7 @@ def _trust_step(Gs, gs, delta, lam, L, tmp, z):
     return lam
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
     """``(JᵀJ)⁻¹`` over the relevant columns (NaN where irrelevant) by
     Cholesky; False (and NaN) where the Gram matrix is singular or too ill
@@ -199,7 +199,7 @@ def _cov(G, rel, D, out, L, tmp, e, colv, Gs):
     return _cov_core(G, rel, D, out, L, tmp, e, colv, Gs)[0]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
     """:func:`_cov`, and what the Newton check can take from it:
     ``(ok, bound)``, with ``L`` left holding ``Gs⁻¹`` (``Gs = D⁻¹GD⁻¹``; the
@@ -276,7 +276,7 @@ def _cov_core(G, rel, D, out, L, tmp, e, colv, Gs):
     return True, (trace + n_irr) * (inv_trace + n_irr)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
     """The best step of the linear columns alone (``lin`` and ``act``), the
     others held: ``z`` (scaled, zero off those columns) solves the linear
@@ -351,7 +351,30 @@ def _linear_step(Gs, gs, lin, act, H, L, tmp, gl, z):
     return pred
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _scale(G, g, Dn, act, Gs, gs):
+    """The scaled normal equations of an iteration: ``Gs = Dn⁻¹ G Dn⁻¹`` and
+    ``gs = Dn⁻¹ g`` over the ``act`` columns, the identity's rows and zeros
+    elsewhere. ``Gs[j, i]`` is ``Gs[i, j]``'s quotient where ``G[j, i]``
+    equals ``G[i, j]`` (every Gram matrix here is symmetric; ``Dn[j]·Dn[i]`` is
+    ``Dn[i]·Dn[j]`` exactly), so each pair is divided once: the same values bit
+    for bit as dividing all ``P²`` (zeros divided again: their sign is the
+    quotient's). Issue 16: ~10 divisions less per iteration on a 5×5 fit.
+    """
+    P = G.shape[0]
+    for i in range(P):
+        gs[i] = g[i] / Dn[i] if act[i] else 0.0
+        for j in range(i + 1):
+            if act[i] and act[j]:
+                v = G[i, j] / (Dn[i] * Dn[j])
+                Gs[i, j] = v
+                Gs[j, i] = v if (G[j, i] == G[i, j] and G[i, j] != 0.0) else G[j, i] / (Dn[j] * Dn[i])
+            else:
+                Gs[i, j] = 1.0 if i == j else 0.0
+                Gs[j, i] = Gs[i, j]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     """The Gauss–Newton step of the scaled normal equations ``Gs z = gs`` in
     ``zgn`` and its gain ``‖L⁻¹gs‖²``, or −1 where the step must come from
@@ -428,7 +451,7 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     return gain
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _cov_reuse(G, rel, Dn, M, out, pre, da):
     """:func:`_cov_core`'s answer from the last iteration's factorisation:
     ``M = L⁻¹`` of ``Gs = Dn⁻¹ G Dn⁻¹`` (:func:`_gn_factor` at this point, over

@@ -22,7 +22,7 @@ STALL_WINDOWS = 3
 NO_PROGRESS = -13  # Status.NO_PROGRESS
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _radius_update(delta, pn, rho, lam_step, first):
     """The trust radius after a damped step: ``_lm_rules.trust_radius``, scalar."""
     rad = min(delta, pn) if first else delta
@@ -33,7 +33,7 @@ def _radius_update(delta, pn, rho, lam_step, first):
     return rad
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _unzigzag(z, prev, Dn):
     """Shorten a Gauss–Newton step ``z`` (scaled) that zig-zags against the
     last accepted step ``prev`` (unscaled), in place: ``_lm_rules.unzigzag``,
@@ -56,7 +56,7 @@ def _unzigzag(z, prev, Dn):
             z[i] = z[i] / (1.0 + kappa)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _stalled_window(cost_ref, cost, theta_ref, theta):
     """A window of ``STALL_EVALS`` evaluations without progress while a
     parameter runs off: ``_lm_rules.stalled_window``, one pixel.
@@ -69,38 +69,38 @@ def _stalled_window(cost_ref, cost, theta_ref, theta):
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _gain_ratio(actual, pred):
     """``actual / pred``, ``−∞`` where ``pred ≤ 0``: ``_lm_rules.gain_ratio``, scalar."""
     return actual / pred if pred > 0 else -np.inf
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _accept(finite, rho, polish, actual, noise):
     """Is the trial taken: ``_lm_rules.accepted``, scalar."""
     return finite and (rho > 1e-4 or (polish and actual >= -noise))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _point_tests(zn, gain, xn, cost, noise, ftol, xtol):
     """``(x_ok, f_ok)`` at a new point: ``_lm_rules.point_tests``, scalar."""
     return zn <= xtol * max(xn, xtol), gain <= max(ftol * cost, noise)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol):
     """``(f_ok, x_ok)`` of a trial step: ``_lm_rules.step_tests``, scalar."""
     tol = max(ftol * (cost if cost > 0 else 1.0), noise)
     return abs(actual) <= tol and pred <= tol and rho <= 2.0, pn <= xtol * max(xnorm, xtol)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _polish_code(f_ok, x_ok):
     """The status polishing ends with: ``_lm_rules.polish_code``, scalar."""
     return 3 if (f_ok and x_ok) else (1 if f_ok else 2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _polish_ends(x_ok, gain, cost, ftol, located, zn, zlast):
     """Does polishing end at a new point: ``_lm_rules.polish_ends``, scalar."""
     return (x_ok and (gain <= ftol * cost or located > 3)) or zn >= zlast

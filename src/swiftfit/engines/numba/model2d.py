@@ -42,7 +42,7 @@ WINDOW = 9.0  # as forms1d.WINDOW: half-width of a Gaussian's box, in its larger
 _TWO_PI = 2.0 * math.pi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _span(c, half, a0, step, size):
     """Indices ``[i0, i1)`` of the grid points ``a0 + i·step`` within ``half`` of ``c``."""
     t0 = (c - half - a0) / step
@@ -54,7 +54,7 @@ def _span(c, half, a0, step, size):
     return i0, max(i1, i0)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def box(kind, q, k0, grid, N):
     """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of the raster where a
     component is not negligible (the whole image unless it is a Gaussian2D on

@@ -36,7 +36,7 @@ CONDITION = 1e-12  # as newton_gaps: judged only where λ_min > CONDITION·λ_ma
 FAST_CONDITION = 1e6  # below this bound on cond, the inverse by Cholesky (see _inverse)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _nanmax2(a, b):
     """``np.maximum``: NaN if either is NaN."""
     if math.isnan(a) or math.isnan(b):
@@ -142,7 +142,7 @@ def gap(f, g, H, col, norm, theta, lo, hi, free_in, errordef, rescale, N):
                     np.empty((5, P)), mats, mats[0], False)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _step_from_inverse(inv, gs, d, delta, inv_diag, P):
     """The Newton step ``delta = D⁻¹ inv gs`` and the inverse's diagonal
     ``inv_diag = diag(inv) / d²``, from the inverse ``inv`` of the scaled

@@ -36,7 +36,7 @@ from .forms1d import OFFSET as _OFFSET
 from .gram import _residuals
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def plan(kinds, qoff, nq, active, col, q, grid, P, N):
     """True where :func:`evaluate` gives the general path's values (see the
     module docstring): one active unrotated Gaussian2D first, at most one active
@@ -47,7 +47,7 @@ def plan(kinds, qoff, nq, active, col, q, grid, P, N):
     return fits(kinds, qoff, nq, active, col, grid, P, N) and covers(q, qoff, grid, N)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fits(kinds, qoff, nq, active, col, grid, P, N):
     """The part of :func:`plan` that does not depend on the parameters' values:
     asked once per pixel, not per evaluation (issue 16: ~50 ns of a ~0.4 µs
@@ -72,7 +72,7 @@ def fits(kinds, qoff, nq, active, col, grid, P, N):
     return int(grid[0]) * int(grid[1]) == N
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def covers(q, qoff, grid, N):
     """The part of :func:`plan` asked at each evaluation: the Gaussian's box
     (:func:`.model2d.box`, at ``q``) is the whole frame.
@@ -81,7 +81,7 @@ def covers(q, qoff, grid, N):
     return r0 == 0 and r1 == int(grid[1]) and c0 == 0 and c1 == int(grid[0])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P):
     """Model into ``f`` and the weighted Jacobian into ``J`` (rows of the free
     columns, whole range: ``jlo = 0``, ``jhi = N``) where :func:`plan` holds;
@@ -142,7 +142,7 @@ def evaluate(kinds, qoff, q, col, x, y, grid, bs, w, use_w, f, J, jlo, jhi, R, P
 
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P):
     """:func:`evaluate` and then :func:`.gram._residuals` (``r = (y − f·bs)·w``,
     returns ``(Σ r², noise sum)``, its sums reassociated as there) in one
@@ -152,7 +152,7 @@ def evaluate_residuals(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J,
     return _residuals(yd, f, bs, w, use_w, r)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "nsz"})
 def _tail5(u0, u1, u2, u3, u4, y, f, bs, w, use_w, r):
     """``r = (y − f·bs)·w`` (the same numbers as :func:`.gram._residuals`: no
     ``contract``, so no FMA), and in the same loop ``Σ r²``, the noise sum and
@@ -202,7 +202,7 @@ def _tail5(u0, u1, u2, u3, u4, y, f, bs, w, use_w, r):
             cost, noise)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "nsz"})
 def _tail6(u0, u1, u2, u3, u4, u5, y, f, bs, w, use_w, r):
     """:func:`_tail5` for six rows: 21 products, six with ``r``, 29 sums."""
     s00 = s01 = s02 = s03 = s04 = s05 = s11 = s12 = s13 = s14 = s15 = 0.0
@@ -257,7 +257,22 @@ def _tail6(u0, u1, u2, u3, u4, u5, y, f, bs, w, use_w, r):
             g0, g1, g2, g3, g4, g5, cost, noise)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _put(G, i, j, v, P):
+    """``G[i, j] = G[j, i] = v`` where both are below ``P`` (a sum of a repeated row is not stored)."""
+    if i < P and j < P:
+        G[i, j] = v
+        G[j, i] = v
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _putg(g, i, v, P):
+    """``g[i] = v`` where ``i`` is below ``P``."""
+    if i < P:
+        g[i] = v
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo, jhi, r, R, P, G, g):
     """:func:`evaluate_residuals`, and ``G = JᵀJ``, ``g = Jᵀr`` at the same
     point summed in the residuals' pass (:func:`.gram.gram_grid`'s values to
@@ -269,27 +284,81 @@ def evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, f, J, jlo,
     evaluate(kinds, qoff, q, col, x, xy, grid, bs, w, use_w, f, J, jlo, jhi, R, P)
     k0 = qoff[0]
     off = kinds.size == 2
-    # the columns are 0 … P−1 (fits), one per parameter but the twinned widths'
-    c = (col[k0], col[k0 + 1], col[k0 + 2], col[k0 + 3], col[k0 + 4], col[qoff[1]] if off else col[k0])
-    twin = c[1] == c[2]
-    for a in range(6):
-        for b in range(a):
-            if (a < 5 or off) and not (a == 2 and twin) and not (b == 2 and twin) and c[a] == c[b]:
-                cost, noise = _residuals(yd, f, bs, w, use_w, r)
-                return cost, noise, False
+    # the columns are 0 … P−1 (fits), one per parameter but the twinned widths'; written
+    # out, not looped over a tuple: a tuple indexed by a loop variable is a jump table
+    # per read (31 in this function, ~80 ns of a ~300 ns evaluation on 5×5; issue 16)
+    c0, c1, c2, c3, c4 = col[k0], col[k0 + 1], col[k0 + 2], col[k0 + 3], col[k0 + 4]
+    c5 = col[qoff[1]] if off else c0
+    twin = c1 == c2
+    shared = c0 == c1 or c0 == c3 or c0 == c4 or c1 == c3 or c1 == c4 or c3 == c4
+    if not twin:
+        shared = shared or c2 == c0 or c2 == c3 or c2 == c4
+    if off:
+        shared = shared or c5 == c0 or c5 == c1 or c5 == c3 or c5 == c4 or (not twin and c5 == c2)
+    if shared:
+        cost, noise = _residuals(yd, f, bs, w, use_w, r)
+        return cost, noise, False
     if P == 6:
         s = _tail6(J[0], J[1], J[2], J[3], J[4], J[5], yd, f, bs, w, use_w, r)
-    else:  # P = 4 repeats its last row, as expr_gram (sums not stored)
-        s5 = _tail5(J[0], J[1], J[2], J[3], J[min(4, P - 1)], yd, f, bs, w, use_w, r)
-        s = (s5[0], s5[1], s5[2], s5[3], s5[4], 0.0, s5[5], s5[6], s5[7], s5[8], 0.0, s5[9], s5[10], s5[11], 0.0,
-             s5[12], s5[13], 0.0, s5[14], 0.0, 0.0, s5[15], s5[16], s5[17], s5[18], s5[19], 0.0, s5[20], s5[21])
-    k = 0
-    for i in range(6):
-        if i < P:
-            g[i] = s[21 + i]
-        for j in range(i, 6):
-            if j < P:
-                G[i, j] = s[k]
-                G[j, i] = s[k]
-            k += 1
-    return s[27], s[28], True
+        _put(G, 0, 0, s[0], P)
+        _put(G, 0, 1, s[1], P)
+        _put(G, 0, 2, s[2], P)
+        _put(G, 0, 3, s[3], P)
+        _put(G, 0, 4, s[4], P)
+        _put(G, 0, 5, s[5], P)
+        _put(G, 1, 1, s[6], P)
+        _put(G, 1, 2, s[7], P)
+        _put(G, 1, 3, s[8], P)
+        _put(G, 1, 4, s[9], P)
+        _put(G, 1, 5, s[10], P)
+        _put(G, 2, 2, s[11], P)
+        _put(G, 2, 3, s[12], P)
+        _put(G, 2, 4, s[13], P)
+        _put(G, 2, 5, s[14], P)
+        _put(G, 3, 3, s[15], P)
+        _put(G, 3, 4, s[16], P)
+        _put(G, 3, 5, s[17], P)
+        _put(G, 4, 4, s[18], P)
+        _put(G, 4, 5, s[19], P)
+        _put(G, 5, 5, s[20], P)
+        g[0] = s[21]
+        g[1] = s[22]
+        g[2] = s[23]
+        g[3] = s[24]
+        g[4] = s[25]
+        g[5] = s[26]
+        return s[27], s[28], True
+    # P = 4 repeats its last row, as expr_gram (sums not stored)
+    s = _tail5(J[0], J[1], J[2], J[3], J[min(4, P - 1)], yd, f, bs, w, use_w, r)
+    _put(G, 0, 0, s[0], P)
+    _put(G, 0, 1, s[1], P)
+    _put(G, 0, 2, s[2], P)
+    _put(G, 0, 3, s[3], P)
+    _put(G, 0, 4, s[4], P)
+    _put(G, 1, 1, s[5], P)
+    _put(G, 1, 2, s[6], P)
+    _put(G, 1, 3, s[7], P)
+    _put(G, 1, 4, s[8], P)
+    _put(G, 2, 2, s[9], P)
+    _put(G, 2, 3, s[10], P)
+    _put(G, 2, 4, s[11], P)
+    _put(G, 3, 3, s[12], P)
+    _put(G, 3, 4, s[13], P)
+    _put(G, 4, 4, s[14], P)
+    _putg(g, 0, s[15], P)
+    _putg(g, 1, s[16], P)
+    _putg(g, 2, s[17], P)
+    _putg(g, 3, s[18], P)
+    _putg(g, 4, s[19], P)
+    return s[20], s[21], True
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def evaluate_gram_at(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, fb, Jb, jlob, jhib, rb, k, R, P, Gf, gf):
+    """:func:`evaluate_gram` into the kernel's buffer ``k`` (``fb[k]``, ``Jb[k]``,
+    ``jlob[k]``, ``jhib[k]``, ``rb[k]``, ``Gf[k]``, ``gf[k]``): the rows are taken
+    here, where numba counts no references, not at the kernel's call (seven views
+    made and released per evaluation; issue 16, Cpufit 5×5).
+    """
+    return evaluate_gram(kinds, qoff, q, col, x, xy, grid, bs, yd, w, use_w, fb[k], Jb[k], jlob[k], jhib[k], rb[k], R,
+                         P, Gf[k], gf[k])
