@@ -304,7 +304,13 @@ def main(argv=None) -> int:
     try:
         import hyperspy
 
-        print(f"HyperSpy {hyperspy.__version__}")
+        try:
+            import numexpr
+
+            with_ne = f"with numexpr {numexpr.__version__}"
+        except ImportError:
+            with_ne = "without numexpr (slower on its Expression-based components: `pip install numexpr`)"
+        print(f"HyperSpy {hyperspy.__version__}, {with_ne}")
     except ImportError:
         print("HyperSpy not installed: swiftfit alone")
     print("\n| case | pixels (sf / HS) | swiftfit fits/s min / median / max | HyperSpy fits/s min / median / max "
