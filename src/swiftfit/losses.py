@@ -127,17 +127,7 @@ class LeastSquares(Loss):
         """Ln L from the weighted χ² already computed (B,)."""
         n = problem.N
         if problem.weights is None:
-            # -0.5 * n * (np.log(2 * np.pi * np.maximum(chi2, _TINY) / n) + 1), the same
-            # operations in the same order, in one temporary
-            out = np.maximum(chi2, _TINY)
-            if type(out) is not np.ndarray or out.dtype != np.float64:  # e.g. a scalar χ²: as written
-                return -0.5 * n * (np.log(2 * np.pi * out / n) + 1)
-            np.multiply(2 * np.pi, out, out=out)
-            out /= n
-            np.log(out, out=out)
-            out += 1
-            out *= -0.5 * n
-            return out
+            return -0.5 * n * (np.log(2 * np.pi * np.maximum(chi2, _TINY) / n) + 1)
         return -0.5 * chi2 + np.sum(np.log(problem.weights), axis=1) - 0.5 * n * np.log(2 * np.pi)
 
 

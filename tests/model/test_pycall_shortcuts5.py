@@ -3,7 +3,7 @@ replaces (kept here verbatim as the truth), bit for bit: ``PixelChunk.every``
 against ``np.nonzero`` of an all-True mask, the lowering cache's array keys
 against ``np.asarray``'s bytes, ``_relevant``/``_reach_counts`` with the
 caller's ``active.all()`` and the kept union row, ``log_likelihood_from_chisq``
-in one temporary, the verification's compiled verdict tried first; and a
+as its formula, the verification's compiled verdict tried first; and a
 model changed between two multifits (frozen, twinned, bounds, a component
 added or removed, the axis rescaled) against a fresh model built that way,
 so every per-structure memo is shown to follow the change.
@@ -109,7 +109,7 @@ class _N:
 
 @pytest.mark.parametrize("chi2", [np.array([0.0, 1e-320, 3.5, 400.0, 1e30, np.nan, np.inf, -2.0, 2e308]),
                                   np.random.default_rng(1).exponential(400.0, 300), 123.0, np.float64(7.0)])
-def test_log_likelihood_from_chisq_in_one_temporary(chi2):
+def test_log_likelihood_from_chisq_is_the_formula(chi2):
     with np.errstate(all="ignore"):
         truth = -0.5 * _N.N * (np.log(2 * np.pi * np.maximum(chi2, 1e-300) / _N.N) + 1)
         got = LeastSquares().log_likelihood_from_chisq(_N, chi2)

@@ -74,12 +74,7 @@ class WriteBackMixin:
             if isinstance(loss, _losses.PriorLoss) and loss.name == "ls":
                 lnl = lnl + loss.log_prior(problem, theta)  # the log posterior, as the objective
         # goodness()'s dof and reduced χ² (its information criteria only when read: LazyStats)
-        if type(kk) is np.ndarray and kk.ndim == 1 and kk.dtype == np.int64 and type(chisq) is np.ndarray \
-                and chisq.dtype == np.float64 and ((dof := n - kk) > 0).all():
-            # dof_and_reduced's common case (every dof positive: one quotient) without its conversions
-            red = chisq / dof
-        else:
-            dof, red = dof_and_reduced(chisq, np.asarray(n), np.asarray(kk))
+        dof, red = dof_and_reduced(chisq, n, kk)
         cov = solution.covariance
         # calculate_errors=False (linear optimizers): no covariance, std left NaN
         if cov is None and k and solution.info.get("errors", True):

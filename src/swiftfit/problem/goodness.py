@@ -56,9 +56,11 @@ def dof_and_reduced(chisq, ndata, nfree):
     """
     dof = np.asarray(ndata) - np.asarray(nfree)
     positive = dof > 0
+    if np.ndim(positive) == 1 and positive.all():
+        # the common case: the same quotients, one pass; a divisor ≥ 1 raises no
+        # floating-point warning, so no errstate (a fixed cost of every multifit call)
+        return dof, np.asarray(chisq, dtype=float) / dof
     with np.errstate(all="ignore"):
-        if np.ndim(positive) == 1 and positive.all():  # the common case: the same quotients, one pass
-            return dof, np.asarray(chisq, dtype=float) / dof
         red = np.where(positive, np.asarray(chisq, dtype=float) / np.where(positive, dof, 1), np.nan)
     return dof, red
 
