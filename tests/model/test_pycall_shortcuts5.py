@@ -195,7 +195,7 @@ def _forget():
     from swiftfit.engines.numba import lower_cache
 
     lower_cache.clear()
-    for memo in (lower_mod._UNION_ROWS, lower_mod._COMPONENT_COLUMNS, lower_mod._LINEAR_COLUMNS):
+    for memo in (lower_mod._COMPONENT_COLUMNS, lower_mod._LINEAR_COLUMNS):
         memo.clear()
 
 

@@ -369,29 +369,7 @@ def _reach_counts(reach: np.ndarray, active: np.ndarray, everywhere: bool | None
     return row_counts(reach)
 
 
-_UNION_ROWS: dict = {}  # id(low["col"]) -> (col, P, row): kept with the cached tables
-
-
-def _union_row(low: dict, P: int) -> np.ndarray:
-    """The union of every component's free columns, (P,) bool, read-only;
-    computed once per ``col`` array (the lowering cache hands the same one to
-    every call of a structure), as :func:`_component_columns`.
-    """
-    col = low["col"]
-    memo = _UNION_ROWS.get(id(col))
-    if memo is not None and memo[0] is col and memo[1] == P:
-        return memo[2]
-    row = np.zeros(P, dtype=bool)
-    for cols in _component_columns(low, P):
-        row[cols] = True
-    row.flags.writeable = False
-    if len(_UNION_ROWS) >= 64:
-        _UNION_ROWS.clear()
-    _UNION_ROWS[id(col)] = (col, P, row)  # holds col: its id is not reused while kept
-    return row
-
-
-_COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns): kept with the cached tables
+_COMPONENT_COLUMNS: dict = {}  # id(low["col"]) -> (col, P, columns, union row): kept with the cached tables
 
 
 def _component_columns(low: dict, P: int) -> list:
@@ -399,10 +377,21 @@ def _component_columns(low: dict, P: int) -> list:
     the structural tables (``col``, ``qoff``, ``nq``, ties); computed once per
     ``col`` array (the lowering cache hands the same one to every call).
     """
+    return _columns(low, P)[0]
+
+
+def _union_row(low: dict, P: int) -> np.ndarray:
+    """The union of every component's free columns, (P,) bool, read-only;
+    computed once per ``col`` array, with :func:`_component_columns`.
+    """
+    return _columns(low, P)[1]
+
+
+def _columns(low: dict, P: int) -> tuple:
     col = low["col"]
     memo = _COMPONENT_COLUMNS.get(id(col))
     if memo is not None and memo[0] is col and memo[1] == P:
-        return memo[2]
+        return memo[2], memo[3]
     qoff, nq = low["qoff"], low["nq"]
     ties, tcols = low["ex"][7], low["ex"][9]
     out = []
@@ -415,10 +404,14 @@ def _component_columns(low: dict, P: int) -> list:
                 t = ties[j - P - 1]
                 cols.extend(int(v) for v in tcols[t[4]:t[4] + t[5]])
         out.append(cols)
+    row = np.zeros(P, dtype=bool)
+    for cols in out:
+        row[cols] = True
+    row.flags.writeable = False
     if len(_COMPONENT_COLUMNS) >= 64:
         _COMPONENT_COLUMNS.clear()
-    _COMPONENT_COLUMNS[id(col)] = (col, P, out)  # holds col: its id is not reused while kept
-    return out
+    _COMPONENT_COLUMNS[id(col)] = (col, P, out, row)  # holds col: its id is not reused while kept
+    return out, row
 
 
 def checks(problem: Problem, theta: np.ndarray, low=None):
