@@ -256,8 +256,9 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     (nothing to do for unit bin scales without weights); another is stored
     from its register, not added to zeros, and so is the value of a
     one-component model. The same numbers, fewer passes over the channels.
-    An empty ``f``: the value is left in its register, ``R[out[o0]]``
-    (:func:`.expr_gram.evaluate_gram` reads it in its own pass).
+    An empty ``f``: the value is left in its register, ``R[out[o0]]``.
+    (:func:`.expr_gram.evaluate_gram` does this work itself, with what depends
+    on the pixel's structure only found once per pixel.)
     """
     meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
     e = cexpr[c]
@@ -273,7 +274,7 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
     _run_mapped(prog, isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R, J, where, np.nan,
                 tmp)
     v = out[o0]
-    if f.size == 0:  # the value stays in its register (expr_gram.evaluate_gram reads R[v])
+    if f.size == 0:  # the value stays in its register
         pass
     elif isvec[v]:
         _add_row(_row(R, J, where, v, N), f, bs, w, use_w, False, cexpr.size == 1)
