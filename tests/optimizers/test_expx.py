@@ -21,7 +21,7 @@ EPS = np.finfo(float).eps
 
 def _expx(s, x):
     out = np.empty(x.size)
-    vm._expx(s, x, vm.uniform_step(x), out, np.empty(0))
+    vm._expx(s, x, vm.uniform_step(x), out, np.empty(vm.expx_scratch(x.size)))  # the caller's scratch
     return out
 
 

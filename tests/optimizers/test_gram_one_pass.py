@@ -188,7 +188,6 @@ def test_evaluation_with_its_gram_matrix(name, weights):
     low = _fused.lower(problem)
     N = low["x"].size
     col = low["col"]
-    assert expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], col, low["ex"], P, N)
     q = np.ascontiguousarray(low["fixed"][0], dtype=float).copy()
     for k in range(q.size):
         if 0 <= col[k] < P:
@@ -208,6 +207,9 @@ def test_evaluation_with_its_gram_matrix(name, weights):
         R = np.empty((low["n_reg"], N))
         G, g = np.full((P, P), np.nan), np.full(P, np.nan)
         if fused:
+            # fusable also leaves evaluate_gram's plan in R's last row
+            assert expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], col, low["ex"], P, N,
+                                     low["x"], low["bs"], R)
             cost, noise = expr_gram.evaluate_gram(low["x"], low["bs"], y, w, weights, low["qoff"], low["nq"], q, col,
                                                   f, r, J, jlo, jhi, low["ex"], R, G, g)
         else:
@@ -235,9 +237,11 @@ def test_twinned_column_is_not_fused():
     comps, (a, b) = _twins()
     problem = _problem(comps, X, twin=(a, b))
     low = _fused.lower(problem)
+    R = np.empty((low["n_reg"], low["x"].size))
     assert not expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], low["col"], low["ex"],
-                                 problem.P, low["x"].size)
+                                 problem.P, low["x"].size, low["x"], low["bs"], R)
     one = _problem([_decay()], X)
     low = _fused.lower(one)
+    R = np.empty((low["n_reg"], low["x"].size))
     assert expr_gram.fusable(low["kinds"], low["qoff"], low["nq"], low["active"][0], low["col"], low["ex"], one.P,
-                             low["x"].size)
+                             low["x"].size, low["x"], low["bs"], R)

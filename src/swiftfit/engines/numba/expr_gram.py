@@ -20,19 +20,28 @@ unfused path. Tested against NumPy's ``J.T @ J`` in
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
-from .forms1d import EXPRESSION, _expression
+from .expression_vm import expx_scratch, uniform_step
+from .expression_vm import run_mapped as _run_mapped
+from .forms1d import EXPRESSION, _add_const, _add_row, _scale_row, own_rows
 from .gram1 import MIN_CHANNELS, ONE_PASS_MAX, ONE_PASS_MIN
 
 
 @njit(cache=True, error_model="numpy")
-def fusable(kinds, qoff, nq, active, col, ex, P, N):
+def fusable(kinds, qoff, nq, active, col, ex, P, N, x, bs, R):
     """Whether :func:`evaluate_gram` evaluates this pixel's model: a 1-D
     model of exactly one component, an active Expression with a vector value
     whose free columns are ``0 … P−1``, each its own (no twin, no column twice),
     ``ONE_PASS_MIN ≤ P ≤ ONE_PASS_MAX``, at least ``MIN_CHANNELS`` channels.
     (The caller checks what the kernel's other branches take: ties, 2-D, a PSF.)
+
+    When it does, it writes the evaluations' plan into ``R``'s last row (see
+    :func:`_plan`): what depends on ``x``, ``bs``, ``col`` and the program
+    only, found once per pixel, not at each evaluation. ``R`` (as
+    :func:`.lower.lower`'s ``n_reg`` makes it) has a row past the program's
+    registers for its scratch and one more for the plan.
     """
     if kinds.size != 1 or kinds[0] != EXPRESSION or not active[0] or N < MIN_CHANNELS:
         return False
@@ -54,7 +63,31 @@ def fusable(kinds, qoff, nq, active, col, ex, P, N):
         return False
     meta, vec, out, cexpr = ex[0], ex[2], ex[5], ex[6]
     e = cexpr[0]
-    return vec[meta[e, 2] + out[meta[e, 6]]]
+    nr = meta[e, 3]
+    if not vec[meta[e, 2] + out[meta[e, 6]]] or R.shape[0] < nr + 2 or R.shape[1] < expx_scratch(N):
+        return False
+    _plan(ex, k0, nq[0], col, x, bs, R[R.shape[0] - 1])
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _plan(ex, k0, m, col, x, bs, plan):
+    """``plan = [uniform step of x, all bs = 1, n, (register, Jacobian row) × n]``:
+    :func:`.expression_vm.uniform_step`, the bin scales' test that lets the
+    rows computed in place go unscaled, and the derivatives computed in their
+    Jacobian rows (:func:`.forms1d.own_rows`), as :func:`.forms1d._expression`
+    finds them at each evaluation.
+    """
+    meta, vec, out, cexpr = ex[0], ex[2], ex[5], ex[6]
+    e = cexpr[0]
+    r0, nr, o0 = meta[e, 2], meta[e, 3], meta[e, 6]
+    plan[0] = uniform_step(x)
+    other = 0
+    for n in range(bs.size):
+        other += bs[n] != 1.0
+    plan[1] = 1.0 if other == 0 else 0.0
+    own = np.empty(m, dtype=np.int64)
+    plan[2] = own_rows(out, o0, vec[r0:r0 + nr], col, k0, m, False, own, plan[3:])
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
@@ -105,13 +138,17 @@ def _tail(a0, a1, a2, a3, a4, v, y, bs, w, use_w, f, r):
             cost, noise)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, f, r, J, jlo, jhi, ex, R, G, g):
     """:func:`.model._evaluate_claimed` for a :func:`fusable` pixel, and ``G =
     JᵀJ``, ``g = Jᵀr`` at the same point (what :func:`.gram.gram` would
     give, to rounding). Returns ``(Σ r², noise sum)`` as :func:`.gram._residuals`.
     The Jacobian rows are written over every channel (``jlo = 0``, ``jhi =
     N``): the covariance, the SVD and the end check read them.
+
+    :func:`.forms1d._expression`'s work with its per-pixel part taken from the
+    plan :func:`fusable` left in ``R``'s last row (the same numbers); nothing
+    allocates, so no reference counts (``_nrt=False``; issue 16, multiexp).
     """
     N = x.size
     P = G.shape[0]
@@ -119,10 +156,31 @@ def evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, f, r, J, jlo, jhi, ex, R
         jlo[j] = 0
         jhi[j] = N
     k0 = qoff[0]
-    # the program, its derivatives stored in the rows; the value left in its register
-    _expression(ex, R, 0, k0, nq[0], q, col, x, x[:0], bs, w, use_w, f[:0], J, P)
-    meta, out, cexpr = ex[0], ex[5], ex[6]
-    v = R[out[meta[cexpr[0], 6]], :N]
+    m = nq[0]
+    meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
+    e = cexpr[0]
+    i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
+    isvec = vec[r0:r0 + nr]
+    plan = R[R.shape[0] - 1]
+    pairs = plan[3:3 + 2 * int(plan[2])]
+    # the program, the derivatives of pairs computed in their rows, the value left in its register
+    _run_mapped(ins[i0:i0 + ni], isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, x[:0], 0, N, R, J,
+                pairs, plan[0], R[nr])
+    ones = not use_w and plan[1] != 0.0
+    for i in range(m):
+        j = col[k0 + i]
+        if j < 0:  # a fixed parameter's derivative: not needed
+            continue
+        gr = out[o0 + 1 + i]
+        Jj = J[j]
+        if _paired(pairs, gr):
+            if not ones:
+                _scale_row(Jj, bs, w, use_w)
+        elif isvec[gr]:
+            _add_row(R[gr], Jj, bs, w, use_w, True, True)
+        else:
+            _add_const(R[gr, 0], Jj, bs, w, use_w, True)
+    v = R[out[o0], :N]
     s = _tail(J[0], J[min(1, P - 1)], J[min(2, P - 1)], J[min(3, P - 1)], J[min(4, P - 1)], v, y, bs, w, use_w, f, r)
     k = 0
     for i in range(ONE_PASS_MAX):
@@ -134,3 +192,11 @@ def evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, f, r, J, jlo, jhi, ex, R
     for i in range(P):
         g[i] = s[15 + i]
     return s[20], s[21]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _paired(pairs, r):
+    for k in range(pairs.size // 2):
+        if pairs[2 * k] == r:
+            return True
+    return False

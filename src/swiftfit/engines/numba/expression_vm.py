@@ -297,27 +297,43 @@ def run(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R):
     ``R[r, :hi-lo]`` (vector) or ``R[r, 0]`` (scalar). ``y`` is empty for a
     1-D program, else the second coordinate (register ``1 + params.size``).
     """
-    run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, R, np.empty(0, dtype=np.int64))
+    m = hi - lo
+    need = expx_scratch(m)
+    tmp = R[isvec.size] if isvec.size < R.shape[0] and R.shape[1] >= need else np.empty(need)
+    run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, R, np.empty(0), np.nan, tmp)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _row(R, J, where, r, m):
-    # a vector register's row: R[r], or where where[r] ≥ R.shape[0] a row of J
-    if where.size == 0:
-        return R[r, :m]
-    k = where[r]
-    return R[k, :m] if k < R.shape[0] else J[k - R.shape[0], :m]
+def _row(R, J, pairs, r, m):
+    # a vector register's row: R[r], or row pairs[2k + 1] of J where pairs[2k] = r
+    for k in range(pairs.size // 2):
+        if pairs[2 * k] == r:
+            return J[int(pairs[2 * k + 1]), :m]
+    return R[r, :m]
 
 
-@njit(cache=True, error_model="numpy")
-def run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, J, where):
-    """:func:`run`, with the vector registers ``r`` that ``where[r] ≥
-    R.shape[0]`` names kept in row ``where[r] − R.shape[0]`` of ``J``
-    instead (``forms1d._expression``: a derivative computed where the Jacobian
-    wants it, not copied there); ``where`` empty: every register in ``R``.
+@njit(cache=True, error_model="numpy", inline="always")
+def expx_scratch(m):
+    """The scratch :func:`_expx` needs for ``m`` channels (and
+    :func:`run_mapped` for its EXPX instructions): ``m``, or on the product
+    path its anchors' arguments, values and powers, if more.
+    """
+    na = (m + _ANCHOR - 1) // _ANCHOR * _LANES
+    return max(m, 2 * na + _ANCHOR // _LANES)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, J, pairs, step, tmp):
+    """:func:`run`, with each vector register ``pairs[2k]`` kept in row
+    ``pairs[2k + 1]`` of ``J`` instead (``forms1d._expression``: a derivative
+    computed where the Jacobian wants it, not copied there); ``pairs`` empty:
+    every register in ``R``. ``step``: :func:`uniform_step` of ``x[lo:hi]``,
+    or NaN (found at the first EXPX); ``tmp``: :func:`expx_scratch` ``(hi −
+    lo)`` numbers or more, which the caller provides. Nothing here allocates,
+    so it runs without numba's reference counts (``_nrt=False``: the views of
+    the rows cost no increments; issue 16, multiexp).
     """
     m = hi - lo
-    step = np.nan  # x's uniform step, found at the first EXPX (0: not uniform)
     for n in range(m):
         R[0, n] = x[lo + n]
     for i in range(params.size):
@@ -339,43 +355,42 @@ def run_mapped(ins, isvec, consts_reg, consts_val, params, x, y, lo, hi, R, J, w
             continue
         # one loop per operand layout over row views from index 0, so each is a
         # contiguous loop the compiler vectorises (a stride ``n * sa`` is not)
-        ro = _row(R, J, where, o, m)
+        ro = _row(R, J, pairs, o, m)
         va = isvec[a]
         vb = isvec[b]
         if code == EXPX:
             if step != step:
                 step = uniform_step(x[lo:hi])
-            # scratch: the row past the program's registers (lower.py reserves one)
-            _expx(R[a, 0], x[lo:hi], step, ro, R[isvec.size, :m] if isvec.size < R.shape[0] else np.empty(m))
+            _expx(R[a, 0], x[lo:hi], step, ro, tmp)
         elif code == EXP and va:
-            _vexp(_row(R, J, where, a, m), ro)
+            _vexp(_row(R, J, pairs, a, m), ro)
         elif code == ADD or code == MUL:
             if va and vb:
-                _binary_vv(code, _row(R, J, where, a, m), _row(R, J, where, b, m), ro)
+                _binary_vv(code, _row(R, J, pairs, a, m), _row(R, J, pairs, b, m), ro)
             elif va:
-                _binary_vs(code, _row(R, J, where, a, m), R[b, 0], ro)
+                _binary_vs(code, _row(R, J, pairs, a, m), R[b, 0], ro)
             else:
-                _binary_vs(code, _row(R, J, where, b, m), R[a, 0], ro)
+                _binary_vs(code, _row(R, J, pairs, b, m), R[a, 0], ro)
         elif code == ADD3 or code == MUL3:
-            _ternary(code, _row(R, J, where, a, m), R[ins[t + 1, 1], 0], _row(R, J, where, b, m), ro)
+            _ternary(code, _row(R, J, pairs, a, m), R[ins[t + 1, 1], 0], _row(R, J, pairs, b, m), ro)
         elif code == SQUARE and va:
-            ra = _row(R, J, where, a, m)
+            ra = _row(R, J, pairs, a, m)
             for n in range(m):
                 ro[n] = ra[n] * ra[n]
         elif code == RECIP and va:
-            ra = _row(R, J, where, a, m)
+            ra = _row(R, J, pairs, a, m)
             for n in range(m):
                 ro[n] = 1.0 / ra[n]
         else:
-            ra = _row(R, J, where, a, m)
-            rb = _row(R, J, where, b, m)
+            ra = _row(R, J, pairs, a, m)
+            rb = _row(R, J, pairs, b, m)
             sa = 1 if va else 0
             sb = 1 if vb else 0
             for n in range(m):
                 ro[n] = _apply(code, ra[n * sa], rb[n * sb])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _ternary(code, ra, s, rb, ro):
     if code == ADD3:
         for n in range(ro.size):
@@ -385,7 +400,7 @@ def _ternary(code, ra, s, rb, ro):
             ro[n] = (ra[n] * s) * rb[n]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _binary_vv(code, ra, rb, ro):
     if code == ADD:
         for n in range(ro.size):
@@ -395,7 +410,7 @@ def _binary_vv(code, ra, rb, ro):
             ro[n] = ra[n] * rb[n]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _binary_vs(code, ra, s, ro):
     if code == ADD:
         for n in range(ro.size):
@@ -411,7 +426,7 @@ _ANCHOR = 256
 _EXP_SAFE = 64.0  # max |s·x| for products (their error grows with it, see _expx)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc"})  # the sum vectorises; no FMA (see the test)
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc"})  # the sum vectorises; no FMA (see the test)
 def uniform_step(x):
     """``d`` when ``x[n] = x[0] + n·d`` for every ``n`` to within 2 ulp of
     ``max |x|`` (root mean square of the differences), else 0.0 (also for
@@ -431,7 +446,7 @@ def uniform_step(x):
     return d if d != 0.0 and acc <= tol * tol else 0.0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _expx(s, x, d, out, tmp):
     """``out[n] = exp(s·x[n])``; ``d`` is :func:`uniform_step` of ``x``.
 
@@ -446,13 +461,15 @@ def _expx(s, x, d, out, tmp):
     roundings, ``k + 1`` products), at most 210 ulp (4.7e-14 relative); the
     vector exponential of the rounded product is itself ``|s·x|/2`` ulp from
     ``exp`` of the exact product. Elsewhere (not uniform, short, larger
-    arguments or a non-finite ``s``): ``exp_into(s·x)`` (``tmp``: its scratch).
+    arguments or a non-finite ``s``): ``exp_into(s·x)``. ``tmp``: scratch of
+    :func:`expx_scratch` ``(m)`` numbers or more, which the caller provides
+    (nothing here allocates: ``_nrt=False``).
     """
     m = out.size
     rho = math.exp(s * (_LANES * d)) if d != 0.0 else 0.0
     if not (d != 0.0 and abs(s * x[0]) <= _EXP_SAFE and abs(s * x[m - 1]) <= _EXP_SAFE
             and rho > 0.0 and rho < np.inf):
-        t = tmp if tmp.size >= m else np.empty(m)
+        t = tmp[:m]
         for n in range(m):
             t[n] = s * x[n]
         _vexp(t, out)
@@ -460,10 +477,9 @@ def _expx(s, x, d, out, tmp):
     K = _ANCHOR // _LANES
     nb = (m + _ANCHOR - 1) // _ANCHOR
     na = nb * _LANES
-    buf = tmp if tmp.size >= 2 * na + K else np.empty(2 * na + K)
-    arg = buf[:na]
-    anc = buf[na:2 * na]
-    pw = buf[2 * na:2 * na + K]
+    arg = tmp[:na]
+    anc = tmp[na:2 * na]
+    pw = tmp[2 * na:2 * na + K]
     pw[0] = 1.0
     for k in range(1, K):
         pw[k] = pw[k - 1] * rho

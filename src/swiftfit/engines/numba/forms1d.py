@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .expression_vm import _row
+from .expression_vm import _row, expx_scratch
 from .expression_vm import run_mapped as _run_mapped
 from .vexp import exp_into as _vexp
 
@@ -210,32 +210,18 @@ def _sole(col, j):
 
 
 @njit(cache=True, error_model="numpy")
-def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
-    """An Expression component: run its program over every channel, add the
-    value to ``f`` and the derivatives to the Jacobian columns.
-
-    A column that no other parameter slot has (:func:`expression_owns`) is
-    written here over every channel and nothing else adds to it (it holds
-    zeros from ``evaluate``, or on the claimed path, ``model._evaluate_claimed``,
-    the last evaluation's values, overwritten): a derivative computed by an instruction
-    (and the output of no other parameter) is computed in that Jacobian row
-    itself (``expression_vm.run_mapped``) and scaled there by ``bs·w``
-    (nothing to do for unit bin scales without weights); another is stored
-    from its register, not added to zeros, and so is the value of a
-    one-component model. The same numbers, fewer passes over the channels.
-    An empty ``f``: the value is left in its register, ``R[out[o0]]``
-    (:func:`.expr_gram.evaluate_gram` reads it in its own pass).
+def own_rows(out, o0, isvec, col, k0, m, has_y, own, pairs):
+    """Which of an Expression's derivatives :func:`_expression` stores
+    (``own[i] = 1``: its column is no other slot's) and which of those it
+    computes in their Jacobian rows (``own[i] = 2``: a vector register that an
+    instruction writes and no other output shares); those are listed in
+    ``pairs`` as ``(register, Jacobian row)`` for :func:`.expression_vm.run_mapped`.
+    Returns how many pairs. Depends only on the program and ``col``.
     """
-    meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
-    e = cexpr[c]
-    i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
-    N = x.size
-    isvec = vec[r0:r0 + nr]
-    prog = ins[i0:i0 + ni]
-    nin = 1 + m + (1 if y.size > 0 else 0)  # x, the parameters (and y): registers no instruction writes
-    where = np.arange(nr)
-    own = np.zeros(m, dtype=np.int64)  # 1: stored, 2: computed in its Jacobian row
+    nin = 1 + m + (1 if has_y else 0)  # x, the parameters (and y): registers no instruction writes
+    npairs = 0
     for i in range(m):
+        own[i] = 0
         j = col[k0 + i]
         if j < 0:
             continue
@@ -250,10 +236,45 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
             twice = twice or (u != i and out[o0 + 1 + u] == gr)
         if not twice:
             own[i] = 2
-            where[gr] = R.shape[0] + j
-    _run_mapped(prog, isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R, J, where)
+            pairs[2 * npairs] = gr
+            pairs[2 * npairs + 1] = j
+            npairs += 1
+    return npairs
+
+
+@njit(cache=True, error_model="numpy")
+def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
+    """An Expression component: run its program over every channel, add the
+    value to ``f`` and the derivatives to the Jacobian columns.
+
+    A column that no other parameter slot has (:func:`expression_owns`) is
+    written here over every channel and nothing else adds to it (it holds
+    zeros from ``evaluate``, or on the claimed path, ``model._evaluate_claimed``,
+    the last evaluation's values, overwritten): a derivative computed by an instruction
+    (and the output of no other parameter) is computed in that Jacobian row
+    itself (``expression_vm.run_mapped``) and scaled there by ``bs·w``
+    (nothing to do for unit bin scales without weights); another is stored
+    from its register, not added to zeros, and so is the value of a
+    one-component model. The same numbers, fewer passes over the channels.
+    An empty ``f``: the value is left in its register, ``R[out[o0]]``.
+    (:func:`.expr_gram.evaluate_gram` does this work itself, with what depends
+    on the pixel's structure only found once per pixel.)
+    """
+    meta, ins, vec, creg, cval, out, cexpr = ex[0], ex[1], ex[2], ex[3], ex[4], ex[5], ex[6]
+    e = cexpr[c]
+    i0, ni, r0, nr, k0c, nk, o0 = meta[e, 0], meta[e, 1], meta[e, 2], meta[e, 3], meta[e, 4], meta[e, 5], meta[e, 6]
+    N = x.size
+    isvec = vec[r0:r0 + nr]
+    prog = ins[i0:i0 + ni]
+    own = np.zeros(m, dtype=np.int64)  # 1: stored, 2: computed in its Jacobian row
+    pairs = np.empty(2 * m)  # (register, Jacobian row) of the own[i] = 2 derivatives: see run_mapped
+    where = pairs[:2 * own_rows(out, o0, isvec, col, k0, m, y.size > 0, own, pairs)]
+    need = expx_scratch(N)
+    tmp = R[nr] if nr < R.shape[0] and R.shape[1] >= need else np.empty(need)  # lower.py reserves the row
+    _run_mapped(prog, isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, y, 0, N, R, J, where, np.nan,
+                tmp)
     v = out[o0]
-    if f.size == 0:  # the value stays in its register (expr_gram.evaluate_gram reads R[v])
+    if f.size == 0:  # the value stays in its register
         pass
     elif isvec[v]:
         _add_row(_row(R, J, where, v, N), f, bs, w, use_w, False, cexpr.size == 1)

@@ -181,7 +181,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         _mark_relevant(kinds, qoff, nq, active, col, ex, P, rel)
         roi_px = roi and _roi_fits(kinds, qoff, nq, active, col, grid, PT, N)
         fused = (claimed and len(ex) <= _PLAIN_TABLES and not roi_px
-                 and _fusable(kinds, qoff, nq, active, col, ex, P, N))
+                 and _fusable(kinds, qoff, nq, active, col, ex, P, N, x, bs, R))
         fresh[0] = False
         fresh[1] = False
 

@@ -180,7 +180,8 @@ def _expression_tables(programs):
         cval.append(np.asarray(vals, dtype=float))
         n_const += len(regs)
         out.extend(outputs)
-        n_reg = max(n_reg, len(isvec) + 1)  # + a row for the channel weights (forms1d._expression)
+        # + a scratch row (expression_vm.run_mapped's EXPX) and one for expr_gram's plan (expr_gram.fusable)
+        n_reg = max(n_reg, len(isvec) + 2)
     return (np.array(meta, dtype=np.int64).reshape(-1, 7), np.array(ins, dtype=np.int64).reshape(-1, 4),
             np.array(vec, dtype=np.bool_), np.concatenate(creg) if creg else np.zeros(0, dtype=np.int64),
             np.concatenate(cval) if cval else np.zeros(0), np.array(out, dtype=np.int64)), n_reg
