@@ -17,6 +17,7 @@ import pytest
 from swiftfit.engines.numba import endcheck as ec
 from swiftfit.engines.numba import gram, kernel_at
 from swiftfit.engines.numba import lm_linalg as ll
+from swiftfit.engines.numba import lm_rules as lr
 from swiftfit.engines.numba import newton as nw
 
 
@@ -142,3 +143,61 @@ def test_square_sums_equal_the_serial_sums_to_rounding(N):
     assert ec._square_sums(f, bs, y)[1] == np.inf
     f[0] = np.nan
     assert math.isnan(ec._square_sums(f, bs, y)[0])
+
+
+def _sum_sq(r):
+    s = 0.0
+    for v in r:
+        s += v * v
+    return s
+
+
+@pytest.mark.parametrize("N", [5, 25, 400, 4096])
+def test_settled_decides_every_test_as_the_residuals_sum(N):
+    """Where ``_settled`` lets the kernel take ``cost − cost_new``, every test the
+    reduction enters (``lm_rules._tests_at``) answers as with ``gram.reduction``
+    of the residuals; trials with the gain ratio put on a threshold (within
+    roundings), with tiny reductions against ``ftol`` and ``noise``, and clear ones.
+    Truth: the reduction the kernel summed before (``gram.reduction``)."""
+    rng = np.random.default_rng(N)
+    ftol = 1e-12
+    taken = 0
+    for trial in range(400):
+        r = rng.normal(size=N) * rng.uniform(0.1, 1e3)
+        step = [1e-1, 1e-3, 1e-7, 1e-12, 1e-15][trial % 5]
+        rn = r * (1.0 - step * rng.uniform(-1.0, 2.0)) + step * rng.normal(size=N) * np.abs(r).mean()
+        cost, cost_new = _sum_sq(r), _sum_sq(rn)
+        red = gram.reduction(r, rn)
+        a = cost - cost_new
+        kind = trial % 4
+        if kind == 0:
+            pred = abs(red) * rng.uniform(0.5, 3.0) + 1e-300
+        else:  # the ratio on 1e-4, 0.25, 0.75 or 2 within roundings
+            pred = red / [1e-4, 0.25, 0.75, 2.0][kind] if red > 0 else abs(red) + 1.0
+        noise = 8 * np.finfo(float).eps * math.sqrt(_sum_sq(r * (2 * np.abs(r) + np.abs(r))))
+        tol = max(ftol * cost, noise)
+        if lr._settled(a, cost, cost_new, pred, noise, ftol, N):
+            taken += 1
+            assert lr._tests_at(a, pred, noise, tol) == lr._tests_at(red, pred, noise, tol), trial
+        if kind == 0 and step >= 1e-3:
+            assert lr._settled(a, cost, cost_new, pred, noise, ftol, N), trial  # clear: taken
+    assert taken > 50
+
+
+def test_settled_refuses_where_the_costs_and_the_sum_straddle_a_threshold():
+    """A reduction whose ratio rounds on 0.25 from one side and the costs' difference
+    from the other: ``_settled`` must send the kernel to the residuals' sum."""
+    rng = np.random.default_rng(11)
+    N = 400
+    seen = 0
+    for _ in range(3000):
+        r = rng.normal(size=N) * 100.0
+        rn = r * (1.0 - 1e-9 * rng.uniform(0.5, 1.5, N))
+        cost, cost_new = _sum_sq(r), _sum_sq(rn)
+        red = gram.reduction(r, rn)
+        a = cost - cost_new
+        pred = red / 0.25
+        if (a / pred < 0.25) != (red / pred < 0.25):
+            seen += 1
+            assert not lr._settled(a, cost, cost_new, pred, 0.0, 1e-12, N)
+    assert seen > 0  # the costs' difference does differ from the sum here

@@ -63,6 +63,7 @@ from .lm_rules import (
     _polish_code,
     _polish_ends,
     _radius_update,
+    _settled,
     _stalled_window,
     _step_tests,
     _unzigzag,
@@ -424,7 +425,10 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             finite = math.isfinite(cost_new)
             actual = -np.inf
             if finite:
-                actual = _reduction_at(rb, cur, nxt)
+                # from the costs where that decides every test as the residuals' sum would (_settled)
+                actual = cost - cost_new
+                if not _settled(actual, cost, cost_new, pred, noise, ftol, rb.shape[1]):
+                    actual = _reduction_at(rb, cur, nxt)
             rho = _gain_ratio(actual, pred)
             accept = _accept(finite, rho, polish, actual, noise)
             # ‖z‖ (projected: bounded) and ‖Dn θ‖, the new point's xn (Dn, θ move only there): the same sums
