@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swiftfit.engines.numba import endcheck, gram, kernels, lm_linalg, lm_rules, roi2d
+from swiftfit.engines.numba import endcheck, gram, kernel_at, kernels, lm_linalg, lm_rules, roi2d
 
 
 def _before(G, g, Dn, act):
@@ -66,6 +66,7 @@ def test_scale_equals_the_former_loop_bit_for_bit(P):
     roi2d.evaluate, roi2d.evaluate_gram, roi2d.evaluate_gram_at, roi2d._tail5, roi2d._tail6, roi2d.covers, roi2d.fits,
     lm_linalg._gn_factor, lm_linalg._backward, lm_linalg._cov_reuse, lm_linalg._scale, lm_linalg._trust_step,
     lm_rules._unzigzag, gram.reduction, gram._residuals, endcheck._check_ready, kernels._fill_q,
+    kernel_at.reduction_at, endcheck._square_sums, lm_linalg._solve_damped, lm_rules._settled,
 ])
 def test_hot_helpers_run_without_reference_counting(func):
     """The helpers a 5×5 fit calls per iteration take their arrays without

@@ -127,11 +127,10 @@ def test_check_ready_equals_the_general_newton_check_bit_for_bit(seed):
     out_gram = np.full((P, P), np.nan)
     out_check = np.full(2, np.nan)
     assert ec._check_ready(G, g, cost, f, bs, y, theta, rel, lo, hi, out_gram, out_check, pre, np.zeros((5, P)))
-    gap = nw.gap_into(cost, -2 * g, 2 * G, np.sqrt(np.diag(G)), math.sqrt(sum(v * v for v in y)), theta, lo, hi, rel,
+    # the sums over the channels are reassociated (ec._square_sums, stop 29): the check's with those sums
+    model_sq, data_sq = ec._square_sums(f, bs, y)
+    gap = nw.gap_into(cost, -2 * g, 2 * G, np.sqrt(np.diag(G)), math.sqrt(data_sq), theta, lo, hi, rel,
                       1.0, True, N, np.zeros(P, dtype=bool), np.zeros((5, P)), np.zeros((3, P, P)), pre, True)
-    model_sq = 0.0
-    for n in range(N):
-        model_sq += (f[n] * bs[n]) ** 2
     np.testing.assert_array_equal(out_gram, G)
     assert out_check[0] == model_sq
     assert out_check[1] == gap and np.isfinite(gap)

@@ -71,6 +71,23 @@ def _check_point(G, g, cost, f, J, jlo, jhi, grid, bs, y, w, use_w, theta, rel, 
                                     gfree, gvecs, gmats, pre_inv, pre_ok)
 
 
+@njit(cache=True, error_model="numpy", _nrt=False, fastmath={"reassoc", "contract", "nsz"})
+def _square_sums(f, bs, y):
+    """``(Σ (f·bs)², Σ y²)``, reassociated so it vectorises: the serial sums
+    were two dependent chains of ``N`` additions, ~0.45 µs of a 400-channel
+    fit's end (issue 16). They feed the verification's model norm and the
+    Newton check's model-step tolerance, which move by roundings (relative
+    ε·N at most); no iterate depends on them. NaN/inf semantics are kept.
+    """
+    model_sq = 0.0
+    data_sq = 0.0
+    for n in range(y.size):
+        wm = f[n] * bs[n]
+        model_sq += wm * wm
+        data_sq += y[n] * y[n]
+    return model_sq, data_sq
+
+
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _check_ready(G, g, cost, f, bs, y, theta, rel, lo, hi, out_gram, out_check, pre_inv, vecs):
     """:func:`_check_point` on an unweighted flat problem whose scaled
@@ -110,12 +127,7 @@ def _check_ready(G, g, cost, f, bs, y, theta, rel, lo, hi, out_gram, out_check, 
         trial = theta[i] - delta[i]
         if rel[i] and (trial < lo[i] or trial > hi[i]):
             return False
-    model_sq = 0.0
-    data_sq = 0.0
-    for n in range(N):
-        wm = f[n] * bs[n]
-        model_sq += wm * wm
-        data_sq += y[n] * y[n]
+    model_sq, data_sq = _square_sums(f, bs, y)
     norm = math.sqrt(data_sq)
     s2 = 1.0
     if N > n_free:

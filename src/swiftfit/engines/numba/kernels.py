@@ -51,7 +51,7 @@ from .endcheck import _check_point, _check_ready, _work
 from .expr_gram import evaluate_gram as _evaluate_gram
 from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
-from .gram import reduction as _reduction
+from .kernel_at import reduction_at as _reduction_at  # by buffer index: no views' refcounts (kernel_at)
 from .lm_linalg import _cov_core, _cov_reuse, _gn_factor, _linear_step, _norm, _scale, _trust_step
 from .lm_rules import (
     NO_PROGRESS,
@@ -63,6 +63,7 @@ from .lm_rules import (
     _polish_code,
     _polish_ends,
     _radius_update,
+    _settled,
     _stalled_window,
     _step_tests,
     _unzigzag,
@@ -231,6 +232,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         stale = True
         noise = 0.0
         zn = np.inf
+        xn = 0.0
         gain = np.inf
         lam_step = 0.0
         project = lin_tau < np.inf
@@ -248,20 +250,16 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         stalls = 0
         factored = False
         while status == 0:
-            r = rb[cur]
             if stale:
                 stale = False
                 factored = False
-                J = Jb[cur]
-                jlo = jlob[cur]
-                jhi = jhib[cur]
                 if fresh[cur]:  # summed by the evaluation (expr_gram, roi2d)
                     for i in range(P):
                         g[i] = gf[cur, i]
                         for j in range(P):
                             G[i, j] = Gf[cur, i, j]
                 else:
-                    _gram(J, jlo, jhi, grid, r, G, g)
+                    _gram(Jb[cur], jlob[cur], jhib[cur], grid, rb[cur], G, g)
                 # a non-finite entry of a column makes its squared norm non-finite
                 finite = True
                 for j in range(P):
@@ -340,7 +338,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
                 if svd:
                     # a rank-deficient or badly conditioned Jacobian: the
                     # reference's SVD of J D⁻¹ (QR + Jacobi), here in the kernel
-                    _svd.factor(Jb[cur], jlob[cur], jhib[cur], r, Dn, act, A, qtr, Rt, vt, sv, cv)
+                    _svd.factor(Jb[cur], jlob[cur], jhib[cur], rb[cur], Dn, act, A, qtr, Rt, vt, sv, cv)
                     nsvd += 1
                     gain = _svd.gauss_newton(sv, vt, cv, N, zgn)
                 zn = _norm(zgn)
@@ -424,23 +422,20 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
             nfev += 1
             njev += 1
             nit += 1
-            rn = rb[nxt]
             finite = math.isfinite(cost_new)
             actual = -np.inf
             if finite:
-                actual = _reduction(r, rn)
+                # from the costs where that decides every test as the residuals' sum would (_settled)
+                actual = cost - cost_new
+                if not _settled(actual, cost, cost_new, pred, noise, ftol, rb.shape[1]):
+                    actual = _reduction_at(rb, cur, nxt)
             rho = _gain_ratio(actual, pred)
             accept = _accept(finite, rho, polish, actual, noise)
-            pn = 0.0
-            xnorm = 0.0
-            for i in range(P):
-                pn += z[i] * z[i]
-                xnorm += (Dn[i] * theta[i]) ** 2
-            pn = math.sqrt(pn)
-            xnorm = math.sqrt(xnorm)
+            # ‖z‖ (projected: bounded) and ‖Dn θ‖, the new point's xn (Dn, θ move only there): the same sums
+            pn = _norm(z) if bounded else zlen
             if not polish:
                 delta = _radius_update(delta, pn, rho, lam_step, nit == 1)
-            f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xnorm, ftol, xtol)
+            f_ok, x_ok = _step_tests(actual, pred, rho, cost, noise, pn, xn, ftol, xtol)
             if accept:
                 for i in range(P):
                     prev[i] = trial[i] - theta[i]
