@@ -250,3 +250,46 @@ def test_threads_after_set_num_threads_changes():
         run_threads(work, threads)
         counts.append(len(set(seen)))
     assert counts == [2, 3, 2]
+
+
+def test_workers_kept_off_the_callers_cpu():
+    # after a call on two threads the worker may run anywhere the process may but
+    # on the CPU the caller ran on at the call (where the scheduler would otherwise
+    # wake it after an idle spell: the two threads would share one CPU)
+    import os
+
+    from swiftfit.engines.numba import blocks
+
+    if blocks._GETCPU is None or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("no sched_getcpu, or one CPU: nothing to keep away from")
+    for _ in range(3):  # the first call starts the worker; the next ones set its mask
+        run_threads(lambda: None, 2)
+    (here, workers), ids = blocks._AWAY[0], blocks._POOL[3]
+    assert workers == len(ids) == 1
+    assert os.sched_getaffinity(ids[0]) == os.sched_getaffinity(0) - {here}
+
+
+def test_keep_away_is_a_no_op_on_one_cpu():
+    import os
+
+    from swiftfit.engines.numba import blocks
+
+    if blocks._GETCPU is None or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("no sched_getcpu here")
+    allowed = os.sched_getaffinity(0)
+    result = []
+
+    def on_one_cpu():
+        os.sched_setaffinity(0, {min(allowed)})  # this thread only
+        try:
+            blocks._AWAY[0] = None
+            run_threads(lambda: None, 2)
+            run_threads(lambda: None, 2)
+            result.append(blocks._AWAY[0])
+        finally:
+            os.sched_setaffinity(0, allowed)
+
+    t = threading.Thread(target=on_one_cpu)
+    t.start()
+    t.join()
+    assert result == [None]  # nothing set: the worker keeps the CPUs it had
