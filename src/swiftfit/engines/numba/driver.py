@@ -13,11 +13,10 @@ late finds fewer runs left (the calling thread starts at once).
 The runs are guided (:func:`claim_starts`): each takes ``1/(4·threads)`` of
 the pixels left, the last ones single pixels. Why not one pixel per claim:
 each claim is a call of :func:`.kernels._fit_rows`, whose set-up costs ~1 µs
-(measured: 1.3 µs a pixel on ``multiexp``, 1.1 µs on ``gpufit5x5``, +4 %
-and +10 % of one thread's kernel time); 32 claims at 128 pixels instead of
-128 keep the balance nearly per pixel (a pixel 100× slower than the others
-at the start of the first run of 16 ends the call within 2 % of per-pixel
-claiming: its thread does 15 more, the other thread the remaining 112).
+(one thread: +4.6 % of ``multiexp``'s kernel time at 128 pixels, +11 % of
+``gpufit5x5``'s at 1,024, against +1 % and +0.5 % guided). The balance stays
+nearly per pixel: a slow pixel keeps at most the rest of its run (1/8 of the
+pixels on two threads, in the first run only) from the other thread.
 
 What each pixel computes does not depend on the thread or the order
 (:func:`.kernels._fit_rows` resets every work array per pixel), so the
