@@ -1,4 +1,4 @@
-"""Wall and CPU time of the compiled fit (``kernels.fit_pixels``) on one and two
+"""Wall and CPU time of the compiled fit (``driver.fit_pixels``) on one and two
 threads, per ``multifit`` call of a battery case (issue 16: the fixed cost of
 a two-thread call).
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     import numba
 
     import swiftfit as sf
-    from swiftfit.engines.numba import kernels
+    from swiftfit.engines.numba import driver
 
     argv = sys.argv[1:] if argv is None else argv
     name = argv[0] if argv else "multiexp"
@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     for _ in range(3):
         battery._fit(sf, data, build, False)
     walls, cpus = [], []
-    orig = kernels.fit_pixels
+    orig = driver.fit_pixels
 
     def timed(*args, **kwargs):
         c0, t0 = time.process_time(), time.perf_counter()
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
         cpus.append(time.process_time() - c0)
         return out
 
-    kernels.fit_pixels = timed
+    driver.fit_pixels = timed
     n0 = numba.get_num_threads()
     res: dict = {}
     try:
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
                 res.setdefault(threads, []).append((np.min(walls) * 1e3, np.median(walls) * 1e3,
                                                     np.median(cpus) * 1e3))
     finally:
-        kernels.fit_pixels = orig
+        driver.fit_pixels = orig
         numba.set_num_threads(n0)
     for threads, rows in res.items():
         cells = " | ".join(f"{a:.2f}/{b:.2f}, {c:.2f}" for a, b, c in rows)

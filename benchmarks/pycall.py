@@ -9,7 +9,7 @@ Every call fits a fresh model from the case's starting values, as the battery
 does (a second multifit of the same model would start at the answer):
 
 ==============  ==========================================================
-``kernel``      the compiled fit (``kernels.fit_block``)
+``kernel``      the compiled fit (``driver.fit_block``)
 ``lowering``    Problem → kernel tables (``lower.lower``, cached per structure)
 ``driver``      ``levenberg_marquardt`` and ``fused_lm`` around the two above
 ``compile``     model → Problem (``FittableMixin.compile``)
@@ -73,7 +73,7 @@ class _Clock:
 
 
 def _patch(clock):
-    from swiftfit.engines.numba import kernels, lower
+    from swiftfit.engines.numba import driver, lower
     from swiftfit.model import fit_mixin, fittable_model, write_back
     from swiftfit.optimizers import lm
 
@@ -84,7 +84,7 @@ def _patch(clock):
         undo.append((owner, name, old))
         setattr(owner, name, clock.wrap(stage, old))
 
-    put(kernels, "fit_block", "kernel")
+    put(driver, "fit_block", "kernel")
     put(lower, "lower", "lowering")
     put(lm, "levenberg_marquardt", "driver")
     put(fittable_model.FittableMixin, "compile", "compile")

@@ -96,7 +96,7 @@ def _compiled():
     from numba.core.registry import CPUDispatcher
 
     out = set()
-    for name in ("kernels", "lm_linalg", "lm_rules", "endcheck", "model", "forms1d", "gram", "model2d", "separable2d",
+    for name in ("kernels", "driver", "lm_linalg", "lm_rules", "endcheck", "model", "forms1d", "gram", "model2d", "separable2d",
                  "roi2d", "psf", "newton", "svd", "linear_start",
                  "expression_vm", "vexp", "voigt", "spline"):
         mod = importlib.import_module(f"swiftfit.engines.numba.{name}")
@@ -111,7 +111,7 @@ def test_warmup_compiles_every_signature_users_fits_need(monkeypatch, tmp_path):
     oversampling alone, PSF with masked pixels, plain 2-D, plain 1-D —
     compiles anything new (no numba function of the engine gains a
     signature)."""
-    from swiftfit.engines.numba import kernels as k
+    from swiftfit.engines.numba import driver as k
 
     monkeypatch.setattr(warmup, "_marker", lambda which="plain": tmp_path / f"{which}.compiled")
     monkeypatch.setattr(warmup, "_STATE", {"loaded": set(), "proc": {}, "failed": False})
@@ -189,7 +189,7 @@ _CHILD = r"""
 import json
 import numpy as np
 import swiftfit as sf
-from swiftfit.engines.numba import kernels as k
+from swiftfit.engines.numba import driver as k
 from swiftfit.problem.warmup import warmup_problems
 from swiftfit.engines.numba.lower import fused_lm, lower
 out = {}

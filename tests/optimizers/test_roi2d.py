@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.engines.numba import kernels as k
+from swiftfit.engines.numba import driver as k
 from swiftfit.engines.numba import model as nm
 from swiftfit.engines.numba import roi2d
 

@@ -8,7 +8,7 @@ Truths:
   each entry within ``2Nε·Σ|products|`` (a reassociated sum of ``N`` products);
   ``Σr²`` and the noise sum likewise within ``2Nε`` of their own value;
 * the kernel: at each pixel's answer it reports the Gram matrix it used
-  (``gram`` of :func:`.kernels.fit_pixels`); on the Cpufit problem that matrix
+  (``gram`` of :func:`.driver.fit_pixels`); on the Cpufit problem that matrix
   is bit for bit the fused one at the final parameters, not the pairwise
   :func:`.gram.gram_grid` one (which differs in its last bits on some pixels,
   checked), so the kernel takes the path.
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import swiftfit as sf
-from swiftfit.engines.numba import kernels as k
+from swiftfit.engines.numba import driver as k
 from swiftfit.engines.numba import roi2d
 from swiftfit.engines.numba.gram import gram_grid
 

@@ -1,30 +1,26 @@
-"""Run a compiled block function over contiguous blocks of pixels on a few
-threads that live as long as the process (issue #16, fixed cost per call).
+"""Run a compiled function once on each of a few threads that live as long as
+the process (issue #16, fixed cost per call).
 
-:func:`.kernels.fit_pixels` used to start a ``ThreadPoolExecutor`` per call
-and submit one job per block (64 blocks): at 128 pixels that cost more wall
-time than the fits themselves (2.5–7 ms against 1.3 ms of kernel time for the
-battery's ``multiexp``, on a loaded two-core machine), from starting threads
-and from one hand-off per block. Here the worker threads are made once (again
-after a ``fork`` or when ``numba.set_num_threads`` changes the count), each
-call submits one job per extra thread, and the calling thread works too: every
-worker takes the next block index from one shared counter until none is left,
-so the balance across blocks is as before (a slow block does not hold up the
-others) and a call never waits on a pool that another caller keeps busy (the
-caller alone would finish its blocks).
+:func:`.driver.fit_pixels` used to start a ``ThreadPoolExecutor`` per call:
+at 128 pixels that cost more wall time than the fits themselves. Here the
+worker threads are made once (again after a ``fork`` or when
+``numba.set_num_threads`` changes the count), each call submits one job per
+extra thread, and the calling thread runs the function too, at once. The
+function shares out the work itself (:func:`.driver.fit_block` claims pixels
+from an atomic counter), so a worker that starts late, or not at all because
+another caller keeps the pool busy, only leaves more to the others: a job
+that has not started when the caller's own share is done is cancelled, not
+waited for.
 
-Each grab takes a run of consecutive blocks, a share of what is left
-(guided self-scheduling, :func:`grab_sizes`): each block handed out costs a
-dispatch of the compiled function (~6 µs of unboxing ~40 arguments, with the
-GIL held) and its work buffers, and at 128 pixels the 64 blocks of two pixels
-cost ~0.5 ms of CPU per call more than one block. Taking ``left // (2 ·
-threads)`` blocks at a time makes 15 dispatches of the 64 on two threads,
-large ones first, and the last grabs are single blocks, so the threads still
-finish within one given block of each other (merging into a few fixed large
-blocks would not: a slow pixel's block would hold a thread up).
-
-What each pixel computes does not depend on its block, so the results are
-bit-identical to the old scheme's (each pixel is fitted on its own).
+Before each call the workers are kept off the CPU the caller runs on
+(:func:`_keep_away`, Linux only): after the process has idled for a few
+milliseconds (as between two multifits), the scheduler tends to wake the
+worker on the caller's CPU, and the two threads then share one CPU for much
+of the call. Measured on this 2-core machine (``multiexp``, 128 pixels, two
+threads, a fresh model per call, medians of 15 calls, three alternating
+pairs of processes while the machine was otherwise idle): 3.2–4.6 ms in
+``fit_pixels`` after a 20 ms pause without it, 2.4–2.8 ms with it; back to
+back 2.4–3.1 against 2.4–2.5 ms.
 """
 
 from __future__ import annotations
@@ -35,83 +31,94 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 _LOCK = threading.Lock()
-_POOL: list = [None, 0, -1]  # executor, its worker count, the pid that made it
+_POOL: list = [None, 0, -1, []]  # executor, its worker count, the pid that made it, its workers' thread ids
+KEEP_AWAY = True  # _keep_away on (a switch for timing it)
+_AWAY: list = [None]  # (the CPU the workers were last kept off, how many workers)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
     """The process's executor with ``workers`` threads (made on first use)."""
     with _LOCK:
-        pool, n, pid = _POOL
+        pool, n, pid, _ = _POOL
         if pool is None or n != workers or pid != os.getpid():
             if pool is not None and pid == os.getpid():
                 pool.shutdown(wait=False)
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="swiftfit-fit")
-            _POOL[:] = [pool, workers, os.getpid()]
+            ids: list = []
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="swiftfit-fit",
+                                      initializer=lambda: ids.append(threading.get_native_id()))
+            _POOL[:] = [pool, workers, os.getpid(), ids]
+            _AWAY[0] = None
         return pool
 
 
-def grab_sizes(n_blocks: int, threads: int) -> list[int]:
-    """How many given blocks each successive grab takes: ``max(1, left // (2 ·
-    threads))`` of the ``left`` not yet taken (the order of the grabs, not
-    which thread makes them, decides it).
+def _getcpu() -> Callable[[], int] | None:
+    """The C library's ``sched_getcpu`` (None where there is none)."""
+    try:
+        import ctypes
 
-    Examples
-    --------
-    >>> grab_sizes(64, 2)  # 128 pixels in 64 blocks: 15 dispatches, not 64
-    [16, 12, 9, 6, 5, 4, 3, 2, 1, 1, 1, 1, 1, 1, 1]
-    >>> grab_sizes(3, 2)
-    [1, 1, 1]
+        f = ctypes.CDLL(None, use_errno=True).sched_getcpu
+        f.restype = ctypes.c_int
+        return f
+    except (OSError, AttributeError):
+        return None
+
+
+_GETCPU = _getcpu() if hasattr(os, "sched_setaffinity") else None
+
+
+def _keep_away() -> None:
+    """Let the workers run on every CPU the process may use but the one the
+    caller runs on now (an affinity mask, set again only when the caller has
+    moved). The scheduler otherwise tends to wake a worker on the caller's
+    CPU after an idle spell, where the two share one CPU. Best effort: no-op
+    where there is no ``sched_getcpu`` or only one CPU.
     """
-    sizes, left = [], n_blocks
-    while left > 0:
-        take = max(1, left // (2 * max(threads, 1)))
-        sizes.append(take)
-        left -= take
-    return sizes
+    if _GETCPU is None:
+        return
+    here = _GETCPU()
+    ids = list(_POOL[3])  # the workers started so far (a pool starts them on its first submits)
+    if here < 0 or (here, len(ids)) == _AWAY[0]:
+        return
+    try:
+        others = os.sched_getaffinity(0) - {here}  # (read again: the caller may have been restricted since)
+        if not others:
+            return
+        for tid in ids:
+            os.sched_setaffinity(tid, others)
+        _AWAY[0] = (here, len(ids))
+    except OSError:  # a worker gone, or affinity not ours to set: run as the scheduler decides
+        return
 
 
-def run_blocks(block: Callable[[int, int], None], edges: list[int], threads: int) -> None:
-    """Call ``block(a, b)`` for runs of consecutive blocks covering
-    ``edges[0]:edges[-1]`` once — ``a`` and ``b`` entries of ``edges``, each
-    run as :func:`grab_sizes` cuts them — on ``threads`` threads (the
-    caller's one included); ``block`` should release the GIL (a ``nogil``
-    numba function). An error in any block is raised here.
+def run_threads(work: Callable[[], None], threads: int) -> None:
+    """Call ``work()`` on ``threads`` threads at once (the caller's one
+    included), each call taking its share of a common pool of work until none
+    is left (``work`` should release the GIL: a ``nogil`` numba function). A
+    worker's call that has not started when the caller's returns is
+    cancelled: the work is done by then. An error in any call is raised here.
 
     Examples
     --------
-    >>> done = []
-    >>> run_blocks(lambda a, b: done.append((a, b)), [0, 2, 5, 9], 2)
+    >>> import itertools
+    >>> todo, done, lock = itertools.count(), [], threading.Lock()
+    >>> def work():
+    ...     while (i := next(todo)) < 5:
+    ...         with lock:
+    ...             done.append(i)
+    >>> run_threads(work, 2)
     >>> sorted(done)
-    [(0, 2), (2, 5), (5, 9)]
-    >>> done = []
-    >>> run_blocks(lambda a, b: done.append((a, b)), list(range(0, 161, 5)), 2)
-    >>> sorted(done)  # 32 blocks of 5 rows: runs of 8, 6, 4, 3, 2, 2, 1, ... blocks
-    [(0, 40), (40, 70), (70, 90), (90, 105), (105, 115), (115, 125), (125, 130), (130, 135), (135, 140), (140, 145), (145, 150), (150, 155), (155, 160)]
+    [0, 1, 2, 3, 4]
     """
-    n_blocks = len(edges) - 1
-    share = 2 * max(threads, 1)
-    lock = threading.Lock()
-    left = [0]  # the next block not taken
-
-    def grab():
-        with lock:
-            i = left[0]
-            if i >= n_blocks:
-                return None
-            left[0] = i + max(1, (n_blocks - i) // share)
-            return edges[i], edges[left[0]]
-
-    def work() -> None:
-        while (run := grab()) is not None:
-            block(*run)
-
-    if threads <= 1 or n_blocks <= 1:
+    if threads <= 1:
         work()
         return
     pool = _pool(threads - 1)
-    jobs = [pool.submit(work) for _ in range(min(threads, n_blocks) - 1)]
+    if KEEP_AWAY:
+        _keep_away()
+    jobs = [pool.submit(work) for _ in range(threads - 1)]
     try:
         work()
     finally:
         for job in jobs:
-            job.result()
+            if not job.cancel():  # started (or finished): its rows are written into the caller's arrays
+                job.result()

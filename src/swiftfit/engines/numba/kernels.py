@@ -26,8 +26,9 @@ At each pixel's answer the kernel also computes what the verification
 the Newton gap (:mod:`.newton`) — from the evaluation it already has, so a
 verified fit costs no second evaluation of the model (:func:`_check_point`).
 
-Where the pieces are: the driver (:func:`_fit_rows`, :func:`fit_block`,
-:func:`fit_pixels`) here; the step's linear algebra (Cholesky solves, the
+Where the pieces are: the loop over a run of pixels (:func:`_fit_rows`)
+here; the threads and their work buffers (``fit_block``, ``fit_pixels``) in
+:mod:`.driver`; the step's linear algebra (Cholesky solves, the
 trust-region step, the covariance) in :mod:`.lm_linalg`; the scalar step
 rules in :mod:`.lm_rules`; the end-of-fit check and the work arrays in
 :mod:`.endcheck`; one evaluation or check at given parameters for the tests
@@ -47,7 +48,7 @@ from numba import njit
 
 from . import newton as _newton
 from . import svd as _svd
-from .endcheck import _check_point, _check_ready, _work
+from .endcheck import _check_point, _check_ready
 from .expr_gram import evaluate_gram as _evaluate_gram
 from .expr_gram import fusable as _fusable
 from .gram import gram_grid as _gram
@@ -105,7 +106,7 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
     ``fb, Jb, jlob, jhib, rb`` are work buffers reused from pixel to pixel
     (``Jb`` zero outside the ranges ``jlob``/``jhib``, which keeps them cheap;
     two of each: the current point's and the trial's), and so are the small
-    arrays in ``wk`` (see :func:`_work`): a fit allocates nothing, which
+    arrays in ``wk`` (see :func:`.endcheck._work`): a fit allocates nothing, which
     matters on small problems (a 5×5 ROI).
     Writes ``(status, nfev, njev, nit, cost, nsvd)`` of each pixel into the
     ``*_out`` arrays, ``nsvd`` the number of SVD factorisations
@@ -512,76 +513,3 @@ def _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, 
         nit_out[b] = nit
         cost_out[b] = cost
         nsvd_out[b] = nsvd
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def fit_block(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-              ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, status, nfev, njev, nit, cost, cov, nsvd, gram,
-              check, bounded, linear, lin_tau):
-    """Fit rows ``b0:b1`` of ``Y`` into the output arrays, with one set of
-    work buffers (runs without the GIL: :func:`fit_pixels` calls it from
-    threads).
-    """
-    P = THETA.shape[1]
-    N = Y.shape[1]
-    T = ex[7].shape[0]  # tied parameters' Jacobian rows (see model._ties)
-    fb = np.empty((2, N))
-    Jb = np.zeros((2, P + 1 + T, N))
-    jlob = np.zeros((2, P + 1 + T), dtype=np.int64)
-    jhib = np.zeros((2, P + 1 + T), dtype=np.int64)
-    rb = np.empty((2, N))
-    R = np.empty((n_reg, N))
-    wk = _work(P, FIXED.shape[1], N)
-    _fit_rows(b0, b1, x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA, ftol,
-              xtol, max_nfev, radius0, cov, fb, Jb, jlob, jhib, rb, ex, R, wk, lo, hi, gram, check, bounded, linear,
-              lin_tau, status, nfev, njev, nit, cost, nsvd)
-
-
-def fit_pixels(x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-               ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi, bounded=False, linear=None, lin_tau=np.inf):
-    """Fit every row of ``Y`` (B, N); ``THETA`` (B, P) holds the starts and
-    receives the results. Returns status, nfev, njev, nit, χ², covariance,
-    the number of SVD factorisations per pixel, and what the verification
-    takes from the final point: ``JwᵀJw`` (B, P, P) and ``(Σ (w·model)², Newton
-    gap)`` (B, 2), NaN where the fit ended on non-finite values. ``lo``,
-    ``hi`` (P): the bounds the Newton check holds parameters at, and with
-    ``bounded`` the box the fit keeps to (see :func:`_fit_rows`);
-    ``linear`` (P bool, default none) and ``lin_tau``: the linear projection
-    (see :func:`_fit_rows`; off by default here, :func:`.lower.fused_lm`
-    turns it on).
-
-    Pixels go in contiguous blocks (at most 64) to ``numba.get_num_threads()``
-    Python threads (the caller's and :mod:`.blocks`' workers, made once per
-    process), each running :func:`fit_block` without the GIL. Why not
-    ``prange``: the parallel (parfor) wrapper alone took as long to compile
-    as the whole LM kernel (15 of 32 CPU-seconds of the first multifit on a
-    fresh install), and threads over blocks give the same speed-up.
-    """
-    import numba
-
-    B, N = Y.shape
-    P = THETA.shape[1]
-    linear = np.zeros(P, dtype=np.bool_) if linear is None else np.ascontiguousarray(linear, dtype=np.bool_)
-    lin_tau = float(lin_tau)
-    status = np.zeros(B, dtype=np.int64)
-    nfev = np.zeros(B, dtype=np.int64)
-    njev = np.zeros(B, dtype=np.int64)
-    nit = np.zeros(B, dtype=np.int64)
-    nsvd = np.zeros(B, dtype=np.int64)
-    cost = np.empty(B)
-    cov = np.empty((B, P, P))
-    gram = np.empty((B, P, P))
-    check = np.empty((B, 2))
-    out = (status, nfev, njev, nit, cost, cov, nsvd, gram, check)
-    args = (x, xy, grid, ascending, dx, bs, Y, W, use_w, kinds, qoff, nq, ACTIVE, FIXED, col, THETA,
-            ftol, xtol, max_nfev, radius0, ex, n_reg, lo, hi)
-    n_blocks = min(B, 64)
-    edges = [blk * B // n_blocks for blk in range(n_blocks + 1)]
-    threads = min(numba.get_num_threads(), n_blocks)
-    if threads <= 1:
-        fit_block(0, B, *args, *out, bounded, linear, lin_tau)
-        return out
-    from .blocks import run_blocks  # threads made once per process (issue #16: fixed cost per call)
-
-    run_blocks(lambda b0, b1: fit_block(b0, b1, *args, *out, bounded, linear, lin_tau), edges, threads)
-    return out

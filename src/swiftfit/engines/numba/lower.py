@@ -92,7 +92,7 @@ def _refresh_kernel_cache() -> None:
     here = Path(__file__).parent
     names = ("vexp", "expression_vm", "model2d", "roi2d", "separable2d", "voigt", "spline", "forms1d", "gram", "model",
              "svd", "newton", "lm_linalg", "lm_rules", "endcheck", "kernels", "probe", "newton_loss", "psf", "warmup",
-             "verdict", "gram1", "expr_gram")
+             "verdict", "gram1", "expr_gram", "driver", "atomic")
     sources = [here / f"{name}.py" for name in names]
     try:
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
@@ -445,7 +445,7 @@ def fused_lm(problem: Problem, low: dict, *, ftol: float, xtol: float, max_nfev:
     (``linear_start``: the linear projection of :mod:`.linear_start`).
     """
     _refresh_kernel_cache()
-    from . import kernels as k
+    from . import driver as k
 
     bounded = low.get("bounded", False)
     # steps.start's limit and start (p0 moved into the box), without its counters; one

@@ -1,7 +1,7 @@
 """The fused kernel's first compilation, out of the user's way.
 
 On a fresh install numba's on-disk cache is empty and the fused
-Levenberg–Marquardt (:func:`.kernels.fit_block`, which calls every component
+Levenberg–Marquardt (:func:`.driver.fit_block`, which calls every component
 kind's evaluation) takes tens of seconds to compile — 19 s on a quiet
 2-core machine, ~60 s on a loaded one. Loading it from the cache afterwards
 takes about a second. So the first time a process needs the kernel and the
