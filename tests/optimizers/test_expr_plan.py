@@ -111,7 +111,7 @@ def test_plan_is_written_for_each_pixel(use_w):
 
 
 def _fit(problem, low, Y, W, use_w, active):
-    from swiftfit.engines.numba import kernels as k
+    from swiftfit.engines.numba import driver as k
 
     B = Y.shape[0]
     theta = np.ascontiguousarray(np.broadcast_to(np.asarray(problem.p0, dtype=float)[0], (B, problem.P))).copy()
