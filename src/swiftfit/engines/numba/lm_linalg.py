@@ -154,25 +154,25 @@ def _solve_damped(Gs, gs, lam, L, tmp, z):
     operations in the same order, so the same ``z`` bit for bit; issue 16:
     the trust region's up to 12 factorisations per damped step).
     """
-    P = Gs.shape[0]
-    for i in range(P):
-        for j in range(i + 1):
-            s = Gs[i, j] + (lam if i == j else 0.0)
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return False
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-        for j in range(i + 1, P):
-            L[i, j] = 0.0
-        t = gs[i]
-        for k in range(i):
-            t -= L[i, k] * tmp[k]
-        tmp[i] = t / L[i, i]
+    for i in range(Gs.shape[0]):
+        if not _factor_row(Gs, L, lam, gs, tmp, i):
+            return False
     _backward(L, tmp, z)
+    return True
+
+
+@njit(cache=True, error_model="numpy", _nrt=False, inline="always")
+def _factor_row(Gs, L, lam, gs, t, i):
+    """Row ``i`` of :func:`.newton.cholesky` of ``Gs + λI`` and at once row
+    ``i`` of :func:`_forward`'s ``L t = gs`` (the same operations in the same
+    order as the two one after the other); False where the pivot fails.
+    """
+    if not _newton.cholesky_row(Gs, L, lam, i):
+        return False
+    s = gs[i]
+    for k in range(i):
+        s -= L[i, k] * t[k]
+    t[i] = s / L[i, i]
     return True
 
 
@@ -430,24 +430,10 @@ def _gn_factor(Gs, gs, act, L, M, rdiag, tmp, v, zgn):
     """
     P = Gs.shape[0]
     for i in range(P):
-        for j in range(i + 1):
-            s = Gs[i, j]
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return -1.0
-                d = math.sqrt(s)
-                L[i, i] = d
-            else:
-                L[i, j] = s / L[j, j]
-        for j in range(i + 1, P):
-            L[i, j] = 0.0
-        # _forward(L, gs, tmp)'s row i, as soon as L's row i is known (see the docstring)
-        t = gs[i]
-        for k in range(i):
-            t -= L[i, k] * tmp[k]
-        tmp[i] = t / L[i, i]
+        # _forward(L, gs, tmp)'s row i, as soon as L's row i is known (see the docstring;
+        # λ = 0 adds +0.0 to the pivot's sum: the same value, a −0.0 fails the test either way)
+        if not _factor_row(Gs, L, 0.0, gs, tmp, i):
+            return -1.0
     big = 0.0
     small = np.inf
     trace = 0.0

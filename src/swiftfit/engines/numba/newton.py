@@ -50,20 +50,31 @@ def cholesky(A, L, lam):
     False if not positive definite. The one compiled Cholesky: the fused LM's
     damped steps (:mod:`.kernels`) and :func:`_inverse` use it.
     """
-    P = A.shape[0]
-    for i in range(P):
-        for j in range(i + 1):
-            s = A[i, j] + (lam if i == j else 0.0)
-            for k in range(j):
-                s -= L[i, k] * L[j, k]
-            if i == j:
-                if not (s > 0.0) or not math.isfinite(s):
-                    return False
-                L[i, i] = math.sqrt(s)
-            else:
-                L[i, j] = s / L[j, j]
-        for j in range(i + 1, P):
-            L[i, j] = 0.0
+    for i in range(A.shape[0]):
+        if not cholesky_row(A, L, lam, i):
+            return False
+    return True
+
+
+@njit(cache=True, error_model="numpy", _nrt=False, inline="always")
+def cholesky_row(A, L, lam, i):
+    """Row ``i`` of :func:`cholesky`'s factor, rows ``0 … i−1`` done; False
+    where the pivot is not positive (or not finite). Shared by :func:`cholesky`
+    and the factorisations that solve as they go (``lm_linalg._solve_damped``,
+    ``_gn_factor``), so that all compute the same ``L`` bit for bit.
+    """
+    for j in range(i + 1):
+        s = A[i, j] + (lam if i == j else 0.0)
+        for k in range(j):
+            s -= L[i, k] * L[j, k]
+        if i == j:
+            if not (s > 0.0) or not math.isfinite(s):
+                return False
+            L[i, i] = math.sqrt(s)
+        else:
+            L[i, j] = s / L[j, j]
+    for j in range(i + 1, A.shape[0]):
+        L[i, j] = 0.0
     return True
 
 
