@@ -156,29 +156,20 @@ class WriteBackMixin:
             _store(p._map, "values", idx, v, take)
             _store(p._map, "std", idx, std, take)
             _store(p._map, "is_set", idx, ones, take)
+        # the per-pixel flags a solver may not report: False where it does not
+        flags = [solution.info.get(key) for key in ("compiled", "varpro")]
+        flags = [np.zeros(problem.B, dtype=bool) if f is None else f for f in flags]
         for m, _ in parts:
             idx = pos_of[id(m)]
-            compiled = getattr(m, "_compiled", None)
-            vp = getattr(m, "_varpro", None)
-            maps = (m._chisq, m._dof, m._nfev, m._status, compiled, vp, m._lnl, m._nfree)
-            if type(idx) is slice and take is None and all(a is not None and a.flags.c_contiguous for a in maps) \
-                    and compiled.shape == vp.shape == m._status.shape:
-                # every pixel, consecutive flat positions, every map there: what the _store calls
-                # below write, each through one flat view (the int dof and counts cast on assignment)
-                for a, v in zip(maps, (chisq, dof, solution.nfev, status, solution.info.get("compiled"),
-                                       solution.info.get("varpro"), lnl, kk)):
-                    a.reshape(-1)[idx] = False if v is None else v  # None: the _store below's zeros
-                continue
-            _store(m._chisq, None, idx, chisq, take)
-            _store(m._dof, None, idx, dof.astype(float), take)
-            _store(m._nfev, None, idx, solution.nfev, take)
-            _store(m._status, None, idx, status, take)
-            if compiled is not None and compiled.shape == m._status.shape:
-                _store(compiled, None, idx, solution.info.get("compiled", np.zeros(problem.B, dtype=bool)), take)
-            if vp is not None and vp.shape == m._status.shape:
-                _store(vp, None, idx, solution.info.get("varpro", np.zeros(problem.B, dtype=bool)), take)
-            _store(m._lnl, None, idx, lnl, take)
-            _store(m._nfree, None, idx, kk.astype(float), take)
+            # the goodness maps (the int dof and counts cast to the float maps on assignment)
+            maps = [(m._chisq, chisq), (m._dof, dof), (m._nfev, solution.nfev), (m._status, status)]
+            for name, f in zip(("_compiled", "_varpro"), flags):
+                a = getattr(m, name, None)
+                if a is not None and a.shape == m._status.shape:
+                    maps.append((a, f))
+            maps += [(m._lnl, lnl), (m._nfree, kk)]
+            for a, v in maps:
+                _store(a, None, idx, v, take)
         def covariance():
             if raw_cov is None or not k or scaled is not None:
                 return cov
@@ -261,6 +252,10 @@ def _positions(idx, sel, run=None):
 def _store(target: np.ndarray, field, pos, values, take=None) -> None:
     """``target[field][pos] = values[take]`` (``take`` None: every value)."""
     if pos is None:
+        return
+    if type(pos) is slice and take is None and field is None and target.flags.c_contiguous:
+        # the common case (every pixel of a batched chunk, one run): one flat view, no conversions
+        target.reshape(-1)[pos] = values
         return
     arr = target if field is None else target[field]
     values = np.asarray(values)
