@@ -20,12 +20,12 @@ unfused path. Tested against NumPy's ``J.T @ J`` in
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from .expression_vm import expx_scratch, uniform_step
 from .expression_vm import run_mapped as _run_mapped
-from .forms1d import EXPRESSION, _add_const, _add_row, _scale_row, own_rows
+from .forms1d import EXPRESSION, own_rows
+from .forms1d import derivative_rows as _derivative_rows
 from .gram1 import MIN_CHANNELS, ONE_PASS_MAX, ONE_PASS_MIN
 
 
@@ -72,11 +72,11 @@ def fusable(kinds, qoff, nq, active, col, ex, P, N, x, bs, R):
 
 @njit(cache=True, error_model="numpy")
 def _plan(ex, k0, m, col, x, bs, plan):
-    """``plan = [uniform step of x, all bs = 1, n, (register, Jacobian row) × n]``:
-    :func:`.expression_vm.uniform_step`, the bin scales' test that lets the
-    rows computed in place go unscaled, and the derivatives computed in their
-    Jacobian rows (:func:`.forms1d.own_rows`), as :func:`.forms1d._expression`
-    finds them at each evaluation.
+    """``plan = [uniform step of x, all bs = 1, n, (register, Jacobian row) × n,
+    …, own × m]`` (``own`` at ``3 + 2m``): :func:`.expression_vm.uniform_step`,
+    the bin scales' test that lets the rows computed in place go unscaled, and
+    :func:`.forms1d.own_rows`' pairs (the derivatives computed in their Jacobian
+    rows) and ``own``, as :func:`.forms1d._expression` finds them at each evaluation.
     """
     meta, vec, out, cexpr = ex[0], ex[2], ex[5], ex[6]
     e = cexpr[0]
@@ -86,8 +86,7 @@ def _plan(ex, k0, m, col, x, bs, plan):
     for n in range(bs.size):
         other += bs[n] != 1.0
     plan[1] = 1.0 if other == 0 else 0.0
-    own = np.empty(m, dtype=np.int64)
-    plan[2] = own_rows(out, o0, vec[r0:r0 + nr], col, k0, m, False, own, plan[3:])
+    plan[2] = own_rows(out, o0, vec[r0:r0 + nr], col, k0, m, False, plan[3 + 2 * m:3 + 3 * m], plan[3:3 + 2 * m])
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
@@ -167,19 +166,7 @@ def evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, f, r, J, jlo, jhi, ex, R
     _run_mapped(ins[i0:i0 + ni], isvec, creg[k0c:k0c + nk], cval[k0c:k0c + nk], q[k0:k0 + m], x, x[:0], 0, N, R, J,
                 pairs, plan[0], R[nr])
     ones = not use_w and plan[1] != 0.0
-    for i in range(m):
-        j = col[k0 + i]
-        if j < 0:  # a fixed parameter's derivative: not needed
-            continue
-        gr = out[o0 + 1 + i]
-        Jj = J[j]
-        if _paired(pairs, gr):
-            if not ones:
-                _scale_row(Jj, bs, w, use_w)
-        elif isvec[gr]:
-            _add_row(R[gr], Jj, bs, w, use_w, True, True)
-        else:
-            _add_const(R[gr, 0], Jj, bs, w, use_w, True)
+    _derivative_rows(R, J, out, o0, col, k0, m, isvec, plan[3 + 2 * m:3 + 3 * m], ones, bs, w, use_w)
     v = R[out[o0], :N]
     s = _tail(J[0], J[min(1, P - 1)], J[min(2, P - 1)], J[min(3, P - 1)], J[min(4, P - 1)], v, y, bs, w, use_w, f, r)
     k = 0
@@ -192,11 +179,3 @@ def evaluate_gram(x, bs, y, w, use_w, qoff, nq, q, col, f, r, J, jlo, jhi, ex, R
     for i in range(P):
         g[i] = s[15 + i]
     return s[20], s[21]
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _paired(pairs, r):
-    for k in range(pairs.size // 2):
-        if pairs[2 * k] == r:
-            return True
-    return False

@@ -290,6 +290,17 @@ def _expression(ex, R, c, k0, m, q, col, x, y, bs, w, use_w, f, J, P):
         for n in range(N):
             other += bs[n] != 1.0
         ones = other == 0
+    derivative_rows(R, J, out, o0, col, k0, m, isvec, own, ones, bs, w, use_w)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def derivative_rows(R, J, out, o0, col, k0, m, isvec, own, ones, bs, w, use_w):
+    """An Expression's free derivatives into their Jacobian rows once its
+    program has run (``own`` from :func:`own_rows`): a row computed in place
+    (``own[i] = 2``) scaled by ``bs·w`` unless ``ones`` (unit bin scales, no
+    weights), another register's row or scalar stored (``own[i] = 1``) or
+    added. :func:`_expression` and :func:`.expr_gram.evaluate_gram` both end so.
+    """
     for i in range(m):
         j = col[k0 + i]
         if j < 0:  # a fixed parameter's derivative: not needed
