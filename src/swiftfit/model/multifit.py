@@ -272,9 +272,8 @@ class MultifitMixin:
                           refit_failed, request) -> None:
         nav = self._nav_shape
         if nav:
-            # the tuples np.ndindex would give, in its (C) order, without a Python
-            # step per pixel (90,000 pixels: seconds)
-            # the pixels as index arrays (PixelChunk), not one tuple per pixel
+            # the pixels in np.ndindex's (C) order as index arrays (PixelChunk), not one tuple
+            # per pixel (90,000 pixels: seconds)
             if mask is None:  # every pixel: np.nonzero of all-True's positions, in C order, directly
                 keep = None
                 pixels = PixelChunk.every(nav)
